@@ -1,0 +1,205 @@
+/* election.c - root election per hierarchy (docs/protocol.md 4).
+ *
+ * As in the seed: a candidate broadcasts CLAIM (tentative) claim_count times,
+ * claim_interval apart. Hearing a stronger claim, it defers; hearing a
+ * confirmed ROOT at least as strong, it joins that tree. If neither happens
+ * by one interval after its last claim, it confirms: it sets the CONFIRMED
+ * bit in its strength ("Confirmed root bumping strength"), announces ROOT,
+ * and fetches the file. A confirmed root answers every weaker claim with a
+ * ROOT, so latecomers join the existing tree instead of electing again.
+ *
+ *   state      event                          next       action
+ *   CLAIMING   claim timer, ads < count       CLAIMING   bcast CLAIM(ad+1)
+ *   CLAIMING   claim timer, ads == count      ROOT       bump, bcast ROOT, fetch
+ *   CLAIMING   CLAIM stronger                 DEFERRING  -
+ *   CLAIMING   ROOT stronger                  JOINING    JOIN root
+ *   DEFERRING  ROOT (any)                     JOINING    JOIN root
+ *   DEFERRING  defer timeout                  CLAIMING   restart ads
+ *   JOINING,   ROOT stronger than our root    JOINING    JOIN the new root
+ *    MEMBER
+ *   ROOT       CLAIM or ROOT weaker           ROOT       bcast ROOT (rate-limited)
+ *   ROOT       ROOT stronger                  JOINING    yield: abort fetch, JOIN
+ */
+#include "engine_internal.h"
+
+bool stronger(uint32_t s1, uint32_t id1, uint32_t s2, uint32_t id2)
+{
+	return s1 != s2 ? s1 > s2 : id1 > id2;
+}
+
+static void send_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
+
+	h->ads_sent++;
+	if (qi) {
+		qi->msg = PFS_MSG_CLAIM;
+		qi->hops = h->ads_sent;
+		qi->act.bcast = true;
+	}
+	eng_event(e, h, PFS_EV_CLAIM_SENT, 0, NULL, h->ads_sent, h->strength);
+	h->t_claim = now + e->cfg.claim_interval;
+}
+
+void elect_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	h->state = H_CLAIMING;
+	h->ads_sent = 0;
+	h->best_id = 0;
+	h->best_strength = 0;
+	h->strength &= ~PFS_STRENGTH_CONFIRMED;
+	send_claim(e, h, now);
+}
+
+static void announce(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	eng_bcast(e, h, PFS_MSG_ROOT);
+	h->last_root_reply = now;
+	h->t_announce = now + eng_jitter(e, e->cfg.announce_interval);
+}
+
+static void confirm(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	h->state = H_ROOT;
+	h->strength |= PFS_STRENGTH_CONFIRMED;
+	h->root_known = true;
+	h->root_id = e->cfg.node_id;
+	h->root_strength = h->strength;
+	h->root_addr = e->cfg.self;
+	h->nanc = 0;
+	eng_event(e, h, PFS_EV_ROOT_CONFIRMED, 0, NULL, 0, h->strength);
+	announce(e, h, now);
+	h->t_heartbeat = now;
+	xfer_start_root(e, h, now);
+}
+
+/* Remember the announced root and go and join it. */
+static void follow_root(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+			uint32_t id, uint32_t strength, const struct pfs_addr *addr)
+{
+	h->root_known = true;
+	h->root_id = id;
+	h->root_strength = strength;
+	h->root_addr = *addr;
+	tree_join_root(e, h, now);
+}
+
+void elect_on_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	uint32_t s = m->u.claim.strength;
+
+	(void)src;
+	switch (h->state) {
+	case H_CLAIMING:
+		if (stronger(s, m->sender, h->strength, e->cfg.node_id)) {
+			h->state = H_DEFERRING;
+			h->best_id = m->sender;
+			h->best_strength = s;
+			h->t_defer = now + e->cfg.defer_timeout;
+			eng_event(e, h, PFS_EV_DEFER, m->sender, src, 0, s);
+		}
+		break;
+	case H_DEFERRING:
+		if (stronger(s, m->sender, h->best_strength, h->best_id)) {
+			h->best_id = m->sender;
+			h->best_strength = s;
+		}
+		break;
+	case H_ROOT:
+		/* Tell the claimer a tree exists; a rate limit keeps a burst of
+		 * claims from turning into a burst of announcements. */
+		if (now - h->last_root_reply >= e->cfg.claim_interval / 4)
+			announce(e, h, now);
+		break;
+	default:
+		break;
+	}
+}
+
+void elect_on_root(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		   const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	uint32_t s = m->u.root.strength;
+	bool is_stronger = stronger(s, m->sender, h->strength, e->cfg.node_id);
+
+	switch (h->state) {
+	case H_CLAIMING:
+		if (is_stronger)
+			follow_root(e, h, now, m->sender, s, src);
+		break;
+	case H_DEFERRING:
+		follow_root(e, h, now, m->sender, s, src);
+		break;
+	case H_JOINING:
+	case H_MEMBER:
+		if (!h->root_known || m->sender == h->root_id) {
+			h->root_known = true;
+			h->root_id = m->sender;
+			h->root_strength = s;
+			h->root_addr = *src;
+		} else if (stronger(s, m->sender, h->root_strength, h->root_id)) {
+			/* Two trees met (a split election, or a stronger class
+			 * arrived): the weaker tree's root yields, and its
+			 * members re-join through it; a joiner heading for the
+			 * weaker root switches now. */
+			h->root_id = m->sender;
+			h->root_strength = s;
+			h->root_addr = *src;
+			if (h->state == H_JOINING)
+				tree_join_root(e, h, now);
+		}
+		break;
+	case H_ROOT:
+		if (is_stronger) {
+			eng_event(e, h, PFS_EV_YIELD, m->sender, src, 0, s);
+			if (h->upstream_active) {
+				eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
+				h->upstream_active = false;
+			}
+			h->strength &= ~PFS_STRENGTH_CONFIRMED;
+			tree_drop_children(e, h, PFS_REASON_REPARENT);
+			follow_root(e, h, now, m->sender, s, src);
+		} else if (now - h->last_root_reply >= e->cfg.claim_interval / 4) {
+			announce(e, h, now);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+void elect_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	switch (h->state) {
+	case H_CLAIMING:
+		if (now < h->t_claim)
+			break;
+		if (h->ads_sent < e->cfg.claim_count)
+			send_claim(e, h, now);
+		else
+			confirm(e, h, now);
+		break;
+	case H_DEFERRING:
+		if (now >= h->t_defer)
+			elect_start(e, h, now);   /* the stronger one never confirmed */
+		break;
+	case H_ROOT:
+		if (now >= h->t_announce)
+			announce(e, h, now);
+		break;
+	default:
+		break;
+	}
+}
+
+pfs_time_t elect_deadline(const struct pfs_engine *e, const struct hier *h)
+{
+	(void)e;
+	switch (h->state) {
+	case H_CLAIMING:  return h->t_claim;
+	case H_DEFERRING: return h->t_defer;
+	case H_ROOT:      return h->t_announce;
+	default:          return PFS_TIME_NEVER;
+	}
+}

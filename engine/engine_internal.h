@@ -1,0 +1,212 @@
+/* engine_internal.h - state shared by the engine's modules.
+ *
+ * One struct hier per (model, file) this node takes part in. Its role state
+ * machine (docs/protocol.md 4-6):
+ *
+ *              want()
+ *     IDLE ------------> CLAIMING --(claim_count ads, none stronger)--> ROOT
+ *                         |  ^  |                                       |
+ *       stronger CLAIM    |  |  | ROOT heard (stronger)   stronger ROOT |
+ *                         v  |  v                          heard: yield |
+ *                   DEFERRING +-> JOINING <------------------------------+
+ *                  (timeout ^)    |  ^ REDIRECT: next target
+ *                                 |  | parent silent / LEAVE / REFUSE
+ *                          ACCEPT v  |
+ *                                MEMBER
+ *
+ *     SOLO: tftp-only mode or fallback; fetches upstream, no tree.
+ *
+ * The transfer state (struct pfs_file) is independent of the role: a node
+ * keeps every chunk it holds across re-parenting and yields (resume).
+ */
+#ifndef PFS_ENGINE_INTERNAL_H
+#define PFS_ENGINE_INTERNAL_H
+
+#include "bitmap.h"
+#include "pfs_engine.h"
+
+enum hier_state {
+	H_IDLE,
+	H_CLAIMING,
+	H_DEFERRING,
+	H_JOINING,
+	H_MEMBER,
+	H_ROOT,
+	H_SOLO,
+};
+
+struct child {
+	bool used;
+	bool acked;             /* first ACK seen: we know what it holds */
+	bool complete;
+	uint32_t id;
+	struct pfs_addr addr;
+	pfs_time_t last_heard;
+	uint32_t next;          /* next new chunk to send */
+	uint32_t limit;         /* may send index < limit (its window) */
+	uint32_t subtree;       /* nodes in its subtree, as it reported */
+	uint32_t pending;       /* joiners redirected to it since that report */
+	struct pfs_range repair[PFS_ACK_RANGES_MAX];
+	uint8_t nrepair;
+	uint32_t repair_cur;    /* next index inside repair[0] */
+	pfs_time_t repair_holdoff_until;
+};
+
+struct pfs_file {
+	bool manifest;          /* chunk_size known */
+	bool final;             /* size and sha256 known */
+	bool failed;
+	bool hashing;           /* HASH_FILE outstanding */
+	bool complete;          /* verified */
+	uint32_t chunk_size;
+	uint64_t size;
+	uint8_t sha256[32];
+	uint32_t nchunks;       /* valid when final */
+	uint32_t short_index;   /* a chunk shorter than chunk_size, or UINT32_MAX */
+	uint32_t short_len;
+	struct pfs_bitmap have;
+	uint32_t progress_step; /* last PROGRESS decile reported */
+};
+
+struct hier {
+	uint64_t key;
+	char path[PFS_FILEPATH_MAX + 1];
+	uint16_t plen;
+	enum hier_state state;
+	uint32_t strength;
+
+	/* election (docs/protocol.md 4) */
+	uint8_t ads_sent;
+	pfs_time_t t_claim;
+	uint32_t best_id, best_strength;
+	pfs_time_t t_defer;
+	pfs_time_t t_announce;
+	pfs_time_t last_root_reply;
+
+	/* the root as last announced */
+	bool root_known;
+	uint32_t root_id, root_strength;
+	struct pfs_addr root_addr;
+
+	/* joining (docs/protocol.md 5.1) */
+	uint32_t target_id;
+	struct pfs_addr target;
+	uint8_t hops, tries;
+	pfs_time_t t_join;
+
+	/* parent side of the link (we are a child) */
+	uint32_t parent_id;
+	struct pfs_addr parent;
+	pfs_time_t parent_heard;
+	uint8_t slot;
+	uint8_t nanc;
+	uint32_t anc[PFS_PATH_MAX];     /* ancestors: root .. parent */
+	uint32_t since_ack;
+	uint32_t parent_prefix;         /* parent's progress, for fallback */
+	bool rx_since_tick;
+	pfs_time_t t_ack;
+	pfs_time_t last_progress;
+
+	/* our children */
+	struct child *children;
+	uint16_t nchildren_cap;         /* config max_children */
+	uint16_t nchildren;
+	pfs_time_t t_heartbeat;
+	uint16_t pump_child;            /* round-robin cursor */
+
+	/* upstream */
+	bool upstream_active;
+	uint8_t upstream_tries;
+	uint32_t upstream_starts;
+	pfs_time_t t_upstream_retry;
+
+	struct pfs_file f;
+};
+
+/* Queued action; SEND messages are encoded at poll time from live state. */
+struct qitem {
+	struct pfs_action act;
+	uint8_t msg;            /* message type for SEND */
+	uint8_t reason;         /* REFUSE, LEAVE */
+	uint8_t slot;           /* ACCEPT */
+	uint8_t hops;           /* JOIN */
+	uint32_t target_id;     /* REDIRECT */
+	struct pfs_addr target;
+};
+
+struct pfs_engine {
+	struct pfs_engine_config cfg;
+	struct hier *hiers;
+	int nhiers;
+	uint64_t rng;
+	struct qitem *q;
+	uint32_t qcap, qhead, qlen;
+	bool pump_dirty;
+	int pump_hier;
+	struct pfs_engine_stats st;
+};
+
+/* engine.c */
+uint32_t eng_random(struct pfs_engine *e);
+pfs_time_t eng_jitter(struct pfs_engine *e, pfs_time_t base);
+struct qitem *eng_queue(struct pfs_engine *e, struct hier *h, enum pfs_action_type t);
+void eng_send(struct pfs_engine *e, struct hier *h, uint8_t msg, uint32_t peer_id,
+	      const struct pfs_addr *dst);
+void eng_bcast(struct pfs_engine *e, struct hier *h, uint8_t msg);
+void eng_event(struct pfs_engine *e, struct hier *h, enum pfs_event_code ev,
+	       uint32_t peer_id, const struct pfs_addr *peer, uint32_t a, uint32_t b);
+int eng_hidx(const struct pfs_engine *e, const struct hier *h);
+const char *eng_state_name(enum hier_state s);
+
+/* election.c */
+void elect_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void elect_on_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg *m, const struct pfs_addr *src);
+void elect_on_root(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		   const struct pfs_msg *m, const struct pfs_addr *src);
+void elect_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+pfs_time_t elect_deadline(const struct pfs_engine *e, const struct hier *h);
+bool stronger(uint32_t s1, uint32_t id1, uint32_t s2, uint32_t id2);
+
+/* tree.c */
+void tree_join_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void tree_on_join(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		  const struct pfs_msg *m, const struct pfs_addr *src);
+void tree_on_accept(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg *m, const struct pfs_addr *src);
+void tree_on_redirect(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		      const struct pfs_msg *m, const struct pfs_addr *src);
+void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg *m, const struct pfs_addr *src);
+void tree_on_leave(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		   const struct pfs_msg *m, const struct pfs_addr *src);
+void tree_on_heartbeat(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		       const struct pfs_msg *m, const struct pfs_addr *src);
+void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint8_t reason);
+void tree_drop_children(struct pfs_engine *e, struct hier *h, uint8_t reason);
+void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+pfs_time_t tree_deadline(const struct pfs_engine *e, const struct hier *h);
+struct child *tree_child_by_id(struct hier *h, uint32_t id);
+uint32_t tree_subtree(const struct hier *h);
+void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct pfs_status *st);
+
+/* transfer.c */
+void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		       const struct pfs_status *st);
+void xfer_on_data(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		  const struct pfs_msg *m);
+void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		 struct child *c, const struct pfs_msg_ack *a);
+void xfer_fill_ack(const struct pfs_engine *e, const struct hier *h, struct pfs_msg_ack *a);
+void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void xfer_fail(struct pfs_engine *e, struct hier *h, uint32_t reason);
+void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
+int xfer_pump(struct pfs_engine *e, struct hier *h, struct pfs_action *act);
+void xfer_reset_child(struct child *c);
+
+static inline pfs_time_t tmin(pfs_time_t a, pfs_time_t b) { return a < b ? a : b; }
+
+#endif /* PFS_ENGINE_INTERNAL_H */

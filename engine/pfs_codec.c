@@ -1,0 +1,493 @@
+/* pfs_codec.c - bounds-checked PFS v1 codec (docs/protocol.md 3).
+ *
+ * Reads and writes go through a cursor that checks the remaining length
+ * before every access, so a hostile datagram can at worst produce an error.
+ * Decoding is strict: the body must be exactly as long as its type says,
+ * unknown flag bits are rejected, and strings must be valid, so that every
+ * accepted message re-encodes to the same bytes.
+ */
+#include "pfs_codec.h"
+
+#include <isa-l/crc.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+struct cur {
+	uint8_t *p;             /* NULL while decoding */
+	const uint8_t *r;
+	size_t left;
+};
+
+static int need(struct cur *c, size_t n) { return c->left >= n; }
+
+static uint8_t get8(struct cur *c) { c->left -= 1; return *c->r++; }
+static uint16_t get16(struct cur *c)
+{
+	uint16_t v = (uint16_t)(c->r[0] << 8 | c->r[1]);
+	c->r += 2; c->left -= 2;
+	return v;
+}
+static uint32_t get32(struct cur *c)
+{
+	uint32_t v = (uint32_t)c->r[0] << 24 | (uint32_t)c->r[1] << 16 |
+		     (uint32_t)c->r[2] << 8 | c->r[3];
+	c->r += 4; c->left -= 4;
+	return v;
+}
+static uint64_t get64(struct cur *c)
+{
+	uint64_t hi = get32(c);
+	return hi << 32 | get32(c);
+}
+
+static void put8(struct cur *c, uint8_t v) { *c->p++ = v; c->left -= 1; }
+static void put16(struct cur *c, uint16_t v) { put8(c, v >> 8); put8(c, v & 0xff); }
+static void put32(struct cur *c, uint32_t v) { put16(c, v >> 16); put16(c, v & 0xffff); }
+static void put64(struct cur *c, uint64_t v) { put32(c, v >> 32); put32(c, (uint32_t)v); }
+static void putbytes(struct cur *c, const void *b, size_t n)
+{
+	if (n)
+		memcpy(c->p, b, n);
+	c->p += n; c->left -= n;
+}
+
+uint32_t pfs_crc32c(const void *buf, size_t len)
+{
+	return ~crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu);
+}
+
+uint64_t pfs_hier_key(const char *model, size_t mlen, const char *path, size_t plen)
+{
+	uint8_t in[PFS_MODEL_MAX + 1 + PFS_FILEPATH_MAX];
+	uint8_t md[EVP_MAX_MD_SIZE];
+	uint64_t k = 0;
+
+	if (mlen > PFS_MODEL_MAX)
+		mlen = PFS_MODEL_MAX;
+	if (plen > PFS_FILEPATH_MAX)
+		plen = PFS_FILEPATH_MAX;
+	memcpy(in, model, mlen);
+	in[mlen] = 0;
+	memcpy(in + mlen + 1, path, plen);
+	EVP_Digest(in, mlen + 1 + plen, md, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 8; i++)
+		k = k << 8 | md[i];
+	return k ? k : 1;
+}
+
+/* Models name a device family: short, [A-Za-z0-9._-], as the seed's CP-7961G. */
+int pfs_model_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > PFS_MODEL_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* File paths are TFTP paths; printable, no "..", no backslash, so a peer
+ * can map them under its output directory without escaping it. */
+int pfs_filepath_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > PFS_FILEPATH_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (ch < 0x21 || ch > 0x7e || ch == '\\')
+			return 0;
+		if (ch == '.' && i + 1 < len && s[i + 1] == '.' &&
+		    (i == 0 || s[i - 1] == '/') && (i + 2 == len || s[i + 2] == '/'))
+			return 0;
+	}
+	/* at least one non-slash character */
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != '/')
+			return 1;
+	return 0;
+}
+
+static const char *const err_names[PFS_E_ERR_COUNT] = {
+	"ok", "truncated header", "bad magic", "unsupported version",
+	"unknown message type", "bad header flags", "length mismatch",
+	"bad body size", "field out of range", "chunk CRC32C mismatch",
+	"buffer too small",
+};
+
+const char *pfs_codec_strerror(int err)
+{
+	unsigned i = (unsigned)-err;
+	return err <= 0 && i < PFS_E_ERR_COUNT ? err_names[i] : "unknown error";
+}
+
+static const char *const type_names[PFS_MSG_TYPE_MAX + 1] = {
+	"?", "CLAIM", "ROOT", "JOIN", "ACCEPT", "REDIRECT", "REFUSE",
+	"HEARTBEAT", "DATA", "ACK", "LEAVE",
+};
+
+const char *pfs_msg_type_name(unsigned type)
+{
+	return type <= PFS_MSG_TYPE_MAX ? type_names[type] : "?";
+}
+
+/* ---- decode ---------------------------------------------------------- */
+
+/* model_len and path_len already read; the strings end the body. */
+static int get_strings(struct cur *c, unsigned mlen, unsigned plen,
+		       struct pfs_str *model, struct pfs_str *path)
+{
+	if (c->left != (size_t)mlen + plen)
+		return PFS_E_BODY;
+	model->p = (const char *)c->r; model->len = (uint16_t)mlen;
+	path->p = (const char *)c->r + mlen; path->len = (uint16_t)plen;
+	c->r += mlen + plen; c->left = 0;
+	if (!pfs_model_valid(model->p, mlen) || !pfs_filepath_valid(path->p, plen))
+		return PFS_E_FIELD;
+	return PFS_OK;
+}
+
+static int get_status(struct cur *c, struct pfs_status *st)
+{
+	if (!need(c, sizeof(struct pfs_wire_status)))
+		return PFS_E_BODY;
+	st->mflags = get8(c);
+	st->npath = get8(c);
+	(void)get16(c);
+	st->chunk_size = get32(c);
+	st->size = get64(c);
+	memcpy(st->sha256, c->r, 32); c->r += 32; c->left -= 32;
+	st->parent_prefix = get32(c);
+	if (st->npath > PFS_PATH_MAX || c->left != (size_t)st->npath * 4)
+		return st->npath > PFS_PATH_MAX ? PFS_E_FIELD : PFS_E_BODY;
+	for (unsigned i = 0; i < st->npath; i++)
+		st->path[i] = get32(c);
+	if ((st->mflags & ~PFS_MF_KNOWN) || st->npath == 0 ||
+	    st->chunk_size == 0 || st->chunk_size > PFS_CHUNK_MAX)
+		return PFS_E_FIELD;
+	/* A final manifest must describe a chunk count that fits 32 bits. */
+	if ((st->mflags & PFS_MF_FINAL) &&
+	    (st->size + st->chunk_size - 1) / st->chunk_size > UINT32_MAX)
+		return PFS_E_FIELD;
+	for (unsigned i = 0; i < st->npath; i++)
+		if (st->path[i] == 0)
+			return PFS_E_FIELD;
+	return PFS_OK;
+}
+
+static int get_ack(struct cur *c, struct pfs_msg_ack *a)
+{
+	uint32_t prev_end;
+
+	if (!need(c, sizeof(struct pfs_wire_ack)))
+		return PFS_E_BODY;
+	a->cum = get32(c);
+	a->highest = get32(c);
+	a->limit = get32(c);
+	a->subtree_nodes = get32(c);
+	a->flags = get8(c);
+	a->nranges = get8(c);
+	(void)get16(c);
+	if (a->nranges > PFS_ACK_RANGES_MAX)
+		return PFS_E_FIELD;
+	if (c->left != (size_t)a->nranges * sizeof(struct pfs_wire_range))
+		return PFS_E_BODY;
+	if ((a->flags & ~PFS_AF_KNOWN) || a->cum > a->highest ||
+	    a->limit < a->cum || a->subtree_nodes == 0)
+		return PFS_E_FIELD;
+	prev_end = a->cum;
+	for (unsigned i = 0; i < a->nranges; i++) {
+		struct pfs_range *r = &a->ranges[i];
+		r->start = get32(c);
+		r->count = get32(c);
+		/* ascending, disjoint, non-empty, inside [cum, highest) */
+		if (r->count == 0 || r->start < prev_end ||
+		    r->start > a->highest || a->highest - r->start < r->count)
+			return PFS_E_FIELD;
+		if (i > 0 && r->start == prev_end)
+			return PFS_E_FIELD; /* adjacent ranges must be merged */
+		prev_end = r->start + r->count;
+	}
+	return PFS_OK;
+}
+
+static int decode_body(struct cur *c, struct pfs_msg *m)
+{
+	unsigned mlen, plen;
+	int rc;
+
+	switch (m->type) {
+	case PFS_MSG_CLAIM:
+		if (!need(c, sizeof(struct pfs_wire_claim)))
+			return PFS_E_BODY;
+		m->u.claim.strength = get32(c);
+		m->u.claim.ad = get8(c);
+		mlen = get8(c);
+		plen = get16(c);
+		rc = get_strings(c, mlen, plen, &m->u.claim.model, &m->u.claim.path);
+		if (rc == PFS_OK && m->u.claim.strength == 0)
+			rc = PFS_E_FIELD;
+		return rc;
+	case PFS_MSG_ROOT:
+		if (!need(c, sizeof(struct pfs_wire_root)))
+			return PFS_E_BODY;
+		m->u.root.strength = get32(c);
+		m->u.root.tree_nodes = get32(c);
+		m->u.root.flags = get8(c);
+		mlen = get8(c);
+		plen = get16(c);
+		rc = get_strings(c, mlen, plen, &m->u.root.model, &m->u.root.path);
+		if (rc == PFS_OK && ((m->u.root.flags & ~PFS_RF_KNOWN) ||
+				     m->u.root.strength == 0 || m->u.root.tree_nodes == 0))
+			rc = PFS_E_FIELD;
+		return rc;
+	case PFS_MSG_JOIN:
+		if (!need(c, sizeof(struct pfs_wire_join)))
+			return PFS_E_BODY;
+		m->u.join.subtree_nodes = get32(c);
+		m->u.join.hops = get8(c);
+		mlen = get8(c);
+		plen = get16(c);
+		rc = get_strings(c, mlen, plen, &m->u.join.model, &m->u.join.path);
+		if (rc == PFS_OK && m->u.join.subtree_nodes == 0)
+			rc = PFS_E_FIELD;
+		return rc;
+	case PFS_MSG_ACCEPT:
+		if (!need(c, sizeof(struct pfs_wire_accept)))
+			return PFS_E_BODY;
+		m->u.accept.slot = get8(c);
+		c->r += 3; c->left -= 3;
+		return get_status(c, &m->u.accept.st);
+	case PFS_MSG_HEARTBEAT:
+		return get_status(c, &m->u.heartbeat);
+	case PFS_MSG_REDIRECT:
+		if (c->left != sizeof(struct pfs_wire_redirect))
+			return PFS_E_BODY;
+		m->u.redirect.target_id = get32(c);
+		m->u.redirect.target_ip = get32(c);
+		m->u.redirect.target_port = get16(c);
+		(void)get16(c);
+		if (!m->u.redirect.target_id || !m->u.redirect.target_ip ||
+		    !m->u.redirect.target_port)
+			return PFS_E_FIELD;
+		return PFS_OK;
+	case PFS_MSG_REFUSE:
+	case PFS_MSG_LEAVE:
+		if (c->left != sizeof(struct pfs_wire_reason))
+			return PFS_E_BODY;
+		m->u.reason.reason = get8(c);
+		c->r += 3; c->left -= 3;
+		return m->u.reason.reason <= PFS_REASON_MAX ? PFS_OK : PFS_E_FIELD;
+	case PFS_MSG_DATA:
+		if (c->left < sizeof(struct pfs_wire_data) + 1)
+			return PFS_E_BODY;
+		m->u.data.index = get32(c);
+		m->u.data.crc32c = get32(c);
+		if (c->left > PFS_CHUNK_MAX)
+			return PFS_E_FIELD;
+		m->u.data.payload = c->r;
+		m->u.data.len = (uint16_t)c->left;
+		c->r += c->left; c->left = 0;
+		if (pfs_crc32c(m->u.data.payload, m->u.data.len) != m->u.data.crc32c)
+			return PFS_E_CRC;
+		return PFS_OK;
+	case PFS_MSG_ACK:
+		return get_ack(c, &m->u.ack);
+	default:
+		return PFS_E_TYPE;
+	}
+}
+
+int pfs_decode(const uint8_t *buf, size_t len, struct pfs_msg *m)
+{
+	struct cur c = { .r = buf, .left = len };
+	size_t body_len;
+
+	memset(m, 0, sizeof(*m));
+	if (len < PFS_HDR_LEN)
+		return PFS_E_SHORT;
+	if (get16(&c) != PFS_MAGIC)
+		return PFS_E_MAGIC;
+	if (get8(&c) != PFS_VERSION)
+		return PFS_E_VERSION;
+	m->type = get8(&c);
+	if (m->type == 0 || m->type > PFS_MSG_TYPE_MAX)
+		return PFS_E_TYPE;
+	m->flags = get8(&c);
+	m->auth_len = get8(&c);
+	body_len = get16(&c);
+	m->sender = get32(&c);
+	m->hier = get64(&c);
+	if ((m->flags & ~PFS_HF_KNOWN) ||
+	    !!(m->flags & PFS_HF_AUTH) != (m->auth_len != 0) ||
+	    m->auth_len > PFS_AUTH_MAX)
+		return PFS_E_FLAGS;
+	if (body_len + m->auth_len != c.left)
+		return PFS_E_LENGTH;
+	if (m->sender == 0 || m->hier == 0)
+		return PFS_E_FIELD;
+	if (m->auth_len)
+		m->auth = buf + PFS_HDR_LEN + body_len;
+	c.left = body_len;      /* the body parser sees the body only */
+	return decode_body(&c, m);
+}
+
+/* ---- encode ---------------------------------------------------------- */
+
+static int put_strings_hdr(struct cur *c, struct pfs_str model, struct pfs_str path)
+{
+	if (!pfs_model_valid(model.p, model.len) || !pfs_filepath_valid(path.p, path.len))
+		return PFS_E_FIELD;
+	if (!need(c, 3u + model.len + path.len))
+		return PFS_E_NOSPACE;
+	put8(c, (uint8_t)model.len);
+	put16(c, path.len);
+	putbytes(c, model.p, model.len);
+	putbytes(c, path.p, path.len);
+	return PFS_OK;
+}
+
+static int put_status(struct cur *c, const struct pfs_status *st)
+{
+	if (st->npath == 0 || st->npath > PFS_PATH_MAX || (st->mflags & ~PFS_MF_KNOWN) ||
+	    st->chunk_size == 0 || st->chunk_size > PFS_CHUNK_MAX)
+		return PFS_E_FIELD;
+	if (!need(c, sizeof(struct pfs_wire_status) + 4u * st->npath))
+		return PFS_E_NOSPACE;
+	put8(c, st->mflags);
+	put8(c, st->npath);
+	put16(c, 0);
+	put32(c, st->chunk_size);
+	put64(c, st->size);
+	putbytes(c, st->sha256, 32);
+	put32(c, st->parent_prefix);
+	for (unsigned i = 0; i < st->npath; i++)
+		put32(c, st->path[i]);
+	return PFS_OK;
+}
+
+static int encode_body(const struct pfs_msg *m, struct cur *c)
+{
+	const struct pfs_msg_ack *a;
+
+	switch (m->type) {
+	case PFS_MSG_CLAIM:
+		if (!need(c, 5))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.claim.strength);
+		put8(c, m->u.claim.ad);
+		return put_strings_hdr(c, m->u.claim.model, m->u.claim.path);
+	case PFS_MSG_ROOT:
+		if (!need(c, 9))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.root.strength);
+		put32(c, m->u.root.tree_nodes);
+		put8(c, m->u.root.flags);
+		return put_strings_hdr(c, m->u.root.model, m->u.root.path);
+	case PFS_MSG_JOIN:
+		if (!need(c, 5))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.join.subtree_nodes);
+		put8(c, m->u.join.hops);
+		return put_strings_hdr(c, m->u.join.model, m->u.join.path);
+	case PFS_MSG_ACCEPT:
+		if (!need(c, sizeof(struct pfs_wire_accept)))
+			return PFS_E_NOSPACE;
+		put8(c, m->u.accept.slot);
+		put8(c, 0); put16(c, 0);
+		return put_status(c, &m->u.accept.st);
+	case PFS_MSG_HEARTBEAT:
+		return put_status(c, &m->u.heartbeat);
+	case PFS_MSG_REDIRECT:
+		if (!need(c, sizeof(struct pfs_wire_redirect)))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.redirect.target_id);
+		put32(c, m->u.redirect.target_ip);
+		put16(c, m->u.redirect.target_port);
+		put16(c, 0);
+		return PFS_OK;
+	case PFS_MSG_REFUSE:
+	case PFS_MSG_LEAVE:
+		if (m->u.reason.reason > PFS_REASON_MAX)
+			return PFS_E_FIELD;
+		if (!need(c, sizeof(struct pfs_wire_reason)))
+			return PFS_E_NOSPACE;
+		put8(c, m->u.reason.reason);
+		put8(c, 0); put16(c, 0);
+		return PFS_OK;
+	case PFS_MSG_DATA:
+		if (m->u.data.len == 0 || m->u.data.len > PFS_CHUNK_MAX)
+			return PFS_E_FIELD;
+		if (!need(c, sizeof(struct pfs_wire_data) + m->u.data.len))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.data.index);
+		put32(c, pfs_crc32c(m->u.data.payload, m->u.data.len));
+		putbytes(c, m->u.data.payload, m->u.data.len);
+		return PFS_OK;
+	case PFS_MSG_ACK:
+		a = &m->u.ack;
+		if (a->nranges > PFS_ACK_RANGES_MAX)
+			return PFS_E_FIELD;
+		if (!need(c, sizeof(struct pfs_wire_ack) + 8u * a->nranges))
+			return PFS_E_NOSPACE;
+		put32(c, a->cum);
+		put32(c, a->highest);
+		put32(c, a->limit);
+		put32(c, a->subtree_nodes);
+		put8(c, a->flags);
+		put8(c, a->nranges);
+		put16(c, 0);
+		for (unsigned i = 0; i < a->nranges; i++) {
+			put32(c, a->ranges[i].start);
+			put32(c, a->ranges[i].count);
+		}
+		return PFS_OK;
+	default:
+		return PFS_E_TYPE;
+	}
+}
+
+int pfs_encode(const struct pfs_msg *m, uint8_t *buf, size_t cap)
+{
+	struct cur c = { .p = buf, .left = cap };
+	size_t body_len, total;
+	int rc;
+
+	if (m->auth_len > PFS_AUTH_MAX || !!(m->flags & PFS_HF_AUTH) != (m->auth_len != 0) ||
+	    (m->flags & ~PFS_HF_KNOWN))
+		return PFS_E_FLAGS;
+	if (m->sender == 0 || m->hier == 0)
+		return PFS_E_FIELD;
+	if (!need(&c, PFS_HDR_LEN))
+		return PFS_E_NOSPACE;
+	put16(&c, PFS_MAGIC);
+	put8(&c, PFS_VERSION);
+	put8(&c, m->type);
+	put8(&c, m->flags);
+	put8(&c, m->auth_len);
+	put16(&c, 0);           /* body_len, patched below */
+	put32(&c, m->sender);
+	put64(&c, m->hier);
+	rc = encode_body(m, &c);
+	if (rc < 0)
+		return rc;
+	body_len = (size_t)(c.p - buf) - PFS_HDR_LEN;
+	if (body_len > UINT16_MAX)
+		return PFS_E_FIELD;
+	if (m->auth_len) {
+		if (!need(&c, m->auth_len))
+			return PFS_E_NOSPACE;
+		if (m->auth)
+			putbytes(&c, m->auth, m->auth_len);
+		else {
+			memset(c.p, 0, m->auth_len);
+			c.p += m->auth_len; c.left -= m->auth_len;
+		}
+	}
+	buf[6] = (uint8_t)(body_len >> 8);
+	buf[7] = (uint8_t)body_len;
+	total = (size_t)(c.p - buf);
+	return (int)total;
+}

@@ -1,0 +1,200 @@
+/* pfs_engine.h - the I/O-free PFS protocol engine (docs/protocol.md 4-7).
+ *
+ * The engine never touches a socket, a file or a clock. A driver (pfs-peer,
+ * pfs-control, the simulator, the tests) feeds it events with the current
+ * time, then drains actions with pfs_engine_poll() until it returns 0, and
+ * sleeps until pfs_engine_next_deadline() or the next datagram:
+ *
+ *     pfs_engine_recv(e, now, &src, buf, len);      // or _timeout, _upstream_*
+ *     while (pfs_engine_poll(e, now, &act, scratch, sizeof scratch) > 0)
+ *             do_action(&act);
+ *
+ * Actions that point into the last received datagram (WRITE_CHUNK) stay valid
+ * until the next call into the engine other than pfs_engine_poll(), so drain
+ * before reusing the receive buffer. Chunk payloads never pass through the
+ * engine on the send side: SEND_CHUNK names a chunk the driver reads from its
+ * own storage, which is what lets a device stream files of any size.
+ *
+ * Errors: negative errno from functions returning int, NULL + errno from
+ * constructors.
+ */
+#ifndef PFS_ENGINE_H
+#define PFS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pfs_codec.h"
+
+typedef uint64_t pfs_time_t;            /* nanoseconds, monotonic */
+#define PFS_TIME_NEVER  UINT64_MAX
+#define PFS_MSEC(x)     ((pfs_time_t)(x) * 1000000ull)
+#define PFS_SEC(x)      ((pfs_time_t)(x) * 1000000000ull)
+
+struct pfs_addr {
+	uint32_t ip;                    /* host order */
+	uint16_t port;
+};
+
+enum pfs_mode {
+	PFS_MODE_CUT_THROUGH,   /* forward each chunk as it is checked */
+	PFS_MODE_STORE_FORWARD, /* the seed's way: forward a verified file */
+	PFS_MODE_TFTP_ONLY,     /* traditional: fetch from the server, no peers */
+};
+
+struct pfs_engine_config {
+	uint32_t node_id;               /* unique on the subnet, never 0 */
+	struct pfs_addr self;           /* how peers reach this node */
+	char model[PFS_MODEL_MAX + 1];
+	uint8_t priority_class;         /* 0..15, PFS_CLASS_DEVICE by default */
+	uint32_t random;                /* seed for strength and jitter */
+	uint16_t max_children;          /* child slots, 2 like the seed */
+	enum pfs_mode mode;
+	uint32_t chunk_size;            /* used when this node is root */
+	uint32_t max_chunks;            /* bound on a file's chunk count */
+
+	/* timers (docs/protocol.md 8) */
+	pfs_time_t claim_interval;      /* 250 ms between tentative claims */
+	uint8_t claim_count;            /* 4 claims, then confirm */
+	pfs_time_t defer_timeout;       /* wait for a stronger claimer */
+	pfs_time_t announce_interval;   /* confirmed root re-announces */
+	pfs_time_t join_timeout;
+	uint8_t join_retries;
+	pfs_time_t heartbeat_interval;  /* parent -> child */
+	pfs_time_t parent_timeout;      /* child declares its parent gone */
+	pfs_time_t child_timeout;       /* parent frees a silent child's slot */
+	pfs_time_t ack_interval;        /* child ack/NACK period while receiving */
+	pfs_time_t keepalive_interval;  /* complete child -> parent */
+	pfs_time_t repair_holdoff;      /* min gap between repairs of one child */
+	pfs_time_t upstream_retry_delay;
+	uint8_t upstream_retries;
+	pfs_time_t fallback_timeout;    /* no progress this long: fetch directly */
+	uint16_t ack_every;             /* chunks between acks */
+	uint16_t window;                /* chunks in flight per child */
+};
+
+enum pfs_action_type {
+	PFS_ACT_NONE = 0,
+	PFS_ACT_SEND,           /* send msg[len] to dst (or broadcast) */
+	PFS_ACT_SEND_CHUNK,     /* read chunk index of hier, send DATA to dst */
+	PFS_ACT_WRITE_CHUNK,    /* store data[len] at offset of hier's file */
+	PFS_ACT_UPSTREAM_START, /* fetch path from the server into hier's file */
+	PFS_ACT_UPSTREAM_ABORT,
+	PFS_ACT_HASH_FILE,      /* SHA-256 the stored file: pfs_engine_file_hashed */
+	PFS_ACT_FILE_DONE,      /* verified: publish the file */
+	PFS_ACT_FILE_FAILED,    /* the file cannot be had */
+	PFS_ACT_EVENT,          /* something an operator wants to see */
+};
+
+enum pfs_event_code {
+	PFS_EV_CLAIM_SENT,      /* a = ad number, b = strength */
+	PFS_EV_DEFER,           /* peer = stronger claimer */
+	PFS_EV_ROOT_CONFIRMED,  /* b = bumped strength */
+	PFS_EV_JOINED,          /* peer = parent, a = depth, b = slot */
+	PFS_EV_REDIRECTED,      /* peer = next target */
+	PFS_EV_CHILD_ADDED,     /* peer = child, a = slot */
+	PFS_EV_CHILD_REMOVED,   /* peer = child, a = slot, b = reason */
+	PFS_EV_PARENT_LOST,     /* peer = parent, b = reason */
+	PFS_EV_YIELD,           /* peer = stronger root */
+	PFS_EV_MANIFEST,        /* size = final size */
+	PFS_EV_PROGRESS,        /* a = chunks held, b = chunks in file (0: unknown) */
+	PFS_EV_COMPLETE,
+	PFS_EV_FAILED,          /* a = reason */
+	PFS_EV_VERIFY_FAILED,
+	PFS_EV_FALLBACK,
+	PFS_EV_UPSTREAM_RETRY,  /* a = attempt */
+	PFS_EV_COUNT,
+};
+
+struct pfs_action {
+	enum pfs_action_type type;
+	int hidx;                       /* engine's index of the hierarchy */
+	uint64_t hier;
+	const char *model, *path;       /* of the hierarchy */
+	struct pfs_addr dst;
+	bool bcast;
+	const uint8_t *msg;             /* SEND */
+	size_t len;                     /* SEND, SEND_CHUNK, WRITE_CHUNK */
+	uint32_t index;                 /* SEND_CHUNK, WRITE_CHUNK */
+	uint64_t offset;                /* SEND_CHUNK, WRITE_CHUNK */
+	uint32_t chunk_size;
+	const uint8_t *data;            /* WRITE_CHUNK */
+	uint64_t size;                  /* FILE_DONE, EVENT MANIFEST */
+	const uint8_t *sha256;          /* FILE_DONE, HASH_FILE (expected) */
+	enum pfs_event_code event;      /* EVENT */
+	uint32_t peer_id;               /* EVENT */
+	struct pfs_addr peer;
+	uint32_t a, b;
+};
+
+struct pfs_engine_stats {
+	uint64_t rx_msgs[PFS_MSG_TYPE_MAX + 1];
+	uint64_t tx_msgs[PFS_MSG_TYPE_MAX + 1];
+	uint64_t rx_bad[PFS_E_ERR_COUNT];     /* by codec error */
+	uint64_t rx_foreign;    /* another model's hierarchy */
+	uint64_t rx_unknown;    /* a hierarchy this node does not take part in */
+	uint64_t rx_stray;      /* from a node that is not our parent/child */
+	uint64_t chunks_rx, chunks_dup, chunks_bad, chunks_tx, chunks_retx;
+	uint64_t queue_drops;
+	uint64_t verify_failures;
+};
+
+/* Read-only view of one hierarchy, for logs, pfsctl and tests. */
+struct pfs_hier_info {
+	uint64_t key;
+	const char *path;
+	const char *state;
+	bool is_root, complete, failed;
+	uint32_t root_id, parent_id;
+	struct pfs_addr parent;
+	uint8_t depth;                  /* 1 = root */
+	uint16_t max_children, nchildren;
+	uint32_t children[256];
+	uint32_t subtree;
+	uint32_t chunks_have, chunks_total;     /* total 0 until final */
+	uint64_t size;
+	bool upstream_active;
+	uint32_t upstream_starts;
+};
+
+void pfs_engine_config_defaults(struct pfs_engine_config *c);
+struct pfs_engine *pfs_engine_new(const struct pfs_engine_config *c);
+void pfs_engine_free(struct pfs_engine *e);
+
+/* Start taking part in the hierarchy (our model, path). Returns its index. */
+int pfs_engine_want(struct pfs_engine *e, pfs_time_t now, const char *path);
+
+/* A datagram arrived. Returns 0, or the codec error it was dropped for. */
+int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
+		    const uint8_t *buf, size_t len);
+void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now);
+pfs_time_t pfs_engine_next_deadline(const struct pfs_engine *e);
+
+/* Next action: 1 and *act filled, or 0 when there is nothing to do now.
+ * Messages are encoded into buf, which must hold PFS_DGRAM_MAX bytes. */
+int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act,
+		    uint8_t *buf, size_t cap);
+
+/* Upstream (TFTP) progress of a hierarchy this node is root of. */
+void pfs_engine_upstream_data(struct pfs_engine *e, pfs_time_t now, int hidx, uint64_t bytes);
+void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
+			      uint64_t size, const uint8_t sha256[32]);
+void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err);
+/* Result of a HASH_FILE action. */
+void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
+			    const uint8_t sha256[32]);
+/* Leave every hierarchy (LEAVE to parent and children). */
+void pfs_engine_shutdown(struct pfs_engine *e, pfs_time_t now);
+
+bool pfs_engine_done(const struct pfs_engine *e);        /* all complete or failed */
+bool pfs_engine_all_ok(const struct pfs_engine *e);      /* all complete */
+bool pfs_engine_children_served(const struct pfs_engine *e);
+int pfs_engine_hier_count(const struct pfs_engine *e);
+int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_info *out);
+const struct pfs_engine_stats *pfs_engine_stats(const struct pfs_engine *e);
+const struct pfs_engine_config *pfs_engine_config(const struct pfs_engine *e);
+
+const char *pfs_event_name(enum pfs_event_code ev);
+
+#endif /* PFS_ENGINE_H */

@@ -1,0 +1,502 @@
+/* transfer.c - chunks, manifest, acks, repair and flow control (docs/protocol.md 6).
+ *
+ * Parent side: per child, a cursor `next` for new chunks and a list of
+ * NACKed ranges to repair. The child's window (`limit` in its ACK) bounds
+ * what may be in flight, so a fast parent cannot overrun it; each child has
+ * its own cursor, so a slow child does not hold back its siblings.
+ * Cut-through: a chunk may go to the children as soon as it is held and
+ * checked (the contiguous prefix). Store-and-forward: only once the whole
+ * file is verified, as in the seed.
+ *
+ * Child side: chunks go straight to storage (WRITE_CHUNK); an ACK every
+ * ack_every chunks and every ack_interval reports the cumulative point, the
+ * holes (NACK ranges) and the window; an interval with no data sets STALL,
+ * telling the parent to resend from what the child holds. The file is
+ * complete only when every chunk is held and its SHA-256 matches the final
+ * manifest.
+ */
+#include "engine_internal.h"
+
+#include <string.h>
+
+void xfer_reset_child(struct child *c)
+{
+	c->acked = false;
+	c->complete = false;
+	c->next = 0;
+	c->limit = 0;
+	c->nrepair = 0;
+	c->repair_cur = 0;
+	c->repair_holdoff_until = 0;
+}
+
+static uint32_t chunk_len(const struct pfs_file *f, uint32_t idx)
+{
+	if (f->final)
+		return idx + 1 == f->nchunks ? (uint32_t)(f->size - (uint64_t)idx * f->chunk_size)
+					     : f->chunk_size;
+	return idx == f->short_index ? f->short_len : f->chunk_size;
+}
+
+static void reset_file(struct pfs_file *f)
+{
+	pfs_bitmap_clear(&f->have);
+	f->short_index = UINT32_MAX;
+	f->short_len = 0;
+	f->progress_step = 0;
+	f->hashing = false;
+}
+
+static void check_complete(struct pfs_engine *e, struct hier *h)
+{
+	struct qitem *qi;
+
+	if (!h->f.final || h->f.complete || h->f.hashing || h->f.failed ||
+	    h->f.have.prefix < h->f.nchunks)
+		return;
+	h->f.hashing = true;
+	qi = eng_queue(e, h, PFS_ACT_HASH_FILE);
+	if (qi) {
+		qi->act.sha256 = h->f.sha256;
+		qi->act.size = h->f.size;
+	}
+}
+
+void xfer_fail(struct pfs_engine *e, struct hier *h, uint32_t reason)
+{
+	if (h->f.failed || h->f.complete)
+		return;
+	h->f.failed = true;
+	eng_event(e, h, PFS_EV_FAILED, 0, NULL, reason, 0);
+	eng_queue(e, h, PFS_ACT_FILE_FAILED);
+	h->t_heartbeat = 0;     /* children hear of it at once */
+	h->t_announce = 0;
+}
+
+void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		       const struct pfs_status *st)
+{
+	struct pfs_file *f = &h->f;
+
+	if (st->parent_prefix != h->parent_prefix) {
+		h->parent_prefix = st->parent_prefix;
+		h->last_progress = now;         /* the tree above us moves */
+	}
+	if (st->mflags & PFS_MF_FAILED) {
+		xfer_fail(e, h, PFS_REASON_FAILED);
+		return;
+	}
+	if (!f->manifest || (f->chunk_size != st->chunk_size && !f->complete)) {
+		/* A new root with another chunk size: our map no longer lines up. */
+		if (f->manifest && f->chunk_size != st->chunk_size) {
+			reset_file(f);
+			f->final = false;
+		}
+		f->manifest = true;
+		f->chunk_size = st->chunk_size;
+	}
+	if (!(st->mflags & PFS_MF_FINAL))
+		return;
+	if (f->final && (f->size != st->size || memcmp(f->sha256, st->sha256, 32))) {
+		if (f->complete)
+			return;         /* ours is verified; theirs is another tree's */
+		reset_file(f);          /* the file changed under us */
+		f->final = false;
+	}
+	if (f->final)
+		return;
+	uint64_t n = (st->size + f->chunk_size - 1) / f->chunk_size;
+	if (n > e->cfg.max_chunks) {
+		xfer_fail(e, h, PFS_REASON_FAILED);
+		return;
+	}
+	f->final = true;
+	f->size = st->size;
+	f->nchunks = (uint32_t)n;
+	memcpy(f->sha256, st->sha256, 32);
+	if (f->have.highest > f->nchunks ||
+	    (f->short_index != UINT32_MAX && f->short_len != chunk_len(f, f->short_index)))
+		reset_file(f);          /* what we hold contradicts the manifest */
+	eng_event(e, h, PFS_EV_MANIFEST, 0, NULL, f->nchunks, 0);
+	h->t_heartbeat = 0;             /* pass it down now */
+	check_complete(e, h);
+}
+
+void xfer_on_data(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		  const struct pfs_msg *m)
+{
+	struct pfs_file *f = &h->f;
+	const struct pfs_msg_data *d = &m->u.data;
+	struct qitem *qi;
+	int rc;
+
+	h->rx_since_tick = true;
+	if (!f->manifest || f->complete || f->failed) {
+		e->st.chunks_dup++;
+		return;
+	}
+	/* Every chunk but the last is full; only one may be short. */
+	if (d->len > f->chunk_size || d->index >= e->cfg.max_chunks ||
+	    (f->final && (d->index >= f->nchunks || d->len != chunk_len(f, d->index))) ||
+	    (!f->final && d->len < f->chunk_size && f->short_index != UINT32_MAX &&
+	     f->short_index != d->index) ||
+	    (!f->final && f->short_index != UINT32_MAX && d->index > f->short_index)) {
+		e->st.chunks_bad++;
+		return;
+	}
+	if (pfs_bitmap_test(&f->have, d->index)) {
+		e->st.chunks_dup++;
+		return;
+	}
+	rc = pfs_bitmap_set(&f->have, d->index);
+	if (rc < 0) {
+		e->st.chunks_bad++;
+		return;
+	}
+	if (d->len < f->chunk_size) {
+		f->short_index = d->index;
+		f->short_len = d->len;
+	}
+	e->st.chunks_rx++;
+	h->last_progress = now;
+	qi = eng_queue(e, h, PFS_ACT_WRITE_CHUNK);
+	if (qi) {
+		qi->act.index = d->index;
+		qi->act.offset = (uint64_t)d->index * f->chunk_size;
+		qi->act.data = d->payload;
+		qi->act.len = d->len;
+	}
+	e->pump_dirty = true;
+	if (f->final && f->nchunks) {
+		uint32_t step = (uint32_t)((uint64_t)f->have.count * 10 / f->nchunks);
+		if (step > f->progress_step) {
+			f->progress_step = step;
+			eng_event(e, h, PFS_EV_PROGRESS, 0, NULL, f->have.count, f->nchunks);
+		}
+	}
+	if (++h->since_ack >= e->cfg.ack_every)
+		xfer_send_ack(e, h, now);
+	check_complete(e, h);
+}
+
+void xfer_fill_ack(const struct pfs_engine *e, const struct hier *h, struct pfs_msg_ack *a)
+{
+	const struct pfs_file *f = &h->f;
+	uint32_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->subtree_nodes = tree_subtree(h);
+	if (f->complete) {
+		a->cum = a->highest = a->limit = f->nchunks;
+		a->flags = PFS_AF_COMPLETE;
+		return;
+	}
+	a->cum = f->have.prefix;
+	a->highest = f->have.highest > a->cum ? f->have.highest : a->cum;
+	a->limit = a->highest + e->cfg.window;
+	if (a->limit < a->highest)
+		a->limit = UINT32_MAX;
+	for (i = a->cum; i < a->highest;) {
+		uint32_t end = pfs_bitmap_next_set(&f->have, i);
+		if (end > a->highest)
+			end = a->highest;
+		if (a->nranges == PFS_ACK_RANGES_MAX) {
+			a->flags |= PFS_AF_MORE;
+			break;
+		}
+		a->ranges[a->nranges++] = (struct pfs_range){ i, end - i };
+		i = pfs_bitmap_next_clear(&f->have, end);
+	}
+}
+
+void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	if (h->state != H_MEMBER)
+		return;
+	eng_send(e, h, PFS_MSG_ACK, h->parent_id, &h->parent);
+	h->since_ack = 0;
+	h->t_ack = now + (h->f.complete ? e->cfg.keepalive_interval : e->cfg.ack_interval);
+}
+
+void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		 struct child *c, const struct pfs_msg_ack *a)
+{
+	bool stall = a->flags & PFS_AF_STALL;
+	uint32_t old_subtree = c->subtree;
+
+	c->subtree = a->subtree_nodes;
+	c->pending = 0;
+	c->complete = a->flags & PFS_AF_COMPLETE;
+	c->limit = a->limit;
+	if (old_subtree != c->subtree && h->state == H_MEMBER)
+		xfer_send_ack(e, h, now);       /* our subtree changed too */
+	if (c->complete) {
+		c->nrepair = 0;
+		return;
+	}
+	if (!c->acked || stall) {
+		/* Resume point: after what it holds, or after the last hole it
+		 * could list; everything listed is repaired below. */
+		c->next = (a->flags & PFS_AF_MORE) && a->nranges ?
+			a->ranges[a->nranges - 1].start + a->ranges[a->nranges - 1].count :
+			a->highest;
+	} else if (c->next < a->cum) {
+		c->next = a->cum;
+	}
+	if (a->nranges && (!c->acked || stall || now >= c->repair_holdoff_until)) {
+		memcpy(c->repair, a->ranges, a->nranges * sizeof(a->ranges[0]));
+		c->nrepair = a->nranges;
+		c->repair_cur = a->ranges[0].start;
+		c->repair_holdoff_until = now + e->cfg.repair_holdoff;
+	}
+	c->acked = true;
+	e->pump_dirty = true;
+}
+
+/* Chunks below this index may go to children now. */
+static uint32_t sendable_end(const struct pfs_engine *e, const struct hier *h)
+{
+	const struct pfs_file *f = &h->f;
+
+	if (e->cfg.mode == PFS_MODE_STORE_FORWARD)
+		return f->complete ? f->nchunks : 0;
+	if (f->final && f->have.prefix > f->nchunks)
+		return f->nchunks;
+	return f->have.prefix;
+}
+
+static void fill_chunk(const struct hier *h, const struct child *c, uint32_t idx,
+		       struct pfs_action *act)
+{
+	memset(act, 0, sizeof(*act));
+	act->type = PFS_ACT_SEND_CHUNK;
+	act->dst = c->addr;
+	act->peer_id = c->id;
+	act->index = idx;
+	act->offset = (uint64_t)idx * h->f.chunk_size;
+	act->len = chunk_len(&h->f, idx);
+}
+
+/* Next chunk for one child: repairs first, then new data in its window. */
+static bool child_next_chunk(struct pfs_engine *e, struct hier *h, struct child *c,
+			     uint32_t end, struct pfs_action *act)
+{
+	while (c->nrepair) {
+		struct pfs_range *r = &c->repair[0];
+		uint32_t idx = c->repair_cur;
+
+		if (idx >= r->start + r->count || idx >= end) {
+			memmove(c->repair, c->repair + 1, --c->nrepair * sizeof(*r));
+			if (c->nrepair)
+				c->repair_cur = c->repair[0].start;
+			continue;
+		}
+		c->repair_cur++;
+		if (pfs_bitmap_test(&h->f.have, idx)) {
+			fill_chunk(h, c, idx, act);
+			e->st.chunks_tx++;
+			e->st.chunks_retx++;
+			return true;
+		}
+	}
+	if (c->next < c->limit && c->next < end) {
+		fill_chunk(h, c, c->next++, act);
+		e->st.chunks_tx++;
+		return true;
+	}
+	return false;
+}
+
+int xfer_pump(struct pfs_engine *e, struct hier *h, struct pfs_action *act)
+{
+	uint32_t end;
+
+	if ((h->state != H_ROOT && h->state != H_MEMBER) || !h->nchildren ||
+	    !h->f.manifest || h->f.failed)
+		return 0;
+	end = sendable_end(e, h);
+	for (unsigned n = 0; n < h->nchildren_cap; n++) {
+		unsigned s = (h->pump_child + n) % h->nchildren_cap;
+		struct child *c = &h->children[s];
+
+		if (!c->used || !c->acked || c->complete)
+			continue;
+		if (child_next_chunk(e, h, c, end, act)) {
+			h->pump_child = (uint16_t)((s + 1) % h->nchildren_cap);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	h->upstream_active = true;
+	h->upstream_starts++;
+	h->t_upstream_retry = 0;
+	h->last_progress = now;
+	eng_queue(e, h, PFS_ACT_UPSTREAM_START);
+}
+
+void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	if (!h->f.manifest) {
+		h->f.manifest = true;
+		h->f.chunk_size = e->cfg.chunk_size;
+	}
+	if (h->f.complete || h->f.failed)
+		return;                 /* already holds the verified file */
+	xfer_upstream_start(e, h, now);
+}
+
+void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
+			      uint64_t size, const uint8_t sha256[32])
+{
+	struct hier *h;
+	struct pfs_file *f;
+	struct qitem *qi;
+	uint64_t n;
+
+	if (hidx < 0 || hidx >= e->nhiers || !e->hiers[hidx].upstream_active)
+		return;
+	h = &e->hiers[hidx];
+	f = &h->f;
+	h->upstream_active = false;
+	n = (size + f->chunk_size - 1) / f->chunk_size;
+	if (n > e->cfg.max_chunks) {
+		xfer_fail(e, h, PFS_REASON_FAILED);
+		return;
+	}
+	/* The upstream copy is the source of truth (until signed manifests). */
+	f->final = true;
+	f->size = size;
+	f->nchunks = (uint32_t)n;
+	memcpy(f->sha256, sha256, 32);
+	f->short_index = UINT32_MAX;
+	pfs_bitmap_set_prefix(&f->have, f->nchunks);
+	f->complete = true;
+	f->hashing = false;
+	h->last_progress = now;
+	eng_event(e, h, PFS_EV_MANIFEST, 0, NULL, f->nchunks, 0);
+	eng_event(e, h, PFS_EV_COMPLETE, 0, NULL, f->nchunks, 0);
+	qi = eng_queue(e, h, PFS_ACT_FILE_DONE);
+	if (qi) {
+		qi->act.size = size;
+		qi->act.sha256 = f->sha256;
+	}
+	h->t_heartbeat = 0;
+	e->pump_dirty = true;
+}
+
+void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err)
+{
+	struct hier *h;
+
+	if (hidx < 0 || hidx >= e->nhiers || !e->hiers[hidx].upstream_active)
+		return;
+	h = &e->hiers[hidx];
+	h->upstream_active = false;
+	if (h->upstream_tries < e->cfg.upstream_retries) {
+		h->upstream_tries++;
+		h->t_upstream_retry = now + e->cfg.upstream_retry_delay;
+		eng_event(e, h, PFS_EV_UPSTREAM_RETRY, 0, NULL, h->upstream_tries, (uint32_t)-err);
+		return;
+	}
+	xfer_fail(e, h, (uint32_t)-err);
+}
+
+void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
+			    const uint8_t sha256[32])
+{
+	struct hier *h;
+	struct qitem *qi;
+
+	if (hidx < 0 || hidx >= e->nhiers || !e->hiers[hidx].f.hashing)
+		return;
+	h = &e->hiers[hidx];
+	h->f.hashing = false;
+	if (memcmp(sha256, h->f.sha256, 32) != 0) {
+		/* A chunk passed its CRC but the file is wrong; v1 cannot tell
+		 * which one, so fetch it all again (docs/protocol.md 6.5). */
+		e->st.verify_failures++;
+		eng_event(e, h, PFS_EV_VERIFY_FAILED, 0, NULL, 0, 0);
+		reset_file(&h->f);
+		if (h->state == H_MEMBER && (qi = eng_queue(e, h, PFS_ACT_SEND))) {
+			qi->msg = PFS_MSG_ACK;      /* STALL: resend from 0 */
+			qi->reason = PFS_AF_STALL;
+			qi->act.dst = h->parent;
+			qi->act.peer_id = h->parent_id;
+		}
+		return;
+	}
+	h->f.complete = true;
+	eng_event(e, h, PFS_EV_COMPLETE, 0, NULL, h->f.nchunks, 0);
+	qi = eng_queue(e, h, PFS_ACT_FILE_DONE);
+	if (qi) {
+		qi->act.size = h->f.size;
+		qi->act.sha256 = h->f.sha256;
+	}
+	xfer_send_ack(e, h, now);       /* COMPLETE: the parent stops sending */
+	e->pump_dirty = true;
+}
+
+static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	eng_event(e, h, PFS_EV_FALLBACK, 0, NULL, 0, 0);
+	tree_drop_children(e, h, PFS_REASON_REPARENT);
+	if (h->state == H_MEMBER) {
+		struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
+		if (qi) {
+			qi->msg = PFS_MSG_LEAVE;
+			qi->reason = PFS_REASON_REPARENT;
+			qi->act.dst = h->parent;
+			qi->act.peer_id = h->parent_id;
+		}
+	}
+	h->state = H_SOLO;
+	if (!h->f.manifest) {
+		h->f.manifest = true;
+		h->f.chunk_size = e->cfg.chunk_size;
+	}
+	h->f.final = false;
+	xfer_upstream_start(e, h, now);
+}
+
+void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	if (h->t_upstream_retry && now >= h->t_upstream_retry)
+		xfer_upstream_start(e, h, now);
+	if (h->state == H_MEMBER && now >= h->t_ack) {
+		struct qitem *qi;
+		if (!h->f.complete && !h->rx_since_tick &&
+		    (qi = eng_queue(e, h, PFS_ACT_SEND))) {
+			qi->msg = PFS_MSG_ACK;
+			qi->reason = PFS_AF_STALL;
+			qi->act.dst = h->parent;
+			qi->act.peer_id = h->parent_id;
+			h->since_ack = 0;
+			h->t_ack = now + e->cfg.ack_interval;
+		} else {
+			xfer_send_ack(e, h, now);
+		}
+		h->rx_since_tick = false;
+	}
+	if (h->state != H_ROOT && h->state != H_SOLO && h->state != H_IDLE &&
+	    !h->f.complete && !h->f.failed && e->cfg.fallback_timeout &&
+	    now - h->last_progress >= e->cfg.fallback_timeout)
+		fallback(e, h, now);
+}
+
+pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h)
+{
+	pfs_time_t t = PFS_TIME_NEVER;
+
+	if (h->t_upstream_retry)
+		t = h->t_upstream_retry;
+	if (h->state == H_MEMBER)
+		t = tmin(t, h->t_ack);
+	if (h->state != H_ROOT && h->state != H_SOLO && h->state != H_IDLE &&
+	    !h->f.complete && !h->f.failed && e->cfg.fallback_timeout)
+		t = tmin(t, h->last_progress + e->cfg.fallback_timeout);
+	return t;
+}

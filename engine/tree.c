@@ -1,0 +1,385 @@
+/* tree.c - joining, child slots, heartbeats and re-parenting (docs/protocol.md 5).
+ *
+ * A joiner sends JOIN to the root. A node with a free slot ACCEPTs; a full
+ * node REDIRECTs to the child whose subtree is smallest (counting joiners it
+ * already sent there), so joiners walk down one level per hop and the tree
+ * stays balanced by size. A size-balanced tree with k slots per node has the
+ * minimum height, ceil(log_k(N(k-1)+1)): ceil(log2(N+1)) for the seed's 2.
+ *
+ * A child that loses its parent (silence or LEAVE) keeps every chunk it holds,
+ * releases its own children (they re-join one by one, which keeps the tree
+ * balanced where grafting a whole subtree would deepen it) and joins again
+ * through the root.
+ *
+ *   state    event                          next      action
+ *   JOINING  ACCEPT from target             MEMBER    ACK (resume point)
+ *   JOINING  REDIRECT from target           JOINING   JOIN next target
+ *   JOINING  REFUSE / timeout x retries     JOINING   JOIN root again
+ *   JOINING  root silent x retries          CLAIMING  new election
+ *   MEMBER   parent silent / LEAVE / REFUSE JOINING   LEAVE children, JOIN root
+ */
+#include "engine_internal.h"
+
+#include <string.h>
+
+struct child *tree_child_by_id(struct hier *h, uint32_t id)
+{
+	for (unsigned s = 0; s < h->nchildren_cap; s++)
+		if (h->children[s].used && h->children[s].id == id)
+			return &h->children[s];
+	return NULL;
+}
+
+uint32_t tree_subtree(const struct hier *h)
+{
+	uint32_t n = 1;
+
+	for (unsigned s = 0; s < h->nchildren_cap; s++)
+		if (h->children[s].used)
+			n += h->children[s].subtree;
+	return n;
+}
+
+void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct pfs_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (h->f.failed ? PFS_MF_FAILED : 0);
+	st->chunk_size = h->f.chunk_size ? h->f.chunk_size : e->cfg.chunk_size;
+	st->size = h->f.final ? h->f.size : 0;
+	if (h->f.final)
+		memcpy(st->sha256, h->f.sha256, 32);
+	st->parent_prefix = h->f.have.prefix;
+	/* Our path is our ancestors plus ourselves; a path longer than the
+	 * wire allows keeps its newest part (loop checks look at the top). */
+	unsigned n = h->state == H_MEMBER ? h->nanc : 0;
+	unsigned skip = n + 1 > PFS_PATH_MAX ? n + 1 - PFS_PATH_MAX : 0;
+	for (unsigned i = skip; i < n; i++)
+		st->path[st->npath++] = h->anc[i];
+	st->path[st->npath++] = e->cfg.node_id;
+}
+
+static void send_join(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
+
+	if (qi) {
+		qi->msg = PFS_MSG_JOIN;
+		qi->hops = h->hops;
+		qi->act.dst = h->target;
+		qi->act.peer_id = h->target_id;
+	}
+	h->t_join = now + e->cfg.join_timeout;
+}
+
+void tree_join_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	h->state = H_JOINING;
+	h->parent_id = 0;
+	h->target_id = h->root_id;
+	h->target = h->root_addr;
+	h->hops = 0;
+	h->tries = 0;
+	send_join(e, h, now);
+}
+
+static void send_reason(struct pfs_engine *e, struct hier *h, uint8_t type, uint8_t reason,
+			uint32_t id, const struct pfs_addr *dst)
+{
+	struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
+
+	if (qi) {
+		qi->msg = type;
+		qi->reason = reason;
+		qi->act.dst = *dst;
+		qi->act.peer_id = id;
+	}
+}
+
+static void remove_child(struct pfs_engine *e, struct hier *h, struct child *c, uint8_t reason)
+{
+	eng_event(e, h, PFS_EV_CHILD_REMOVED, c->id, &c->addr,
+		  (uint32_t)(c - h->children), reason);
+	memset(c, 0, sizeof(*c));
+	h->nchildren--;
+}
+
+void tree_drop_children(struct pfs_engine *e, struct hier *h, uint8_t reason)
+{
+	for (unsigned s = 0; s < h->nchildren_cap; s++) {
+		struct child *c = &h->children[s];
+		if (!c->used)
+			continue;
+		send_reason(e, h, PFS_MSG_LEAVE, reason, c->id, &c->addr);
+		remove_child(e, h, c, reason);
+	}
+}
+
+/* The subtree to send a joiner into: smallest by reported size plus what we
+ * already redirected there, so a burst of joiners spreads evenly. */
+static struct child *pick_subtree(struct hier *h)
+{
+	struct child *best = NULL;
+	uint64_t best_load = UINT64_MAX;
+
+	for (unsigned s = 0; s < h->nchildren_cap; s++) {
+		struct child *c = &h->children[s];
+		uint64_t load = (uint64_t)c->subtree + c->pending;
+		if (c->used && load < best_load) {
+			best = c;
+			best_load = load;
+		}
+	}
+	return best;
+}
+
+static bool in_path(const struct hier *h, uint32_t id)
+{
+	for (unsigned i = 0; i < h->nanc; i++)
+		if (h->anc[i] == id)
+			return true;
+	return false;
+}
+
+void tree_on_join(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		  const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	struct child *c;
+	struct qitem *qi;
+
+	if (h->state != H_ROOT && h->state != H_MEMBER) {
+		send_reason(e, h, PFS_MSG_REFUSE, PFS_REASON_NOT_MEMBER, m->sender, src);
+		return;
+	}
+	if (h->state == H_MEMBER && in_path(h, m->sender)) {
+		send_reason(e, h, PFS_MSG_REFUSE, PFS_REASON_LOOP, m->sender, src);
+		return;
+	}
+	c = tree_child_by_id(h, m->sender);
+	if (!c) {
+		for (unsigned s = 0; s < h->nchildren_cap && !c; s++)
+			if (!h->children[s].used)
+				c = &h->children[s];
+		if (c) {
+			memset(c, 0, sizeof(*c));
+			c->used = true;
+			c->id = m->sender;
+			c->subtree = m->u.join.subtree_nodes;
+			h->nchildren++;
+			eng_event(e, h, PFS_EV_CHILD_ADDED, m->sender, src,
+				  (uint32_t)(c - h->children), 0);
+		}
+	}
+	if (c) {
+		/* New, or our ACCEPT was lost and it asks again. */
+		c->addr = *src;
+		c->last_heard = now;
+		xfer_reset_child(c);
+		qi = eng_queue(e, h, PFS_ACT_SEND);
+		if (qi) {
+			qi->msg = PFS_MSG_ACCEPT;
+			qi->slot = (uint8_t)(c - h->children);
+			qi->act.dst = *src;
+			qi->act.peer_id = c->id;
+		}
+		if (h->state == H_MEMBER)
+			xfer_send_ack(e, h, now);       /* report the new size up */
+		return;
+	}
+	c = pick_subtree(h);
+	c->pending += m->u.join.subtree_nodes;
+	qi = eng_queue(e, h, PFS_ACT_SEND);
+	if (qi) {
+		qi->msg = PFS_MSG_REDIRECT;
+		qi->target_id = c->id;
+		qi->target = c->addr;
+		qi->act.dst = *src;
+		qi->act.peer_id = m->sender;
+	}
+}
+
+static bool path_has_loop(const struct pfs_engine *e, const struct pfs_status *st)
+{
+	for (unsigned i = 0; i < st->npath; i++)
+		if (st->path[i] == e->cfg.node_id)
+			return true;
+	return false;
+}
+
+static void set_path(struct hier *h, const struct pfs_status *st)
+{
+	h->nanc = st->npath;
+	memcpy(h->anc, st->path, st->npath * sizeof(uint32_t));
+}
+
+void tree_on_accept(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	const struct pfs_status *st = &m->u.accept.st;
+
+	if (h->state == H_MEMBER && m->sender == h->parent_id) {
+		h->parent_heard = now;          /* a repeated ACCEPT */
+		return;
+	}
+	if (h->state != H_JOINING || m->sender != h->target_id || path_has_loop(e, st)) {
+		/* A stale answer: give the slot back. */
+		e->st.rx_stray++;
+		send_reason(e, h, PFS_MSG_LEAVE, PFS_REASON_REPARENT, m->sender, src);
+		return;
+	}
+	h->state = H_MEMBER;
+	h->parent_id = m->sender;
+	h->parent = *src;
+	h->parent_heard = now;
+	h->slot = m->u.accept.slot;
+	set_path(h, st);
+	if (!h->root_known || st->path[0] != h->root_id) {
+		h->root_known = true;
+		h->root_id = st->path[0];
+	}
+	eng_event(e, h, PFS_EV_JOINED, m->sender, src, h->nanc + 1u, h->slot);
+	h->last_progress = now;
+	xfer_apply_status(e, h, now, st);
+	xfer_send_ack(e, h, now);               /* tells the parent where to resume */
+}
+
+void tree_on_redirect(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		      const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	const struct pfs_msg_redirect *r = &m->u.redirect;
+
+	if (h->state != H_JOINING || m->sender != h->target_id) {
+		e->st.rx_stray++;
+		return;
+	}
+	if (r->target_id == e->cfg.node_id || ++h->hops > 2 * PFS_PATH_MAX) {
+		tree_join_root(e, h, now);      /* a stale map led us astray */
+		return;
+	}
+	h->target_id = r->target_id;
+	h->target = (struct pfs_addr){ r->target_ip, r->target_port };
+	h->tries = 0;
+	eng_event(e, h, PFS_EV_REDIRECTED, r->target_id, &h->target, h->hops, 0);
+	(void)src;
+	send_join(e, h, now);
+}
+
+void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint8_t reason)
+{
+	eng_event(e, h, PFS_EV_PARENT_LOST, h->parent_id, &h->parent, 0, reason);
+	tree_drop_children(e, h, PFS_REASON_REPARENT);
+	if (h->f.complete && reason == PFS_REASON_SHUTDOWN) {
+		/* The tree is winding down around a finished node: nothing
+		 * left to fetch, so stay out rather than elect anew. */
+		h->state = H_IDLE;
+		return;
+	}
+	if (h->root_known && h->root_id != h->parent_id)
+		tree_join_root(e, h, now);
+	else
+		elect_start(e, h, now);         /* the root itself is gone */
+}
+
+void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	(void)src;
+	if (h->state == H_MEMBER && m->sender == h->parent_id) {
+		tree_parent_lost(e, h, now, m->u.reason.reason);
+	} else if (h->state == H_JOINING && m->sender == h->target_id) {
+		if (m->sender == h->root_id)
+			elect_start(e, h, now); /* the "root" is not one */
+		else
+			tree_join_root(e, h, now);
+	} else {
+		e->st.rx_stray++;
+	}
+}
+
+void tree_on_leave(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		   const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	struct child *c = tree_child_by_id(h, m->sender);
+
+	(void)src;
+	if (c) {
+		remove_child(e, h, c, m->u.reason.reason);
+		if (h->state == H_MEMBER)
+			xfer_send_ack(e, h, now);
+	} else if (h->state == H_MEMBER && m->sender == h->parent_id) {
+		tree_parent_lost(e, h, now, m->u.reason.reason);
+	} else {
+		e->st.rx_stray++;
+	}
+}
+
+void tree_on_heartbeat(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		       const struct pfs_msg *m, const struct pfs_addr *src)
+{
+	const struct pfs_status *st = &m->u.heartbeat;
+
+	if (h->state != H_MEMBER || m->sender != h->parent_id) {
+		/* It still counts us as its child: free that slot. */
+		e->st.rx_stray++;
+		send_reason(e, h, PFS_MSG_LEAVE, PFS_REASON_REPARENT, m->sender, src);
+		return;
+	}
+	if (path_has_loop(e, st)) {
+		tree_parent_lost(e, h, now, PFS_REASON_LOOP);
+		return;
+	}
+	h->parent_heard = now;
+	set_path(h, st);
+	if (st->path[0] != h->root_id)
+		h->root_id = st->path[0];
+	xfer_apply_status(e, h, now, st);
+}
+
+void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	if (h->state == H_JOINING && now >= h->t_join) {
+		if (++h->tries < e->cfg.join_retries) {
+			send_join(e, h, now);
+		} else if (h->target_id != h->root_id) {
+			tree_join_root(e, h, now);
+		} else {
+			elect_start(e, h, now); /* the root does not answer */
+		}
+	}
+	if (h->state == H_MEMBER && now - h->parent_heard >= e->cfg.parent_timeout)
+		tree_parent_lost(e, h, now, PFS_REASON_NONE);
+	if (h->state != H_ROOT && h->state != H_MEMBER)
+		return;
+	for (unsigned s = 0; s < h->nchildren_cap; s++) {
+		struct child *c = &h->children[s];
+		if (c->used && now - c->last_heard >= e->cfg.child_timeout) {
+			remove_child(e, h, c, PFS_REASON_NONE);
+			if (h->state == H_MEMBER)
+				xfer_send_ack(e, h, now);
+		}
+	}
+	if (h->nchildren && now >= h->t_heartbeat) {
+		for (unsigned s = 0; s < h->nchildren_cap; s++)
+			if (h->children[s].used)
+				eng_send(e, h, PFS_MSG_HEARTBEAT, h->children[s].id,
+					 &h->children[s].addr);
+		h->t_heartbeat = now + e->cfg.heartbeat_interval;
+	}
+}
+
+pfs_time_t tree_deadline(const struct pfs_engine *e, const struct hier *h)
+{
+	pfs_time_t t = PFS_TIME_NEVER;
+
+	if (h->state == H_JOINING)
+		t = h->t_join;
+	if (h->state == H_MEMBER)
+		t = tmin(t, h->parent_heard + e->cfg.parent_timeout);
+	if (h->state != H_ROOT && h->state != H_MEMBER)
+		return t;
+	for (unsigned s = 0; s < h->nchildren_cap; s++)
+		if (h->children[s].used)
+			t = tmin(t, h->children[s].last_heard + e->cfg.child_timeout);
+	if (h->nchildren)
+		t = tmin(t, h->t_heartbeat);
+	return t;
+}

@@ -1,0 +1,181 @@
+/* pfs_wire.h - the PFS v1 wire format: one truth for every component.
+ *
+ * Included by the engine's codec, the reference peer, the dataplane, the BPF
+ * steering program and the benchmarks. Fixed-width kernel types only, so it
+ * compiles both for user space and for clang -target bpf. Every layout here
+ * is specified, with its rationale, in docs/protocol.md section 3; the
+ * offsets below are checked at compile time against that table.
+ *
+ * All multi-byte fields are big-endian on the wire. These structs describe
+ * layout only: code reads fields with explicit big-endian loads (the codec),
+ * never by casting an unaligned datagram to a struct.
+ */
+#ifndef PFS_WIRE_H
+#define PFS_WIRE_H
+
+#include <linux/types.h>
+
+#define PFS_PORT            4051    /* UDP; docs/protocol.md 2 */
+#define PFS_MAGIC           0x5046  /* "PF" */
+#define PFS_VERSION         1
+#define PFS_TTL             255     /* sent with TTL 255, link-local guard */
+
+#define PFS_HDR_LEN         20
+#define PFS_MODEL_MAX       32
+#define PFS_FILEPATH_MAX    255
+#define PFS_PATH_MAX        32      /* ancestors carried in a status block */
+#define PFS_ACK_RANGES_MAX  16
+#define PFS_AUTH_MAX        64      /* reserved authentication tag */
+#define PFS_CHUNK_DEFAULT   1408    /* 20 hdr + 8 data + 1408 + 28 UDP/IP = 1464 <= 1500 */
+#define PFS_CHUNK_MAX       60000   /* fits body_len with the DATA fields */
+#define PFS_DGRAM_MAX       (PFS_HDR_LEN + 8 + PFS_CHUNK_MAX + PFS_AUTH_MAX)
+
+/* Message types (docs/protocol.md 3.2). */
+enum pfs_msg_type {
+	PFS_MSG_CLAIM     = 1,  /* tentative root claim, broadcast */
+	PFS_MSG_ROOT      = 2,  /* confirmed root announcement, broadcast */
+	PFS_MSG_JOIN      = 3,  /* ask a node for a child slot */
+	PFS_MSG_ACCEPT    = 4,  /* slot granted; carries the parent status block */
+	PFS_MSG_REDIRECT  = 5,  /* no slot here: try this node */
+	PFS_MSG_REFUSE    = 6,  /* will not take this joiner (loop, not a member) */
+	PFS_MSG_HEARTBEAT = 7,  /* parent status to a child */
+	PFS_MSG_DATA      = 8,  /* one chunk */
+	PFS_MSG_ACK       = 9,  /* child state: cumulative ack + NACK ranges + window */
+	PFS_MSG_LEAVE     = 10, /* a node leaves its parent or children */
+	PFS_MSG_TYPE_MAX  = PFS_MSG_LEAVE,
+};
+
+/* Header flags. */
+#define PFS_HF_AUTH         0x01    /* auth_len tag bytes follow the body */
+#define PFS_HF_KNOWN        PFS_HF_AUTH
+
+/* Status block flags (manifest state). */
+#define PFS_MF_FINAL        0x01    /* size and sha256 are final */
+#define PFS_MF_FAILED       0x02    /* the root could not fetch the file */
+#define PFS_MF_KNOWN        (PFS_MF_FINAL | PFS_MF_FAILED)
+
+/* ROOT flags. */
+#define PFS_RF_FAILED       0x01
+#define PFS_RF_KNOWN        PFS_RF_FAILED
+
+/* ACK flags. */
+#define PFS_AF_STALL        0x01    /* nothing arrived for an ack interval */
+#define PFS_AF_COMPLETE     0x02    /* the child holds the verified file */
+#define PFS_AF_MORE         0x04    /* more holes than ranges listed */
+#define PFS_AF_KNOWN        (PFS_AF_STALL | PFS_AF_COMPLETE | PFS_AF_MORE)
+
+/* REFUSE and LEAVE reasons. */
+enum pfs_reason {
+	PFS_REASON_NONE       = 0,
+	PFS_REASON_LOOP       = 1,  /* the joiner is an ancestor of the target */
+	PFS_REASON_NOT_MEMBER = 2,  /* the target is not in this hierarchy */
+	PFS_REASON_FAILED     = 3,  /* the hierarchy failed upstream */
+	PFS_REASON_SHUTDOWN   = 4,  /* the node is exiting */
+	PFS_REASON_REPARENT   = 5,  /* the node joins another parent */
+	PFS_REASON_MAX        = PFS_REASON_REPARENT,
+};
+
+/* Strength layout (docs/protocol.md 4.1): compared as an unsigned integer,
+ * ties broken by the larger node id. */
+#define PFS_STRENGTH_CLASS_SHIFT  28            /* 4-bit priority class */
+#define PFS_STRENGTH_CONFIRMED    (1u << 27)    /* set by a confirmed root */
+#define PFS_STRENGTH_RANDOM_MASK  ((1u << 27) - 1)
+#define PFS_CLASS_DEVICE          1
+#define PFS_CLASS_APPLIANCE       8
+
+struct pfs_wire_hdr {
+	__be16 magic;
+	__u8   version;
+	__u8   type;
+	__u8   flags;
+	__u8   auth_len;
+	__be16 body_len;
+	__be32 sender;
+	__be64 hier;
+} __attribute__((packed));
+
+/* Fixed parts of the bodies; variable parts follow as documented. */
+struct pfs_wire_claim {         /* + model[model_len] + path[path_len] */
+	__be32 strength;
+	__u8   ad;
+	__u8   model_len;
+	__be16 path_len;
+} __attribute__((packed));
+
+struct pfs_wire_root {          /* + model + path */
+	__be32 strength;
+	__be32 tree_nodes;
+	__u8   flags;
+	__u8   model_len;
+	__be16 path_len;
+} __attribute__((packed));
+
+struct pfs_wire_join {          /* + model + path */
+	__be32 subtree_nodes;
+	__u8   hops;
+	__u8   model_len;
+	__be16 path_len;
+} __attribute__((packed));
+
+struct pfs_wire_status {        /* + __be32 path[npath], root first */
+	__u8   mflags;
+	__u8   npath;
+	__be16 reserved;
+	__be32 chunk_size;
+	__be64 size;
+	__u8   sha256[32];
+	__be32 parent_prefix;
+} __attribute__((packed));
+
+struct pfs_wire_accept {        /* + status block */
+	__u8   slot;
+	__u8   reserved[3];
+} __attribute__((packed));
+
+struct pfs_wire_redirect {
+	__be32 target_id;
+	__be32 target_ip;
+	__be16 target_port;
+	__be16 reserved;
+} __attribute__((packed));
+
+struct pfs_wire_reason {        /* REFUSE and LEAVE */
+	__u8   reason;
+	__u8   reserved[3];
+} __attribute__((packed));
+
+struct pfs_wire_data {          /* + payload (1 .. PFS_CHUNK_MAX bytes) */
+	__be32 index;
+	__be32 crc32c;
+} __attribute__((packed));
+
+struct pfs_wire_range {
+	__be32 start;
+	__be32 count;
+} __attribute__((packed));
+
+struct pfs_wire_ack {           /* + struct pfs_wire_range[nranges] */
+	__be32 cum;
+	__be32 highest;
+	__be32 limit;
+	__be32 subtree_nodes;
+	__u8   flags;
+	__u8   nranges;
+	__be16 reserved;
+} __attribute__((packed));
+
+#define PFS_WIRE_CHECK(t, sz) _Static_assert(sizeof(struct t) == (sz), #t " layout")
+PFS_WIRE_CHECK(pfs_wire_hdr, 20);
+PFS_WIRE_CHECK(pfs_wire_claim, 8);
+PFS_WIRE_CHECK(pfs_wire_root, 12);
+PFS_WIRE_CHECK(pfs_wire_join, 8);
+PFS_WIRE_CHECK(pfs_wire_status, 52);
+PFS_WIRE_CHECK(pfs_wire_accept, 4);
+PFS_WIRE_CHECK(pfs_wire_redirect, 12);
+PFS_WIRE_CHECK(pfs_wire_reason, 4);
+PFS_WIRE_CHECK(pfs_wire_data, 8);
+PFS_WIRE_CHECK(pfs_wire_range, 8);
+PFS_WIRE_CHECK(pfs_wire_ack, 20);
+#undef PFS_WIRE_CHECK
+
+#endif /* PFS_WIRE_H */

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# test.sh - install, build and run every test of pfs-relay: unit (Criterion),
+# fuzzing (libFuzzer, time-bounded) and site integration (network namespaces).
+# Run as root on Debian 12. Prints one "N passed, N failed" line at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+FUZZ_SECONDS=${FUZZ_SECONDS:-45}
+
+passed=0; failed=0; failures=()
+step() {        # step NAME CMD...: run one test step, record its verdict
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok"
+  else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED"; fi
+}
+
+scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
+scripts/build.sh || { echo "build failed"; exit 1; }
+
+step unit meson test -C build --suite unit --print-errorlogs
+
+fuzz() {
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled >/dev/null || return 1
+  fi
+  ninja -C build-fuzz tests/fuzz_decode || return 1
+  local corpus; corpus=$(mktemp -d)
+  build/tests/gen_corpus "$corpus" || { rm -rf "$corpus"; return 1; }
+  build-fuzz/tests/fuzz_decode -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+    -max_len=2048 -artifact_prefix="$ROOT/build-fuzz/" "$corpus" 2>&1 | tail -n 12
+  local rc=${PIPESTATUS[0]}
+  rm -rf "$corpus"
+  return "$rc"
+}
+step fuzz-decode fuzz
+
+if [ -x tests/site/run_site_tests.sh ]; then
+  step site tests/site/run_site_tests.sh
+fi
+
+echo
+[ "$failed" -eq 0 ] || echo "failed steps: ${failures[*]}"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

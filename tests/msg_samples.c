@@ -1,0 +1,63 @@
+/* msg_samples.c - one valid message of every type, for tests and the fuzz corpus. */
+#include "msg_samples.h"
+
+#include <string.h>
+
+static const struct pfs_str model = { SAMPLE_MODEL, sizeof(SAMPLE_MODEL) - 1 };
+static const struct pfs_str path = { SAMPLE_PATH, sizeof(SAMPLE_PATH) - 1 };
+static const uint8_t payload[1408] = { 1, 2, 3, 4, 5 };
+
+static struct pfs_status sample_status(void)
+{
+	struct pfs_status st = { .mflags = PFS_MF_FINAL, .npath = 3, .chunk_size = 1408,
+				 .size = 123456789, .parent_prefix = 77,
+				 .path = { 10, 20, 30 } };
+	for (int i = 0; i < 32; i++)
+		st.sha256[i] = (uint8_t)(i * 7);
+	return st;
+}
+
+int msg_sample(unsigned type, struct pfs_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = (uint8_t)type;
+	m->sender = 0x0a000005;
+	m->hier = pfs_hier_key(model.p, model.len, path.p, path.len);
+	switch (type) {
+	case PFS_MSG_CLAIM:
+		m->u.claim = (struct pfs_msg_claim){ 0x131d4d43, 2, model, path };
+		break;
+	case PFS_MSG_ROOT:
+		m->u.root = (struct pfs_msg_root){ 0x1bd4d43d, 16, 0, model, path };
+		break;
+	case PFS_MSG_JOIN:
+		m->u.join = (struct pfs_msg_join){ 3, 1, model, path };
+		break;
+	case PFS_MSG_ACCEPT:
+		m->u.accept.slot = 1;
+		m->u.accept.st = sample_status();
+		break;
+	case PFS_MSG_REDIRECT:
+		m->u.redirect = (struct pfs_msg_redirect){ 42, 0x0a000007, PFS_PORT };
+		break;
+	case PFS_MSG_REFUSE:
+	case PFS_MSG_LEAVE:
+		m->u.reason.reason = PFS_REASON_LOOP;
+		break;
+	case PFS_MSG_HEARTBEAT:
+		m->u.heartbeat = sample_status();
+		break;
+	case PFS_MSG_DATA:
+		m->u.data = (struct pfs_msg_data){ 9, 0, payload, sizeof(payload) };
+		break;
+	case PFS_MSG_ACK:
+		m->u.ack = (struct pfs_msg_ack){ .cum = 5, .highest = 40, .limit = 168,
+			.subtree_nodes = 3, .nranges = 2,
+			.ranges = { { 5, 3 }, { 20, 10 } } };
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+

@@ -1,0 +1,235 @@
+/* test_codec.c - the PFS v1 codec: round trips, truncations, bad headers. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "pfs_codec.h"
+
+#include "msg_samples.h"
+
+#define PATH  SAMPLE_PATH
+static const struct pfs_str model = { SAMPLE_MODEL, sizeof(SAMPLE_MODEL) - 1 };
+static const struct pfs_str path = { SAMPLE_PATH, sizeof(SAMPLE_PATH) - 1 };
+#define sample msg_sample
+
+Test(codec, crc32c_check_value)
+{
+	cr_assert_eq(pfs_crc32c("123456789", 9), 0xe3069283u);
+}
+
+Test(codec, roundtrip_every_type)
+{
+	uint8_t buf[PFS_DGRAM_MAX], buf2[PFS_DGRAM_MAX];
+
+	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {
+		struct pfs_msg m, d;
+		cr_assert_eq(sample(t, &m), 0);
+		int len = pfs_encode(&m, buf, sizeof(buf));
+		cr_assert_gt(len, PFS_HDR_LEN, "encode %s: %d", pfs_msg_type_name(t), len);
+		cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK, "decode %s",
+			     pfs_msg_type_name(t));
+		cr_assert_eq(d.type, t);
+		cr_assert_eq(d.sender, m.sender);
+		cr_assert_eq(d.hier, m.hier);
+		int len2 = pfs_encode(&d, buf2, sizeof(buf2));
+		cr_assert_eq(len2, len, "%s re-encodes to %d, not %d", pfs_msg_type_name(t),
+			     len2, len);
+		cr_assert_eq(memcmp(buf, buf2, (size_t)len), 0, "%s bytes differ",
+			     pfs_msg_type_name(t));
+	}
+}
+
+Test(codec, decoded_fields)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+
+	sample(PFS_MSG_CLAIM, &m);
+	int len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), 0);
+	cr_assert_eq(d.u.claim.strength, 0x131d4d43u);
+	cr_assert_eq(d.u.claim.ad, 2);
+	cr_assert_eq(d.u.claim.model.len, model.len);
+	cr_assert_eq(memcmp(d.u.claim.path.p, PATH, path.len), 0);
+
+	sample(PFS_MSG_ACCEPT, &m);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), 0);
+	cr_assert_eq(d.u.accept.st.size, 123456789u);
+	cr_assert_eq(d.u.accept.st.npath, 3);
+	cr_assert_eq(d.u.accept.st.path[2], 30u);
+	cr_assert_eq(d.u.accept.st.sha256[31], (uint8_t)(31 * 7));
+
+	sample(PFS_MSG_ACK, &m);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(len, PFS_HDR_LEN + 20 + 16);
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), 0);
+	cr_assert_eq(d.u.ack.ranges[1].start, 20u);
+	cr_assert_eq(d.u.ack.ranges[1].count, 10u);
+
+	sample(PFS_MSG_DATA, &m);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(len, PFS_HDR_LEN + 8 + 1408, "a default chunk fills 1436 bytes");
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), 0);
+	cr_assert_eq(d.u.data.len, 1408);
+	cr_assert_eq(d.u.data.payload[4], 5);
+}
+
+/* Wire layout as docs/protocol.md 3.1 gives it. */
+Test(codec, header_layout)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m;
+
+	sample(PFS_MSG_LEAVE, &m);
+	int len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(len, 24);
+	cr_assert_eq(buf[0], 0x50); cr_assert_eq(buf[1], 0x46);
+	cr_assert_eq(buf[2], PFS_VERSION);
+	cr_assert_eq(buf[3], PFS_MSG_LEAVE);
+	cr_assert_eq(buf[6], 0); cr_assert_eq(buf[7], 4);
+	cr_assert_eq(buf[8], 0x0a); cr_assert_eq(buf[11], 0x05);
+	cr_assert_eq(buf[20], PFS_REASON_LOOP);
+}
+
+Test(codec, every_truncation_rejected)
+{
+	uint8_t buf[PFS_DGRAM_MAX], cut[PFS_DGRAM_MAX];
+
+	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {
+		struct pfs_msg m, d;
+		sample(t, &m);
+		int len = pfs_encode(&m, buf, sizeof(buf));
+		for (int n = 0; n < len; n++) {
+			/* As received: a short datagram. */
+			int rc = pfs_decode(buf, (size_t)n, &d);
+			cr_assert_lt(rc, 0, "%s cut to %d accepted", pfs_msg_type_name(t), n);
+			cr_assert(rc == PFS_E_SHORT || rc == PFS_E_LENGTH,
+				  "%s cut to %d: %s", pfs_msg_type_name(t), n,
+				  pfs_codec_strerror(rc));
+			/* As forged: body_len rewritten to agree with the cut. */
+			if (n < PFS_HDR_LEN)
+				continue;
+			memcpy(cut, buf, (size_t)n);
+			cut[6] = (uint8_t)((n - PFS_HDR_LEN) >> 8);
+			cut[7] = (uint8_t)(n - PFS_HDR_LEN);
+			rc = pfs_decode(cut, (size_t)n, &d);
+			if (t == PFS_MSG_DATA && n >= PFS_HDR_LEN + 9)
+				cr_assert_eq(rc, PFS_E_CRC, "DATA cut to %d", n);
+			else
+				cr_assert(rc == PFS_E_BODY || rc == PFS_E_FIELD,
+					  "%s forged to %d: %s", pfs_msg_type_name(t), n,
+					  pfs_codec_strerror(rc));
+		}
+	}
+}
+
+Test(codec, bad_headers)
+{
+	uint8_t buf[PFS_DGRAM_MAX], bad[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+
+	sample(PFS_MSG_ROOT, &m);
+	int len = pfs_encode(&m, buf, sizeof(buf));
+
+	memcpy(bad, buf, (size_t)len); bad[0] ^= 0xff;
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_MAGIC);
+	memcpy(bad, buf, (size_t)len); bad[2] = 2;
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_VERSION);
+	memcpy(bad, buf, (size_t)len); bad[3] = 0;
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_TYPE);
+	memcpy(bad, buf, (size_t)len); bad[3] = PFS_MSG_TYPE_MAX + 1;
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_TYPE);
+	memcpy(bad, buf, (size_t)len); bad[4] = 0x80;
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_FLAGS);
+	memcpy(bad, buf, (size_t)len); bad[4] = PFS_HF_AUTH;     /* flag, no tag */
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_FLAGS);
+	memcpy(bad, buf, (size_t)len); bad[7]++;                 /* body_len too long */
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_LENGTH);
+	memcpy(bad, buf, (size_t)len); bad[len] = 0;             /* trailing byte */
+	cr_assert_eq(pfs_decode(bad, (size_t)len + 1, &d), PFS_E_LENGTH);
+	memcpy(bad, buf, (size_t)len); memset(bad + 8, 0, 4);    /* sender 0 */
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_FIELD);
+	memcpy(bad, buf, (size_t)len); memset(bad + 12, 0, 8);   /* hierarchy 0 */
+	cr_assert_eq(pfs_decode(bad, (size_t)len, &d), PFS_E_FIELD);
+	cr_assert_eq(pfs_decode(buf, 0, &d), PFS_E_SHORT);
+	cr_assert_eq(pfs_decode(NULL, 0, &d), PFS_E_SHORT);
+}
+
+Test(codec, auth_tag_reserved_roundtrip)
+{
+	uint8_t buf[PFS_DGRAM_MAX], tag[16];
+	struct pfs_msg m, d;
+
+	memset(tag, 0xab, sizeof(tag));
+	sample(PFS_MSG_CLAIM, &m);
+	m.flags = PFS_HF_AUTH;
+	m.auth_len = sizeof(tag);
+	m.auth = tag;
+	int len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), 0);
+	cr_assert_eq(d.auth_len, 16);
+	cr_assert_eq(memcmp(d.auth, tag, 16), 0);
+	cr_assert_eq(d.u.claim.path.len, path.len, "the tag is not part of the body");
+}
+
+Test(codec, data_crc_checked)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+
+	sample(PFS_MSG_DATA, &m);
+	int len = pfs_encode(&m, buf, sizeof(buf));
+	buf[len - 1] ^= 1;
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_CRC);
+}
+
+Test(codec, bad_fields)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m;
+
+	sample(PFS_MSG_CLAIM, &m);
+	m.u.claim.model = (struct pfs_str){ "bad model", 9 };
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	sample(PFS_MSG_JOIN, &m);
+	m.u.join.path = (struct pfs_str){ "/x/../etc/passwd", 16 };
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+
+	/* Overlapping and out-of-window NACK ranges, forged on the wire. */
+	struct pfs_msg d;
+	sample(PFS_MSG_ACK, &m);
+	int len = pfs_encode(&m, buf, sizeof(buf));
+	buf[PFS_HDR_LEN + 20 + 8 + 3] = 6;      /* second range starts at 6: overlaps */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	m.u.ack.ranges[1] = (struct pfs_range){ 35, 10 };       /* past highest */
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+
+	sample(PFS_MSG_HEARTBEAT, &m);
+	m.u.heartbeat.chunk_size = PFS_CHUNK_MAX + 1;
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	sample(PFS_MSG_DATA, &m);
+	cr_assert_eq(pfs_encode(&m, buf, 100), PFS_E_NOSPACE);
+}
+
+Test(codec, validators)
+{
+	cr_assert(pfs_filepath_valid("SCCP41.loads", 12));
+	cr_assert(pfs_filepath_valid("/dnld/a..b", 10));
+	cr_assert_not(pfs_filepath_valid("..", 2));
+	cr_assert_not(pfs_filepath_valid("a/../b", 6));
+	cr_assert_not(pfs_filepath_valid("///", 3));
+	cr_assert_not(pfs_filepath_valid("a b", 3));
+	cr_assert(pfs_model_valid("CP-7961G", 8));
+	cr_assert_not(pfs_model_valid("", 0));
+}
+
+Test(codec, hierarchy_key_per_model_and_file)
+{
+	uint64_t a = pfs_hier_key("A", 1, "f", 1);
+	cr_assert_eq(a, pfs_hier_key("A", 1, "f", 1));
+	cr_assert_neq(a, pfs_hier_key("B", 1, "f", 1));
+	cr_assert_neq(a, pfs_hier_key("A", 1, "g", 1));
+	cr_assert_neq(pfs_hier_key("AB", 2, "C", 1), pfs_hier_key("A", 1, "BC", 2));
+}
