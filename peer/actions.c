@@ -1,0 +1,102 @@
+/* actions.c - carry out the engine's actions with sockets and files.
+ *
+ * Called after every event given to the engine, so actions that point into
+ * the receive buffer (WRITE_CHUNK) are used before the buffer is reused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "peer.h"
+
+static void send_chunk(struct peer *p, const struct pfs_action *act)
+{
+	struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = ntohl(p->ip.s_addr),
+			     .hier = act->hier };
+	int len;
+
+	if (act->len > sizeof(p->chunkbuf) ||
+	    peer_store_read(p, act->hidx, act->offset, p->chunkbuf, act->len) < 0) {
+		p->tx_errors++;
+		return;
+	}
+	m.u.data = (struct pfs_msg_data){ act->index, 0, p->chunkbuf, (uint16_t)act->len };
+	len = pfs_encode(&m, p->txbuf, sizeof(p->txbuf));
+	if (len > 0)
+		peer_udp_send(p, act, p->txbuf, (size_t)len);
+}
+
+static void do_action(struct peer *p, const struct pfs_action *act)
+{
+	struct peer_file *f = act->hidx >= 0 ? &p->files[act->hidx] : NULL;
+	uint8_t sha[32];
+	int rc;
+
+	switch (act->type) {
+	case PFS_ACT_SEND:
+		peer_udp_send(p, act, act->msg, act->len);
+		break;
+	case PFS_ACT_SEND_CHUNK:
+		send_chunk(p, act);
+		break;
+	case PFS_ACT_WRITE_CHUNK:
+		rc = peer_store_write(p, act->hidx, act->offset, act->data, act->len);
+		if (rc < 0)
+			peer_log(p, "ERR", "store_error", "%s: write: %s", f->temp_path, strerror(-rc));
+		break;
+	case PFS_ACT_UPSTREAM_START:
+		rc = peer_upstream_start(p, act->hidx, act->path);
+		if (rc < 0)
+			pfs_engine_upstream_failed(p->e, (pfs_time_t)peer_now(), act->hidx, rc);
+		break;
+	case PFS_ACT_UPSTREAM_ABORT:
+		peer_upstream_abort(p, act->hidx);
+		break;
+	case PFS_ACT_HASH_FILE:
+		rc = peer_store_hash(p, act->hidx, act->size, sha);
+		if (rc < 0)
+			memset(sha, 0, sizeof(sha));    /* counts as a mismatch */
+		pfs_engine_file_hashed(p->e, (pfs_time_t)peer_now(), act->hidx, sha);
+		break;
+	case PFS_ACT_FILE_DONE:
+		rc = peer_store_publish(p, act->hidx, act->size);
+		if (rc < 0) {
+			f->failed = true;
+			snprintf(f->fail_reason, sizeof(f->fail_reason), "cannot publish %.200s: %s",
+				 f->final_path, strerror(-rc));
+			peer_log(p, "ERR", "store_error", "%s", f->fail_reason);
+			break;
+		}
+		{
+			char hex[65];
+			for (int i = 0; i < 32; i++)
+				snprintf(hex + 2 * i, 3, "%02x", act->sha256[i]);
+			peer_log_json_kv(p, "file_done", act->path, "sha256", hex,
+					 "size", (long long)act->size);
+			if (!p->a.log_json)
+				peer_log(p, "NOT", "file_done", "%s complete: %llu bytes sha256=%.16s...",
+					 f->final_path, (unsigned long long)act->size, hex);
+		}
+		break;
+	case PFS_ACT_FILE_FAILED:
+		f->failed = true;
+		if (!f->fail_reason[0])
+			snprintf(f->fail_reason, sizeof(f->fail_reason),
+				 "the hierarchy's root could not fetch it");
+		peer_log_json_kv(p, "file_failed", act->path, "reason", f->fail_reason, NULL, 0);
+		break;
+	case PFS_ACT_EVENT:
+		peer_log_event(p, act);
+		break;
+	default:
+		break;
+	}
+}
+
+void peer_drain(struct peer *p)
+{
+	struct pfs_action act;
+
+	while (pfs_engine_poll(p->e, (pfs_time_t)peer_now(), &act, p->txbuf, sizeof(p->txbuf)) > 0)
+		do_action(p, &act);
+}

@@ -1,0 +1,161 @@
+/* args.c - pfs-peer's command line: parse, range-check, name the problem. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peer.h"
+
+void peer_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pfs-peer --iface IFACE --model MODEL --want FILE [--want FILE ...]\n"
+		"                --tftp HOST[:PORT] --out DIR\n"
+		"                [--strength N] [--max-children N]\n"
+		"                [--mode cut-through|store-forward|tftp-only]\n"
+		"                [--chunk-size BYTES] [--linger SECONDS] [--exit-when-done]\n"
+		"                [--log-json]\n"
+		"\n"
+		"  --strength N      priority class 0..15 placed in the high bits of the\n"
+		"                    election strength (devices 1, appliances 8)\n"
+		"  --max-children N  child slots per file (default 2, as in the seed)\n"
+		"  --linger SECONDS  with --exit-when-done: longest wait for children\n"
+		"                    to finish after our own files are done (default 10)\n");
+}
+
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "pfs-peer: %s: '%s' is not an integer in [%ld, %ld]\n",
+			opt, s, lo, hi);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int peer_args_parse(struct peer_args *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "iface", required_argument, NULL, 'i' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "want", required_argument, NULL, 'w' },
+		{ "tftp", required_argument, NULL, 't' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "strength", required_argument, NULL, 's' },
+		{ "max-children", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "chunk-size", required_argument, NULL, 'C' },
+		{ "linger", required_argument, NULL, 'l' },
+		{ "exit-when-done", no_argument, NULL, 'x' },
+		{ "log-json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long v;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->priority_class = PFS_CLASS_DEVICE;
+	a->max_children = 2;
+	a->mode = PFS_MODE_CUT_THROUGH;
+	a->chunk_size = PFS_CHUNK_DEFAULT;
+	a->linger_s = 10;
+	a->port = PFS_PORT;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': a->iface = optarg; break;
+		case 'm':
+			if (!pfs_model_valid(optarg, strlen(optarg))) {
+				fprintf(stderr, "pfs-peer: --model: '%s' must be 1-%d characters "
+					"of [A-Za-z0-9._-]\n", optarg, PFS_MODEL_MAX);
+				return -EINVAL;
+			}
+			a->model = optarg;
+			break;
+		case 'w':
+			if (!pfs_filepath_valid(optarg, strlen(optarg))) {
+				fprintf(stderr, "pfs-peer: --want: '%s' is not a valid file path "
+					"(printable, no '..', at most %d bytes)\n", optarg,
+					PFS_FILEPATH_MAX);
+				return -EINVAL;
+			}
+			if (a->nwants == PEER_MAX_WANTS) {
+				fprintf(stderr, "pfs-peer: --want: at most %d files\n", PEER_MAX_WANTS);
+				return -EINVAL;
+			}
+			for (int i = 0; i < a->nwants; i++)
+				if (!strcmp(a->wants[i], optarg)) {
+					fprintf(stderr, "pfs-peer: --want: '%s' given twice\n", optarg);
+					return -EINVAL;
+				}
+			a->wants[a->nwants++] = optarg;
+			break;
+		case 't': a->tftp = optarg; break;
+		case 'o': a->out = optarg; break;
+		case 's':
+			if (parse_long("--strength", optarg, 0, 15, &v) < 0)
+				return -EINVAL;
+			a->priority_class = (int)v;
+			break;
+		case 'c':
+			if (parse_long("--max-children", optarg, 1, 256, &v) < 0)
+				return -EINVAL;
+			a->max_children = (int)v;
+			break;
+		case 'M':
+			if (!strcmp(optarg, "cut-through"))
+				a->mode = PFS_MODE_CUT_THROUGH;
+			else if (!strcmp(optarg, "store-forward"))
+				a->mode = PFS_MODE_STORE_FORWARD;
+			else if (!strcmp(optarg, "tftp-only"))
+				a->mode = PFS_MODE_TFTP_ONLY;
+			else {
+				fprintf(stderr, "pfs-peer: --mode: '%s' is not cut-through, "
+					"store-forward or tftp-only\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'C':
+			if (parse_long("--chunk-size", optarg, 256, 1444, &v) < 0)
+				return -EINVAL;
+			a->chunk_size = (uint32_t)v;
+			break;
+		case 'l': {
+			char *end;
+			a->linger_s = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || a->linger_s < 0 || a->linger_s > 86400) {
+				fprintf(stderr, "pfs-peer: --linger: '%s' is not a number of seconds "
+					"in [0, 86400]\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case 'x': a->exit_when_done = true; break;
+		case 'j': a->log_json = true; break;
+		case 'h': return 1;
+		default:
+			fprintf(stderr, "pfs-peer: unknown or incomplete option '%s'\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pfs-peer: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	const char *missing = !a->iface ? "--iface" : !a->model ? "--model" :
+			      !a->nwants ? "--want" : !a->tftp ? "--tftp" : !a->out ? "--out" : NULL;
+	if (missing) {
+		fprintf(stderr, "pfs-peer: %s is required\n", missing);
+		return -EINVAL;
+	}
+	return 0;
+}

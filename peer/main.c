@@ -1,0 +1,229 @@
+/* main.c - pfs-peer: init chain, epoll loop and exit policy.
+ *
+ * The loop sleeps until a datagram, a signal, a libcurl socket or the
+ * earliest of the engine's and libcurl's deadlines, hands the event to its
+ * owner and drains the engine's actions after each one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+int64_t peer_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int setup_engine(struct peer *p)
+{
+	struct pfs_engine_config c;
+	struct timespec ts;
+
+	pfs_engine_config_defaults(&c);
+	c.node_id = ntohl(p->ip.s_addr);
+	c.self = (struct pfs_addr){ c.node_id, p->a.port };
+	snprintf(c.model, sizeof(c.model), "%s", p->a.model);
+	c.priority_class = (uint8_t)p->a.priority_class;
+	c.max_children = (uint16_t)p->a.max_children;
+	c.mode = p->a.mode;
+	c.chunk_size = p->a.chunk_size;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c.random = (uint32_t)(ts.tv_nsec ^ getpid() ^ c.node_id);
+	p->e = pfs_engine_new(&c);
+	return p->e ? 0 : -errno;
+}
+
+static int setup_signals(struct peer *p)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	p->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return p->sigfd < 0 ? -errno : 0;
+}
+
+static int epoll_add(struct peer *p, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int want_files(struct peer *p)
+{
+	int64_t now = peer_now();
+
+	for (int i = 0; i < p->a.nwants; i++) {
+		int rc = peer_store_open(p, i, p->a.wants[i]);
+		if (rc < 0)
+			return rc;
+		rc = pfs_engine_want(p->e, (pfs_time_t)now, p->a.wants[i]);
+		if (rc != i)
+			return rc < 0 ? rc : -EINVAL;
+	}
+	peer_drain(p);
+	return 0;
+}
+
+static int timeout_ms(struct peer *p, int64_t now)
+{
+	int64_t t = (int64_t)(pfs_engine_next_deadline(p->e) == PFS_TIME_NEVER ? INT64_MAX :
+			      (int64_t)pfs_engine_next_deadline(p->e));
+
+	if (p->curl_deadline >= 0 && p->curl_deadline < t)
+		t = p->curl_deadline;
+	if (p->done_at && p->a.exit_when_done) {
+		int64_t linger_end = p->done_at + (int64_t)(p->a.linger_s * 1e9);
+		if (linger_end < t)
+			t = linger_end;
+	}
+	if (t == INT64_MAX)
+		return 1000;
+	if (t <= now)
+		return 0;
+	t = (t - now + 999999) / 1000000;
+	return t > 1000 ? 1000 : (int)t;
+}
+
+/* Exit once every file is done or failed and our children are served (or
+ * the linger time ran out): leaving earlier would orphan them. */
+static bool time_to_exit(struct peer *p, int64_t now)
+{
+	if (!pfs_engine_done(p->e))
+		return false;
+	if (!p->done_at)
+		p->done_at = now;
+	if (!p->a.exit_when_done)
+		return false;
+	return pfs_engine_children_served(p->e) ||
+	       now - p->done_at >= (int64_t)(p->a.linger_s * 1e9);
+}
+
+static void run(struct peer *p)
+{
+	struct epoll_event evs[16];
+
+	while (!p->stop) {
+		int64_t now = peer_now();
+		if (time_to_exit(p, now))
+			break;
+		int n = epoll_wait(p->epfd, evs, 16, timeout_ms(p, now));
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == p->udp) {
+				peer_udp_recv_all(p);
+			} else if (fd == p->sigfd) {
+				struct signalfd_siginfo si;
+				if (read(p->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+					p->stop = true;
+			} else {
+				peer_upstream_on_fd(p, fd, evs[i].events);
+			}
+		}
+		now = peer_now();
+		if (p->curl_deadline >= 0 && now >= p->curl_deadline)
+			peer_upstream_on_timeout(p);
+		if ((int64_t)pfs_engine_next_deadline(p->e) <= now) {
+			pfs_engine_timeout(p->e, (pfs_time_t)now);
+			peer_drain(p);
+		}
+	}
+	pfs_engine_shutdown(p->e, (pfs_time_t)peer_now());
+	peer_drain(p);
+}
+
+/* The verdict: 0 if every file is here and verified, else name what is not. */
+static int verdict(struct peer *p)
+{
+	int rc = PEER_EXIT_OK;
+
+	for (int i = 0; i < p->a.nwants; i++) {
+		struct peer_file *f = &p->files[i];
+		if (f->published)
+			continue;
+		fprintf(stderr, "pfs-peer: cannot get %s from tftp://%s: %s\n", p->a.wants[i],
+			p->a.tftp, f->failed ? f->fail_reason : "interrupted before completion");
+		rc = PEER_EXIT_FAILED;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct peer peer;
+	struct peer *p = &peer;
+	struct stat st;
+	int rc, code = PEER_EXIT_SETUP;
+
+	rc = peer_args_parse(&p->a, argc, argv);
+	if (rc != 0) {
+		peer_usage(rc > 0 ? stdout : stderr);
+		return rc > 0 ? PEER_EXIT_OK : PEER_EXIT_USAGE;
+	}
+	p->udp = p->sigfd = p->epfd = -1;
+	for (int i = 0; i < PEER_MAX_WANTS; i++)
+		p->files[i].fd = -1;
+	p->t0 = peer_now();
+	if (stat(p->a.out, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "pfs-peer: --out %s: not a directory\n", p->a.out);
+		return PEER_EXIT_SETUP;
+	}
+	if ((rc = peer_udp_open(p)) < 0)
+		goto out;
+	if ((rc = setup_engine(p)) < 0) {
+		fprintf(stderr, "pfs-peer: engine: %s\n", strerror(-rc));
+		goto out_udp;
+	}
+	if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(p)) < 0 ||
+	    (rc = epoll_add(p, p->udp)) < 0 || (rc = epoll_add(p, p->sigfd)) < 0) {
+		fprintf(stderr, "pfs-peer: event loop: %s\n", strerror(errno));
+		goto out_engine;
+	}
+	if ((rc = peer_upstream_init(p)) < 0) {
+		fprintf(stderr, "pfs-peer: libcurl: %s\n", strerror(-rc));
+		goto out_engine;
+	}
+	peer_log(p, "DBG", "start", "XID%08X listening on UDP %s:%u (%s) model=%s mode=%s",
+		 ntohl(p->ip.s_addr), p->ip_str, p->a.port, p->a.iface, p->a.model,
+		 p->a.mode == PFS_MODE_TFTP_ONLY ? "tftp-only" :
+		 p->a.mode == PFS_MODE_STORE_FORWARD ? "store-forward" : "cut-through");
+	if ((rc = want_files(p)) < 0) {
+		fprintf(stderr, "pfs-peer: cannot prepare output files in %s: %s\n", p->a.out,
+			strerror(-rc));
+		goto out_curl;
+	}
+	run(p);
+	peer_log_stats(p);
+	code = verdict(p);
+out_curl:
+	peer_upstream_cleanup(p);
+out_engine:
+	if (p->sigfd >= 0)
+		close(p->sigfd);
+	if (p->epfd >= 0)
+		close(p->epfd);
+	pfs_engine_free(p->e);
+out_udp:
+	close(p->udp);
+out:
+	peer_store_close_all(p);
+	return code;
+}

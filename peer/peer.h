@@ -1,0 +1,117 @@
+/* peer.h - pfs-peer: the reference PFS node on kernel sockets.
+ *
+ * One context struct, passed everywhere; each file owns one resource:
+ * args.c (command line), udp.c (the port-4051 socket), store.c (files on
+ * disk), upstream.c (TFTP through libcurl), log.c (human and JSON logs),
+ * actions.c (engine actions to I/O), main.c (init chain and event loop).
+ */
+#ifndef PFS_PEER_H
+#define PFS_PEER_H
+
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pfs_engine.h"
+
+#define PEER_MAX_WANTS  32
+
+enum peer_exit {
+	PEER_EXIT_OK = 0,
+	PEER_EXIT_FAILED = 1,   /* a wanted file could not be had */
+	PEER_EXIT_USAGE = 2,    /* bad command line */
+	PEER_EXIT_SETUP = 3,    /* interface, directory, socket */
+};
+
+struct peer_args {
+	const char *iface;
+	const char *model;
+	const char *wants[PEER_MAX_WANTS];
+	int nwants;
+	const char *tftp;               /* HOST or HOST:PORT */
+	const char *out;
+	int priority_class;
+	int max_children;
+	enum pfs_mode mode;
+	uint32_t chunk_size;
+	double linger_s;
+	bool exit_when_done;
+	bool log_json;
+	uint16_t port;
+};
+
+struct peer_file {                      /* one wanted file */
+	char final_path[4096];
+	char temp_path[4096];
+	int fd;
+	bool published, failed;
+	char fail_reason[256];
+	/* upstream fetch */
+	CURL *easy;
+	bool no_options;                /* retrying without TFTP options */
+	uint64_t up_bytes, up_reported;
+	EVP_MD_CTX *sha;
+	int64_t up_started_ns;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+struct peer {
+	struct peer_args a;
+	struct pfs_engine *e;
+	int epfd, udp, sigfd;
+	struct in_addr ip, bcast;
+	char ip_str[INET_ADDRSTRLEN];
+	CURLM *multi;
+	int64_t curl_deadline;          /* ns, -1 when none */
+	struct peer_file files[PEER_MAX_WANTS];
+	uint64_t tx_errors, rx_ttl_drops, rx_errors;
+	int64_t t0;
+	int64_t done_at;
+	bool stop;
+	uint8_t rxbuf[PFS_DGRAM_MAX + 64];
+	uint8_t txbuf[PFS_DGRAM_MAX];
+	uint8_t chunkbuf[PFS_CHUNK_MAX];
+};
+
+int64_t peer_now(void);
+
+/* args.c */
+int peer_args_parse(struct peer_args *a, int argc, char **argv);
+void peer_usage(FILE *f);
+
+/* udp.c */
+int peer_udp_open(struct peer *p);
+int peer_udp_send(struct peer *p, const struct pfs_action *act, const uint8_t *msg, size_t len);
+void peer_udp_recv_all(struct peer *p);
+
+/* store.c */
+int peer_store_open(struct peer *p, int hidx, const char *path);
+int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, size_t len);
+int peer_store_read(struct peer *p, int hidx, uint64_t off, void *buf, size_t len);
+int peer_store_hash(struct peer *p, int hidx, uint64_t size, uint8_t sha[32]);
+int peer_store_publish(struct peer *p, int hidx, uint64_t size);
+void peer_store_close_all(struct peer *p);
+
+/* upstream.c */
+int peer_upstream_init(struct peer *p);
+int peer_upstream_start(struct peer *p, int hidx, const char *path);
+void peer_upstream_abort(struct peer *p, int hidx);
+void peer_upstream_on_fd(struct peer *p, int fd, uint32_t events);
+void peer_upstream_on_timeout(struct peer *p);
+void peer_upstream_cleanup(struct peer *p);
+
+/* actions.c */
+void peer_drain(struct peer *p);
+
+/* log.c */
+void peer_log_event(struct peer *p, const struct pfs_action *act);
+void peer_log(struct peer *p, const char *level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void peer_log_json_kv(struct peer *p, const char *event, const char *file, const char *k1,
+		      const char *v1, const char *k2, long long v2);
+void peer_log_stats(struct peer *p);
+const char *peer_addr_str(uint32_t ip, char *buf);
+
+#endif /* PFS_PEER_H */

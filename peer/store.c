@@ -1,0 +1,132 @@
+/* store.c - a wanted file on disk: written to a temporary name as chunks
+ * arrive, hashed, and renamed into place only once its SHA-256 matches, so a
+ * half-received file is never presented as complete. Reads serve children
+ * straight from the same file: memory does not grow with file size.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+/* mkdir -p for the directories of path (not its last component). */
+static int make_parents(char *path)
+{
+	for (char *s = path + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		int rc = mkdir(path, 0755);
+		*s = '/';
+		if (rc < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+int peer_store_open(struct peer *p, int hidx, const char *path)
+{
+	struct peer_file *f = &p->files[hidx];
+	const char *rel = path, *base;
+	int n;
+
+	while (*rel == '/')
+		rel++;                  /* TFTP paths map under --out */
+	base = strrchr(rel, '/');
+	base = base ? base + 1 : rel;
+	n = snprintf(f->final_path, sizeof(f->final_path), "%s/%s", p->a.out, rel);
+	if (n < 0 || (size_t)n >= sizeof(f->final_path))
+		return -ENAMETOOLONG;
+	/* DIR/sub/.name.part beside DIR/sub/name, so rename() is atomic. */
+	size_t dirlen = strlen(f->final_path) - strlen(base);
+	if (dirlen + 1 + strlen(base) + 5 >= sizeof(f->temp_path))
+		return -ENAMETOOLONG;
+	char name[PFS_FILEPATH_MAX + 1];
+	snprintf(name, sizeof(name), "%s", base);
+	memcpy(f->temp_path, f->final_path, dirlen);
+	snprintf(f->temp_path + dirlen, sizeof(f->temp_path) - dirlen, ".%s.part", name);
+	if (make_parents(f->final_path) < 0)
+		return -errno;
+	/* A leftover temp file from an earlier run is not trusted: start empty. */
+	f->fd = open(f->temp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (f->fd < 0) {
+		int rc = -errno;
+		fprintf(stderr, "pfs-peer: %s: %s\n", f->temp_path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, size_t len)
+{
+	struct peer_file *f = &p->files[hidx];
+	ssize_t n = pwrite(f->fd, buf, len, (off_t)off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int peer_store_read(struct peer *p, int hidx, uint64_t off, void *buf, size_t len)
+{
+	struct peer_file *f = &p->files[hidx];
+	ssize_t n = pread(f->fd, buf, len, (off_t)off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int peer_store_hash(struct peer *p, int hidx, uint64_t size, uint8_t sha[32])
+{
+	struct peer_file *f = &p->files[hidx];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t buf[1 << 16];
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+		ssize_t n = pread(f->fd, buf, want, (off_t)off);
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, sha, NULL);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int peer_store_publish(struct peer *p, int hidx, uint64_t size)
+{
+	struct peer_file *f = &p->files[hidx];
+
+	if (ftruncate(f->fd, (off_t)size) < 0 || fsync(f->fd) < 0 ||
+	    rename(f->temp_path, f->final_path) < 0)
+		return -errno;
+	f->published = true;            /* the fd stays open to serve children */
+	return 0;
+}
+
+void peer_store_close_all(struct peer *p)
+{
+	for (int i = 0; i < p->a.nwants; i++) {
+		struct peer_file *f = &p->files[i];
+		if (f->fd >= 0) {
+			close(f->fd);
+			f->fd = -1;
+		}
+		/* Never leave a partial file looking like a result. */
+		if (!f->published && f->temp_path[0])
+			unlink(f->temp_path);
+	}
+}

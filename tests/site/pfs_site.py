@@ -1,0 +1,317 @@
+"""pfs_site.py - a firmware-upgrade site built from network namespaces.
+
+    HQ ns (tftpd-hpa)  hq0 10.99.0.2/30 --tbf-- WAN --tbf-- wan0 10.99.0.1/30  site ns
+                                                             br0 10.88.0.1/24 (router)
+                                              v0..vN-1 (bridge ports)
+    device ns i: eth0 10.88.0.(10+i)/24, default route via 10.88.0.1, runs pfs-peer
+
+Broadcasts stay on the site bridge, like a real subnet; the TFTP traffic
+crosses the rate-limited WAN link, whose HQ-side byte counter is the "WAN
+bytes" figure. Everything is torn down by close(), also on errors, signals
+and interpreter exit. Only the project's own namespaces and addresses are used.
+"""
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PEER = os.path.join(ROOT, "build", "peer", "pfs-peer")
+HQ_IP, SITE_WAN_IP = "10.99.0.2", "10.99.0.1"
+SUBNET, GATEWAY = "10.88.0", "10.88.0.1"
+
+_live = []
+
+
+def _cleanup_all(*_):
+    for s in list(_live):
+        s.close()
+
+
+atexit.register(_cleanup_all)
+
+
+def _on_signal(signum, _frame):
+    _cleanup_all()
+    raise SystemExit(128 + signum)
+
+
+for _sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(_sig, _on_signal)
+
+
+def sh(*args, check=True, ns=None, capture=False):
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in args]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return r.stdout if capture else r.returncode
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for blk in iter(lambda: f.read(1 << 20), b""):
+            h.update(blk)
+    return h.hexdigest()
+
+
+def make_file(path, size, seed):
+    """Deterministic pseudo-random content (not compressible, not all zero)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    h = hashlib.sha256(("pfs-%d" % seed).encode()).digest()
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            h = hashlib.sha256(h).digest()
+            blk = (h * 2048)[:min(left, 65536)]
+            f.write(blk)
+            left -= len(blk)
+
+
+class Device:
+    def __init__(self, site, idx, model):
+        self.site, self.idx, self.model = site, idx, model
+        self.ns = "%s-d%d" % (site.prefix, idx)
+        self.ip = "%s.%d" % (SUBNET, 10 + idx)
+        self.out = os.path.join(site.work, "d%d" % idx)
+        self.log = os.path.join(site.work, "d%d.jsonl" % idx)
+        self.err = os.path.join(site.work, "d%d.err" % idx)
+        self.proc = None
+        self.wants = []
+        self._pos = 0
+        self.events = []
+
+    def start(self, wants, mode="cut-through", extra=()):
+        self.wants = list(wants)
+        os.makedirs(self.out, exist_ok=True)
+        cmd = ["ip", "netns", "exec", self.ns, PEER, "--iface", "eth0", "--model", self.model,
+               "--tftp", HQ_IP, "--out", self.out, "--mode", mode, "--exit-when-done",
+               "--log-json", "--linger", "20"]
+        for w in wants:
+            cmd += ["--want", w]
+        cmd += list(extra)
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=open(self.err, "w"))
+
+    def poll_events(self):
+        """Read the JSON lines logged since the last call."""
+        new = []
+        try:
+            with open(self.log) as f:
+                f.seek(self._pos)
+                while True:
+                    line = f.readline()
+                    if not line.endswith("\n"):
+                        break
+                    self._pos = f.tell()
+                    try:
+                        new.append(json.loads(line))
+                    except ValueError:
+                        pass
+        except FileNotFoundError:
+            pass
+        self.events += new
+        return new
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+
+    def stderr_text(self):
+        try:
+            with open(self.err) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+class Site:
+    """A site of n devices; models[i % len(models)] is device i's model."""
+
+    def __init__(self, n, models, files, wan_mbit=20, work=None):
+        self.prefix = "pfs%d" % (os.getpid() % 100000)
+        self.n, self.wan_mbit = n, wan_mbit
+        self.work = work or tempfile.mkdtemp(prefix="pfs-site-")
+        self.own_work = work is None
+        self.tftp_root = os.path.join(self.work, "tftproot")
+        self.files = {}                 # path -> (size, sha256)
+        for i, (path, size) in enumerate(sorted(files.items())):
+            make_file(os.path.join(self.tftp_root, path), size, i)
+            self.files[path] = (size, sha256(os.path.join(self.tftp_root, path)))
+        self.devices = [Device(self, i, models[i % len(models)]) for i in range(n)]
+        self.namespaces = []
+        self.tftpd = None
+        self.closed = False
+        _live.append(self)
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _ns(self, name):
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        sh("ip", "link", "set", "lo", "up", ns=name)
+
+    def _build(self):
+        hq, site = self.prefix + "-hq", self.prefix + "-site"
+        self._ns(hq)
+        self._ns(site)
+        sh("ip", "link", "add", "hq0", "netns", hq, "type", "veth", "peer", "wan0", "netns", site)
+        sh("ip", "addr", "add", HQ_IP + "/30", "dev", "hq0", ns=hq)
+        sh("ip", "link", "set", "hq0", "up", ns=hq)
+        sh("ip", "route", "add", "default", "via", SITE_WAN_IP, ns=hq)
+        sh("ip", "addr", "add", SITE_WAN_IP + "/30", "dev", "wan0", ns=site)
+        sh("ip", "link", "set", "wan0", "up", ns=site)
+        for dev, n in (("hq0", hq), ("wan0", site)):
+            sh("tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate", "%dmbit" % self.wan_mbit,
+               "burst", "32kb", "latency", "400ms", ns=n)
+        sh("ip", "link", "add", "br0", "type", "bridge", ns=site)
+        sh("ip", "addr", "add", GATEWAY + "/24", "dev", "br0", ns=site)
+        sh("ip", "link", "set", "br0", "up", ns=site)
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=site)
+        for d in self.devices:
+            self._ns(d.ns)
+            port = "v%d" % d.idx
+            sh("ip", "link", "add", "eth0", "netns", d.ns, "type", "veth", "peer", port,
+               "netns", site)
+            sh("ip", "link", "set", port, "master", "br0", ns=site)
+            sh("ip", "link", "set", port, "up", ns=site)
+            sh("ip", "addr", "add", d.ip + "/24", "brd", SUBNET + ".255", "dev", "eth0", ns=d.ns)
+            sh("ip", "link", "set", "eth0", "up", ns=d.ns)
+            sh("ip", "route", "add", "default", "via", GATEWAY, ns=d.ns)
+        self.tftpd = subprocess.Popen(["ip", "netns", "exec", hq, "in.tftpd", "-L", "-s",
+                                       self.tftp_root, "-a", HQ_IP + ":69"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Ready when it answers: fetch a file it certainly lacks.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = subprocess.run(["ip", "netns", "exec", self.devices[0].ns, "tftp", HQ_IP, "-c",
+                                "get", "pfs-probe", "/dev/null"], capture_output=True, text=True,
+                               timeout=10)
+            if "not found" in (r.stdout + r.stderr).lower():
+                return
+            if self.tftpd.poll() is not None:
+                raise RuntimeError("in.tftpd exited: %s" % self.tftpd.stderr.read())
+            time.sleep(0.1)
+        raise RuntimeError("in.tftpd did not answer within 10 s")
+
+    def wan_bytes(self):
+        """Bytes HQ sent over the WAN link (downloads), from the veth counter."""
+        out = sh("cat", "/sys/class/net/hq0/statistics/tx_bytes", ns=self.prefix + "-hq",
+                 capture=True)
+        return int(out.strip())
+
+    def lan_bytes(self):
+        """Bytes that crossed the site bridge's device ports, both ways."""
+        total = 0
+        for d in self.devices:
+            out = sh("cat", "/sys/class/net/v%d/statistics/tx_bytes" % d.idx,
+                     ns=self.prefix + "-site", capture=True)
+            total += int(out.strip())
+        return total
+
+    def send_garbage(self, from_idx, count=50):
+        """Malformed datagrams to the site broadcast address, port 4051, TTL 255."""
+        code = ("import socket,os\n"
+                "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                "s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\n"
+                "s.setsockopt(socket.IPPROTO_IP,socket.IP_TTL,255)\n"
+                "for i in range(%d):\n"
+                "  b=[os.urandom(i%%40+1), b'PF\\x01\\x08'+os.urandom(30), b'PF\\x09\\x01'+bytes(16),"
+                " b'PF\\x01\\x01\\x00\\x00\\x00\\x08'+bytes(12)+b'\\xff'*8][i%%4]\n"
+                "  s.sendto(b,('%s.255',4051))\n") % (count, SUBNET)
+        sh("python3", "-c", code, ns=self.devices[from_idx].ns)
+
+    def wait(self, timeout, on_tick=None, tick=0.5):
+        """Wait for every started device to exit; returns True if all did."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for d in self.devices:
+                d.poll_events()
+            if on_tick:
+                on_tick(self)
+            if all(d.proc is None or d.proc.poll() is not None for d in self.devices):
+                for d in self.devices:
+                    d.poll_events()
+                return True
+            time.sleep(tick)
+        return False
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        for d in self.devices:
+            if d.proc and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+        if self.tftpd and self.tftpd.poll() is None:
+            self.tftpd.kill()
+            self.tftpd.wait()
+        for name in reversed(self.namespaces):
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", name, check=False)
+        if self.own_work:
+            shutil.rmtree(self.work, ignore_errors=True)
+        if self in _live:
+            _live.remove(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def upstream_starts(site):
+    """(model, file) -> how many times devices fetched it from the server."""
+    counts = {}
+    for d in site.devices:
+        for ev in d.events:
+            if ev.get("event") == "upstream_start":
+                key = (ev["model"], ev["file"])
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def done_times(site):
+    """(model, file) -> seconds from start to the last device's verified copy."""
+    last = {}
+    for d in site.devices:
+        for ev in d.events:
+            if ev.get("event") == "file_done":
+                key = (d.model, ev["file"])
+                last[key] = max(last.get(key, 0.0), ev["t"])
+    return last
+
+
+def check_outputs(site, devices=None):
+    """Every listed device holds byte-identical copies; returns problems."""
+    problems = []
+    for d in devices if devices is not None else site.devices:
+        for w in d.wants:
+            got = os.path.join(d.out, w.lstrip("/"))
+            size, digest = site.files[w]
+            if not os.path.exists(got):
+                problems.append("d%d (%s) lacks %s" % (d.idx, d.model, w))
+            elif os.path.getsize(got) != size or sha256(got) != digest:
+                problems.append("d%d (%s) has a wrong %s" % (d.idx, d.model, w))
+        leftovers = [f for _, _, fs in os.walk(d.out) for f in fs if f.endswith(".part")]
+        if leftovers and d.proc and d.proc.returncode == 0:
+            problems.append("d%d left partial files %s" % (d.idx, leftovers))
+    return problems
