@@ -41,7 +41,7 @@ void pfs_engine_config_defaults(struct pfs_engine_config *c)
 static const char *const state_names[] = {
 	[H_IDLE] = "idle", [H_CLAIMING] = "claiming", [H_DEFERRING] = "deferring",
 	[H_JOINING] = "joining", [H_MEMBER] = "member", [H_ROOT] = "root",
-	[H_SOLO] = "solo",
+	[H_SOLO] = "solo", [H_DETACHED] = "detached",
 };
 
 const char *eng_state_name(enum hier_state s) { return state_names[s]; }
@@ -521,7 +521,8 @@ int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_i
 	o->root_id = h->state == H_ROOT ? e->cfg.node_id : h->root_id;
 	o->parent_id = h->state == H_MEMBER ? h->parent_id : 0;
 	o->parent = h->parent;
-	o->depth = h->state == H_ROOT ? 1 : h->state == H_MEMBER ? h->nanc + 1 : 0;
+	o->depth = h->state == H_ROOT ? 1 :
+		   h->state == H_MEMBER || h->state == H_DETACHED ? h->nanc + 1 : 0;
 	o->max_children = e->cfg.max_children;
 	for (unsigned s = 0; s < e->cfg.max_children; s++)
 		if (h->children[s].used)

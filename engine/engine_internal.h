@@ -14,6 +14,8 @@
  *                          ACCEPT v  |
  *                                MEMBER
  *
+ *     MEMBER --parent lost, file complete--> DETACHED: needs no parent any
+ *     more, keeps serving its children (docs/protocol.md 5.4).
  *     SOLO: tftp-only mode or fallback; fetches upstream, no tree.
  *
  * The transfer state (struct pfs_file) is independent of the role: a node
@@ -33,7 +35,13 @@ enum hier_state {
 	H_MEMBER,
 	H_ROOT,
 	H_SOLO,
+	H_DETACHED,
 };
+
+struct hier;
+/* States in which a node holds child slots and feeds them. */
+#define serves_children(h) ((h)->state == H_ROOT || (h)->state == H_MEMBER || \
+			    (h)->state == H_DETACHED)
 
 struct child {
 	bool used;

@@ -311,7 +311,7 @@ int xfer_pump(struct pfs_engine *e, struct hier *h, struct pfs_action *act)
 {
 	uint32_t end;
 
-	if ((h->state != H_ROOT && h->state != H_MEMBER) || !h->nchildren ||
+	if (!serves_children(h) || !h->nchildren ||
 	    !h->f.manifest || h->f.failed)
 		return 0;
 	end = sendable_end(e, h);

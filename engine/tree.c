@@ -51,7 +51,7 @@ void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct p
 	st->parent_prefix = h->f.have.prefix;
 	/* Our path is our ancestors plus ourselves; a path longer than the
 	 * wire allows keeps its newest part (loop checks look at the top). */
-	unsigned n = h->state == H_MEMBER ? h->nanc : 0;
+	unsigned n = h->state == H_MEMBER || h->state == H_DETACHED ? h->nanc : 0;
 	unsigned skip = n + 1 > PFS_PATH_MAX ? n + 1 - PFS_PATH_MAX : 0;
 	for (unsigned i = skip; i < n; i++)
 		st->path[st->npath++] = h->anc[i];
@@ -146,11 +146,11 @@ void tree_on_join(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	struct child *c;
 	struct qitem *qi;
 
-	if (h->state != H_ROOT && h->state != H_MEMBER) {
+	if (!serves_children(h)) {
 		send_reason(e, h, PFS_MSG_REFUSE, PFS_REASON_NOT_MEMBER, m->sender, src);
 		return;
 	}
-	if (h->state == H_MEMBER && in_path(h, m->sender)) {
+	if (h->state != H_ROOT && in_path(h, m->sender)) {
 		send_reason(e, h, PFS_MSG_REFUSE, PFS_REASON_LOOP, m->sender, src);
 		return;
 	}
@@ -266,13 +266,16 @@ void tree_on_redirect(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint8_t reason)
 {
 	eng_event(e, h, PFS_EV_PARENT_LOST, h->parent_id, &h->parent, 0, reason);
-	tree_drop_children(e, h, PFS_REASON_REPARENT);
-	if (h->f.complete && reason == PFS_REASON_SHUTDOWN) {
-		/* The tree is winding down around a finished node: nothing
-		 * left to fetch, so stay out rather than elect anew. */
-		h->state = H_IDLE;
+	if (h->f.complete) {
+		/* A finished node needs no parent. Dropping its children now
+		 * would send them to a root that may be gone (the tree winds
+		 * down from the top as nodes finish) and start a second fetch;
+		 * it keeps feeding them instead. */
+		h->state = H_DETACHED;
+		h->parent_id = 0;
 		return;
 	}
+	tree_drop_children(e, h, PFS_REASON_REPARENT);
 	if (h->root_known && h->root_id != h->parent_id)
 		tree_join_root(e, h, now);
 	else
@@ -347,7 +350,7 @@ void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	}
 	if (h->state == H_MEMBER && now - h->parent_heard >= e->cfg.parent_timeout)
 		tree_parent_lost(e, h, now, PFS_REASON_NONE);
-	if (h->state != H_ROOT && h->state != H_MEMBER)
+	if (!serves_children(h))
 		return;
 	for (unsigned s = 0; s < h->nchildren_cap; s++) {
 		struct child *c = &h->children[s];
@@ -374,7 +377,7 @@ pfs_time_t tree_deadline(const struct pfs_engine *e, const struct hier *h)
 		t = h->t_join;
 	if (h->state == H_MEMBER)
 		t = tmin(t, h->parent_heard + e->cfg.parent_timeout);
-	if (h->state != H_ROOT && h->state != H_MEMBER)
+	if (!serves_children(h))
 		return t;
 	for (unsigned s = 0; s < h->nchildren_cap; s++)
 		if (h->children[s].used)

@@ -230,6 +230,15 @@ void netsim_kill(struct netsim *ns, int node)
 	ns->nodes[node].alive = false;
 }
 
+static void drain(struct netsim *ns, int idx);
+
+void netsim_shutdown(struct netsim *ns, int node)
+{
+	pfs_engine_shutdown(ns->nodes[node].e, ns->now);
+	drain(ns, node);
+	ns->nodes[node].alive = false;
+}
+
 static int node_by_ip(const struct netsim *ns, uint32_t ip)
 {
 	int idx = (int)(ip - 0x0a000001u);
@@ -316,8 +325,6 @@ static void upstream_start(struct netsim *ns, int node, const struct pfs_action 
 	push(ns, (struct ev){ .t = ns->now + PFS_MSEC(1), .type = EV_UPSTREAM, .node = node,
 			      .hidx = a->hidx, .gen = f->up_gen });
 }
-
-static void drain(struct netsim *ns, int idx);
 
 static void do_action(struct netsim *ns, int idx, const struct pfs_action *a)
 {

@@ -44,6 +44,8 @@ int netsim_add_file(struct netsim *ns, const char *path, const uint8_t *data, si
 int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 		    const char *const *wants, int nwants, pfs_time_t start);
 void netsim_kill(struct netsim *ns, int node);
+/* Leave gracefully (LEAVE to parent and children), then stop. */
+void netsim_shutdown(struct netsim *ns, int node);
 
 /* Run until every live node's files are complete or failed, or until t_end.
  * Returns true if everything finished. */

@@ -349,3 +349,44 @@ Test(engine, bad_input_is_counted_and_dropped)
 	cr_assert_eq(pfs_engine_want(e, 1, "../x"), -EINVAL);
 	pfs_engine_free(e);
 }
+
+/* The tree winds down from the top as nodes finish: a root that leaves once
+ * a child holds the file must not strand that child's children (regression:
+ * they re-joined a gone root, elected a new one and fetched a second time). */
+Test(engine, finished_child_keeps_feeding_after_root_leaves)
+{
+	struct netsim_params p = { .seed = 21, .latency = PFS_MSEC(1), .upstream_rate = 2000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "wind.bin", 300000, make_file(300000, 21) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+	int root = -1;
+
+	c.mode = PFS_MODE_STORE_FORWARD;        /* children finish before grandchildren */
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 7; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	for (pfs_time_t t = PFS_MSEC(100); t < PFS_SEC(30) && root < 0; t += PFS_MSEC(1)) {
+		netsim_run_until(ns, t);
+		for (int n = 0; n < 7 && root < 0; n++) {
+			struct pfs_hier_info info;
+			pfs_engine_hier_info(netsim_engine(ns, n), 0, &info);
+			if (!info.is_root || !info.complete)
+				continue;
+			for (int k = 0; k < 7; k++) {
+				size_t size; bool done, failed;
+				netsim_file(ns, k, 0, &size, &done, &failed);
+				if (k != n && done)
+					root = n;
+			}
+		}
+	}
+	cr_assert_geq(root, 0, "no child finished");
+	netsim_shutdown(ns, root);
+	cr_assert(netsim_run(ns, PFS_SEC(60)));
+	assert_all_files(ns, &f, 1, 1);
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "wind.bin"), 1);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_ROOT_CONFIRMED), 1);
+	netsim_free(ns);
+	free(f.data);
+}

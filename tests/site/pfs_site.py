@@ -191,17 +191,15 @@ class Site:
         self.tftpd = subprocess.Popen(["ip", "netns", "exec", hq, "in.tftpd", "-L", "-s",
                                        self.tftp_root, "-a", HQ_IP + ":69"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Ready when it answers: fetch a file it certainly lacks.
+        # Ready when its socket is bound (a probe sent earlier would sit out
+        # the tftp client's 5 s retransmit timer).
         deadline = time.time() + 10
         while time.time() < deadline:
-            r = subprocess.run(["ip", "netns", "exec", self.devices[0].ns, "tftp", HQ_IP, "-c",
-                                "get", "pfs-probe", "/dev/null"], capture_output=True, text=True,
-                               timeout=10)
-            if "not found" in (r.stdout + r.stderr).lower():
+            if sh("ss", "-Hunl", "sport = :69", ns=hq, capture=True).strip():
                 return
             if self.tftpd.poll() is not None:
                 raise RuntimeError("in.tftpd exited: %s" % self.tftpd.stderr.read())
-            time.sleep(0.1)
+            time.sleep(0.02)
         raise RuntimeError("in.tftpd did not answer within 10 s")
 
     def wan_bytes(self):

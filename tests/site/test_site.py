@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""test_site.py - pfs-peer on a real site: namespaces, tftpd-hpa, a tbf WAN.
+
+Each scenario builds its own site and tears it down. Prints one line per
+scenario and ends with "N passed, N failed"; exits non-zero on any failure.
+Run as root from a built tree (scripts/test.sh does both).
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pfs_site as S  # noqa: E402
+
+CHUNK = 1408
+FILES = {
+    "empty.bin": 0,
+    "one.bin": 1,
+    "dnld/exact.bin": CHUNK * 512,
+    "dnld/big.loads": 3 * 1024 * 1024 + 123,
+}
+MODELS = ["CP-7961G", "CP-7941G"]
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+
+def check_rollout(site, wan_limit_factor=1.1):
+    for d in site.devices:
+        expect(d.proc.returncode == 0, "d%d exited %s: %s" % (d.idx, d.proc.returncode,
+                                                          d.stderr_text().strip()[-300:]))
+    problems = S.check_outputs(site)
+    expect(not problems, "; ".join(problems[:5]))
+    starts = S.upstream_starts(site)
+    for m in MODELS:
+        for f in site.devices[0].wants:
+            expect(starts.get((m, f), 0) == 1, "%s %s fetched %d times (want 1)"
+                   % (m, f, starts.get((m, f), 0)))
+    payload = sum(site.files[f][0] for f in site.devices[0].wants) * len(MODELS)
+    wan = site.wan_bytes()
+    expect(wan <= wan_limit_factor * payload + 64 * 1024,
+           "WAN bytes %d > %.1f x %d file bytes" % (wan, wan_limit_factor, payload))
+    return wan, payload
+
+
+def scenario_cut_through_8():
+    """8 devices, 2 models, all four files (so two trees per file), garbage
+    broadcast on port 4051 in the middle: byte-identical files, one fetch per
+    (model, file), WAN bytes within 1.1x, malformed datagrams counted."""
+    with S.Site(8, MODELS, FILES) as site:
+        for d in site.devices:
+            d.start(sorted(FILES))
+        time.sleep(0.3)     # garbage lands during the election; not a sync point
+        site.send_garbage(0, count=80)
+        expect(site.wait(90), "devices did not finish in 90 s")
+        wan, payload = check_rollout(site)
+        bad = sum(ev.get("rx_bad", 0) for d in site.devices for ev in d.events
+                  if ev.get("event") == "stats")
+        expect(bad > 0, "no malformed datagram was counted")
+        roots = {(d.model, ev["file"]) for d in site.devices for ev in d.events
+                 if ev.get("event") == "root_confirmed"}
+        expect(len(roots) == len(FILES) * len(MODELS), "roots: %s" % sorted(roots))
+        return "WAN %.2f MB for %.2f MB of files; %d malformed datagrams dropped" % (
+            wan / 1e6, payload / 1e6, bad)
+
+
+def scenario_store_forward_8():
+    """The seed's store-and-forward mode on the same site."""
+    with S.Site(8, MODELS, FILES) as site:
+        for d in site.devices:
+            d.start(sorted(FILES), mode="store-forward")
+        expect(site.wait(90), "devices did not finish in 90 s")
+        wan, payload = check_rollout(site)
+        # A child finishes only after its parent finished.
+        done = {(d.ip, ev["file"]): ev["t"] for d in site.devices for ev in d.events
+                if ev.get("event") == "file_done"}
+        for d in site.devices:
+            for ev in d.events:
+                if ev.get("event") == "joined" and ev["file"] == "dnld/big.loads":
+                    parent = ev["peer"]
+                    if (parent, ev["file"]) in done and (d.ip, ev["file"]) in done:
+                        expect(done[(d.ip, ev["file"])] + 0.5 >= done[(parent, ev["file"])],
+                               "d%d finished before its parent" % d.idx)
+        return "WAN %.2f MB for %.2f MB of files" % (wan / 1e6, payload / 1e6)
+
+
+def scenario_interior_killed():
+    """An interior device (has children, is not the root) killed mid-transfer:
+    every other device still ends with the right files."""
+    files = {"dnld/big.loads": 4 * 1024 * 1024}
+    with S.Site(8, MODELS, files, wan_mbit=8) as site:
+        for d in site.devices:
+            d.start(sorted(files))
+        victim = None
+        deadline = time.time() + 30
+        while victim is None and time.time() < deadline:
+            for d in site.devices:
+                d.poll_events()
+                evs = d.events
+                is_root = any(e.get("event") == "root_confirmed" for e in evs)
+                has_child = any(e.get("event") == "child_added" for e in evs)
+                done = any(e.get("event") == "file_done" for e in evs)
+                if has_child and not is_root and not done:
+                    victim = d
+                    break
+            time.sleep(0.05)
+        expect(victim is not None, "no interior device found mid-transfer")
+        victim.kill(signal.SIGKILL)
+        others = [d for d in site.devices if d is not victim]
+        expect(site.wait(90), "devices did not finish in 90 s")
+        for d in others:
+            expect(d.proc.returncode == 0, "d%d exited %s: %s" % (
+                d.idx, d.proc.returncode, d.stderr_text()[-300:]))
+        problems = S.check_outputs(site, others)
+        expect(not problems, "; ".join(problems[:5]))
+        lost = sum(1 for d in others for e in d.events if e.get("event") == "parent_lost")
+        expect(lost > 0, "the kill orphaned no one")
+        partial = os.path.join(victim.out, "dnld", "big.loads")
+        expect(not os.path.exists(partial), "the killed device shows a file as complete")
+        return "killed d%d (%s); %d re-parentings; WAN %.2f MB" % (
+            victim.idx, victim.model, lost, site.wan_bytes() / 1e6)
+
+
+def scenario_tftp_only():
+    """The traditional upgrade: every device fetches from the server."""
+    files = {"dnld/big.loads": 1024 * 1024}
+    with S.Site(3, MODELS, files, wan_mbit=50) as site:
+        for d in site.devices:
+            d.start(sorted(files), mode="tftp-only")
+        expect(site.wait(60), "devices did not finish")
+        expect(all(d.proc.returncode == 0 for d in site.devices), "a device failed")
+        expect(not S.check_outputs(site), "wrong files")
+        wan = site.wan_bytes()
+        expect(wan >= 3 * 1024 * 1024, "tftp-only WAN bytes %d < 3 copies" % wan)
+        return "WAN %.2f MB for 3 devices" % (wan / 1e6)
+
+
+def scenario_missing_file():
+    """A file the server does not have: every device exits 1 and names the
+    server and the file; nothing is published."""
+    with S.Site(3, MODELS[:1], {"present.bin": 1000}) as site:
+        for d in site.devices:
+            d.start(["absent.bin"])
+        expect(site.wait(60), "devices did not give up")
+        for d in site.devices:
+            err = d.stderr_text()
+            expect(d.proc.returncode == 1, "d%d exited %s" % (d.idx, d.proc.returncode))
+            expect("absent.bin" in err and S.HQ_IP in err, "d%d said: %r" % (d.idx, err))
+            expect(not os.path.exists(os.path.join(d.out, "absent.bin")), "a file appeared")
+        return "every device exited 1 naming tftp://%s and absent.bin" % S.HQ_IP
+
+
+def scenario_bad_arguments():
+    """Bad command lines: usage on stderr, exit 2, no network needed."""
+    cases = [[], ["--iface"], ["--iface", "lo", "--model", "bad model", "--want", "f",
+                                "--tftp", "h", "--out", "/tmp"],
+             ["--iface", "lo", "--model", "M", "--want", "../etc/passwd", "--tftp", "h",
+              "--out", "/tmp"],
+             ["--iface", "lo", "--model", "M", "--want", "f", "--tftp", "h", "--out", "/tmp",
+              "--mode", "fastest"],
+             ["--iface", "lo", "--model", "M", "--want", "f", "--tftp", "h", "--out", "/tmp",
+              "--max-children", "0"],
+             ["--iface", "lo", "--model", "M", "--want", "f", "--tftp", "h"]]
+    for args in cases:
+        r = subprocess.run([S.PEER] + args, capture_output=True, text=True, timeout=10)
+        expect(r.returncode == 2, "%s exited %d" % (args, r.returncode))
+        expect("usage:" in r.stderr and "pfs-peer:" in r.stderr,
+               "%s: no message/usage: %r" % (args, r.stderr[:200]))
+    return "%d bad command lines rejected with exit 2" % len(cases)
+
+
+SCENARIOS = [scenario_bad_arguments, scenario_cut_through_8, scenario_store_forward_8,
+             scenario_interior_killed, scenario_tftp_only, scenario_missing_file]
+
+
+def main():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for sc in SCENARIOS:
+        name = sc.__name__.replace("scenario_", "")
+        if only and name not in only:
+            continue
+        t0 = time.time()
+        try:
+            info = sc()
+            passed += 1
+            print("ok   %-22s %5.1fs  %s" % (name, time.time() - t0, info), flush=True)
+        except Exception as exc:  # noqa: BLE001 - report and go on to the next
+            failed += 1
+            print("FAIL %-22s %5.1fs  %s" % (name, time.time() - t0, exc), flush=True)
+            if not isinstance(exc, AssertionError):
+                traceback.print_exc()
+    print("site: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
