@@ -524,9 +524,10 @@ int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_i
 	o->depth = h->state == H_ROOT ? 1 :
 		   h->state == H_MEMBER || h->state == H_DETACHED ? h->nanc + 1 : 0;
 	o->max_children = e->cfg.max_children;
-	for (unsigned s = 0; s < e->cfg.max_children; s++)
-		if (h->children[s].used)
-			o->children[o->nchildren++] = h->children[s].id;
+	for (unsigned s = 0; s < h->nchildren_cap; s++) {
+		o->children[s] = h->children[s].used ? h->children[s].id : 0;
+		o->nchildren += h->children[s].used;
+	}
 	o->subtree = tree_subtree(h);
 	o->chunks_have = h->f.have.count;
 	o->chunks_total = h->f.final ? h->f.nchunks : 0;

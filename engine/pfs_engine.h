@@ -150,7 +150,7 @@ struct pfs_hier_info {
 	struct pfs_addr parent;
 	uint8_t depth;                  /* 1 = root */
 	uint16_t max_children, nchildren;
-	uint32_t children[256];
+	uint32_t children[256];         /* by slot; 0 = free */
 	uint32_t subtree;
 	uint32_t chunks_have, chunks_total;     /* total 0 until final */
 	uint64_t size;

@@ -327,6 +327,7 @@ void tree_on_heartbeat(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		return;
 	}
 	if (path_has_loop(e, st)) {
+		send_reason(e, h, PFS_MSG_LEAVE, PFS_REASON_LOOP, m->sender, src);
 		tree_parent_lost(e, h, now, PFS_REASON_LOOP);
 		return;
 	}

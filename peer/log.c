@@ -92,7 +92,7 @@ static void slot_line(struct peer *p, const struct pfs_hier_info *info, char *bu
 				    info->parent_id ? peer_addr_str(info->parent.ip, a) : "-1");
 	for (unsigned s = 0; s < info->max_children && s < 8 && n < len; s++)
 		n += (size_t)snprintf(buf + n, len - n, " child[%u]=%s", s,
-				      s < info->nchildren ? peer_addr_str(info->children[s], a) : "-1");
+				      info->children[s] ? peer_addr_str(info->children[s], a) : "-1");
 	if (n < len)
 		snprintf(buf + n, len - n, " FULL=%d", info->nchildren == info->max_children);
 	(void)p;
