@@ -417,7 +417,7 @@ void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 	h->f.hashing = false;
 	if (memcmp(sha256, h->f.sha256, 32) != 0) {
 		/* A chunk passed its CRC but the file is wrong; v1 cannot tell
-		 * which one, so fetch it all again (docs/protocol.md 6.5). */
+		 * which one, so fetch it all again (docs/protocol.md 6.6). */
 		e->st.verify_failures++;
 		eng_event(e, h, PFS_EV_VERIFY_FAILED, 0, NULL, 0, 0);
 		reset_file(&h->f);

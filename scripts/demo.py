@@ -84,25 +84,29 @@ def rollout(mode, n, wan_mbit, tty):
             print("\n".join(problems))
             raise SystemExit("%s rollout failed" % mode)
         return {"wall": wall, "done": S.done_times(site), "wan": site.wan_bytes(),
-                "lan": site.lan_bytes(), "fetches": S.upstream_starts(site)}
+                "lan": site.lan_bytes(), "fetches": S.upstream_starts(site),
+                "hq_bytes": S.upstream_bytes(site)}
 
 
 def summary(pfs, trad, n, wan_mbit):
-    lines = ["| model | file | size | PFS: HQ fetches | PFS: last device | "
-             "tftp-only: HQ fetches | tftp-only: last device |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | file | size | PFS: fetches from HQ | PFS: MB from HQ | "
+             "PFS: last device | tftp-only: fetches | tftp-only: MB from HQ | "
+             "tftp-only: last device |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in MODELS:
         for f in sorted(FILES):
-            lines.append("| %s | %s | %.1f MiB | %d | %.1f s | %d | %.1f s |" % (
+            lines.append("| %s | %s | %.1f MiB | %d | %.1f | %.1f s | %d | %.1f | %.1f s |" % (
                 m, os.path.basename(f), FILES[f] / 2**20,
-                pfs["fetches"].get((m, f), 0), pfs["done"].get((m, f), float("nan")),
-                trad["fetches"].get((m, f), 0), trad["done"].get((m, f), float("nan"))))
+                pfs["fetches"].get((m, f), 0), pfs["hq_bytes"].get((m, f), 0) / 1e6,
+                pfs["done"].get((m, f), float("nan")),
+                trad["fetches"].get((m, f), 0), trad["hq_bytes"].get((m, f), 0) / 1e6,
+                trad["done"].get((m, f), float("nan"))))
     payload = sum(FILES.values())
     lines += ["", "| | PFS (cut-through) | tftp-only | ratio |", "|---|---:|---:|---:|",
               "| rollout, last device | %.1f s | %.1f s | %.1fx faster |" % (
                   max(pfs["done"].values()), max(trad["done"].values()),
                   max(trad["done"].values()) / max(pfs["done"].values())),
-              "| WAN bytes | %.1f MB | %.1f MB | %.1fx fewer |" % (
+              "| WAN link bytes (all traffic from HQ) | %.1f MB | %.1f MB | %.1fx fewer |" % (
                   pfs["wan"] / 1e6, trad["wan"] / 1e6, trad["wan"] / pfs["wan"]),
               "| WAN bytes / (models x files) | %.2f | %.2f | |" % (
                   pfs["wan"] / (payload * len(MODELS)), trad["wan"] / (payload * len(MODELS))),
@@ -128,7 +132,7 @@ def main():
     pfs = rollout("cut-through", args.devices, args.wan_mbit, tty)
     if args.no_tftp_only:
         trad = {"wall": 0, "done": {k: float("nan") for k in pfs["done"]}, "wan": float("nan"),
-                "lan": float("nan"), "fetches": {}}
+                "lan": float("nan"), "fetches": {}, "hq_bytes": {}}
     else:
         trad = rollout("tftp-only", args.devices, args.wan_mbit, tty)
     table = summary(pfs, trad, args.devices, args.wan_mbit)

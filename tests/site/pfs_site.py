@@ -276,25 +276,38 @@ class Site:
         self.close()
 
 
+def events(site, name):
+    """(device, event) for every logged event of that name, device by device."""
+    for d in site.devices:
+        for ev in d.events:
+            if ev.get("event") == name:
+                yield d, ev
+
+
 def upstream_starts(site):
     """(model, file) -> how many times devices fetched it from the server."""
     counts = {}
-    for d in site.devices:
-        for ev in d.events:
-            if ev.get("event") == "upstream_start":
-                key = (ev["model"], ev["file"])
-                counts[key] = counts.get(key, 0) + 1
+    for _, ev in events(site, "upstream_start"):
+        key = (ev["model"], ev["file"])
+        counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def upstream_bytes(site):
+    """(model, file) -> payload bytes devices received from the server."""
+    total = {}
+    for _, ev in events(site, "upstream_done"):
+        key = (ev["model"], ev["file"])
+        total[key] = total.get(key, 0) + ev["bytes"]
+    return total
 
 
 def done_times(site):
     """(model, file) -> seconds from start to the last device's verified copy."""
     last = {}
-    for d in site.devices:
-        for ev in d.events:
-            if ev.get("event") == "file_done":
-                key = (d.model, ev["file"])
-                last[key] = max(last.get(key, 0.0), ev["t"])
+    for d, ev in events(site, "file_done"):
+        key = (d.model, ev["file"])
+        last[key] = max(last.get(key, 0.0), ev["t"])
     return last
 
 
