@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "peer.h"
@@ -170,7 +171,10 @@ void peer_log_event(struct peer *p, const struct pfs_action *act)
 void peer_log_stats(struct peer *p)
 {
 	const struct pfs_engine_stats *s = pfs_engine_stats(p->e);
+	struct rusage ru;
 	uint64_t bad = 0;
+
+	getrusage(RUSAGE_SELF, &ru);            /* ru_maxrss: peak RSS in KiB */
 
 	for (int i = 1; i < PFS_E_ERR_COUNT; i++)
 		bad += s->rx_bad[i];
@@ -192,13 +196,14 @@ void peer_log_stats(struct peer *p)
 		json_object_set_new(o, "chunks_dup", json_integer((json_int_t)s->chunks_dup));
 		json_object_set_new(o, "tx_errors", json_integer((json_int_t)p->tx_errors));
 		json_object_set_new(o, "verify_failures", json_integer((json_int_t)s->verify_failures));
+		json_object_set_new(o, "max_rss_kb", json_integer(ru.ru_maxrss));
 		emit_json(p, o);
 		return;
 	}
 	peer_log(p, "INF", "stats", "rx_bad=%llu rx_foreign=%llu rx_ttl_drops=%llu chunks rx=%llu "
-		 "tx=%llu retx=%llu dup=%llu tx_errors=%llu",
+		 "tx=%llu retx=%llu dup=%llu tx_errors=%llu max_rss=%ldkB",
 		 (unsigned long long)bad, (unsigned long long)s->rx_foreign,
 		 (unsigned long long)p->rx_ttl_drops, (unsigned long long)s->chunks_rx,
 		 (unsigned long long)s->chunks_tx, (unsigned long long)s->chunks_retx,
-		 (unsigned long long)s->chunks_dup, (unsigned long long)p->tx_errors);
+		 (unsigned long long)s->chunks_dup, (unsigned long long)p->tx_errors, ru.ru_maxrss);
 }

@@ -65,6 +65,8 @@ def scenario_cut_through_8():
         bad = sum(ev.get("rx_bad", 0) for d in site.devices for ev in d.events
                   if ev.get("event") == "stats")
         expect(bad > 0, "no malformed datagram was counted")
+        foreign = sum(ev.get("rx_foreign", 0) for _, ev in S.events(site, "stats"))
+        expect(foreign > 0, "the other model's claims were not counted as foreign")
         roots = {(d.model, ev["file"]) for d in site.devices for ev in d.events
                  if ev.get("event") == "root_confirmed"}
         expect(len(roots) == len(FILES) * len(MODELS), "roots: %s" % sorted(roots))
@@ -230,8 +232,24 @@ def scenario_xdp_steer_attach():
         os.rmdir(pins)
 
 
+def scenario_memory_flat():
+    """pfs-peer streams to storage: its peak RSS with a 32 MB file is within
+    4 MB of its peak RSS with a 1 MB file (root and child alike)."""
+    peaks = {}
+    for size in (1 << 20, 32 << 20):
+        with S.Site(2, MODELS[:1], {"fw.bin": size}, wan_mbit=400) as site:
+            for d in site.devices:
+                d.start(["fw.bin"])
+            expect(site.wait(120), "devices did not finish")
+            expect(not S.check_outputs(site), "wrong files")
+            peaks[size] = max(ev["max_rss_kb"] for _, ev in S.events(site, "stats"))
+    grew = peaks[32 << 20] - peaks[1 << 20]
+    expect(grew < 4096, "peak RSS grew by %d kB from 1 MB to 32 MB" % grew)
+    return "peak RSS %d kB (1 MB file), %d kB (32 MB file)" % (peaks[1 << 20], peaks[32 << 20])
+
+
 SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_through_8, scenario_store_forward_8,
-             scenario_interior_killed, scenario_tftp_only, scenario_missing_file]
+             scenario_interior_killed, scenario_tftp_only, scenario_missing_file, scenario_memory_flat]
 
 
 def main():
