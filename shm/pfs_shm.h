@@ -1,0 +1,108 @@
+/* pfs_shm.h - the appliance's shared segment: two rings between the control
+ * process and the dataplane, and each side's liveness (docs/appliance.md 3).
+ *
+ * One file (on /dev/shm, or on hugetlbfs) mapped by both processes, at
+ * whatever address each gets: nothing in it is a pointer. It holds
+ *
+ *   header | ring control->dataplane | ring dataplane->control | (cache)
+ *
+ * Each ring is a DPDK rte_ring (element API, single producer, single
+ * consumer) placed in the segment with rte_ring_init(); neither side needs
+ * EAL for it. Fixed-size messages (struct pfs_ring_msg).
+ *
+ * Either process may start first, and either may restart while the other
+ * runs: attaching creates and lays out the segment if it is new (or its
+ * layout is not ours), else joins it; each attach bumps that side's
+ * generation, so the other side sees the restart, and repairs the half of
+ * each ring it owns in case its previous incarnation died in mid-operation.
+ *
+ * Functions return 0 or a negative errno.
+ */
+#ifndef PFS_SHM_H
+#define PFS_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct rte_ring;
+
+enum pfs_shm_role {
+	PFS_SHM_CONTROL = 0,    /* produces ring c2d, consumes ring d2c */
+	PFS_SHM_DATAPLANE = 1,  /* produces ring d2c, consumes ring c2d */
+};
+
+#define PFS_RMSG_DATA 488
+
+/* Message types on the rings (docs/appliance.md 3.2). */
+enum pfs_rmsg_type {
+	PFS_RMSG_PFS_RX = 1,    /* d2c: a PFS control datagram the dataplane received */
+	PFS_RMSG_PFS_TX = 2,    /* c2d: send this PFS datagram (unicast or broadcast) */
+	PFS_RMSG_CHILD_SET = 3, /* c2d: hier's child slot now holds this node (or none) */
+	PFS_RMSG_CHUNKS = 4,    /* c2d: hier's chunks below `value` are in the cache */
+	PFS_RMSG_TEST = 100,    /* tests */
+};
+
+#define PFS_RMSG_F_BCAST 0x0001
+
+struct pfs_ring_msg {
+	uint16_t type;
+	uint16_t len;           /* bytes of data used */
+	uint16_t flags;
+	uint16_t port;          /* peer UDP port, host order */
+	uint32_t ip;            /* peer IPv4, host order */
+	uint32_t slot;
+	uint64_t hier;
+	uint64_t value;
+	uint8_t data[PFS_RMSG_DATA];
+};
+_Static_assert(sizeof(struct pfs_ring_msg) == 520, "ring message layout");
+_Static_assert(sizeof(struct pfs_ring_msg) % 8 == 0, "rte_ring element size");
+
+struct pfs_shm_params {
+	uint32_t ring_count;    /* slots per ring, a power of two (capacity is one less) */
+	uint64_t cache_bytes;   /* reserved for the chunk cache */
+};
+
+struct pfs_shm_side_info {
+	uint64_t generation;    /* attaches so far; 0 = never attached */
+	uint64_t heartbeat_ns;  /* CLOCK_MONOTONIC of its last beat */
+	int32_t pid;            /* 0 once it detached cleanly */
+};
+
+struct pfs_shm;
+
+/* Attach as role to the segment file at path, creating it if needed. A
+ * segment laid out with other parameters is re-laid out only if no other
+ * process is attached to it (-EBUSY otherwise). */
+int pfs_shm_attach(const char *path, enum pfs_shm_role role,
+		   const struct pfs_shm_params *p, struct pfs_shm **out);
+/* Detach: mark this side gone (pid 0) and unmap. The segment stays. */
+void pfs_shm_detach(struct pfs_shm *s);
+int pfs_shm_unlink(const char *path);
+
+/* Enqueue on this side's outgoing ring: 0, or -ENOBUFS when it is full. */
+int pfs_shm_send(struct pfs_shm *s, const struct pfs_ring_msg *m);
+/* Dequeue from the incoming ring: 1 and *m, or 0 when it is empty. */
+int pfs_shm_recv(struct pfs_shm *s, struct pfs_ring_msg *m);
+/* Bulk variants for the dataplane's burst loop: how many moved. */
+unsigned pfs_shm_send_burst(struct pfs_shm *s, const struct pfs_ring_msg *m, unsigned n);
+unsigned pfs_shm_recv_burst(struct pfs_shm *s, struct pfs_ring_msg *m, unsigned n);
+
+/* Publish our heartbeat (call every few hundred ms). */
+void pfs_shm_beat(struct pfs_shm *s, uint64_t now_ns);
+void pfs_shm_peer(const struct pfs_shm *s, struct pfs_shm_side_info *out);
+void pfs_shm_self(const struct pfs_shm *s, struct pfs_shm_side_info *out);
+/* True when the other side is attached and beat within timeout_ns. */
+bool pfs_shm_peer_alive(const struct pfs_shm *s, uint64_t now_ns, uint64_t timeout_ns);
+/* True once after each restart of the other side (its generation moved):
+ * the caller re-sends whatever state the other side needs. */
+bool pfs_shm_peer_restarted(struct pfs_shm *s);
+
+unsigned pfs_shm_capacity(const struct pfs_shm *s);
+unsigned pfs_shm_out_count(const struct pfs_shm *s);
+void *pfs_shm_cache(const struct pfs_shm *s, uint64_t *bytes);
+/* This side's outgoing ring, for diagnostics and tests. */
+struct rte_ring *pfs_shm_out_ring(struct pfs_shm *s);
+
+#endif /* PFS_SHM_H */
