@@ -1,0 +1,411 @@
+/* pfs_cache.c - the chunk cache in the shared segment (see pfs_cache.h).
+ *
+ * The allocator is a table of extent owners (file index + 1, 0 = free); a
+ * file's extents are listed in its entry in chunk order. Only the writer
+ * touches either, so they need no lock; the reader (dataplane) looks at a
+ * file only between the writer publishing it (state store, release) and the
+ * engine telling it which chunks exist (through the ring, which orders).
+ */
+#include "pfs_cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_MAGIC 0x3130304843534650ull      /* "PFSCH001" */
+
+struct cache_hdr {
+	uint64_t magic;
+	uint64_t bytes;
+	uint32_t extent_size, nextents;
+	uint64_t data_off;
+	uint64_t clock;
+	uint64_t evictions, hits, misses;
+	uint8_t pad[8];
+};
+
+struct pfs_cache {
+	uint8_t *base;
+	struct cache_hdr *h;
+	uint16_t *owner;                        /* [nextents] */
+	struct pfs_cache_file *files;           /* [PFS_CACHE_FILES] */
+	uint8_t *data;
+	bool writer;
+	uint32_t free_hint;
+};
+
+static uint64_t align64(uint64_t v) { return (v + 63) & ~63ull; }
+
+static int layout(struct pfs_cache *c, uint64_t bytes, struct cache_hdr *want)
+{
+	uint64_t fixed = align64(sizeof(struct cache_hdr)) +
+			 align64(sizeof(struct pfs_cache_file) * PFS_CACHE_FILES);
+	uint64_t n;
+
+	memset(want, 0, sizeof(*want));
+	if (bytes < fixed + 2ull * PFS_CACHE_EXTENT)
+		return -EINVAL;
+	/* Each extent costs its bytes and a 2-byte owner word; data stays
+	 * page-aligned so a chunk never straddles more pages than it must. */
+	n = (bytes - fixed - 4096) / (PFS_CACHE_EXTENT + 2);
+	if (n > UINT16_MAX - 1)
+		n = UINT16_MAX - 1;
+	want->magic = CACHE_MAGIC;
+	want->bytes = bytes;
+	want->extent_size = PFS_CACHE_EXTENT;
+	want->nextents = (uint32_t)n;
+	want->data_off = (fixed + align64(n * 2) + 4095) & ~4095ull;
+	(void)c;
+	return 0;
+}
+
+int pfs_cache_open(void *region, uint64_t bytes, bool writer, struct pfs_cache **out)
+{
+	struct pfs_cache *c;
+	struct cache_hdr want;
+	int rc;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if ((rc = layout(c, bytes, &want)) < 0)
+		goto err;
+	c->base = region;
+	c->h = region;
+	c->writer = writer;
+	if (c->h->magic != CACHE_MAGIC || c->h->bytes != want.bytes ||
+	    c->h->extent_size != want.extent_size || c->h->nextents != want.nextents ||
+	    c->h->data_off != want.data_off) {
+		if (!writer) {
+			rc = -ENODATA;
+			goto err;
+		}
+		memset(region, 0, want.data_off);
+		*c->h = want;
+		c->h->magic = 0;
+		__atomic_store_n(&c->h->magic, CACHE_MAGIC, __ATOMIC_RELEASE);
+	}
+	c->files = (struct pfs_cache_file *)(c->base + align64(sizeof(struct cache_hdr)));
+	c->owner = (uint16_t *)((uint8_t *)c->files +
+				align64(sizeof(struct pfs_cache_file) * PFS_CACHE_FILES));
+	c->data = c->base + c->h->data_off;
+	*out = c;
+	return 0;
+err:
+	free(c);
+	return rc;
+}
+
+void pfs_cache_close(struct pfs_cache *c)
+{
+	free(c);
+}
+
+struct pfs_cache_file *pfs_cache_file(const struct pfs_cache *c, int fi)
+{
+	if (fi < 0 || fi >= PFS_CACHE_FILES)
+		return NULL;
+	return &c->files[fi];
+}
+
+static void free_extents(struct pfs_cache *c, int fi)
+{
+	struct pfs_cache_file *f = &c->files[fi];
+
+	for (uint32_t i = 0; i < f->nexts; i++) {
+		if (f->ext[i] < c->h->nextents && c->owner[f->ext[i]] == fi + 1)
+			c->owner[f->ext[i]] = 0;
+	}
+	f->nexts = 0;
+}
+
+void pfs_cache_drop(struct pfs_cache *c, int fi)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (!f || !c->writer || atomic_load(&f->state) == PFS_CF_FREE)
+		return;
+	/* Unpublish first: a reader that finds it FREE no longer trusts it. */
+	atomic_store(&f->state, PFS_CF_FREE);
+	free_extents(c, fi);
+	f->hier = 0;
+	f->model[0] = f->path[0] = '\0';
+}
+
+static bool evictable(const struct pfs_cache_file *f)
+{
+	return atomic_load(&f->state) == PFS_CF_COMPLETE && !f->pinned &&
+	       atomic_load(&f->inflight) == 0;
+}
+
+/* Least recently used evictable file other than keep, or -1. */
+static int lru_victim(const struct pfs_cache *c, int keep)
+{
+	int best = -1;
+
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		if (i == keep || !evictable(&c->files[i]))
+			continue;
+		if (best < 0 || c->files[i].last_used < c->files[best].last_used)
+			best = i;
+	}
+	return best;
+}
+
+static int alloc_extent(struct pfs_cache *c, int fi)
+{
+	for (;;) {
+		for (uint32_t n = 0; n < c->h->nextents; n++) {
+			uint32_t e = (c->free_hint + n) % c->h->nextents;
+			if (c->owner[e] == 0) {
+				c->owner[e] = (uint16_t)(fi + 1);
+				c->free_hint = e + 1;
+				return (int)e;
+			}
+		}
+		int v = lru_victim(c, fi);
+		if (v < 0)
+			return -ENOSPC;
+		pfs_cache_drop(c, v);
+		c->h->evictions++;
+	}
+}
+
+int pfs_cache_find(const struct pfs_cache *c, const char *model, const char *path)
+{
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		const struct pfs_cache_file *f = &c->files[i];
+		if (atomic_load(&f->state) != PFS_CF_FREE && !strcmp(f->model, model) &&
+		    !strcmp(f->path, path))
+			return i;
+	}
+	return -ENOENT;
+}
+
+int pfs_cache_find_hier(const struct pfs_cache *c, uint64_t hier)
+{
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		if (atomic_load(&c->files[i].state) != PFS_CF_FREE && c->files[i].hier == hier)
+			return i;
+	}
+	return -ENOENT;
+}
+
+int pfs_cache_create(struct pfs_cache *c, uint64_t hier, const char *model, const char *path,
+		     uint32_t chunk_size)
+{
+	struct pfs_cache_file *f;
+	int fi, old;
+
+	if (!c->writer)
+		return -EPERM;
+	if (chunk_size == 0 || chunk_size > c->h->extent_size ||
+	    strlen(model) >= sizeof(f->model) || strlen(path) >= sizeof(f->path))
+		return -EINVAL;
+	if ((old = pfs_cache_find(c, model, path)) >= 0)
+		pfs_cache_drop(c, old);
+	for (fi = 0; fi < PFS_CACHE_FILES; fi++) {
+		if (atomic_load(&c->files[fi].state) == PFS_CF_FREE)
+			break;
+	}
+	if (fi == PFS_CACHE_FILES) {
+		fi = lru_victim(c, -1);
+		if (fi < 0)
+			return -ENOSPC;
+		pfs_cache_drop(c, fi);
+		c->h->evictions++;
+	}
+	f = &c->files[fi];
+	memset((uint8_t *)f + sizeof(f->state), 0, offsetof(struct pfs_cache_file, ext) -
+	       sizeof(f->state));
+	f->chunk_size = chunk_size;
+	f->chunks_per_ext = c->h->extent_size / chunk_size;
+	f->hier = hier;
+	f->last_used = ++c->h->clock;
+	strcpy(f->model, model);
+	strcpy(f->path, path);
+	atomic_store(&f->state, PFS_CF_FILLING);
+	return fi;
+}
+
+/* Where byte off of file f lives, allocating its extent if asked. */
+static uint8_t *locate(struct pfs_cache *c, int fi, uint64_t off, bool alloc)
+{
+	struct pfs_cache_file *f = &c->files[fi];
+	uint64_t chunk = off / f->chunk_size;
+	uint64_t e = chunk / f->chunks_per_ext;
+
+	if (e >= PFS_CACHE_FILE_EXTENTS)
+		return NULL;
+	while (alloc && f->nexts <= e) {
+		int x = alloc_extent(c, fi);
+		if (x < 0)
+			return NULL;
+		f->ext[f->nexts++] = (uint32_t)x;
+	}
+	if (e >= f->nexts)
+		return NULL;
+	return c->data + (uint64_t)f->ext[e] * c->h->extent_size +
+	       (chunk % f->chunks_per_ext) * f->chunk_size + off % f->chunk_size;
+}
+
+int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data, size_t len)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	const uint8_t *p = data;
+	uint64_t end = off + len;
+
+	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING)
+		return -EINVAL;
+	if ((off + len) / f->chunk_size / f->chunks_per_ext >= PFS_CACHE_FILE_EXTENTS)
+		return -EFBIG;
+	while (len) {
+		/* One piece per chunk: chunks are contiguous, extents are not. */
+		size_t room = f->chunk_size - off % f->chunk_size;
+		size_t n = len < room ? len : room;
+		uint8_t *dst = locate(c, fi, off, true);
+
+		if (!dst)
+			return -ENOSPC;
+		memcpy(dst, p, n);
+		p += n;
+		off += n;
+		len -= n;
+	}
+	if (end - (p - (const uint8_t *)data) <= atomic_load(&f->stored) &&
+	    end > atomic_load(&f->stored))
+		atomic_store_explicit(&f->stored, end, memory_order_release);
+	return 0;
+}
+
+int pfs_cache_complete(struct pfs_cache *c, int fi, uint64_t size, const uint8_t sha256[32])
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING)
+		return -EINVAL;
+	if (size && !locate(c, fi, size - 1, false))
+		return -ENODATA;
+	f->size = size;
+	memcpy(f->sha256, sha256, 32);
+	atomic_store(&f->stored, size);
+	f->last_used = ++c->h->clock;
+	atomic_store(&f->state, PFS_CF_COMPLETE);
+	return 0;
+}
+
+int pfs_cache_evict_idle(struct pfs_cache *c)
+{
+	int n = 0;
+
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		if (evictable(&c->files[i])) {
+			pfs_cache_drop(c, i);
+			c->h->evictions++;
+			n++;
+		}
+	}
+	return n;
+}
+
+int pfs_cache_drop_partial(struct pfs_cache *c)
+{
+	int n = 0;
+
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		if (atomic_load(&c->files[i].state) == PFS_CF_FILLING &&
+		    atomic_load(&c->files[i].inflight) == 0) {
+			pfs_cache_drop(c, i);
+			n++;
+		}
+	}
+	return n;
+}
+
+void pfs_cache_touch(struct pfs_cache *c, int fi)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	if (f && c->writer)
+		f->last_used = ++c->h->clock;
+}
+
+void pfs_cache_pin(struct pfs_cache *c, int fi, bool pinned)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	if (f && c->writer)
+		f->pinned = pinned;
+}
+
+const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, uint32_t *len)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	uint64_t off;
+
+	if (!f || atomic_load_explicit(&f->state, memory_order_acquire) == PFS_CF_FREE)
+		return NULL;
+	off = (uint64_t)idx * f->chunk_size;
+	*len = f->chunk_size;
+	if (atomic_load(&f->state) == PFS_CF_COMPLETE) {
+		if (off >= f->size)
+			return NULL;
+		if (f->size - off < f->chunk_size)
+			*len = (uint32_t)(f->size - off);
+	}
+	return locate((struct pfs_cache *)c, fi, off, false);
+}
+
+int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, size_t len)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	uint8_t *p = buf;
+
+	if (!f || atomic_load(&f->state) == PFS_CF_FREE)
+		return -ENOENT;
+	while (len) {
+		size_t room = f->chunk_size - off % f->chunk_size;
+		size_t n = len < room ? len : room;
+		const uint8_t *src = locate((struct pfs_cache *)c, fi, off, false);
+
+		if (!src)
+			return -ENODATA;
+		memcpy(p, src, n);
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void pfs_cache_stats(const struct pfs_cache *c, struct pfs_cache_stats *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->bytes = (uint64_t)c->h->nextents * c->h->extent_size;
+	o->extents = c->h->nextents;
+	for (uint32_t e = 0; e < c->h->nextents; e++)
+		o->extents_used += c->owner[e] != 0;
+	o->used_bytes = (uint64_t)o->extents_used * c->h->extent_size;
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		uint32_t st = atomic_load(&c->files[i].state);
+		o->files += st != PFS_CF_FREE;
+		o->files_complete += st == PFS_CF_COMPLETE;
+	}
+	o->evictions = c->h->evictions;
+	o->hits = c->h->hits;
+	o->misses = c->h->misses;
+}
+
+void pfs_cache_count_hit(struct pfs_cache *c, int fi)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	if (!f || !c->writer)
+		return;
+	f->hits++;
+	c->h->hits++;
+	f->last_used = ++c->h->clock;
+}
+
+void pfs_cache_count_miss(struct pfs_cache *c)
+{
+	if (c->writer)
+		c->h->misses++;
+}

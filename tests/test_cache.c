@@ -1,0 +1,184 @@
+/* test_cache.c - the chunk cache: layout, chunk addressing, eviction. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pfs_cache.h"
+
+#define EXT PFS_CACHE_EXTENT
+
+static void *region;
+static uint64_t region_bytes;
+
+/* A region with room for about n extents. */
+static void make_region(unsigned n)
+{
+	region_bytes = (uint64_t)(n + 1) * EXT + 2 * 1024 * 1024;
+	region = calloc(1, region_bytes);
+	cr_assert_not_null(region);
+}
+
+static void fini(void)
+{
+	free(region);
+	region = NULL;
+}
+
+TestSuite(cache, .fini = fini);
+
+static void pattern(uint8_t *buf, size_t len, uint64_t off, uint8_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)((off + i) * 7 + seed);
+}
+
+/* Fill a file of size bytes in uneven pieces, as a TFTP fetch does. */
+static int fill(struct pfs_cache *c, int fi, uint64_t size, uint8_t seed)
+{
+	static uint8_t buf[3000];
+	uint64_t off = 0;
+	int rc;
+
+	while (off < size) {
+		size_t n = size - off < 1468 ? (size_t)(size - off) : 1468;
+		pattern(buf, n, off, seed);
+		if ((rc = pfs_cache_write(c, fi, off, buf, n)) < 0)
+			return rc;
+		off += n;
+	}
+	return 0;
+}
+
+static const uint8_t sha0[32];
+
+Test(cache, reader_waits_for_the_writer_to_format)
+{
+	struct pfs_cache *r, *w;
+
+	make_region(4);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), -ENODATA);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
+	pfs_cache_close(r);
+	pfs_cache_close(w);
+}
+
+Test(cache, chunks_are_contiguous_and_read_back)
+{
+	struct pfs_cache *c;
+	uint8_t want[1408];
+	uint64_t size = 3 * EXT + 12345;        /* several extents */
+	uint32_t len, n;
+	int fi;
+
+	make_region(8);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	fi = pfs_cache_create(c, 0x1122, "cp-8845", "fw/a.bin", 1408);
+	cr_assert_geq(fi, 0);
+	cr_assert_eq(fill(c, fi, size, 3), 0);
+	cr_assert_eq(atomic_load(&pfs_cache_file(c, fi)->stored), size);
+	cr_assert_eq(pfs_cache_complete(c, fi, size, sha0), 0);
+	n = (uint32_t)((size + 1407) / 1408);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p = pfs_cache_chunk(c, fi, i, &len);
+		uint32_t wl = i == n - 1 ? (uint32_t)(size - (uint64_t)i * 1408) : 1408;
+		cr_assert_not_null(p, "chunk %u", i);
+		cr_assert_eq(len, wl, "chunk %u length", i);
+		pattern(want, wl, (uint64_t)i * 1408, 3);
+		cr_assert_eq(memcmp(p, want, wl), 0, "chunk %u content", i);
+	}
+	cr_assert_null(pfs_cache_chunk(c, fi, n, &len));
+	cr_assert_eq(pfs_cache_find(c, "cp-8845", "fw/a.bin"), fi);
+	cr_assert_eq(pfs_cache_find_hier(c, 0x1122), fi);
+	cr_assert_eq(pfs_cache_find(c, "cp-7841", "fw/a.bin"), -ENOENT);
+	pfs_cache_close(c);
+}
+
+Test(cache, complete_files_survive_a_reopen_partial_ones_are_dropped)
+{
+	struct pfs_cache *c;
+	int a, b;
+
+	make_region(4);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	a = pfs_cache_create(c, 1, "m", "done.bin", 1408);
+	cr_assert_eq(fill(c, a, 5000, 1), 0);
+	cr_assert_eq(pfs_cache_complete(c, a, 5000, sha0), 0);
+	b = pfs_cache_create(c, 2, "m", "half.bin", 1408);
+	cr_assert_eq(fill(c, b, 3000, 2), 0);
+	pfs_cache_close(c);                     /* the control process restarts */
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_drop_partial(c), 1);
+	cr_assert_eq(pfs_cache_find(c, "m", "done.bin"), a);
+	cr_assert_eq(pfs_cache_find(c, "m", "half.bin"), -ENOENT);
+	uint8_t got[5000], want[5000];
+	pattern(want, sizeof(want), 0, 1);
+	cr_assert_eq(pfs_cache_read(c, a, 0, got, sizeof(got)), 0);
+	cr_assert_eq(memcmp(got, want, sizeof(got)), 0);
+	pfs_cache_close(c);
+}
+
+Test(cache, least_recently_used_is_evicted_never_pinned_or_in_flight)
+{
+	struct pfs_cache *c;
+	struct pfs_cache_stats st;
+	int f[16];
+
+	make_region(4);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	pfs_cache_stats(c, &st);
+	cr_assert(st.extents >= 4 && st.extents <= 16, "%u extents", st.extents);
+	/* One extent per file: fill the cache. */
+	for (unsigned i = 0; i < st.extents; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%u", i);
+		f[i] = pfs_cache_create(c, i + 1, "m", name, 1408);
+		cr_assert_eq(fill(c, f[i], 1000, (uint8_t)i), 0);
+		cr_assert_eq(pfs_cache_complete(c, f[i], 1000, sha0), 0);
+	}
+	pfs_cache_touch(c, f[0]);               /* f1 is now the oldest */
+	pfs_cache_pin(c, f[1], true);           /* ... but pinned: f2 goes */
+	int n = pfs_cache_create(c, 99, "m", "new", 1408);
+	cr_assert_eq(fill(c, n, 1000, 9), 0);
+	cr_assert_eq(pfs_cache_find(c, "m", "f1"), f[1]);
+	cr_assert_eq(pfs_cache_find(c, "m", "f2"), -ENOENT);
+	pfs_cache_stats(c, &st);
+	cr_assert_eq(st.evictions, 1);
+	/* Everything else pinned or in flight: no room. */
+	pfs_cache_pin(c, f[0], true);
+	for (unsigned i = 3; i < st.extents; i++)
+		atomic_fetch_add(&pfs_cache_file(c, f[i])->inflight, 1);
+	cr_assert_eq(pfs_cache_complete(c, n, 1000, sha0), 0);
+	pfs_cache_pin(c, n, true);
+	int m = pfs_cache_create(c, 100, "m", "more", 1408);
+	cr_assert_geq(m, 0);
+	cr_assert_eq(fill(c, m, 1000, 1), -ENOSPC);
+	/* An operator's evict takes every idle complete file. */
+	pfs_cache_pin(c, f[0], false);
+	cr_assert_eq(pfs_cache_evict_idle(c), 1);
+	cr_assert_eq(fill(c, m, 1000, 1), 0);
+	pfs_cache_close(c);
+}
+
+Test(cache, bad_requests_are_refused)
+{
+	struct pfs_cache *c, *r;
+	int fi;
+
+	make_region(4);
+	cr_assert_eq(pfs_cache_open(region, 1000, true, &c), -EINVAL);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_create(c, 1, "m", "x", 0), -EINVAL);
+	cr_assert_eq(pfs_cache_create(c, 1, "m", "x", EXT + 1), -EINVAL);
+	fi = pfs_cache_create(c, 1, "m", "x", 1408);
+	cr_assert_eq(pfs_cache_write(c, fi, (uint64_t)PFS_CACHE_FILE_EXTENTS * EXT, "a", 1),
+		     -EFBIG);
+	cr_assert_eq(pfs_cache_complete(c, fi, 5000, sha0), -ENODATA);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
+	cr_assert_eq(pfs_cache_create(r, 2, "m", "y", 1408), -EPERM);
+	cr_assert_eq(pfs_cache_write(r, fi, 0, "a", 1), -EINVAL);
+	pfs_cache_close(r);
+	pfs_cache_close(c);
+}
