@@ -86,8 +86,9 @@ static int timeout_ms(struct peer *p, int64_t now)
 	int64_t t = (int64_t)(pfs_engine_next_deadline(p->e) == PFS_TIME_NEVER ? INT64_MAX :
 			      (int64_t)pfs_engine_next_deadline(p->e));
 
-	if (p->curl_deadline >= 0 && p->curl_deadline < t)
-		t = p->curl_deadline;
+	int64_t fetch_deadline = pfs_fetch_deadline(p->fetch);
+	if (fetch_deadline >= 0 && fetch_deadline < t)
+		t = fetch_deadline;
 	if (p->done_at && p->a.exit_when_done) {
 		int64_t linger_end = p->done_at + (int64_t)(p->a.linger_s * 1e9);
 		if (linger_end < t)
@@ -135,12 +136,12 @@ static void run(struct peer *p)
 				if (read(p->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 					p->stop = true;
 			} else {
-				peer_upstream_on_fd(p, fd, evs[i].events);
+				pfs_fetch_on_fd(p->fetch, fd, evs[i].events);
 			}
 		}
 		now = peer_now();
-		if (p->curl_deadline >= 0 && now >= p->curl_deadline)
-			peer_upstream_on_timeout(p);
+		if (pfs_fetch_deadline(p->fetch) >= 0 && now >= pfs_fetch_deadline(p->fetch))
+			pfs_fetch_on_timeout(p->fetch);
 		if ((int64_t)pfs_engine_next_deadline(p->e) <= now) {
 			pfs_engine_timeout(p->e, (pfs_time_t)now);
 			peer_drain(p);

@@ -8,13 +8,13 @@
 #ifndef PFS_PEER_H
 #define PFS_PEER_H
 
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "pfs_engine.h"
+#include "pfs_fetch.h"
 
 #define PEER_MAX_WANTS  32
 
@@ -48,13 +48,6 @@ struct peer_file {                      /* one wanted file */
 	int fd;
 	bool published, failed;
 	char fail_reason[256];
-	/* upstream fetch */
-	CURL *easy;
-	bool no_options;                /* retrying without TFTP options */
-	uint64_t up_bytes, up_reported;
-	EVP_MD_CTX *sha;
-	int64_t up_started_ns;
-	char curl_err[CURL_ERROR_SIZE];
 };
 
 struct peer {
@@ -63,8 +56,7 @@ struct peer {
 	int epfd, udp, sigfd;
 	struct in_addr ip, bcast;
 	char ip_str[INET_ADDRSTRLEN];
-	CURLM *multi;
-	int64_t curl_deadline;          /* ns, -1 when none */
+	struct pfs_fetch *fetch;        /* upstream TFTP */
 	struct peer_file files[PEER_MAX_WANTS];
 	uint64_t tx_errors, rx_ttl_drops, rx_errors;
 	int64_t t0;
@@ -98,8 +90,6 @@ void peer_store_close_all(struct peer *p);
 int peer_upstream_init(struct peer *p);
 int peer_upstream_start(struct peer *p, int hidx, const char *path);
 void peer_upstream_abort(struct peer *p, int hidx);
-void peer_upstream_on_fd(struct peer *p, int fd, uint32_t events);
-void peer_upstream_on_timeout(struct peer *p);
 void peer_upstream_cleanup(struct peer *p);
 
 /* actions.c */
