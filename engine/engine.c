@@ -189,6 +189,12 @@ static struct hier *find_hier(struct pfs_engine *e, uint64_t key)
 	return NULL;
 }
 
+void pfs_engine_set_priority(struct pfs_engine *e, uint8_t priority_class)
+{
+	if (priority_class <= 15)
+		e->cfg.priority_class = priority_class;
+}
+
 int pfs_engine_want(struct pfs_engine *e, pfs_time_t now, const char *path)
 {
 	size_t plen = strlen(path);

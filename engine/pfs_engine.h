@@ -184,6 +184,9 @@ void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, 
 /* Result of a HASH_FILE action. */
 void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 			    const uint8_t sha256[32]);
+/* Priority class for hierarchies joined from now on (the strength of a
+ * running election or a confirmed root does not change under it). */
+void pfs_engine_set_priority(struct pfs_engine *e, uint8_t priority_class);
 /* Leave every hierarchy (LEAVE to parent and children). */
 void pfs_engine_shutdown(struct pfs_engine *e, pfs_time_t now);
 

@@ -7,7 +7,7 @@ PKGS=(
   build-essential meson ninja-build pkg-config clang llvm
   libisal-dev libssl-dev libcurl4-openssl-dev libjansson-dev
   libcriterion-dev libfuzzer-14-dev libclang-rt-14-dev
-  libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk
+  libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libconfig-dev
   tftpd-hpa tftp-hpa iproute2 procps psmisc python3 jq
 )
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC   0x3130304d48534650ull   /* "PFSHM001" little-endian */
-#define SHM_VERSION 1
+#define SHM_VERSION 2
 #define SHM_ALIGN   4096
 
 struct shm_side {
@@ -40,7 +40,8 @@ struct shm_hdr {
 	uint64_t total_size;
 	uint64_t ring_off[2];           /* [0] control->dataplane, [1] dataplane->control */
 	uint64_t cache_off, cache_bytes;
-	uint8_t pad[64];
+	uint64_t stats_off;
+	uint8_t pad[56];
 	struct shm_side side[2];        /* indexed by enum pfs_shm_role */
 };
 
@@ -70,7 +71,8 @@ static int layout(const struct pfs_shm_params *p, struct shm_hdr *want)
 	want->version = SHM_VERSION;
 	want->msg_size = sizeof(struct pfs_ring_msg);
 	want->ring_count = p->ring_count;
-	want->ring_off[0] = align_up(sizeof(struct shm_hdr));
+	want->stats_off = align_up(sizeof(struct shm_hdr));
+	want->ring_off[0] = want->stats_off + align_up(PFS_SHM_STATS_BYTES);
 	want->ring_off[1] = want->ring_off[0] + align_up((uint64_t)ring_bytes);
 	want->cache_off = want->ring_off[1] + align_up((uint64_t)ring_bytes);
 	want->cache_bytes = align_up(p->cache_bytes);
@@ -83,7 +85,8 @@ static bool same_layout(const struct shm_hdr *a, const struct shm_hdr *b)
 	return a->magic == b->magic && a->version == b->version && a->msg_size == b->msg_size &&
 	       a->ring_count == b->ring_count && a->total_size == b->total_size &&
 	       a->ring_off[0] == b->ring_off[0] && a->ring_off[1] == b->ring_off[1] &&
-	       a->cache_off == b->cache_off && a->cache_bytes == b->cache_bytes;
+	       a->cache_off == b->cache_off && a->cache_bytes == b->cache_bytes &&
+	       a->stats_off == b->stats_off;
 }
 
 /* A process that attached and has not detached, and still exists. */
@@ -287,3 +290,8 @@ void *pfs_shm_cache(const struct pfs_shm *s, uint64_t *bytes)
 }
 
 struct rte_ring *pfs_shm_out_ring(struct pfs_shm *s) { return s->out; }
+
+void *pfs_shm_stats(const struct pfs_shm *s)
+{
+	return s->base + s->h->stats_off;
+}

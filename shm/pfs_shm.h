@@ -32,14 +32,16 @@ enum pfs_shm_role {
 	PFS_SHM_DATAPLANE = 1,  /* produces ring d2c, consumes ring c2d */
 };
 
-#define PFS_RMSG_DATA 488
+#define PFS_RMSG_DATA 1480     /* a whole datagram of a 1500-byte MTU */
 
 /* Message types on the rings (docs/appliance.md 3.2). */
 enum pfs_rmsg_type {
-	PFS_RMSG_PFS_RX = 1,    /* d2c: a PFS control datagram the dataplane received */
-	PFS_RMSG_PFS_TX = 2,    /* c2d: send this PFS datagram (unicast or broadcast) */
-	PFS_RMSG_CHILD_SET = 3, /* c2d: hier's child slot now holds this node (or none) */
-	PFS_RMSG_CHUNKS = 4,    /* c2d: hier's chunks below `value` are in the cache */
+	PFS_RMSG_PFS_RX = 1,    /* d2c: a PFS datagram the dataplane received (from ip:port) */
+	PFS_RMSG_PFS_TX = 2,    /* c2d: send this PFS datagram to ip:port, or broadcast */
+	PFS_RMSG_CONFIG = 3,    /* c2d: ip = our address, slot = broadcast address,
+				 * value = node id, port = PFS port */
+	PFS_RMSG_SEND_CHUNKS = 4, /* c2d: send chunks [value>>32, +(value&0xffffffff))
+				 * of cache file `slot` (hierarchy hier) to ip:port */
 	PFS_RMSG_TEST = 100,    /* tests */
 };
 
@@ -56,7 +58,7 @@ struct pfs_ring_msg {
 	uint64_t value;
 	uint8_t data[PFS_RMSG_DATA];
 };
-_Static_assert(sizeof(struct pfs_ring_msg) == 520, "ring message layout");
+_Static_assert(sizeof(struct pfs_ring_msg) == 1512, "ring message layout");
 _Static_assert(sizeof(struct pfs_ring_msg) % 8 == 0, "rte_ring element size");
 
 struct pfs_shm_params {
@@ -102,6 +104,9 @@ bool pfs_shm_peer_restarted(struct pfs_shm *s);
 unsigned pfs_shm_capacity(const struct pfs_shm *s);
 unsigned pfs_shm_out_count(const struct pfs_shm *s);
 void *pfs_shm_cache(const struct pfs_shm *s, uint64_t *bytes);
+/* A page the dataplane publishes its counters in (struct pfs_dp_stats). */
+#define PFS_SHM_STATS_BYTES 4096
+void *pfs_shm_stats(const struct pfs_shm *s);
 /* This side's outgoing ring, for diagnostics and tests. */
 struct rte_ring *pfs_shm_out_ring(struct pfs_shm *s);
 

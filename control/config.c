@@ -1,0 +1,268 @@
+/* config.c - pfs-control's configuration file, parsed with libconfig.
+ *
+ * Every problem is reported as "FILE:LINE: key: problem" and fails the load:
+ * an appliance that silently ignored a typo would take part in elections with
+ * settings nobody chose. configs/pfs-relay.conf is the annotated example.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control.h"
+
+static int fail(const struct ctl_config *c, config_setting_t *s, const char *key,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(const struct ctl_config *c, config_setting_t *s, const char *key,
+		const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s:%d: %s: ", c->path, s ? config_setting_source_line(s) : 0, key);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+/* Keys each group may hold: anything else is a typo to report. */
+static const char *const known[][12] = {
+	{ "site", "address", "broadcast", NULL },
+	{ "upstream", "tftp", NULL },
+	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
+	  "enabled", NULL },
+	{ "segment", "path", "ring_slots", "cache_mb", NULL },
+	{ "control", "socket", "socket_mode", "heartbeat_timeout", NULL },
+};
+
+static int check_keys(const struct ctl_config *c, config_setting_t *root)
+{
+	for (int i = 0; i < config_setting_length(root); i++) {
+		config_setting_t *g = config_setting_get_elem(root, (unsigned)i);
+		const char *gname = config_setting_name(g);
+		size_t k;
+
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (!strcmp(known[k][0], gname))
+				break;
+		if (k == sizeof(known) / sizeof(known[0]))
+			return fail(c, g, gname, "unknown section");
+		if (!config_setting_is_group(g))
+			return fail(c, g, gname, "must be a group { ... }");
+		for (int j = 0; j < config_setting_length(g); j++) {
+			config_setting_t *e = config_setting_get_elem(g, (unsigned)j);
+			bool ok = false;
+			for (int n = 1; known[k][n]; n++)
+				ok |= !strcmp(known[k][n], config_setting_name(e));
+			if (!ok)
+				return fail(c, e, gname, "unknown key '%s'", config_setting_name(e));
+		}
+	}
+	return 0;
+}
+
+static int get_str(const struct ctl_config *c, config_setting_t *root, const char *name,
+		   char *out, size_t cap, bool required)
+{
+	const char *key = strchr(name, '.') ? strchr(name, '.') + 1 : name;
+	config_setting_t *s = config_setting_lookup(root, key);
+
+	if (!s)
+		return required ? fail(c, root, name, "missing (required)") : 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(c, s, name, "must be a string");
+	if (strlen(config_setting_get_string(s)) >= cap)
+		return fail(c, s, name, "longer than %zu characters", cap - 1);
+	strcpy(out, config_setting_get_string(s));
+	return 0;
+}
+
+/* name is "group.key", as reported; the key looked up is after the dot. */
+static int get_int(const struct ctl_config *c, config_setting_t *root, const char *name,
+		   long long lo, long long hi, long long *out)
+{
+	const char *key = strchr(name, '.') ? strchr(name, '.') + 1 : name;
+	config_setting_t *s = config_setting_lookup(root, key);
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+		return fail(c, s, name, "must be an integer");
+	*out = config_setting_get_int64(s);
+	if (*out < lo || *out > hi)
+		return fail(c, s, name, "%lld is out of range %lld..%lld", *out, lo, hi);
+	return 0;
+}
+
+static int get_ip(const struct ctl_config *c, config_setting_t *root, const char *name,
+		  char *str, uint32_t *ip, bool required)
+{
+	const char *key = strchr(name, '.') + 1;
+	struct in_addr a;
+
+	if (get_str(c, root, name, str, 16, required) < 0)
+		return -1;
+	if (!str[0])
+		return 0;
+	if (inet_pton(AF_INET, str, &a) != 1)
+		return fail(c, config_setting_lookup(root, key), name,
+			    "'%s' is not an IPv4 address", str);
+	*ip = ntohl(a.s_addr);
+	return 0;
+}
+
+static int load_appliance(struct ctl_config *c, config_setting_t *a)
+{
+	long long v;
+	char mode[32] = "";
+	config_setting_t *s;
+
+	v = c->node_id;
+	if (get_int(c, a, "appliance.node_id", 0, UINT32_MAX, &v) < 0)
+		return -1;
+	c->node_id = (uint32_t)v;
+	v = c->priority;
+	if (get_int(c, a, "appliance.priority", 0, 15, &v) < 0)
+		return -1;
+	c->priority = (int)v;
+	v = c->max_children;
+	if (get_int(c, a, "appliance.max_children", 1, 255, &v) < 0)
+		return -1;
+	c->max_children = (int)v;
+	v = c->chunk_size;
+	if (get_int(c, a, "appliance.chunk_size", 64, PFS_CHUNK_DEFAULT, &v) < 0)
+		return -1;
+	c->chunk_size = (uint32_t)v;
+	if (get_str(c, a, "appliance.mode", mode, sizeof(mode), false) < 0)
+		return -1;
+	if (!mode[0] || !strcmp(mode, "cut-through"))
+		c->mode = PFS_MODE_CUT_THROUGH;
+	else if (!strcmp(mode, "store-forward"))
+		c->mode = PFS_MODE_STORE_FORWARD;
+	else
+		return fail(c, config_setting_lookup(a, "mode"), "appliance.mode",
+			    "'%s' is not cut-through or store-forward", mode);
+	if ((s = config_setting_lookup(a, "enabled"))) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(c, s, "appliance.enabled", "must be true or false");
+		c->enabled = config_setting_get_bool(s);
+	}
+	if ((s = config_setting_lookup(a, "models"))) {
+		if (!config_setting_is_array(s) && !config_setting_is_list(s))
+			return fail(c, s, "appliance.models", "must be a list of strings [ ... ]");
+		for (int i = 0; i < config_setting_length(s); i++) {
+			const char *m = config_setting_get_string_elem(s, i);
+			if (!m || !pfs_model_valid(m, strlen(m)))
+				return fail(c, s, "appliance.models", "element %d is not a device model",
+					    i + 1);
+			if (c->nmodels == CTL_MAX_MODELS)
+				return fail(c, s, "appliance.models", "more than %d models",
+					    CTL_MAX_MODELS);
+			strcpy(c->models[c->nmodels++], m);
+		}
+	}
+	return 0;
+}
+
+static void defaults(struct ctl_config *c, const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->priority = PFS_CLASS_APPLIANCE;
+	c->max_children = 16;
+	c->chunk_size = PFS_CHUNK_DEFAULT;
+	c->mode = PFS_MODE_CUT_THROUGH;
+	c->enabled = true;
+	strcpy(c->segment, "/dev/shm/pfs-relay");
+	c->ring_slots = 1024;
+	c->cache_bytes = 256ull << 20;
+	strcpy(c->socket, "/run/pfs-relay/control.sock");
+	c->socket_mode = 0660;
+	c->heartbeat_timeout_s = 2.0;
+}
+
+int ctl_config_load(struct ctl_config *c, const char *path)
+{
+	config_t cf;
+	config_setting_t *root, *g;
+	long long v;
+	int rc = -1;
+
+	defaults(c, path);
+	config_init(&cf);
+	if (!config_read_file(&cf, path)) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+		else
+			fprintf(stderr, "%s:%d: syntax: %s\n", path, config_error_line(&cf),
+				config_error_text(&cf));
+		goto out;
+	}
+	root = config_root_setting(&cf);
+	if (check_keys(c, root) < 0)
+		goto out;
+	if (!(g = config_setting_lookup(root, "site"))) {
+		fail(c, NULL, "site", "missing section (address and broadcast are required)");
+		goto out;
+	}
+	if (get_ip(c, g, "site.address", c->site_address, &c->ip, true) < 0 ||
+	    get_ip(c, g, "site.broadcast", c->site_broadcast, &c->bcast, true) < 0)
+		goto out;
+	if (!(g = config_setting_lookup(root, "upstream"))) {
+		fail(c, NULL, "upstream", "missing section (tftp is required)");
+		goto out;
+	}
+	if (get_str(c, g, "upstream.tftp", c->tftp, sizeof(c->tftp), true) < 0)
+		goto out;
+	if ((g = config_setting_lookup(root, "appliance")) && load_appliance(c, g) < 0)
+		goto out;
+	if ((g = config_setting_lookup(root, "segment"))) {
+		if (get_str(c, g, "segment.path", c->segment, sizeof(c->segment), false) < 0)
+			goto out;
+		v = c->ring_slots;
+		if (get_int(c, g, "segment.ring_slots", 16, 1 << 20, &v) < 0)
+			goto out;
+		if (v & (v - 1)) {
+			fail(c, config_setting_lookup(g, "ring_slots"), "segment.ring_slots",
+			     "%lld is not a power of two", v);
+			goto out;
+		}
+		c->ring_slots = (uint32_t)v;
+		v = (long long)(c->cache_bytes >> 20);
+		if (get_int(c, g, "segment.cache_mb", 4, 1 << 20, &v) < 0)
+			goto out;
+		c->cache_bytes = (uint64_t)v << 20;
+	}
+	if ((g = config_setting_lookup(root, "control"))) {
+		config_setting_t *s;
+		if (get_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)
+			goto out;
+		v = c->socket_mode;
+		if (get_int(c, g, "control.socket_mode", 0, 0777, &v) < 0)
+			goto out;
+		c->socket_mode = (int)v;
+		if ((s = config_setting_lookup(g, "heartbeat_timeout"))) {
+			if (config_setting_type(s) != CONFIG_TYPE_FLOAT &&
+			    config_setting_type(s) != CONFIG_TYPE_INT) {
+				fail(c, s, "control.heartbeat_timeout", "must be a number of seconds");
+				goto out;
+			}
+			c->heartbeat_timeout_s = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+				config_setting_get_float(s) : config_setting_get_int(s);
+			if (c->heartbeat_timeout_s <= 0 || c->heartbeat_timeout_s > 60) {
+				fail(c, s, "control.heartbeat_timeout", "must be in (0, 60] seconds");
+				goto out;
+			}
+		}
+	}
+	if (!c->node_id)
+		c->node_id = c->ip;     /* unique on the subnet, like the address */
+	rc = 0;
+out:
+	config_destroy(&cf);
+	return rc;
+}

@@ -1,0 +1,131 @@
+/* control.h - pfs-control: the appliance's control process.
+ *
+ * It runs the PFS engine (one per device model, all with the appliance's
+ * priority class, so it wins every election it joins) and reaches the site
+ * only through pfs-dataplane, over the shared segment's rings. As root it
+ * fetches from the upstream TFTP server into the chunk cache and has the
+ * dataplane send chunks from there. Each file owns one resource:
+ * config.c (the configuration file), dplink.c (the rings and the dataplane's
+ * liveness), engines.c (engines and their actions), ctlsock.c (the operator
+ * socket and its commands), main.c (init chain and event loop).
+ */
+#ifndef PFS_CONTROL_H
+#define PFS_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pfs_cache.h"
+#include "pfs_engine.h"
+#include "pfs_fetch.h"
+#include "pfs_shm.h"
+
+#define CTL_MAX_MODELS   16
+#define CTL_MAX_CLIENTS  16
+#define CTL_REQ_MAX      4096
+
+struct ctl_config {
+	char path[4096];                /* of the file itself, for messages */
+	/* [site] */
+	char site_address[16], site_broadcast[16];
+	uint32_t ip, bcast;             /* host order */
+	/* [upstream] */
+	char tftp[256];
+	/* [appliance] */
+	uint32_t node_id;               /* 0: derived from the address */
+	int priority;                   /* 0..15 */
+	int max_children;
+	uint32_t chunk_size;
+	enum pfs_mode mode;
+	char models[CTL_MAX_MODELS][PFS_MODEL_MAX + 1];
+	int nmodels;                    /* 0: serve any model */
+	bool enabled;
+	/* [segment] */
+	char segment[4096];
+	uint32_t ring_slots;
+	uint64_t cache_bytes;
+	/* [control] */
+	char socket[4096];
+	int socket_mode;
+	double heartbeat_timeout_s;
+};
+
+#define CTL_MAX_HIERS 64                /* per model */
+
+struct ctl_engine {
+	char model[PFS_MODEL_MAX + 1];
+	struct pfs_engine *e;
+	int cache_fi[CTL_MAX_HIERS];    /* hier index -> cache file, -1 none */
+	int fetch_id[CTL_MAX_HIERS];    /* upstream fetch in progress, -1 none */
+	bool from_cache[CTL_MAX_HIERS]; /* served without the WAN */
+};
+
+struct ctl_fetch_slot {
+	bool used;
+	int eng, hidx;
+};
+
+struct ctl_client {
+	int fd;
+	size_t len;
+	char buf[CTL_REQ_MAX];
+};
+
+struct ctl_stats {
+	uint64_t rx_datagrams, rx_undecodable, rx_model_refused, auto_joins;
+	uint64_t tx_datagrams, tx_ring_full, chunk_ranges, chunks_queued;
+	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
+	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
+};
+
+struct ctl {
+	struct ctl_config cfg;
+	struct pfs_shm *shm;
+	struct pfs_cache *cache;
+	struct pfs_fetch *fetch;
+	struct ctl_engine eng[CTL_MAX_MODELS];
+	int neng;
+	int epfd, sigfd, lsock;
+	struct ctl_fetch_slot fetch_slot[PFS_FETCH_MAX];
+	struct ctl_client clients[CTL_MAX_CLIENTS];
+	struct ctl_stats st;
+	int64_t t0, last_beat;
+	bool stop, dp_alive;
+	uint8_t txbuf[PFS_DGRAM_MAX];
+};
+
+int64_t ctl_now(void);
+
+/* config.c: 0, or -1 after printing "FILE:LINE: key: problem" to stderr. */
+int ctl_config_load(struct ctl_config *c, const char *path);
+
+/* dplink.c */
+int ctl_dplink_open(struct ctl *c);
+void ctl_dplink_close(struct ctl *c);
+/* Beat, notice a dataplane (re)start, move received datagrams to engines. */
+void ctl_dplink_poll(struct ctl *c);
+int ctl_dplink_send_datagram(struct ctl *c, const struct pfs_action *act, const uint8_t *msg,
+			     size_t len);
+int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pfs_addr dst,
+			   uint32_t first, uint32_t count);
+
+/* engines.c */
+struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create);
+void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len);
+void ctl_engines_timeout(struct ctl *c);
+int64_t ctl_engines_deadline(const struct ctl *c);
+void ctl_engines_drain(struct ctl *c);
+int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path);
+void ctl_engines_set_enabled(struct ctl *c, bool on);
+void ctl_engines_free(struct ctl *c);
+extern const struct pfs_fetch_ops ctl_fetch_ops;
+
+/* ctlsock.c */
+int ctl_sock_open(struct ctl *c);
+void ctl_sock_close(struct ctl *c);
+/* An epoll event for fd: true if it was the socket's or a client's. */
+bool ctl_sock_event(struct ctl *c, int fd, uint32_t events);
+
+void ctl_log(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* PFS_CONTROL_H */

@@ -1,0 +1,148 @@
+/* dplink.c - pfs-control's link to pfs-dataplane: the shared segment, its
+ * rings and the chunk cache in it, and each side's liveness.
+ *
+ * The dataplane may start before or after us, and restart at any time: on
+ * each (re)start it needs our CONFIG again, which pfs_shm_peer_restarted()
+ * tells us to send. Messages we queue while it is down wait in the ring
+ * (bounded: a full ring drops and counts, the protocol repairs).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control.h"
+
+#define BEAT_NS      (100 * 1000000ll)
+#define RX_PER_POLL  256
+
+static int send_config(struct ctl *c)
+{
+	struct pfs_ring_msg m = {
+		.type = PFS_RMSG_CONFIG,
+		.ip = c->cfg.ip,
+		.slot = c->cfg.bcast,
+		.value = c->cfg.node_id,
+		.port = PFS_PORT,
+	};
+	return pfs_shm_send(c->shm, &m);
+}
+
+int ctl_dplink_open(struct ctl *c)
+{
+	const struct pfs_shm_params p = {
+		.ring_count = c->cfg.ring_slots,
+		.cache_bytes = c->cfg.cache_bytes,
+	};
+	uint64_t bytes;
+	void *region;
+	int rc;
+
+	if ((rc = pfs_shm_attach(c->cfg.segment, PFS_SHM_CONTROL, &p, &c->shm)) < 0) {
+		fprintf(stderr, "pfs-control: segment %s: %s%s\n", c->cfg.segment, strerror(-rc),
+			rc == -EBUSY ? " (a running dataplane uses another layout: stop it, "
+				       "or match segment.ring_slots and segment.cache_mb)" : "");
+		return rc;
+	}
+	region = pfs_shm_cache(c->shm, &bytes);
+	if ((rc = pfs_cache_open(region, bytes, true, &c->cache)) < 0) {
+		fprintf(stderr, "pfs-control: cache in %s: %s\n", c->cfg.segment, strerror(-rc));
+		goto err_detach;
+	}
+	/* Nobody finishes what a previous incarnation was filling. */
+	rc = pfs_cache_drop_partial(c->cache);
+	if (rc > 0)
+		ctl_log(c, "dropped %d partial cache file(s) of a previous run", rc);
+	for (int i = 0; i < PFS_CACHE_FILES; i++)
+		pfs_cache_pin(c->cache, i, false);
+	send_config(c);
+	pfs_shm_beat(c->shm, (uint64_t)ctl_now());
+	c->last_beat = ctl_now();
+	return 0;
+err_detach:
+	pfs_shm_detach(c->shm);
+	c->shm = NULL;
+	return rc;
+}
+
+void ctl_dplink_close(struct ctl *c)
+{
+	pfs_cache_close(c->cache);
+	c->cache = NULL;
+	pfs_shm_detach(c->shm);
+	c->shm = NULL;
+}
+
+void ctl_dplink_poll(struct ctl *c)
+{
+	struct pfs_ring_msg m;
+	int64_t now = ctl_now();
+	bool alive;
+
+	if (now - c->last_beat >= BEAT_NS) {
+		pfs_shm_beat(c->shm, (uint64_t)now);
+		c->last_beat = now;
+	}
+	if (pfs_shm_peer_restarted(c->shm)) {
+		c->st.dataplane_restarts++;
+		ctl_log(c, "dataplane (re)attached: sending configuration");
+		send_config(c);
+	}
+	alive = pfs_shm_peer_alive(c->shm, (uint64_t)now,
+				   (uint64_t)(c->cfg.heartbeat_timeout_s * 1e9));
+	if (alive != c->dp_alive) {
+		ctl_log(c, "dataplane %s", alive ? "up" : "down (no heartbeat)");
+		c->dp_alive = alive;
+	}
+	for (int n = 0; n < RX_PER_POLL && pfs_shm_recv(c->shm, &m) == 1; n++) {
+		struct pfs_addr src = { .ip = m.ip, .port = m.port };
+		if (m.type != PFS_RMSG_PFS_RX || m.len > sizeof(m.data))
+			continue;
+		c->st.rx_datagrams++;
+		ctl_engines_rx(c, &src, m.data, m.len);
+	}
+}
+
+int ctl_dplink_send_datagram(struct ctl *c, const struct pfs_action *act, const uint8_t *msg,
+			     size_t len)
+{
+	struct pfs_ring_msg m = {
+		.type = PFS_RMSG_PFS_TX,
+		.flags = act->bcast ? PFS_RMSG_F_BCAST : 0,
+		.ip = act->bcast ? c->cfg.bcast : act->dst.ip,
+		.port = act->bcast ? PFS_PORT : act->dst.port,
+		.hier = act->hier,
+	};
+
+	if (len > sizeof(m.data))
+		return -EMSGSIZE;
+	memcpy(m.data, msg, len);
+	m.len = (uint16_t)len;
+	if (pfs_shm_send(c->shm, &m) < 0) {
+		c->st.tx_ring_full++;
+		return -ENOBUFS;
+	}
+	c->st.tx_datagrams++;
+	return 0;
+}
+
+int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pfs_addr dst,
+			   uint32_t first, uint32_t count)
+{
+	struct pfs_ring_msg m = {
+		.type = PFS_RMSG_SEND_CHUNKS,
+		.ip = dst.ip,
+		.port = dst.port,
+		.slot = (uint32_t)cache_fi,
+		.hier = hier,
+		.value = (uint64_t)first << 32 | count,
+	};
+
+	/* One message per run of consecutive chunks, not one per chunk. */
+	if (pfs_shm_send(c->shm, &m) < 0) {
+		c->st.tx_ring_full++;
+		return -ENOBUFS;
+	}
+	c->st.chunk_ranges++;
+	c->st.chunks_queued += count;
+	return 0;
+}

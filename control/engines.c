@@ -1,0 +1,525 @@
+/* engines.c - pfs-control's engines: one per device model, all with the
+ * appliance's priority class, and what their actions mean on the appliance
+ * (docs/appliance.md 4).
+ *
+ * The appliance does not know in advance which files devices will ask for:
+ * it joins a hierarchy when it first hears a claim or root announcement for
+ * it (auto-join), and, being stronger than any device, ends up its root. As
+ * root it serves the file from the chunk cache when it holds it (no WAN
+ * bytes), else fetches it upstream into the cache. Chunk sends are not done
+ * here: consecutive chunks for one child become one SEND_CHUNKS range for the
+ * dataplane, which sends them from the cache.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "control.h"
+
+#define RUNS_MAX 64     /* pending chunk ranges per drain */
+
+struct chunk_run {
+	uint64_t hier;
+	int fi;
+	struct pfs_addr dst;
+	uint32_t first, count;
+};
+
+static struct chunk_run runs[RUNS_MAX];
+static int nruns;
+
+static bool model_allowed(const struct ctl *c, const char *model)
+{
+	if (!c->cfg.nmodels)
+		return true;
+	for (int i = 0; i < c->cfg.nmodels; i++)
+		if (!strcmp(c->cfg.models[i], model))
+			return true;
+	return false;
+}
+
+struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
+{
+	struct pfs_engine_config ec;
+	struct ctl_engine *ce;
+
+	for (int i = 0; i < c->neng; i++)
+		if (!strcmp(c->eng[i].model, model))
+			return &c->eng[i];
+	if (!create || !model_allowed(c, model) || c->neng == CTL_MAX_MODELS ||
+	    !pfs_model_valid(model, strlen(model)))
+		return NULL;
+	pfs_engine_config_defaults(&ec);
+	ec.node_id = c->cfg.node_id;
+	ec.self = (struct pfs_addr){ .ip = c->cfg.ip, .port = PFS_PORT };
+	snprintf(ec.model, sizeof(ec.model), "%s", model);
+	ec.priority_class = (uint8_t)c->cfg.priority;
+	ec.max_children = (uint16_t)c->cfg.max_children;
+	ec.mode = c->cfg.mode;
+	ec.chunk_size = c->cfg.chunk_size;
+	if (getrandom(&ec.random, sizeof(ec.random), 0) != sizeof(ec.random))
+		ec.random = (uint32_t)ctl_now() ^ c->cfg.node_id;
+	ce = &c->eng[c->neng];
+	memset(ce, 0, sizeof(*ce));
+	ce->e = pfs_engine_new(&ec);
+	if (!ce->e)
+		return NULL;
+	snprintf(ce->model, sizeof(ce->model), "%s", model);
+	for (int i = 0; i < CTL_MAX_HIERS; i++)
+		ce->cache_fi[i] = ce->fetch_id[i] = -1;
+	c->neng++;
+	ctl_log(c, "serving model %s (priority class %d, %d child slots)", model,
+		c->cfg.priority, c->cfg.max_children);
+	return ce;
+}
+
+static int want(struct ctl *c, struct ctl_engine *ce, const char *path)
+{
+	int hidx;
+
+	if (pfs_engine_hier_count(ce->e) >= CTL_MAX_HIERS)
+		return -ENOSPC;
+	hidx = pfs_engine_want(ce->e, (pfs_time_t)ctl_now(), path);
+	if (hidx >= 0) {
+		c->st.auto_joins++;
+		ctl_log(c, "joining hierarchy %s %s", ce->model, path);
+	}
+	return hidx;
+}
+
+/* Join every hierarchy devices start, if we serve their model. */
+static void auto_join(struct ctl *c, const struct pfs_msg *m)
+{
+	const struct pfs_str *model = m->type == PFS_MSG_CLAIM ? &m->u.claim.model :
+				      &m->u.root.model;
+	const struct pfs_str *path = m->type == PFS_MSG_CLAIM ? &m->u.claim.path :
+				     &m->u.root.path;
+	char mod[PFS_MODEL_MAX + 1], p[PFS_FILEPATH_MAX + 1];
+	struct ctl_engine *ce;
+
+	if (model->len > PFS_MODEL_MAX || path->len > PFS_FILEPATH_MAX)
+		return;
+	memcpy(mod, model->p, model->len);
+	mod[model->len] = '\0';
+	memcpy(p, path->p, path->len);
+	p[path->len] = '\0';
+	ce = ctl_engine_for(c, mod, true);
+	if (!ce) {
+		c->st.rx_model_refused++;
+		return;
+	}
+	want(c, ce, p);         /* -EEXIST: already in it */
+}
+
+static void drain(struct ctl *c, struct ctl_engine *ce);
+
+void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len)
+{
+	struct pfs_msg m;
+
+	if (pfs_decode(buf, len, &m) < 0) {
+		c->st.rx_undecodable++;
+		return;
+	}
+	if (c->cfg.enabled && (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT) &&
+	    m.sender != c->cfg.node_id)
+		auto_join(c, &m);
+	for (int i = 0; i < c->neng; i++) {
+		pfs_engine_recv(c->eng[i].e, (pfs_time_t)ctl_now(), src, buf, len);
+		drain(c, &c->eng[i]);   /* WRITE_CHUNK points into buf */
+	}
+}
+
+int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path)
+{
+	struct ctl_engine *ce;
+	int rc;
+
+	if (!c->cfg.enabled)
+		return -EAGAIN;
+	ce = ctl_engine_for(c, model, true);
+	if (!ce)
+		return model_allowed(c, model) ? -ENOSPC : -EPERM;
+	if (!pfs_filepath_valid(path, strlen(path)))
+		return -EINVAL;
+	rc = want(c, ce, path);
+	drain(c, ce);
+	return rc < 0 ? rc : 0;
+}
+
+void ctl_engines_set_enabled(struct ctl *c, bool on)
+{
+	if (c->cfg.enabled == on)
+		return;
+	c->cfg.enabled = on;
+	if (on)
+		return;
+	/* Leave every tree; devices re-elect among themselves. The engines go
+	 * too, so enabling again starts clean elections. */
+	for (int i = 0; i < c->neng; i++) {
+		pfs_engine_shutdown(c->eng[i].e, (pfs_time_t)ctl_now());
+		drain(c, &c->eng[i]);
+	}
+	ctl_engines_free(c);
+	pfs_cache_drop_partial(c->cache);
+}
+
+/* Pin the cache files that active hierarchies use, so LRU eviction never
+ * takes a file from under a rollout. */
+static void pin_active(struct ctl *c)
+{
+	bool pin[PFS_CACHE_FILES] = { false };
+
+	for (int i = 0; i < c->neng; i++) {
+		for (int h = 0; h < pfs_engine_hier_count(c->eng[i].e) && h < CTL_MAX_HIERS; h++) {
+			struct pfs_hier_info info;
+			int fi = c->eng[i].cache_fi[h];
+			if (fi < 0 || pfs_engine_hier_info(c->eng[i].e, h, &info) < 0)
+				continue;
+			if (info.nchildren || info.upstream_active || !info.complete)
+				pin[fi] = true;
+		}
+	}
+	for (int fi = 0; fi < PFS_CACHE_FILES; fi++)
+		pfs_cache_pin(c->cache, fi, pin[fi]);
+}
+
+void ctl_engines_timeout(struct ctl *c)
+{
+	pfs_time_t now = (pfs_time_t)ctl_now();
+
+	for (int i = 0; i < c->neng; i++) {
+		if (pfs_engine_next_deadline(c->eng[i].e) <= now) {
+			pfs_engine_timeout(c->eng[i].e, now);
+			drain(c, &c->eng[i]);
+		}
+	}
+	pin_active(c);
+}
+
+int64_t ctl_engines_deadline(const struct ctl *c)
+{
+	pfs_time_t t = PFS_TIME_NEVER;
+
+	for (int i = 0; i < c->neng; i++) {
+		pfs_time_t d = pfs_engine_next_deadline(c->eng[i].e);
+		if (d < t)
+			t = d;
+	}
+	return t == PFS_TIME_NEVER ? INT64_MAX : (int64_t)t;
+}
+
+void ctl_engines_drain(struct ctl *c)
+{
+	for (int i = 0; i < c->neng; i++)
+		drain(c, &c->eng[i]);
+}
+
+void ctl_engines_free(struct ctl *c)
+{
+	for (int i = 0; i < c->neng; i++) {
+		for (int h = 0; h < CTL_MAX_HIERS; h++) {
+			if (c->eng[i].fetch_id[h] >= 0) {
+				pfs_fetch_abort(c->fetch, c->eng[i].fetch_id[h]);
+				c->fetch_slot[c->eng[i].fetch_id[h]].used = false;
+			}
+		}
+		pfs_engine_free(c->eng[i].e);
+	}
+	c->neng = 0;
+}
+
+/* --- chunk ranges ------------------------------------------------------ */
+
+static void flush_runs(struct ctl *c)
+{
+	for (int i = 0; i < nruns; i++)
+		ctl_dplink_send_chunks(c, runs[i].hier, runs[i].fi, runs[i].dst, runs[i].first,
+				       runs[i].count);
+	nruns = 0;
+}
+
+/* The engine pumps one chunk per call, round-robin over children: collect
+ * each child's chunks into ranges and send the ranges at the end. */
+static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	int fi = act->hidx < CTL_MAX_HIERS ? ce->cache_fi[act->hidx] : -1;
+
+	if (fi < 0)
+		return;         /* nothing cached: the child's NACK will retry */
+	for (int i = 0; i < nruns; i++) {
+		struct chunk_run *r = &runs[i];
+		if (r->hier == act->hier && r->dst.ip == act->dst.ip &&
+		    r->dst.port == act->dst.port && r->first + r->count == act->index) {
+			r->count++;
+			return;
+		}
+	}
+	if (nruns == RUNS_MAX)
+		flush_runs(c);
+	runs[nruns++] = (struct chunk_run){ act->hier, fi, act->dst, act->index, 1 };
+}
+
+/* --- upstream and cache ----------------------------------------------- */
+
+static int fetch_slot_alloc(struct ctl *c, int eng, int hidx)
+{
+	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+		if (!c->fetch_slot[i].used) {
+			c->fetch_slot[i] = (struct ctl_fetch_slot){ true, eng, hidx };
+			return i;
+		}
+	}
+	return -EBUSY;
+}
+
+static void upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	pfs_time_t now = (pfs_time_t)ctl_now();
+	int fi = pfs_cache_find(c->cache, ce->model, act->path), id;
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+
+	if (f && atomic_load(&f->state) == PFS_CF_COMPLETE && f->chunk_size == act->chunk_size) {
+		/* A cache hit: the "fetch" completes at once, no WAN byte. */
+		ce->cache_fi[act->hidx] = fi;
+		ce->from_cache[act->hidx] = true;
+		pfs_cache_count_hit(c->cache, fi);
+		c->st.cache_hits++;
+		ctl_log(c, "%s %s: from cache (%llu bytes, hit %llu)", ce->model, act->path,
+			(unsigned long long)f->size, (unsigned long long)f->hits);
+		pfs_engine_upstream_data(ce->e, now, act->hidx, f->size);
+		pfs_engine_upstream_done(ce->e, now, act->hidx, f->size, f->sha256);
+		return;
+	}
+	pfs_cache_count_miss(c->cache);
+	c->st.cache_misses++;
+	ce->from_cache[act->hidx] = false;
+	fi = pfs_cache_create(c->cache, act->hier, ce->model, act->path, act->chunk_size);
+	if (fi < 0) {
+		ctl_log(c, "%s %s: no room in the cache: %s", ce->model, act->path, strerror(-fi));
+		pfs_engine_upstream_failed(ce->e, now, act->hidx, fi);
+		return;
+	}
+	ce->cache_fi[act->hidx] = fi;
+	id = fetch_slot_alloc(c, (int)(ce - c->eng), act->hidx);
+	if (id < 0 || pfs_fetch_start(c->fetch, id, c->cfg.tftp, act->path) < 0) {
+		if (id >= 0)
+			c->fetch_slot[id].used = false;
+		pfs_engine_upstream_failed(ce->e, now, act->hidx, -EIO);
+		return;
+	}
+	ce->fetch_id[act->hidx] = id;
+	ctl_log(c, "%s %s: fetching tftp://%s/%s", ce->model, act->path, c->cfg.tftp, act->path);
+}
+
+static void upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
+{
+	int id = ce->fetch_id[hidx];
+
+	if (id < 0)
+		return;
+	pfs_fetch_abort(c->fetch, id);
+	c->fetch_slot[id].used = false;
+	ce->fetch_id[hidx] = -1;
+	if (ce->cache_fi[hidx] >= 0) {
+		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
+		ce->cache_fi[hidx] = -1;
+	}
+}
+
+static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
+{
+	if (id < 0 || id >= PFS_FETCH_MAX || !c->fetch_slot[id].used)
+		return NULL;
+	*hidx = c->fetch_slot[id].hidx;
+	return &c->eng[c->fetch_slot[id].eng];
+}
+
+static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t len)
+{
+	struct ctl *c = ctx;
+	int hidx, rc;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+
+	if (!ce || ce->cache_fi[hidx] < 0)
+		return -ENOENT;
+	rc = pfs_cache_write(c->cache, ce->cache_fi[hidx], off, data, len);
+	if (rc < 0)
+		c->st.cache_write_errors++;
+	c->st.wan_bytes += len;
+	return rc;
+}
+
+static void fetch_progress(void *ctx, int id, uint64_t bytes)
+{
+	struct ctl *c = ctx;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+
+	if (!ce)
+		return;
+	pfs_engine_upstream_data(ce->e, (pfs_time_t)ctl_now(), hidx, bytes);
+	drain(c, ce);
+}
+
+static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
+{
+	struct ctl *c = ctx;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+
+	if (!ce)
+		return;
+	c->fetch_slot[id].used = false;
+	ce->fetch_id[hidx] = -1;
+	pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);
+	drain(c, ce);
+}
+
+static void fetch_failed(void *ctx, int id, int err, const char *why)
+{
+	struct ctl *c = ctx;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+
+	if (!ce)
+		return;
+	c->fetch_slot[id].used = false;
+	ce->fetch_id[hidx] = -1;
+	ctl_log(c, "cannot fetch from tftp://%s: %s", c->cfg.tftp, why);
+	if (ce->cache_fi[hidx] >= 0) {
+		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
+		ce->cache_fi[hidx] = -1;
+	}
+	pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), hidx, err);
+	drain(c, ce);
+}
+
+const struct pfs_fetch_ops ctl_fetch_ops = {
+	.write = fetch_write, .progress = fetch_progress,
+	.done = fetch_done, .failed = fetch_failed,
+};
+
+/* A chunk received from our parent (we are not root of this one). */
+static void store_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	int *fi = &ce->cache_fi[act->hidx];
+
+	if (*fi < 0) {
+		*fi = pfs_cache_create(c->cache, act->hier, ce->model, act->path, act->chunk_size);
+		if (*fi < 0) {
+			c->st.cache_write_errors++;
+			return;
+		}
+	}
+	if (pfs_cache_write(c->cache, *fi, act->offset, act->data, act->len) < 0)
+		c->st.cache_write_errors++;
+}
+
+static void hash_cached(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	uint8_t sha[32] = { 0 }, buf[65536];
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+	int fi = ce->cache_fi[act->hidx];
+	uint64_t off = 0;
+
+	if (x && fi >= 0 && EVP_DigestInit_ex(x, EVP_sha256(), NULL)) {
+		while (off < act->size) {
+			size_t n = act->size - off < sizeof(buf) ? (size_t)(act->size - off) : sizeof(buf);
+			if (pfs_cache_read(c->cache, fi, off, buf, n) < 0)
+				break;
+			EVP_DigestUpdate(x, buf, n);
+			off += n;
+		}
+		if (off == act->size)
+			EVP_DigestFinal_ex(x, sha, NULL);
+	}
+	EVP_MD_CTX_free(x);
+	pfs_engine_file_hashed(ce->e, (pfs_time_t)ctl_now(), act->hidx, sha);  /* zeros: mismatch */
+}
+
+static void file_done(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	int fi = ce->cache_fi[act->hidx];
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+
+	if (f && atomic_load(&f->state) == PFS_CF_FILLING &&
+	    pfs_cache_complete(c->cache, fi, act->size, act->sha256) < 0)
+		ctl_log(c, "%s %s: cannot complete cache entry", ce->model, act->path);
+	ctl_log(c, "%s %s complete: %llu bytes%s", ce->model, act->path,
+		(unsigned long long)act->size, ce->from_cache[act->hidx] ? " (from cache)" : "");
+}
+
+static void log_event(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	char ip[16];
+	uint32_t a = act->peer.ip;
+
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	switch (act->event) {
+	case PFS_EV_ROOT_CONFIRMED:
+		ctl_log(c, "@@@HROOT H=%08X m=%s ROOT=%s %s (strength %08x)",
+			(unsigned)(act->hier >> 32), ce->model, c->cfg.site_address, act->path, act->b);
+		break;
+	case PFS_EV_CHILD_ADDED:
+	case PFS_EV_CHILD_REMOVED:
+	case PFS_EV_YIELD:
+	case PFS_EV_JOINED:
+	case PFS_EV_PARENT_LOST:
+	case PFS_EV_FAILED:
+	case PFS_EV_VERIFY_FAILED:
+		ctl_log(c, "%s %s %s: %s slot %u", pfs_event_name(act->event), ce->model, act->path,
+			ip, act->a);
+		break;
+	default:
+		break;
+	}
+}
+
+static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	if (act->hidx >= CTL_MAX_HIERS)
+		return;
+	switch (act->type) {
+	case PFS_ACT_SEND:
+		ctl_dplink_send_datagram(c, act, act->msg, act->len);
+		break;
+	case PFS_ACT_SEND_CHUNK:
+		add_chunk(c, ce, act);
+		break;
+	case PFS_ACT_WRITE_CHUNK:
+		store_chunk(c, ce, act);
+		break;
+	case PFS_ACT_UPSTREAM_START:
+		upstream_start(c, ce, act);
+		break;
+	case PFS_ACT_UPSTREAM_ABORT:
+		upstream_abort(c, ce, act->hidx);
+		break;
+	case PFS_ACT_HASH_FILE:
+		hash_cached(c, ce, act);
+		break;
+	case PFS_ACT_FILE_DONE:
+		file_done(c, ce, act);
+		break;
+	case PFS_ACT_FILE_FAILED:
+		ctl_log(c, "%s %s failed: the file cannot be had", ce->model, act->path);
+		break;
+	case PFS_ACT_EVENT:
+		log_event(c, ce, act);
+		break;
+	default:
+		break;
+	}
+}
+
+static void drain(struct ctl *c, struct ctl_engine *ce)
+{
+	struct pfs_action act;
+
+	while (pfs_engine_poll(ce->e, (pfs_time_t)ctl_now(), &act, c->txbuf, sizeof(c->txbuf)) > 0)
+		do_action(c, ce, &act);
+	flush_runs(c);
+}

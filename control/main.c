@@ -1,0 +1,198 @@
+/* main.c - pfs-control: command line, init chain and event loop.
+ *
+ *   pfs-control --config FILE [--check]
+ *
+ * The loop sleeps in epoll on the control socket, its clients, libcurl's
+ * sockets and a signalfd, until the earliest of the engines' and libcurl's
+ * deadlines, and at most a ring poll interval: the rings have no file
+ * descriptor, so the dataplane's messages are polled (1 ms, the cost of a
+ * wakeup, against the 250 ms granularity of the protocol's timers).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+
+#define RING_POLL_MS 1
+
+int64_t ctl_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void ctl_log(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+	double t = c->t0 ? (ctl_now() - c->t0) / 1e9 : 0;
+
+	fprintf(stderr, "[%9.3f] pfs-control: ", t);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pfs-control --config FILE [--check]\n"
+		   "  --config FILE  the appliance configuration (see configs/pfs-relay.conf)\n"
+		   "  --check        only check the configuration, then exit\n");
+}
+
+static int setup_signals(struct ctl *c)
+{
+	sigset_t set;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	c->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (c->sigfd < 0)
+		return -errno;
+	ev.data.fd = c->sigfd;
+	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sigfd, &ev) < 0 ? -errno : 0;
+}
+
+static int timeout_ms(struct ctl *c, int64_t now)
+{
+	int64_t t = ctl_engines_deadline(c), f = pfs_fetch_deadline(c->fetch);
+
+	if (f >= 0 && f < t)
+		t = f;
+	if (t <= now)
+		return 0;
+	t = (t - now + 999999) / 1000000;
+	return t > RING_POLL_MS ? RING_POLL_MS : (int)t;
+}
+
+static void run(struct ctl *c)
+{
+	struct epoll_event evs[32];
+
+	while (!c->stop) {
+		int n = epoll_wait(c->epfd, evs, 32, timeout_ms(c, ctl_now()));
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == c->sigfd) {
+				struct signalfd_siginfo si;
+				if (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+					c->stop = true;
+			} else if (!ctl_sock_event(c, fd, evs[i].events)) {
+				pfs_fetch_on_fd(c->fetch, fd, evs[i].events);
+			}
+		}
+		ctl_dplink_poll(c);
+		int64_t now = ctl_now();
+		if (pfs_fetch_deadline(c->fetch) >= 0 && now >= pfs_fetch_deadline(c->fetch))
+			pfs_fetch_on_timeout(c->fetch);
+		ctl_engines_timeout(c);
+	}
+	ctl_log(c, "stopping: leaving every hierarchy");
+	for (int i = 0; i < c->neng; i++)
+		pfs_engine_shutdown(c->eng[i].e, (pfs_time_t)ctl_now());
+	ctl_engines_drain(c);
+}
+
+static int make_socket_dir(const char *sock)
+{
+	char dir[4096];
+	char *slash;
+
+	if (strlen(sock) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	strcpy(dir, sock);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct ctl ctl;
+	struct ctl *c = &ctl;
+	const char *config = NULL;
+	bool check = false;
+	int opt, rc, status = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:kh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'k': check = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind != argc) {
+		fprintf(stderr, "pfs-control: %s\n", config ? "unexpected argument" :
+			"--config FILE is required");
+		usage(stderr);
+		return 2;
+	}
+	if (ctl_config_load(&c->cfg, config) < 0)
+		return 1;
+	if (check) {
+		printf("%s: ok\n", config);
+		return 0;
+	}
+	c->t0 = ctl_now();
+	c->lsock = c->sigfd = -1;
+	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(c)) < 0) {
+		perror("pfs-control: epoll/signalfd");
+		return 1;
+	}
+	if (ctl_dplink_open(c) < 0)
+		goto out_fds;
+	c->fetch = pfs_fetch_new(c->epfd, &ctl_fetch_ops, c);
+	if (!c->fetch) {
+		fprintf(stderr, "pfs-control: libcurl initialisation failed\n");
+		goto out_dplink;
+	}
+	if ((rc = make_socket_dir(c->cfg.socket)) < 0) {
+		fprintf(stderr, "pfs-control: %s: cannot create its directory: %s\n",
+			c->cfg.socket, strerror(-rc));
+		goto out_fetch;
+	}
+	if (ctl_sock_open(c) < 0)
+		goto out_fetch;
+	ctl_log(c, "node %08x at %s, upstream tftp://%s, segment %s, socket %s", c->cfg.node_id,
+		c->cfg.site_address, c->cfg.tftp, c->cfg.segment, c->cfg.socket);
+	run(c);
+	status = 0;
+	ctl_sock_close(c);
+out_fetch:
+	ctl_engines_free(c);
+	pfs_fetch_free(c->fetch);
+out_dplink:
+	ctl_dplink_close(c);
+out_fds:
+	close(c->sigfd);
+	close(c->epfd);
+	return status;
+}

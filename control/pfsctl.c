@@ -1,0 +1,285 @@
+/* pfsctl.c - the operator's client for pfs-control's control socket.
+ *
+ *   pfsctl [--socket PATH] [--json] COMMAND [ARGS]
+ *
+ * One JSON request, one JSON reply (docs/appliance.md 5). Human tables and
+ * progress bars by default; --json prints the reply as it came, for scripts.
+ * Exit: 0 ok, 1 the daemon answered with an error, 2 usage, 3 no daemon.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/pfs-relay/control.sock"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pfsctl [--socket PATH] [--json] COMMAND\n"
+		"commands:\n"
+		"  status               the appliance, its dataplane and cache\n"
+		"  trees                every hierarchy it takes part in\n"
+		"  tree KEY             one hierarchy, drawn (a key prefix of 4+ hex digits)\n"
+		"  files                the chunk cache\n"
+		"  peers                the devices it serves\n"
+		"  stats                counters of control, engine, dataplane and cache\n"
+		"  prefetch MODEL FILE  fetch a file into the cache before devices ask\n"
+		"  evict                drop every cached file no rollout uses\n"
+		"  set priority N       priority class 0..15 for new elections\n"
+		"  enable | disable     take part in elections, or leave every tree\n");
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Send one request line, read one reply line. */
+static json_t *call(int fd, json_t *req, char *err, size_t errlen)
+{
+	char *s = json_dumps(req, JSON_COMPACT), buf[1 << 20];
+	size_t len = 0;
+	json_error_t jerr;
+	json_t *r;
+
+	if (!s || dprintf(fd, "%s\n", s) < 0) {
+		snprintf(err, errlen, "cannot send the request: %s", strerror(errno));
+		free(s);
+		return NULL;
+	}
+	free(s);
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0) {
+			snprintf(err, errlen, "no reply: %s", n == 0 ? "connection closed" :
+				 errno == EAGAIN ? "timed out" : strerror(errno));
+			return NULL;
+		}
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	r = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (!r)
+		snprintf(err, errlen, "malformed reply: %s", jerr.text);
+	return r;
+}
+
+static const char *S(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "-";
+}
+
+static long long I(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void bar(char *out, long long have, long long total)
+{
+	int w = 20, full = total > 0 ? (int)(have * w / total) : 0;
+	int pct = total > 0 ? (int)(have * 100 / total) : 0;
+	char *p = out;
+
+	for (int i = 0; i < w; i++)
+		p += sprintf(p, "%s", i < full ? "#" : ".");
+	sprintf(p, " %3d%%", pct);
+}
+
+static void print_trees(json_t *r)
+{
+	size_t i;
+	json_t *t;
+
+	printf("%-16s %-12s %-24s %-9s %-8s %5s %7s  %s\n", "KEY", "MODEL", "FILE", "STATE",
+	       "SOURCE", "KIDS", "SUBTREE", "PROGRESS");
+	json_array_foreach(json_object_get(r, "trees"), i, t) {
+		char b[64];
+		bar(b, I(t, "have"), I(t, "total"));
+		printf("%-16s %-12s %-24s %-9s %-8s %2lld/%-2lld %7lld  %s%s\n", S(t, "key"),
+		       S(t, "model"), S(t, "file"), S(t, "state"), S(t, "source"), I(t, "children"),
+		       I(t, "max_children"), I(t, "subtree"), b,
+		       json_is_true(json_object_get(t, "complete")) ? " done" : "");
+	}
+}
+
+static void print_tree(json_t *r)
+{
+	json_t *t = json_object_get(r, "tree"), *kids = json_object_get(t, "child_slots"), *k;
+	char b[64];
+	size_t i, n = json_array_size(kids);
+
+	bar(b, I(t, "have"), I(t, "total"));
+	printf("%s %s  [%s]  %s%s, %lld bytes, %s\n", S(t, "model"), S(t, "file"), S(t, "key"),
+	       S(t, "state"), json_is_true(json_object_get(t, "root")) ? " (root)" : "",
+	       I(t, "size"), S(t, "source"));
+	printf("this appliance  %s  subtree %lld nodes\n", b, I(t, "subtree"));
+	json_array_foreach(kids, i, k)
+		printf("%s %-15s slot %lld\n", i + 1 == n ? "`--" : "|--", S(k, "node"), I(k, "slot"));
+	if (!n)
+		printf("`-- (no children)\n");
+}
+
+static void print_files(json_t *r)
+{
+	size_t i;
+	json_t *f;
+
+	printf("%-12s %-28s %-9s %12s %6s %6s  %s\n", "MODEL", "FILE", "STATE", "BYTES", "HITS",
+	       "PINNED", "SHA256");
+	json_array_foreach(json_object_get(r, "files"), i, f)
+		printf("%-12s %-28s %-9s %12lld %6lld %6s  %.16s\n", S(f, "model"), S(f, "file"),
+		       S(f, "state"), I(f, "size"), I(f, "hits"),
+		       json_is_true(json_object_get(f, "pinned")) ? "yes" : "no", S(f, "sha256"));
+}
+
+static void print_peers(json_t *r)
+{
+	size_t i;
+	json_t *p;
+
+	printf("%-15s %-12s %-28s %4s\n", "NODE", "MODEL", "FILE", "SLOT");
+	json_array_foreach(json_object_get(r, "peers"), i, p)
+		printf("%-15s %-12s %-28s %4lld\n", S(p, "node"), S(p, "model"), S(p, "file"),
+		       I(p, "slot"));
+}
+
+/* Any object as "key: value" lines, nested objects indented. */
+static void print_kv(json_t *o, int indent)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v) {
+		if (!strcmp(k, "ok"))
+			continue;
+		printf("%*s%-20s", indent, "", k);
+		if (json_is_object(v)) {
+			printf("\n");
+			print_kv(v, indent + 2);
+			continue;
+		}
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf(" %s\n", s ? s : "?");
+		free(s);
+	}
+}
+
+/* The request for argv, or NULL with a usage message. */
+static json_t *request(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	static const char *const simple[] = { "status", "trees", "files", "peers", "stats",
+					      "evict", "enable", "disable", NULL };
+
+	for (int i = 0; simple[i]; i++)
+		if (!strcmp(cmd, simple[i]))
+			return argc == 1 ? json_pack("{s:s}", "cmd", cmd) : NULL;
+	if (!strcmp(cmd, "tree") && argc == 2)
+		return json_pack("{s:s, s:s}", "cmd", "tree", "key", argv[1]);
+	if (!strcmp(cmd, "prefetch") && argc == 3)
+		return json_pack("{s:s, s:s, s:s}", "cmd", "prefetch", "model", argv[1], "file",
+				 argv[2]);
+	if (!strcmp(cmd, "set") && argc == 3 && !strcmp(argv[1], "priority")) {
+		char *end;
+		long v = strtol(argv[2], &end, 10);
+		if (*end || end == argv[2])
+			return NULL;
+		return json_pack("{s:s, s:s, s:i}", "cmd", "set", "key", "priority", "value", (int)v);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = DEFAULT_SOCKET;
+	bool as_json = false;
+	char err[512];
+	json_t *req, *r;
+	int opt, fd, rc;
+
+	while ((opt = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': sock = optarg; break;
+		case 'j': as_json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind == argc || !(req = request(argc - optind, argv + optind))) {
+		fprintf(stderr, "pfsctl: %s\n", optind == argc ? "no command" :
+			"unknown command or wrong arguments");
+		usage(stderr);
+		return 2;
+	}
+	if ((fd = connect_to(sock)) < 0) {
+		fprintf(stderr, "pfsctl: cannot reach pfs-control at %s: %s\n", sock, strerror(errno));
+		json_decref(req);
+		return 3;
+	}
+	r = call(fd, req, err, sizeof(err));
+	close(fd);
+	json_decref(req);
+	if (!r) {
+		fprintf(stderr, "pfsctl: %s: %s\n", sock, err);
+		return 3;
+	}
+	rc = json_is_true(json_object_get(r, "ok")) ? 0 : 1;
+	if (as_json) {
+		char *s = json_dumps(r, JSON_COMPACT);
+		printf("%s\n", s ? s : "{}");
+		free(s);
+	} else if (rc) {
+		fprintf(stderr, "pfsctl: %s\n", S(r, "error"));
+	} else {
+		const char *cmd = argv[optind];
+		if (!strcmp(cmd, "trees"))
+			print_trees(r);
+		else if (!strcmp(cmd, "tree"))
+			print_tree(r);
+		else if (!strcmp(cmd, "files"))
+			print_files(r);
+		else if (!strcmp(cmd, "peers"))
+			print_peers(r);
+		else if (json_object_size(r) > 1)
+			print_kv(r, 0);
+		else
+			printf("ok\n");
+	}
+	json_decref(r);
+	return rc;
+}

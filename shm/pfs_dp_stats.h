@@ -1,0 +1,35 @@
+/* pfs_dp_stats.h - the counters pfs-dataplane publishes in the shared
+ * segment's stats page, for pfs-control, pfsctl and the benchmarks.
+ * Written by the dataplane only (plain stores, one writer); readers may see
+ * a counter a moment old, never a torn one (aligned 64-bit words).
+ */
+#ifndef PFS_DP_STATS_H
+#define PFS_DP_STATS_H
+
+#include <stdint.h>
+
+#define PFS_DP_STATS_MAGIC 0x5354415450445046ull   /* "PFDPTATS" */
+
+struct pfs_dp_stats {
+	uint64_t magic;
+	uint64_t rx_pkts, rx_bytes;
+	uint64_t rx_pfs;                /* datagrams to the PFS port */
+	uint64_t rx_not_pfs;            /* anything else that reached the socket */
+	uint64_t rx_malformed;          /* bad Ethernet/IP/UDP/PFS header */
+	uint64_t rx_bad_crc;            /* DATA whose payload fails its CRC32C */
+	uint64_t rx_ttl;                /* PFS datagrams without TTL 255 */
+	uint64_t to_control, to_control_drops;  /* ring d2c */
+	uint64_t from_control;          /* ring c2d messages handled */
+	uint64_t tx_ctrl, tx_chunks, tx_bytes;
+	uint64_t tx_drops;              /* the port refused them */
+	uint64_t mbuf_drops;            /* pool empty */
+	uint64_t chunk_missing;         /* asked to send a chunk not in the cache */
+	uint64_t queue_drops;           /* a child's send queue was full */
+	uint64_t children;              /* send queues in use */
+	uint64_t neighbours;            /* MAC addresses learned */
+	uint64_t loops, busy_loops;
+	uint64_t tsc_hz;
+	uint64_t started_ns;
+};
+
+#endif /* PFS_DP_STATS_H */
