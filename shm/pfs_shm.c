@@ -148,17 +148,19 @@ int pfs_shm_attach(const char *path, enum pfs_shm_role role,
 	struct stat st;
 	int rc;
 
+	bool adopt = p->ring_count == 0;
+
 	if (role != PFS_SHM_CONTROL && role != PFS_SHM_DATAPLANE)
 		return -EINVAL;
-	if ((rc = layout(p, &want)) < 0)
+	if (!adopt && (rc = layout(p, &want)) < 0)
 		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->role = role;
-	s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	s->fd = open(path, O_RDWR | O_CLOEXEC | (adopt ? 0 : O_CREAT), 0660);
 	if (s->fd < 0) {
-		rc = -errno;
+		rc = errno == ENOENT && adopt ? -ENOENT : -errno;
 		goto err_free;
 	}
 	if (flock(s->fd, LOCK_EX) < 0 || fstat(s->fd, &st) < 0) {
@@ -169,6 +171,16 @@ int pfs_shm_attach(const char *path, enum pfs_shm_role role,
 	if ((size_t)st.st_size >= sizeof(have) && pread(s->fd, &have, sizeof(have), 0) < 0) {
 		rc = -errno;
 		goto err_close;
+	}
+	if (adopt) {
+		/* Take the layout the segment has; none yet is "not there yet". */
+		if (have.magic != SHM_MAGIC || have.version != SHM_VERSION ||
+		    have.msg_size != sizeof(struct pfs_ring_msg) ||
+		    (uint64_t)st.st_size != have.total_size) {
+			rc = -ENOENT;
+			goto err_close;
+		}
+		want = have;
 	}
 	if (!same_layout(&have, &want)) {
 		/* New, or laid out by another build or configuration: lay it out

@@ -76,7 +76,8 @@ struct pfs_shm;
 
 /* Attach as role to the segment file at path, creating it if needed. A
  * segment laid out with other parameters is re-laid out only if no other
- * process is attached to it (-EBUSY otherwise). */
+ * process is attached to it (-EBUSY otherwise). With p->ring_count 0, adopt
+ * the layout the segment has: -ENOENT while nobody has laid it out. */
 int pfs_shm_attach(const char *path, enum pfs_shm_role role,
 		   const struct pfs_shm_params *p, struct pfs_shm **out);
 /* Detach: mark this side gone (pid 0) and unmap. The segment stays. */

@@ -1,5 +1,6 @@
 /* test_shm.c - the control/dataplane shared segment and its rings. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <rte_ring.h>
 #include <signal.h>
 #include <stdio.h>
@@ -254,5 +255,22 @@ Test(shm, peer_process_killed_and_restarted, .timeout = 30)
 		pfs_shm_peer(c, &info);
 		cr_assert_eq(info.generation, (uint64_t)round + 1);
 	}
+	pfs_shm_detach(c);
+}
+
+Test(shm, dataplane_adopts_the_layout_control_made)
+{
+	struct pfs_shm *c, *d;
+	const struct pfs_shm_params adopt = { 0 };
+
+	cr_assert_eq(pfs_shm_attach(path, PFS_SHM_DATAPLANE, &adopt, &d), -ENOENT);
+	cr_assert_eq(pfs_shm_attach(path, PFS_SHM_CONTROL, &small, &c), 0);
+	cr_assert_eq(pfs_shm_attach(path, PFS_SHM_DATAPLANE, &adopt, &d), 0);
+	cr_assert_eq(pfs_shm_capacity(d), pfs_shm_capacity(c));
+	struct pfs_ring_msg m = msg(7), got;
+	cr_assert_eq(pfs_shm_send(c, &m), 0);
+	cr_assert_eq(pfs_shm_recv(d, &got), 1);
+	check(&got, 7);
+	pfs_shm_detach(d);
 	pfs_shm_detach(c);
 }

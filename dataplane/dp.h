@@ -1,0 +1,123 @@
+/* dp.h - pfs-dataplane: the appliance's DPDK packet path (docs/appliance.md 2).
+ *
+ * One polling lcore: RX burst -> parse (rx.c) -> PFS datagrams to pfs-control
+ * over the shared ring; from the ring: datagrams to send, configuration, and
+ * ranges of chunks to send to a child, which tx.c sends from the chunk cache
+ * with per-child pacing. port.c owns the port and the mbuf pools,
+ * telemetry.c the /pfs/... telemetry commands, main.c the loop.
+ *
+ * Fast path rules: no locks, no allocation outside the mbuf pools, every
+ * drop counted in struct pfs_dp_stats (published in the shared segment).
+ */
+#ifndef PFS_DP_H
+#define PFS_DP_H
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pfs_cache.h"
+#include "pfs_dp_stats.h"
+#include "pfs_shm.h"
+#include "pfs_wire.h"
+
+#define DP_BURST        32
+#define DP_CHILDREN     256     /* send queues (children being fed) */
+#define DP_CHILD_RANGES 32      /* pending ranges per child */
+#define DP_NEIGH        1024    /* learned IPv4 -> MAC, power of two */
+#define DP_MEMO         4096    /* chunk CRC/checksum memo, power of two */
+
+struct dp_range {
+	uint64_t hier;
+	int32_t fi;
+	uint32_t next, end;
+};
+
+struct dp_child {
+	bool used;
+	uint32_t ip;
+	uint16_t port;
+	uint16_t head, len;             /* ring of pending ranges */
+	struct dp_range q[DP_CHILD_RANGES];
+	uint64_t tokens, last_tsc;      /* pacing: bytes allowed, refilled by TSC */
+	uint64_t sent, dropped;
+};
+
+struct dp_neigh {
+	uint32_t ip;                    /* 0: empty */
+	struct rte_ether_addr mac;
+};
+
+struct dp_memo {                        /* per chunk: computed once, sent N times */
+	int32_t fi;
+	uint32_t idx;
+	uint64_t hier;
+	uint32_t crc;
+	uint16_t sum;                   /* raw 16-bit one's complement sum of the payload */
+	bool valid;
+};
+
+struct dp_opts {
+	const char *segment;
+	uint16_t port_id;
+	uint64_t child_rate_bps;        /* 0: unpaced (the engine's window still limits) */
+	uint32_t child_burst;           /* chunks per child per loop */
+	bool no_zero_copy;              /* copy payloads even if the port chains mbufs */
+};
+
+struct dp {
+	struct dp_opts o;
+	struct pfs_shm *shm;
+	struct pfs_cache *cache;
+	struct pfs_dp_stats *st;
+	struct rte_mempool *pool;       /* packets and header mbufs */
+	struct rte_mempool *ext_pool;   /* payload mbufs attached to the cache */
+	struct rte_mbuf_ext_shared_info *shinfo;        /* [PFS_CACHE_FILES] */
+	uint16_t port;
+	bool chain;                     /* the port sends multi-segment mbufs */
+	struct rte_ether_addr mac;
+	/* from pfs-control's CONFIG */
+	bool configured;
+	uint32_t ip, bcast, node_id;
+	uint16_t pfs_port;
+	uint16_t ip_id;
+	struct rte_mbuf *txq[DP_BURST * 4];
+	unsigned ntx;
+	struct pfs_ring_msg tocontrol[DP_BURST];
+	unsigned ntocontrol;
+	struct dp_child children[DP_CHILDREN];
+	unsigned pump_next;
+	struct dp_neigh neigh[DP_NEIGH];
+	struct dp_memo memo[DP_MEMO];
+	uint64_t tsc_hz;
+};
+
+extern volatile bool dp_stop;
+
+/* port.c */
+int dp_port_init(struct dp *d);
+void dp_port_close(struct dp *d);
+void dp_tx_flush(struct dp *d);
+static inline void dp_tx(struct dp *d, struct rte_mbuf *m)
+{
+	if (d->ntx == sizeof(d->txq) / sizeof(d->txq[0]))
+		dp_tx_flush(d);
+	d->txq[d->ntx++] = m;
+}
+
+/* rx.c */
+void dp_rx_burst(struct dp *d);
+void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac);
+const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip);
+
+/* tx.c */
+void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *m);
+int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m);
+void dp_tx_pump(struct dp *d);
+void dp_tx_reset_children(struct dp *d);
+
+/* telemetry.c */
+int dp_telemetry_init(struct dp *d);
+
+#endif /* PFS_DP_H */

@@ -1,0 +1,239 @@
+/* main.c - pfs-dataplane: command line, EAL, init chain and the poll loop.
+ *
+ *   pfs-dataplane [EAL options] -- [--segment PATH] [--port N]
+ *                 [--child-rate MBIT] [--child-burst N] [--no-zero-copy]
+ *
+ * The port comes from EAL: on the appliance,
+ *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
+ * (docs/appliance.md 2). The shared segment is laid out by pfs-control; we
+ * wait for it, and re-attach is just a restart of this process.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dp.h"
+
+volatile bool dp_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	dp_stop = true;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pfs-dataplane [EAL options] -- [--segment PATH] [--port N]\n"
+		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
+		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
+		   "  --port N          DPDK port to serve (default 0)\n"
+		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
+		   "  --child-burst N   chunks per child per loop (default 8)\n"
+		   "  --no-zero-copy    copy payloads even where the port chains mbufs\n");
+}
+
+static int parse_args(struct dp_opts *o, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "segment", required_argument, NULL, 's' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "child-rate", required_argument, NULL, 'r' },
+		{ "child-burst", required_argument, NULL, 'b' },
+		{ "no-zero-copy", no_argument, NULL, 'z' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+	char *end;
+	unsigned long v;
+
+	o->segment = "/dev/shm/pfs-relay";
+	o->child_burst = 8;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': o->segment = optarg; break;
+		case 'z': o->no_zero_copy = true; break;
+		case 'p': case 'r': case 'b':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
+			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000)) {
+				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
+					opt == 'p' ? "port" : opt == 'r' ? "child-rate" : "child-burst");
+				return -1;
+			}
+			if (opt == 'p')
+				o->port_id = (uint16_t)v;
+			else if (opt == 'r')
+				o->child_rate_bps = (uint64_t)v * 1000000;
+			else
+				o->child_burst = (uint32_t)v;
+			break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "pfs-dataplane: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Adopt the layout pfs-control made; wait for it (bounded by signals). */
+static int attach_segment(struct dp *d)
+{
+	const struct pfs_shm_params adopt = { 0 };
+	uint64_t bytes;
+	void *region;
+	int rc, waited = 0;
+
+	while ((rc = pfs_shm_attach(d->o.segment, PFS_SHM_DATAPLANE, &adopt, &d->shm)) == -ENOENT &&
+	       !dp_stop) {
+		if (waited++ == 0)
+			printf("pfs-dataplane: waiting for pfs-control to create %s\n", d->o.segment);
+		usleep(100000);
+	}
+	if (rc < 0) {
+		if (!dp_stop)
+			fprintf(stderr, "pfs-dataplane: segment %s: %s\n", d->o.segment, strerror(-rc));
+		return rc;
+	}
+	region = pfs_shm_cache(d->shm, &bytes);
+	while ((rc = pfs_cache_open(region, bytes, false, &d->cache)) == -ENODATA && !dp_stop)
+		usleep(100000);
+	if (rc < 0) {
+		pfs_shm_detach(d->shm);
+		d->shm = NULL;
+		return rc;
+	}
+	d->st = pfs_shm_stats(d->shm);
+	memset(d->st, 0, sizeof(*d->st));
+	d->st->magic = PFS_DP_STATS_MAGIC;
+	d->st->tsc_hz = d->tsc_hz;
+	d->st->started_ns = now_ns();
+	return 0;
+}
+
+static void from_control(struct dp *d)
+{
+	struct pfs_ring_msg m[8];
+	unsigned n = pfs_shm_recv_burst(d->shm, m, 8);
+
+	for (unsigned i = 0; i < n; i++) {
+		switch (m[i].type) {
+		case PFS_RMSG_CONFIG:
+			d->ip = m[i].ip;
+			d->bcast = m[i].slot;
+			d->node_id = (uint32_t)m[i].value;
+			d->pfs_port = m[i].port;
+			d->configured = true;
+			printf("pfs-dataplane: configured: node %08x, %u.%u.%u.%u\n", d->node_id,
+			       d->ip >> 24, (d->ip >> 16) & 255, (d->ip >> 8) & 255, d->ip & 255);
+			break;
+		case PFS_RMSG_PFS_TX:
+			dp_tx_datagram(d, &m[i]);
+			break;
+		case PFS_RMSG_SEND_CHUNKS:
+			dp_tx_queue_range(d, &m[i]);
+			break;
+		default:
+			break;
+		}
+	}
+	d->st->from_control += n;
+}
+
+/* Housekeeping every 100 ms: liveness, the cache files' in-flight counts,
+ * and a control process that restarted (its old ranges mean nothing now). */
+static void housekeeping(struct dp *d)
+{
+	pfs_shm_beat(d->shm, now_ns());
+	if (pfs_shm_peer_restarted(d->shm)) {
+		printf("pfs-dataplane: pfs-control (re)attached\n");
+		dp_tx_reset_children(d);
+	}
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		struct pfs_cache_file *f = pfs_cache_file(d->cache, i);
+		atomic_store(&f->inflight, (uint32_t)(rte_mbuf_ext_refcnt_read(&d->shinfo[i]) - 1));
+	}
+}
+
+static void run(struct dp *d)
+{
+	uint64_t next_hk = 0, hk_period = d->tsc_hz / 10;
+
+	while (!dp_stop) {
+		uint64_t before = d->st->rx_pkts + d->st->from_control + d->st->tx_chunks;
+		uint64_t now = rte_rdtsc();
+
+		dp_rx_burst(d);
+		from_control(d);
+		dp_tx_pump(d);
+		dp_tx_flush(d);
+		d->st->loops++;
+		if (d->st->rx_pkts + d->st->from_control + d->st->tx_chunks != before)
+			d->st->busy_loops++;
+		if (now >= next_hk) {
+			housekeeping(d);
+			next_hk = now + hk_period;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct dp dp;
+	struct dp *d = &dp;
+	int rc, eal_args, status = 1;
+
+	eal_args = rte_eal_init(argc, argv);
+	if (eal_args < 0) {
+		fprintf(stderr, "pfs-dataplane: EAL: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argv[eal_args] = argv[0];
+	if (parse_args(&d->o, argc - eal_args, argv + eal_args) < 0) {
+		usage(stderr);
+		rte_eal_cleanup();
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	d->tsc_hz = rte_get_tsc_hz();
+	if ((rc = attach_segment(d)) < 0)
+		goto out_eal;
+	if ((rc = dp_port_init(d)) < 0)
+		goto out_port;
+	if (dp_telemetry_init(d) < 0)
+		fprintf(stderr, "pfs-dataplane: telemetry commands unavailable\n");
+	printf("pfs-dataplane: running on lcore %u\n", rte_lcore_id());
+	fflush(stdout);
+	run(d);
+	printf("pfs-dataplane: stopping\n");
+	status = 0;
+out_port:
+	dp_port_close(d);
+	pfs_cache_close(d->cache);
+	pfs_shm_detach(d->shm);
+out_eal:
+	rte_eal_cleanup();
+	return status;
+}

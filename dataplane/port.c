@@ -1,0 +1,104 @@
+/* port.c - the dataplane's port and mbuf pools.
+ *
+ * One RX and one TX queue on one port (the site interface, net_af_xdp by
+ * default). Whether payloads can go out zero-copy depends on the port: a
+ * PMD that takes multi-segment mbufs gets a small header mbuf chained to an
+ * mbuf attached to the chunk in the cache; one that does not (net_af_xdp in
+ * DPDK 22.11) gets one linear mbuf, which it would copy into its umem anyway.
+ */
+#include <errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dp.h"
+
+#define NB_MBUF   8191
+#define NB_EXT    8191
+#define RX_DESC   1024
+#define TX_DESC   1024
+
+/* A chunk in the cache is referenced by mbufs until their TX completes;
+ * the shared-info count per cache file tells the control process (via the
+ * file's in-flight count) not to evict it meanwhile. */
+static void ext_free(void *addr, void *opaque)
+{
+	(void)addr; (void)opaque;       /* cache memory is the segment's */
+}
+
+int dp_port_init(struct dp *d)
+{
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info info;
+	int socket, rc;
+
+	d->port = d->o.port_id;
+	if (!rte_eth_dev_is_valid_port(d->port)) {
+		fprintf(stderr, "pfs-dataplane: no port %u (give one with --vdev or -a)\n", d->port);
+		return -ENODEV;
+	}
+	socket = rte_eth_dev_socket_id(d->port);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	d->pool = rte_pktmbuf_pool_create("pfs_pkt", NB_MBUF, 256, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	d->ext_pool = rte_pktmbuf_pool_create("pfs_ext", NB_EXT, 256, 0, 0, socket);
+	if (!d->pool || !d->ext_pool) {
+		fprintf(stderr, "pfs-dataplane: mbuf pools: %s\n", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	d->shinfo = rte_zmalloc("pfs_shinfo", sizeof(*d->shinfo) * PFS_CACHE_FILES, 0);
+	if (!d->shinfo)
+		return -ENOMEM;
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		d->shinfo[i].free_cb = ext_free;
+		rte_mbuf_ext_refcnt_set(&d->shinfo[i], 1);      /* ours, never dropped */
+	}
+	if ((rc = rte_eth_dev_info_get(d->port, &info)) < 0)
+		return rc;
+	d->chain = !d->o.no_zero_copy &&
+		   (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+	if (d->chain)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	if ((rc = rte_eth_dev_configure(d->port, 1, 1, &conf)) < 0 ||
+	    (rc = rte_eth_rx_queue_setup(d->port, 0, RX_DESC, (unsigned)socket, NULL, d->pool)) < 0 ||
+	    (rc = rte_eth_tx_queue_setup(d->port, 0, TX_DESC, (unsigned)socket, NULL)) < 0 ||
+	    (rc = rte_eth_dev_start(d->port)) < 0) {
+		fprintf(stderr, "pfs-dataplane: port %u: %s\n", d->port, rte_strerror(-rc));
+		return rc;
+	}
+	rte_eth_macaddr_get(d->port, &d->mac);
+	printf("pfs-dataplane: port %u (%s) up, payloads %s\n", d->port, info.driver_name,
+	       d->chain ? "zero-copy (chained mbufs)" : "copied (linear mbufs)");
+	return 0;
+}
+
+void dp_port_close(struct dp *d)
+{
+	dp_tx_flush(d);
+	if (rte_eth_dev_is_valid_port(d->port)) {
+		rte_eth_dev_stop(d->port);
+		rte_eth_dev_close(d->port);
+	}
+	rte_free(d->shinfo);
+	rte_mempool_free(d->ext_pool);
+	rte_mempool_free(d->pool);
+}
+
+void dp_tx_flush(struct dp *d)
+{
+	uint16_t sent = 0;
+
+	if (!d->ntx)
+		return;
+	/* A few tries: AF_XDP completes sends only when kicked again. */
+	for (int tries = 0; tries < 8 && sent < d->ntx; tries++)
+		sent += rte_eth_tx_burst(d->port, 0, d->txq + sent, (uint16_t)(d->ntx - sent));
+	for (unsigned i = sent; i < d->ntx; i++) {
+		d->st->tx_drops++;
+		rte_pktmbuf_free(d->txq[i]);
+	}
+	d->ntx = 0;
+}

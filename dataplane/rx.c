@@ -1,0 +1,160 @@
+/* rx.c - receive, parse, classify.
+ *
+ * Frames reach us because the XDP filter steered them (UDP/TCP to the PFS
+ * port); anything else that arrives is counted and dropped. A PFS datagram
+ * must come with IP TTL 255 (the link-local guard, docs/protocol.md 2), and
+ * a DATA chunk must pass its CRC32C here, so a corrupted chunk costs neither
+ * a ring slot nor the control process's time. What passes goes to
+ * pfs-control whole, with its source; the sender's MAC is learned so that
+ * replies and chunks can be addressed without ARP.
+ */
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+#include <string.h>
+
+#include "dp.h"
+#include "pfs_codec.h"
+
+static unsigned neigh_slot(uint32_t ip)
+{
+	return (ip * 2654435761u) & (DP_NEIGH - 1);
+}
+
+void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac)
+{
+	/* Linear probing over a bounded window; a full window overwrites the
+	 * home slot: a stale entry costs a broadcast-MAC frame, not a loss. */
+	unsigned h = neigh_slot(ip);
+
+	for (unsigned i = 0; i < 8; i++) {
+		struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
+		if (n->ip == ip || n->ip == 0) {
+			if (n->ip == 0)
+				d->st->neighbours++;
+			n->ip = ip;
+			n->mac = *mac;
+			return;
+		}
+	}
+	d->neigh[h].ip = ip;
+	d->neigh[h].mac = *mac;
+}
+
+const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip)
+{
+	unsigned h = neigh_slot(ip);
+
+	for (unsigned i = 0; i < 8; i++) {
+		const struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
+		if (n->ip == ip)
+			return &n->mac;
+		if (n->ip == 0)
+			break;
+	}
+	return NULL;
+}
+
+static void to_control_flush(struct dp *d)
+{
+	unsigned n;
+
+	if (!d->ntocontrol)
+		return;
+	n = pfs_shm_send_burst(d->shm, d->tocontrol, d->ntocontrol);
+	d->st->to_control += n;
+	d->st->to_control_drops += d->ntocontrol - n;   /* ring full: the protocol repairs */
+	d->ntocontrol = 0;
+}
+
+/* One frame: 0 if it was a PFS datagram handed on, else a drop reason. */
+static void classify(struct dp *d, struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m);
+	const struct rte_ether_hdr *eth = (const void *)p;
+	const struct rte_ipv4_hdr *ip;
+	const struct rte_udp_hdr *udp;
+	const struct pfs_wire_hdr *ph;
+	uint32_t ihl, ulen, plen;
+	struct pfs_ring_msg *out;
+
+	d->st->rx_pkts++;
+	d->st->rx_bytes += rte_pktmbuf_pkt_len(m);
+	if (m->nb_segs != 1 || len < sizeof(*eth) + sizeof(*ip)) {
+		d->st->rx_malformed++;
+		return;
+	}
+	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		d->st->rx_not_pfs++;    /* IPv6, VLAN: the v1 appliance speaks IPv4 */
+		return;
+	}
+	ip = (const void *)(p + sizeof(*eth));
+	ihl = (uint32_t)(ip->version_ihl & 0x0f) * 4;
+	if ((ip->version_ihl >> 4) != 4 || ihl < 20 || sizeof(*eth) + ihl + sizeof(*udp) > len ||
+	    rte_be_to_cpu_16(ip->total_length) + sizeof(*eth) > len) {
+		d->st->rx_malformed++;
+		return;
+	}
+	if (ip->next_proto_id != IPPROTO_UDP ||
+	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
+		d->st->rx_not_pfs++;
+		return;
+	}
+	udp = (const void *)((const uint8_t *)ip + ihl);
+	ulen = rte_be_to_cpu_16(udp->dgram_len);
+	if (udp->dst_port != rte_cpu_to_be_16(d->pfs_port ? d->pfs_port : PFS_PORT)) {
+		d->st->rx_not_pfs++;
+		return;
+	}
+	if (ulen < sizeof(*udp) + PFS_HDR_LEN || ihl + ulen > rte_be_to_cpu_16(ip->total_length)) {
+		d->st->rx_malformed++;
+		return;
+	}
+	d->st->rx_pfs++;
+	if (ip->time_to_live != PFS_TTL) {
+		d->st->rx_ttl++;
+		return;
+	}
+	plen = ulen - (uint32_t)sizeof(*udp);
+	ph = (const void *)(udp + 1);
+	if (ph->magic != rte_cpu_to_be_16(PFS_MAGIC) || ph->version != PFS_VERSION ||
+	    plen > PFS_RMSG_DATA) {
+		d->st->rx_malformed++;
+		return;
+	}
+	if (ph->type == PFS_MSG_DATA) {
+		const struct pfs_wire_data *dh = (const void *)(ph + 1);
+		if (plen < PFS_HDR_LEN + sizeof(*dh) + 1u ||
+		    pfs_crc32c(dh + 1, plen - PFS_HDR_LEN - sizeof(*dh) -
+				       (ph->flags & PFS_HF_AUTH ? ph->auth_len : 0)) !=
+			    rte_be_to_cpu_32(dh->crc32c)) {
+			d->st->rx_bad_crc++;
+			return;
+		}
+	}
+	dp_neigh_learn(d, rte_be_to_cpu_32(ip->src_addr), &eth->src_addr);
+	out = &d->tocontrol[d->ntocontrol++];
+	out->type = PFS_RMSG_PFS_RX;
+	out->len = (uint16_t)plen;
+	out->flags = 0;
+	out->ip = rte_be_to_cpu_32(ip->src_addr);
+	out->port = rte_be_to_cpu_16(udp->src_port);
+	memcpy(out->data, ph, plen);
+	if (d->ntocontrol == DP_BURST)
+		to_control_flush(d);
+}
+
+void dp_rx_burst(struct dp *d)
+{
+	struct rte_mbuf *pkts[DP_BURST];
+	uint16_t n = rte_eth_rx_burst(d->port, 0, pkts, DP_BURST);
+
+	for (uint16_t i = 0; i < n; i++) {
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		classify(d, pkts[i]);
+		rte_pktmbuf_free(pkts[i]);
+	}
+	to_control_flush(d);
+}
