@@ -38,8 +38,10 @@ step fuzz-decode fuzz
 # Namespaces, veth, a bridge, tbf and tftpd-hpa: needs root.
 if [ "$(id -u)" -eq 0 ]; then
   step site timeout 900 python3 tests/site/test_site.py
+  step appliance timeout 900 python3 tests/site/test_appliance.py
 else
-  echo "=== site: needs root (network namespaces)"; failed=$((failed + 1)); failures+=(site)
+  echo "=== site, appliance: need root (network namespaces)"
+  failed=$((failed + 2)); failures+=(site appliance)
 fi
 
 echo

@@ -147,6 +147,7 @@ class Site:
             self.files[path] = (size, sha256(os.path.join(self.tftp_root, path)))
         self.devices = [Device(self, i, models[i % len(models)]) for i in range(n)]
         self.namespaces = []
+        self.extra_stop = []            # stopped first by close() (an appliance)
         self.tftpd = None
         self.closed = False
         _live.append(self)
@@ -248,6 +249,11 @@ class Site:
         if self.closed:
             return
         self.closed = True
+        for stop in self.extra_stop:
+            try:
+                stop()
+            except Exception:       # cleanup goes on whatever happened
+                pass
         for d in self.devices:
             if d.proc and d.proc.poll() is None:
                 d.proc.kill()

@@ -252,10 +252,10 @@ SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_thr
              scenario_interior_killed, scenario_tftp_only, scenario_missing_file, scenario_memory_flat]
 
 
-def main():
+def main(scenarios=None, label="site"):
     only = sys.argv[1:]
     passed = failed = 0
-    for sc in SCENARIOS:
+    for sc in scenarios or SCENARIOS:
         name = sc.__name__.replace("scenario_", "")
         if only and name not in only:
             continue
@@ -269,7 +269,7 @@ def main():
             print("FAIL %-22s %5.1fs  %s" % (name, time.time() - t0, exc), flush=True)
             if not isinstance(exc, AssertionError):
                 traceback.print_exc()
-    print("site: %d passed, %d failed" % (passed, failed))
+    print("%s: %d passed, %d failed" % (label, passed, failed))
     return 1 if failed else 0
 
 

@@ -1,0 +1,171 @@
+"""appliance.py - the pfs-relay appliance on a pfs_site.Site.
+
+    site ns br0 --- va (bridge port) === eth0 10.88.0.2/24  appliance ns
+                                          XDP pfs_steer: UDP/TCP 4051 -> AF_XDP
+                                          pfs-dataplane (net_af_xdp on eth0)
+                                          pfs-control (engines, cache, socket)
+
+The dataplane runs in a private mount namespace with its own bpffs, so the
+maps its XDP program pins vanish with it; pfs-steer reads them by entering
+that namespace (steer_stats). DPDK runs without hugepages (--no-huge): the
+af_xdp PMD copies into its UMEM anyway. Everything is stopped by close(),
+which the Site's cleanup also reaches.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pfs_site as S
+
+APP_IP = S.SUBNET + ".2"
+CONTROL = os.path.join(S.ROOT, "build", "control", "pfs-control")
+PFSCTL = os.path.join(S.ROOT, "build", "control", "pfsctl")
+DATAPLANE = os.path.join(S.ROOT, "build", "dataplane", "pfs-dataplane")
+STEER = os.path.join(S.ROOT, "build", "bpf", "pfs-steer")
+XDP_OBJ = os.path.join(S.ROOT, "build", "bpf", "pfs_steer.bpf.o")
+
+CONFIG = """# written by tests/site/appliance.py
+site = {{ address = "{ip}"; broadcast = "{bcast}"; }};
+upstream = {{ tftp = "{tftp}"; }};
+appliance = {{ max_children = {kids}; }};
+segment = {{ path = "{segment}"; cache_mb = {cache_mb}; }};
+control = {{ socket = "{socket}"; }};
+"""
+
+
+class Appliance:
+    def __init__(self, site, max_children=16, cache_mb=64, lcore=1):
+        self.site = site
+        self.ns = site.prefix + "-app"
+        self.segment = "/dev/shm/%s-seg" % site.prefix
+        self.socket = os.path.join(site.work, "control.sock")
+        self.conf = os.path.join(site.work, "pfs-relay.conf")
+        self.lcore = lcore
+        self.control = self.dataplane = None
+        self.dp_starts = 0
+        with open(self.conf, "w") as f:
+            f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", tftp=S.HQ_IP,
+                                  kids=max_children, segment=self.segment, cache_mb=cache_mb,
+                                  socket=self.socket))
+        site._ns(self.ns)
+        S.sh("ip", "link", "add", "eth0", "netns", self.ns, "type", "veth", "peer", "va",
+             "netns", site.prefix + "-site")
+        S.sh("ip", "link", "set", "va", "master", "br0", ns=site.prefix + "-site")
+        S.sh("ip", "link", "set", "va", "up", ns=site.prefix + "-site")
+        S.sh("ip", "addr", "add", APP_IP + "/24", "brd", S.SUBNET + ".255", "dev", "eth0",
+             ns=self.ns)
+        S.sh("ip", "link", "set", "eth0", "up", ns=self.ns)
+        S.sh("ip", "route", "add", "default", "via", S.GATEWAY, ns=self.ns)
+        site.extra_stop.append(self.close)
+
+    def start_control(self):
+        self.control = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, CONTROL, "--config", self.conf],
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.site.work, "control.log"), "a"))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if os.path.exists(self.socket) and self.ctl("status").returncode == 0:
+                return
+            if self.control.poll() is not None:
+                raise RuntimeError("pfs-control exited: %s" % self.log("control"))
+            time.sleep(0.05)
+        raise RuntimeError("pfs-control did not answer within 10 s")
+
+    def start_dataplane(self):
+        self.dp_starts += 1
+        # A dataplane killed with SIGKILL leaves its XDP program attached;
+        # the PMD will not replace it, so clear it first (as the unit does).
+        cmd = ("ip link set dev eth0 xdp off; mount -t bpf bpf /sys/fs/bpf && exec %s --no-huge -m 512 --no-shconf --no-pci "
+               "-l %d --log-level=*:warning --vdev net_af_xdp0,iface=eth0,xdp_prog=%s "
+               "-- --segment %s") % (DATAPLANE, self.lcore, XDP_OBJ, self.segment)
+        self.dataplane = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "sh", "-c", cmd],
+            stdout=open(os.path.join(self.site.work, "dataplane.log"), "a"),
+            stderr=subprocess.STDOUT)
+        # Up when pfs-control sees its heartbeat for this incarnation.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            st = self.status()
+            dp = st.get("dataplane", {}) if st else {}
+            if dp.get("alive") and dp.get("generation", 0) >= self.dp_starts and \
+                    dp.get("pid") == self.dataplane.pid:
+                return
+            if self.dataplane.poll() is not None:
+                raise RuntimeError("pfs-dataplane exited: %s" % self.log("dataplane"))
+            time.sleep(0.1)
+        raise RuntimeError("pfs-dataplane did not come up: %s" % self.log("dataplane"))
+
+    def start(self):
+        self.start_control()
+        self.start_dataplane()
+
+    def kill_dataplane(self, sig=signal.SIGKILL):
+        if self.dataplane and self.dataplane.poll() is None:
+            self.dataplane.send_signal(sig)
+            self.dataplane.wait(15)
+
+    def ctl(self, *args, as_json=False):
+        cmd = ["ip", "netns", "exec", self.ns, PFSCTL, "--socket", self.socket]
+        cmd += ["--json"] if as_json else []
+        return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
+                              timeout=20)
+
+    def ctl_json(self, *args):
+        r = self.ctl(*args, as_json=True)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def status(self):
+        return self.ctl_json("status")
+
+    def request(self, raw):
+        """Send raw bytes on the control socket; the reply lines, decoded."""
+        code = ("import socket,sys\n"
+                "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)\n"
+                "s.sendall(sys.stdin.buffer.read()); s.shutdown(socket.SHUT_WR)\n"
+                "b=b''\n"
+                "while True:\n"
+                "  try: d=s.recv(65536)\n"
+                "  except ConnectionResetError: break\n"   # closed on an oversize line
+                "  if not d: break\n"
+                "  b+=d\n"
+                "sys.stdout.write(b.decode())\n")
+        r = subprocess.run(["python3", "-c", code, self.socket], input=raw, capture_output=True,
+                           timeout=20)
+        return [json.loads(line) for line in r.stdout.decode().splitlines() if line]
+
+    def steer_stats(self):
+        """The XDP program's counters, read inside the dataplane's mount namespace."""
+        pid = self.dataplane_pid()
+        r = subprocess.run(["nsenter", "-t", str(pid), "-m", "-n", STEER, "--json", "stats"],
+                           capture_output=True, text=True, timeout=20)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def dataplane_pid(self):
+        return self.dataplane.pid     # sh exec'd into the dataplane
+
+    def log(self, which):
+        try:
+            with open(os.path.join(self.site.work, which + ".log")) as f:
+                return f.read()[-3000:]
+        except FileNotFoundError:
+            return ""
+
+    def close(self):
+        for p in (self.dataplane, self.control):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        try:
+            os.unlink(self.segment)
+        except FileNotFoundError:
+            pass

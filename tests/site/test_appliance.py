@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""test_appliance.py - the pfs-relay appliance on a real site: pfs-dataplane
+on net_af_xdp with the steering program, pfs-control, pfsctl, and devices
+running pfs-peer (docs/appliance.md 6).
+
+Same conventions as test_site.py: each scenario builds and tears down its own
+site, one line per scenario, non-zero exit on any failure. Run as root.
+"""
+import os
+import socket  # noqa: F401 - used by the code run inside namespaces
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pfs_site as S  # noqa: E402
+from appliance import APP_IP, Appliance  # noqa: E402
+from test_site import FILES, MODELS, expect, main  # noqa: E402
+
+
+def check_devices(site, devices):
+    for d in devices:
+        expect(d.proc.returncode == 0, "d%d exited %s: %s" % (d.idx, d.proc.returncode,
+                                                          d.stderr_text().strip()[-300:]))
+    problems = S.check_outputs(site, devices)
+    expect(not problems, "; ".join(problems[:5]))
+    fetched = S.upstream_starts(site)
+    expect(not fetched, "devices fetched from the server themselves: %s" % fetched)
+
+
+def check_pfsctl(app, nfiles):
+    """Every command, human and --json, and malformed requests."""
+    for cmd in (["status"], ["trees"], ["files"], ["peers"], ["stats"]):
+        r = app.ctl(*cmd)
+        expect(r.returncode == 0 and r.stdout.strip(), "pfsctl %s: %s" % (cmd, r.stderr))
+    st = app.ctl_json("status")
+    expect(st["ok"] and st["dataplane"]["alive"] and st["hierarchies"] == nfiles,
+           "status: %s" % st)
+    trees = app.ctl_json("trees")["trees"]
+    expect(len(trees) == nfiles and all(t["root"] and t["complete"] for t in trees),
+           "not root of every hierarchy: %s" % [(t["model"], t["file"], t["state"])
+                                                for t in trees])
+    key = trees[0]["key"]
+    tree = app.ctl_json("tree", key[:6])["tree"]
+    expect(tree["key"] == key and "child_slots" in tree, "tree %s: %s" % (key, tree))
+    drawn = app.ctl("tree", key).stdout
+    expect("this appliance" in drawn and "--" in drawn, "tree not drawn: %r" % drawn)
+    files = app.ctl_json("files")["files"]
+    expect(sum(f["state"] == "complete" for f in files) == nfiles, "files: %s" % files)
+    expect(app.ctl_json("peers")["ok"], "peers")
+    stats = app.ctl_json("stats")
+    expect(stats["dataplane"]["tx_chunks"] > 0 and stats["control"]["wan_bytes"] > 0,
+           "stats: %s" % stats)
+    # Errors: named, non-zero exit, and the daemon goes on.
+    r = app.ctl("tree", "ffff")
+    expect(r.returncode == 1 and "no hierarchy" in r.stderr, "tree ffff: %r" % r.stderr)
+    expect(app.ctl("frobnicate").returncode == 2, "unknown command not a usage error")
+    r = app.ctl("set", "priority", "99")
+    expect(r.returncode == 1 and "0..15" in r.stderr, "set priority 99: %r" % r.stderr)
+    r = app.ctl("prefetch", "CP-7961G", "../etc/passwd")
+    expect(r.returncode == 1, "a bad path was prefetched")
+    replies = app.request(b'garbage\n{"cmd": 5}\n{"cmd":"nope"}\n[1,2]\n' +
+                          b'{"cmd":"tree"}\n' + b'x' * 5000 + b'\n')
+    expect(len(replies) >= 5 and not any(r["ok"] for r in replies),
+           "malformed requests: %s" % replies)
+    expect(all(r.get("error") for r in replies), "an error reply names no problem")
+    expect(app.ctl_json("status")["ok"], "the daemon stopped answering")
+    expect(app.ctl_json("set", "priority", "9")["ok"], "set priority 9")
+    expect(app.ctl_json("status")["priority"] == 9, "priority not set")
+
+
+def scenario_appliance_16_then_cache_wave():
+    """16 devices, 2 models, four files: the appliance is root of every
+    hierarchy, fetches each (model, file) once, devices get byte-identical
+    files. pfs-control restarts (the cache stays), and a second wave of 8 new
+    devices gets the same files with no WAN byte. pfsctl checked throughout."""
+    with S.Site(24, MODELS, FILES) as site:
+        app = Appliance(site)
+        app.start()
+        first, second = site.devices[:16], site.devices[16:]
+        for d in first:
+            d.start(sorted(FILES))
+        expect(site.wait(120), "first wave did not finish in 120 s")
+        check_devices(site, first)
+        payload = sum(FILES.values()) * len(MODELS)
+        wan1 = site.wan_bytes()
+        expect(wan1 <= 1.1 * payload + 64 * 1024, "WAN %d for %d bytes of files" % (wan1,
+                                                                                 payload))
+        nfiles = len(FILES) * len(MODELS)
+        check_pfsctl(app, nfiles)
+        # Restart the control process: completed files must survive.
+        app.control.terminate()
+        app.control.wait(10)
+        app.start_control()
+        for d in second:
+            d.start(sorted(FILES))
+        expect(site.wait(120), "second wave did not finish in 120 s")
+        check_devices(site, second)
+        wan2 = site.wan_bytes() - wan1
+        expect(wan2 < 16 * 1024, "second wave cost %d WAN bytes" % wan2)
+        files = app.ctl_json("files")["files"]
+        hits = sum(f["hits"] for f in files)
+        expect(hits >= nfiles, "cache hits %d < %d" % (hits, nfiles))
+        return "wave 1: WAN %.2f MB for %.2f MB; wave 2: %d WAN bytes, %d cache hits" % (
+            wan1 / 1e6, payload / 1e6, wan2, hits)
+
+
+def scenario_appliance_kernel_traffic():
+    """With the dataplane on port 4051, a TCP connection and a UDP echo to
+    other ports of the appliance reach its kernel stack; the XDP counters
+    account for both kinds."""
+    with S.Site(2, MODELS[:1], {"x.bin": 200000}) as site:
+        app = Appliance(site)
+        app.start()
+        server = ("import socket,threading\n"
+                  "t=socket.socket(); t.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                  "t.bind(('',8080)); t.listen(1)\n"
+                  "u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('',7007))\n"
+                  "print('ready',flush=True)\n"
+                  "for _ in range(5):\n"
+                  "  d,a=u.recvfrom(100); u.sendto(d,a)\n"
+                  "c,_=t.accept(); c.sendall(c.recv(100).upper()); c.close()\n")
+        srv = subprocess.Popen(["ip", "netns", "exec", app.ns, "python3", "-c", server],
+                               stdout=subprocess.PIPE, text=True)
+        try:
+            expect(srv.stdout.readline().strip() == "ready", "server did not start")
+            client = ("import socket\n"
+                      "u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.settimeout(5)\n"
+                      "n=0\n"
+                      "for i in range(5):\n"
+                      "  u.sendto(b'ping%%d'%%i,('%s',7007)); n+=u.recv(100)==b'ping%%d'%%i\n"
+                      "t=socket.create_connection(('%s',8080),timeout=5); t.sendall(b'hello')\n"
+                      "print(n, t.recv(100).decode())\n") % (APP_IP, APP_IP)
+            out = S.sh("python3", "-c", client, ns=site.devices[0].ns, capture=True).split()
+            expect(out == ["5", "HELLO"], "kernel traffic: %r" % out)
+        finally:
+            srv.kill()
+            srv.wait()
+        for d in site.devices:
+            d.start(["x.bin"])
+        expect(site.wait(60), "devices did not finish")
+        check_devices(site, site.devices)
+        st = app.steer_stats()
+        expect(st and st["steered"] > 0 and st["passed"] >= 12, "XDP counters %s" % st)
+        dp = app.ctl_json("stats")["dataplane"]
+        expect(dp["rx_pfs"] == st["steered"] and dp["rx_not_pfs"] == 0,
+               "steered %d but the dataplane saw %d PFS datagrams (and %d others)" %
+               (st["steered"], dp["rx_pfs"], dp["rx_not_pfs"]))
+        return "TCP and UDP echo reach the kernel; XDP steered %d, passed %d" % (
+            st["steered"], st["passed"])
+
+
+def scenario_appliance_dataplane_restart():
+    """The dataplane is killed (SIGKILL) while it feeds 8 devices a 6 MB file
+    and restarted: pfs-control re-attaches, the devices finish with
+    byte-identical files, the file was fetched once."""
+    files = {"fw/big.bin": 6 * 1024 * 1024}
+    with S.Site(8, MODELS[:1], files) as site:
+        app = Appliance(site)
+        app.start()
+        for d in site.devices:
+            d.start(sorted(files))
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if app.ctl_json("stats")["dataplane"].get("tx_chunks", 0) > 500:
+                break
+            time.sleep(0.05)
+        sent = app.ctl_json("stats")["dataplane"]["tx_chunks"]
+        expect(sent > 500, "no chunks flowed before the kill")
+        app.kill_dataplane()
+        app.start_dataplane()
+        expect(site.wait(120), "devices did not finish after the restart")
+        check_devices(site, site.devices)
+        st = app.ctl_json("stats")
+        expect(st["control"]["dataplane_restarts"] >= 2, "restart not seen: %s" % st["control"])
+        wan = site.wan_bytes()
+        expect(wan <= 1.1 * files["fw/big.bin"] + 64 * 1024, "WAN %d bytes" % wan)
+        return "killed after %d chunks; restarted; %d devices done, WAN %.2f MB" % (
+            sent, len(site.devices), wan / 1e6)
+
+
+SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
+             scenario_appliance_dataplane_restart]
+
+if __name__ == "__main__":
+    sys.exit(main(SCENARIOS, "appliance"))
