@@ -9,6 +9,7 @@
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
@@ -241,10 +242,19 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		config_setting_t *s;
 		if (get_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)
 			goto out;
-		v = c->socket_mode;
-		if (get_int(c, g, "control.socket_mode", 0, 0777, &v) < 0)
+		char mode[16] = "", *end;
+		if (get_str(c, g, "control.socket_mode", mode, sizeof(mode), false) < 0)
 			goto out;
-		c->socket_mode = (int)v;
+		if (mode[0]) {
+			/* A string: libconfig has no octal integers. */
+			long m = strtol(mode, &end, 8);
+			if (*end || m < 0 || m > 0777) {
+				fail(c, config_setting_lookup(g, "socket_mode"), "control.socket_mode",
+				     "'%s' is not an octal mode like \"0660\"", mode);
+				goto out;
+			}
+			c->socket_mode = (int)m;
+		}
 		if ((s = config_setting_lookup(g, "heartbeat_timeout"))) {
 			if (config_setting_type(s) != CONFIG_TYPE_FLOAT &&
 			    config_setting_type(s) != CONFIG_TYPE_INT) {

@@ -105,6 +105,10 @@ static long long I(json_t *o, const char *k)
 
 static void bar(char *out, long long have, long long total)
 {
+	if (total <= 0 && have > 0) {   /* size not final yet: the root is fetching */
+		sprintf(out, "%lld chunks so far", have);
+		return;
+	}
 	int w = 20, full = total > 0 ? (int)(have * w / total) : 0;
 	int pct = total > 0 ? (int)(have * 100 / total) : 0;
 	char *p = out;
@@ -119,12 +123,12 @@ static void print_trees(json_t *r)
 	size_t i;
 	json_t *t;
 
-	printf("%-16s %-12s %-24s %-9s %-8s %5s %7s  %s\n", "KEY", "MODEL", "FILE", "STATE",
+	printf("%-16s %-12s %-30s %-9s %-8s %5s %7s  %s\n", "KEY", "MODEL", "FILE", "STATE",
 	       "SOURCE", "KIDS", "SUBTREE", "PROGRESS");
 	json_array_foreach(json_object_get(r, "trees"), i, t) {
 		char b[64];
 		bar(b, I(t, "have"), I(t, "total"));
-		printf("%-16s %-12s %-24s %-9s %-8s %2lld/%-2lld %7lld  %s%s\n", S(t, "key"),
+		printf("%-16s %-12s %-30s %-9s %-8s %2lld/%-2lld %7lld  %s%s\n", S(t, "key"),
 		       S(t, "model"), S(t, "file"), S(t, "state"), S(t, "source"), I(t, "children"),
 		       I(t, "max_children"), I(t, "subtree"), b,
 		       json_is_true(json_object_get(t, "complete")) ? " done" : "");

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""demo.py - the main job: a firmware rollout on a simulated site, with PFS
-and then the traditional way, and a summary of both.
+"""demo.py - the main job: a firmware rollout on a simulated site with the
+pfs-relay appliance, then with devices only (pfs-peer), then the traditional
+way, and a summary of the three.
 
 16 devices of two models on one subnet, a real tftpd-hpa at HQ behind a
-20 Mbit/s WAN link, three firmware files. Shows live progress, then a table:
-per (model, file) the time until the last device held a verified copy, and
-the WAN bytes, for pfs-peer (cut-through) and for tftp-only.
+20 Mbit/s WAN link, three firmware files. Shows live progress (with the
+appliance's own view, `pfsctl trees`, while it runs), then a table: per
+(model, file) the time until the last device held a verified copy, and the
+WAN bytes, for each way.
 """
 import argparse
 import os
@@ -14,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "site"))
 import pfs_site as S  # noqa: E402
+from appliance import Appliance  # noqa: E402
 
 FILES = {
     "dnld/SCCP41.9-4-2SR2-2S.loads": 6 * 1024 * 1024,
@@ -28,7 +31,7 @@ def bar(frac, width=10):
     return "#" * full + "." * (width - full)
 
 
-def progress(site, t0, tty):
+def progress(site, t0, tty, app=None):
     """One screen (tty) or one line (log) of where the rollout stands."""
     rows, files_done, total = [], 0, 0
     for d in site.devices:
@@ -50,19 +53,27 @@ def progress(site, t0, tty):
     wan = site.wan_bytes() / 1e6
     head = "t=%5.1fs  files complete %d/%d  WAN %.1f MB" % (time.time() - t0, files_done,
                                                           total, wan)
+    view = ""
+    if app:
+        view = "\n  pfsctl trees (the appliance's view):\n" + "".join(
+            "  " + line + "\n" for line in app.ctl("trees").stdout.splitlines())
     if tty:
         names = "  ".join("%-15s" % os.path.basename(w)[:15] for w in sorted(FILES))
         sys.stdout.write("\x1b[H\x1b[J" + head + "\n  %-11s %-9s %-5s %s\n" % (
-            "device", "model", "role", names) + "\n".join(rows) + "\n")
+            "device", "model", "role", names) + "\n".join(rows) + "\n" + view)
     else:
-        print(head)
+        print(head + view.rstrip("\n"))
     sys.stdout.flush()
 
 
-def rollout(mode, n, wan_mbit, tty):
+def rollout(mode, n, wan_mbit, tty, with_appliance=False):
     with S.Site(n, MODELS, FILES, wan_mbit=wan_mbit) as site:
-        print("\n== %s rollout: %d devices, %s, WAN %d Mbit/s" % (mode, n, ", ".join(MODELS),
-                                                                 wan_mbit))
+        app = None
+        if with_appliance:
+            app = Appliance(site)
+            app.start()
+        print("\n== %s rollout: %d devices, %s, WAN %d Mbit/s" % (
+            "appliance + cut-through" if app else mode, n, ", ".join(MODELS), wan_mbit))
         t0 = time.time()
         for d in site.devices:
             d.start(sorted(FILES), mode=mode)
@@ -71,10 +82,10 @@ def rollout(mode, n, wan_mbit, tty):
         def tick(s):
             if time.time() - last[0] >= (0.5 if tty else 2.0):
                 last[0] = time.time()
-                progress(s, t0, tty)
+                progress(s, t0, tty, app)
 
         finished = site.wait(600, on_tick=tick, tick=0.25)
-        progress(site, t0, tty)
+        progress(site, t0, tty, app)
         wall = time.time() - t0
         failed = [d for d in site.devices if d.proc.returncode != 0]
         problems = S.check_outputs(site)
@@ -83,39 +94,40 @@ def rollout(mode, n, wan_mbit, tty):
                 print("d%d exited %s: %s" % (d.idx, d.proc.returncode, d.stderr_text().strip()))
             print("\n".join(problems))
             raise SystemExit("%s rollout failed" % mode)
+        if app:
+            print("\n  pfsctl files:\n" + "".join("  " + line + "\n" for line in
+                                                  app.ctl("files").stdout.splitlines()))
         return {"wall": wall, "done": S.done_times(site), "wan": site.wan_bytes(),
-                "lan": site.lan_bytes(), "fetches": S.upstream_starts(site),
-                "hq_bytes": S.upstream_bytes(site)}
+                "lan": site.lan_bytes()}
 
 
-def summary(pfs, trad, n, wan_mbit):
-    lines = ["| model | file | size | PFS: fetches from HQ | PFS: MB from HQ | "
-             "PFS: last device | tftp-only: fetches | tftp-only: MB from HQ | "
-             "tftp-only: last device |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+def summary(runs, n, wan_mbit):
+    """runs: [(name, result)], the traditional way last (ratios are against it)."""
+    names = [name for name, _ in runs]
+    base = runs[-1][1]
+    lines = ["| model | file | size | " + " | ".join("%s: last device" % x for x in names) + " |",
+             "|---|---|---:|" + "---:|" * len(runs)]
     for m in MODELS:
         for f in sorted(FILES):
-            lines.append("| %s | %s | %.1f MiB | %d | %.1f | %.1f s | %d | %.1f | %.1f s |" % (
-                m, os.path.basename(f), FILES[f] / 2**20,
-                pfs["fetches"].get((m, f), 0), pfs["hq_bytes"].get((m, f), 0) / 1e6,
-                pfs["done"].get((m, f), float("nan")),
-                trad["fetches"].get((m, f), 0), trad["hq_bytes"].get((m, f), 0) / 1e6,
-                trad["done"].get((m, f), float("nan"))))
-    payload = sum(FILES.values())
-    lines += ["", "| | PFS (cut-through) | tftp-only | ratio |", "|---|---:|---:|---:|",
-              "| rollout, last device | %.1f s | %.1f s | %.1fx faster |" % (
-                  max(pfs["done"].values()), max(trad["done"].values()),
-                  max(trad["done"].values()) / max(pfs["done"].values())),
-              "| WAN link bytes (all traffic from HQ) | %.1f MB | %.1f MB | %.1fx fewer |" % (
-                  pfs["wan"] / 1e6, trad["wan"] / 1e6, trad["wan"] / pfs["wan"]),
-              "| WAN bytes / (models x files) | %.2f | %.2f | |" % (
-                  pfs["wan"] / (payload * len(MODELS)), trad["wan"] / (payload * len(MODELS))),
-              "| LAN bytes (site bridge) | %.1f MB | %.1f MB | |" % (pfs["lan"] / 1e6,
-                                                                    trad["lan"] / 1e6),
-              "", "%d devices, %d models, %d files (%.1f MB per device; MB = 10^6 bytes), WAN %d Mbit/s (tbf); "
-              "the bound for one copy per model over the WAN is %.1f s." % (
-                  n, len(MODELS), len(FILES), payload / 1e6, wan_mbit,
-                  payload * len(MODELS) * 8 / (wan_mbit * 1e6))]
+            lines.append("| %s | %s | %.1f MiB | " % (m, os.path.basename(f), FILES[f] / 2**20) +
+                         " | ".join("%.1f s" % r["done"].get((m, f), float("nan"))
+                                    for _, r in runs) + " |")
+    payload = sum(FILES.values()) * len(MODELS)
+    last = lambda r: max(r["done"].values())  # noqa: E731
+    lines += ["", "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(runs),
+              "| rollout, last device | " + " | ".join(
+                  "%.1f s (%.1fx faster)" % (last(r), last(base) / last(r)) if r is not base
+                  else "%.1f s" % last(r) for _, r in runs) + " |",
+              "| WAN bytes (all traffic from HQ) | " + " | ".join(
+                  "%.1f MB" % (r["wan"] / 1e6) for _, r in runs) + " |",
+              "| WAN bytes / (models x files) | " + " | ".join(
+                  "%.2f" % (r["wan"] / payload) for _, r in runs) + " |",
+              "| LAN bytes (site bridge, device ports) | " + " | ".join(
+                  "%.1f MB" % (r["lan"] / 1e6) for _, r in runs) + " |",
+              "", "%d devices, %d models, %d files (%.1f MB per device; MB = 10^6 bytes), "
+              "WAN %d Mbit/s (tbf); the bound for one copy per model over the WAN is %.1f s." % (
+                  n, len(MODELS), len(FILES), sum(FILES.values()) / 1e6, wan_mbit,
+                  payload * 8 / (wan_mbit * 1e6))]
     return "\n".join(lines)
 
 
@@ -124,18 +136,18 @@ def main():
     ap.add_argument("--devices", type=int, default=16)
     ap.add_argument("--wan-mbit", type=int, default=20)
     ap.add_argument("--no-tftp-only", action="store_true", help="skip the traditional run")
+    ap.add_argument("--no-peers-only", action="store_true", help="skip the run without appliance")
     ap.add_argument("--summary-file", help="also write the summary table here")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("demo: needs root (network namespaces)")
     tty = sys.stdout.isatty()
-    pfs = rollout("cut-through", args.devices, args.wan_mbit, tty)
-    if args.no_tftp_only:
-        trad = {"wall": 0, "done": {k: float("nan") for k in pfs["done"]}, "wan": float("nan"),
-                "lan": float("nan"), "fetches": {}, "hq_bytes": {}}
-    else:
-        trad = rollout("tftp-only", args.devices, args.wan_mbit, tty)
-    table = summary(pfs, trad, args.devices, args.wan_mbit)
+    runs = [("appliance", rollout("cut-through", args.devices, args.wan_mbit, tty, True))]
+    if not args.no_peers_only:
+        runs.append(("peers only", rollout("cut-through", args.devices, args.wan_mbit, tty)))
+    if not args.no_tftp_only:
+        runs.append(("tftp-only", rollout("tftp-only", args.devices, args.wan_mbit, tty)))
+    table = summary(runs, args.devices, args.wan_mbit)
     print("\n== summary\n" + table)
     if args.summary_file:
         with open(args.summary_file, "w") as f:

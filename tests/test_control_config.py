@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""test_control_config.py - pfs-control --check on good and bad configurations:
+the shipped example passes; each mistake exits 1 naming file, line and key."""
+import os
+import subprocess
+import sys
+import tempfile
+
+CONTROL, EXAMPLE = sys.argv[1], sys.argv[2]
+GOOD = 'site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\nupstream = { tftp = "h"; };\n'
+CASES = [   # (config text, the line, the key or message part expected)
+    ('site = { address = "10.0.0"; broadcast = "10.0.0.255"; };\n', 1, "site.address"),
+    (GOOD + 'appliance = {\n  priority = 16; };\n', 4, "appliance.priority"),
+    (GOOD + 'appliance = { max_children = "two"; };\n', 3, "appliance.max_children"),
+    (GOOD + 'appliance = { mode = "fast"; };\n', 3, "appliance.mode"),
+    (GOOD + 'appliance = { models = ("ok", 5); };\n', 3, "appliance.models"),
+    (GOOD + 'segment = { ring_slots = 1000; };\n', 3, "segment.ring_slots"),
+    (GOOD + 'control = { socket_mode = "0999"; };\n', 3, "control.socket_mode"),
+    (GOOD + 'control = { heartbeat_timeout = 0.0; };\n', 3, "control.heartbeat_timeout"),
+    (GOOD + 'apliance = { };\n', 3, "apliance: unknown section"),
+    (GOOD + 'site2 = 1;\n', 3, "site2: unknown section"),
+    ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; colour = 1; };\n'
+     'upstream = { tftp = "h"; };\n', 1, "unknown key 'colour'"),
+    ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\n', 0, "upstream"),
+    ('site = { address = "10.0.0.2" \n', 2, "syntax"),
+]
+
+failures = 0
+r = subprocess.run([CONTROL, "--config", EXAMPLE, "--check"], capture_output=True, text=True)
+if r.returncode != 0:
+    print("not ok: the shipped example fails: %s" % r.stderr)
+    failures += 1
+with tempfile.TemporaryDirectory() as tmp:
+    for i, (text, line, key) in enumerate(CASES):
+        path = os.path.join(tmp, "c%d.conf" % i)
+        with open(path, "w") as f:
+            f.write(text)
+        r = subprocess.run([CONTROL, "--config", path, "--check"], capture_output=True, text=True)
+        want = "%s:%d:" % (path, line)
+        if r.returncode != 1 or want not in r.stderr or key not in r.stderr:
+            print("not ok %d: %r -> rc %d, %r (want %r and %r)" % (i, text, r.returncode,
+                                                                 r.stderr, want, key))
+            failures += 1
+    r = subprocess.run([CONTROL, "--config", os.path.join(tmp, "absent.conf")],
+                       capture_output=True, text=True)
+    if r.returncode != 1 or "cannot read" not in r.stderr:
+        print("not ok: a missing file: %r" % r.stderr)
+        failures += 1
+r = subprocess.run([CONTROL], capture_output=True, text=True)
+if r.returncode != 2 or "usage" not in r.stderr:
+    print("not ok: no arguments: rc %d" % r.returncode)
+    failures += 1
+print("%d cases, %d failures" % (len(CASES) + 3, failures))
+sys.exit(1 if failures else 0)
