@@ -142,9 +142,8 @@ static void print_tree(json_t *r)
 	size_t i, n = json_array_size(kids);
 
 	bar(b, I(t, "have"), I(t, "total"));
-	printf("%s %s  [%s]  %s%s, %lld bytes, %s\n", S(t, "model"), S(t, "file"), S(t, "key"),
-	       S(t, "state"), json_is_true(json_object_get(t, "root")) ? " (root)" : "",
-	       I(t, "size"), S(t, "source"));
+	printf("%s %s  [%s]  %s, %lld bytes, source %s\n", S(t, "model"), S(t, "file"),
+	       S(t, "key"), S(t, "state"), I(t, "size"), S(t, "source"));
 	printf("this appliance  %s  subtree %lld nodes\n", b, I(t, "subtree"));
 	json_array_foreach(kids, i, k)
 		printf("%s %-15s slot %lld\n", i + 1 == n ? "`--" : "|--", S(k, "node"), I(k, "slot"));
