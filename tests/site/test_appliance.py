@@ -18,6 +18,9 @@ from appliance import APP_IP, Appliance  # noqa: E402
 from test_site import FILES, MODELS, expect, main  # noqa: E402
 
 
+EXTRA = 300000          # a file only the operator asks for
+
+
 def check_devices(site, devices):
     for d in devices:
         expect(d.proc.returncode == 0, "d%d exited %s: %s" % (d.idx, d.proc.returncode,
@@ -74,7 +77,7 @@ def scenario_appliance_16_then_cache_wave():
     hierarchy, fetches each (model, file) once, devices get byte-identical
     files. pfs-control restarts (the cache stays), and a second wave of 8 new
     devices gets the same files with no WAN byte. pfsctl checked throughout."""
-    with S.Site(24, MODELS, FILES) as site:
+    with S.Site(24, MODELS, dict(FILES, **{"extra.bin": EXTRA})) as site:
         app = Appliance(site)
         app.start()
         first, second = site.devices[:16], site.devices[16:]
@@ -101,8 +104,37 @@ def scenario_appliance_16_then_cache_wave():
         files = app.ctl_json("files")["files"]
         hits = sum(f["hits"] for f in files)
         expect(hits >= nfiles, "cache hits %d < %d" % (hits, nfiles))
+        check_operator_commands(site, app, nfiles)
         return "wave 1: WAN %.2f MB for %.2f MB; wave 2: %d WAN bytes, %d cache hits" % (
             wan1 / 1e6, payload / 1e6, wan2, hits)
+
+
+def check_operator_commands(site, app, nfiles):
+    """prefetch, evict, disable and enable, with their effects."""
+    r = app.ctl_json("prefetch", MODELS[0], "one.bin")
+    expect(not r["ok"] and "already" in r["error"], "prefetch of a served file: %s" % r)
+    wan0 = site.wan_bytes()
+    expect(app.ctl_json("prefetch", MODELS[0], "extra.bin")["ok"], "prefetch extra.bin")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        got = [f for f in app.ctl_json("files")["files"] if f["file"] == "extra.bin"]
+        if got and got[0]["state"] == "complete":
+            break
+        time.sleep(0.2)
+    expect(got and got[0]["state"] == "complete" and got[0]["size"] == EXTRA,
+           "prefetched file: %s" % got)
+    expect(site.wan_bytes() - wan0 >= EXTRA, "the prefetch crossed no WAN")
+    # Devices are done: nothing pins the files, evict takes them all.
+    evicted = app.ctl_json("evict")
+    expect(evicted["ok"] and evicted["evicted"] == nfiles + 1, "evict: %s" % evicted)
+    expect(app.ctl_json("files")["files"] == [], "files left after evict")
+    expect(app.ctl_json("disable")["ok"], "disable")
+    st = app.ctl_json("status")
+    expect(st["enabled"] is False and st["hierarchies"] == 0, "after disable: %s" % st)
+    expect(app.ctl_json("prefetch", MODELS[0], "extra.bin")["ok"] is False,
+           "prefetch accepted while disabled")
+    expect(app.ctl_json("enable")["ok"], "enable")
+    expect(app.ctl_json("status")["enabled"] is True, "not enabled again")
 
 
 def scenario_appliance_kernel_traffic():
