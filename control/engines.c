@@ -114,6 +114,7 @@ static void auto_join(struct ctl *c, const struct pfs_msg *m)
 }
 
 static void drain(struct ctl *c, struct ctl_engine *ce);
+static void upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx);
 
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len)
 {
@@ -220,12 +221,8 @@ void ctl_engines_drain(struct ctl *c)
 void ctl_engines_free(struct ctl *c)
 {
 	for (int i = 0; i < c->neng; i++) {
-		for (int h = 0; h < CTL_MAX_HIERS; h++) {
-			if (c->eng[i].fetch_id[h] >= 0) {
-				pfs_fetch_abort(c->fetch, c->eng[i].fetch_id[h]);
-				c->fetch_slot[c->eng[i].fetch_id[h]].used = false;
-			}
-		}
+		for (int h = 0; h < CTL_MAX_HIERS; h++)
+			upstream_abort(c, &c->eng[i], h);
 		pfs_engine_free(c->eng[i].e);
 	}
 	c->neng = 0;
@@ -314,19 +311,27 @@ static void upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pf
 	ctl_log(c, "%s %s: fetching tftp://%s/%s", ce->model, act->path, c->cfg.tftp, act->path);
 }
 
-static void upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
+/* A fetch ended (done, failed, aborted): free its slot and, unless it
+ * completed, the partial cache entry nobody will finish. */
+static void fetch_release(struct ctl *c, struct ctl_engine *ce, int hidx, bool drop_partial)
 {
 	int id = ce->fetch_id[hidx];
 
-	if (id < 0)
-		return;
-	pfs_fetch_abort(c->fetch, id);
-	c->fetch_slot[id].used = false;
+	if (id >= 0)
+		c->fetch_slot[id].used = false;
 	ce->fetch_id[hidx] = -1;
-	if (ce->cache_fi[hidx] >= 0) {
+	if (drop_partial && ce->cache_fi[hidx] >= 0) {
 		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
 		ce->cache_fi[hidx] = -1;
 	}
+}
+
+static void upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
+{
+	if (ce->fetch_id[hidx] < 0)
+		return;
+	pfs_fetch_abort(c->fetch, ce->fetch_id[hidx]);
+	fetch_release(c, ce, hidx, true);
 }
 
 static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
@@ -372,8 +377,7 @@ static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
 
 	if (!ce)
 		return;
-	c->fetch_slot[id].used = false;
-	ce->fetch_id[hidx] = -1;
+	fetch_release(c, ce, hidx, false);
 	pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);
 	drain(c, ce);
 }
@@ -386,13 +390,8 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 
 	if (!ce)
 		return;
-	c->fetch_slot[id].used = false;
-	ce->fetch_id[hidx] = -1;
+	fetch_release(c, ce, hidx, true);
 	ctl_log(c, "cannot fetch from tftp://%s: %s", c->cfg.tftp, why);
-	if (ce->cache_fi[hidx] >= 0) {
-		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
-		ce->cache_fi[hidx] = -1;
-	}
 	pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), hidx, err);
 	drain(c, ce);
 }
