@@ -35,7 +35,7 @@ static const char *const known[][12] = {
 	{ "site", "address", "broadcast", NULL },
 	{ "upstream", "tftp", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
-	  "enabled", NULL },
+	  "enabled", "local_fanout", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
 	{ "control", "socket", "socket_mode", "heartbeat_timeout", NULL },
 };
@@ -152,6 +152,11 @@ static int load_appliance(struct ctl_config *c, config_setting_t *a)
 			return fail(c, s, "appliance.enabled", "must be true or false");
 		c->enabled = config_setting_get_bool(s);
 	}
+	if ((s = config_setting_lookup(a, "local_fanout"))) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(c, s, "appliance.local_fanout", "must be true or false");
+		c->local_fanout = config_setting_get_bool(s);
+	}
 	if ((s = config_setting_lookup(a, "models"))) {
 		if (!config_setting_is_array(s) && !config_setting_is_list(s))
 			return fail(c, s, "appliance.models", "must be a list of strings [ ... ]");
@@ -178,6 +183,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	c->chunk_size = PFS_CHUNK_DEFAULT;
 	c->mode = PFS_MODE_CUT_THROUGH;
 	c->enabled = true;
+	c->local_fanout = true;
 	strcpy(c->segment, "/dev/shm/pfs-relay");
 	c->ring_slots = 1024;
 	c->cache_bytes = 256ull << 20;

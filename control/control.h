@@ -37,6 +37,7 @@ struct ctl_config {
 	int max_children;
 	uint32_t chunk_size;
 	enum pfs_mode mode;
+	bool local_fanout;              /* the dataplane relays member hierarchies */
 	char models[CTL_MAX_MODELS][PFS_MODEL_MAX + 1];
 	int nmodels;                    /* 0: serve any model */
 	bool enabled;
@@ -52,12 +53,24 @@ struct ctl_config {
 
 #define CTL_MAX_HIERS 64                /* per model */
 
+/* Local fan-out of one hierarchy we are a member of (fanout.c). */
+struct ctl_fanout {
+	bool active;                    /* the dataplane holds our table */
+	uint32_t generation;
+	int fi;
+	uint64_t hier;
+	struct pfs_rmsg_fanout tab;     /* as last sent */
+	uint16_t *sent;                 /* per chunk: slots the dataplane sent it to */
+	uint32_t nsent;
+};
+
 struct ctl_engine {
 	char model[PFS_MODEL_MAX + 1];
 	struct pfs_engine *e;
 	int cache_fi[CTL_MAX_HIERS];    /* hier index -> cache file, -1 none */
 	int fetch_id[CTL_MAX_HIERS];    /* upstream fetch in progress, -1 none */
 	bool from_cache[CTL_MAX_HIERS]; /* served without the WAN */
+	struct ctl_fanout *fan[CTL_MAX_HIERS];  /* NULL until relayed locally */
 };
 
 struct ctl_fetch_slot {
@@ -76,6 +89,7 @@ struct ctl_stats {
 	uint64_t tx_datagrams, tx_ring_full, chunk_ranges, chunks_queued;
 	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
+	uint64_t fanout_tables, fanout_chunks, fanout_skipped, fanout_stale;
 };
 
 struct ctl {
@@ -112,6 +126,9 @@ int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pf
 /* engines.c */
 struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create);
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len);
+/* One datagram to one engine (and its actions done). */
+void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
+		     const uint8_t *buf, size_t len);
 void ctl_engines_timeout(struct ctl *c);
 int64_t ctl_engines_deadline(const struct ctl *c);
 void ctl_engines_drain(struct ctl *c);
@@ -119,6 +136,17 @@ int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path);
 void ctl_engines_set_enabled(struct ctl *c, bool on);
 void ctl_engines_free(struct ctl *c);
 extern const struct pfs_fetch_ops ctl_fetch_ops;
+
+/* fanout.c */
+/* Push, update or withdraw the dataplane's tables; reserve cache room. */
+void ctl_fanout_sync(struct ctl *c);
+/* The dataplane restarted: it holds no table. */
+void ctl_fanout_lost(struct ctl *c);
+/* A CHUNKS_STORED report: feed the chunks to the engine, note the sends. */
+void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m);
+/* True (and forgotten) if the dataplane already sent this chunk there. */
+bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act);
+void ctl_fanout_free(struct ctl_engine *ce);
 
 /* ctlsock.c */
 int ctl_sock_open(struct ctl *c);

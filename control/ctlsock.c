@@ -187,7 +187,8 @@ static json_t *dataplane_json(struct ctl *c)
 	DP(rx_pkts); DP(rx_pfs); DP(rx_not_pfs); DP(rx_malformed); DP(rx_bad_crc); DP(rx_ttl);
 	DP(to_control); DP(to_control_drops); DP(from_control); DP(tx_ctrl); DP(tx_chunks);
 	DP(tx_bytes); DP(tx_drops); DP(mbuf_drops); DP(chunk_missing); DP(queue_drops);
-	DP(children); DP(neighbours);
+	DP(children); DP(neighbours); DP(fanout_tables); DP(fanout_chunks); DP(fanout_tx);
+	DP(fanout_stray); DP(fanout_no_room); DP(fanout_notices);
 #undef DP
 	return o;
 }
@@ -245,7 +246,8 @@ static json_t *cmd_stats(struct ctl *c)
 	CS(rx_datagrams); CS(rx_undecodable); CS(rx_model_refused); CS(auto_joins);
 	CS(tx_datagrams); CS(tx_ring_full); CS(chunk_ranges); CS(chunks_queued); CS(wan_bytes);
 	CS(cache_hits); CS(cache_misses); CS(cache_write_errors); CS(dataplane_restarts);
-	CS(ctl_requests); CS(ctl_errors);
+	CS(ctl_requests); CS(ctl_errors); CS(fanout_tables); CS(fanout_chunks); CS(fanout_skipped);
+	CS(fanout_stale);
 #undef CS
 	return json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "control", o, "engine", e,
 			 "dataplane", dataplane_json(c), "cache", cache_json(c));

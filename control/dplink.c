@@ -86,6 +86,7 @@ void ctl_dplink_poll(struct ctl *c)
 		c->st.dataplane_restarts++;
 		ctl_log(c, "dataplane (re)attached: sending configuration");
 		send_config(c);
+		ctl_fanout_lost(c);
 	}
 	alive = pfs_shm_peer_alive(c->shm, (uint64_t)now,
 				   (uint64_t)(c->cfg.heartbeat_timeout_s * 1e9));
@@ -95,6 +96,10 @@ void ctl_dplink_poll(struct ctl *c)
 	}
 	for (int n = 0; n < RX_PER_POLL && pfs_shm_recv(c->shm, &m) == 1; n++) {
 		struct pfs_addr src = { .ip = m.ip, .port = m.port };
+		if (m.type == PFS_RMSG_CHUNKS_STORED) {
+			ctl_fanout_stored(c, &m);
+			continue;
+		}
 		if (m.type != PFS_RMSG_PFS_RX || m.len > sizeof(m.data))
 			continue;
 		c->st.rx_datagrams++;

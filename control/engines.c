@@ -127,10 +127,15 @@ void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *bu
 	if (c->cfg.enabled && (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT) &&
 	    m.sender != c->cfg.node_id)
 		auto_join(c, &m);
-	for (int i = 0; i < c->neng; i++) {
-		pfs_engine_recv(c->eng[i].e, (pfs_time_t)ctl_now(), src, buf, len);
-		drain(c, &c->eng[i]);   /* WRITE_CHUNK points into buf */
-	}
+	for (int i = 0; i < c->neng; i++)
+		ctl_engine_feed(c, &c->eng[i], src, buf, len);
+}
+
+void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
+		     const uint8_t *buf, size_t len)
+{
+	pfs_engine_recv(ce->e, (pfs_time_t)ctl_now(), src, buf, len);
+	drain(c, ce);           /* WRITE_CHUNK points into buf */
 }
 
 int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path)
@@ -223,6 +228,7 @@ void ctl_engines_free(struct ctl *c)
 	for (int i = 0; i < c->neng; i++) {
 		for (int h = 0; h < CTL_MAX_HIERS; h++)
 			upstream_abort(c, &c->eng[i], h);
+		ctl_fanout_free(&c->eng[i]);
 		pfs_engine_free(c->eng[i].e);
 	}
 	c->neng = 0;
@@ -246,6 +252,10 @@ static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 
 	if (fi < 0)
 		return;         /* nothing cached: the child's NACK will retry */
+	if (ctl_fanout_consume(ce, act)) {
+		c->st.fanout_skipped++;
+		return;         /* the dataplane sent it as it arrived */
+	}
 	for (int i = 0; i < nruns; i++) {
 		struct chunk_run *r = &runs[i];
 		if (r->hier == act->hier && r->dst.ip == act->dst.ip &&

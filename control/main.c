@@ -103,6 +103,7 @@ static void run(struct ctl *c)
 		if (pfs_fetch_deadline(c->fetch) >= 0 && now >= pfs_fetch_deadline(c->fetch))
 			pfs_fetch_on_timeout(c->fetch);
 		ctl_engines_timeout(c);
+		ctl_fanout_sync(c);
 	}
 	ctl_log(c, "stopping: leaving every hierarchy");
 	for (int i = 0; i < c->neng; i++)

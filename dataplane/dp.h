@@ -3,7 +3,9 @@
  * One polling lcore: RX burst -> parse (rx.c) -> PFS datagrams to pfs-control
  * over the shared ring; from the ring: datagrams to send, configuration, and
  * ranges of chunks to send to a child, which tx.c sends from the chunk cache
- * with per-child pacing. port.c owns the port and the mbuf pools,
+ * with per-child pacing. Chunks of a hierarchy whose parent is another node
+ * are stored and replicated to its children right here (fanout.c), and only
+ * reported to pfs-control. port.c owns the port and the mbuf pools,
  * telemetry.c the /pfs/... telemetry commands, main.c the loop.
  *
  * Fast path rules: no locks, no allocation outside the mbuf pools, every
@@ -58,12 +60,41 @@ struct dp_memo {                        /* per chunk: computed once, sent N time
 	bool valid;
 };
 
+/* A hierarchy relayed locally: pushed by pfs-control (PFS_RMSG_FANOUT). */
+struct dp_fanout {
+	uint64_t hier;                  /* 0: entry unused */
+	int32_t fi;                     /* cache file the chunks go to */
+	uint32_t generation, chunk_size;
+	uint32_t parent_ip;
+	uint16_t parent_port;
+	uint16_t live;                  /* mask of child slots in use */
+	struct {
+		uint32_t ip;
+		uint16_t port;
+	} child[PFS_FANOUT_SLOTS];
+};
+
+/* The run of chunks stored and relayed since the last report to control. */
+struct dp_notice {
+	bool open;
+	uint64_t hier;
+	uint32_t generation, sender, first, count, len;
+	uint32_t src_ip;
+	uint16_t src_port, mask;
+};
+
+#define DP_FANOUT PFS_CACHE_FILES
+
 struct dp_opts {
 	const char *segment;
 	uint16_t port_id;
 	uint64_t child_rate_bps;        /* 0: unpaced (the engine's window still limits) */
 	uint32_t child_burst;           /* chunks per child per loop */
 	bool no_zero_copy;              /* copy payloads even if the port chains mbufs */
+	bool force_zero_copy;           /* chain even where the port does not say it can */
+	uint32_t max_frame;             /* bytes of the largest frame (jumbo chunks) */
+	bool no_crc_check;              /* trust chunk CRCs (benchmarks: the cost of checking) */
+	bool no_local_fanout;           /* every chunk goes through pfs-control */
 };
 
 struct dp {
@@ -90,6 +121,10 @@ struct dp {
 	unsigned pump_next;
 	struct dp_neigh neigh[DP_NEIGH];
 	struct dp_memo memo[DP_MEMO];
+	struct dp_fanout fanout[DP_FANOUT];
+	unsigned nfanout;               /* entries in use */
+	unsigned fanout_last;           /* entry of the last chunk: streams repeat */
+	struct dp_notice notice;
 	uint64_t tsc_hz;
 };
 
@@ -108,6 +143,7 @@ static inline void dp_tx(struct dp *d, struct rte_mbuf *m)
 
 /* rx.c */
 void dp_rx_burst(struct dp *d);
+struct pfs_ring_msg *dp_to_control_slot(struct dp *d);
 void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac);
 const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip);
 
@@ -116,6 +152,18 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *m);
 int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m);
 void dp_tx_pump(struct dp *d);
 void dp_tx_reset_children(struct dp *d);
+int dp_tx_chunk(struct dp *d, uint32_t ip, uint16_t port, uint64_t hier, int fi, uint32_t idx,
+		const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum);
+
+/* fanout.c */
+void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m);
+void dp_fanout_reset(struct dp *d);
+/* A checked DATA datagram from src: true if it was stored and relayed here
+ * (reported to control in a CHUNKS_STORED run), false to hand it on whole. */
+bool dp_fanout_chunk(struct dp *d, uint32_t src_ip, uint16_t src_port,
+		     const struct pfs_wire_hdr *ph, uint32_t plen);
+/* Queue the open run's report before anything else goes to control. */
+void dp_fanout_close(struct dp *d);
 
 /* telemetry.c */
 int dp_telemetry_init(struct dp *d);

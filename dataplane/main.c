@@ -2,6 +2,8 @@
  *
  *   pfs-dataplane [EAL options] -- [--segment PATH] [--port N]
  *                 [--child-rate MBIT] [--child-burst N] [--no-zero-copy]
+ *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
+ *                 [--force-zero-copy]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -41,11 +43,18 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pfs-dataplane [EAL options] -- [--segment PATH] [--port N]\n"
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
+		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
+		   "         [--force-zero-copy]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
 		   "  --child-burst N   chunks per child per loop (default 8)\n"
-		   "  --no-zero-copy    copy payloads even where the port chains mbufs\n");
+		   "  --no-zero-copy    copy payloads even where the port chains mbufs\n"
+		   "  --no-crc-check    do not check received chunks' CRC32C (benchmarks)\n"
+		   "  --no-local-fanout send every received chunk through pfs-control\n"
+		   "  --max-frame BYTES largest frame, for chunks above 1408 bytes (default 1518)\n"
+		   "  --force-zero-copy chain payloads even where the port does not announce\n"
+		   "                    multi-segment TX (net_pcap linearises them; tests)\n");
 }
 
 static int parse_args(struct dp_opts *o, int argc, char **argv)
@@ -56,6 +65,10 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "child-rate", required_argument, NULL, 'r' },
 		{ "child-burst", required_argument, NULL, 'b' },
 		{ "no-zero-copy", no_argument, NULL, 'z' },
+		{ "no-crc-check", no_argument, NULL, 'c' },
+		{ "no-local-fanout", no_argument, NULL, 'f' },
+		{ "max-frame", required_argument, NULL, 'M' },
+		{ "force-zero-copy", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -65,11 +78,25 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 
 	o->segment = "/dev/shm/pfs-relay";
 	o->child_burst = 8;
+	o->max_frame = 1518;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': o->segment = optarg; break;
 		case 'z': o->no_zero_copy = true; break;
+		case 'c': o->no_crc_check = true; break;
+		case 'Z': o->force_zero_copy = true; break;
+		case 'f': o->no_local_fanout = true; break;
+		case 'M':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1518 || v > 9728) {
+				fprintf(stderr, "pfs-dataplane: --max-frame: '%s' is not 1518..9728\n",
+					optarg);
+				return -1;
+			}
+			o->max_frame = (uint32_t)v;
+			break;
 		case 'p': case 'r': case 'b':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
@@ -145,6 +172,7 @@ static void from_control(struct dp *d)
 			d->node_id = (uint32_t)m[i].value;
 			d->pfs_port = m[i].port;
 			d->configured = true;
+			dp_fanout_reset(d);     /* a new control pushes its tables again */
 			printf("pfs-dataplane: configured: node %08x, %u.%u.%u.%u\n", d->node_id,
 			       d->ip >> 24, (d->ip >> 16) & 255, (d->ip >> 8) & 255, d->ip & 255);
 			break;
@@ -153,6 +181,9 @@ static void from_control(struct dp *d)
 			break;
 		case PFS_RMSG_SEND_CHUNKS:
 			dp_tx_queue_range(d, &m[i]);
+			break;
+		case PFS_RMSG_FANOUT:
+			dp_fanout_update(d, &m[i]);
 			break;
 		default:
 			break;
@@ -169,6 +200,9 @@ static void housekeeping(struct dp *d)
 	if (pfs_shm_peer_restarted(d->shm)) {
 		printf("pfs-dataplane: pfs-control (re)attached\n");
 		dp_tx_reset_children(d);
+		/* Fan-out tables are dropped by the new control's CONFIG, which
+		 * comes before its own tables in the ring: not here, where we
+		 * may already hold those. */
 	}
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
 		struct pfs_cache_file *f = pfs_cache_file(d->cache, i);
@@ -184,7 +218,8 @@ static void run(struct dp *d)
 		uint64_t before = d->st->rx_pkts + d->st->from_control + d->st->tx_chunks;
 		uint64_t now = rte_rdtsc();
 
-		dp_rx_burst(d);
+		if (d->configured)      /* until then frames wait in the port's queue */
+			dp_rx_burst(d);
 		from_control(d);
 		dp_tx_pump(d);
 		dp_tx_flush(d);

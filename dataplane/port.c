@@ -42,8 +42,11 @@ int dp_port_init(struct dp *d)
 	socket = rte_eth_dev_socket_id(d->port);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
+	/* Every frame fits one mbuf: jumbo chunks get jumbo buffers. */
 	d->pool = rte_pktmbuf_pool_create("pfs_pkt", NB_MBUF, 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+					  (uint16_t)RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_BUF_SIZE,
+							    (uint32_t)RTE_PKTMBUF_HEADROOM + d->o.max_frame),
+					  socket);
 	d->ext_pool = rte_pktmbuf_pool_create("pfs_ext", NB_EXT, 256, 0, 0, socket);
 	if (!d->pool || !d->ext_pool) {
 		fprintf(stderr, "pfs-dataplane: mbuf pools: %s\n", rte_strerror(rte_errno));
@@ -59,9 +62,17 @@ int dp_port_init(struct dp *d)
 	if ((rc = rte_eth_dev_info_get(d->port, &info)) < 0)
 		return rc;
 	d->chain = !d->o.no_zero_copy &&
-		   (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
-	if (d->chain)
+		   (d->o.force_zero_copy || (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS));
+	if (d->chain && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	if (d->o.max_frame > 1518) {
+		if (d->o.max_frame > info.max_rx_pktlen) {
+			fprintf(stderr, "pfs-dataplane: port %u takes frames of %u bytes at most\n",
+				d->port, info.max_rx_pktlen);
+			return -EINVAL;
+		}
+		conf.rxmode.mtu = d->o.max_frame - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN;
+	}
 	if ((rc = rte_eth_dev_configure(d->port, 1, 1, &conf)) < 0 ||
 	    (rc = rte_eth_rx_queue_setup(d->port, 0, RX_DESC, (unsigned)socket, NULL, d->pool)) < 0 ||
 	    (rc = rte_eth_tx_queue_setup(d->port, 0, TX_DESC, (unsigned)socket, NULL)) < 0 ||

@@ -4,9 +4,10 @@
  * port); anything else that arrives is counted and dropped. A PFS datagram
  * must come with IP TTL 255 (the link-local guard, docs/protocol.md 2), and
  * a DATA chunk must pass its CRC32C here, so a corrupted chunk costs neither
- * a ring slot nor the control process's time. What passes goes to
- * pfs-control whole, with its source; the sender's MAC is learned so that
- * replies and chunks can be addressed without ARP.
+ * a ring slot nor the control process's time. A chunk of a hierarchy that
+ * is relayed locally is stored and replicated by fanout.c; what else passes
+ * goes to pfs-control whole, with its source. The sender's MAC is learned
+ * so that replies and chunks can be addressed without ARP.
  */
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -67,7 +68,15 @@ static void to_control_flush(struct dp *d)
 	d->ntocontrol = 0;
 }
 
-/* One frame: 0 if it was a PFS datagram handed on, else a drop reason. */
+/* The next free message of the batch for control (flushed when full). */
+struct pfs_ring_msg *dp_to_control_slot(struct dp *d)
+{
+	if (d->ntocontrol == DP_BURST)
+		to_control_flush(d);
+	return &d->tocontrol[d->ntocontrol++];
+}
+
+/* One frame: counted, then relayed here, handed to control, or dropped. */
 static void classify(struct dp *d, struct rte_mbuf *m)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -118,31 +127,42 @@ static void classify(struct dp *d, struct rte_mbuf *m)
 	}
 	plen = ulen - (uint32_t)sizeof(*udp);
 	ph = (const void *)(udp + 1);
-	if (ph->magic != rte_cpu_to_be_16(PFS_MAGIC) || ph->version != PFS_VERSION ||
-	    plen > PFS_RMSG_DATA) {
+	if (ph->magic != rte_cpu_to_be_16(PFS_MAGIC) || ph->version != PFS_VERSION) {
 		d->st->rx_malformed++;
 		return;
 	}
 	if (ph->type == PFS_MSG_DATA) {
 		const struct pfs_wire_data *dh = (const void *)(ph + 1);
-		if (plen < PFS_HDR_LEN + sizeof(*dh) + 1u ||
-		    pfs_crc32c(dh + 1, plen - PFS_HDR_LEN - sizeof(*dh) -
-				       (ph->flags & PFS_HF_AUTH ? ph->auth_len : 0)) !=
-			    rte_be_to_cpu_32(dh->crc32c)) {
+		if (plen < PFS_HDR_LEN + sizeof(*dh) + 1u) {
+			d->st->rx_malformed++;
+			return;
+		}
+		if (d->o.no_crc_check)
+			d->st->crc_skipped++;
+		else if (pfs_crc32c(dh + 1, plen - PFS_HDR_LEN - sizeof(*dh) -
+					    (ph->flags & PFS_HF_AUTH ? ph->auth_len : 0)) !=
+			 rte_be_to_cpu_32(dh->crc32c)) {
 			d->st->rx_bad_crc++;
 			return;
 		}
 	}
 	dp_neigh_learn(d, rte_be_to_cpu_32(ip->src_addr), &eth->src_addr);
-	out = &d->tocontrol[d->ntocontrol++];
+	if (ph->type == PFS_MSG_DATA && !d->o.no_local_fanout &&
+	    dp_fanout_chunk(d, rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_16(udp->src_port),
+			    ph, plen))
+		return;
+	if (plen > PFS_RMSG_DATA) {
+		d->st->rx_oversize++;   /* a jumbo chunk we do not relay: no ring slot holds it */
+		return;
+	}
+	dp_fanout_close(d);     /* control sees the chunks before what followed them */
+	out = dp_to_control_slot(d);
 	out->type = PFS_RMSG_PFS_RX;
 	out->len = (uint16_t)plen;
 	out->flags = 0;
 	out->ip = rte_be_to_cpu_32(ip->src_addr);
 	out->port = rte_be_to_cpu_16(udp->src_port);
 	memcpy(out->data, ph, plen);
-	if (d->ntocontrol == DP_BURST)
-		to_control_flush(d);
 }
 
 void dp_rx_burst(struct dp *d)
@@ -156,5 +176,6 @@ void dp_rx_burst(struct dp *d)
 		classify(d, pkts[i]);
 		rte_pktmbuf_free(pkts[i]);
 	}
+	dp_fanout_close(d);
 	to_control_flush(d);
 }

@@ -12,6 +12,7 @@
 #include <rte_udp.h>
 #include <string.h>
 
+#include "csum.h"
 #include "dp.h"
 #include "pfs_codec.h"
 
@@ -136,31 +137,25 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
 		mm->idx = idx;
 		mm->hier = r->hier;
 		mm->crc = pfs_crc32c(payload, len);
-		mm->sum = rte_raw_cksum(payload, len);
+		mm->sum = dp_csum(payload, len);
 		mm->valid = true;
 	}
 	return mm;
 }
 
-/* One chunk to one child: 0, or -1 if it could not be sent now. */
-static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r, uint32_t idx)
+/* One DATA datagram to ip:port: chunk idx of hier, whose payload (len bytes,
+ * CRC crc, raw one's complement sum `sum`) lies in cache file fi. Chained
+ * to the cache where the port takes it, copied otherwise. Returns the
+ * frame's length, or -1 when out of mbufs (nothing was sent). */
+int dp_tx_chunk(struct dp *d, uint32_t ip, uint16_t port, uint64_t hier, int fi, uint32_t idx,
+		const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum)
 {
-	struct pfs_cache_file *f = pfs_cache_file(d->cache, r->fi);
-	const uint8_t *payload;
-	uint32_t len, plen, sum;
+	uint32_t plen = PFS_HDR_LEN + (uint32_t)sizeof(struct pfs_wire_data) + len, sum, flen;
 	struct rte_mbuf *h, *p = NULL;
 	struct rte_udp_hdr *udp;
 	struct pfs_wire_hdr *ph;
 	struct pfs_wire_data *dh;
-	struct dp_memo *mm;
 
-	if (!f || f->hier != r->hier ||
-	    !(payload = pfs_cache_chunk(d->cache, r->fi, idx, &len))) {
-		d->st->chunk_missing++;
-		return 0;               /* skip it: nothing to send, ever */
-	}
-	mm = memo_get(d, r, idx, payload, len);
-	plen = PFS_HDR_LEN + (uint32_t)sizeof(*dh) + len;
 	h = rte_pktmbuf_alloc(d->pool);
 	if (h && d->chain)
 		p = rte_pktmbuf_alloc(d->ext_pool);
@@ -176,7 +171,7 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 		d->st->mbuf_drops++;
 		return -1;
 	}
-	udp = put_headers(d, h, c->ip, c->port, false, plen);
+	udp = put_headers(d, h, ip, port, false, plen);
 	ph = (struct pfs_wire_hdr *)(udp + 1);
 	ph->magic = rte_cpu_to_be_16(PFS_MAGIC);
 	ph->version = PFS_VERSION;
@@ -185,36 +180,56 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 	ph->auth_len = 0;
 	ph->body_len = rte_cpu_to_be_16((uint16_t)(sizeof(*dh) + len));
 	ph->sender = rte_cpu_to_be_32(d->node_id);
-	ph->hier = rte_cpu_to_be_64(r->hier);
+	ph->hier = rte_cpu_to_be_64(hier);
 	dh = (struct pfs_wire_data *)(ph + 1);
 	dh->index = rte_cpu_to_be_32(idx);
-	dh->crc32c = rte_cpu_to_be_32(mm->crc);
+	dh->crc32c = rte_cpu_to_be_32(crc);
 	if (d->chain) {
-		rte_mbuf_ext_refcnt_update(&d->shinfo[r->fi], 1);
+		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], 1);
 		rte_pktmbuf_attach_extbuf(p, (void *)(uintptr_t)payload, RTE_BAD_IOVA,
-					  (uint16_t)len, &d->shinfo[r->fi]);
+					  (uint16_t)len, &d->shinfo[fi]);
 		p->data_len = (uint16_t)len;
 		p->pkt_len = len;
 		rte_pktmbuf_chain(h, p);
 	} else {
 		memcpy(dh + 1, payload, len);
 	}
-	/* UDP checksum: pseudo header + our 36 header bytes + the memoised
-	 * payload sum (the payload starts at an even offset, so sums add). */
+	/* UDP checksum: pseudo header + our 36 header bytes + the payload's
+	 * sum, computed once per chunk (the payload starts at an even offset,
+	 * so sums add). */
 	sum = rte_ipv4_phdr_cksum((struct rte_ipv4_hdr *)udp - 1, 0);
 	sum += rte_raw_cksum(udp, sizeof(*udp) + PFS_HDR_LEN + sizeof(*dh));
-	sum += mm->sum;
+	sum += psum;
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	udp->dgram_cksum = (uint16_t)~sum ? (uint16_t)~sum : 0xffff;
+	flen = h->pkt_len;
 	d->st->tx_chunks++;
-	d->st->tx_bytes += h->pkt_len;
-	c->sent++;
-	if (c->tokens >= h->pkt_len)
-		c->tokens -= h->pkt_len;
-	else
-		c->tokens = 0;
+	d->st->tx_bytes += flen;
 	dp_tx(d, h);
+	return (int)flen;
+}
+
+/* One chunk of a range to one child: 0, or -1 if it could not be sent now. */
+static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r, uint32_t idx)
+{
+	struct pfs_cache_file *f = pfs_cache_file(d->cache, r->fi);
+	const uint8_t *payload;
+	struct dp_memo *mm;
+	uint32_t len;
+	int flen;
+
+	if (!f || f->hier != r->hier ||
+	    !(payload = pfs_cache_chunk(d->cache, r->fi, idx, &len))) {
+		d->st->chunk_missing++;
+		return 0;               /* skip it: nothing to send, ever */
+	}
+	mm = memo_get(d, r, idx, payload, len);
+	flen = dp_tx_chunk(d, c->ip, c->port, r->hier, r->fi, idx, payload, len, mm->crc, mm->sum);
+	if (flen < 0)
+		return -1;
+	c->sent++;
+	c->tokens = c->tokens >= (uint64_t)flen ? c->tokens - (uint64_t)flen : 0;
 	return 0;
 }
 

@@ -537,9 +537,29 @@ int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_i
 	o->subtree = tree_subtree(h);
 	o->chunks_have = h->f.have.count;
 	o->chunks_total = h->f.final ? h->f.nchunks : 0;
+	o->chunk_size = h->f.manifest ? h->f.chunk_size : 0;
 	o->size = h->f.size;
 	o->upstream_active = h->upstream_active;
 	o->upstream_starts = h->upstream_starts;
+	return 0;
+}
+
+int pfs_engine_child_info(const struct pfs_engine *e, int hidx, unsigned slot,
+			  struct pfs_child_info *o)
+{
+	const struct child *c;
+
+	if (hidx < 0 || hidx >= e->nhiers)
+		return -ENOENT;
+	memset(o, 0, sizeof(*o));
+	if (slot >= e->hiers[hidx].nchildren_cap)
+		return 0;
+	c = &e->hiers[hidx].children[slot];
+	if (!c->used)
+		return 0;
+	o->id = c->id;
+	o->addr = c->addr;
+	o->ready = c->acked && !c->complete;
 	return 0;
 }
 

@@ -153,9 +153,19 @@ struct pfs_hier_info {
 	uint32_t children[256];         /* by slot; 0 = free */
 	uint32_t subtree;
 	uint32_t chunks_have, chunks_total;     /* total 0 until final */
+	uint32_t chunk_size;            /* 0 until the manifest is known */
 	uint64_t size;
 	bool upstream_active;
 	uint32_t upstream_starts;
+};
+
+/* One child slot of a hierarchy we serve, for a driver that relays chunks
+ * itself (the appliance's dataplane): `ready` once its first ACK told us what
+ * it holds, until it is complete. */
+struct pfs_child_info {
+	uint32_t id;                    /* 0: slot free */
+	struct pfs_addr addr;
+	bool ready;
 };
 
 void pfs_engine_config_defaults(struct pfs_engine_config *c);
@@ -195,6 +205,8 @@ bool pfs_engine_all_ok(const struct pfs_engine *e);      /* all complete */
 bool pfs_engine_children_served(const struct pfs_engine *e);
 int pfs_engine_hier_count(const struct pfs_engine *e);
 int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_info *out);
+int pfs_engine_child_info(const struct pfs_engine *e, int hidx, unsigned slot,
+			  struct pfs_child_info *out);
 const struct pfs_engine_stats *pfs_engine_stats(const struct pfs_engine *e);
 const struct pfs_engine_config *pfs_engine_config(const struct pfs_engine *e);
 

@@ -241,9 +241,11 @@ static uint8_t *locate(struct pfs_cache *c, int fi, uint64_t off, bool alloc)
 		int x = alloc_extent(c, fi);
 		if (x < 0)
 			return NULL;
-		f->ext[f->nexts++] = (uint32_t)x;
+		/* The dataplane may read nexts concurrently: publish ext[] first. */
+		f->ext[f->nexts] = (uint32_t)x;
+		__atomic_store_n(&f->nexts, f->nexts + 1, __ATOMIC_RELEASE);
 	}
-	if (e >= f->nexts)
+	if (e >= __atomic_load_n(&f->nexts, __ATOMIC_ACQUIRE))
 		return NULL;
 	return c->data + (uint64_t)f->ext[e] * c->h->extent_size +
 	       (chunk % f->chunks_per_ext) * f->chunk_size + off % f->chunk_size;
@@ -320,6 +322,29 @@ int pfs_cache_drop_partial(struct pfs_cache *c)
 		}
 	}
 	return n;
+}
+
+int pfs_cache_reserve(struct pfs_cache *c, int fi, uint64_t upto)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING)
+		return -EINVAL;
+	if (!upto)
+		return 0;
+	if ((upto - 1) / f->chunk_size / f->chunks_per_ext >= PFS_CACHE_FILE_EXTENTS)
+		return -EFBIG;
+	return locate(c, fi, upto - 1, true) ? 0 : -ENOSPC;
+}
+
+uint64_t pfs_cache_reserved(const struct pfs_cache *c, int fi)
+{
+	const struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (!f || atomic_load(&f->state) == PFS_CF_FREE)
+		return 0;
+	return (uint64_t)__atomic_load_n(&f->nexts, __ATOMIC_ACQUIRE) * f->chunks_per_ext *
+	       f->chunk_size;
 }
 
 void pfs_cache_touch(struct pfs_cache *c, int fi)

@@ -82,6 +82,12 @@ void pfs_cache_drop(struct pfs_cache *c, int fi);
 int pfs_cache_evict_idle(struct pfs_cache *c);
 /* Drop every entry still FILLING: after a control restart nobody owns them. */
 int pfs_cache_drop_partial(struct pfs_cache *c);
+/* Allocate the extents that hold bytes [0, upto) of a filling file, so the
+ * dataplane can store chunks received from a parent there (local fan-out).
+ * -ENOSPC when nothing can be evicted, -EFBIG past the per-file limit. */
+int pfs_cache_reserve(struct pfs_cache *c, int fi, uint64_t upto);
+/* Bytes [0, n) of the file are allocated: what a reservation reached. */
+uint64_t pfs_cache_reserved(const struct pfs_cache *c, int fi);
 void pfs_cache_touch(struct pfs_cache *c, int fi);
 void pfs_cache_pin(struct pfs_cache *c, int fi, bool pinned);
 
@@ -89,7 +95,9 @@ void pfs_cache_pin(struct pfs_cache *c, int fi, bool pinned);
 int pfs_cache_find(const struct pfs_cache *c, const char *model, const char *path);
 int pfs_cache_find_hier(const struct pfs_cache *c, uint64_t hier);
 struct pfs_cache_file *pfs_cache_file(const struct pfs_cache *c, int fi);
-/* Address of chunk idx of file fi, and its length; NULL if not stored. */
+/* Address of chunk idx of file fi, and its length; NULL if its extent is not
+ * allocated. Of a filling file, the length is the chunk size and the bytes
+ * are whatever was stored (the engine knows which chunks are held). */
 const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, uint32_t *len);
 /* Read len bytes at off (they must be stored). */
 int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, size_t len);

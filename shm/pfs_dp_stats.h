@@ -30,6 +30,15 @@ struct pfs_dp_stats {
 	uint64_t loops, busy_loops;
 	uint64_t tsc_hz;
 	uint64_t started_ns;
+	/* local fan-out (docs/appliance.md 2.3) */
+	uint64_t fanout_tables;         /* hierarchies relayed locally now */
+	uint64_t fanout_chunks;         /* chunks stored and replicated here */
+	uint64_t fanout_tx;             /* copies sent to children */
+	uint64_t fanout_stray;          /* DATA of such a hierarchy not from the parent */
+	uint64_t fanout_no_room;        /* no reserved cache room: left to pfs-control */
+	uint64_t fanout_notices;        /* CHUNKS_STORED messages (runs of chunks) */
+	uint64_t crc_skipped;           /* chunks not checked (--no-crc-check) */
+	uint64_t rx_oversize;           /* above a ring message, not relayed here */
 };
 
 #endif /* PFS_DP_STATS_H */

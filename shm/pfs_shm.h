@@ -42,10 +42,45 @@ enum pfs_rmsg_type {
 				 * value = node id, port = PFS port */
 	PFS_RMSG_SEND_CHUNKS = 4, /* c2d: send chunks [value>>32, +(value&0xffffffff))
 				 * of cache file `slot` (hierarchy hier) to ip:port */
+	PFS_RMSG_FANOUT = 5,    /* c2d: hierarchy hier, stored in cache file `slot`, is
+				 * relayed by the dataplane itself: data holds a struct
+				 * pfs_rmsg_fanout, value its generation; F_DELETE ends it */
+	PFS_RMSG_CHUNKS_STORED = 6, /* d2c: chunks [value>>32, +(value&0xffffffff)) of hier
+				 * came from ip:port (the parent), are in the cache and
+				 * went to the children of struct pfs_rmsg_stored.mask */
 	PFS_RMSG_TEST = 100,    /* tests */
 };
 
-#define PFS_RMSG_F_BCAST 0x0001
+#define PFS_RMSG_F_BCAST  0x0001
+#define PFS_RMSG_F_DELETE 0x0002
+
+/* Local fan-out (docs/appliance.md 2.3): chunks of a hierarchy the appliance
+ * is a member of (not root) are stored and replicated by the dataplane as
+ * they arrive from the parent, without the round trip through pfs-control.
+ * Children sit in the engine's slots, so a mask names them across messages;
+ * a message of another generation than the table control holds is ignored. */
+#define PFS_FANOUT_SLOTS 16
+
+struct pfs_rmsg_fanout {
+	uint32_t parent_ip;
+	uint16_t parent_port;
+	uint16_t pad;
+	uint32_t chunk_size;
+	uint32_t generation;
+	struct {
+		uint32_t ip;            /* 0: slot empty or child not ready */
+		uint16_t port;
+		uint16_t pad;
+	} child[PFS_FANOUT_SLOTS];
+};
+
+struct pfs_rmsg_stored {
+	uint32_t generation;    /* of the table the chunks were relayed with */
+	uint32_t sender;        /* node id in the parent's DATA headers */
+	uint32_t chunk_len;     /* every chunk of the run has this length */
+	uint16_t mask;          /* child slots each chunk was sent to */
+	uint16_t pad;
+};
 
 struct pfs_ring_msg {
 	uint16_t type;

@@ -182,3 +182,39 @@ Test(cache, bad_requests_are_refused)
 	pfs_cache_close(r);
 	pfs_cache_close(c);
 }
+
+/* Local fan-out: control reserves room, the dataplane (a reader) finds each
+ * chunk's address there and writes it; nothing is allocated past what was
+ * reserved, and a complete file takes no reservation. */
+Test(cache, reserved_room_is_addressable_by_the_reader)
+{
+	struct pfs_cache *w, *r;
+	uint32_t len;
+	int fi;
+
+	make_region(8);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
+	fi = pfs_cache_create(w, 42, "CP-7961G", "fw/a.bin", 1408);
+	cr_assert_geq(fi, 0);
+	cr_assert_null(pfs_cache_chunk(r, fi, 0, &len), "room before any reservation");
+	cr_assert_eq(pfs_cache_reserve(w, fi, 3 * EXT / 2), 0);
+	uint64_t got = pfs_cache_reserved(r, fi);
+	cr_assert_geq(got, 3 * EXT / 2);
+	cr_assert_lt(got, 3 * EXT, "reserved %llu: more than the extents asked", (unsigned long long)got);
+	uint32_t last = (uint32_t)(got / 1408) - 1;
+	uint8_t *p = (uint8_t *)(uintptr_t)pfs_cache_chunk(r, fi, last, &len);
+	cr_assert_not_null(p);
+	cr_assert_eq(len, 1408);
+	memset(p, 0xab, len);           /* the dataplane's store */
+	cr_assert_null(pfs_cache_chunk(r, fi, last + 1, &len), "beyond the reservation");
+	uint8_t back[1408];
+	cr_assert_eq(pfs_cache_write(w, fi, 0, back, 0), 0);
+	cr_assert_eq(pfs_cache_reserve(w, fi, (uint64_t)PFS_CACHE_FILE_EXTENTS * EXT * 2), -EFBIG);
+	cr_assert_eq(pfs_cache_reserve(r, fi, EXT), -EINVAL, "a reader reserved");
+	cr_assert_eq(pfs_cache_complete(w, fi, 1408, sha0), 0);
+	cr_assert_eq(pfs_cache_reserve(w, fi, 2 * EXT), -EINVAL, "reserved in a complete file");
+	cr_assert_eq(pfs_cache_read(w, fi, 0, back, 1), 0);
+	pfs_cache_close(r);
+	pfs_cache_close(w);
+}

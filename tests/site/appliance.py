@@ -29,14 +29,15 @@ XDP_OBJ = os.path.join(S.ROOT, "build", "bpf", "pfs_steer.bpf.o")
 CONFIG = """# written by tests/site/appliance.py
 site = {{ address = "{ip}"; broadcast = "{bcast}"; }};
 upstream = {{ tftp = "{tftp}"; }};
-appliance = {{ max_children = {kids}; }};
+appliance = {{ max_children = {kids}; priority = {prio}; local_fanout = {fanout}; }};
 segment = {{ path = "{segment}"; cache_mb = {cache_mb}; }};
 control = {{ socket = "{socket}"; }};
 """
 
 
 class Appliance:
-    def __init__(self, site, max_children=16, cache_mb=64, lcore=1):
+    def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
+                 local_fanout=True):
         self.site = site
         self.ns = site.prefix + "-app"
         self.segment = "/dev/shm/%s-seg" % site.prefix
@@ -47,7 +48,8 @@ class Appliance:
         self.dp_starts = 0
         with open(self.conf, "w") as f:
             f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", tftp=S.HQ_IP,
-                                  kids=max_children, segment=self.segment, cache_mb=cache_mb,
+                                  kids=max_children, prio=priority,
+                                  fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,
                                   socket=self.socket))
         site._ns(self.ns)
         S.sh("ip", "link", "add", "eth0", "netns", self.ns, "type", "veth", "peer", "va",

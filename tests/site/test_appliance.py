@@ -211,8 +211,53 @@ def scenario_appliance_dataplane_restart():
             sent, len(site.devices), wan / 1e6)
 
 
+def scenario_appliance_member_relays_locally():
+    """The appliance below the devices' priority: a device is root, the
+    appliance joins as a member with 16 child slots, and its dataplane
+    stores and replicates the chunks it receives itself (local fan-out);
+    every device ends byte-identical, the appliance fetched nothing."""
+    files = {"fw/big.bin": 4 * 1024 * 1024 + 77}
+    with S.Site(12, MODELS[:1], files) as site:
+        app = Appliance(site, priority=0)
+        app.start()
+        # The appliance joins on the first claim it hears; a head start for
+        # two devices makes one of them root and puts the appliance right
+        # below it, where later joiners are sent.
+        for d in site.devices[:2]:
+            d.start(sorted(files))
+        deadline = time.time() + 20
+        trees = []
+        while time.time() < deadline and not (trees and trees[0]["state"] == "member"):
+            time.sleep(0.05)
+            trees = app.ctl_json("trees")["trees"]
+        expect(trees and trees[0]["depth"] == 2, "appliance did not join the root: %s" % trees)
+        for d in site.devices[2:]:
+            d.start(sorted(files))
+        expect(site.wait(120), "devices did not finish in 120 s")
+        for d in site.devices:
+            expect(d.proc.returncode == 0, "d%d exited %s" % (d.idx, d.proc.returncode))
+        problems = S.check_outputs(site, site.devices)
+        expect(not problems, "; ".join(problems[:5]))
+        trees = app.ctl_json("trees")["trees"]
+        expect(len(trees) == 1 and not trees[0]["root"] and trees[0]["complete"],
+               "appliance not a complete member: %s" % trees)
+        st = app.ctl_json("stats")
+        dp, ctl = st["dataplane"], st["control"]
+        expect(ctl["wan_bytes"] == 0, "a member fetched %d WAN bytes" % ctl["wan_bytes"])
+        expect(dp["fanout_chunks"] > 0 and dp["fanout_tx"] > 0, "%s " % trees +
+               "no chunk relayed locally: %s" % dp)
+        expect(ctl["fanout_chunks"] >= dp["fanout_chunks"] - dp["to_control_drops"],
+               "reports lost: dataplane %d, control %d" % (dp["fanout_chunks"],
+                                                          ctl["fanout_chunks"]))
+        expect(ctl["fanout_skipped"] > 0, "the engine re-sent every relayed chunk: %s" % ctl)
+        return "member at depth %d: %d chunks relayed locally as %d copies (%d reports), " \
+               "%d engine sends skipped" % (trees[0]["depth"], dp["fanout_chunks"],
+                                            dp["fanout_tx"], dp["fanout_notices"],
+                                            ctl["fanout_skipped"])
+
+
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
-             scenario_appliance_dataplane_restart]
+             scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))

@@ -1,0 +1,247 @@
+/* fanout.c - pfs-control's side of local fan-out (docs/appliance.md 2.3).
+ *
+ * For each hierarchy the appliance is a member of (another node is root)
+ * and has ready children, the dataplane holds a table: parent, cache file,
+ * children by engine slot. It stores and replicates chunks as they arrive
+ * and reports runs of them (CHUNKS_STORED). Here we
+ *   - keep each table in step with the engine (sync, every loop), and keep
+ *     cache room reserved ahead of the stream, since only we allocate;
+ *   - rebuild each reported chunk from the cache and feed it to the engine,
+ *     which then knows it holds it (ACKs, completion, its own children);
+ *   - remember, per chunk, which child slots the dataplane sent it to, and
+ *     drop the engine's first send of it to such a child (consume). A later
+ *     send of the same chunk to that child is a repair and goes out.
+ * A report made with another generation of the table than ours is fed to
+ * the engine, but its mask is not trusted: the children may have changed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+
+#define RESERVE_AHEAD_CHUNKS 4096       /* room kept ahead of the stream */
+
+static int send_table(struct ctl *c, struct ctl_fanout *f, bool del)
+{
+	struct pfs_ring_msg m = {
+		.type = PFS_RMSG_FANOUT,
+		.flags = del ? PFS_RMSG_F_DELETE : 0,
+		.slot = (uint32_t)f->fi,
+		.hier = f->hier,
+		.value = f->generation,
+		.len = sizeof(f->tab),
+	};
+
+	memcpy(m.data, &f->tab, sizeof(f->tab));
+	if (pfs_shm_send(c->shm, &m) < 0) {
+		c->st.tx_ring_full++;
+		return -ENOBUFS;
+	}
+	c->st.fanout_tables++;
+	return 0;
+}
+
+/* The table this hierarchy should have: false when it should have none. */
+static bool want_table(struct ctl *c, struct ctl_engine *ce, int hidx, int fi,
+		       const struct pfs_hier_info *info, struct pfs_rmsg_fanout *t)
+{
+	bool any = false;
+
+	memset(t, 0, sizeof(*t));
+	if (!c->cfg.local_fanout || !c->dp_alive || c->cfg.mode != PFS_MODE_CUT_THROUGH ||
+	    fi < 0 || info->is_root || info->complete || info->failed || !info->parent_id ||
+	    !info->chunk_size || info->nchildren == 0)
+		return false;
+	t->parent_ip = info->parent.ip;
+	t->parent_port = info->parent.port;
+	t->chunk_size = info->chunk_size;
+	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
+		struct pfs_child_info ci;
+		if (pfs_engine_child_info(ce->e, hidx, s, &ci) < 0 || !ci.id || !ci.ready)
+			continue;
+		t->child[s].ip = ci.addr.ip;
+		t->child[s].port = ci.addr.port;
+		any = true;
+	}
+	return any;
+}
+
+/* A slot now names another child (or none): its old marks mean nothing. */
+static void forget_changed_slots(struct ctl_fanout *f, const struct pfs_rmsg_fanout *t)
+{
+	uint16_t clear = 0;
+
+	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++)
+		if (f->tab.child[s].ip != t->child[s].ip || f->tab.child[s].port != t->child[s].port)
+			clear |= (uint16_t)(1u << s);
+	if (!clear)
+		return;
+	for (uint32_t i = 0; i < f->nsent; i++)
+		f->sent[i] &= (uint16_t)~clear;
+}
+
+static void reserve_ahead(struct ctl *c, struct ctl_fanout *f, const struct pfs_hier_info *info)
+{
+	uint64_t upto = ((uint64_t)info->chunks_have + RESERVE_AHEAD_CHUNKS) * info->chunk_size;
+
+	if (info->chunks_total && upto > info->size)
+		upto = info->size;
+	if (upto <= pfs_cache_reserved(c->cache, f->fi))
+		return;
+	if (pfs_cache_reserve(c->cache, f->fi, upto) < 0)
+		c->st.cache_write_errors++;     /* the dataplane hands chunks to us */
+}
+
+static void sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
+{
+	struct ctl_fanout *f = ce->fan[hidx];
+	struct pfs_hier_info info;
+	struct pfs_rmsg_fanout t;
+	int *fi = &ce->cache_fi[hidx];
+	bool want;
+
+	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0)
+		return;
+	/* The cache entry is made on the first chunk; make it as soon as the
+	 * manifest is known, so the first chunks can be relayed here too. */
+	if (*fi < 0 && c->cfg.local_fanout && !info.is_root && info.chunk_size &&
+	    !info.complete && info.nchildren)
+		*fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
+	want = want_table(c, ce, hidx, *fi, &info, &t);
+	if (!want) {
+		if (f && f->active) {
+			send_table(c, f, true);
+			f->active = false;
+		}
+		return;
+	}
+	if (!f) {
+		f = ce->fan[hidx] = calloc(1, sizeof(*f));
+		if (!f)
+			return;
+	}
+	if (f->fi != *fi || f->hier != info.key) {
+		free(f->sent);
+		memset(f, 0, sizeof(*f));
+	}
+	f->fi = *fi;
+	f->hier = info.key;
+	reserve_ahead(c, f, &info);
+	t.generation = f->generation;
+	if (f->active && !memcmp(&t, &f->tab, sizeof(t)))
+		return;
+	forget_changed_slots(f, &t);
+	t.generation = ++f->generation;
+	f->tab = t;
+	f->active = send_table(c, f, false) == 0;
+}
+
+void ctl_fanout_sync(struct ctl *c)
+{
+	for (int i = 0; i < c->neng; i++) {
+		int n = pfs_engine_hier_count(c->eng[i].e);
+		for (int h = 0; h < n && h < CTL_MAX_HIERS; h++)
+			sync_one(c, &c->eng[i], h);
+	}
+}
+
+void ctl_fanout_lost(struct ctl *c)
+{
+	for (int i = 0; i < c->neng; i++)
+		for (int h = 0; h < CTL_MAX_HIERS; h++)
+			if (c->eng[i].fan[h])
+				c->eng[i].fan[h]->active = false;       /* sync pushes it again */
+}
+
+static int mark_sent(struct ctl_fanout *f, uint32_t idx, uint16_t mask)
+{
+	if (idx >= f->nsent) {
+		uint32_t n = f->nsent ? f->nsent : 1024;
+		uint16_t *p;
+		while (n <= idx)
+			n *= 2;
+		p = realloc(f->sent, n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		memset(p + f->nsent, 0, (n - f->nsent) * sizeof(*p));
+		f->sent = p;
+		f->nsent = n;
+	}
+	f->sent[idx] |= mask;
+	return 0;
+}
+
+static struct ctl_fanout *find(struct ctl *c, uint64_t hier, struct ctl_engine **ce, int *hidx)
+{
+	for (int i = 0; i < c->neng; i++)
+		for (int h = 0; h < CTL_MAX_HIERS; h++)
+			if (c->eng[i].fan[h] && c->eng[i].fan[h]->hier == hier) {
+				*ce = &c->eng[i];
+				*hidx = h;
+				return c->eng[i].fan[h];
+			}
+	return NULL;
+}
+
+void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m)
+{
+	const struct pfs_rmsg_stored *r = (const void *)m->data;
+	uint32_t first = (uint32_t)(m->value >> 32), count = (uint32_t)m->value;
+	struct pfs_addr src = { .ip = m->ip, .port = m->port };
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct ctl_engine *ce;
+	struct ctl_fanout *f;
+	int hidx;
+
+	if (m->len < sizeof(*r) || !(f = find(c, m->hier, &ce, &hidx)))
+		return;         /* a table withdrawn meanwhile: the parent repairs */
+	if (r->generation != f->generation)
+		c->st.fanout_stale++;
+	for (uint32_t i = 0; i < count; i++) {
+		struct pfs_msg msg = { .type = PFS_MSG_DATA, .sender = r->sender, .hier = m->hier };
+		uint32_t room;
+		const uint8_t *p = pfs_cache_chunk(c->cache, f->fi, first + i, &room);
+		int n;
+
+		if (!p || r->chunk_len > room)
+			continue;
+		msg.u.data.index = first + i;
+		msg.u.data.payload = p;
+		msg.u.data.len = (uint16_t)r->chunk_len;
+		if ((n = pfs_encode(&msg, buf, sizeof(buf))) < 0)
+			continue;
+		if (r->generation == f->generation && r->mask)
+			mark_sent(f, first + i, r->mask);
+		c->st.fanout_chunks++;
+		ctl_engine_feed(c, ce, &src, buf, (size_t)n);
+	}
+}
+
+bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act)
+{
+	struct ctl_fanout *f = act->hidx < CTL_MAX_HIERS ? ce->fan[act->hidx] : NULL;
+
+	if (!f || act->index >= f->nsent || !f->sent[act->index])
+		return false;
+	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
+		uint16_t bit = (uint16_t)(1u << s);
+		if ((f->sent[act->index] & bit) && f->tab.child[s].ip == act->dst.ip &&
+		    f->tab.child[s].port == act->dst.port) {
+			f->sent[act->index] &= (uint16_t)~bit;
+			return true;
+		}
+	}
+	return false;
+}
+
+void ctl_fanout_free(struct ctl_engine *ce)
+{
+	for (int h = 0; h < CTL_MAX_HIERS; h++) {
+		if (!ce->fan[h])
+			continue;
+		free(ce->fan[h]->sent);
+		free(ce->fan[h]);
+		ce->fan[h] = NULL;
+	}
+}

@@ -1,0 +1,191 @@
+/* fanout.c - local fan-out: chunks from a parent, stored and replicated to
+ * our children right here (docs/appliance.md 2.3).
+ *
+ * When the appliance is a member of a hierarchy (another node is root),
+ * every chunk it receives must reach each of its children. Going through
+ * pfs-control costs a ring round trip and the engine's per-chunk work; so
+ * pfs-control pushes a table per such hierarchy (parent, cache file, ready
+ * children by engine slot) and the dataplane, for each checked chunk from
+ * that parent:
+ *
+ *   copy payload into the cache file's reserved room   (one copy, kept for
+ *                                                        repairs and later waves)
+ *   for each child slot: header mbuf -> payload in the cache (no copy)
+ *   extend the run being reported: CHUNKS_STORED(first, count, mask)
+ *
+ * The engine still decides everything else: pfs-control rebuilds each
+ * reported chunk from the cache for it, and skips the engine's first send of
+ * a chunk the dataplane already sent to that child (the mask), so a repair
+ * (a second send) still goes out. A chunk that finds no reserved room, or a
+ * file that is not filling any more, goes to control whole, as without a
+ * table: local fan-out is an acceleration, never a second source of truth.
+ *
+ * Copies to children are not paced: they leave at the rate chunks arrive,
+ * which our own window toward the parent bounds.
+ */
+#include <rte_ip.h>
+#include <string.h>
+
+#include "csum.h"
+#include "dp.h"
+
+static struct dp_fanout *find(struct dp *d, uint64_t hier)
+{
+	struct dp_fanout *f = &d->fanout[d->fanout_last];
+
+	if (f->hier == hier)
+		return f;
+	if (!d->nfanout)
+		return NULL;
+	for (unsigned i = 0; i < DP_FANOUT; i++) {
+		if (d->fanout[i].hier == hier) {
+			d->fanout_last = i;
+			return &d->fanout[i];
+		}
+	}
+	return NULL;
+}
+
+void dp_fanout_reset(struct dp *d)
+{
+	dp_fanout_close(d);
+	memset(d->fanout, 0, sizeof(d->fanout));
+	d->nfanout = 0;
+	d->fanout_last = 0;
+	d->st->fanout_tables = 0;
+}
+
+/* A table from pfs-control: set, replace or delete (F_DELETE). */
+void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m)
+{
+	const struct pfs_rmsg_fanout *t = (const void *)m->data;
+	struct dp_fanout *f;
+
+	if (!m->hier)
+		return;
+	dp_fanout_close(d);     /* the open run belongs to the old table */
+	f = find(d, m->hier);
+	if (m->flags & PFS_RMSG_F_DELETE) {
+		if (f) {
+			memset(f, 0, sizeof(*f));
+			d->nfanout--;
+		}
+		d->st->fanout_tables = d->nfanout;
+		return;
+	}
+	if (m->len < sizeof(*t) || m->slot >= PFS_CACHE_FILES || !t->chunk_size)
+		return;
+	if (!f) {
+		for (unsigned i = 0; i < DP_FANOUT && !f; i++)
+			if (!d->fanout[i].hier)
+				f = &d->fanout[i];
+		if (!f)
+			return;         /* more tables than cache files: cannot be */
+		d->nfanout++;
+	}
+	memset(f, 0, sizeof(*f));
+	f->hier = m->hier;
+	f->fi = (int32_t)m->slot;
+	f->generation = t->generation;
+	f->chunk_size = t->chunk_size;
+	f->parent_ip = t->parent_ip;
+	f->parent_port = t->parent_port;
+	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
+		if (!t->child[s].ip)
+			continue;
+		f->child[s].ip = t->child[s].ip;
+		f->child[s].port = t->child[s].port;
+		f->live |= (uint16_t)(1u << s);
+	}
+	d->st->fanout_tables = d->nfanout;
+}
+
+void dp_fanout_close(struct dp *d)
+{
+	struct dp_notice *n = &d->notice;
+	struct pfs_rmsg_stored *body;
+	struct pfs_ring_msg *out;
+
+	if (!n->open)
+		return;
+	n->open = false;
+	out = dp_to_control_slot(d);
+	out->type = PFS_RMSG_CHUNKS_STORED;
+	out->flags = 0;
+	out->len = sizeof(*body);
+	out->ip = n->src_ip;
+	out->port = n->src_port;
+	out->slot = 0;
+	out->hier = n->hier;
+	out->value = (uint64_t)n->first << 32 | n->count;
+	body = (struct pfs_rmsg_stored *)out->data;
+	*body = (struct pfs_rmsg_stored){
+		.generation = n->generation, .sender = n->sender,
+		.chunk_len = n->len, .mask = n->mask,
+	};
+	d->st->fanout_notices++;
+}
+
+/* Report chunk idx: extend the open run when it follows it, else start one. */
+static void report(struct dp *d, const struct dp_fanout *f, uint32_t sender, uint32_t idx,
+		   uint32_t len, uint16_t mask)
+{
+	struct dp_notice *n = &d->notice;
+
+	if (n->open && n->hier == f->hier && n->generation == f->generation &&
+	    n->sender == sender && n->len == len && n->mask == mask && n->first + n->count == idx) {
+		n->count++;
+		return;
+	}
+	dp_fanout_close(d);
+	*n = (struct dp_notice){
+		.open = true, .hier = f->hier, .generation = f->generation, .sender = sender,
+		.first = idx, .count = 1, .len = len, .src_ip = f->parent_ip,
+		.src_port = f->parent_port, .mask = mask,
+	};
+}
+
+bool dp_fanout_chunk(struct dp *d, uint32_t src_ip, uint16_t src_port,
+		     const struct pfs_wire_hdr *ph, uint32_t plen)
+{
+	const struct pfs_wire_data *dh = (const void *)(ph + 1);
+	struct dp_fanout *f;
+	struct pfs_cache_file *cf;
+	uint32_t idx, len, room, crc;
+	uint16_t sum, mask = 0;
+	uint8_t *dst;
+
+	if (!d->nfanout || (ph->flags & PFS_HF_AUTH) || !(f = find(d, rte_be_to_cpu_64(ph->hier))))
+		return false;
+	if (src_ip != f->parent_ip || src_port != f->parent_port) {
+		d->st->fanout_stray++;  /* the engine judges it */
+		return false;
+	}
+	idx = rte_be_to_cpu_32(dh->index);
+	len = plen - PFS_HDR_LEN - (uint32_t)sizeof(*dh);
+	cf = pfs_cache_file(d->cache, f->fi);
+	/* The file must still be the one the table names, and filling; the
+	 * chunk's room must be reserved (we never allocate: control does). */
+	if (len > f->chunk_size ||
+	    atomic_load_explicit(&cf->state, memory_order_acquire) != PFS_CF_FILLING ||
+	    cf->hier != f->hier || cf->chunk_size != f->chunk_size ||
+	    !(dst = (uint8_t *)(uintptr_t)pfs_cache_chunk(d->cache, f->fi, idx, &room))) {
+		d->st->fanout_no_room++;
+		return false;
+	}
+	memcpy(dst, dh + 1, len);
+	crc = rte_be_to_cpu_32(dh->crc32c);
+	sum = dp_csum(dst, len);
+	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
+		if (!(f->live & (1u << s)))
+			continue;
+		if (dp_tx_chunk(d, f->child[s].ip, f->child[s].port, f->hier, f->fi, idx, dst, len,
+				crc, sum) < 0)
+			continue;       /* out of mbufs: the engine sends it instead */
+		mask |= (uint16_t)(1u << s);
+		d->st->fanout_tx++;
+	}
+	d->st->fanout_chunks++;
+	report(d, f, rte_be_to_cpu_32(ph->sender), idx, len, mask);
+	return true;
+}
