@@ -35,6 +35,9 @@ fuzz() {
 }
 step fuzz-decode fuzz
 
+# The dataplane on virtual devices (no root needed): frames checked byte by byte.
+step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py
+
 # Namespaces, veth, a bridge, tbf and tftpd-hpa: needs root.
 if [ "$(id -u)" -eq 0 ]; then
   step site timeout 900 python3 tests/site/test_site.py

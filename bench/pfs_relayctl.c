@@ -1,0 +1,312 @@
+/* pfs_relayctl.c - pfs-relayctl: drive a pfs-dataplane with a fixed fan-out
+ * table instead of pfs-control, and measure it (bench/README.md).
+ *
+ *   pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]
+ *                [--file-size BYTES] [--children N] [--from IP] [--self IP]
+ *                [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]
+ *
+ * It plays the control process's part for one hierarchy the dataplane is a
+ * member of: lays out the segment, makes the cache entry and reserves the
+ * whole file, sends CONFIG and a FANOUT table with N children (10.99.1.1..N,
+ * port 4051), and drains what the dataplane reports. pfs-gen's defaults
+ * match its own, so a trace of pfs-gen is relayed as is.
+ *
+ * Measuring: --seconds S after --warmup W takes two snapshots of the
+ * dataplane's counters and prints the rates between them as one JSON line:
+ * chunks in and packets out per second, payload Gbit/s, TSC cycles per chunk
+ * (the dataplane polls one core, so cycles = TSC Hz x seconds). With
+ * --until-chunks it waits until that many chunks were relayed and prints the
+ * totals instead (tests). Exits 1 if the dataplane never came or the time
+ * ran out.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pfs_cache.h"
+#include "pfs_codec.h"
+#include "pfs_dp_stats.h"
+#include "pfs_shm.h"
+#include "pfs_wire.h"
+
+struct rc_opts {
+	const char *segment, *model, *path;
+	uint32_t chunk_size, children, from, self;
+	uint64_t file_size, until_chunks;
+	double warmup, seconds, timeout;
+};
+
+struct rc_counts {
+	uint64_t reports, reported_chunks, to_control;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]\n"
+		   "         [--file-size BYTES] [--children N] [--from IP] [--self IP]\n"
+		   "         [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]\n");
+}
+
+static int num(const char *s, const char *name, double lo, double hi, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	if (errno || *end || end == s || *v < lo || *v > hi) {
+		fprintf(stderr, "pfs-relayctl: --%s: '%s' is not a number in %g..%g\n", name, s, lo,
+			hi);
+		return -1;
+	}
+	return 0;
+}
+
+static int ip(const char *s, const char *name, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1) {
+		fprintf(stderr, "pfs-relayctl: --%s: '%s' is not an IPv4 address\n", name, s);
+		return -1;
+	}
+	*out = ntohl(a.s_addr);
+	return 0;
+}
+
+static int parse_args(struct rc_opts *o, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "segment", required_argument, NULL, 'g' }, { "model", required_argument, NULL, 'm' },
+		{ "path", required_argument, NULL, 'p' }, { "chunk-size", required_argument, NULL, 'c' },
+		{ "file-size", required_argument, NULL, 'f' }, { "children", required_argument, NULL, 'n' },
+		{ "from", required_argument, NULL, 'F' }, { "self", required_argument, NULL, 'S' },
+		{ "warmup", required_argument, NULL, 'w' }, { "seconds", required_argument, NULL, 's' },
+		{ "until-chunks", required_argument, NULL, 'u' },
+		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	double v;
+	int opt;
+
+	*o = (struct rc_opts){ .model = "CP-7961G", .path = "fw/bench.bin",
+			       .chunk_size = PFS_CHUNK_DEFAULT, .children = 2, .from = 0x0a630001,
+			       .self = 0x0a630002, .file_size = 1 << 20, .warmup = 1, .seconds = 3,
+			       .timeout = 60 };
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'g': o->segment = optarg; break;
+		case 'm': o->model = optarg; break;
+		case 'p': o->path = optarg; break;
+		case 'F': if (ip(optarg, "from", &o->from) < 0) return -1; break;
+		case 'S': if (ip(optarg, "self", &o->self) < 0) return -1; break;
+		case 'c': if (num(optarg, "chunk-size", 1, PFS_CHUNK_MAX, &v) < 0) return -1;
+			o->chunk_size = (uint32_t)v; break;
+		case 'f': if (num(optarg, "file-size", 1, 1e10, &v) < 0) return -1;
+			o->file_size = (uint64_t)v; break;
+		case 'n': if (num(optarg, "children", 1, PFS_FANOUT_SLOTS, &v) < 0) return -1;
+			o->children = (uint32_t)v; break;
+		case 'u': if (num(optarg, "until-chunks", 1, 1e12, &v) < 0) return -1;
+			o->until_chunks = (uint64_t)v; break;
+		case 'w': if (num(optarg, "warmup", 0, 3600, &o->warmup) < 0) return -1; break;
+		case 's': if (num(optarg, "seconds", 0.1, 3600, &o->seconds) < 0) return -1; break;
+		case 't': if (num(optarg, "timeout", 0.1, 3600, &o->timeout) < 0) return -1; break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (!o->segment || optind != argc) {
+		fprintf(stderr, "pfs-relayctl: %s\n", o->segment ? "unexpected argument" :
+							       "--segment is required");
+		return -1;
+	}
+	return 0;
+}
+
+static void drain(struct pfs_shm *s, struct rc_counts *n)
+{
+	struct pfs_ring_msg m[32];
+	unsigned k;
+
+	while ((k = pfs_shm_recv_burst(s, m, 32)) > 0) {
+		for (unsigned i = 0; i < k; i++) {
+			if (m[i].type == PFS_RMSG_CHUNKS_STORED) {
+				n->reports++;
+				n->reported_chunks += (uint32_t)m[i].value;
+			} else {
+				n->to_control++;
+			}
+		}
+	}
+}
+
+static int setup(const struct rc_opts *o, struct pfs_shm *s, struct pfs_cache *cache)
+{
+	uint64_t hier = pfs_hier_key(o->model, strlen(o->model), o->path, strlen(o->path));
+	struct pfs_ring_msg cfg = { .type = PFS_RMSG_CONFIG, .ip = o->self,
+				    .slot = o->self | 0xff, .value = o->self, .port = PFS_PORT };
+	struct pfs_ring_msg fan = { .type = PFS_RMSG_FANOUT, .hier = hier, .value = 1 };
+	struct pfs_rmsg_fanout *t = (void *)fan.data;
+	int fi, rc;
+
+	fi = pfs_cache_create(cache, hier, o->model, o->path, o->chunk_size);
+	if (fi < 0 || (rc = pfs_cache_reserve(cache, fi, o->file_size)) < 0) {
+		fprintf(stderr, "pfs-relayctl: cache: cannot hold %llu bytes: %s\n",
+			(unsigned long long)o->file_size, strerror(fi < 0 ? -fi : -rc));
+		return -1;
+	}
+	fan.slot = (uint32_t)fi;
+	fan.len = sizeof(*t);
+	t->parent_ip = o->from;
+	t->parent_port = PFS_PORT;
+	t->chunk_size = o->chunk_size;
+	t->generation = 1;
+	for (uint32_t i = 0; i < o->children; i++) {
+		t->child[i].ip = 0x0a630100 + i + 1;    /* 10.99.1.(i+1) */
+		t->child[i].port = PFS_PORT;
+	}
+	if (pfs_shm_send(s, &cfg) < 0 || pfs_shm_send(s, &fan) < 0) {
+		fprintf(stderr, "pfs-relayctl: ring full\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int wait_dataplane(struct pfs_shm *s, const struct pfs_dp_stats *st, double deadline)
+{
+	while (!stop && now_s() < deadline) {
+		struct pfs_shm_side_info p;
+		pfs_shm_peer(s, &p);
+		if (p.pid && st->magic == PFS_DP_STATS_MAGIC && st->from_control >= 2)
+			return 0;
+		pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
+		usleep(10000);
+	}
+	fprintf(stderr, "pfs-relayctl: no dataplane took the configuration\n");
+	return -1;
+}
+
+static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *n)
+{
+	printf("{\"fanout_chunks\": %llu, \"fanout_tx\": %llu, \"tx_chunks\": %llu, "
+	       "\"rx_pkts\": %llu, \"rx_bad_crc\": %llu, \"rx_ttl\": %llu, \"rx_not_pfs\": %llu, "
+	       "\"rx_malformed\": %llu, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
+	       "\"reports\": %llu, \"reported_chunks\": %llu, \"to_control\": %llu}\n",
+	       (unsigned long long)st->fanout_chunks, (unsigned long long)st->fanout_tx,
+	       (unsigned long long)st->tx_chunks, (unsigned long long)st->rx_pkts,
+	       (unsigned long long)st->rx_bad_crc, (unsigned long long)st->rx_ttl,
+	       (unsigned long long)st->rx_not_pfs, (unsigned long long)st->rx_malformed,
+	       (unsigned long long)st->mbuf_drops, (unsigned long long)st->tx_drops,
+	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks,
+	       (unsigned long long)n->to_control);
+}
+
+/* Sleep in short steps, beating and draining, until t or a stop. */
+static void tend_until(struct pfs_shm *s, struct rc_counts *n, double t)
+{
+	while (!stop && now_s() < t) {
+		pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
+		drain(s, n);
+		usleep(2000);
+	}
+}
+
+static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_dp_stats *st,
+		   struct rc_counts *n)
+{
+	struct pfs_dp_stats a, b;
+	double t0, t1, dt;
+
+	tend_until(s, n, now_s() + o->warmup);
+	a = *st;
+	t0 = now_s();
+	tend_until(s, n, t0 + o->seconds);
+	b = *st;
+	t1 = now_s();
+	dt = t1 - t0;
+	if (stop || b.fanout_chunks == a.fanout_chunks) {
+		fprintf(stderr, "pfs-relayctl: no chunk relayed while measuring\n");
+		return -1;
+	}
+	double in = (double)(b.fanout_chunks - a.fanout_chunks) / dt;
+	double out = (double)(b.tx_chunks - a.tx_chunks) / dt;
+	printf("{\"children\": %u, \"chunk_size\": %u, \"seconds\": %.3f, "
+	       "\"chunks_in_per_s\": %.0f, \"pkts_out_per_s\": %.0f, \"payload_gbit_s\": %.3f, "
+	       "\"cycles_per_chunk\": %.0f, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
+	       "\"rx_bad_crc\": %llu, \"reports\": %llu, \"reported_chunks\": %llu}\n",
+	       o->children, o->chunk_size, dt, in, out, out * o->chunk_size * 8 / 1e9,
+	       in > 0 ? (double)b.tsc_hz / in : 0.0,
+	       (unsigned long long)(b.mbuf_drops - a.mbuf_drops),
+	       (unsigned long long)(b.tx_drops - a.tx_drops),
+	       (unsigned long long)(b.rx_bad_crc - a.rx_bad_crc),
+	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rc_opts o;
+	struct pfs_shm_params p = { .ring_count = 4096 };
+	struct pfs_shm *s = NULL;
+	struct pfs_cache *cache = NULL;
+	struct rc_counts n = { 0 };
+	const struct pfs_dp_stats *st;
+	uint64_t bytes;
+	int rc, status = 1;
+
+	if (parse_args(&o, argc, argv) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	/* Room for the file, rounded to extents, plus the cache's own tables. */
+	p.cache_bytes = (o.file_size / PFS_CACHE_EXTENT + 4) * PFS_CACHE_EXTENT + (8u << 20);
+	if ((rc = pfs_shm_attach(o.segment, PFS_SHM_CONTROL, &p, &s)) < 0) {
+		fprintf(stderr, "pfs-relayctl: segment %s: %s\n", o.segment, strerror(-rc));
+		return 1;
+	}
+	void *region = pfs_shm_cache(s, &bytes);
+	if ((rc = pfs_cache_open(region, bytes, true, &cache)) < 0) {
+		fprintf(stderr, "pfs-relayctl: cache: %s\n", strerror(-rc));
+		goto out;
+	}
+	st = pfs_shm_stats(s);
+	pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
+	if (setup(&o, s, cache) < 0 || wait_dataplane(s, st, now_s() + o.timeout) < 0)
+		goto out;
+	if (o.until_chunks) {
+		double deadline = now_s() + o.timeout;
+		while (!stop && st->fanout_chunks < o.until_chunks && now_s() < deadline)
+			tend_until(s, &n, now_s() + 0.01);
+		tend_until(s, &n, now_s() + 0.05);      /* the last reports */
+		print_totals(st, &n);
+		status = st->fanout_chunks >= o.until_chunks ? 0 : 1;
+		if (status)
+			fprintf(stderr, "pfs-relayctl: only %llu of %llu chunks relayed\n",
+				(unsigned long long)st->fanout_chunks,
+				(unsigned long long)o.until_chunks);
+	} else {
+		status = measure(&o, s, st, &n) < 0 ? 1 : 0;
+	}
+out:
+	pfs_cache_close(cache);
+	pfs_shm_detach(s);
+	return status;
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""test_dataplane_frames.py - pfs-dataplane's local fan-out, frame by frame.
+
+pfs-gen writes a trace of a parent sending a file; pfs-dataplane reads it
+from net_pcap (rx_pcap) with pfs-relayctl standing in for pfs-control (one
+hierarchy, three children), and writes what it sends to tx_pcap. Every frame
+sent is then checked byte for byte: Ethernet, IPv4 header checksum and TTL,
+UDP checksum, PFS header, CRC32C, and the payload against the file itself;
+every chunk must reach every child exactly once.
+
+Each case runs twice, with payloads copied into linear mbufs and with the
+zero-copy path (a header mbuf chained to an mbuf attached to the chunk in
+the cache, forced on net_pcap, which linearises chains as it writes): the two
+captures must hold the same frames. Bad frames added to the trace (bad CRC,
+TTL 64, another UDP port) must be counted and not relayed.
+
+No root needed: DPDK runs with --no-huge on virtual devices. One line per
+case, non-zero exit on any failure.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+GEN = os.path.join(BUILD, "bench", "pfs-gen")
+RELAYCTL = os.path.join(BUILD, "bench", "pfs-relayctl")
+DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
+CHILDREN = 3
+SELF_IP = 0x0A630002            # pfs-relayctl's defaults (node id = address)
+PARENT_IP = 0x0A630001
+
+
+def crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC_T = crc32c_table()
+
+
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c = CRC_T[(c ^ x) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def read_pcap(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack_from("<I", data)[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    off, frames = 24, []
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack_from(endian + "IIII", data, off)
+        frames.append(data[off + 16:off + 16 + incl])
+        off += 16 + incl
+    return data[:24], frames
+
+
+def write_pcap(path, header, frames):
+    with open(path, "wb") as f:
+        f.write(header)
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+
+def fix_ip_checksum(fr):
+    fr[24:26] = b"\0\0"
+    fr[24:26] = struct.pack("!H", ~csum(bytes(fr[14:34])) & 0xFFFF)
+
+
+def add_bad_frames(frames):
+    """A bad CRC, a TTL of 64, a datagram to another port: never relayed."""
+    bad_crc = bytearray(frames[1])
+    bad_crc[-1] ^= 0xFF
+    ttl = bytearray(frames[2])
+    ttl[22] = 64
+    fix_ip_checksum(ttl)
+    port = bytearray(frames[3])
+    port[36:38] = struct.pack("!H", 53)
+    return frames + [bytes(bad_crc), bytes(ttl), bytes(port)]
+
+
+class Failed(Exception):
+    pass
+
+
+def expect(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def relay(work, tag, chunk, size, nframes, dp_args):
+    seg = "/dev/shm/pfs-frames-%d-%s" % (os.getpid(), tag)
+    out = os.path.join(work, tag + ".pcap")
+    ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
+                            "--file-size", str(size), "--children", str(CHILDREN),
+                            "--until-chunks", str(nframes), "--timeout", "30"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dp = subprocess.Popen([DATAPLANE, "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+                           "-l", "1", "--log-level=lib.eal:error",
+                           "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (
+                               os.path.join(work, "in.pcap"), out),
+                           "--", "--segment", seg] + dp_args,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        cout, cerr = ctl.communicate(timeout=60)
+    finally:
+        dp.send_signal(2)
+        try:
+            dlog = dp.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            dp.kill()
+            dlog = dp.communicate()[0]
+        if os.path.exists(seg):
+            os.unlink(seg)
+    expect(ctl.returncode == 0, "%s: pfs-relayctl: %s %s" % (tag, cerr.strip(), dlog[-500:]))
+    expect(dp.returncode == 0, "%s: pfs-dataplane exited %s: %s" % (tag, dp.returncode,
+                                                                  dlog[-500:]))
+    mode = "zero-copy" if "zero-copy" in dlog else "copied"
+    return json.loads(cout), read_pcap(out)[1], mode
+
+
+def check_frames(frames, content, chunk, hier):
+    nchunks = (len(content) + chunk - 1) // chunk
+    seen = {}
+    for n, fr in enumerate(frames):
+        where = "frame %d" % n
+        expect(fr[12:14] == b"\x08\x00", where + ": not IPv4")
+        ip = fr[14:34]
+        expect(ip[0] == 0x45 and ip[8] == 255 and ip[9] == 17, where + ": IP header")
+        expect(csum(ip) == 0xFFFF, where + ": IP header checksum")
+        tot = struct.unpack("!H", ip[2:4])[0]
+        expect(len(fr) == 14 + tot, where + ": IP length")
+        src, dst = struct.unpack("!II", ip[12:20])
+        expect(src == SELF_IP, where + ": source %08x" % src)
+        udp = fr[34:14 + tot]
+        sport, dport, ulen, _ = struct.unpack("!HHHH", udp[:8])
+        expect(sport == 4051 and dport == 4051 and ulen == len(udp), where + ": UDP header")
+        pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, ulen)
+        expect(csum(pseudo + udp) == 0xFFFF, where + ": UDP checksum")
+        pfs = udp[8:]
+        magic, ver, typ, flags, alen, blen, sender, h = struct.unpack("!HBBBBHIQ", pfs[:20])
+        expect(magic == 0x5046 and ver == 1 and flags == 0 and alen == 0, where + ": PFS header")
+        expect(sender == SELF_IP and h == hier, where + ": sender/hierarchy")
+        idx, crc = struct.unpack("!II", pfs[20:28])
+        payload = pfs[28:]
+        expect(blen == 8 + len(payload), where + ": body_len")
+        expect(idx < nchunks, where + ": index %d" % idx)
+        expect(payload == content[idx * chunk:(idx + 1) * chunk], where + ": payload of %d" % idx)
+        expect(crc == crc32c(payload), where + ": CRC32C of %d" % idx)
+        key = (dst, idx)
+        expect(key not in seen, where + ": chunk %d sent twice to %08x" % (idx, dst))
+        seen[key] = True
+    kids = {0x0A630100 + i + 1 for i in range(CHILDREN)}
+    want = {(k, i) for k in kids for i in range(nchunks)}
+    expect(set(seen) == want, "%d of %d (child, chunk) pairs sent" % (len(seen), len(want)))
+
+
+def run_case(chunk, size, extra_dp_args):
+    with tempfile.TemporaryDirectory() as work:
+        content_path = os.path.join(work, "file.bin")
+        trace = os.path.join(work, "in.pcap")
+        r = subprocess.run([GEN, "--out", trace, "--file-size", str(size), "--chunk-size",
+                            str(chunk), "--content", content_path], capture_output=True,
+                           text=True)
+        expect(r.returncode == 0, "pfs-gen: %s" % r.stderr)
+        hier = int(r.stdout.split("hierarchy ")[1].split(",")[0], 16)
+        with open(content_path, "rb") as f:
+            content = f.read()
+        header, frames = read_pcap(trace)
+        nchunks = len(frames)
+        write_pcap(trace, header, add_bad_frames(frames))
+        results = {}
+        for tag, args in (("copied", ["--no-zero-copy"]), ("chained", ["--force-zero-copy"])):
+            totals, out, mode = relay(work, tag, chunk, size, nchunks, extra_dp_args + args)
+            expect(mode == ("zero-copy" if tag == "chained" else "copied"),
+                   "%s: dataplane used %s payloads" % (tag, mode))
+            expect(totals["fanout_chunks"] == nchunks and
+                   totals["fanout_tx"] == nchunks * CHILDREN,
+                   "%s: relayed %s" % (tag, totals))
+            expect(totals["rx_bad_crc"] == 1 and totals["rx_ttl"] == 1 and
+                   totals["rx_not_pfs"] == 1, "%s: bad frames not counted: %s" % (tag, totals))
+            expect(totals["reported_chunks"] == nchunks and totals["to_control"] == 0,
+                   "%s: reports to control %s" % (tag, totals))
+            check_frames(out, content, chunk, hier)
+            results[tag] = (out, totals)
+        expect(results["copied"][0] == results["chained"][0],
+               "zero-copy frames differ from copied ones")
+        return "%d chunks x %d children, both paths byte-identical, %d reports" % (
+            nchunks, CHILDREN, results["chained"][1]["reports"])
+
+
+CASES = [
+    ("chunk_1408", 1408, 100000, []),
+    ("chunk_8192_jumbo", 8192, 90000, ["--max-frame", "9000"]),
+    ("chunk_512_short_last", 512, 512 * 40 + 7, []),
+]
+
+
+def main():
+    passed = failed = 0
+    for name, chunk, size, args in CASES:
+        t0 = time.time()
+        try:
+            msg = run_case(chunk, size, args)
+            print("ok   %-24s %5.1fs  %s" % (name, time.time() - t0, msg))
+            passed += 1
+        except (Failed, subprocess.TimeoutExpired, OSError, ValueError) as e:
+            print("FAIL %-24s %5.1fs  %s" % (name, time.time() - t0, e))
+            failed += 1
+    print("dataplane frames: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
