@@ -37,6 +37,8 @@ step fuzz-decode fuzz
 
 # The dataplane on virtual devices (no root needed): frames checked byte by byte.
 step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py
+# Benchmarks must not rot: a short run that asserts they ran, never a rate.
+step bench-smoke timeout 300 python3 bench/relay_bench.py --smoke
 
 # Namespaces, veth, a bridge, tbf and tftpd-hpa: needs root.
 if [ "$(id -u)" -eq 0 ]; then

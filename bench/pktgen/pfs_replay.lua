@@ -1,0 +1,54 @@
+-- pfs_replay.lua - replay a pfs-gen trace against a pfs-relay appliance with
+-- pktgen-dpdk and read the appliance's counters back (bench/pktgen/README.md).
+--
+--   pktgen -l 0-2 -n 4 -- -P -m "[1:2].0" -s 0:traces/chunks-1408.pcap \
+--          -f bench/pktgen/pfs_replay.lua
+--
+-- Port 0 faces the appliance. The appliance's counters come from pfsctl
+-- (PFSCTL, default "pfsctl --json stats"; on the bench rig with
+-- pfs-relayctl, the dataplane's telemetry: see the README), read before and
+-- after each step; the script prints, per rate step, what pktgen sent and
+-- what the appliance relayed.
+package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
+require "Pktgen"
+
+local port = "0"
+local seconds = tonumber(os.getenv("PFS_SECONDS") or "10")
+local rates = { 10, 25, 50, 75, 100 }          -- percent of line rate
+local pfsctl = os.getenv("PFSCTL") or "pfsctl --json stats"
+
+-- One counter out of pfsctl's JSON (no JSON library in pktgen's Lua).
+local function counters()
+  local h = io.popen(pfsctl)
+  if not h then return nil end
+  local s = h:read("*a")
+  h:close()
+  local function field(k) return tonumber(string.match(s, '"' .. k .. '"%s*:%s*(%d+)') or "0") end
+  return { rx = field("rx_pkts"), relayed = field("fanout_chunks"), copies = field("fanout_tx"),
+           tx = field("tx_chunks"), bad = field("rx_bad_crc"), drops = field("mbuf_drops") }
+end
+
+pktgen.screen("off")
+pktgen.set(port, "count", 0)
+printf("rate%%   sent/s      appliance rx/s  relayed/s   copies/s    bad-crc  mbuf-drops\n")
+for _, rate in ipairs(rates) do
+  pktgen.clr()
+  pktgen.set(port, "rate", rate)
+  local before = counters()
+  pktgen.start(port)
+  pktgen.delay(seconds * 1000)
+  pktgen.stop(port)
+  pktgen.delay(500)                             -- let the appliance drain
+  local after = counters()
+  local st = pktgen.portStats(port, "port")[tonumber(port)]
+  if before and after then
+    printf("%5d  %10.0f  %14.0f  %10.0f  %10.0f  %8d  %10d\n", rate, st.opackets / seconds,
+           (after.rx - before.rx) / seconds, (after.relayed - before.relayed) / seconds,
+           (after.copies - before.copies) / seconds, after.bad - before.bad,
+           after.drops - before.drops)
+  else
+    printf("%5d  %10.0f  (no appliance counters: is %s reachable?)\n", rate,
+           st.opackets / seconds, pfsctl)
+  end
+end
+pktgen.quit()

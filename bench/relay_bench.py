@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""relay_bench.py - pfs-dataplane's relay against dpdk-testpmd, same run, same
+devices, same trace (bench/README.md, issue 4 section 1).
+
+For each chunk size, pfs-gen writes a trace of a parent streaming a file.
+Both programs read it from net_pcap with infinite_rx=1 (the trace replayed
+from memory, as fast as the core takes it) and send to the same port with
+tx_drop=1 (freed after the PMD counted them), on one forwarding core:
+
+  pfs-dataplane  local fan-out to 1, 2 or 8 children (pfs-relayctl stands in
+                 for pfs-control and reads the counters), chunk CRC32C checked
+                 or not, payloads zero-copy (header mbuf chained to the chunk
+                 in the cache) or copied into each frame;
+  dpdk-testpmd   io and mac forwarding of the same frames back out.
+
+Reported per run: chunks in/s, packets out/s, payload Gbit/s out, TSC cycles
+per chunk, and the ratio of packets out/s to testpmd mac's. Absolute rates
+drift on shared machines; the ratio is measured minutes apart on one machine.
+
+  bench/relay_bench.py [--smoke] [--seconds S] [--json FILE] [--markdown FILE]
+
+--smoke: one chunk size, fan-out 2, one second: the test command's guard.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+GEN = os.path.join(BUILD, "bench", "pfs-gen")
+RELAYCTL = os.path.join(BUILD, "bench", "pfs-relayctl")
+DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
+TESTPMD = "dpdk-testpmd"
+TRACE_CHUNKS = 2048
+LCORE = "1"
+
+
+def eal(trace, prefix, lcores):
+    return ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "-l", lcores,
+            "--file-prefix", prefix, "--log-level=lib.eal:error",
+            "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % trace]
+
+
+def max_frame(chunk):
+    return max(1518, 14 + 20 + 8 + 28 + chunk + 4)
+
+
+def make_trace(work, chunk):
+    trace = os.path.join(work, "trace-%d.pcap" % chunk)
+    size = chunk * TRACE_CHUNKS
+    subprocess.run([GEN, "--out", trace, "--chunk-size", str(chunk), "--file-size", str(size)],
+                   check=True, capture_output=True)
+    return trace, size
+
+
+def stop(p, timeout=20):
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    try:
+        return p.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.communicate()[0]
+
+
+def run_dataplane(trace, size, chunk, children, crc, zero_copy, seconds, warmup):
+    seg = "/dev/shm/pfs-bench-%d" % os.getpid()
+    args = [DATAPLANE] + eal(trace, "pfsbench%d" % os.getpid(), LCORE) + [
+        "--", "--segment", seg, "--max-frame", str(max_frame(chunk)),
+        "--force-zero-copy" if zero_copy else "--no-zero-copy"]
+    if not crc:
+        args.append("--no-crc-check")
+    ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
+                            "--file-size", str(size), "--children", str(children),
+                            "--warmup", str(warmup), "--seconds", str(seconds),
+                            "--timeout", "30"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dp = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, err = ctl.communicate(timeout=warmup + seconds + 60)
+    finally:
+        log = stop(dp)
+        if os.path.exists(seg):
+            os.unlink(seg)
+    if ctl.returncode != 0:
+        raise RuntimeError("pfs-relayctl: %s\n%s" % (err.strip(), log[-800:]))
+    r = json.loads(out)
+    r.update(crc=crc, zero_copy=zero_copy)
+    return r
+
+
+def run_testpmd(trace, chunk, mode, seconds, warmup):
+    """testpmd forwarding on one core; its per-second stats, after warmup."""
+    args = [TESTPMD] + eal(trace, "pfstpmd%d" % os.getpid(), "0," + LCORE) + [
+        "--", "--forward-mode=%s" % mode, "--port-topology=loop", "--nb-cores=1",
+        "--stats-period=1", "--max-pkt-len=%d" % max_frame(chunk),
+        "--mbuf-size=%d" % (max_frame(chunk) + 128), "--total-num-mbufs=16384"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         stdin=subprocess.DEVNULL)
+    # testpmd prints its rates once a second: read until enough samples came
+    # (the watchdog ends a testpmd that stops printing).
+    want = int(warmup) + max(1, int(round(seconds))) + 1
+    watchdog = threading.Timer(warmup + seconds + 30, p.kill)
+    watchdog.start()
+    out, rx, tx = [], [], []
+    try:
+        for line in p.stdout:
+            out.append(line)
+            if re.search(r"Rx-pps:\s+(\d+)", line):
+                rx.append(int(re.search(r"Rx-pps:\s+(\d+)", line).group(1)))
+            if re.search(r"Tx-pps:\s+(\d+)", line):
+                tx.append(int(re.search(r"Tx-pps:\s+(\d+)", line).group(1)))
+                if len([t for t in tx if t > 0]) >= want:
+                    break
+    finally:
+        watchdog.cancel()
+        out.append(stop(p) or "")
+    out = "".join(out)
+    samples = [t for t in tx if t > 0][int(warmup):]
+    if not samples:
+        raise RuntimeError("testpmd %s printed no rates:\n%s" % (mode, out[-1500:]))
+    samples.sort()
+    pps = samples[len(samples) // 2]
+    rxs = sorted([r for r in rx if r > 0][int(warmup):]) or [0]
+    return {"mode": mode, "chunk_size": chunk, "pkts_out_per_s": pps,
+            "pkts_in_per_s": rxs[len(rxs) // 2],
+            "payload_gbit_s": pps * chunk * 8 / 1e9}
+
+
+def fmt_rate(x):
+    return "%.2f M" % (x / 1e6)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--json")
+    ap.add_argument("--markdown")
+    a = ap.parse_args()
+    chunks = [1408] if a.smoke else [512, 1408, 8192]
+    fanouts = [2] if a.smoke else [1, 2, 8]
+    seconds = 1 if a.smoke else a.seconds
+    warmup = 0.5 if a.smoke else 1
+    results = {"dataplane": [], "testpmd": []}
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for chunk in chunks:
+            trace, size = make_trace(work, chunk)
+            pmd = {m: run_testpmd(trace, chunk, m, seconds, warmup)
+                   for m in (["mac"] if a.smoke else ["io", "mac"])}
+            results["testpmd"] += list(pmd.values())
+            ref = pmd["mac"]["pkts_out_per_s"]
+            variants = [(True, True), (False, True)] + ([] if a.smoke else [(True, False)])
+            for fan in fanouts:
+                for crc, zc in variants:
+                    if not zc and fan != 2:
+                        continue        # copied payloads: one fan-out is enough to compare
+                    r = run_dataplane(trace, size, chunk, fan, crc, zc, seconds, warmup)
+                    r["ratio_to_testpmd_mac"] = r["pkts_out_per_s"] / ref if ref else 0
+                    results["dataplane"].append(r)
+                    rows.append(r)
+                    print("chunk %5d  fan-out %d  crc %-3s  %-9s  in %9s/s  out %9s/s  "
+                          "%6.2f Gbit/s  %6.0f cyc/chunk  x%.2f of testpmd mac" % (
+                              chunk, fan, "on" if crc else "off",
+                              "zero-copy" if zc else "copied", fmt_rate(r["chunks_in_per_s"]),
+                              fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"],
+                              r["cycles_per_chunk"], r["ratio_to_testpmd_mac"]), flush=True)
+            for m in pmd.values():
+                print("chunk %5d  testpmd %-3s            in %9s/s  out %9s/s  %6.2f Gbit/s" % (
+                    chunk, m["mode"], fmt_rate(m["pkts_in_per_s"]),
+                    fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]), flush=True)
+    target = [r for r in rows if r["chunk_size"] == 1408 and r["children"] == 2 and
+              r["crc"] and r["zero_copy"]]
+    if target:
+        t = target[0]
+        print("target (fan-out 2, 1408 B, one core): %.2f Mpps out (want >= 8.2), "
+              "x%.2f of testpmd mac (want >= 0.75)" % (t["pkts_out_per_s"] / 1e6,
+                                                      t["ratio_to_testpmd_mac"]))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write("| chunk B | fan-out | CRC | payload | chunks in/s | pkts out/s | "
+                    "Gbit/s out | cycles/chunk | x testpmd mac |\n|---|---|---|---|---|---|---|---|---|\n")
+            for r in rows:
+                f.write("| %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f |\n" % (
+                    r["chunk_size"], r["children"], "on" if r["crc"] else "off",
+                    "zero-copy" if r["zero_copy"] else "copied", fmt_rate(r["chunks_in_per_s"]),
+                    fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"], r["cycles_per_chunk"],
+                    r["ratio_to_testpmd_mac"]))
+            f.write("\n| chunk B | testpmd mode | pkts in/s | pkts out/s | Gbit/s out |\n"
+                    "|---|---|---|---|---|\n")
+            for m in results["testpmd"]:
+                f.write("| %d | %s | %s | %s | %.2f |\n" % (
+                    m["chunk_size"], m["mode"], fmt_rate(m["pkts_in_per_s"]),
+                    fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]))
+    # Every chunk in goes to every child (counters read in the same window,
+    # so only the window's edges may differ), nothing lost, reports made.
+    sane = all(r["chunks_in_per_s"] > 0 and r["mbuf_drops"] == 0 and r["tx_drops"] == 0 and
+               r["reported_chunks"] > 0 and
+               abs(r["pkts_out_per_s"] - r["chunks_in_per_s"] * r["children"]) <=
+               0.02 * r["pkts_out_per_s"] for r in rows)
+    if not sane:
+        print("relay_bench: figures not sane (no chunks, or copies missing): %s" % rows)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
