@@ -146,7 +146,7 @@ void ctl_fanout_lost(struct ctl *c);
 void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m);
 /* True (and forgotten) if the dataplane already sent this chunk there. */
 bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act);
-void ctl_fanout_free(struct ctl_engine *ce);
+void ctl_fanout_free(struct ctl *c, struct ctl_engine *ce);
 
 /* ctlsock.c */
 int ctl_sock_open(struct ctl *c);

@@ -228,7 +228,7 @@ void ctl_engines_free(struct ctl *c)
 	for (int i = 0; i < c->neng; i++) {
 		for (int h = 0; h < CTL_MAX_HIERS; h++)
 			upstream_abort(c, &c->eng[i], h);
-		ctl_fanout_free(&c->eng[i]);
+		ctl_fanout_free(c, &c->eng[i]);
 		pfs_engine_free(c->eng[i].e);
 	}
 	c->neng = 0;

@@ -235,11 +235,13 @@ bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act)
 	return false;
 }
 
-void ctl_fanout_free(struct ctl_engine *ce)
+void ctl_fanout_free(struct ctl *c, struct ctl_engine *ce)
 {
 	for (int h = 0; h < CTL_MAX_HIERS; h++) {
 		if (!ce->fan[h])
 			continue;
+		if (ce->fan[h]->active && c->shm)
+			send_table(c, ce->fan[h], true);        /* the engine is going */
 		free(ce->fan[h]->sent);
 		free(ce->fan[h]);
 		ce->fan[h] = NULL;
