@@ -1,5 +1,5 @@
 /* pfs_gen.c - pfs-gen: write a pcap trace of valid PFS chunk traffic
- * (bench/README.md), the input of the relay benchmark and of pktgen-dpdk.
+ * (bench/RESULTS.md), the input of the relay benchmark and of pktgen-dpdk.
  *
  *   pfs-gen --out FILE.pcap [--file-size BYTES] [--chunk-size N] [--model M]
  *           [--path P] [--from IP] [--to IP] [--sender ID] [--rate PPS]

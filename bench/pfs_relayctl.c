@@ -1,5 +1,5 @@
 /* pfs_relayctl.c - pfs-relayctl: drive a pfs-dataplane with a fixed fan-out
- * table instead of pfs-control, and measure it (bench/README.md).
+ * table instead of pfs-control, and measure it (bench/RESULTS.md).
  *
  *   pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]
  *                [--file-size BYTES] [--children N] [--from IP] [--self IP]

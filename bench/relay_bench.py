@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """relay_bench.py - pfs-dataplane's relay against dpdk-testpmd, same run, same
-devices, same trace (bench/README.md, issue 4 section 1).
+devices, same trace (bench/RESULTS.md section 1).
 
 For each chunk size, pfs-gen writes a trace of a parent streaming a file.
 Both programs read it from net_pcap with infinite_rx=1 (the trace replayed
-from memory, as fast as the core takes it) and send to the same port with
-tx_drop=1 (freed after the PMD counted them), on one forwarding core:
+from memory, as fast as the core takes it) and send to the same port, which
+has no TX stream (the PMD counts and frees), on one forwarding core:
 
   pfs-dataplane  local fan-out to 1, 2 or 8 children (pfs-relayctl stands in
                  for pfs-control and reads the counters), chunk CRC32C checked

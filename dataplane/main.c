@@ -87,31 +87,25 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'c': o->no_crc_check = true; break;
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
-		case 'M':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || v < 1518 || v > 9728) {
-				fprintf(stderr, "pfs-dataplane: --max-frame: '%s' is not 1518..9728\n",
-					optarg);
-				return -1;
-			}
-			o->max_frame = (uint32_t)v;
-			break;
-		case 'p': case 'r': case 'b':
+		case 'p': case 'r': case 'b': case 'M':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
-			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000)) {
+			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000) ||
+			    (opt == 'M' && (v < 1518 || v > 9728))) {
 				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
-					opt == 'p' ? "port" : opt == 'r' ? "child-rate" : "child-burst");
+					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
+					opt == 'b' ? "child-burst" : "max-frame (1518..9728)");
 				return -1;
 			}
 			if (opt == 'p')
 				o->port_id = (uint16_t)v;
 			else if (opt == 'r')
 				o->child_rate_bps = (uint64_t)v * 1000000;
-			else
+			else if (opt == 'b')
 				o->child_burst = (uint32_t)v;
+			else
+				o->max_frame = (uint32_t)v;
 			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
