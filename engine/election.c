@@ -1,7 +1,8 @@
 /* election.c - root election per hierarchy (docs/protocol.md 4).
  *
- * As in the seed: a candidate broadcasts CLAIM (tentative) claim_count times,
- * claim_interval apart. Hearing a stronger claim, it defers; hearing a
+ * A candidate first listens a random part of listen_window (silent, so that
+ * N devices booting together do not cost N^2 deliveries), then, as in the
+ * seed, broadcasts CLAIM (tentative) claim_count times, claim_interval apart. Hearing a stronger claim, it defers; hearing a
  * confirmed ROOT at least as strong, it joins that tree. If neither happens
  * by one interval after its last claim, it confirms: it sets the CONFIRMED
  * bit in its strength ("Confirmed root bumping strength"), announces ROOT,
@@ -9,6 +10,7 @@
  * ROOT, so latecomers join the existing tree instead of electing again.
  *
  *   state      event                          next       action
+ *   IDLE       want                           CLAIMING   listen 0..listen_window
  *   CLAIMING   claim timer, ads < count       CLAIMING   bcast CLAIM(ad+1)
  *   CLAIMING   claim timer, ads == count      ROOT       bump, bcast ROOT, fetch
  *   CLAIMING   CLAIM stronger                 DEFERRING  -
@@ -41,6 +43,11 @@ static void send_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	h->t_claim = now + e->cfg.claim_interval;
 }
 
+/* Listen before the first claim (docs/protocol.md 4.2): a random wait in
+ * [0, listen_window) spreads the claims of devices that boot together, and a
+ * candidate that hears a stronger claim or a root meanwhile never claims. So
+ * a site of N devices sends about ln N claims instead of N, each of which
+ * every device receives: N^2 broadcast deliveries was the seed's cost. */
 void elect_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
 	h->state = H_CLAIMING;
@@ -48,7 +55,10 @@ void elect_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	h->best_id = 0;
 	h->best_strength = 0;
 	h->strength &= ~PFS_STRENGTH_CONFIRMED;
-	send_claim(e, h, now);
+	if (e->cfg.listen_window)
+		h->t_claim = now + eng_random(e) % e->cfg.listen_window;
+	else
+		send_claim(e, h, now);
 }
 
 static void announce(struct pfs_engine *e, struct hier *h, pfs_time_t now)

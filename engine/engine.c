@@ -19,6 +19,7 @@ void pfs_engine_config_defaults(struct pfs_engine_config *c)
 	c->mode = PFS_MODE_CUT_THROUGH;
 	c->chunk_size = PFS_CHUNK_DEFAULT;
 	c->max_chunks = 1u << 22;               /* 5.9 GB of 1408-byte chunks */
+	c->listen_window = PFS_MSEC(250);
 	c->claim_interval = PFS_MSEC(250);
 	c->claim_count = 4;
 	c->defer_timeout = PFS_MSEC(2000);
@@ -397,7 +398,6 @@ static int encode_queued(struct pfs_engine *e, struct qitem *qi, uint8_t *buf, s
 int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act,
 		    uint8_t *buf, size_t cap)
 {
-	(void)now;
 	while (e->qlen) {
 		struct qitem *qi = &e->q[e->qhead];
 		e->qhead = (e->qhead + 1) % e->qcap;
@@ -426,7 +426,7 @@ int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act
 		return 0;
 	for (int n = 0; n < e->nhiers; n++) {
 		struct hier *h = &e->hiers[e->pump_hier % e->nhiers];
-		if (xfer_pump(e, h, act)) {
+		if (xfer_pump(e, h, now, act)) {
 			act->hidx = eng_hidx(e, h);
 			act->hier = h->key;
 			act->model = e->cfg.model;

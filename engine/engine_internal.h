@@ -50,10 +50,14 @@ struct child {
 	uint32_t id;
 	struct pfs_addr addr;
 	pfs_time_t last_heard;
+	pfs_time_t last_sent;   /* last chunk handed to the driver for it */
+	pfs_time_t stall_until; /* STALLs before this do not rewind (backoff) */
+	pfs_time_t stall_backoff;
 	uint32_t next;          /* next new chunk to send */
 	uint32_t limit;         /* may send index < limit (its window) */
 	uint32_t subtree;       /* nodes in its subtree, as it reported */
-	uint32_t pending;       /* joiners redirected to it since that report */
+	uint32_t pending;       /* joiners redirected to it, not yet in its reports */
+	pfs_time_t pending_at;  /* last of them */
 	struct pfs_range repair[PFS_ACK_RANGES_MAX];
 	uint8_t nrepair;
 	uint32_t repair_cur;    /* next index inside repair[0] */
@@ -113,6 +117,7 @@ struct hier {
 	uint32_t parent_prefix;         /* parent's progress, for fallback */
 	bool rx_since_tick;
 	pfs_time_t t_ack;
+	pfs_time_t last_ack_sent;
 	pfs_time_t last_progress;
 
 	/* our children */
@@ -212,7 +217,8 @@ void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_fail(struct pfs_engine *e, struct hier *h, uint32_t reason);
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
-int xfer_pump(struct pfs_engine *e, struct hier *h, struct pfs_action *act);
+int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
+void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_reset_child(struct child *c);
 
 static inline pfs_time_t tmin(pfs_time_t a, pfs_time_t b) { return a < b ? a : b; }

@@ -55,6 +55,7 @@ struct pfs_engine_config {
 	uint32_t max_chunks;            /* bound on a file's chunk count */
 
 	/* timers (docs/protocol.md 7) */
+	pfs_time_t listen_window;       /* silent 0..this before the first claim; 0: seed */
 	pfs_time_t claim_interval;      /* 250 ms between tentative claims */
 	uint8_t claim_count;            /* 4 claims, then confirm */
 	pfs_time_t defer_timeout;       /* wait for a stronger claimer */

@@ -209,13 +209,49 @@ void xfer_fill_ack(const struct pfs_engine *e, const struct hier *h, struct pfs_
 	}
 }
 
+/* Our subtree grew or shrank: tell the parent now, or, if we told it less
+ * than ack_interval/4 ago, with an ACK at the end of that holdoff. One join
+ * anywhere below would otherwise cost an ACK on every hop up to the root:
+ * N x depth ACKs when a whole site joins (pfs-sim saw the root's children
+ * send 50,000 each). Balance needs the reports soon, not each one. */
+void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	pfs_time_t next = h->last_ack_sent + e->cfg.ack_interval / 4;
+
+	if (h->state != H_MEMBER)
+		return;
+	if (now >= next)
+		xfer_send_ack(e, h, now);
+	else if (h->t_ack > next)
+		h->t_ack = next;
+}
+
 void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
 	if (h->state != H_MEMBER)
 		return;
 	eng_send(e, h, PFS_MSG_ACK, h->parent_id, &h->parent);
+	h->last_ack_sent = now;
 	h->since_ack = 0;
 	h->t_ack = now + (h->f.complete ? e->cfg.keepalive_interval : e->cfg.ack_interval);
+}
+
+/* Does a STALL from this child send everything after what it holds again?
+ * Only if we stopped sending to it (a STALL while we still send means our
+ * chunks queue on the way, at a busy port: sending them twice would lengthen
+ * that queue), and, like a retransmission timer, with a backoff that doubles
+ * up to 2 s while STALLs keep coming: else a queue longer than ack_interval
+ * turns every chunk into many (pfs-sim saw 37 copies per chunk at 100,000
+ * devices). Listed holes are repaired either way. */
+static bool stall_rewinds(const struct pfs_engine *e, struct child *c, pfs_time_t now)
+{
+	if (now < c->stall_until || c->last_sent + e->cfg.ack_interval > now)
+		return false;
+	c->stall_backoff = c->stall_backoff ? c->stall_backoff * 2 : 2 * e->cfg.ack_interval;
+	if (c->stall_backoff > PFS_SEC(2))
+		c->stall_backoff = PFS_SEC(2);
+	c->stall_until = now + c->stall_backoff;
+	return true;
 }
 
 void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
@@ -225,16 +261,23 @@ void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	uint32_t old_subtree = c->subtree;
 
 	c->subtree = a->subtree_nodes;
-	c->pending = 0;
+	/* Joiners we sent its way count until its reports show them, or
+	 * until they had time to get there (the ones that did not went
+	 * elsewhere): reports arrive late and in bursts (subtree holdoff). */
+	if (c->subtree > old_subtree)
+		c->pending -= c->subtree - old_subtree < c->pending ? c->subtree - old_subtree
+								     : c->pending;
+	if (now - c->pending_at >= e->cfg.join_timeout)
+		c->pending = 0;
 	c->complete = a->flags & PFS_AF_COMPLETE;
 	c->limit = a->limit;
-	if (old_subtree != c->subtree && h->state == H_MEMBER)
-		xfer_send_ack(e, h, now);       /* our subtree changed too */
+	if (old_subtree != c->subtree)
+		xfer_subtree_changed(e, h, now);        /* ours changed too */
 	if (c->complete) {
 		c->nrepair = 0;
 		return;
 	}
-	if (!c->acked || stall) {
+	if (!c->acked || stall_rewinds(e, c, now)) {
 		/* Resume point: after what it holds, or after the last hole it
 		 * could list; everything listed is repaired below. */
 		c->next = (a->flags & PFS_AF_MORE) && a->nranges ?
@@ -243,6 +286,8 @@ void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	} else if (c->next < a->cum) {
 		c->next = a->cum;
 	}
+	if (!stall)
+		c->stall_backoff = 0;   /* data reaches it again */
 	if (a->nranges && (!c->acked || stall || now >= c->repair_holdoff_until)) {
 		memcpy(c->repair, a->ranges, a->nranges * sizeof(a->ranges[0]));
 		c->nrepair = a->nranges;
@@ -307,7 +352,7 @@ static bool child_next_chunk(struct pfs_engine *e, struct hier *h, struct child 
 	return false;
 }
 
-int xfer_pump(struct pfs_engine *e, struct hier *h, struct pfs_action *act)
+int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act)
 {
 	uint32_t end;
 
@@ -322,6 +367,7 @@ int xfer_pump(struct pfs_engine *e, struct hier *h, struct pfs_action *act)
 		if (!c->used || !c->acked || c->complete)
 			continue;
 		if (child_next_chunk(e, h, c, end, act)) {
+			c->last_sent = now;
 			h->pump_child = (uint16_t)((s + 1) % h->nchildren_cap);
 			return 1;
 		}
@@ -475,6 +521,7 @@ void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 			qi->act.dst = h->parent;
 			qi->act.peer_id = h->parent_id;
 			h->since_ack = 0;
+			h->last_ack_sent = now;
 			h->t_ack = now + e->cfg.ack_interval;
 		} else {
 			xfer_send_ack(e, h, now);

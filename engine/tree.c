@@ -68,7 +68,10 @@ static void send_join(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 		qi->act.dst = h->target;
 		qi->act.peer_id = h->target_id;
 	}
-	h->t_join = now + e->cfg.join_timeout;
+	/* Backoff, as for any request that may be queued behind a burst: a
+	 * root that 100,000 joiners reach at once answers the last ones late,
+	 * and retrying at a fixed interval would double its load. */
+	h->t_join = now + eng_jitter(e, e->cfg.join_timeout << (h->tries < 4 ? h->tries : 4));
 }
 
 void tree_join_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
@@ -181,12 +184,12 @@ void tree_on_join(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 			qi->act.dst = *src;
 			qi->act.peer_id = c->id;
 		}
-		if (h->state == H_MEMBER)
-			xfer_send_ack(e, h, now);       /* report the new size up */
+		xfer_subtree_changed(e, h, now);        /* report the new size up */
 		return;
 	}
 	c = pick_subtree(h);
 	c->pending += m->u.join.subtree_nodes;
+	c->pending_at = now;
 	qi = eng_queue(e, h, PFS_ACT_SEND);
 	if (qi) {
 		qi->msg = PFS_MSG_REDIRECT;

@@ -1,9 +1,11 @@
 /* netsim.c - a deterministic in-memory network of PFS engines (see netsim.h).
  *
- * Events live in a binary heap ordered by (time, sequence), so ties resolve
- * in insertion order and a run replays exactly. Each node's engine timer is
- * one heap entry tagged with a generation; re-arming bumps the generation and
- * stale entries are skipped when popped.
+ * Events live in evheap, ordered by (time, sequence). Each node's engine
+ * timer is one heap entry tagged with a generation; re-arming bumps the
+ * generation and stale entries are skipped when popped. A broadcast is one
+ * event whose datagram every receiver decodes in turn, so a broadcast costs
+ * one allocation, not one per node. A count of unfinished wants replaces any
+ * scan of the nodes, so a step costs the same at 10 nodes and at 100,000.
  */
 #include "netsim.h"
 
@@ -13,47 +15,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evheap.h"
+#include "simstore.h"
+
 #define MAX_FILES  64
 #define MAX_WANTS  16
-
-enum ev_type { EV_START, EV_DELIVER, EV_TIMER, EV_UPSTREAM };
-
-struct ev {
-	pfs_time_t t;
-	uint64_t seq;
-	uint8_t type;
-	int node, hidx;
-	uint64_t gen;
-	struct pfs_addr src;
-	uint16_t len;
-	uint8_t *dgram;
-};
-
-struct nfile {                          /* one hierarchy's storage on a node */
-	uint8_t *buf;
-	size_t cap, size;
-	bool done, failed;
-	pfs_time_t done_at;
-	uint64_t up_gen;
-	size_t up_off;
-	int server_file;                /* -1: not on the server */
-};
+#define NODE_IP0   0x0a000001u          /* 10.0.0.1: node 0 */
+#define WIRE_OVERHEAD 42u               /* Ethernet 14 + IPv4 20 + UDP 8 */
 
 struct node {
 	struct pfs_engine *e;
 	bool alive, started;
+	uint8_t nwants;
 	uint64_t timer_gen;
 	pfs_time_t armed;
-	const char *wants[MAX_WANTS];
-	int nwants;
-	struct nfile files[MAX_WANTS];
-};
-
-struct sfile {
-	const char *path;
-	const uint8_t *data;
-	size_t size;
-	uint8_t sha[32];
+	pfs_time_t tx_free;             /* its LAN port is busy until then */
+	const char **wants;
+	struct simfile *files;
 };
 
 struct upstream_count {
@@ -65,11 +43,12 @@ struct upstream_count {
 struct netsim {
 	struct netsim_params p;
 	pfs_time_t now;
-	uint64_t rng, seq;
-	struct ev *heap;
-	size_t nheap, capheap;
+	uint64_t rng, digest;
+	struct evheap q;
 	struct node *nodes;
 	int nnodes, capnodes;
+	uint64_t pending;               /* unstarted nodes + unfinished wants of live ones */
+	pfs_time_t wan_free;            /* the WAN is busy until then */
 	struct sfile files[MAX_FILES];
 	int nfiles;
 	struct upstream_count *ups;
@@ -92,51 +71,13 @@ static bool lost(struct netsim *ns)
 	return ns->p.loss > 0 && (double)(splitmix(&ns->rng) >> 11) / 9007199254740992.0 < ns->p.loss;
 }
 
-static bool ev_less(const struct ev *a, const struct ev *b)
+static void push(struct netsim *ns, struct ev ev)
 {
-	return a->t != b->t ? a->t < b->t : a->seq < b->seq;
-}
-
-static int push(struct netsim *ns, struct ev ev)
-{
-	size_t i;
-
-	if (ns->nheap == ns->capheap) {
-		size_t nc = ns->capheap ? ns->capheap * 2 : 1024;
-		struct ev *nh = realloc(ns->heap, nc * sizeof(*nh));
-		if (!nh)
-			return -ENOMEM;
-		ns->heap = nh;
-		ns->capheap = nc;
+	if (evheap_push(&ns->q, ev) < 0) {
+		/* Out of memory mid-run: nothing sound can follow. */
+		fprintf(stderr, "netsim: out of memory for events\n");
+		abort();
 	}
-	ev.seq = ns->seq++;
-	i = ns->nheap++;
-	while (i > 0 && ev_less(&ev, &ns->heap[(i - 1) / 2])) {
-		ns->heap[i] = ns->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	ns->heap[i] = ev;
-	return 0;
-}
-
-static struct ev pop(struct netsim *ns)
-{
-	struct ev top = ns->heap[0], last = ns->heap[--ns->nheap];
-	size_t i = 0;
-
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		const struct ev *mv = &last;
-		if (l < ns->nheap && ev_less(&ns->heap[l], mv)) { m = l; mv = &ns->heap[l]; }
-		if (r < ns->nheap && ev_less(&ns->heap[r], mv)) { m = r; }
-		if (m == i)
-			break;
-		ns->heap[i] = ns->heap[m];
-		i = m;
-	}
-	if (ns->nheap)
-		ns->heap[i] = last;
-	return top;
 }
 
 struct netsim *netsim_new(const struct netsim_params *p)
@@ -150,7 +91,10 @@ struct netsim *netsim_new(const struct netsim_params *p)
 		ns->p.upstream_block = 16384;
 	if (!ns->p.upstream_rate)
 		ns->p.upstream_rate = 1000000;
+	if (!ns->p.byte_scale)
+		ns->p.byte_scale = 1;
 	ns->rng = p->seed;
+	ns->digest = 0xcbf29ce484222325ull;
 	return ns;
 }
 
@@ -158,15 +102,15 @@ void netsim_free(struct netsim *ns)
 {
 	if (!ns)
 		return;
-	for (size_t i = 0; i < ns->nheap; i++)
-		free(ns->heap[i].dgram);
+	evheap_free(&ns->q);
 	for (int i = 0; i < ns->nnodes; i++) {
 		pfs_engine_free(ns->nodes[i].e);
-		for (int f = 0; f < MAX_WANTS; f++)
-			free(ns->nodes[i].files[f].buf);
+		for (int f = 0; f < ns->nodes[i].nwants; f++)
+			simfile_free(&ns->nodes[i].files[f]);
+		free(ns->nodes[i].files);
+		free(ns->nodes[i].wants);
 	}
 	free(ns->nodes);
-	free(ns->heap);
 	free(ns->ups);
 	free(ns);
 }
@@ -185,7 +129,21 @@ int netsim_add_file(struct netsim *ns, const char *path, const uint8_t *data, si
 	return ns->nfiles++;
 }
 
-static uint32_t node_ip(int idx) { return 0x0a000001u + (uint32_t)idx; }
+static uint32_t node_ip(int idx) { return NODE_IP0 + (uint32_t)idx; }
+
+static int node_by_ip(const struct netsim *ns, uint32_t ip)
+{
+	int64_t idx = (int64_t)ip - NODE_IP0;
+	return idx >= 0 && idx < ns->nnodes ? (int)idx : -1;
+}
+
+static const struct sfile *server_file(const struct netsim *ns, const char *path)
+{
+	for (int i = 0; i < ns->nfiles; i++)
+		if (!strcmp(ns->files[i].path, path))
+			return &ns->files[i];
+	return NULL;
+}
 
 int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 		    const char *const *wants, int nwants, pfs_time_t start)
@@ -194,7 +152,7 @@ int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 	struct node *n;
 	uint64_t s;
 
-	if (nwants > MAX_WANTS)
+	if (nwants > MAX_WANTS || nwants < 0)
 		return -E2BIG;
 	if (ns->nnodes == ns->capnodes) {
 		int nc = ns->capnodes ? ns->capnodes * 2 : 64;
@@ -210,24 +168,59 @@ int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 	c.self = (struct pfs_addr){ c.node_id, PFS_PORT };
 	s = ns->p.seed ^ (uint64_t)ns->nnodes * 0x632be59bd9b4e019ull;
 	c.random = (uint32_t)splitmix(&s);
-	n->e = pfs_engine_new(&c);
-	if (!n->e)
-		return -errno;
+	n->files = calloc((size_t)nwants + 1, sizeof(*n->files));
+	n->wants = calloc((size_t)nwants + 1, sizeof(*n->wants));
+	n->e = n->files && n->wants ? pfs_engine_new(&c) : NULL;
+	if (!n->e) {
+		int err = n->files && n->wants ? errno : ENOMEM;
+		free(n->files);
+		free(n->wants);
+		return -err;
+	}
 	n->alive = true;
 	n->armed = PFS_TIME_NEVER;
-	n->nwants = nwants;
+	n->nwants = (uint8_t)nwants;
 	for (int i = 0; i < nwants; i++) {
 		n->wants[i] = wants[i];
-		n->files[i].server_file = -1;
+		n->files[i].attached_at = PFS_TIME_NEVER;
 	}
-	if (push(ns, (struct ev){ .t = start, .type = EV_START, .node = ns->nnodes }) < 0)
-		return -ENOMEM;
+	push(ns, (struct ev){ .t = start, .type = EV_START, .node = ns->nnodes });
+	ns->pending += 1 + (uint64_t)nwants;
 	return ns->nnodes++;
+}
+
+/* A want stops counting as pending once, whichever way it ends. */
+static void want_finished(struct netsim *ns, struct simfile *f, bool done)
+{
+	if (!f->done && !f->failed)
+		ns->pending--;
+	if (done)
+		f->done = true;
+	else
+		f->failed = true;
 }
 
 void netsim_kill(struct netsim *ns, int node)
 {
-	ns->nodes[node].alive = false;
+	struct node *n = &ns->nodes[node];
+
+	if (!n->alive)
+		return;
+	n->alive = false;
+	if (!n->started)
+		ns->pending -= 1 + n->nwants;
+	else
+		for (int w = 0; w < n->nwants; w++)
+			if (!n->files[w].done && !n->files[w].failed)
+				ns->pending--;
+}
+
+int netsim_kill_at(struct netsim *ns, int node, pfs_time_t t)
+{
+	if (node < 0 || node >= ns->nnodes)
+		return -EINVAL;
+	push(ns, (struct ev){ .t = t, .type = EV_KILL, .node = node });
+	return 0;
 }
 
 static void drain(struct netsim *ns, int idx);
@@ -236,22 +229,41 @@ void netsim_shutdown(struct netsim *ns, int node)
 {
 	pfs_engine_shutdown(ns->nodes[node].e, ns->now);
 	drain(ns, node);
-	ns->nodes[node].alive = false;
+	netsim_kill(ns, node);
 }
 
-static int node_by_ip(const struct netsim *ns, uint32_t ip)
+/* The sender's port serializes what it sends; the datagram arrives one
+ * latency after its last bit left. */
+static pfs_time_t departure(struct netsim *ns, int from, uint64_t link_bytes)
 {
-	int idx = (int)(ip - 0x0a000001u);
-	return idx >= 0 && idx < ns->nnodes ? idx : -1;
+	struct node *n = &ns->nodes[from];
+
+	ns->c.lan_bytes += link_bytes;
+	if (!ns->p.lan_rate)
+		return ns->now;
+	pfs_time_t start = n->tx_free > ns->now ? n->tx_free : ns->now;
+	n->tx_free = start + link_bytes * 1000000000ull / ns->p.lan_rate;
+	return n->tx_free;
 }
 
-static void deliver(struct netsim *ns, int from, int to, const uint8_t *msg, size_t len)
+static void send_to(struct netsim *ns, int from, const struct pfs_action *a,
+		    const uint8_t *msg, size_t len, uint64_t link_bytes)
 {
-	struct ev ev = { .t = ns->now + ns->p.latency, .type = EV_DELIVER, .node = to,
-			 .src = { node_ip(from), PFS_PORT }, .len = (uint16_t)len };
+	struct ev ev = { .type = EV_DELIVER, .node = -1, .src_ip = node_ip(from),
+			 .len = (uint16_t)len };
 
+	if (!a->bcast) {
+		ev.node = node_by_ip(ns, a->dst.ip);
+		if (ev.node < 0)
+			return;
+	}
+	ev.t = departure(ns, from, link_bytes + WIRE_OVERHEAD) + ns->p.latency;
 	ns->c.datagrams_sent++;
-	if (lost(ns)) {
+	if (a->bcast) {
+		ns->c.broadcasts++;
+		ev.type = EV_BCAST;
+		ev.node = from;
+	} else if (lost(ns)) {
 		ns->c.datagrams_lost++;
 		return;
 	}
@@ -259,39 +271,7 @@ static void deliver(struct netsim *ns, int from, int to, const uint8_t *msg, siz
 	if (!ev.dgram)
 		return;
 	memcpy(ev.dgram, msg, len);
-	if (push(ns, ev) < 0)
-		free(ev.dgram);
-}
-
-static void send_to(struct netsim *ns, int from, const struct pfs_action *a,
-		    const uint8_t *msg, size_t len)
-{
-	if (a->bcast) {
-		ns->c.broadcasts++;
-		for (int i = 0; i < ns->nnodes; i++)
-			if (i != from && ns->nodes[i].alive && ns->nodes[i].started)
-				deliver(ns, from, i, msg, len);
-		return;
-	}
-	int to = node_by_ip(ns, a->dst.ip);
-	if (to >= 0)
-		deliver(ns, from, to, msg, len);
-}
-
-static int file_grow(struct nfile *f, size_t need)
-{
-	if (need <= f->cap)
-		return 0;
-	size_t nc = f->cap ? f->cap : 4096;
-	while (nc < need)
-		nc *= 2;
-	uint8_t *nb = realloc(f->buf, nc);
-	if (!nb)
-		return -ENOMEM;
-	memset(nb + f->cap, 0, nc - f->cap);
-	f->buf = nb;
-	f->cap = nc;
-	return 0;
+	push(ns, ev);
 }
 
 static struct upstream_count *ups_slot(struct netsim *ns, const char *model, const char *path)
@@ -311,70 +291,96 @@ static struct upstream_count *ups_slot(struct netsim *ns, const char *model, con
 
 static void upstream_start(struct netsim *ns, int node, const struct pfs_action *a)
 {
-	struct nfile *f = &ns->nodes[node].files[a->hidx];
+	struct simfile *f = &ns->nodes[node].files[a->hidx];
 	struct upstream_count *u = ups_slot(ns, a->model, a->path);
 
 	if (u)
 		u->starts++;
-	f->server_file = -1;
-	for (int i = 0; i < ns->nfiles; i++)
-		if (!strcmp(ns->files[i].path, a->path))
-			f->server_file = i;
 	f->up_gen++;
 	f->up_off = 0;
 	push(ns, (struct ev){ .t = ns->now + PFS_MSEC(1), .type = EV_UPSTREAM, .node = node,
 			      .hidx = a->hidx, .gen = f->up_gen });
 }
 
+static void send_chunk(struct netsim *ns, int idx, const struct pfs_action *a)
+{
+	struct simfile *f = &ns->nodes[idx].files[a->hidx];
+	struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = node_ip(idx), .hier = a->hier };
+	const uint8_t *data = simfile_chunk(f, ns->p.verify, a->offset, a->len, a->index,
+					    a->chunk_size);
+	int len;
+
+	if (!data) {
+		ns->c.chunks_unheld++;  /* the engine only sends what it holds */
+		return;
+	}
+	m.u.data = (struct pfs_msg_data){ a->index, 0, data, (uint16_t)a->len };
+	len = pfs_encode(&m, ns->chunk, sizeof(ns->chunk));
+	if (len > 0) {
+		ns->c.chunk_sends++;
+		send_to(ns, idx, a, ns->chunk, (size_t)len,
+			(uint64_t)len + a->len * (uint64_t)(ns->p.byte_scale - 1));
+	}
+}
+
+static void hash_file(struct netsim *ns, int idx, const struct pfs_action *a)
+{
+	struct node *n = &ns->nodes[idx];
+	struct pfs_hier_info info;
+	uint8_t sha[32];
+
+	if (pfs_engine_hier_info(n->e, a->hidx, &info) < 0)
+		return;
+	simfile_hash(&n->files[a->hidx], ns->p.verify, a->size, info.chunk_size, sha);
+	pfs_engine_file_hashed(n->e, ns->now, a->hidx, sha);
+}
+
 static void do_action(struct netsim *ns, int idx, const struct pfs_action *a)
 {
 	struct node *n = &ns->nodes[idx];
-	struct nfile *f = a->hidx >= 0 ? &n->files[a->hidx] : NULL;
-	uint8_t sha[32];
+	struct simfile *f = a->hidx >= 0 && a->hidx < n->nwants ? &n->files[a->hidx] : NULL;
 
 	switch (a->type) {
 	case PFS_ACT_SEND:
-		send_to(ns, idx, a, a->msg, a->len);
+		send_to(ns, idx, a, a->msg, a->len, a->len);
 		break;
-	case PFS_ACT_SEND_CHUNK: {
-		struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = node_ip(idx), .hier = a->hier };
-		if (a->offset + a->len > f->cap)
-			break;  /* cannot happen: the engine only sends what it holds */
-		m.u.data = (struct pfs_msg_data){ a->index, 0, f->buf + a->offset, (uint16_t)a->len };
-		int len = pfs_encode(&m, ns->chunk, sizeof(ns->chunk));
-		if (len > 0) {
-			ns->c.chunk_sends++;
-			send_to(ns, idx, a, ns->chunk, (size_t)len);
-		}
+	case PFS_ACT_SEND_CHUNK:
+		if (f)
+			send_chunk(ns, idx, a);
 		break;
-	}
 	case PFS_ACT_WRITE_CHUNK:
-		if (file_grow(f, a->offset + a->len) == 0)
-			memcpy(f->buf + a->offset, a->data, a->len);
+		if (f && simfile_write(f, ns->p.verify, a->offset, a->data, a->len, a->index) == -EILSEQ)
+			ns->c.chunks_mismatched++;
 		break;
 	case PFS_ACT_UPSTREAM_START:
-		upstream_start(ns, idx, a);
+		if (f)
+			upstream_start(ns, idx, a);
 		break;
 	case PFS_ACT_UPSTREAM_ABORT:
-		f->up_gen++;
+		if (f)
+			f->up_gen++;
 		break;
 	case PFS_ACT_HASH_FILE:
-		if (file_grow(f, a->size) == 0) {
-			EVP_Digest(f->buf, a->size, sha, NULL, EVP_sha256(), NULL);
-			pfs_engine_file_hashed(n->e, ns->now, a->hidx, sha);
-		}
+		if (f)
+			hash_file(ns, idx, a);
 		break;
 	case PFS_ACT_FILE_DONE:
-		f->done = true;
-		f->size = a->size;
-		f->done_at = ns->now;
+		if (f) {
+			want_finished(ns, f, true);
+			f->size = a->size;
+			f->done_at = ns->now;
+		}
 		break;
 	case PFS_ACT_FILE_FAILED:
-		f->failed = true;
+		if (f)
+			want_finished(ns, f, false);
 		break;
 	case PFS_ACT_EVENT:
 		ns->c.events++;
 		ns->ev_counts[a->event]++;
+		if (f && f->attached_at == PFS_TIME_NEVER &&
+		    (a->event == PFS_EV_JOINED || a->event == PFS_EV_ROOT_CONFIRMED))
+			f->attached_at = ns->now;
 		if (ns->p.trace)
 			printf("%10.3f n%-3d %-20s %s peer=%08x a=%u b=%u\n",
 			       (double)ns->now / 1e9, idx, a->path, pfs_event_name(a->event),
@@ -404,72 +410,109 @@ static void drain(struct netsim *ns, int idx)
 	}
 }
 
+/* One block of a fetch: paced at upstream_rate for this fetch, and all
+ * fetches in flight share the WAN's wan_rate. */
 static void upstream_step(struct netsim *ns, const struct ev *ev)
 {
 	struct node *n = &ns->nodes[ev->node];
-	struct nfile *f = &n->files[ev->hidx];
-	const struct sfile *s;
+	struct simfile *f = &n->files[ev->hidx];
 	size_t blk;
 
 	if (ev->gen != f->up_gen)
 		return;
-	if (f->server_file < 0) {
+	if (!f->ref) {
 		pfs_engine_upstream_failed(n->e, ns->now, ev->hidx, -ENOENT);
 		return;
 	}
-	s = &ns->files[f->server_file];
-	blk = s->size - f->up_off < ns->p.upstream_block ? s->size - f->up_off : ns->p.upstream_block;
-	if (file_grow(f, f->up_off + blk) < 0)
+	blk = f->ref->size - f->up_off < ns->p.upstream_block ? f->ref->size - f->up_off
+							       : ns->p.upstream_block;
+	if (simfile_upstream(f, ns->p.verify, blk) < 0)
 		return;
-	if (blk)
-		memcpy(f->buf + f->up_off, s->data + f->up_off, blk);
-	f->up_off += blk;
 	ns->c.upstream_bytes += blk;
 	pfs_engine_upstream_data(n->e, ns->now, ev->hidx, f->up_off);
-	if (f->up_off == s->size) {
-		pfs_engine_upstream_done(n->e, ns->now, ev->hidx, s->size, s->sha);
+	if (f->up_off == f->ref->size) {
+		pfs_engine_upstream_done(n->e, ns->now, ev->hidx, f->ref->size, f->ref->sha);
 		return;
 	}
-	push(ns, (struct ev){ .t = ns->now + PFS_SEC(1) * ns->p.upstream_block / ns->p.upstream_rate,
-			      .type = EV_UPSTREAM, .node = ev->node, .hidx = ev->hidx,
+	uint64_t next_bytes = (uint64_t)ns->p.upstream_block * ns->p.byte_scale;
+	pfs_time_t next = ns->now + next_bytes * 1000000000ull / ns->p.upstream_rate;
+	if (ns->p.wan_rate) {
+		pfs_time_t start = ns->wan_free > ns->now ? ns->wan_free : ns->now;
+		ns->wan_free = start + next_bytes * 1000000000ull / ns->p.wan_rate;
+		if (ns->wan_free > next)
+			next = ns->wan_free;
+	}
+	push(ns, (struct ev){ .t = next, .type = EV_UPSTREAM, .node = ev->node, .hidx = ev->hidx,
 			      .gen = f->up_gen });
 }
 
-static bool all_done(const struct netsim *ns)
+/* A broadcast reaches every started, live node but its sender, each copy
+ * lost on its own. */
+static void deliver_bcast(struct netsim *ns, const struct ev *ev)
 {
+	struct pfs_addr src = { ev->src_ip, PFS_PORT };
+
 	for (int i = 0; i < ns->nnodes; i++) {
-		const struct node *n = &ns->nodes[i];
-		if (!n->alive)
+		struct node *n = &ns->nodes[i];
+		if (i == ev->node || !n->alive || !n->started)
 			continue;
-		if (!n->started)
-			return false;
-		for (int w = 0; w < n->nwants; w++)
-			if (!n->files[w].done && !n->files[w].failed)
-				return false;
+		if (lost(ns)) {
+			ns->c.datagrams_lost++;
+			continue;
+		}
+		ns->c.datagrams_delivered++;
+		pfs_engine_recv(n->e, ns->now, &src, ev->dgram, ev->len);
+		drain(ns, i);
 	}
-	return true;
+}
+
+static void start_node(struct netsim *ns, int idx)
+{
+	struct node *n = &ns->nodes[idx];
+
+	n->started = true;
+	ns->pending--;
+	for (int w = 0; w < n->nwants; w++) {
+		n->files[w].ref = server_file(ns, n->wants[w]);
+		pfs_engine_want(n->e, ns->now, n->wants[w]);
+	}
+}
+
+static void digest_event(struct netsim *ns, const struct ev *ev)
+{
+	uint64_t words[3] = { ev->t, (uint64_t)ev->type << 32 | (uint32_t)ev->node, ev->len };
+
+	for (int i = 0; i < 3; i++)
+		ns->digest = (ns->digest ^ words[i]) * 0x100000001b3ull;
 }
 
 static void step(struct netsim *ns)
 {
-	struct ev ev = pop(ns);
+	struct ev ev = evheap_pop(&ns->q);
 	struct node *n = &ns->nodes[ev.node];
 
 	ns->now = ev.t;
+	ns->c.sim_events++;
+	digest_event(ns, &ev);
+	if (ev.type == EV_BCAST) {
+		deliver_bcast(ns, &ev);
+		free(ev.dgram);
+		return;
+	}
 	if (!n->alive) {
 		free(ev.dgram);
 		return;
 	}
 	switch (ev.type) {
 	case EV_START:
-		n->started = true;
-		for (int w = 0; w < n->nwants; w++)
-			pfs_engine_want(n->e, ns->now, n->wants[w]);
+		start_node(ns, ev.node);
 		break;
-	case EV_DELIVER:
+	case EV_DELIVER: {
+		struct pfs_addr src = { ev.src_ip, PFS_PORT };
 		ns->c.datagrams_delivered++;
-		pfs_engine_recv(n->e, ns->now, &ev.src, ev.dgram, ev.len);
+		pfs_engine_recv(n->e, ns->now, &src, ev.dgram, ev.len);
 		break;
+	}
 	case EV_TIMER:
 		if (ev.gen != n->timer_gen)
 			return;
@@ -479,6 +522,9 @@ static void step(struct netsim *ns)
 	case EV_UPSTREAM:
 		upstream_step(ns, &ev);
 		break;
+	case EV_KILL:
+		netsim_kill(ns, ev.node);
+		return;
 	}
 	drain(ns, ev.node);
 	free(ev.dgram);
@@ -486,17 +532,14 @@ static void step(struct netsim *ns)
 
 bool netsim_run(struct netsim *ns, pfs_time_t t_end)
 {
-	while (ns->nheap && ns->heap[0].t <= t_end) {
+	while (ns->pending && evheap_top(&ns->q) && evheap_top(&ns->q)->t <= t_end)
 		step(ns);
-		if (all_done(ns))
-			return true;
-	}
-	return all_done(ns);
+	return ns->pending == 0;
 }
 
 void netsim_run_until(struct netsim *ns, pfs_time_t t)
 {
-	while (ns->nheap && ns->heap[0].t <= t)
+	while (evheap_top(&ns->q) && evheap_top(&ns->q)->t <= t)
 		step(ns);
 	if (ns->now < t)
 		ns->now = t;
@@ -507,6 +550,7 @@ int netsim_nodes(const struct netsim *ns) { return ns->nnodes; }
 bool netsim_alive(const struct netsim *ns, int node) { return ns->nodes[node].alive; }
 struct pfs_engine *netsim_engine(struct netsim *ns, int node) { return ns->nodes[node].e; }
 const struct netsim_counts *netsim_counts(const struct netsim *ns) { return &ns->c; }
+uint64_t netsim_digest(const struct netsim *ns) { return ns->digest; }
 
 uint64_t netsim_event_count(const struct netsim *ns, enum pfs_event_code ev)
 {
@@ -516,7 +560,7 @@ uint64_t netsim_event_count(const struct netsim *ns, enum pfs_event_code ev)
 const uint8_t *netsim_file(const struct netsim *ns, int node, int hidx, size_t *size,
 			   bool *done, bool *failed)
 {
-	const struct nfile *f = &ns->nodes[node].files[hidx];
+	const struct simfile *f = &ns->nodes[node].files[hidx];
 
 	*size = f->size;
 	*done = f->done;
@@ -527,6 +571,11 @@ const uint8_t *netsim_file(const struct netsim *ns, int node, int hidx, size_t *
 pfs_time_t netsim_done_at(const struct netsim *ns, int node, int hidx)
 {
 	return ns->nodes[node].files[hidx].done_at;
+}
+
+pfs_time_t netsim_attached_at(const struct netsim *ns, int node, int hidx)
+{
+	return ns->nodes[node].files[hidx].attached_at;
 }
 
 uint32_t netsim_upstream_starts(const struct netsim *ns, const char *model, const char *path)

@@ -1,10 +1,18 @@
 /* netsim.h - a deterministic in-memory network of PFS engines.
  *
  * A discrete-event driver for the real engine: datagrams are encoded and
- * decoded by the real codec, delivered after a fixed latency, and lost with a
- * given probability; an upstream "TFTP server" streams files at a given rate
- * to whichever node asks. Time is simulated, so a run with the same seed
- * replays event for event. Used by the engine tests and by pfs-sim.
+ * decoded by the real codec, serialized on each sender's LAN port at a given
+ * rate, delivered after a fixed latency, and lost with a given probability; a
+ * broadcast is one event that reaches every started node. An upstream "TFTP
+ * server" streams files to whichever node asks, each fetch at a given rate,
+ * all of them sharing one WAN link. Time is simulated, so a run with the same
+ * seed replays event for event (netsim_digest() proves it). Used by the
+ * engine tests and by pfs-sim.
+ *
+ * Scale: with byte_scale k, every byte of file data counts as k bytes on the
+ * links and the WAN, so a simulation can move few, small real chunks while
+ * timing the transfer of the file size it models. With verify, nodes keep one
+ * bit per chunk instead of the file (simstore.h).
  */
 #ifndef PFS_NETSIM_H
 #define PFS_NETSIM_H
@@ -18,9 +26,13 @@
 struct netsim_params {
 	uint64_t seed;
 	double loss;                    /* per datagram copy, 0..1 */
-	pfs_time_t latency;             /* one way */
+	pfs_time_t latency;             /* one way, after serialization */
 	uint64_t upstream_rate;         /* bytes per second per fetch */
-	uint32_t upstream_block;        /* bytes per upstream step */
+	uint32_t upstream_block;        /* real bytes per upstream step */
+	uint64_t wan_rate;              /* bytes per second, all fetches; 0: no limit */
+	uint64_t lan_rate;              /* bytes per second per node port; 0: no limit */
+	uint32_t byte_scale;            /* link bytes per file byte; 0 or 1: real */
+	bool verify;                    /* hold verified bits, not bytes (simstore.h) */
 	bool trace;                     /* print every engine event */
 };
 
@@ -28,7 +40,11 @@ struct netsim_counts {
 	uint64_t datagrams_sent, datagrams_lost, datagrams_delivered;
 	uint64_t broadcasts, chunk_sends;
 	uint64_t events;                /* engine events (PFS_ACT_EVENT) */
-	uint64_t upstream_bytes;
+	uint64_t upstream_bytes;        /* real bytes */
+	uint64_t lan_bytes;             /* link bytes sent by nodes, scaled */
+	uint64_t chunks_mismatched;     /* written, but not the server's bytes */
+	uint64_t chunks_unheld;         /* asked to send a chunk it does not hold */
+	uint64_t sim_events;            /* events processed */
 };
 
 struct netsim;
@@ -44,6 +60,8 @@ int netsim_add_file(struct netsim *ns, const char *path, const uint8_t *data, si
 int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 		    const char *const *wants, int nwants, pfs_time_t start);
 void netsim_kill(struct netsim *ns, int node);
+/* The node dies silently at time t (no LEAVE). 0 or -ENOMEM. */
+int netsim_kill_at(struct netsim *ns, int node, pfs_time_t t);
 /* Leave gracefully (LEAVE to parent and children), then stop. */
 void netsim_shutdown(struct netsim *ns, int node);
 
@@ -57,12 +75,18 @@ pfs_time_t netsim_now(const struct netsim *ns);
 int netsim_nodes(const struct netsim *ns);
 bool netsim_alive(const struct netsim *ns, int node);
 struct pfs_engine *netsim_engine(struct netsim *ns, int node);
-/* Stored bytes of a node's hierarchy; *done set when FILE_DONE came. */
+/* Stored bytes of a node's hierarchy (NULL with verify); *done set when
+ * FILE_DONE came. */
 const uint8_t *netsim_file(const struct netsim *ns, int node, int hidx, size_t *size,
 			   bool *done, bool *failed);
 pfs_time_t netsim_done_at(const struct netsim *ns, int node, int hidx);
+/* First time the node was in a tree (joined, or confirmed root), or NEVER. */
+pfs_time_t netsim_attached_at(const struct netsim *ns, int node, int hidx);
 uint32_t netsim_upstream_starts(const struct netsim *ns, const char *model, const char *path);
 const struct netsim_counts *netsim_counts(const struct netsim *ns);
 uint64_t netsim_event_count(const struct netsim *ns, enum pfs_event_code ev);
+/* A hash of every event processed (time, kind, node): equal digests mean
+ * the two runs went the same way, event for event. */
+uint64_t netsim_digest(const struct netsim *ns);
 
 #endif /* PFS_NETSIM_H */

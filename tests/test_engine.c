@@ -311,9 +311,46 @@ Test(engine, same_seed_replays_exactly)
 	cr_assert_eq(netsim_counts(a)->datagrams_sent, netsim_counts(b)->datagrams_sent);
 	cr_assert_eq(netsim_counts(a)->datagrams_lost, netsim_counts(b)->datagrams_lost);
 	cr_assert_eq(netsim_counts(a)->events, netsim_counts(b)->events);
+	cr_assert_eq(netsim_digest(a), netsim_digest(b), "the runs diverged");
 	netsim_free(a);
 	netsim_free(b);
 	free(f.data);
+}
+
+/* Devices booting together: listening first (docs/protocol.md 4.2) keeps all
+ * but a handful silent, where claiming at once costs one broadcast each. */
+static uint64_t claims_at_boot(int n, pfs_time_t listen_window, int *roots)
+{
+	struct netsim_params p = { .seed = 5, .latency = PFS_MSEC(1) / 2, .upstream_rate = 4000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "boot.bin", 30000, make_file(30000, 5) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-7821");
+	int depth, members;
+
+	c.listen_window = listen_window;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < n; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert(netsim_run(ns, PFS_SEC(60)), "not done at %.1f s", netsim_now(ns) / 1e9);
+	assert_all_files(ns, &f, 1, 1);
+	tree_shape(ns, 0, "CP-7821", &depth, &members, roots);
+	uint64_t claims = netsim_event_count(ns, PFS_EV_CLAIM_SENT);
+	netsim_free(ns);
+	free(f.data);
+	return claims;
+}
+
+Test(engine, listening_first_keeps_a_booting_site_quiet, .timeout = 60)
+{
+	int roots_listen, roots_seed;
+	uint64_t listen = claims_at_boot(300, PFS_MSEC(250), &roots_listen);
+	uint64_t seed = claims_at_boot(300, 0, &roots_seed);
+
+	cr_assert_eq(roots_listen, 1);
+	cr_assert_eq(roots_seed, 1);
+	cr_assert_geq(seed, 300, "the seed's way: every device claims (%lu)", (unsigned long)seed);
+	cr_assert_leq(listen, 40, "%lu claims from 300 listening devices", (unsigned long)listen);
 }
 
 Test(engine, bad_input_is_counted_and_dropped)
@@ -341,9 +378,14 @@ Test(engine, bad_input_is_counted_and_dropped)
 	cr_assert_eq(st->rx_bad[pfs_codec_err_index(PFS_E_MAGIC)], 1);
 	cr_assert_eq(st->rx_bad[pfs_codec_err_index(PFS_E_SHORT)], 1);
 	cr_assert_eq(st->rx_foreign, 1);
-	/* And it still claims its own root. */
+	/* And it still claims its own root, once it has listened. */
 	int claims = 0;
 	while (pfs_engine_poll(e, 1, &act, buf, sizeof(buf)) > 0)
+		claims += act.type == PFS_ACT_SEND && act.bcast;
+	pfs_time_t t = pfs_engine_next_deadline(e);
+	cr_assert_leq(t, 1 + c.listen_window);
+	pfs_engine_timeout(e, t);
+	while (pfs_engine_poll(e, t, &act, buf, sizeof(buf)) > 0)
 		claims += act.type == PFS_ACT_SEND && act.bcast;
 	cr_assert_eq(claims, 1);
 	cr_assert_eq(pfs_engine_want(e, 1, "../x"), -EINVAL);

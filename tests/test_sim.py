@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""test_sim.py - pfs-sim drives the real engine at scale, reproducibly.
+
+    test_sim.py PATH/TO/pfs-sim
+
+Checks outcomes a broken engine or simulator would change, never a speed:
+every live device completes with chunks that matched the server's bytes;
+one WAN copy per model; the tree is as shallow as size-balancing promises;
+listening keeps a booting site to a few claims; the same seed replays to the
+same event digest, another seed does not; churn and loss are survived; bad
+arguments are refused with a message naming them. Also the regression guard
+of the benchmark (issue 4 section 5): a short run, figures sane.
+"""
+import json
+import math
+import subprocess
+import sys
+
+SIM = sys.argv[1] if len(sys.argv) > 1 else "build/sim/pfs-sim"
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args, expect=0):
+    r = subprocess.run([SIM, "--json"] + [str(a) for a in args], capture_output=True,
+                       text=True, timeout=240)
+    if r.returncode != expect:
+        raise SystemExit("pfs-sim %s exited %d: %s" % (" ".join(map(str, args)), r.returncode,
+                                                       r.stderr))
+    return json.loads(r.stdout)
+
+
+def common(r, label):
+    n = r["devices"]
+    check(r["completed"] == r["alive"] and r["failed"] == 0,
+          "%s: %d of %d live devices completed" % (label, r["completed"], r["alive"]))
+    check(r["chunks_mismatched"] == 0, "%s: %d chunks differ from the server's" % (
+        label, r["chunks_mismatched"]))
+    check(r["chunks_unheld"] == 0, "%s: %d chunks sent by nodes not holding them" % (
+        label, r["chunks_unheld"]))
+    check(r["completion_s"] >= r["bound_s"], "%s: completed in %.2f s, below the bound %.2f s" % (
+        label, r["completion_s"], r["bound_s"]))
+    check(0 < r["messages_per_device"] < 10000, "%s: %.1f messages per device" % (
+        label, r["messages_per_device"]))
+    check(r["sim_events"] > n, "%s: %d events" % (label, r["sim_events"]))
+    for key in ("devices", "completed", "depth", "convergence_s", "completion_s", "bound_s",
+                "messages_per_device", "wall_s", "memory_per_device_bytes"):
+        check(key in r, "%s: no %s in the JSON" % (label, key))
+
+
+# A site of 5,000 booting together: one root, one WAN copy, a minimal tree.
+a = run("--devices", 5000, "--file-mb", 4, "--seed", 7)
+common(a, "5000 devices")
+min_depth = math.ceil(math.log2(5000 + 1))
+check(min_depth <= a["depth"] <= min_depth + 1, "depth %d, minimum %d" % (a["depth"], min_depth))
+check(a["roots_confirmed"] == 1 and a["upstream_fetches"] == 1,
+      "%d roots, %d fetches" % (a["roots_confirmed"], a["upstream_fetches"]))
+check(abs(a["wan_copies"] - 1) < 0.01, "%.2f WAN copies" % a["wan_copies"])
+check(a["claims"] < 100, "%d claims from 5000 listening devices" % a["claims"])
+check(a["convergence_s"] is not None and 0 < a["convergence_s"] < a["completion_s"],
+      "convergence %s" % a["convergence_s"])
+check(a["completion_s"] < 3 * a["bound_s"] + 2, "completion %.2f s for a bound of %.2f s" % (
+    a["completion_s"], a["bound_s"]))
+
+# Same seed: the same run, event for event; another seed: another run.
+b = run("--devices", 5000, "--file-mb", 4, "--seed", 7)
+check(a["digest"] == b["digest"] and a["sim_events"] == b["sim_events"] and
+      a["completion_s"] == b["completion_s"], "seed 7 twice: %s/%s" % (a["digest"], b["digest"]))
+c = run("--devices", 5000, "--file-mb", 4, "--seed", 8)
+check(c["digest"] != a["digest"], "seeds 7 and 8 gave the same digest")
+
+# The seed's election (claim at boot): every device claims.
+s = run("--devices", 1000, "--file-mb", 1, "--listen-ms", 0)
+common(s, "claim at boot")
+check(s["claims"] >= 1000, "%d claims from 1000 devices claiming at boot" % s["claims"])
+
+# Per-model hierarchies share the WAN: one copy each, the bound adds up.
+m = run("--devices", 3000, "--file-mb", 2, "--models", 3)
+common(m, "3 models")
+check(m["upstream_fetches"] == 3 and m["roots_confirmed"] == 3,
+      "3 models: %d fetches, %d roots" % (m["upstream_fetches"], m["roots_confirmed"]))
+
+# Loss and churn: late joiners and silent deaths, every survivor completes.
+k = run("--devices", 2000, "--file-mb", 2, "--loss", 0.02, "--churn", 0.05, "--seed", 3)
+common(k, "loss + churn")
+check(k["killed"] > 0 and k["late_joiners"] > 0, "churn killed %d, %d joined late" % (
+    k["killed"], k["late_joiners"]))
+check(k["parent_lost"] > 0, "no device noticed its parent die")
+
+# Store-and-forward (the seed's transfer) pays the file's LAN time per level;
+# cut-through pays it about once.
+cut = run("--devices", 200, "--file-mb", 1)
+sf = run("--devices", 200, "--file-mb", 1, "--mode", "store")
+common(cut, "cut-through, 200")
+common(sf, "store-and-forward, 200")
+per_hop = 2**20 * 8 / 100e6          # 1 MiB over a 100 Mbit/s port
+check(sf["completion_s"] - cut["completion_s"] >= (sf["depth"] - 2) * per_hop,
+      "store-and-forward %.2f s vs cut-through %.2f s at depth %d" % (
+          sf["completion_s"], cut["completion_s"], sf["depth"]))
+
+# Bad arguments: a message naming the option, exit status 1.
+for args, name in ((["--devices", "0"], "--devices"), (["--loss", "2"], "--loss"),
+                   (["--devices", "10", "--mode", "fast"], "--mode"), ([], "--devices"),
+                   (["--devices", "10", "--bogus"], "bogus")):
+    r = subprocess.run([SIM] + args, capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and name in r.stderr and not r.stdout,
+          "pfs-sim %s: exit %d, stderr %r" % (" ".join(args), r.returncode, r.stderr))
+
+# A time limit that cannot be met: exit 2, and the figures say so.
+t = run("--devices", 100, "--file-mb", 64, "--limit-s", 2, expect=2)
+check(t["completed"] < t["alive"], "limit of 2 s met for a 26 s bound")
+
+print("sim: %d failures" % len(failures))
+sys.exit(1 if failures else 0)
