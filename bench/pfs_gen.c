@@ -4,6 +4,12 @@
  *   pfs-gen --out FILE.pcap [--file-size BYTES] [--chunk-size N] [--model M]
  *           [--path P] [--from IP] [--to IP] [--sender ID] [--rate PPS]
  *           [--seed S] [--content FILE]
+ *   pfs-gen --transmit --eal "EAL ARGS" [--port N] [--seconds S] [--count N]
+ *           [--tx-rate PPS] [trace options as above]
+ *
+ * With --transmit the trace goes out of a DPDK port instead of (or as well
+ * as) into a file, round and round until --seconds or --count (gen_tx.c):
+ * the load generator for machines without pktgen-dpdk.
  *
  * The trace is one file sent by a parent (--from, node --sender) to the node
  * under test (--to) as DATA datagrams, in chunk order: the stream a member
@@ -17,18 +23,24 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pcap/pcap.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen_tx.h"
 #include "pfs_codec.h"
 #include "pfs_wire.h"
 
+#define GEN_MAX_PORT 1023
+
 struct gen_opts {
-	const char *out, *content, *model, *path;
+	const char *out, *content, *model, *path, *eal;
 	uint64_t file_size, seed;
 	uint32_t chunk_size, from, to, sender;
 	double rate;
+	bool transmit;
+	struct gen_tx_opts tx;
 };
 
 static void usage(FILE *f)
@@ -37,6 +49,8 @@ static void usage(FILE *f)
 		"usage: pfs-gen --out FILE.pcap [--file-size BYTES] [--chunk-size N]\n"
 		"               [--model M] [--path P] [--from IP] [--to IP] [--sender ID]\n"
 		"               [--rate PPS] [--seed S] [--content FILE]\n"
+		"       pfs-gen --transmit --eal \"ARGS\" [--port N] [--seconds S] [--count N]\n"
+		"               [--tx-rate PPS] [trace options]\n"
 		"  --file-size BYTES  size of the file sent (default 1048576)\n"
 		"  --chunk-size N     payload bytes per chunk, 1..%d (default %d)\n"
 		"  --model, --path    the hierarchy (default CP-7961G, fw/bench.bin)\n"
@@ -44,7 +58,13 @@ static void usage(FILE *f)
 		"  --sender ID        parent's node id (default 0x0a630001)\n"
 		"  --rate PPS         timestamp spacing (default 1000000)\n"
 		"  --seed S           content seed (default 1)\n"
-		"  --content FILE     also write the file's bytes there\n",
+		"  --content FILE     also write the file's bytes there\n"
+		"  --transmit         send the trace out of a DPDK port (needs --seconds or --count)\n"
+		"  --eal \"ARGS\"       EAL arguments for --transmit, e.g. \"--no-huge --vdev net_memif0\"\n"
+		"  --port N           DPDK port to send from (default 0)\n"
+		"  --seconds S        stop sending after S seconds\n"
+		"  --count N          stop sending after N frames\n"
+		"  --tx-rate PPS      pace sending to PPS frames per second (default: as fast as it goes)\n",
 		PFS_CHUNK_MAX, PFS_CHUNK_DEFAULT);
 }
 
@@ -83,6 +103,9 @@ static int parse_args(struct gen_opts *o, int argc, char **argv)
 		{ "to", required_argument, NULL, 'T' }, { "sender", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'r' }, { "seed", required_argument, NULL, 'S' },
 		{ "content", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
+		{ "transmit", no_argument, NULL, 'X' }, { "eal", required_argument, NULL, 'E' },
+		{ "port", required_argument, NULL, 'P' }, { "seconds", required_argument, NULL, 'D' },
+		{ "count", required_argument, NULL, 'N' }, { "tx-rate", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -119,12 +142,34 @@ static int parse_args(struct gen_opts *o, int argc, char **argv)
 			o->rate = (double)v;
 			break;
 		case 'S': if (parse_u64(optarg, "seed", 0, UINT64_MAX, &o->seed) < 0) return -1; break;
+		case 'X': o->transmit = true; break;
+		case 'E': o->eal = optarg; break;
+		case 'P':
+			if (parse_u64(optarg, "port", 0, GEN_MAX_PORT, &v) < 0)
+				return -1;
+			o->tx.port = (uint16_t)v;
+			break;
+		case 'D':
+			if (parse_u64(optarg, "seconds", 1, 86400, &v) < 0)
+				return -1;
+			o->tx.seconds = (double)v;
+			break;
+		case 'N': if (parse_u64(optarg, "count", 1, UINT64_MAX, &o->tx.count) < 0) return -1; break;
+		case 'R':
+			if (parse_u64(optarg, "tx-rate", 1, 1000000000, &v) < 0)
+				return -1;
+			o->tx.rate = (double)v;
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
 	}
-	if (!o->out) {
-		fprintf(stderr, "pfs-gen: --out is required\n");
+	if (!o->out && !o->transmit) {
+		fprintf(stderr, "pfs-gen: --out or --transmit is required\n");
+		return -1;
+	}
+	if (o->transmit && (!o->eal || (!o->tx.seconds && !o->tx.count))) {
+		fprintf(stderr, "pfs-gen: --transmit needs --eal and a bound, --seconds or --count\n");
 		return -1;
 	}
 	if (!pfs_model_valid(o->model, strlen(o->model)) ||
@@ -227,25 +272,131 @@ static int write_content(const char *path, const uint8_t *p, uint64_t n)
 	return 0;
 }
 
+/* The whole trace in memory: frame i is chunk i. */
+struct trace {
+	uint8_t *buf;
+	const uint8_t **frames;
+	uint16_t *lens;
+	uint64_t n;
+};
+
+static int trace_build(const struct gen_opts *o, const uint8_t *content, struct trace *t)
+{
+	uint64_t hier = pfs_hier_key(o->model, strlen(o->model), o->path, strlen(o->path));
+	size_t stride = 14 + 20 + 8 + PFS_DGRAM_MAX;
+	uint8_t *dg = malloc(PFS_DGRAM_MAX);
+
+	t->n = (o->file_size + o->chunk_size - 1) / o->chunk_size;
+	t->buf = malloc(t->n * (14 + 20 + 8 + PFS_HDR_LEN + 8 + (size_t)o->chunk_size) + stride);
+	t->frames = calloc(t->n, sizeof(*t->frames));
+	t->lens = calloc(t->n, sizeof(*t->lens));
+	if (!dg || !t->buf || !t->frames || !t->lens) {
+		free(dg);
+		fprintf(stderr, "pfs-gen: out of memory for %llu frames\n", (unsigned long long)t->n);
+		return -1;
+	}
+	uint8_t *at = t->buf;
+	for (uint64_t i = 0; i < t->n; i++) {
+		uint64_t off = i * o->chunk_size;
+		struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = o->sender, .hier = hier };
+		int n;
+
+		m.u.data.index = (uint32_t)i;
+		m.u.data.payload = content + off;
+		m.u.data.len = (uint16_t)(o->file_size - off < o->chunk_size ? o->file_size - off :
+									       o->chunk_size);
+		n = pfs_encode(&m, dg, PFS_DGRAM_MAX);
+		if (n < 0) {
+			fprintf(stderr, "pfs-gen: cannot encode chunk %llu (%d)\n",
+				(unsigned long long)i, n);
+			free(dg);
+			return -1;
+		}
+		t->frames[i] = at;
+		t->lens[i] = (uint16_t)build_frame(o, (uint16_t)i, dg, (size_t)n, at);
+		at += t->lens[i];
+	}
+	free(dg);
+	return 0;
+}
+
+static int trace_write(const struct gen_opts *o, const struct trace *t)
+{
+	pcap_t *pd = pcap_open_dead(DLT_EN10MB, 65535);
+	pcap_dumper_t *dump = pd ? pcap_dump_open(pd, o->out) : NULL;
+	int rc = -1;
+
+	if (!dump) {
+		fprintf(stderr, "pfs-gen: %s: %s\n", o->out, pd ? pcap_geterr(pd) : "pcap");
+		goto out;
+	}
+	for (uint64_t i = 0; i < t->n; i++) {
+		struct pcap_pkthdr ph;
+		double ts = (double)i / o->rate;
+
+		ph.ts.tv_sec = (time_t)ts;
+		ph.ts.tv_usec = (suseconds_t)((ts - (double)(time_t)ts) * 1e6);
+		ph.caplen = ph.len = t->lens[i];
+		pcap_dump((u_char *)dump, &ph, t->frames[i]);
+	}
+	if (pcap_dump_flush(dump) < 0) {
+		fprintf(stderr, "pfs-gen: %s: write failed\n", o->out);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (dump)
+		pcap_dump_close(dump);
+	if (pd)
+		pcap_close(pd);
+	return rc;
+}
+
+/* EAL's argv from --eal's words (split on blanks, no quoting). */
+static int transmit(const struct gen_opts *o, const struct trace *t)
+{
+	char *words = strdup(o->eal), *save = NULL;
+	char *argv[64] = { "pfs-gen" };
+	int argc = 1, rc;
+	struct gen_tx_stats st;
+
+	if (!words)
+		return -1;
+	for (char *w = strtok_r(words, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (argc == 63) {
+			fprintf(stderr, "pfs-gen: --eal: more than 62 words\n");
+			free(words);
+			return -1;
+		}
+		argv[argc++] = w;
+	}
+	rc = gen_tx_run(argc, argv, t->frames, t->lens, (uint32_t)t->n, &o->tx, &st);
+	free(words);
+	if (rc < 0)
+		return -1;
+	printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"pps\":%.0f,\"gbps\":%.3f,"
+	       "\"port_opackets\":%llu,\"partial_bursts\":%llu,\"rx_frames\":%llu}\n",
+	       (unsigned long long)st.frames, (unsigned long long)st.bytes, st.elapsed_s,
+	       st.elapsed_s > 0 ? (double)st.frames / st.elapsed_s : 0,
+	       st.elapsed_s > 0 ? (double)st.bytes * 8 / st.elapsed_s / 1e9 : 0,
+	       (unsigned long long)st.port_opackets, (unsigned long long)st.full,
+	       (unsigned long long)st.rx_frames);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct gen_opts o;
-	uint8_t *content = NULL, *dg = NULL, *frame = NULL;
-	pcap_t *pd = NULL;
-	pcap_dumper_t *dump = NULL;
-	uint64_t nchunks, hier;
+	struct trace t = { 0 };
+	uint8_t *content = NULL;
 	int status = 1;
 
 	if (parse_args(&o, argc, argv) < 0) {
 		usage(stderr);
 		return 2;
 	}
-	nchunks = (o.file_size + o.chunk_size - 1) / o.chunk_size;
-	hier = pfs_hier_key(o.model, strlen(o.model), o.path, strlen(o.path));
 	content = malloc(o.file_size);
-	dg = malloc(PFS_DGRAM_MAX);
-	frame = malloc(PFS_DGRAM_MAX + 64);
-	if (!content || !dg || !frame) {
+	if (!content) {
 		fprintf(stderr, "pfs-gen: out of memory for a %llu-byte file\n",
 			(unsigned long long)o.file_size);
 		goto out;
@@ -253,48 +404,25 @@ int main(int argc, char **argv)
 	fill_content(content, o.file_size, o.seed);
 	if (o.content && write_content(o.content, content, o.file_size) < 0)
 		goto out;
-	pd = pcap_open_dead(DLT_EN10MB, 65535);
-	if (!pd || !(dump = pcap_dump_open(pd, o.out))) {
-		fprintf(stderr, "pfs-gen: %s: %s\n", o.out, pd ? pcap_geterr(pd) : "pcap");
+	if (trace_build(&o, content, &t) < 0)
 		goto out;
-	}
-	for (uint64_t i = 0; i < nchunks; i++) {
-		uint64_t off = i * o.chunk_size;
-		struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = o.sender, .hier = hier };
-		struct pcap_pkthdr ph;
-		double t = (double)i / o.rate;
-		int n;
-
-		m.u.data.index = (uint32_t)i;
-		m.u.data.payload = content + off;
-		m.u.data.len = (uint16_t)(o.file_size - off < o.chunk_size ? o.file_size - off :
-									     o.chunk_size);
-		n = pfs_encode(&m, dg, PFS_DGRAM_MAX);
-		if (n < 0) {
-			fprintf(stderr, "pfs-gen: cannot encode chunk %llu (%d)\n",
-				(unsigned long long)i, n);
+	if (o.out) {
+		if (trace_write(&o, &t) < 0)
 			goto out;
-		}
-		ph.ts.tv_sec = (time_t)t;
-		ph.ts.tv_usec = (suseconds_t)((t - (double)(time_t)t) * 1e6);
-		ph.caplen = ph.len = (bpf_u_int32)build_frame(&o, (uint16_t)i, dg, (size_t)n, frame);
-		pcap_dump((u_char *)dump, &ph, frame);
+		fprintf(o.transmit ? stderr : stdout,
+			"pfs-gen: %s: %llu chunks of %u bytes, hierarchy %016llx, frame %u bytes\n",
+			o.out, (unsigned long long)t.n, o.chunk_size,
+			(unsigned long long)pfs_hier_key(o.model, strlen(o.model), o.path,
+							 strlen(o.path)),
+			(unsigned)(14 + 20 + 8 + PFS_HDR_LEN + 8 + o.chunk_size));
 	}
-	if (pcap_dump_flush(dump) < 0) {
-		fprintf(stderr, "pfs-gen: %s: write failed\n", o.out);
+	if (o.transmit && transmit(&o, &t) < 0)
 		goto out;
-	}
-	printf("pfs-gen: %s: %llu chunks of %u bytes, hierarchy %016llx, frame %u bytes\n", o.out,
-	       (unsigned long long)nchunks, o.chunk_size, (unsigned long long)hier,
-	       (unsigned)(14 + 20 + 8 + PFS_HDR_LEN + 8 + o.chunk_size));
 	status = 0;
 out:
-	if (dump)
-		pcap_dump_close(dump);
-	if (pd)
-		pcap_close(pd);
 	free(content);
-	free(dg);
-	free(frame);
+	free(t.buf);
+	free(t.frames);
+	free(t.lens);
 	return status;
 }

@@ -1,0 +1,153 @@
+/* gen_tx.c - pfs-gen's DPDK transmitter (see gen_tx.h).
+ *
+ * Every frame of the trace is built once into its own mbuf. Sending takes a
+ * reference on it first (rte_mbuf_refcnt_update), so the PMD's free after
+ * transmission drops that reference and the frame stays for the next round:
+ * no copy and no allocation per packet on our side, as pktgen does for its
+ * pcap replay. Pacing, when a rate is given, spaces bursts on the TSC.
+ */
+#include "gen_tx.h"
+
+#include <errno.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BURST     32
+#define TX_DESC   1024
+#define RX_DESC   512
+
+static int port_start(uint16_t port, struct rte_mempool *pool)
+{
+	struct rte_eth_conf conf = { 0 };
+	int socket = rte_eth_dev_socket_id(port), rc;
+
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	/* One RX queue: what comes back is counted (send_loop). */
+	if ((rc = rte_eth_dev_configure(port, 1, 1, &conf)) < 0 ||
+	    (rc = rte_eth_rx_queue_setup(port, 0, RX_DESC, (unsigned)socket, NULL, pool)) < 0 ||
+	    (rc = rte_eth_tx_queue_setup(port, 0, TX_DESC, (unsigned)socket, NULL)) < 0 ||
+	    (rc = rte_eth_dev_start(port)) < 0) {
+		fprintf(stderr, "pfs-gen: port %u: %s\n", port, rte_strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* The trace's frames, one mbuf each, kept for the whole run. */
+static int frames_load(struct rte_mempool *pool, const uint8_t *const *frames,
+		       const uint16_t *lens, uint32_t n, struct rte_mbuf **m)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		m[i] = rte_pktmbuf_alloc(pool);
+		if (!m[i] || rte_pktmbuf_tailroom(m[i]) < lens[i]) {
+			fprintf(stderr, "pfs-gen: frame %u (%u bytes) does not fit an mbuf\n", i, lens[i]);
+			return -ENOMEM;
+		}
+		memcpy(rte_pktmbuf_append(m[i], lens[i]), frames[i], lens[i]);
+	}
+	return 0;
+}
+
+static void send_loop(uint16_t port, struct rte_mbuf **m, uint32_t n, const struct gen_tx_opts *o,
+		      struct gen_tx_stats *st)
+{
+	uint64_t hz = rte_get_tsc_hz(), t0 = rte_rdtsc();
+	uint64_t end = o->seconds > 0 ? t0 + (uint64_t)(o->seconds * (double)hz) : UINT64_MAX;
+	uint64_t gap = o->rate > 0 ? (uint64_t)((double)hz * BURST / o->rate) : 0, next = t0;
+	uint32_t cur = 0;
+	struct rte_mbuf *burst[BURST], *back[BURST];
+
+	for (;;) {
+		uint64_t now = rte_rdtsc();
+		uint16_t want = BURST, sent, got;
+
+		/* What the device under test sends back: counted and freed, so
+		 * a port it shares with us (memif) never backs up. */
+		got = rte_eth_rx_burst(port, 0, back, BURST);
+		st->rx_frames += got;
+		rte_pktmbuf_free_bulk(back, got);
+
+		if (now >= end || (o->count && st->frames >= o->count))
+			break;
+		if (gap && now < next)
+			continue;
+		if (o->count && o->count - st->frames < want)
+			want = (uint16_t)(o->count - st->frames);
+		for (uint16_t i = 0; i < want; i++) {
+			burst[i] = m[(cur + i) % n];
+			rte_mbuf_refcnt_update(burst[i], 1);    /* the PMD frees this one */
+		}
+		sent = rte_eth_tx_burst(port, 0, burst, want);
+		for (uint16_t i = sent; i < want; i++)
+			rte_mbuf_refcnt_update(burst[i], -1);
+		if (sent < want)
+			st->full++;
+		for (uint16_t i = 0; i < sent; i++)
+			st->bytes += burst[i]->pkt_len;
+		st->frames += sent;
+		cur = (cur + sent) % n;
+		if (gap)
+			next += gap * sent / BURST ? gap * sent / BURST : 1;
+	}
+	st->elapsed_s = (double)(rte_rdtsc() - t0) / (double)hz;
+}
+
+int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
+	       const uint16_t *lens, uint32_t nframes, const struct gen_tx_opts *o,
+	       struct gen_tx_stats *st)
+{
+	struct rte_mempool *pool = NULL;
+	struct rte_mbuf **m = NULL;
+	struct rte_eth_stats es;
+	uint16_t maxlen = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		fprintf(stderr, "pfs-gen: EAL: %s\n", rte_strerror(rte_errno));
+		return -EINVAL;
+	}
+	if (!rte_eth_dev_is_valid_port(o->port)) {
+		fprintf(stderr, "pfs-gen: no DPDK port %u (give one with --eal \"--vdev ...\")\n",
+			o->port);
+		rc = -ENODEV;
+		goto out_eal;
+	}
+	for (uint32_t i = 0; i < nframes; i++)
+		maxlen = lens[i] > maxlen ? lens[i] : maxlen;
+	pool = rte_pktmbuf_pool_create("gen_pool", nframes + 2 * TX_DESC + RX_DESC + 1024, 0, 0,
+				       (uint16_t)(RTE_PKTMBUF_HEADROOM +
+						  RTE_MAX(maxlen, (uint16_t)RTE_MBUF_DEFAULT_DATAROOM)),
+				       (int)rte_socket_id());
+	m = calloc(nframes, sizeof(*m));
+	if (!pool || !m) {
+		fprintf(stderr, "pfs-gen: mbufs for %u frames: %s\n", nframes, rte_strerror(rte_errno));
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = frames_load(pool, frames, lens, nframes, m)) < 0 ||
+	    (rc = port_start(o->port, pool)) < 0)
+		goto out;
+	send_loop(o->port, m, nframes, o, st);
+	if (rte_eth_stats_get(o->port, &es) == 0)
+		st->port_opackets = es.opackets;
+	rte_eth_dev_stop(o->port);
+	rte_eth_dev_close(o->port);
+	rc = 0;
+out:
+	if (m)
+		for (uint32_t i = 0; i < nframes; i++)
+			rte_pktmbuf_free(m[i]);
+	free(m);
+	rte_mempool_free(pool);
+out_eal:
+	rte_eal_cleanup();
+	return rc;
+}
