@@ -39,15 +39,19 @@ step fuzz-decode fuzz
 step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py
 # Benchmarks must not rot: a short run that asserts they ran, never a rate.
 step bench-smoke timeout 300 python3 bench/relay_bench.py --smoke
+smoke_dir=$(mktemp -d)
+step sim-smoke timeout 300 python3 bench/sim_bench.py --smoke --out "$smoke_dir"
 
 # Namespaces, veth, a bridge, tbf and tftpd-hpa: needs root.
 if [ "$(id -u)" -eq 0 ]; then
   step site timeout 900 python3 tests/site/test_site.py
   step appliance timeout 900 python3 tests/site/test_appliance.py
+  step rollout-smoke timeout 600 python3 bench/site_rollout.py --smoke --out "$smoke_dir"
 else
-  echo "=== site, appliance: need root (network namespaces)"
-  failed=$((failed + 2)); failures+=(site appliance)
+  echo "=== site, appliance, rollout-smoke: need root (network namespaces)"
+  failed=$((failed + 3)); failures+=(site appliance rollout-smoke)
 fi
+rm -rf "$smoke_dir"
 
 echo
 [ "$failed" -eq 0 ] || echo "failed steps: ${failures[*]}"

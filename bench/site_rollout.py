@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""site_rollout.py - site rollouts, four ways, against the number of devices
+(issue 4 section 3; results in bench/RESULTS.md).
+
+For each N and each way, a fresh site of N devices (network namespaces, a
+real tftpd-hpa at HQ behind a tbf-limited WAN, tests/site/pfs_site.py) rolls
+out one firmware file:
+
+  tftp-only      traditional: every device fetches from HQ
+  seed           seed-style PFS: devices only, binary tree, store-and-forward
+  peers          our peers, cut-through
+  appliance      our peers with the pfs-relay appliance (pfs-control +
+                 pfs-dataplane on AF_XDP, tests/site/appliance.py)
+
+It reports, per run: seconds until the last device held a verified copy
+(from the devices' own file_done events), WAN bytes (HQ's side of the WAN
+link), LAN bytes (the site bridge's device ports), and the appliance's CPU
+seconds (pfs-control, and pfs-dataplane, which busy-polls its core: its CPU
+time is its run time). The bound, file size over WAN rate, is what one copy
+over the WAN costs; no way can beat it.
+
+    bench/site_rollout.py [--devices 4,8,16,32,64] [--file-mb 8] [--wan-mbit 20]
+                          [--modes tftp-only,seed,peers,appliance] [--out DIR]
+    bench/site_rollout.py --smoke      # the test command's short run
+
+Writes DIR/site_rollout.json, DIR/site_rollout.md and, with gnuplot,
+DIR/site_rollout.png (completion time against N, one line per way, and the
+bound). Needs root. Every run is bounded (--timeout per run).
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "site"))
+import pfs_site as S  # noqa: E402
+from appliance import Appliance  # noqa: E402
+
+MODEL = "CP-7961G"
+FILE = "dnld/SCCP41.9-4-2SR2-2S.loads"
+MODES = ["tftp-only", "seed", "peers", "appliance"]
+PEER_MODE = {"tftp-only": "tftp-only", "seed": "store-forward", "peers": "cut-through",
+             "appliance": "cut-through"}
+LABEL = {"tftp-only": "traditional TFTP", "seed": "seed-style PFS (store-and-forward)",
+         "peers": "our peers (cut-through)", "appliance": "our peers + appliance"}
+
+
+def cpu_seconds(pid):
+    """utime + stime of a live process, from /proc (0 if it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def dataplane_pid(app):
+    """The pfs-dataplane process (its wrapper shell execs it)."""
+    return app.dataplane.pid if app.dataplane else 0
+
+
+def one_run(mode, n, file_bytes, wan_mbit, timeout):
+    """One rollout; returns its figures or raises with what went wrong."""
+    with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit) as site:
+        app = None
+        if mode == "appliance":
+            app = Appliance(site)
+            app.start()
+        wan0, lan0 = site.wan_bytes(), site.lan_bytes()
+        cpu0 = (cpu_seconds(app.control.pid), cpu_seconds(dataplane_pid(app))) if app else (0, 0)
+        t0 = time.time()
+        for d in site.devices:
+            d.start([FILE], mode=PEER_MODE[mode])
+        finished = site.wait(timeout, tick=0.2)
+        wall = time.time() - t0
+        cpu = ((cpu_seconds(app.control.pid) - cpu0[0],
+                cpu_seconds(dataplane_pid(app)) - cpu0[1]) if app else (0.0, 0.0))
+        failed = [d for d in site.devices if d.proc.returncode not in (0, None)]
+        problems = S.check_outputs(site)
+        if not finished or failed or problems:
+            raise RuntimeError("%s N=%d: %s%s" % (
+                mode, n, "" if finished else "not done in %d s; " % timeout,
+                "; ".join(problems + ["d%d exited %s: %s" % (d.idx, d.proc.returncode,
+                                                              d.stderr_text().strip()[-200:])
+                                      for d in failed])))
+        done = S.done_times(site)
+        return {"mode": mode, "devices": n, "file_bytes": file_bytes, "wan_mbit": wan_mbit,
+                "completion_s": max(done.values()), "wall_s": wall,
+                "wan_bytes": site.wan_bytes() - wan0, "lan_bytes": site.lan_bytes() - lan0,
+                "wan_copies": (site.wan_bytes() - wan0) / file_bytes,
+                "appliance_control_cpu_s": cpu[0], "appliance_dataplane_cpu_s": cpu[1],
+                "bound_s": file_bytes * 8 / (wan_mbit * 1e6)}
+
+
+def table(runs, modes, counts):
+    by = {(r["mode"], r["devices"]): r for r in runs}
+    bound = runs[0]["bound_s"]
+    lines = ["| way | N | last device verified | / bound | WAN bytes | WAN copies | LAN bytes "
+             "| appliance CPU (control + dataplane) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in modes:
+        for n in counts:
+            r = by.get((m, n))
+            if not r:
+                continue
+            cpu = ("%.2f s + %.1f s" % (r["appliance_control_cpu_s"], r["appliance_dataplane_cpu_s"])
+                   if m == "appliance" else "-")
+            lines.append("| %s | %d | %.1f s | %.2f | %.1f MB | %.2f | %.1f MB | %s |" % (
+                LABEL[m], n, r["completion_s"], r["completion_s"] / bound, r["wan_bytes"] / 1e6,
+                r["wan_copies"], r["lan_bytes"] / 1e6, cpu))
+    lines.append("")
+    lines.append("File %.1f MiB, WAN %d Mbit/s (tbf): bound = file / WAN rate = %.2f s. "
+                 "MB = 10^6 bytes. The dataplane busy-polls one core, so its CPU time is its "
+                 "run time." % (runs[0]["file_bytes"] / 2**20, runs[0]["wan_mbit"], bound))
+    return "\n".join(lines)
+
+
+def plot(runs, modes, counts, out_dir):
+    """completion time against N, one line per way, and the bound; None
+    without gnuplot."""
+    if not shutil.which("gnuplot"):
+        return None
+    dat = os.path.join(out_dir, "site_rollout.dat")
+    png = os.path.join(out_dir, "site_rollout.png")
+    by = {(r["mode"], r["devices"]): r for r in runs}
+    with open(dat, "w") as f:
+        for m in modes:
+            f.write("# %s\n" % m)
+            for n in counts:
+                if (m, n) in by:
+                    f.write("%d %.3f\n" % (n, by[(m, n)]["completion_s"]))
+            f.write("\n\n")
+    bound = runs[0]["bound_s"]
+    plots = ["'%s' index %d with linespoints lw 2 title '%s'" % (dat, i, LABEL[m])
+             for i, m in enumerate(modes)]
+    plots.append("%f with lines dt 2 lw 2 lc rgb 'black' title 'bound: file / WAN rate'" % bound)
+    script = "\n".join([
+        "set terminal pngcairo size 900,560 noenhanced" if _has_cairo() else
+        "set terminal png size 900,560 noenhanced",
+        "set output '%s'" % png,
+        "set title 'Site rollout: %.0f MiB file over a %d Mbit/s WAN'" % (
+            runs[0]["file_bytes"] / 2**20, runs[0]["wan_mbit"]),
+        "set xlabel 'devices (N)'", "set ylabel 'seconds until the last device is verified'",
+        "set logscale x 2", "set logscale y", "set grid", "set key top left",
+        "set xrange [%f:%f]" % (min(counts) / 1.2, max(counts) * 1.2),
+        "set xtics (%s)" % ", ".join(str(n) for n in counts),
+        "plot " + ", ".join(plots), ""])
+    subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
+    return png
+
+
+def _has_cairo():
+    r = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True,
+                       timeout=30)
+    return "pngcairo" in (r.stdout + r.stderr)
+
+
+def sane(r):
+    """What the smoke run asserts: figures that cannot be right if broken."""
+    problems = []
+    if not 0 < r["completion_s"] < 600:
+        problems.append("completion %.1f s" % r["completion_s"])
+    if r["completion_s"] < r["bound_s"] * 0.9:
+        problems.append("faster than the WAN allows (%.2f s < %.2f s)" % (
+            r["completion_s"], r["bound_s"]))
+    copies = r["wan_copies"]
+    want = r["devices"] if r["mode"] == "tftp-only" else 1
+    if not want * 0.95 <= copies <= want * 1.25 + 0.25:
+        problems.append("%.2f WAN copies, expected about %d" % (copies, want))
+    if r["mode"] != "tftp-only" and r["lan_bytes"] < r["file_bytes"] * (r["devices"] - 1) * 0.95:
+        problems.append("LAN bytes %.0f below what %d peer copies need" % (
+            r["lan_bytes"], r["devices"] - 1))
+    if r["mode"] == "appliance" and r["appliance_dataplane_cpu_s"] <= 0:
+        problems.append("no appliance CPU time measured")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--devices", default="4,8,16,32,64")
+    ap.add_argument("--file-mb", type=float, default=8)
+    ap.add_argument("--wan-mbit", type=int, default=20)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per run")
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--smoke", action="store_true",
+                    help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("site_rollout: needs root (network namespaces)")
+    if args.smoke:
+        args.devices, args.file_mb, args.wan_mbit, args.timeout = "3", 2, 50, 120
+    try:
+        counts = sorted({int(x) for x in args.devices.split(",")})
+    except ValueError:
+        raise SystemExit("site_rollout: --devices: '%s' is not a list of numbers" % args.devices)
+    modes = args.modes.split(",")
+    bad = [m for m in modes if m not in MODES]
+    if bad or not counts or min(counts) < 2 or max(counts) > 200:
+        raise SystemExit("site_rollout: --modes takes %s; --devices 2..200 (got %s, %s)" % (
+            ",".join(MODES), args.modes, args.devices))
+    os.makedirs(args.out, exist_ok=True)
+    file_bytes = int(args.file_mb * 2**20)
+    runs, problems = [], []
+    for n in counts:
+        for m in modes:
+            r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout)
+            runs.append(r)
+            print("%-10s N=%-3d last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
+                  "  LAN %7.1f MB%s" % (
+                      m, n, r["completion_s"], r["bound_s"], r["wan_bytes"] / 1e6, r["wan_copies"],
+                      r["lan_bytes"] / 1e6,
+                      "  appliance CPU %.2f + %.1f s" % (r["appliance_control_cpu_s"],
+                                                         r["appliance_dataplane_cpu_s"])
+                      if m == "appliance" else ""), flush=True)
+            problems += ["%s N=%d: %s" % (m, n, p) for p in sane(r)]
+    md = table(runs, modes, counts)
+    with open(os.path.join(args.out, "site_rollout.json"), "w") as f:
+        json.dump(runs, f, indent=1)
+    with open(os.path.join(args.out, "site_rollout.md"), "w") as f:
+        f.write(md + "\n")
+    print("\n" + md)
+    png = plot(runs, modes, counts, args.out)
+    print("plot: %s" % (png or "skipped (no gnuplot)"))
+    if args.smoke and png and os.path.getsize(png) < 1000:
+        problems.append("the plot is empty")
+    if problems:
+        raise SystemExit("site_rollout: " + "; ".join(problems))
+
+
+if __name__ == "__main__":
+    main()
