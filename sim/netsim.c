@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "evheap.h"
+#include "simrand.h"
 #include "simstore.h"
 
 #define MAX_FILES  64
@@ -58,17 +59,9 @@ struct netsim {
 	uint8_t scratch[PFS_DGRAM_MAX], chunk[PFS_DGRAM_MAX];
 };
 
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static bool lost(struct netsim *ns)
 {
-	return ns->p.loss > 0 && (double)(splitmix(&ns->rng) >> 11) / 9007199254740992.0 < ns->p.loss;
+	return ns->p.loss > 0 && sim_unit(&ns->rng) < ns->p.loss;
 }
 
 static void push(struct netsim *ns, struct ev ev)
@@ -167,7 +160,7 @@ int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 	c.node_id = node_ip(ns->nnodes);
 	c.self = (struct pfs_addr){ c.node_id, PFS_PORT };
 	s = ns->p.seed ^ (uint64_t)ns->nnodes * 0x632be59bd9b4e019ull;
-	c.random = (uint32_t)splitmix(&s);
+	c.random = (uint32_t)sim_splitmix(&s);
 	n->files = calloc((size_t)nwants + 1, sizeof(*n->files));
 	n->wants = calloc((size_t)nwants + 1, sizeof(*n->wants));
 	n->e = n->files && n->wants ? pfs_engine_new(&c) : NULL;

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "netsim.h"
+#include "simrand.h"
 
 #define REAL_CHUNK 64u                  /* real payload bytes per simulated chunk */
 
@@ -161,16 +162,6 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 	return rc;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static double unit(uint64_t *s) { return (double)(rnd(s) >> 11) / 9007199254740992.0; }
-
 static uint64_t rss_bytes(void)
 {
 	long pages = 0, resident = 0;
@@ -213,7 +204,7 @@ static int make_files(const struct sim_opts *o, uint32_t scale, struct model_fil
 		if (!mf[k].data)
 			return -ENOMEM;
 		for (size_t i = 0; i < mf[k].size; i++)
-			mf[k].data[i] = (uint8_t)(rnd(&x) >> 56);
+			mf[k].data[i] = (uint8_t)(sim_splitmix(&x) >> 56);
 	}
 	return 0;
 }
@@ -391,10 +382,10 @@ int main(int argc, char **argv)
 		c.mode = o.mode;
 		c.chunk_size = REAL_CHUNK;
 		c.listen_window = PFS_MSEC(o.listen_ms);
-		if (o.churn > 0 && unit(&rng) < o.churn) {
+		if (o.churn > 0 && sim_unit(&rng) < o.churn) {
 			late[i] = true;
 			r.late++;
-			start = (pfs_time_t)(unit(&rng) * (double)horizon);
+			start = (pfs_time_t)(sim_unit(&rng) * (double)horizon);
 		}
 		int idx = netsim_add_node(ns, &c, wants, 1, start);
 		if (idx < 0) {
@@ -402,8 +393,8 @@ int main(int argc, char **argv)
 				strerror(-idx));
 			goto out;
 		}
-		if (o.churn > 0 && unit(&rng) < o.churn &&
-		    netsim_kill_at(ns, idx, (pfs_time_t)(unit(&rng) * (double)horizon)) < 0)
+		if (o.churn > 0 && sim_unit(&rng) < o.churn &&
+		    netsim_kill_at(ns, idx, (pfs_time_t)(sim_unit(&rng) * (double)horizon)) < 0)
 			goto out;
 	}
 	bool finished = netsim_run(ns, PFS_SEC(o.limit_s));
