@@ -51,9 +51,36 @@ static void putbytes(struct cur *c, const void *b, size_t n)
 	c->p += n; c->left -= n;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* ISA-L 2.30 (Debian 12) picks crc32_iscsi_by16_10 on AVX-512 machines, and
+ * it returns with the upper halves of the vector registers dirty (no
+ * vzeroupper). Every legacy-SSE instruction the compiler emits afterwards
+ * (struct copies, memcpy of small sizes) then pays a state-transition
+ * penalty or a false dependency: on one Xeon that made a 1408-byte CRC cost
+ * ~600 cycles of the dataplane's time instead of ~100 (bench/RESULTS.md 1).
+ * Clearing them is one instruction, legal wherever AVX is. */
+__attribute__((target("avx"))) static void vector_upper_clear(void)
+{
+	_mm256_zeroupper();
+}
+
+static void crc_after(void)
+{
+	if (__builtin_cpu_supports("avx"))
+		vector_upper_clear();
+}
+#else
+static void crc_after(void) { }
+#endif
+
 uint32_t pfs_crc32c(const void *buf, size_t len)
 {
-	return ~crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu);
+	uint32_t crc = ~crc32_iscsi((unsigned char *)buf, (int)len, 0xffffffffu);
+
+	crc_after();
+	return crc;
 }
 
 uint64_t pfs_hier_key(const char *model, size_t mlen, const char *path, size_t plen)
