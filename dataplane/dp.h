@@ -23,6 +23,7 @@
 #include "pfs_dp_stats.h"
 #include "pfs_shm.h"
 #include "pfs_wire.h"
+#include "tmpl.h"
 
 #define DP_BURST        32
 #define DP_CHILDREN     256     /* send queues (children being fed) */
@@ -44,6 +45,7 @@ struct dp_child {
 	struct dp_range q[DP_CHILD_RANGES];
 	uint64_t tokens, last_tsc;      /* pacing: bytes allowed, refilled by TSC */
 	uint64_t sent, dropped;
+	struct dp_tmpl tmpl;            /* headers of the last chunk sent to it */
 };
 
 struct dp_neigh {
@@ -71,6 +73,7 @@ struct dp_fanout {
 	struct {
 		uint32_t ip;
 		uint16_t port;
+		struct dp_tmpl tmpl;    /* built at the first chunk, kept while it fits */
 	} child[PFS_FANOUT_SLOTS];
 };
 
@@ -113,12 +116,14 @@ struct dp {
 	uint32_t ip, bcast, node_id;
 	uint16_t pfs_port;
 	uint16_t ip_id;
+	uint32_t hdr_gen;               /* moves when a frame template goes stale (tmpl.h) */
 	struct rte_mbuf *txq[DP_BURST * 4];
 	unsigned ntx;
 	struct pfs_ring_msg tocontrol[DP_BURST];
 	unsigned ntocontrol;
 	struct dp_child children[DP_CHILDREN];
 	unsigned pump_next;
+	unsigned nchildren;             /* children[] slots in use */
 	struct dp_neigh neigh[DP_NEIGH];
 	struct dp_memo memo[DP_MEMO];
 	struct dp_fanout fanout[DP_FANOUT];
@@ -152,16 +157,16 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *m);
 int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m);
 void dp_tx_pump(struct dp *d);
 void dp_tx_reset_children(struct dp *d);
-int dp_tx_chunk(struct dp *d, uint32_t ip, uint16_t port, uint64_t hier, int fi, uint32_t idx,
-		const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum);
+unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
+		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum);
 
 /* fanout.c */
 void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m);
 void dp_fanout_reset(struct dp *d);
 /* A checked DATA datagram from src: true if it was stored and relayed here
  * (reported to control in a CHUNKS_STORED run), false to hand it on whole. */
-bool dp_fanout_chunk(struct dp *d, uint32_t src_ip, uint16_t src_port,
-		     const struct pfs_wire_hdr *ph, uint32_t plen);
+bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip,
+		     const struct rte_udp_hdr *udp, uint32_t plen);
 /* Queue the open run's report before anything else goes to control. */
 void dp_fanout_close(struct dp *d);
 

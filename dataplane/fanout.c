@@ -10,7 +10,9 @@
  *
  *   copy payload into the cache file's reserved room   (one copy, kept for
  *                                                        repairs and later waves)
- *   for each child slot: header mbuf -> payload in the cache (no copy)
+ *   payload checksum sum from the sender's UDP checksum (no pass over it)
+ *   for each child slot: header mbuf stamped from the   (one bulk allocation
+ *     slot's template -> payload in the cache (no copy)  for all of them)
  *   extend the run being reported: CHUNKS_STORED(first, count, mask)
  *
  * The engine still decides everything else: pfs-control rebuilds each
@@ -28,6 +30,7 @@
 
 #include "csum.h"
 #include "dp.h"
+#include "tmpl.h"
 
 static struct dp_fanout *find(struct dp *d, uint64_t hier)
 {
@@ -145,19 +148,40 @@ static void report(struct dp *d, const struct dp_fanout *f, uint32_t sender, uin
 	};
 }
 
-bool dp_fanout_chunk(struct dp *d, uint32_t src_ip, uint16_t src_port,
-		     const struct pfs_wire_hdr *ph, uint32_t plen)
+/* The payload's raw one's complement sum, from the checksum its sender put
+ * on the datagram: pseudo header + the 36 header bytes as received + the
+ * payload sum to zero, so the payload sums to minus the rest. That is a
+ * fixed 20-odd cycles instead of a pass over the payload. If the sender's
+ * checksum was wrong, so is ours: the children drop those copies as corrupt
+ * and repair them from the cache, whose sends sum the stored payload afresh
+ * (tx.c's memo), so a bad checksum is never laundered. A datagram sent
+ * without a checksum (0) is summed here. */
+static uint16_t payload_sum(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp,
+			    const uint8_t *payload, uint32_t len)
 {
+	if (!udp->dgram_cksum)
+		return dp_csum(payload, len);
+	return (uint16_t)~dp_fold16(dp_phdr_sum(ip, udp->dgram_len) +
+				    rte_raw_cksum(udp, DP_TMPL_LEN - DP_OFF_UDP));
+}
+
+bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp,
+		     uint32_t plen)
+{
+	const struct pfs_wire_hdr *ph = (const void *)(udp + 1);
 	const struct pfs_wire_data *dh = (const void *)(ph + 1);
+	const struct dp_tmpl *t[PFS_FANOUT_SLOTS];
 	struct dp_fanout *f;
 	struct pfs_cache_file *cf;
 	uint32_t idx, len, room, crc;
 	uint16_t sum, mask = 0;
+	unsigned n = 0;
 	uint8_t *dst;
 
 	if (!d->nfanout || (ph->flags & PFS_HF_AUTH) || !(f = find(d, rte_be_to_cpu_64(ph->hier))))
 		return false;
-	if (src_ip != f->parent_ip || src_port != f->parent_port) {
+	if (rte_be_to_cpu_32(ip->src_addr) != f->parent_ip ||
+	    rte_be_to_cpu_16(udp->src_port) != f->parent_port) {
 		d->st->fanout_stray++;  /* the engine judges it */
 		return false;
 	}
@@ -175,16 +199,22 @@ bool dp_fanout_chunk(struct dp *d, uint32_t src_ip, uint16_t src_port,
 	}
 	memcpy(dst, dh + 1, len);
 	crc = rte_be_to_cpu_32(dh->crc32c);
-	sum = dp_csum(dst, len);
+	sum = payload_sum(ip, udp, dst, len);
 	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
+		struct dp_tmpl *ct = &f->child[s].tmpl;
+
 		if (!(f->live & (1u << s)))
 			continue;
-		if (dp_tx_chunk(d, f->child[s].ip, f->child[s].port, f->hier, f->fi, idx, dst, len,
-				crc, sum) < 0)
-			continue;       /* out of mbufs: the engine sends it instead */
+		if (!dp_tmpl_fits(ct, d->hdr_gen, f->child[s].ip, f->child[s].port, f->hier, len))
+			dp_tmpl_build(d, ct, f->child[s].ip, f->child[s].port, f->hier, len);
+		t[n++] = ct;
 		mask |= (uint16_t)(1u << s);
-		d->st->fanout_tx++;
 	}
+	/* Out of mbufs: none sent, the engine sends them instead. */
+	if (n && !dp_tx_chunk(d, t, n, f->fi, idx, dst, len, crc, sum))
+		mask = 0;
+	else
+		d->st->fanout_tx += n;
 	d->st->fanout_chunks++;
 	report(d, f, rte_be_to_cpu_32(ph->sender), idx, len, mask);
 	return true;

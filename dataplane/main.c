@@ -166,6 +166,7 @@ static void from_control(struct dp *d)
 			d->node_id = (uint32_t)m[i].value;
 			d->pfs_port = m[i].port;
 			d->configured = true;
+			d->hdr_gen++;           /* every frame template names the old address */
 			dp_fanout_reset(d);     /* a new control pushes its tables again */
 			printf("pfs-dataplane: configured: node %08x, %u.%u.%u.%u\n", d->node_id,
 			       d->ip >> 24, (d->ip >> 16) & 255, (d->ip >> 8) & 255, d->ip & 255);

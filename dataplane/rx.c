@@ -30,16 +30,20 @@ void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac)
 
 	for (unsigned i = 0; i < 8; i++) {
 		struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
+		if (n->ip == ip && rte_is_same_ether_addr(&n->mac, mac))
+			return;         /* the common case: nothing to write */
 		if (n->ip == ip || n->ip == 0) {
 			if (n->ip == 0)
 				d->st->neighbours++;
 			n->ip = ip;
 			n->mac = *mac;
+			d->hdr_gen++;   /* templates sent to broadcast or an old MAC */
 			return;
 		}
 	}
 	d->neigh[h].ip = ip;
 	d->neigh[h].mac = *mac;
+	d->hdr_gen++;
 }
 
 const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip)
@@ -148,8 +152,7 @@ static void classify(struct dp *d, struct rte_mbuf *m)
 	}
 	dp_neigh_learn(d, rte_be_to_cpu_32(ip->src_addr), &eth->src_addr);
 	if (ph->type == PFS_MSG_DATA && !d->o.no_local_fanout &&
-	    dp_fanout_chunk(d, rte_be_to_cpu_32(ip->src_addr), rte_be_to_cpu_16(udp->src_port),
-			    ph, plen))
+	    dp_fanout_chunk(d, ip, udp, plen))
 		return;
 	if (plen > PFS_RMSG_DATA) {
 		d->st->rx_oversize++;   /* a jumbo chunk we do not relay: no ring slot holds it */

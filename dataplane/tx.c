@@ -2,10 +2,11 @@
  * and chunks from the cache to children, range by range, paced per child.
  *
  * A chunk is sent to each child that asks for it with its own small header
- * mbuf (Ethernet, IPv4 TTL 255, UDP, PFS DATA header) and, where the port
- * takes chained mbufs, a payload mbuf attached to the chunk in the cache:
- * the payload is never copied, and its CRC32C and checksum partial sum are
- * computed once per chunk (the memo), not once per child.
+ * mbuf (Ethernet, IPv4 TTL 255, UDP, PFS DATA header), stamped from the
+ * child's template (tmpl.h) and, where the port takes chained mbufs, a
+ * payload mbuf attached to the chunk in the cache: the payload is never
+ * copied, and its CRC32C and checksum partial sum are computed once per
+ * chunk (the memo), not once per child.
  */
 #include <rte_cycles.h>
 #include <rte_ip.h>
@@ -14,43 +15,10 @@
 
 #include "csum.h"
 #include "dp.h"
+#include "tmpl.h"
 #include "pfs_codec.h"
 
-#define HDRS_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
-		  sizeof(struct rte_udp_hdr))
 #define PACE_BURST_BYTES (64u * 1024)
-
-static const struct rte_ether_addr bcast_mac = {{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }};
-
-/* Ethernet + IPv4 + UDP headers for a datagram of plen bytes to ip:port. */
-static struct rte_udp_hdr *put_headers(struct dp *d, struct rte_mbuf *m, uint32_t dst_ip,
-				       uint16_t dst_port, bool bcast, uint32_t plen)
-{
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	const struct rte_ether_addr *mac = bcast ? NULL : dp_neigh_find(d, dst_ip);
-
-	eth->dst_addr = mac ? *mac : bcast_mac;
-	eth->src_addr = d->mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->type_of_service = 0;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + plen));
-	ip->packet_id = rte_cpu_to_be_16(d->ip_id++);
-	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = PFS_TTL;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->hdr_checksum = 0;
-	ip->src_addr = rte_cpu_to_be_32(d->ip);
-	ip->dst_addr = rte_cpu_to_be_32(dst_ip);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(d->pfs_port);
-	udp->dst_port = rte_cpu_to_be_16(dst_port);
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + plen));
-	udp->dgram_cksum = 0;
-	return udp;
-}
 
 void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *rm)
 {
@@ -65,13 +33,14 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *rm)
 		d->st->mbuf_drops++;
 		return;
 	}
-	if (!rte_pktmbuf_append(m, (uint16_t)(HDRS_LEN + rm->len))) {
+	if (!rte_pktmbuf_append(m, (uint16_t)(DP_HDRS_LEN + rm->len))) {
 		rte_pktmbuf_free(m);
 		d->st->mbuf_drops++;
 		return;
 	}
-	udp = put_headers(d, m, bcast ? d->bcast : rm->ip, bcast ? d->pfs_port : rm->port,
-			  bcast, rm->len);
+	dp_put_headers(d, rte_pktmbuf_mtod(m, uint8_t *), bcast ? d->bcast : rm->ip,
+		       bcast ? d->pfs_port : rm->port, bcast, rm->len, d->ip_id++);
+	udp = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, DP_OFF_UDP);
 	memcpy(udp + 1, rm->data, rm->len);
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)udp - 1, udp);
 	d->st->tx_ctrl++;
@@ -99,7 +68,7 @@ static struct dp_child *child_get(struct dp *d, uint32_t ip, uint16_t port)
 		free_slot->port = port;
 		free_slot->tokens = PACE_BURST_BYTES;
 		free_slot->last_tsc = rte_rdtsc();
-		d->st->children++;
+		d->st->children = ++d->nchildren;
 	}
 	return free_slot;
 }
@@ -123,7 +92,7 @@ void dp_tx_reset_children(struct dp *d)
 {
 	for (unsigned i = 0; i < DP_CHILDREN; i++)
 		d->children[i].used = false;
-	d->st->children = 0;
+	d->st->children = d->nchildren = 0;
 	memset(d->memo, 0, sizeof(d->memo));
 }
 
@@ -143,81 +112,71 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
 	return mm;
 }
 
-/* One DATA datagram to ip:port: chunk idx of hier, whose payload (len bytes,
- * CRC crc, raw one's complement sum `sum`) lies in cache file fi. Chained
- * to the cache where the port takes it, copied otherwise. Returns the
- * frame's length, or -1 when out of mbufs (nothing was sent). */
-int dp_tx_chunk(struct dp *d, uint32_t ip, uint16_t port, uint64_t hier, int fi, uint32_t idx,
-		const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum)
+/* Chunk idx of cache file fi (payload: len bytes, CRC crc, raw one's
+ * complement sum psum, as dp_csum() gives it) to the n children whose
+ * current templates t[] name, all or none: one bulk allocation per pool and
+ * one reference update on the cache file for the lot. Each copy is a header
+ * mbuf stamped from its template and, where the port takes chained mbufs, a
+ * payload mbuf attached to the chunk in the cache (no copy); a linear copy
+ * otherwise. Returns n, or 0 when out of mbufs (nothing was sent). */
+unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
+		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum)
 {
-	uint32_t plen = PFS_HDR_LEN + (uint32_t)sizeof(struct pfs_wire_data) + len, sum, flen;
-	struct rte_mbuf *h, *p = NULL;
-	struct rte_udp_hdr *udp;
-	struct pfs_wire_hdr *ph;
-	struct pfs_wire_data *dh;
+	struct rte_mbuf *h[PFS_FANOUT_SLOTS], *p[PFS_FANOUT_SLOTS];
+	uint32_t flen = (uint32_t)DP_TMPL_LEN + len;
 
-	h = rte_pktmbuf_alloc(d->pool);
-	if (h && d->chain)
-		p = rte_pktmbuf_alloc(d->ext_pool);
-	if (!h || (d->chain && !p)) {
-		rte_pktmbuf_free(h);
-		d->st->mbuf_drops++;
-		return -1;
+	if (n > PFS_FANOUT_SLOTS || rte_pktmbuf_alloc_bulk(d->pool, h, n) != 0) {
+		d->st->mbuf_drops += n;
+		return 0;
 	}
-	if (!rte_pktmbuf_append(h, (uint16_t)(HDRS_LEN + PFS_HDR_LEN + sizeof(*dh) +
-					     (d->chain ? 0 : len)))) {
-		rte_pktmbuf_free(h);
-		rte_pktmbuf_free(p);
-		d->st->mbuf_drops++;
-		return -1;
-	}
-	udp = put_headers(d, h, ip, port, false, plen);
-	ph = (struct pfs_wire_hdr *)(udp + 1);
-	ph->magic = rte_cpu_to_be_16(PFS_MAGIC);
-	ph->version = PFS_VERSION;
-	ph->type = PFS_MSG_DATA;
-	ph->flags = 0;
-	ph->auth_len = 0;
-	ph->body_len = rte_cpu_to_be_16((uint16_t)(sizeof(*dh) + len));
-	ph->sender = rte_cpu_to_be_32(d->node_id);
-	ph->hier = rte_cpu_to_be_64(hier);
-	dh = (struct pfs_wire_data *)(ph + 1);
-	dh->index = rte_cpu_to_be_32(idx);
-	dh->crc32c = rte_cpu_to_be_32(crc);
 	if (d->chain) {
-		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], 1);
-		rte_pktmbuf_attach_extbuf(p, (void *)(uintptr_t)payload, RTE_BAD_IOVA,
-					  (uint16_t)len, &d->shinfo[fi]);
-		p->data_len = (uint16_t)len;
-		p->pkt_len = len;
-		rte_pktmbuf_chain(h, p);
-	} else {
-		memcpy(dh + 1, payload, len);
+		if (rte_pktmbuf_alloc_bulk(d->ext_pool, p, n) != 0) {
+			rte_pktmbuf_free_bulk(h, n);
+			d->st->mbuf_drops += n;
+			return 0;
+		}
+		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], (int16_t)n);
 	}
-	/* UDP checksum: pseudo header + our 36 header bytes + the payload's
-	 * sum, computed once per chunk (the payload starts at an even offset,
-	 * so sums add). */
-	sum = rte_ipv4_phdr_cksum((struct rte_ipv4_hdr *)udp - 1, 0);
-	sum += rte_raw_cksum(udp, sizeof(*udp) + PFS_HDR_LEN + sizeof(*dh));
-	sum += psum;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	udp->dgram_cksum = (uint16_t)~sum ? (uint16_t)~sum : 0xffff;
-	flen = h->pkt_len;
-	d->st->tx_chunks++;
-	d->st->tx_bytes += flen;
-	dp_tx(d, h);
-	return (int)flen;
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t *frame = rte_pktmbuf_mtod(h[k], uint8_t *);
+
+		dp_tmpl_stamp(t[k], frame, d->ip_id++, idx, crc, psum);
+		if (d->chain) {
+			/* rte_pktmbuf_attach_extbuf() and _chain(), without the
+			 * per-copy reference update done above. */
+			p[k]->buf_addr = (void *)(uintptr_t)payload;
+			rte_mbuf_iova_set(p[k], RTE_BAD_IOVA);
+			p[k]->buf_len = (uint16_t)len;
+			p[k]->data_off = 0;
+			p[k]->data_len = (uint16_t)len;
+			p[k]->pkt_len = len;
+			p[k]->ol_flags |= RTE_MBUF_F_EXTERNAL;
+			p[k]->shinfo = &d->shinfo[fi];
+			h[k]->data_len = (uint16_t)DP_TMPL_LEN;
+			h[k]->next = p[k];
+			h[k]->nb_segs = 2;
+		} else {
+			memcpy(frame + DP_TMPL_LEN, payload, len);
+			h[k]->data_len = (uint16_t)flen;
+		}
+		h[k]->pkt_len = flen;
+		dp_tx(d, h[k]);
+	}
+	d->st->tx_chunks += n;
+	d->st->tx_bytes += (uint64_t)flen * n;
+	return n;
 }
 
 /* One chunk of a range to one child: 0, or -1 if it could not be sent now. */
 static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r, uint32_t idx)
 {
 	struct pfs_cache_file *f = pfs_cache_file(d->cache, r->fi);
+	struct dp_tmpl *t = &c->tmpl;
+	const struct dp_tmpl *tc = t;
 	const uint8_t *payload;
 	struct dp_memo *mm;
 	uint32_t len;
-	int flen;
+	uint64_t flen;
 
 	if (!f || f->hier != r->hier ||
 	    !(payload = pfs_cache_chunk(d->cache, r->fi, idx, &len))) {
@@ -225,11 +184,13 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 		return 0;               /* skip it: nothing to send, ever */
 	}
 	mm = memo_get(d, r, idx, payload, len);
-	flen = dp_tx_chunk(d, c->ip, c->port, r->hier, r->fi, idx, payload, len, mm->crc, mm->sum);
-	if (flen < 0)
+	if (!dp_tmpl_fits(t, d->hdr_gen, c->ip, c->port, r->hier, len))
+		dp_tmpl_build(d, t, c->ip, c->port, r->hier, len);
+	if (!dp_tx_chunk(d, &tc, 1, r->fi, idx, payload, len, mm->crc, mm->sum))
 		return -1;
+	flen = DP_TMPL_LEN + len;
 	c->sent++;
-	c->tokens = c->tokens >= (uint64_t)flen ? c->tokens - (uint64_t)flen : 0;
+	c->tokens = c->tokens >= flen ? c->tokens - flen : 0;
 	return 0;
 }
 
@@ -249,8 +210,8 @@ void dp_tx_pump(struct dp *d)
 {
 	uint64_t now = rte_rdtsc();
 
-	if (!d->configured)
-		return;
+	if (!d->configured || !d->nchildren)
+		return;         /* the common case when relaying: no scan of idle slots */
 	for (unsigned n = 0; n < DP_CHILDREN; n++) {
 		unsigned i = (d->pump_next + n) % DP_CHILDREN;
 		struct dp_child *c = &d->children[i];
@@ -263,7 +224,7 @@ void dp_tx_pump(struct dp *d)
 				c->head = (uint16_t)((c->head + 1) % DP_CHILD_RANGES);
 				if (--c->len == 0) {
 					c->used = false;
-					d->st->children--;
+					d->st->children = --d->nchildren;
 				}
 			}
 		}

@@ -6,7 +6,9 @@ from net_pcap (rx_pcap) with pfs-relayctl standing in for pfs-control (one
 hierarchy, three children), and writes what it sends to tx_pcap. Every frame
 sent is then checked byte for byte: Ethernet, IPv4 header checksum and TTL,
 UDP checksum, PFS header, CRC32C, and the payload against the file itself;
-every chunk must reach every child exactly once.
+every chunk must reach every child exactly once. Copies take their UDP
+checksum from the sender's (fanout.c): a sender without one (0) still gets
+summed copies, and a sender's wrong one must stay wrong in the copies.
 
 Each case runs twice, with payloads copied into linear mbufs and with the
 zero-copy path (a header mbuf chained to an mbuf attached to the chunk in
@@ -122,6 +124,7 @@ def relay(work, tag, chunk, size, nframes, dp_args):
                             "--until-chunks", str(nframes), "--timeout", "30"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dp = subprocess.Popen([DATAPLANE, "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+                           "--file-prefix", "pfsframes%d" % os.getpid(),
                            "-l", "1", "--log-level=lib.eal:error",
                            "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (
                                os.path.join(work, "in.pcap"), out),
@@ -145,7 +148,27 @@ def relay(work, tag, chunk, size, nframes, dp_args):
     return json.loads(cout), read_pcap(out)[1], mode
 
 
-def check_frames(frames, content, chunk, hier):
+def zero_udp_checksums(frames):
+    """As a sender that leaves the UDP checksum out (0): legal on IPv4."""
+    out = []
+    for fr in frames:
+        fr = bytearray(fr)
+        fr[40:42] = b"\0\0"
+        out.append(bytes(fr))
+    return out
+
+
+def break_udp_checksum(frames, n):
+    """Frame n's UDP checksum made wrong; its payload and CRC stay good."""
+    fr = bytearray(frames[n])
+    fr[40] ^= 0x5A
+    return frames[:n] + [bytes(fr)] + frames[n + 1:]
+
+
+def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
+    """Every frame right, but the copies of chunk bad_csum_idx, whose sender's
+    UDP checksum was wrong: those must carry a wrong one too (the dataplane
+    derives copies' checksums from the sender's; it must not launder it)."""
     nchunks = (len(content) + chunk - 1) // chunk
     seen = {}
     for n, fr in enumerate(frames):
@@ -162,8 +185,11 @@ def check_frames(frames, content, chunk, hier):
         sport, dport, ulen, _ = struct.unpack("!HHHH", udp[:8])
         expect(sport == 4051 and dport == 4051 and ulen == len(udp), where + ": UDP header")
         pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, ulen)
-        expect(csum(pseudo + udp) == 0xFFFF, where + ": UDP checksum")
         pfs = udp[8:]
+        expect(struct.unpack("!H", udp[6:8])[0] != 0, where + ": UDP checksum left out")
+        expect((csum(pseudo + udp) == 0xFFFF) == (struct.unpack("!I", pfs[20:24])[0] !=
+                                                  bad_csum_idx),
+               where + ": UDP checksum")
         magic, ver, typ, flags, alen, blen, sender, h = struct.unpack("!HBBBBHIQ", pfs[:20])
         expect(magic == 0x5046 and ver == 1 and flags == 0 and alen == 0, where + ": PFS header")
         expect(sender == SELF_IP and h == hier, where + ": sender/hierarchy")
@@ -181,7 +207,7 @@ def check_frames(frames, content, chunk, hier):
     expect(set(seen) == want, "%d of %d (child, chunk) pairs sent" % (len(seen), len(want)))
 
 
-def run_case(chunk, size, extra_dp_args):
+def run_case(chunk, size, extra_dp_args, mangle=None):
     with tempfile.TemporaryDirectory() as work:
         content_path = os.path.join(work, "file.bin")
         trace = os.path.join(work, "in.pcap")
@@ -194,6 +220,12 @@ def run_case(chunk, size, extra_dp_args):
             content = f.read()
         header, frames = read_pcap(trace)
         nchunks = len(frames)
+        bad_csum_idx = None
+        if mangle == "no_udp_csum":
+            frames = zero_udp_checksums(frames)
+        elif mangle == "bad_udp_csum":
+            bad_csum_idx = 4
+            frames = break_udp_checksum(frames, bad_csum_idx)
         write_pcap(trace, header, add_bad_frames(frames))
         results = {}
         for tag, args in (("copied", ["--no-zero-copy"]), ("chained", ["--force-zero-copy"])):
@@ -207,7 +239,7 @@ def run_case(chunk, size, extra_dp_args):
                    totals["rx_not_pfs"] == 1, "%s: bad frames not counted: %s" % (tag, totals))
             expect(totals["reported_chunks"] == nchunks and totals["to_control"] == 0,
                    "%s: reports to control %s" % (tag, totals))
-            check_frames(out, content, chunk, hier)
+            check_frames(out, content, chunk, hier, bad_csum_idx)
             results[tag] = (out, totals)
         expect(results["copied"][0] == results["chained"][0],
                "zero-copy frames differ from copied ones")
@@ -219,6 +251,8 @@ CASES = [
     ("chunk_1408", 1408, 100000, []),
     ("chunk_8192_jumbo", 8192, 90000, ["--max-frame", "9000"]),
     ("chunk_512_short_last", 512, 512 * 40 + 7, []),
+    ("sender_no_udp_csum", 1408, 30000, [], "no_udp_csum"),
+    ("sender_bad_udp_csum", 1408, 30000, [], "bad_udp_csum"),
 ]
 
 
@@ -253,7 +287,8 @@ def transmit_case(chunk, size, extra):
 
 def main():
     passed = failed = 0
-    cases = [(n, c, s, a, run_case) for n, c, s, a in CASES] + [
+    cases = [(c[0], c[1], c[2], c[3:], lambda ch, sz, rest: run_case(ch, sz, *rest))
+             for c in CASES] + [
         ("gen_transmit_1408", 1408, 100000, [], transmit_case),
         ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case)]
     for name, chunk, size, args, fn in cases:
