@@ -82,6 +82,20 @@ static int parse_u64(const char *s, const char *name, uint64_t lo, uint64_t hi, 
 	return 0;
 }
 
+static int parse_seconds(const char *s, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	if (errno || *end || end == s || !(*v >= 0.001 && *v <= 86400)) {
+		fprintf(stderr, "pfs-gen: --seconds: '%s' is not a number of seconds in 0.001..86400\n",
+			s);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_ip(const char *s, const char *name, uint32_t *ip)
 {
 	struct in_addr a;
@@ -150,9 +164,8 @@ static int parse_args(struct gen_opts *o, int argc, char **argv)
 			o->tx.port = (uint16_t)v;
 			break;
 		case 'D':
-			if (parse_u64(optarg, "seconds", 1, 86400, &v) < 0)
+			if (parse_seconds(optarg, &o->tx.seconds) < 0)
 				return -1;
-			o->tx.seconds = (double)v;
 			break;
 		case 'N': if (parse_u64(optarg, "count", 1, UINT64_MAX, &o->tx.count) < 0) return -1; break;
 		case 'R':

@@ -17,19 +17,32 @@ Reported per run: chunks in/s, packets out/s, payload Gbit/s out, TSC cycles
 per chunk, and the ratio of packets out/s to testpmd mac's. Absolute rates
 drift on shared machines; the ratio is measured minutes apart on one machine.
 
-  bench/relay_bench.py [--smoke] [--seconds S] [--json FILE] [--markdown FILE]
+  bench/relay_bench.py [--smoke] [--source pcap|gen] [--seconds S] [--chunks 512,1408,8192]
+                       [--fanouts 1,2,8] [--json FILE] [--markdown FILE]
+
+--source gen: instead of net_pcap inside the device under test, pfs-gen
+--transmit (our generator, for machines without pktgen-dpdk, which Debian
+does not package; bench/pktgen/ for pktgen) sends the trace from lcore 0
+into a memif pair whose other end is the device, testpmd or pfs-dataplane,
+on lcore 1. Both then pay memif's copies; each row also says what the
+generator sent and got back. On a two-core machine the generator's core,
+which also drains every frame the device sends back, may be the bottleneck
+of both rows alike.
 
 --smoke: one chunk size, fan-out 2, one second: the test command's guard.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -38,25 +51,94 @@ RELAYCTL = os.path.join(BUILD, "bench", "pfs-relayctl")
 DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
 TESTPMD = "dpdk-testpmd"
 TRACE_CHUNKS = 2048
-LCORE = "1"
+LCORE = "1"             # the forwarding core of the device under test
+GEN_LCORE = "0"         # pfs-gen's, with --source gen
+FEED_SLACK = 3          # seconds the feed runs beyond the window (memif connect, start-up)
 
 
-def eal(trace, prefix, lcores):
-    return ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "-l", lcores,
-            "--file-prefix", prefix, "--log-level=lib.eal:error",
-            "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % trace]
+def eal(trace, prefix, lcores, feed):
+    """The device under test's EAL: the trace replayed by net_pcap itself, or
+    the client end of a memif pair whose server is the feed (pfs-gen)."""
+    if feed is None:
+        return ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "-l", lcores,
+                "--file-prefix", prefix, "--log-level=lib.eal:error",
+                "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % trace]
+    # memif needs EAL's multi-process channel: no --no-shconf (runtime_dirs()).
+    feed.prefixes.append(prefix)
+    return ["--no-huge", "-m", "1024", "--no-pci", "-l", lcores, "--file-prefix", prefix,
+            "--log-level=lib.eal:error", "--vdev",
+            "net_memif0,role=client,socket=%s,socket-abstract=no" % feed.socket]
+
+
+def runtime_dirs(prefix):
+    """Where EAL keeps a process's runtime files when --no-shconf is not given."""
+    base = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    return [os.path.join(base, prefix)]
+
+
+class GenFeed:
+    """pfs-gen --transmit on lcore 0, sending the trace round and round into
+    a memif pair (its server end) as fast as the device under test, on the
+    client end, takes it; what the device sends back is counted and freed.
+    Started before the device, it outlives the measuring window."""
+
+    def __init__(self, work, trace_args, seconds):
+        self.socket = os.path.join(work, "memif-%d.sock" % os.getpid())
+        self.prefixes = ["pfsgen%d" % os.getpid()]
+        self.args = [GEN, "--out", os.path.join(work, "gen.pcap")] + trace_args + [
+            "--transmit", "--seconds", str(seconds), "--eal",
+            "--no-huge -m 512 --no-pci -l %s --file-prefix %s "
+            "--log-level=*:error --vdev net_memif0,role=server,socket=%s,socket-abstract=no" % (
+                GEN_LCORE, self.prefixes[0], self.socket)]
+        self.p = None
+
+    def __enter__(self):
+        self.p = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        # The device connects once, at start: the server's socket must be
+        # there first (a file: socket-abstract=no). Bounded wait for it.
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.socket):
+            if self.p.poll() is not None or time.monotonic() > deadline:
+                err = self.p.communicate()[1] if self.p.poll() is not None else "no socket"
+                stop(self.p)
+                raise RuntimeError("pfs-gen --transmit did not start: %s" % err.strip())
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc):
+        # It ends by itself at --seconds; SIGINT if something failed first.
+        try:
+            out, err = self.p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            out, err = stop(self.p), ""
+        self.result = None
+        try:
+            self.result = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            if not exc[0]:
+                raise RuntimeError("pfs-gen --transmit: %s" % err.strip())
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        for prefix in self.prefixes:
+            for d in runtime_dirs(prefix):
+                shutil.rmtree(d, ignore_errors=True)
+        return False
 
 
 def max_frame(chunk):
     return max(1518, 14 + 20 + 8 + 28 + chunk + 4)
 
 
+def trace_args(chunk):
+    return ["--chunk-size", str(chunk), "--file-size", str(chunk * TRACE_CHUNKS)]
+
+
 def make_trace(work, chunk):
     trace = os.path.join(work, "trace-%d.pcap" % chunk)
-    size = chunk * TRACE_CHUNKS
-    subprocess.run([GEN, "--out", trace, "--chunk-size", str(chunk), "--file-size", str(size)],
-                   check=True, capture_output=True)
-    return trace, size
+    subprocess.run([GEN, "--out", trace] + trace_args(chunk), check=True, capture_output=True)
+    return trace, chunk * TRACE_CHUNKS
 
 
 def stop(p, timeout=20):
@@ -69,9 +151,17 @@ def stop(p, timeout=20):
         return p.communicate()[0]
 
 
-def run_dataplane(trace, size, chunk, children, crc, zero_copy, seconds, warmup):
+def feed(a, work, chunk, seconds, warmup):
+    """The feed of one run: None (net_pcap replays the trace inside the
+    device under test) or a GenFeed that outlasts warmup + seconds."""
+    if a.source == "pcap":
+        return contextlib.nullcontext()
+    return GenFeed(work, trace_args(chunk), warmup + seconds + FEED_SLACK)
+
+
+def run_dataplane(trace, size, chunk, children, crc, zero_copy, seconds, warmup, fd=None):
     seg = "/dev/shm/pfs-bench-%d" % os.getpid()
-    args = [DATAPLANE] + eal(trace, "pfsbench%d" % os.getpid(), LCORE) + [
+    args = [DATAPLANE] + eal(trace, "pfsbench%d" % os.getpid(), LCORE, fd) + [
         "--", "--segment", seg, "--max-frame", str(max_frame(chunk)),
         "--force-zero-copy" if zero_copy else "--no-zero-copy"]
     if not crc:
@@ -95,9 +185,9 @@ def run_dataplane(trace, size, chunk, children, crc, zero_copy, seconds, warmup)
     return r
 
 
-def run_testpmd(trace, chunk, mode, seconds, warmup):
+def run_testpmd(trace, chunk, mode, seconds, warmup, fd=None):
     """testpmd forwarding on one core; its per-second stats, after warmup."""
-    args = [TESTPMD] + eal(trace, "pfstpmd%d" % os.getpid(), "0," + LCORE) + [
+    args = [TESTPMD] + eal(trace, "pfstpmd%d" % os.getpid(), "0," + LCORE, fd) + [
         "--", "--forward-mode=%s" % mode, "--port-topology=loop", "--nb-cores=1",
         "--stats-period=1", "--max-pkt-len=%d" % max_frame(chunk),
         "--mbuf-size=%d" % (max_frame(chunk) + 128), "--total-num-mbufs=16384"]
@@ -133,6 +223,24 @@ def run_testpmd(trace, chunk, mode, seconds, warmup):
             "payload_gbit_s": pps * chunk * 8 / 1e9}
 
 
+def feed_figures(r, fd):
+    """With --source gen: what the generator sent and got back over its whole
+    run (start-up and the tail after the window included, so a lower rate
+    than the window's)."""
+    if isinstance(fd, GenFeed) and fd.result:
+        g = fd.result
+        r["feed"] = {"pps": g["pps"], "gbps": g["gbps"], "frames": g["frames"],
+                     "rx_frames": g["rx_frames"], "seconds": g["seconds"]}
+
+
+def feed_note(r):
+    f = r.get("feed")
+    if not f:
+        return ""
+    return "  [pfs-gen sent %.2f M frames in %.1f s, got %.2f M back]" % (
+        f["frames"] / 1e6, f["seconds"], f["rx_frames"] / 1e6)
+
+
 def fmt_rate(x):
     return "%.2f M" % (x / 1e6)
 
@@ -141,20 +249,35 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--chunks", default="512,1408,8192", help="chunk sizes, bytes")
+    ap.add_argument("--fanouts", default="1,2,8", help="children per chunk")
+    ap.add_argument("--source", choices=["pcap", "gen"], default="pcap",
+                    help="pcap: net_pcap replays the trace inside the device under test; "
+                         "gen: pfs-gen --transmit feeds it over memif from another core")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
     a = ap.parse_args()
-    chunks = [1408] if a.smoke else [512, 1408, 8192]
-    fanouts = [2] if a.smoke else [1, 2, 8]
+    try:
+        chunks = [1408] if a.smoke else [int(x) for x in a.chunks.split(",")]
+        fanouts = [2] if a.smoke else [int(x) for x in a.fanouts.split(",")]
+    except ValueError:
+        ap.error("--chunks and --fanouts take comma-separated integers")
+    if any(c < 1 or c > 8192 for c in chunks) or any(f < 1 or f > 16 for f in fanouts):
+        ap.error("chunk sizes are 1..8192 bytes, fan-outs 1..16 children")
     seconds = 1 if a.smoke else a.seconds
     warmup = 0.5 if a.smoke else 1
+    if a.source == "gen":
+        warmup += 1     # the memif pair connects first
     results = {"dataplane": [], "testpmd": []}
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for chunk in chunks:
             trace, size = make_trace(work, chunk)
-            pmd = {m: run_testpmd(trace, chunk, m, seconds, warmup)
-                   for m in (["mac"] if a.smoke else ["io", "mac"])}
+            pmd = {}
+            for m in (["mac"] if a.smoke else ["io", "mac"]):
+                with feed(a, work, chunk, seconds, warmup) as fd:
+                    pmd[m] = run_testpmd(trace, chunk, m, seconds, warmup, fd)
+                feed_figures(pmd[m], fd)
             results["testpmd"] += list(pmd.values())
             ref = pmd["mac"]["pkts_out_per_s"]
             variants = [(True, True), (False, True)] + ([] if a.smoke else [(True, False)])
@@ -162,7 +285,10 @@ def main():
                 for crc, zc in variants:
                     if not zc and fan != 2:
                         continue        # copied payloads: one fan-out is enough to compare
-                    r = run_dataplane(trace, size, chunk, fan, crc, zc, seconds, warmup)
+                    with feed(a, work, chunk, seconds, warmup) as fd:
+                        r = run_dataplane(trace, size, chunk, fan, crc, zc, seconds, warmup,
+                                          fd)
+                    feed_figures(r, fd)
                     r["ratio_to_testpmd_mac"] = r["pkts_out_per_s"] / ref if ref else 0
                     results["dataplane"].append(r)
                     rows.append(r)
@@ -171,11 +297,13 @@ def main():
                               chunk, fan, "on" if crc else "off",
                               "zero-copy" if zc else "copied", fmt_rate(r["chunks_in_per_s"]),
                               fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"],
-                              r["cycles_per_chunk"], r["ratio_to_testpmd_mac"]), flush=True)
+                              r["cycles_per_chunk"], r["ratio_to_testpmd_mac"]) +
+                          feed_note(r), flush=True)
             for m in pmd.values():
                 print("chunk %5d  testpmd %-3s            in %9s/s  out %9s/s  %6.2f Gbit/s" % (
                     chunk, m["mode"], fmt_rate(m["pkts_in_per_s"]),
-                    fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]), flush=True)
+                    fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]) + feed_note(m),
+                    flush=True)
     target = [r for r in rows if r["chunk_size"] == 1408 and r["children"] == 2 and
               r["crc"] and r["zero_copy"]]
     if target:
@@ -204,10 +332,15 @@ def main():
                     fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]))
     # Every chunk in goes to every child (counters read in the same window,
     # so only the window's edges may differ), nothing lost, reports made.
-    sane = all(r["chunks_in_per_s"] > 0 and r["mbuf_drops"] == 0 and r["tx_drops"] == 0 and
-               r["reported_chunks"] > 0 and
+    # Over memif, a generator that cannot drain what comes back makes the
+    # device's sends fail: those are counted (tx_drops), not a fault of ours.
+    sane = all(r["chunks_in_per_s"] > 0 and r["mbuf_drops"] == 0 and
+               (r["tx_drops"] == 0 or a.source == "gen") and r["reported_chunks"] > 0 and
                abs(r["pkts_out_per_s"] - r["chunks_in_per_s"] * r["children"]) <=
                0.02 * r["pkts_out_per_s"] for r in rows)
+    if a.source == "gen":
+        sane = sane and all(r["feed"]["pps"] > 0 and r["feed"]["rx_frames"] > 0
+                            for r in rows + results["testpmd"])
     if not sane:
         print("relay_bench: figures not sane (no chunks, or copies missing): %s" % rows)
         return 1
@@ -215,4 +348,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        for tag in ("pfsbench", "pfstpmd", "pfsgen"):
+            for d in runtime_dirs("%s%d" % (tag, os.getpid())):
+                shutil.rmtree(d, ignore_errors=True)

@@ -15,6 +15,16 @@ step() {        # step NAME CMD...: run one test step, record its verdict
   else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED"; fi
 }
 
+# Every DPDK process leaves a directory under /var/run/dpdk (empty with
+# --no-shconf): the ones our steps made (file prefixes pfs*) go at the end.
+dpdk_run=/var/run/dpdk; [ "$(id -u)" -eq 0 ] || dpdk_run=${XDG_RUNTIME_DIR:-/tmp}/dpdk
+dpdk_before=$(ls "$dpdk_run" 2>/dev/null | sort)
+dpdk_tidy() {
+  comm -13 <(echo "$dpdk_before") <(ls "$dpdk_run" 2>/dev/null | sort) | grep '^pfs' |
+    while read -r d; do rm -rf "${dpdk_run:?}/$d"; done
+}
+trap dpdk_tidy EXIT
+
 scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
 scripts/build.sh || { echo "build failed"; exit 1; }
 
@@ -39,6 +49,7 @@ step fuzz-decode fuzz
 step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py
 # Benchmarks must not rot: a short run that asserts they ran, never a rate.
 step bench-smoke timeout 300 python3 bench/relay_bench.py --smoke
+step bench-smoke-gen timeout 300 python3 bench/relay_bench.py --smoke --source gen
 smoke_dir=$(mktemp -d)
 step sim-smoke timeout 300 python3 bench/sim_bench.py --smoke --out "$smoke_dir"
 

@@ -80,9 +80,11 @@ class Appliance:
         self.dp_starts += 1
         # A dataplane killed with SIGKILL leaves its XDP program attached;
         # the PMD will not replace it, so clear it first (as the unit does).
-        cmd = ("ip link set dev eth0 xdp off; mount -t bpf bpf /sys/fs/bpf && exec %s --no-huge -m 512 --no-shconf --no-pci "
+        cmd = ("ip link set dev eth0 xdp off; mount -t bpf bpf /sys/fs/bpf && "
+               "exec %s --no-huge -m 512 --no-shconf --no-pci --file-prefix pfsapp%d_%d "
                "-l %d --log-level=*:warning --vdev net_af_xdp0,iface=eth0,xdp_prog=%s "
-               "-- --segment %s") % (DATAPLANE, self.lcore, XDP_OBJ, self.segment)
+               "-- --segment %s") % (DATAPLANE, os.getpid(), self.dp_starts, self.lcore,
+                                     XDP_OBJ, self.segment)
         self.dataplane = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "sh", "-c", cmd],
             stdout=open(os.path.join(self.site.work, "dataplane.log"), "a"),
