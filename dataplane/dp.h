@@ -30,6 +30,13 @@
 #define DP_CHILD_RANGES 32      /* pending ranges per child */
 #define DP_NEIGH        1024    /* learned IPv4 -> MAC, power of two */
 #define DP_MEMO         4096    /* chunk CRC/checksum memo, power of two */
+/* Below this many bytes of copies per chunk, copying the payload into each
+ * frame costs less than chaining it: a chained copy's reference on the cache
+ * is an atomic add and, at free, an atomic sub, and each waits for the
+ * core's pending stores (the chunk's own copy into the cache) to drain.
+ * Measured (bench/RESULTS.md 1): 512 B x 2 and x 8, 1408 B x 2 copy faster;
+ * 1408 B x 8 and 8192 B chain faster. */
+#define DP_COPYBREAK    4096
 
 struct dp_range {
 	uint64_t hier;
@@ -95,6 +102,7 @@ struct dp_opts {
 	uint32_t child_burst;           /* chunks per child per loop */
 	bool no_zero_copy;              /* copy payloads even if the port chains mbufs */
 	bool force_zero_copy;           /* chain even where the port does not say it can */
+	uint32_t copybreak;             /* copy when a chunk's copies add up to no more */
 	uint32_t max_frame;             /* bytes of the largest frame (jumbo chunks) */
 	bool no_crc_check;              /* trust chunk CRCs (benchmarks: the cost of checking) */
 	bool no_local_fanout;           /* every chunk goes through pfs-control */

@@ -3,7 +3,7 @@
  *   pfs-dataplane [EAL options] -- [--segment PATH] [--port N]
  *                 [--child-rate MBIT] [--child-burst N] [--no-zero-copy]
  *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
- *                 [--force-zero-copy]
+ *                 [--force-zero-copy] [--copybreak BYTES]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -44,7 +44,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pfs-dataplane [EAL options] -- [--segment PATH] [--port N]\n"
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
-		   "         [--force-zero-copy]\n"
+		   "         [--force-zero-copy] [--copybreak BYTES]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -54,7 +54,9 @@ static void usage(FILE *f)
 		   "  --no-local-fanout send every received chunk through pfs-control\n"
 		   "  --max-frame BYTES largest frame, for chunks above 1408 bytes (default 1518)\n"
 		   "  --force-zero-copy chain payloads even where the port does not announce\n"
-		   "                    multi-segment TX (net_pcap linearises them; tests)\n");
+		   "                    multi-segment TX (net_pcap linearises them; tests)\n"
+		   "  --copybreak BYTES copy, not chain, a chunk's payloads when the copies\n"
+		   "                    add up to at most BYTES (default 4096; 0: always chain)\n");
 }
 
 static int parse_args(struct dp_opts *o, int argc, char **argv)
@@ -69,6 +71,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "no-local-fanout", no_argument, NULL, 'f' },
 		{ "max-frame", required_argument, NULL, 'M' },
 		{ "force-zero-copy", no_argument, NULL, 'Z' },
+		{ "copybreak", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -79,6 +82,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 	o->segment = "/dev/shm/pfs-relay";
 	o->child_burst = 8;
 	o->max_frame = 1518;
+	o->copybreak = DP_COPYBREAK;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -87,15 +91,16 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'c': o->no_crc_check = true; break;
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
-		case 'p': case 'r': case 'b': case 'M':
+		case 'p': case 'r': case 'b': case 'M': case 'C':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
 			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000) ||
-			    (opt == 'M' && (v < 1518 || v > 9728))) {
+			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576)) {
 				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
 					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
-					opt == 'b' ? "child-burst" : "max-frame (1518..9728)");
+					opt == 'b' ? "child-burst" : opt == 'C' ? "copybreak (0..1048576)" :
+					"max-frame (1518..9728)");
 				return -1;
 			}
 			if (opt == 'p')
@@ -104,6 +109,8 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				o->child_rate_bps = (uint64_t)v * 1000000;
 			else if (opt == 'b')
 				o->child_burst = (uint32_t)v;
+			else if (opt == 'C')
+				o->copybreak = (uint32_t)v;
 			else
 				o->max_frame = (uint32_t)v;
 			break;

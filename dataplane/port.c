@@ -81,8 +81,13 @@ int dp_port_init(struct dp *d)
 		return rc;
 	}
 	rte_eth_macaddr_get(d->port, &d->mac);
-	printf("pfs-dataplane: port %u (%s) up, payloads %s\n", d->port, info.driver_name,
-	       d->chain ? "zero-copy (chained mbufs)" : "copied (linear mbufs)");
+	if (d->chain)
+		printf("pfs-dataplane: port %u (%s) up, payloads zero-copy (chained mbufs) "
+		       "above %u bytes of copies per chunk\n", d->port, info.driver_name,
+		       d->o.copybreak);
+	else
+		printf("pfs-dataplane: port %u (%s) up, payloads copied (linear mbufs)\n", d->port,
+		       info.driver_name);
 	return 0;
 }
 

@@ -116,20 +116,22 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
  * complement sum psum, as dp_csum() gives it) to the n children whose
  * current templates t[] name, all or none: one bulk allocation per pool and
  * one reference update on the cache file for the lot. Each copy is a header
- * mbuf stamped from its template and, where the port takes chained mbufs, a
- * payload mbuf attached to the chunk in the cache (no copy); a linear copy
- * otherwise. Returns n, or 0 when out of mbufs (nothing was sent). */
+ * mbuf stamped from its template and, where the port takes chained mbufs and
+ * the copies add up to more than the copybreak, a payload mbuf attached to
+ * the chunk in the cache (no copy); a linear copy otherwise. Returns n, or 0
+ * when out of mbufs (nothing was sent). */
 unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
 		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum)
 {
 	struct rte_mbuf *h[PFS_FANOUT_SLOTS], *p[PFS_FANOUT_SLOTS];
 	uint32_t flen = (uint32_t)DP_TMPL_LEN + len;
+	bool chain = d->chain && len * n > d->o.copybreak;
 
 	if (n > PFS_FANOUT_SLOTS || rte_pktmbuf_alloc_bulk(d->pool, h, n) != 0) {
 		d->st->mbuf_drops += n;
 		return 0;
 	}
-	if (d->chain) {
+	if (chain) {
 		if (rte_pktmbuf_alloc_bulk(d->ext_pool, p, n) != 0) {
 			rte_pktmbuf_free_bulk(h, n);
 			d->st->mbuf_drops += n;
@@ -141,7 +143,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		uint8_t *frame = rte_pktmbuf_mtod(h[k], uint8_t *);
 
 		dp_tmpl_stamp(t[k], frame, d->ip_id++, idx, crc, psum);
-		if (d->chain) {
+		if (chain) {
 			/* rte_pktmbuf_attach_extbuf() and _chain(), without the
 			 * per-copy reference update done above. */
 			p[k]->buf_addr = (void *)(uintptr_t)payload;
@@ -163,6 +165,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		dp_tx(d, h[k]);
 	}
 	d->st->tx_chunks += n;
+	d->st->tx_chained += chain ? n : 0;
 	d->st->tx_bytes += (uint64_t)flen * n;
 	return n;
 }

@@ -39,6 +39,7 @@ struct pfs_dp_stats {
 	uint64_t fanout_notices;        /* CHUNKS_STORED messages (runs of chunks) */
 	uint64_t crc_skipped;           /* chunks not checked (--no-crc-check) */
 	uint64_t rx_oversize;           /* above a ring message, not relayed here */
+	uint64_t tx_chained;            /* chunk frames sent zero-copy (of tx_chunks) */
 };
 
 #endif /* PFS_DP_STATS_H */
