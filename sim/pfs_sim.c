@@ -14,9 +14,12 @@
  * Chunk granularity is coarser than on the wire: a simulated chunk stands for
  * --chunk-kb KiB (64 by default, 1408 bytes on the wire) and is timed as such
  * on links and WAN, but carries 64 real bytes, checked against the server's at
- * every write (simstore.h). Timers, windows and acks are the engine's defaults
- * in chunks, so per-chunk protocol overheads (acks, repairs) are 1408/65536 of
- * what a real run has; link time and the tree's pipeline are not.
+ * every write (simstore.h). Timers are the engine's defaults; the window and
+ * ack spacing, which the engine counts in chunks, are scaled to the same bytes
+ * as its defaults with 1408-byte chunks (180 KB in flight per child: 4 chunks
+ * of 64 KiB), so that a sender queues no more ahead of its control messages
+ * than a real one. Per-chunk overheads (acks, repairs) are still fewer than a
+ * real run's; link time and the tree's pipeline are not.
  *
  * --churn P: each device independently joins late with probability P (boot at
  * a uniform time in [0, horizon)), and dies silently with probability P (at a
@@ -46,7 +49,7 @@ struct sim_opts {
 	uint64_t devices, file_mb, seed, models, chunk_kb, latency_us, listen_ms, limit_s;
 	double loss, churn, wan_mbps, lan_mbps;
 	enum pfs_mode mode;
-	bool json;
+	bool json, trace;
 };
 
 struct sim_result {
@@ -64,6 +67,7 @@ static void usage(FILE *f)
 		"usage: pfs-sim --devices N [--file-mb M] [--seed S] [--loss P] [--churn P] [--json]\n"
 		"               [--models K] [--wan-mbps R] [--lan-mbps R] [--latency-us U]\n"
 		"               [--chunk-kb C] [--listen-ms L] [--mode cut|store] [--limit-s T]\n"
+		"               [--trace]\n"
 		"  --devices N      devices on the site, 1..1000000\n"
 		"  --file-mb M      firmware file per model, MiB (default 8)\n"
 		"  --seed S         seed of everything random (default 1)\n"
@@ -77,6 +81,7 @@ static void usage(FILE *f)
 		"  --listen-ms L    engine's listen_window, 0 = the seed's claim-at-boot (default 250)\n"
 		"  --mode M         cut (cut-through, default) or store (the seed's store-and-forward)\n"
 		"  --limit-s T      simulated time limit (default 3600)\n"
+		"  --trace          print every engine event (time, node, event) on stdout\n"
 		"  --json           one JSON object on stdout\n");
 }
 
@@ -115,6 +120,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		{ "models", 1, 0, 'k' }, { "wan-mbps", 1, 0, 'w' }, { "lan-mbps", 1, 0, 'L' },
 		{ "latency-us", 1, 0, 'u' }, { "chunk-kb", 1, 0, 'C' }, { "listen-ms", 1, 0, 'i' },
 		{ "mode", 1, 0, 'M' }, { "limit-s", 1, 0, 't' }, { "help", 0, 0, 'h' },
+		{ "trace", 0, 0, 'T' },
 		{ 0, 0, 0, 0 }
 	};
 	int c, rc = 0;
@@ -130,6 +136,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'l': rc = parse_dbl(optarg, "loss", 0, 0.5, &o->loss); break;
 		case 'c': rc = parse_dbl(optarg, "churn", 0, 0.5, &o->churn); break;
 		case 'j': o->json = true; break;
+		case 'T': o->trace = true; break;
 		case 'k': rc = parse_u64(optarg, "models", 1, 64, &o->models); break;
 		case 'w': rc = parse_dbl(optarg, "wan-mbps", 0.01, 1e6, &o->wan_mbps); break;
 		case 'L': rc = parse_dbl(optarg, "lan-mbps", 0.01, 1e6, &o->lan_mbps); break;
@@ -354,8 +361,22 @@ int main(int argc, char **argv)
 		.seed = o.seed, .loss = o.loss, .latency = o.latency_us * 1000ull,
 		.upstream_rate = (uint64_t)wan_Bps, .wan_rate = (uint64_t)wan_Bps,
 		.lan_rate = (uint64_t)lan_Bps, .upstream_block = REAL_CHUNK,
-		.byte_scale = scale, .verify = true,
+		.byte_scale = scale, .verify = true, .trace = o.trace,
 	};
+	/* The engine's window and ack spacing are counted in chunks, sized for
+	 * 1408-byte chunks; in bytes they bound how much a sender queues ahead of
+	 * its control messages (a JOIN's answer, an ACK). Keep the bytes: with
+	 * 64 KiB simulated chunks, 128 chunks would be a whole 8 MiB file queued
+	 * in front of every REDIRECT, 1.3 s at 100 Mbit/s per child. */
+	struct pfs_engine_config dflt;
+	pfs_engine_config_defaults(&dflt);
+	double chunk_bytes = (double)o.chunk_kb * 1024, real_bytes = PFS_CHUNK_DEFAULT;
+	uint32_t window = (uint32_t)fmax(4, round(dflt.window * real_bytes / chunk_bytes));
+	uint32_t ack_every = (uint32_t)fmax(1, round(dflt.ack_every * real_bytes / chunk_bytes));
+	if (window > dflt.window)
+		window = dflt.window;
+	if (ack_every > dflt.ack_every)
+		ack_every = dflt.ack_every;
 	uint64_t rng = o.seed ^ 0x5eed5eed5eed5eedull;
 	/* Churn happens while the rollout runs: the election (about 1.5 s)
 	 * and the bound. */
@@ -381,6 +402,8 @@ int main(int argc, char **argv)
 		snprintf(c.model, sizeof(c.model), "%s", m->model);
 		c.mode = o.mode;
 		c.chunk_size = REAL_CHUNK;
+		c.window = window;
+		c.ack_every = ack_every;
 		c.listen_window = PFS_MSEC(o.listen_ms);
 		if (o.churn > 0 && sim_unit(&rng) < o.churn) {
 			late[i] = true;
