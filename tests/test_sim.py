@@ -103,6 +103,19 @@ check(sf["completion_s"] - cut["completion_s"] >= (sf["depth"] - 2) * per_hop,
       "store-and-forward %.2f s vs cut-through %.2f s at depth %d" % (
           sf["completion_s"], cut["completion_s"], sf["depth"]))
 
+# --trace: one line per engine event, in time order; every device's first
+# claim or deferral, and the one root's confirmation, are among them.
+r = subprocess.run([SIM, "--devices", "50", "--file-mb", "1", "--trace"], capture_output=True,
+                   text=True, timeout=60)
+lines = [ln.split() for ln in r.stdout.splitlines() if ln.startswith(" ") or ln[:1].isdigit()]
+events = [ln for ln in lines if len(ln) >= 4 and ln[1].startswith("n")]
+times = [float(ln[0]) for ln in events]
+check(r.returncode == 0 and events and times == sorted(times), "--trace: %d event lines, "
+      "exit %d" % (len(events), r.returncode))
+check(len({ln[1] for ln in events if ln[3] in ("claim_sent", "defer")}) == 50 and
+      sum(ln[3] == "root_confirmed" for ln in events) == 1,
+      "--trace: not every device's election or not one root")
+
 # Bad arguments: a message naming the option, exit status 1.
 for args, name in ((["--devices", "0"], "--devices"), (["--loss", "2"], "--loss"),
                    (["--devices", "10", "--mode", "fast"], "--mode"), ([], "--devices"),
