@@ -9,6 +9,7 @@
 #include "gen_tx.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -21,6 +22,40 @@
 #define BURST     32
 #define TX_DESC   1024
 #define RX_DESC   512
+#define PEER_WAIT_S 5.0         /* for the peer to connect, or to leave */
+
+static volatile sig_atomic_t gen_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	gen_stop = 1;           /* SIGINT/SIGTERM: stop sending, report as usual */
+}
+
+static bool link_up(uint16_t port)
+{
+	struct rte_eth_link l;
+
+	return rte_eth_link_get_nowait(port, &l) == 0 && l.link_status == RTE_ETH_LINK_UP;
+}
+
+/* Wait (bounded, interruptible) until the port's link is up, or down. On
+ * a memif pair the PMD's control thread maps and unmaps the peer's rings
+ * while the link comes and goes, and DPDK 22.11 does not fence that from
+ * rx/tx bursts on the same port: polling through a connect or a disconnect
+ * crashed pfs-gen. So it sends only once the peer is there, and after a
+ * stop it keeps the port open, not polled, until the peer has left. */
+static bool link_wait(uint16_t port, bool up, double seconds, bool interruptible)
+{
+	uint64_t end = rte_rdtsc() + (uint64_t)(seconds * (double)rte_get_tsc_hz());
+
+	while (link_up(port) != up) {
+		if (rte_rdtsc() >= end || (interruptible && gen_stop))
+			return false;
+		rte_delay_us_sleep(1000);
+	}
+	return true;
+}
 
 static int port_start(uint16_t port, struct rte_mempool *pool)
 {
@@ -74,7 +109,7 @@ static void send_loop(uint16_t port, struct rte_mbuf **m, uint32_t n, const stru
 		st->rx_frames += got;
 		rte_pktmbuf_free_bulk(back, got);
 
-		if (now >= end || (o->count && st->frames >= o->count))
+		if (now >= end || gen_stop || (o->count && st->frames >= o->count))
 			break;
 		if (gap && now < next)
 			continue;
@@ -135,12 +170,25 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 	if ((rc = frames_load(pool, frames, lens, nframes, m)) < 0 ||
 	    (rc = port_start(o->port, pool)) < 0)
 		goto out;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (!link_wait(o->port, true, o->seconds > 0 ? o->seconds : PEER_WAIT_S, true)) {
+		fprintf(stderr, "pfs-gen: port %u: link never came up (no peer?)\n", o->port);
+		rc = -ENOTCONN;
+		goto out_port;
+	}
 	send_loop(o->port, m, nframes, o, st);
+	/* A peer that goes away now (memif) must find us not polling; links
+	 * that never go down (net_pcap) just wait the bound out, so only when
+	 * told to stop, which is what a harness does before stopping the peer. */
+	if (gen_stop)
+		link_wait(o->port, false, PEER_WAIT_S, false);
 	if (rte_eth_stats_get(o->port, &es) == 0)
 		st->port_opackets = es.opackets;
+	rc = 0;
+out_port:
 	rte_eth_dev_stop(o->port);
 	rte_eth_dev_close(o->port);
-	rc = 0;
 out:
 	if (m)
 		for (uint32_t i = 0; i < nframes; i++)

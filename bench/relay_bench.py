@@ -55,7 +55,7 @@ TESTPMD = "dpdk-testpmd"
 TRACE_CHUNKS = 2048
 LCORE = "1"             # the forwarding core of the device under test
 GEN_LCORE = "0"         # pfs-gen's, with --source gen
-FEED_SLACK = 3          # seconds the feed runs beyond the window (memif connect, start-up)
+FEED_SLACK = 30         # bound on the feed beyond the window; it is halted when done
 
 
 def eal(trace, prefix, lcores, feed):
@@ -109,18 +109,27 @@ class GenFeed:
             time.sleep(0.01)
         return self
 
+    def halt(self):
+        """Stop sending, before the device under test stops: pfs-gen then
+        waits, not polling, until the device has left the memif pair (a PMD
+        polled through a disconnect can crash, gen_tx.c)."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGINT)
+
     def __exit__(self, *exc):
-        # It ends by itself at --seconds; SIGINT if something failed first.
+        self.halt()
         try:
             out, err = self.p.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            out, err = stop(self.p), ""
+            self.p.kill()
+            out, err = self.p.communicate()
         self.result = None
         try:
             self.result = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             if not exc[0]:
-                raise RuntimeError("pfs-gen --transmit: %s" % err.strip())
+                raise RuntimeError("pfs-gen --transmit exited %s: %s" % (self.p.returncode,
+                                                                        err.strip()))
         if os.path.exists(self.socket):
             os.unlink(self.socket)
         for prefix in self.prefixes:
@@ -185,6 +194,8 @@ def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, f
     try:
         out, err = ctl.communicate(timeout=warmup + seconds + 60)
     finally:
+        if fd:
+            fd.halt()
         log = stop(dp)
         if os.path.exists(seg):
             os.unlink(seg)
@@ -220,6 +231,8 @@ def run_testpmd(trace, chunk, mode, seconds, warmup, fd=None):
                     break
     finally:
         watchdog.cancel()
+        if fd:
+            fd.halt()
         out.append(stop(p) or "")
     out = "".join(out)
     samples = [t for t in tx if t > 0][int(warmup):]

@@ -13,6 +13,7 @@ which the Site's cleanup also reaches.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -173,3 +174,6 @@ class Appliance:
             os.unlink(self.segment)
         except FileNotFoundError:
             pass
+        # EAL leaves a runtime directory per file prefix, even with --no-shconf.
+        for n in range(1, self.dp_starts + 1):
+            shutil.rmtree("/var/run/dpdk/pfsapp%d_%d" % (os.getpid(), n), ignore_errors=True)
