@@ -106,6 +106,7 @@ struct dp_opts {
 	uint32_t max_frame;             /* bytes of the largest frame (jumbo chunks) */
 	bool no_crc_check;              /* trust chunk CRCs (benchmarks: the cost of checking) */
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
+	bool no_rx_reuse;               /* never send a received frame on as a copy */
 };
 
 struct dp {
@@ -118,6 +119,7 @@ struct dp {
 	struct rte_mbuf_ext_shared_info *shinfo;        /* [PFS_CACHE_FILES] */
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */
+	bool rx_reuse;                  /* a received frame may go out again (port.c) */
 	struct rte_ether_addr mac;
 	/* from pfs-control's CONFIG */
 	bool configured;
@@ -166,15 +168,22 @@ int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m);
 void dp_tx_pump(struct dp *d);
 void dp_tx_reset_children(struct dp *d);
 unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
-		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum);
+		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum,
+		     struct rte_mbuf *in);
 
 /* fanout.c */
 void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m);
 void dp_fanout_reset(struct dp *d);
-/* A checked DATA datagram from src: true if it was stored and relayed here
- * (reported to control in a CHUNKS_STORED run), false to hand it on whole. */
-bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip,
-		     const struct rte_udp_hdr *udp, uint32_t plen);
+/* What became of a checked DATA datagram (fanout.c). */
+enum dp_fanout_verdict {
+	DP_FANOUT_PASS,         /* not relayed here: hand it to control whole */
+	DP_FANOUT_DONE,         /* stored, relayed, reported; the frame is the caller's */
+	DP_FANOUT_SENT,         /* the same, and the frame itself went to a child */
+};
+/* frame m (one segment) holds the datagram at ip/udp, plen bytes of PFS. */
+enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
+				       const struct rte_ipv4_hdr *ip,
+				       const struct rte_udp_hdr *udp, uint32_t plen);
 /* Queue the open run's report before anything else goes to control. */
 void dp_fanout_close(struct dp *d);
 

@@ -11,7 +11,8 @@
  *   copy payload into the cache file's reserved room   (one copy, kept for
  *                                                        repairs and later waves)
  *   payload checksum sum from the sender's UDP checksum (no pass over it)
- *   for each child slot: header mbuf stamped from the   (one bulk allocation
+ *   first child: the received frame, restamped         (no mbuf, no copy)
+ *   other child slots: header mbuf stamped from the     (one bulk allocation
  *     slot's template -> payload in the cache (no copy)  for all of them)
  *   extend the run being reported: CHUNKS_STORED(first, count, mask)
  *
@@ -165,8 +166,9 @@ static uint16_t payload_sum(const struct rte_ipv4_hdr *ip, const struct rte_udp_
 				    rte_raw_cksum(udp, DP_TMPL_LEN - DP_OFF_UDP));
 }
 
-bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp,
-		     uint32_t plen)
+enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
+				       const struct rte_ipv4_hdr *ip,
+				       const struct rte_udp_hdr *udp, uint32_t plen)
 {
 	const struct pfs_wire_hdr *ph = (const void *)(udp + 1);
 	const struct pfs_wire_data *dh = (const void *)(ph + 1);
@@ -177,13 +179,14 @@ bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip, const struct r
 	uint16_t sum, mask = 0;
 	unsigned n = 0;
 	uint8_t *dst;
+	struct rte_mbuf *in;
 
 	if (!d->nfanout || (ph->flags & PFS_HF_AUTH) || !(f = find(d, rte_be_to_cpu_64(ph->hier))))
-		return false;
+		return DP_FANOUT_PASS;
 	if (rte_be_to_cpu_32(ip->src_addr) != f->parent_ip ||
 	    rte_be_to_cpu_16(udp->src_port) != f->parent_port) {
 		d->st->fanout_stray++;  /* the engine judges it */
-		return false;
+		return DP_FANOUT_PASS;
 	}
 	idx = rte_be_to_cpu_32(dh->index);
 	len = plen - PFS_HDR_LEN - (uint32_t)sizeof(*dh);
@@ -195,7 +198,7 @@ bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip, const struct r
 	    cf->hier != f->hier || cf->chunk_size != f->chunk_size ||
 	    !(dst = (uint8_t *)(uintptr_t)pfs_cache_chunk(d->cache, f->fi, idx, &room))) {
 		d->st->fanout_no_room++;
-		return false;
+		return DP_FANOUT_PASS;
 	}
 	memcpy(dst, dh + 1, len);
 	crc = rte_be_to_cpu_32(dh->crc32c);
@@ -210,12 +213,20 @@ bool dp_fanout_chunk(struct dp *d, const struct rte_ipv4_hdr *ip, const struct r
 		t[n++] = ct;
 		mask |= (uint16_t)(1u << s);
 	}
+	/* The frame the chunk came in is laid out as the copies are (no IP
+	 * options: 70 header bytes, then the payload): the first child gets
+	 * it, restamped, instead of a new mbuf and a copy. */
+	in = d->rx_reuse && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+	     (const uint8_t *)udp == rte_pktmbuf_mtod(m, const uint8_t *) + DP_OFF_UDP ? m : NULL;
 	/* Out of mbufs: none sent, the engine sends them instead. */
-	if (n && !dp_tx_chunk(d, t, n, f->fi, idx, dst, len, crc, sum))
+	if (n && !dp_tx_chunk(d, t, n, f->fi, idx, dst, len, crc, sum, in)) {
 		mask = 0;
-	else
+		in = NULL;
+	} else {
 		d->st->fanout_tx += n;
+	}
 	d->st->fanout_chunks++;
+	d->st->fanout_reused += n && in;
 	report(d, f, rte_be_to_cpu_32(ph->sender), idx, len, mask);
-	return true;
+	return n && in ? DP_FANOUT_SENT : DP_FANOUT_DONE;
 }

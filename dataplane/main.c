@@ -3,7 +3,7 @@
  *   pfs-dataplane [EAL options] -- [--segment PATH] [--port N]
  *                 [--child-rate MBIT] [--child-burst N] [--no-zero-copy]
  *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
- *                 [--force-zero-copy] [--copybreak BYTES]
+ *                 [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -44,7 +44,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pfs-dataplane [EAL options] -- [--segment PATH] [--port N]\n"
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
-		   "         [--force-zero-copy] [--copybreak BYTES]\n"
+		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -56,7 +56,9 @@ static void usage(FILE *f)
 		   "  --force-zero-copy chain payloads even where the port does not announce\n"
 		   "                    multi-segment TX (net_pcap linearises them; tests)\n"
 		   "  --copybreak BYTES copy, not chain, a chunk's payloads when the copies\n"
-		   "                    add up to at most BYTES (default 4096; 0: always chain)\n");
+		   "                    add up to at most BYTES (default 4096; 0: always chain)\n"
+		   "  --no-rx-reuse     build every copy; by default a received chunk's frame\n"
+		   "                    is sent on to the first child (not on net_af_xdp)\n");
 }
 
 static int parse_args(struct dp_opts *o, int argc, char **argv)
@@ -72,6 +74,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "max-frame", required_argument, NULL, 'M' },
 		{ "force-zero-copy", no_argument, NULL, 'Z' },
 		{ "copybreak", required_argument, NULL, 'C' },
+		{ "no-rx-reuse", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -91,6 +94,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'c': o->no_crc_check = true; break;
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
+		case 'R': o->no_rx_reuse = true; break;
 		case 'p': case 'r': case 'b': case 'M': case 'C':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);

@@ -63,6 +63,12 @@ int dp_port_init(struct dp *d)
 		return rc;
 	d->chain = !d->o.no_zero_copy &&
 		   (d->o.force_zero_copy || (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS));
+	/* Sending a received frame back out (fanout.c: the first child's
+	 * copy) suits PMDs whose RX mbufs are plain pool mbufs. Not
+	 * net_af_xdp's (DPDK 22.11): its received buffers are umem frames, and
+	 * sent back out they never return to its fill ring; after 2048 the
+	 * port receives nothing more (tests/site/test_appliance.py). */
+	d->rx_reuse = !d->o.no_rx_reuse && strcmp(info.driver_name, "net_af_xdp") != 0;
 	if (d->chain && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	if (d->o.max_frame > 1518) {
@@ -83,11 +89,11 @@ int dp_port_init(struct dp *d)
 	rte_eth_macaddr_get(d->port, &d->mac);
 	if (d->chain)
 		printf("pfs-dataplane: port %u (%s) up, payloads zero-copy (chained mbufs) "
-		       "above %u bytes of copies per chunk\n", d->port, info.driver_name,
-		       d->o.copybreak);
+		       "above %u bytes of copies per chunk%s\n", d->port, info.driver_name,
+		       d->o.copybreak, d->rx_reuse ? ", received frames reused" : "");
 	else
-		printf("pfs-dataplane: port %u (%s) up, payloads copied (linear mbufs)\n", d->port,
-		       info.driver_name);
+		printf("pfs-dataplane: port %u (%s) up, payloads copied (linear mbufs)%s\n",
+		       d->port, info.driver_name, d->rx_reuse ? ", received frames reused" : "");
 	return 0;
 }
 

@@ -80,8 +80,9 @@ struct pfs_ring_msg *dp_to_control_slot(struct dp *d)
 	return &d->tocontrol[d->ntocontrol++];
 }
 
-/* One frame: counted, then relayed here, handed to control, or dropped. */
-static void classify(struct dp *d, struct rte_mbuf *m)
+/* One frame: counted, then relayed here, handed to control, or dropped.
+ * True when the frame itself was sent on (the caller must not free it). */
+static bool classify(struct dp *d, struct rte_mbuf *m)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
 	uint32_t len = rte_pktmbuf_data_len(m);
@@ -96,50 +97,50 @@ static void classify(struct dp *d, struct rte_mbuf *m)
 	d->st->rx_bytes += rte_pktmbuf_pkt_len(m);
 	if (m->nb_segs != 1 || len < sizeof(*eth) + sizeof(*ip)) {
 		d->st->rx_malformed++;
-		return;
+		return false;
 	}
 	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
 		d->st->rx_not_pfs++;    /* IPv6, VLAN: the v1 appliance speaks IPv4 */
-		return;
+		return false;
 	}
 	ip = (const void *)(p + sizeof(*eth));
 	ihl = (uint32_t)(ip->version_ihl & 0x0f) * 4;
 	if ((ip->version_ihl >> 4) != 4 || ihl < 20 || sizeof(*eth) + ihl + sizeof(*udp) > len ||
 	    rte_be_to_cpu_16(ip->total_length) + sizeof(*eth) > len) {
 		d->st->rx_malformed++;
-		return;
+		return false;
 	}
 	if (ip->next_proto_id != IPPROTO_UDP ||
 	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
 		d->st->rx_not_pfs++;
-		return;
+		return false;
 	}
 	udp = (const void *)((const uint8_t *)ip + ihl);
 	ulen = rte_be_to_cpu_16(udp->dgram_len);
 	if (udp->dst_port != rte_cpu_to_be_16(d->pfs_port ? d->pfs_port : PFS_PORT)) {
 		d->st->rx_not_pfs++;
-		return;
+		return false;
 	}
 	if (ulen < sizeof(*udp) + PFS_HDR_LEN || ihl + ulen > rte_be_to_cpu_16(ip->total_length)) {
 		d->st->rx_malformed++;
-		return;
+		return false;
 	}
 	d->st->rx_pfs++;
 	if (ip->time_to_live != PFS_TTL) {
 		d->st->rx_ttl++;
-		return;
+		return false;
 	}
 	plen = ulen - (uint32_t)sizeof(*udp);
 	ph = (const void *)(udp + 1);
 	if (ph->magic != rte_cpu_to_be_16(PFS_MAGIC) || ph->version != PFS_VERSION) {
 		d->st->rx_malformed++;
-		return;
+		return false;
 	}
 	if (ph->type == PFS_MSG_DATA) {
 		const struct pfs_wire_data *dh = (const void *)(ph + 1);
 		if (plen < PFS_HDR_LEN + sizeof(*dh) + 1u) {
 			d->st->rx_malformed++;
-			return;
+			return false;
 		}
 		if (d->o.no_crc_check)
 			d->st->crc_skipped++;
@@ -147,16 +148,18 @@ static void classify(struct dp *d, struct rte_mbuf *m)
 					    (ph->flags & PFS_HF_AUTH ? ph->auth_len : 0)) !=
 			 rte_be_to_cpu_32(dh->crc32c)) {
 			d->st->rx_bad_crc++;
-			return;
+			return false;
 		}
 	}
 	dp_neigh_learn(d, rte_be_to_cpu_32(ip->src_addr), &eth->src_addr);
-	if (ph->type == PFS_MSG_DATA && !d->o.no_local_fanout &&
-	    dp_fanout_chunk(d, ip, udp, plen))
-		return;
+	if (ph->type == PFS_MSG_DATA && !d->o.no_local_fanout) {
+		enum dp_fanout_verdict v = dp_fanout_chunk(d, m, ip, udp, plen);
+		if (v != DP_FANOUT_PASS)
+			return v == DP_FANOUT_SENT;
+	}
 	if (plen > PFS_RMSG_DATA) {
 		d->st->rx_oversize++;   /* a jumbo chunk we do not relay: no ring slot holds it */
-		return;
+		return false;
 	}
 	dp_fanout_close(d);     /* control sees the chunks before what followed them */
 	out = dp_to_control_slot(d);
@@ -166,6 +169,7 @@ static void classify(struct dp *d, struct rte_mbuf *m)
 	out->ip = rte_be_to_cpu_32(ip->src_addr);
 	out->port = rte_be_to_cpu_16(udp->src_port);
 	memcpy(out->data, ph, plen);
+	return false;
 }
 
 void dp_rx_burst(struct dp *d)
@@ -176,8 +180,8 @@ void dp_rx_burst(struct dp *d)
 	for (uint16_t i = 0; i < n; i++) {
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		classify(d, pkts[i]);
-		rte_pktmbuf_free(pkts[i]);
+		if (!classify(d, pkts[i]))
+			rte_pktmbuf_free(pkts[i]);
 	}
 	dp_fanout_close(d);
 	to_control_flush(d);

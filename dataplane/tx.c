@@ -118,28 +118,43 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
  * one reference update on the cache file for the lot. Each copy is a header
  * mbuf stamped from its template and, where the port takes chained mbufs and
  * the copies add up to more than the copybreak, a payload mbuf attached to
- * the chunk in the cache (no copy); a linear copy otherwise. Returns n, or 0
- * when out of mbufs (nothing was sent). */
+ * the chunk in the cache (no copy); a linear copy otherwise.
+ *
+ * in, if not NULL, is the frame the chunk arrived in, laid out as ours
+ * (70 header bytes, then the payload): it becomes t[0]'s copy as it is,
+ * headers restamped, which costs neither an mbuf nor a copy.
+ *
+ * Returns n, or 0 when out of mbufs (nothing was sent, in is still the
+ * caller's). */
 unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
-		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum)
+		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum,
+		     struct rte_mbuf *in)
 {
 	struct rte_mbuf *h[PFS_FANOUT_SLOTS], *p[PFS_FANOUT_SLOTS];
 	uint32_t flen = (uint32_t)DP_TMPL_LEN + len;
-	bool chain = d->chain && len * n > d->o.copybreak;
+	unsigned built = in ? n - 1 : n;        /* copies that need mbufs */
+	bool chain = d->chain && len * built > d->o.copybreak;
 
-	if (n > PFS_FANOUT_SLOTS || rte_pktmbuf_alloc_bulk(d->pool, h, n) != 0) {
+	if (n > PFS_FANOUT_SLOTS || (built && rte_pktmbuf_alloc_bulk(d->pool, h, built) != 0)) {
 		d->st->mbuf_drops += n;
 		return 0;
 	}
 	if (chain) {
-		if (rte_pktmbuf_alloc_bulk(d->ext_pool, p, n) != 0) {
-			rte_pktmbuf_free_bulk(h, n);
+		if (rte_pktmbuf_alloc_bulk(d->ext_pool, p, built) != 0) {
+			rte_pktmbuf_free_bulk(h, built);
 			d->st->mbuf_drops += n;
 			return 0;
 		}
-		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], (int16_t)n);
+		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], (int16_t)built);
 	}
-	for (unsigned k = 0; k < n; k++) {
+	if (in) {
+		dp_tmpl_stamp(t[0], rte_pktmbuf_mtod(in, uint8_t *), d->ip_id++, idx, crc, psum);
+		in->data_len = (uint16_t)flen;  /* Ethernet padding, if any, goes */
+		in->pkt_len = flen;
+		dp_tx(d, in);
+		t++;
+	}
+	for (unsigned k = 0; k < built; k++) {
 		uint8_t *frame = rte_pktmbuf_mtod(h[k], uint8_t *);
 
 		dp_tmpl_stamp(t[k], frame, d->ip_id++, idx, crc, psum);
@@ -165,7 +180,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		dp_tx(d, h[k]);
 	}
 	d->st->tx_chunks += n;
-	d->st->tx_chained += chain ? n : 0;
+	d->st->tx_chained += chain ? built : 0;
 	d->st->tx_bytes += (uint64_t)flen * n;
 	return n;
 }
@@ -189,7 +204,7 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 	mm = memo_get(d, r, idx, payload, len);
 	if (!dp_tmpl_fits(t, d->hdr_gen, c->ip, c->port, r->hier, len))
 		dp_tmpl_build(d, t, c->ip, c->port, r->hier, len);
-	if (!dp_tx_chunk(d, &tc, 1, r->fi, idx, payload, len, mm->crc, mm->sum))
+	if (!dp_tx_chunk(d, &tc, 1, r->fi, idx, payload, len, mm->crc, mm->sum, NULL))
 		return -1;
 	flen = DP_TMPL_LEN + len;
 	c->sent++;

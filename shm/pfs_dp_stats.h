@@ -40,6 +40,7 @@ struct pfs_dp_stats {
 	uint64_t crc_skipped;           /* chunks not checked (--no-crc-check) */
 	uint64_t rx_oversize;           /* above a ring message, not relayed here */
 	uint64_t tx_chained;            /* chunk frames sent zero-copy (of tx_chunks) */
+	uint64_t fanout_reused;         /* received frames sent on as a child's copy */
 };
 
 #endif /* PFS_DP_STATS_H */

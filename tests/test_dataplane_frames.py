@@ -10,11 +10,13 @@ every chunk must reach every child exactly once. Copies take their UDP
 checksum from the sender's (fanout.c): a sender without one (0) still gets
 summed copies, and a sender's wrong one must stay wrong in the copies.
 
-Each case runs three times, with payloads copied into linear mbufs, with the
+Each case runs four times, with payloads copied into linear mbufs, with the
 zero-copy path (a header mbuf chained to an mbuf attached to the chunk in
 the cache, forced on net_pcap, which linearises chains as it writes), and
-with the default copybreak choosing per chunk (512-byte chunks x 3 copy,
-larger ones chain): the captures must hold the same frames. Bad frames added to the trace (bad CRC,
+with the default copybreak choosing per chunk (the first child gets the
+received frame itself; 512- and 1408-byte chunks x 2 more copy, 8192-byte
+ones chain), and with every copy built (--no-rx-reuse, chained): the
+captures must hold the same frames. Bad frames added to the trace (bad CRC,
 TTL 64, another UDP port) must be counted and not relayed.
 
 Also pfs-gen --transmit (its DPDK load generator): the frames it sends are
@@ -231,18 +233,27 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
         results = {}
         for tag, args in (("copied", ["--no-zero-copy"]),
                           ("chained", ["--force-zero-copy", "--copybreak", "0"]),
-                          ("copybreak", ["--force-zero-copy"])):
+                          ("copybreak", ["--force-zero-copy"]),
+                          ("no_reuse", ["--force-zero-copy", "--copybreak", "0",
+                                        "--no-rx-reuse"])):
             totals, out, mode = relay(work, tag, chunk, size, nchunks, extra_dp_args + args)
             expect(mode == ("copied" if tag == "copied" else "zero-copy"),
                    "%s: dataplane used %s payloads" % (tag, mode))
             expect(totals["fanout_chunks"] == nchunks and
                    totals["fanout_tx"] == nchunks * CHILDREN,
                    "%s: relayed %s" % (tag, totals))
-            # Chained: every copy, or (copybreak) those of chunks whose
-            # copies add up to more than 4096 bytes, the short last one aside.
-            chained = {"copied": 0, "chained": nchunks * CHILDREN,
-                       "copybreak": nchunks * CHILDREN if chunk * CHILDREN > 4096 else 0}[tag]
-            expect(abs(totals["tx_chained"] - chained) <= CHILDREN,
+            # The frame a chunk came in goes on to the first child; of the
+            # other copies, chained: all, or (copybreak) those of chunks
+            # whose copies add up to more than 4096 bytes, the short last
+            # chunk aside.
+            reused = 0 if tag == "no_reuse" else nchunks
+            built = CHILDREN - (tag != "no_reuse")
+            expect(totals["fanout_reused"] == reused,
+                   "%s: %d received frames sent on, want %d" % (tag, totals["fanout_reused"],
+                                                               reused))
+            chained = {"copied": 0, "chained": nchunks * built, "no_reuse": nchunks * built,
+                       "copybreak": nchunks * built if chunk * built > 4096 else 0}[tag]
+            expect(abs(totals["tx_chained"] - chained) <= built,
                    "%s: %d copies chained, want %d" % (tag, totals["tx_chained"], chained))
             expect(totals["rx_bad_crc"] == 1 and totals["rx_ttl"] == 1 and
                    totals["rx_not_pfs"] == 1, "%s: bad frames not counted: %s" % (tag, totals))
@@ -250,8 +261,8 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
                    "%s: reports to control %s" % (tag, totals))
             check_frames(out, content, chunk, hier, bad_csum_idx)
             results[tag] = (out, totals)
-        expect(results["copied"][0] == results["chained"][0] == results["copybreak"][0],
-               "zero-copy frames differ from copied ones")
+        expect(results["copied"][0] == results["chained"][0] == results["copybreak"][0] ==
+               results["no_reuse"][0], "zero-copy frames differ from copied ones")
         return "%d chunks x %d children, all paths byte-identical, %d reports" % (
             nchunks, CHILDREN, results["chained"][1]["reports"])
 
