@@ -15,12 +15,15 @@ has no TX stream (the PMD counts and frees), on one forwarding core:
                  also always chained ("zero-copy") and always copied;
   dpdk-testpmd   io and mac forwarding of the same frames back out.
 
-Reported per run: chunks in/s, packets out/s, payload Gbit/s out, TSC cycles
+Reported per row: chunks in/s, packets out/s, payload Gbit/s out, TSC cycles
 per chunk, and the ratio of packets out/s to testpmd mac's. Absolute rates
-drift on shared machines; the ratio is measured minutes apart on one machine.
+drift on shared machines, within minutes; so testpmd mac runs before and
+after each chunk size's rows and the ratio is to the mean of the two, and
+--repeat N runs each row N times and reports the median run.
 
-  bench/relay_bench.py [--smoke] [--source pcap|gen] [--seconds S] [--chunks 512,1408,8192]
-                       [--fanouts 1,2,8] [--json FILE] [--markdown FILE]
+  bench/relay_bench.py [--smoke] [--source pcap|gen] [--seconds S] [--repeat N]
+                       [--chunks 512,1408,8192] [--fanouts 1,2,8]
+                       [--json FILE] [--markdown FILE]
 
 --source gen: instead of net_pcap inside the device under test, pfs-gen
 --transmit (our generator, for machines without pktgen-dpdk, which Debian
@@ -256,6 +259,13 @@ def feed_figures(r, fd):
                      "rx_frames": g["rx_frames"], "seconds": g["seconds"]}
 
 
+def spread_note(r):
+    runs = r.get("runs_pkts_out_per_s", [])
+    if len(runs) < 2:
+        return ""
+    return "  [median of %d: %s..%s/s out]" % (len(runs), fmt_rate(runs[0]), fmt_rate(runs[-1]))
+
+
 def feed_note(r):
     f = r.get("feed")
     if not f:
@@ -272,6 +282,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each dataplane row; the median is reported")
     ap.add_argument("--chunks", default="512,1408,8192", help="chunk sizes, bytes")
     ap.add_argument("--fanouts", default="1,2,8", help="children per chunk")
     ap.add_argument("--source", choices=["pcap", "gen"], default="pcap",
@@ -285,6 +297,8 @@ def main():
         fanouts = [2] if a.smoke else [int(x) for x in a.fanouts.split(",")]
     except ValueError:
         ap.error("--chunks and --fanouts take comma-separated integers")
+    if not 1 <= a.repeat <= 9:
+        ap.error("--repeat takes 1..9")
     if any(c < 1 or c > 8192 for c in chunks) or any(f < 1 or f > 16 for f in fanouts):
         ap.error("chunk sizes are 1..8192 bytes, fan-outs 1..16 children")
     seconds = 1 if a.smoke else a.seconds
@@ -296,13 +310,19 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         for chunk in chunks:
             trace, size = make_trace(work, chunk)
-            pmd = {}
-            for m in (["mac"] if a.smoke else ["io", "mac"]):
+            def testpmd(mode, when):
                 with feed(a, work, chunk, seconds, warmup) as fd:
-                    pmd[m] = run_testpmd(trace, chunk, m, seconds, warmup, fd)
-                feed_figures(pmd[m], fd)
-            results["testpmd"] += list(pmd.values())
-            ref = pmd["mac"]["pkts_out_per_s"]
+                    t = run_testpmd(trace, chunk, mode, seconds, warmup, fd)
+                feed_figures(t, fd)
+                t["when"] = when
+                return t
+
+            # testpmd mac before and after this size's dataplane rows: the
+            # reference is their mean, so that a machine whose speed drifts
+            # over the minutes between (a shared VM does) skews no ratio
+            # more than half the drift.
+            pmd = [testpmd(m, "before") for m in (["mac"] if a.smoke else ["io", "mac"])]
+            ref_runs = [t for t in pmd if t["mode"] == "mac"]
             # The default (copybreak) with CRC checks on and off at every
             # fan-out; always chained and always copied at fan-out 2.
             variants = [(True, "copybreak"), (False, "copybreak")] + (
@@ -311,23 +331,39 @@ def main():
                 for crc, payload in variants:
                     if payload != "copybreak" and fan != 2:
                         continue        # one fan-out is enough to compare the two
-                    with feed(a, work, chunk, seconds, warmup) as fd:
-                        r = run_dataplane(trace, size, chunk, fan, crc, payload, seconds,
-                                          warmup, fd)
-                    feed_figures(r, fd)
-                    r["ratio_to_testpmd_mac"] = r["pkts_out_per_s"] / ref if ref else 0
+                    runs = []
+                    for _ in range(a.repeat):
+                        with feed(a, work, chunk, seconds, warmup) as fd:
+                            r = run_dataplane(trace, size, chunk, fan, crc, payload, seconds,
+                                              warmup, fd)
+                        feed_figures(r, fd)
+                        runs.append(r)
+                    # The median run by packets out; the spread beside it.
+                    runs.sort(key=lambda x: x["pkts_out_per_s"])
+                    r = runs[len(runs) // 2]
+                    r["runs_pkts_out_per_s"] = [x["pkts_out_per_s"] for x in runs]
                     results["dataplane"].append(r)
                     rows.append(r)
                     print("chunk %5d  fan-out %d  crc %-3s  %-9s  in %9s/s  out %9s/s  "
-                          "%6.2f Gbit/s  %6.0f cyc/chunk  x%.2f of testpmd mac" % (
+                          "%6.2f Gbit/s  %6.0f cyc/chunk" % (
                               chunk, fan, "on" if crc else "off",
                               payload, fmt_rate(r["chunks_in_per_s"]),
                               fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"],
-                              r["cycles_per_chunk"], r["ratio_to_testpmd_mac"]) +
-                          feed_note(r), flush=True)
-            for m in pmd.values():
-                print("chunk %5d  testpmd %-3s            in %9s/s  out %9s/s  %6.2f Gbit/s" % (
-                    chunk, m["mode"], fmt_rate(m["pkts_in_per_s"]),
+                              r["cycles_per_chunk"]) + spread_note(r) + feed_note(r),
+                          flush=True)
+            pmd.append(testpmd("mac", "after"))
+            ref_runs.append(pmd[-1])
+            ref = sum(t["pkts_out_per_s"] for t in ref_runs) / len(ref_runs)
+            for r in rows:
+                if r["chunk_size"] == chunk:
+                    r["ratio_to_testpmd_mac"] = r["pkts_out_per_s"] / ref if ref else 0
+                    print("chunk %5d  fan-out %d  crc %-3s  %-9s  x%.2f of testpmd mac" % (
+                        chunk, r["children"], "on" if r["crc"] else "off", r["payload"],
+                        r["ratio_to_testpmd_mac"]))
+            results["testpmd"] += pmd
+            for m in pmd:
+                print("chunk %5d  testpmd %-3s %-6s     in %9s/s  out %9s/s  %6.2f Gbit/s" % (
+                    chunk, m["mode"], m["when"], fmt_rate(m["pkts_in_per_s"]),
                     fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]) + feed_note(m),
                     flush=True)
     target = [r for r in rows if r["chunk_size"] == 1408 and r["children"] == 2 and
@@ -353,8 +389,10 @@ def main():
             f.write("\n| chunk B | testpmd mode | pkts in/s | pkts out/s | Gbit/s out |\n"
                     "|---|---|---|---|---|\n")
             for m in results["testpmd"]:
-                f.write("| %d | %s | %s | %s | %.2f |\n" % (
-                    m["chunk_size"], m["mode"], fmt_rate(m["pkts_in_per_s"]),
+                f.write("| %d | %s%s | %s | %s | %.2f |\n" % (
+                    m["chunk_size"], m["mode"],
+                    " (%s)" % m["when"] if m["mode"] == "mac" else "",
+                    fmt_rate(m["pkts_in_per_s"]),
                     fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]))
     # Every chunk in goes to every child (counters read in the same window,
     # so only the window's edges may differ), nothing lost, reports made.
