@@ -226,10 +226,11 @@ static bool may_send(struct dp *d, struct dp_child *c, uint64_t now)
 
 void dp_tx_pump(struct dp *d)
 {
-	uint64_t now = rte_rdtsc();
+	uint64_t now;
 
 	if (!d->configured || !d->nchildren)
 		return;         /* the common case when relaying: no scan of idle slots */
+	now = rte_rdtsc();
 	for (unsigned n = 0; n < DP_CHILDREN; n++) {
 		unsigned i = (d->pump_next + n) % DP_CHILDREN;
 		struct dp_child *c = &d->children[i];
