@@ -203,16 +203,15 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	memcpy(dst, dh + 1, len);
 	crc = rte_be_to_cpu_32(dh->crc32c);
 	sum = payload_sum(ip, udp, dst, len);
-	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
+	for (unsigned live = f->live; live; live &= live - 1) {        /* set bits only */
+		unsigned s = (unsigned)__builtin_ctz(live);
 		struct dp_tmpl *ct = &f->child[s].tmpl;
 
-		if (!(f->live & (1u << s)))
-			continue;
 		if (!dp_tmpl_fits(ct, d->hdr_gen, f->child[s].ip, f->child[s].port, f->hier, len))
 			dp_tmpl_build(d, ct, f->child[s].ip, f->child[s].port, f->hier, len);
 		t[n++] = ct;
-		mask |= (uint16_t)(1u << s);
 	}
+	mask = f->live;
 	/* The frame the chunk came in is laid out as the copies are (no IP
 	 * options: 70 header bytes, then the payload): the first child gets
 	 * it, restamped, instead of a new mbuf and a copy. */
