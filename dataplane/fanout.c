@@ -176,7 +176,7 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	struct dp_fanout *f;
 	struct pfs_cache_file *cf;
 	uint32_t idx, len, room, crc;
-	uint16_t sum, mask = 0;
+	uint16_t sum, mask;
 	unsigned n = 0;
 	uint8_t *dst;
 	struct rte_mbuf *in;

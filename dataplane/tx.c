@@ -3,10 +3,11 @@
  *
  * A chunk is sent to each child that asks for it with its own small header
  * mbuf (Ethernet, IPv4 TTL 255, UDP, PFS DATA header), stamped from the
- * child's template (tmpl.h) and, where the port takes chained mbufs, a
- * payload mbuf attached to the chunk in the cache: the payload is never
- * copied, and its CRC32C and checksum partial sum are computed once per
- * chunk (the memo), not once per child.
+ * child's template (tmpl.h), and the payload: chained to the chunk in the
+ * cache where the port takes chained mbufs and the copies of a chunk add up
+ * to more than the copybreak, copied into the frame otherwise. Its CRC32C
+ * and checksum partial sum are computed once per chunk (the memo), not once
+ * per child.
  */
 #include <rte_cycles.h>
 #include <rte_ip.h>
