@@ -44,7 +44,9 @@ static bool link_up(uint16_t port)
  * while the link comes and goes, and DPDK 22.11 does not fence that from
  * rx/tx bursts on the same port: polling through a connect or a disconnect
  * crashed pfs-gen. So it sends only once the peer is there, and after a
- * stop it keeps the port open, not polled, until the peer has left. */
+ * stop it keeps the port open, not polled, until the peer has left; the
+ * GEN_TX_STOPPED line tells whoever runs the peer that it may stop it now
+ * (stopping it on the signal alone still crashed one run in ten). */
 static bool link_wait(uint16_t port, bool up, double seconds, bool interruptible)
 {
 	uint64_t end = rte_rdtsc() + (uint64_t)(seconds * (double)rte_get_tsc_hz());
@@ -177,12 +179,18 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 		rc = -ENOTCONN;
 		goto out_port;
 	}
+	fprintf(stderr, "%s\n", GEN_TX_SENDING);
+	fflush(stderr);
 	send_loop(o->port, m, nframes, o, st);
 	/* A peer that goes away now (memif) must find us not polling; links
 	 * that never go down (net_pcap) just wait the bound out, so only when
 	 * told to stop, which is what a harness does before stopping the peer. */
-	if (gen_stop)
+	if (gen_stop) {
+		/* The harness waits for this line before it stops the peer. */
+		fprintf(stderr, "%s\n", GEN_TX_STOPPED);
+		fflush(stderr);
 		link_wait(o->port, false, PEER_WAIT_S, false);
+	}
 	if (rte_eth_stats_get(o->port, &es) == 0)
 		st->port_opackets = es.opackets;
 	rc = 0;

@@ -21,6 +21,15 @@ struct gen_tx_stats {
 	double elapsed_s;
 };
 
+/* Printed on stderr, on a line of its own, once the link is up and
+ * sending starts. */
+#define GEN_TX_SENDING "pfs-gen: link up; sending"
+
+/* Printed on stderr, on a line of its own, once a stop signal (SIGINT,
+ * SIGTERM) has ended sending: from then on the port is not polled, and the
+ * peer may leave (on memif it must not leave earlier: gen_tx.c). */
+#define GEN_TX_STOPPED "pfs-gen: stopped sending; the peer may leave"
+
 /* Initialise EAL with eal_argv, send frames[i] (lens[i] bytes) in order,
  * round and round, until a limit; the frames must fit one mbuf each.
  * Returns 0 or a negative errno, after printing what failed. */

@@ -58,6 +58,9 @@ TESTPMD = "dpdk-testpmd"
 TRACE_CHUNKS = 2048
 LCORE = "1"             # the forwarding core of the device under test
 GEN_LCORE = "0"         # pfs-gen's, with --source gen
+# What pfs-gen prints once it no longer polls the port (one truth: gen_tx.h).
+with open(os.path.join(ROOT, "bench", "gen_tx.h")) as _h:
+    GEN_STOPPED = re.search(r'#define GEN_TX_STOPPED "(.*)"', _h.read()).group(1)
 FEED_SLACK = 30         # bound on the feed beyond the window; it is halted when done
 
 
@@ -101,38 +104,59 @@ class GenFeed:
     def __enter__(self):
         self.p = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
+        # stderr is read as it comes: halt() waits for GEN_STOPPED on it.
+        self.err, self.stopped = [], threading.Event()
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
         # The device connects once, at start: the server's socket must be
         # there first (a file: socket-abstract=no). Bounded wait for it.
         deadline = time.monotonic() + 20
         while not os.path.exists(self.socket):
             if self.p.poll() is not None or time.monotonic() > deadline:
-                err = self.p.communicate()[1] if self.p.poll() is not None else "no socket"
                 stop(self.p)
-                raise RuntimeError("pfs-gen --transmit did not start: %s" % err.strip())
+                self.reader.join(5)
+                raise RuntimeError("pfs-gen --transmit did not start: %s" % (
+                    "".join(self.err).strip() or "no socket"))
             time.sleep(0.01)
         return self
 
+    def _read_stderr(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+            if line.strip() == GEN_STOPPED:
+                self.stopped.set()
+        self.stopped.set()      # exited: it polls nothing either
+
     def halt(self):
-        """Stop sending, before the device under test stops: pfs-gen then
-        waits, not polling, until the device has left the memif pair (a PMD
-        polled through a disconnect can crash, gen_tx.c)."""
+        """Stop sending, before the device under test stops, and wait until
+        pfs-gen says it no longer polls the port: from then on it waits,
+        not polling, until the device has left the memif pair. A PMD polled
+        through a disconnect can crash (DPDK 22.11 memif, gen_tx.c); a
+        device stopped right after the signal did crash it, now and then."""
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGINT)
+        if not self.stopped.wait(10):
+            raise RuntimeError("pfs-gen --transmit did not stop sending within 10 s")
 
     def __exit__(self, *exc):
-        self.halt()
         try:
-            out, err = self.p.communicate(timeout=30)
+            self.halt()
+        except RuntimeError:
+            if not exc[0]:
+                raise
+        try:
+            out = self.p.communicate(timeout=30)[0]
         except subprocess.TimeoutExpired:
             self.p.kill()
-            out, err = self.p.communicate()
+            out = self.p.communicate()[0]
+        self.reader.join(5)
+        err = "".join(self.err).strip()
         self.result = None
         try:
             self.result = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             if not exc[0]:
-                raise RuntimeError("pfs-gen --transmit exited %s: %s" % (self.p.returncode,
-                                                                        err.strip()))
+                raise RuntimeError("pfs-gen --transmit exited %s: %s" % (self.p.returncode, err))
         if os.path.exists(self.socket):
             os.unlink(self.socket)
         for prefix in self.prefixes:
@@ -197,11 +221,13 @@ def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, f
     try:
         out, err = ctl.communicate(timeout=warmup + seconds + 60)
     finally:
-        if fd:
-            fd.halt()
-        log = stop(dp)
-        if os.path.exists(seg):
-            os.unlink(seg)
+        try:
+            if fd:
+                fd.halt()
+        finally:
+            log = stop(dp)
+            if os.path.exists(seg):
+                os.unlink(seg)
     if ctl.returncode != 0:
         raise RuntimeError("pfs-relayctl: %s\n%s" % (err.strip(), log[-800:]))
     r = json.loads(out)
@@ -234,9 +260,11 @@ def run_testpmd(trace, chunk, mode, seconds, warmup, fd=None):
                     break
     finally:
         watchdog.cancel()
-        if fd:
-            fd.halt()
-        out.append(stop(p) or "")
+        try:
+            if fd:
+                fd.halt()
+        finally:
+            out.append(stop(p) or "")
     out = "".join(out)
     samples = [t for t in tx if t > 0][int(warmup):]
     if not samples:

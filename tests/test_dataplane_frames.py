@@ -20,17 +20,23 @@ captures must hold the same frames. Bad frames added to the trace (bad CRC,
 TTL 64, another UDP port) must be counted and not relayed.
 
 Also pfs-gen --transmit (its DPDK load generator): the frames it sends are
-the trace's, in order, exactly as many as asked, paced or not.
+the trace's, in order, exactly as many as asked, paced or not; and on a
+memif pair it stops in the order that keeps DPDK 22.11's memif from
+crashing (gen_tx.c), reporting its figures.
 
 No root needed: DPDK runs with --no-huge on virtual devices. One line per
 case, non-zero exit on any failure.
 """
 import json
 import os
+import re
+import shutil
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +44,7 @@ BUILD = os.path.join(ROOT, "build")
 GEN = os.path.join(BUILD, "bench", "pfs-gen")
 RELAYCTL = os.path.join(BUILD, "bench", "pfs-relayctl")
 DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
+TESTPMD = "dpdk-testpmd"
 CHILDREN = 3
 SELF_IP = 0x0A630002            # pfs-relayctl's defaults (node id = address)
 PARENT_IP = 0x0A630001
@@ -305,12 +312,97 @@ def transmit_case(chunk, size, extra):
         return "%d frames sent through net_pcap, identical to the trace's" % count
 
 
+def gen_header_line(name):
+    """A line pfs-gen prints on stderr, from gen_tx.h (one truth)."""
+    with open(os.path.join(ROOT, "bench", "gen_tx.h")) as h:
+        return re.search(r'#define %s "(.*)"' % name, h.read()).group(1)
+
+
+def read_until(stream, want, lines, timeout):
+    """Lines of stream into lines until one equals want; False on EOF or
+    after timeout seconds (a watchdog closes nothing: it only gives up)."""
+    got = threading.Event()
+
+    def reader():
+        for line in stream:
+            lines.append(line)
+            if line.strip() == want:
+                got.set()
+                return
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    return got.wait(timeout)
+
+
+def memif_stop_case(chunk, size, extra):
+    """pfs-gen --transmit on a memif pair with dpdk-testpmd (io forwarding)
+    as the peer, stopped the way the benchmark stops it: SIGINT to pfs-gen,
+    wait for its "stopped sending" line, only then stop the peer. DPDK
+    22.11's memif crashes a process that polls through its peer's
+    disconnect; pfs-gen must neither poll then nor exit before the peer has
+    gone, and must report its figures. Several rounds, each a fresh pair."""
+    sending, stopped = gen_header_line("GEN_TX_SENDING"), gen_header_line("GEN_TX_STOPPED")
+    rounds = int(extra[0]) if extra else 3
+    for rnd in range(rounds):
+        with tempfile.TemporaryDirectory() as work:
+            sock = os.path.join(work, "memif.sock")
+            prefixes = ["pfsmstg%d" % os.getpid(), "pfsmstp%d" % os.getpid()]
+            gen = subprocess.Popen(
+                [GEN, "--out", os.path.join(work, "t.pcap"), "--chunk-size", str(chunk),
+                 "--file-size", str(size), "--transmit", "--seconds", "60", "--eal",
+                 "--no-huge -m 256 --no-pci -l 0 --file-prefix %s --log-level=*:error "
+                 "--vdev net_memif0,role=server,socket=%s,socket-abstract=no" % (
+                     prefixes[0], sock)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            peer = None
+            err = []
+            try:
+                deadline = time.monotonic() + 20
+                while not os.path.exists(sock):
+                    expect(gen.poll() is None and time.monotonic() < deadline,
+                           "round %d: pfs-gen made no memif socket: %s" % (
+                               rnd, gen.stderr.read() if gen.poll() is not None else "20 s"))
+                    time.sleep(0.01)
+                peer = subprocess.Popen(
+                    [TESTPMD, "--no-huge", "-m", "512", "--no-pci", "-l", "0,1",
+                     "--file-prefix", prefixes[1], "--log-level=lib.eal:error", "--vdev",
+                     "net_memif0,role=client,socket=%s,socket-abstract=no" % sock, "--",
+                     "--forward-mode=io", "--total-num-mbufs=4096"],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+                expect(read_until(gen.stderr, sending, err, 30),
+                       "round %d: pfs-gen never said %r: %s" % (rnd, sending, "".join(err)))
+                gen.send_signal(signal.SIGINT)
+                expect(read_until(gen.stderr, stopped, err, 10),
+                       "round %d: pfs-gen never said %r after SIGINT: %s" % (
+                           rnd, stopped, "".join(err)))
+                expect(gen.poll() is None, "round %d: pfs-gen exited before its peer left" % rnd)
+                peer.send_signal(signal.SIGINT)
+                expect(peer.wait(30) == 0, "round %d: testpmd exited %d" % (rnd, peer.returncode))
+                out, rest = gen.communicate(timeout=30)
+                expect(gen.returncode == 0, "round %d: pfs-gen exited %d after its peer left: %s"
+                       % (rnd, gen.returncode, "".join(err) + rest))
+                stats = json.loads(out.strip().splitlines()[-1])
+                expect(stats["port_opackets"] == stats["frames"],
+                       "round %d: pfs-gen sent %d, its port says %d" % (
+                           rnd, stats["frames"], stats["port_opackets"]))
+            finally:
+                for p in (gen, peer):
+                    if p and p.poll() is None:
+                        p.kill()
+                        p.wait()
+                for pre in prefixes:
+                    shutil.rmtree(os.path.join("/var/run/dpdk", pre), ignore_errors=True)
+    return "%d rounds: stopped on SIGINT, peer left, pfs-gen exited 0 with its figures" % rounds
+
+
 def main():
     passed = failed = 0
     cases = [(c[0], c[1], c[2], c[3:], lambda ch, sz, rest: run_case(ch, sz, *rest))
              for c in CASES] + [
         ("gen_transmit_1408", 1408, 100000, [], transmit_case),
-        ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case)]
+        ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case),
+        ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case)]
     for name, chunk, size, args, fn in cases:
         t0 = time.time()
         try:
