@@ -50,6 +50,8 @@ step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py
 # Benchmarks must not rot: a short run that asserts they ran, never a rate.
 step bench-smoke timeout 300 python3 bench/relay_bench.py --smoke
 step bench-smoke-gen timeout 300 python3 bench/relay_bench.py --smoke --source gen
+# The pktgen-dpdk Lua script, under Lua with a stand-in for pktgen's API.
+step pktgen-lua timeout 300 python3 tests/test_pktgen_lua.py
 smoke_dir=$(mktemp -d)
 step sim-smoke timeout 300 python3 bench/sim_bench.py --smoke --out "$smoke_dir"
 

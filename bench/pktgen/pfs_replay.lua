@@ -4,11 +4,13 @@
 --   pktgen -l 0-2 -n 4 -- -P -m "[1:2].0" -s 0:traces/chunks-1408.pcap \
 --          -f bench/pktgen/pfs_replay.lua
 --
--- Port 0 faces the appliance. The appliance's counters come from pfsctl
--- (PFSCTL, default "pfsctl --json stats"; on the bench rig with
--- pfs-relayctl, the dataplane's telemetry: see the README), read before and
--- after each step; the script prints, per rate step, what pktgen sent and
--- what the appliance relayed.
+-- Port 0 faces the appliance. The appliance's counters come from the command
+-- in PFSCTL (default "pfsctl --json stats"; on the bench rig with
+-- pfs-relayctl, the dataplane's DPDK telemetry:
+-- PFSCTL="echo /pfs/stats | dpdk-telemetry.py"), read before and after each
+-- step; the script prints, per rate step, what pktgen sent and what the
+-- appliance relayed. tests/test_pktgen_lua.py runs it with a stand-in for
+-- pktgen's API against a real dataplane.
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
 require "Pktgen"
 
@@ -17,12 +19,16 @@ local seconds = tonumber(os.getenv("PFS_SECONDS") or "10")
 local rates = { 10, 25, 50, 75, 100 }          -- percent of line rate
 local pfsctl = os.getenv("PFSCTL") or "pfsctl --json stats"
 
--- One counter out of pfsctl's JSON (no JSON library in pktgen's Lua).
+-- The dataplane's counters out of the JSON PFSCTL prints (no JSON library in
+-- pktgen's Lua): pfsctl's "dataplane" object, or the whole text (DPDK
+-- telemetry's /pfs/stats). nil when the command printed no counters.
 local function counters()
   local h = io.popen(pfsctl)
   if not h then return nil end
   local s = h:read("*a")
   h:close()
+  s = string.match(s, '"dataplane"%s*:%s*(%b{})') or s       -- pfsctl has control's too
+  if not string.match(s, '"rx_pkts"%s*:%s*%d') then return nil end
   local function field(k) return tonumber(string.match(s, '"' .. k .. '"%s*:%s*(%d+)') or "0") end
   return { rx = field("rx_pkts"), relayed = field("fanout_chunks"), copies = field("fanout_tx"),
            tx = field("tx_chunks"), bad = field("rx_bad_crc"), drops = field("mbuf_drops") }
