@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <rte_alarm.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -30,6 +31,36 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	gen_stop = 1;           /* SIGINT/SIGTERM: stop sending, report as usual */
+}
+
+static void intr_thread_reached(void *arg)
+{
+	*(volatile bool *)arg = true;
+}
+
+/* Wait (bounded) until EAL's interrupt thread has finished what it was
+ * doing. memif's control channel runs there, and its disconnect handler
+ * marks the link down first and only then unmaps the rings and frees the
+ * queues' resources; rte_eth_dev_stop() runs the same teardown on our
+ * thread, so stopping the port as soon as the link reads down crashed
+ * pfs-gen now and then (a double teardown). An alarm's callback runs on
+ * that same thread, after the handler in progress has returned: when it
+ * has run, the handler is done. */
+static bool intr_thread_drain(double seconds)
+{
+	volatile bool reached = false;
+	uint64_t end = rte_rdtsc() + (uint64_t)(seconds * (double)rte_get_tsc_hz());
+
+	if (rte_eal_alarm_set(1, intr_thread_reached, (void *)&reached) < 0)
+		return false;
+	while (!reached) {
+		if (rte_rdtsc() >= end) {
+			rte_eal_alarm_cancel(intr_thread_reached, (void *)&reached);
+			return reached;
+		}
+		rte_delay_us_sleep(100);
+	}
+	return true;
 }
 
 static bool link_up(uint16_t port)
@@ -144,6 +175,7 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 	struct rte_mbuf **m = NULL;
 	struct rte_eth_stats es;
 	uint16_t maxlen = 0;
+	bool port_set_up = false;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -169,8 +201,10 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 		rc = -ENOMEM;
 		goto out;
 	}
-	if ((rc = frames_load(pool, frames, lens, nframes, m)) < 0 ||
-	    (rc = port_start(o->port, pool)) < 0)
+	if ((rc = frames_load(pool, frames, lens, nframes, m)) < 0)
+		goto out;
+	port_set_up = true;     /* even a failed start may have opened the PMD's sockets */
+	if ((rc = port_start(o->port, pool)) < 0)
 		goto out;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -179,6 +213,7 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 		rc = -ENOTCONN;
 		goto out_port;
 	}
+	intr_thread_drain(PEER_WAIT_S);        /* the connect handler too has returned */
 	fprintf(stderr, "%s\n", GEN_TX_SENDING);
 	fflush(stderr);
 	send_loop(o->port, m, nframes, o, st);
@@ -189,7 +224,9 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 		/* The harness waits for this line before it stops the peer. */
 		fprintf(stderr, "%s\n", GEN_TX_STOPPED);
 		fflush(stderr);
-		link_wait(o->port, false, PEER_WAIT_S, false);
+		if (link_wait(o->port, false, PEER_WAIT_S, false) && !intr_thread_drain(PEER_WAIT_S))
+			fprintf(stderr, "pfs-gen: EAL's interrupt thread did not answer; "
+				"stopping the port anyway\n");
 	}
 	if (rte_eth_stats_get(o->port, &es) == 0)
 		st->port_opackets = es.opackets;
@@ -204,6 +241,14 @@ out:
 	free(m);
 	rte_mempool_free(pool);
 out_eal:
-	rte_eal_cleanup();
+	/* Once a port was set up, EAL is left to the process exit that
+	 * follows: DPDK 22.11's rte_eal_cleanup() unmaps EAL memory while the
+	 * interrupt thread still runs, and memif's close frees its listener's
+	 * interrupt handle without unregistering it, so a wake-up of that
+	 * thread during cleanup read unmapped memory (crashed pfs-gen at exit,
+	 * about one run in 20 under load). Close above already removed the
+	 * listener's socket file and flushed any pcap. */
+	if (!port_set_up)
+		rte_eal_cleanup();
 	return rc;
 }

@@ -340,7 +340,8 @@ def memif_stop_case(chunk, size, extra):
     wait for its "stopped sending" line, only then stop the peer. DPDK
     22.11's memif crashes a process that polls through its peer's
     disconnect; pfs-gen must neither poll then nor exit before the peer has
-    gone, and must report its figures. Several rounds, each a fresh pair."""
+    gone, and must report its figures and remove its socket file (a next
+    server could not bind it). Several rounds, each a fresh pair."""
     sending, stopped = gen_header_line("GEN_TX_SENDING"), gen_header_line("GEN_TX_STOPPED")
     rounds = int(extra[0]) if extra else 3
     for rnd in range(rounds):
@@ -382,6 +383,8 @@ def memif_stop_case(chunk, size, extra):
                 out, rest = gen.communicate(timeout=30)
                 expect(gen.returncode == 0, "round %d: pfs-gen exited %d after its peer left: %s"
                        % (rnd, gen.returncode, "".join(err) + rest))
+                expect(not os.path.exists(sock),
+                       "round %d: pfs-gen left its memif socket file behind" % rnd)
                 stats = json.loads(out.strip().splitlines()[-1])
                 expect(stats["port_opackets"] == stats["frames"],
                        "round %d: pfs-gen sent %d, its port says %d" % (
