@@ -39,6 +39,8 @@ import tempfile
 import threading
 import time
 
+from caserun import expect, run_cases
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 GEN = os.path.join(BUILD, "bench", "pfs-gen")
@@ -115,15 +117,6 @@ def add_bad_frames(frames):
     port = bytearray(frames[3])
     port[36:38] = struct.pack("!H", 53)
     return frames + [bytes(bad_crc), bytes(ttl), bytes(port)]
-
-
-class Failed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise Failed(what)
 
 
 def relay(work, tag, chunk, size, nframes, dp_args):
@@ -400,23 +393,14 @@ def memif_stop_case(chunk, size, extra):
 
 
 def main():
-    passed = failed = 0
     cases = [(c[0], c[1], c[2], c[3:], lambda ch, sz, rest: run_case(ch, sz, *rest))
              for c in CASES] + [
         ("gen_transmit_1408", 1408, 100000, [], transmit_case),
         ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case),
         ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case)]
-    for name, chunk, size, args, fn in cases:
-        t0 = time.time()
-        try:
-            msg = fn(chunk, size, args)
-            print("ok   %-24s %5.1fs  %s" % (name, time.time() - t0, msg))
-            passed += 1
-        except (Failed, subprocess.TimeoutExpired, OSError, ValueError) as e:
-            print("FAIL %-24s %5.1fs  %s" % (name, time.time() - t0, e))
-            failed += 1
-    print("dataplane frames: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_cases("dataplane frames", [
+        (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))
+        for name, chunk, size, args, fn in cases])
 
 
 if __name__ == "__main__":

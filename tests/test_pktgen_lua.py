@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from caserun import expect, run_cases
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 GEN = os.path.join(BUILD, "bench", "pfs-gen")
@@ -39,15 +41,6 @@ LUA = "lua5.4"
 RATES = [10, 25, 50, 75, 100]
 LINE_PPS = 1e9 / ((1478 + 20) * 8)      # Pktgen.lua's port at 100 %
 STEP_S = 1
-
-
-class Failed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise Failed(what)
 
 
 def run_script(pfsctl, seconds=STEP_S):
@@ -168,20 +161,15 @@ def main():
     if not shutil.which(LUA):
         print("FAIL %s not found (scripts/install-deps.sh installs lua5.4)" % LUA)
         return 1
-    passed = failed = 0
-    for name, fn in [("replay_against_dataplane", dataplane_case),
-                     ("no_counters", no_counters_case), ("pfsctl_json", pfsctl_json_case)]:
-        t0 = time.time()
-        try:
-            with tempfile.TemporaryDirectory() as work:
-                msg = fn(work)
-            print("ok   %-26s %5.1fs  %s" % (name, time.time() - t0, msg))
-            passed += 1
-        except (Failed, subprocess.SubprocessError, OSError, ValueError) as e:
-            print("FAIL %-26s %5.1fs  %s" % (name, time.time() - t0, e))
-            failed += 1
-    print("pktgen lua: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    cases = [("replay_against_dataplane", dataplane_case), ("no_counters", no_counters_case),
+             ("pfsctl_json", pfsctl_json_case)]
+    return run_cases("pktgen lua", [(name, lambda fn=fn: in_tempdir(fn)) for name, fn in cases],
+                     width=26)
+
+
+def in_tempdir(fn):
+    with tempfile.TemporaryDirectory() as work:
+        return fn(work)
 
 
 if __name__ == "__main__":
