@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test.sh - install, build and run every test of pfs-relay: unit (Criterion),
-# fuzzing (libFuzzer, time-bounded) and site integration (network namespaces).
+# test.sh - install, build and run every test of pfs-relay: unit (Criterion,
+# also under ASan and UBSan), fuzzing (libFuzzer, time-bounded), the dataplane
+# on virtual devices, benchmark smokes and site integration (network namespaces).
 # Run as root on Debian 12. Prints one "N passed, N failed" line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,18 @@ scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
 scripts/build.sh || { echo "build failed"; exit 1; }
 
 step unit meson test -C build --suite unit --print-errorlogs
+
+# The same unit tests built with AddressSanitizer and UBSan: any report fails.
+sanitized() {
+  if [ ! -f build-asan/build.ninja ]; then
+    meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+      >/dev/null || return 1
+  fi
+  ninja -C build-asan >/dev/null || return 1
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+    meson test -C build-asan --suite unit --print-errorlogs
+}
+step unit-sanitized sanitized
 
 fuzz() {
   if [ ! -f build-fuzz/build.ninja ]; then

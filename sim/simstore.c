@@ -43,7 +43,8 @@ int simfile_upstream(struct simfile *f, bool verify, size_t blk)
 		int rc = grow(f, f->up_off + blk);
 		if (rc < 0)
 			return rc;
-		memcpy(f->buf + f->up_off, f->ref->data + f->up_off, blk);
+		if (blk)        /* an empty file has no buffer to copy into */
+			memcpy(f->buf + f->up_off, f->ref->data + f->up_off, blk);
 	}
 	f->up_off += blk;
 	return 0;
