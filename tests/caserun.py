@@ -1,10 +1,12 @@
 """caserun.py - what the Python test scripts under tests/ share: a failed
-expectation, and running named cases with one line each and a total.
+expectation, running named cases with one line each and a total, and where
+DPDK keeps its processes' runtime directories (for their cleanup).
 
 Each case is (name, fn); fn() returns the message of its "ok" line or
 raises. A Failed, a timeout, an OS error or a bad value fails the case and
 the next one runs; anything else is a bug of the test and propagates.
 """
+import os
 import subprocess
 import time
 
@@ -33,3 +35,11 @@ def run_cases(label, cases, width=24):
             failed += 1
     print("%s: %d passed, %d failed" % (label, passed, failed))
     return 1 if failed else 0
+
+
+def dpdk_runtime_base():
+    """Where EAL keeps its processes' runtime directories; it leaves one per
+    --file-prefix even with --no-shconf."""
+    if os.geteuid() == 0:
+        return "/var/run/dpdk"
+    return os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")

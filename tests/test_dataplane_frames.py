@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 
-from caserun import expect, run_cases
+from caserun import dpdk_runtime_base, expect, run_cases
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -388,7 +388,7 @@ def memif_stop_case(chunk, size, extra):
                         p.kill()
                         p.wait()
                 for pre in prefixes:
-                    shutil.rmtree(os.path.join("/var/run/dpdk", pre), ignore_errors=True)
+                    shutil.rmtree(os.path.join(dpdk_runtime_base(), pre), ignore_errors=True)
     return "%d rounds: stopped on SIGINT, peer left, pfs-gen exited 0 with its figures" % rounds
 
 
@@ -398,9 +398,15 @@ def main():
         ("gen_transmit_1408", 1408, 100000, [], transmit_case),
         ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case),
         ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case)]
-    return run_cases("dataplane frames", [
-        (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))
-        for name, chunk, size, args, fn in cases])
+    try:
+        return run_cases("dataplane frames", [
+            (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))
+            for name, chunk, size, args, fn in cases])
+    finally:
+        # EAL leaves its runtime directory even with --no-shconf.
+        for prefix in ("pfsframes", "pfsgentx"):
+            shutil.rmtree(os.path.join(dpdk_runtime_base(), "%s%d" % (prefix, os.getpid())),
+                          ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from caserun import expect, run_cases
+from caserun import dpdk_runtime_base, expect, run_cases
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -109,8 +109,7 @@ def dataplane_case(work):
                 p.communicate()
         if os.path.exists(seg):
             os.unlink(seg)
-        shutil.rmtree(os.path.join("/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
-            os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk"), prefix), ignore_errors=True)
+        shutil.rmtree(os.path.join(dpdk_runtime_base(), prefix), ignore_errors=True)
     check_calls(calls)
     expect(len(rows) == len(RATES), "%d rows for %d rates:\n%s" % (len(rows), len(RATES), out))
     for rate, row in zip(RATES, rows):
