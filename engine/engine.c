@@ -37,6 +37,8 @@ void pfs_engine_config_defaults(struct pfs_engine_config *c)
 	c->fallback_timeout = PFS_SEC(30);
 	c->ack_every = 16;
 	c->window = 128;
+	c->bad_chunk_limit = 4;
+	c->exclude_time = PFS_SEC(120);
 }
 
 static const char *const state_names[] = {
@@ -51,7 +53,7 @@ static const char *const event_names[PFS_EV_COUNT] = {
 	"claim_sent", "defer", "root_confirmed", "joined", "redirected",
 	"child_added", "child_removed", "parent_lost", "yield", "manifest",
 	"progress", "complete", "failed", "verify_failed", "fallback",
-	"upstream_retry",
+	"upstream_retry", "manifest_rejected", "distrust", "chunk_rejected",
 };
 
 const char *pfs_event_name(enum pfs_event_code ev)
@@ -66,7 +68,7 @@ struct pfs_engine *pfs_engine_new(const struct pfs_engine_config *c)
 	if (!c->node_id || !pfs_model_valid(c->model, strlen(c->model)) ||
 	    c->max_children == 0 || c->max_children > 256 || c->priority_class > 15 ||
 	    c->chunk_size == 0 || c->chunk_size > PFS_CHUNK_MAX || c->claim_count == 0 ||
-	    c->window == 0 || c->ack_every == 0) {
+	    c->window == 0 || c->ack_every == 0 || c->bad_chunk_limit == 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -91,6 +93,7 @@ void pfs_engine_free(struct pfs_engine *e)
 	for (int i = 0; i < e->nhiers; i++) {
 		free(e->hiers[i].children);
 		pfs_bitmap_free(&e->hiers[i].f.have);
+		integ_free(&e->hiers[i]);
 	}
 	free(e->hiers);
 	free(e->q);
@@ -242,6 +245,13 @@ static void dispatch(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 {
 	struct child *c;
 
+	if (!integ_source_ok(e, h, m, src))
+		return;
+	if (m->type != PFS_MSG_JOIN && m->type != PFS_MSG_ACK && m->type != PFS_MSG_MREQ &&
+	    m->type != PFS_MSG_LEAVE && integ_excluded(h, m->sender, now)) {
+		e->st.rx_excluded++;    /* it served us bad data: not our parent or root */
+		return;
+	}
 	switch (m->type) {
 	case PFS_MSG_CLAIM:     elect_on_claim(e, h, now, m, src); break;
 	case PFS_MSG_ROOT:      elect_on_root(e, h, now, m, src); break;
@@ -273,9 +283,24 @@ static void dispatch(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 			}
 			break;
 		}
-		c->addr = *src;
 		c->last_heard = now;
 		xfer_on_ack(e, h, now, c, &m->u.ack);
+		break;
+	case PFS_MSG_MREQ:
+		if ((c = tree_child_by_id(h, m->sender))) {
+			c->last_heard = now;
+			integ_on_mreq(e, h, c, &m->u.mreq);
+		} else {
+			e->st.rx_stray++;
+		}
+		break;
+	case PFS_MSG_MANIFEST:
+		if (h->state != H_MEMBER || m->sender != h->parent_id) {
+			e->st.rx_stray++;
+			break;
+		}
+		h->parent_heard = now;
+		integ_on_piece(e, h, now, &m->u.mpiece);
 		break;
 	}
 }
@@ -331,6 +356,7 @@ void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now)
 		elect_timers(e, h, now);
 		tree_timers(e, h, now);
 		xfer_timers(e, h, now);
+		integ_timers(e, h, now);
 	}
 }
 
@@ -343,6 +369,7 @@ pfs_time_t pfs_engine_next_deadline(const struct pfs_engine *e)
 		t = tmin(t, elect_deadline(e, h));
 		t = tmin(t, tree_deadline(e, h));
 		t = tmin(t, xfer_deadline(e, h));
+		t = tmin(t, integ_deadline(e, h));
 	}
 	return t;
 }
@@ -388,6 +415,15 @@ static int encode_queued(struct pfs_engine *e, struct qitem *qi, uint8_t *buf, s
 	case PFS_MSG_ACK:
 		xfer_fill_ack(e, h, &m.u.ack);
 		m.u.ack.flags |= qi->reason;    /* STALL, decided when queued */
+		break;
+	case PFS_MSG_MREQ:
+		if (!h->man.buf)
+			return PFS_E_FIELD;     /* the fetch ended meanwhile */
+		m.u.mreq = (struct pfs_msg_mreq){ (uint32_t)qi->act.offset, h->man.len };
+		break;
+	case PFS_MSG_MANIFEST:
+		if (integ_encode_piece(h, (uint32_t)qi->act.offset, &m) < 0)
+			return PFS_E_FIELD;
 		break;
 	default:
 		return PFS_E_TYPE;
@@ -541,6 +577,8 @@ int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_i
 	o->size = h->f.size;
 	o->upstream_active = h->upstream_active;
 	o->upstream_starts = h->upstream_starts;
+	o->signed_ok = h->man.verified;
+	o->sequence = h->man.verified ? h->man.m.sequence : 0;
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 
 #include "bitmap.h"
 #include "pfs_engine.h"
+#include "pfs_manifest.h"
 
 enum hier_state {
 	H_IDLE,
@@ -78,6 +79,33 @@ struct pfs_file {
 	uint32_t short_len;
 	struct pfs_bitmap have;
 	uint32_t progress_step; /* last PROGRESS decile reported */
+};
+
+/* The signed manifest of a hierarchy (docs/protocol.md 6.7): fetched from
+ * the parent in pieces (or from upstream by a root), then verified. */
+struct man_state {
+	uint8_t *buf;           /* len bytes, as fetched */
+	uint32_t len;
+	struct pfs_bitmap pieces;       /* pieces held while fetching */
+	bool verified;
+	struct pfs_manifest m;  /* parsed view into buf, once verified */
+	uint32_t from;          /* the node we fetch it from */
+	uint8_t tries;          /* MREQs without a new piece */
+	uint32_t req_end;       /* piece after the burst last asked for */
+	pfs_time_t t_req;
+	uint64_t floor;         /* lowest sequence accepted for this name */
+	/* a root's upstream copy, checked a chunk at a time */
+	uint8_t *up_chunk;
+	uint32_t up_fill;
+	uint32_t up_index;
+};
+
+#define EXCLUDE_MAX 4
+
+/* Nodes this hierarchy will not take a manifest, chunk or root role from. */
+struct exclusion {
+	uint32_t id;
+	pfs_time_t until;
 };
 
 struct hier {
@@ -134,6 +162,9 @@ struct hier {
 	pfs_time_t t_upstream_retry;
 
 	struct pfs_file f;
+	struct man_state man;
+	struct exclusion excl[EXCLUDE_MAX];
+	uint16_t bad_chunks;            /* from the current parent */
 };
 
 /* Queued action; SEND messages are encoded at poll time from live state. */
@@ -220,6 +251,27 @@ pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
 void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_reset_child(struct child *c);
+
+/* integrity.c */
+bool integ_required(const struct pfs_engine *e);
+bool integ_accepts_data(const struct pfs_engine *e, const struct hier *h);
+bool integ_excluded(const struct hier *h, uint32_t id, pfs_time_t now);
+bool integ_source_ok(struct pfs_engine *e, struct hier *h, const struct pfs_msg *m,
+		     const struct pfs_addr *src);
+void integ_distrust(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint32_t id,
+		    enum pfs_distrust_reason why);
+bool integ_on_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		     const struct pfs_status *st);
+bool integ_chunk_ok(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg_data *d);
+void integ_on_mreq(struct pfs_engine *e, struct hier *h, struct child *c,
+		   const struct pfs_msg_mreq *r);
+void integ_on_piece(struct pfs_engine *e, struct hier *h, pfs_time_t now,
+		    const struct pfs_msg_mpiece *p);
+void integ_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+pfs_time_t integ_deadline(const struct pfs_engine *e, const struct hier *h);
+int integ_encode_piece(const struct hier *h, uint32_t offset, struct pfs_msg *m);
+void integ_free(struct hier *h);
 
 static inline pfs_time_t tmin(pfs_time_t a, pfs_time_t b) { return a < b ? a : b; }
 

@@ -152,7 +152,7 @@ const char *pfs_codec_strerror(int err)
 
 static const char *const type_names[PFS_MSG_TYPE_MAX + 1] = {
 	"?", "CLAIM", "ROOT", "JOIN", "ACCEPT", "REDIRECT", "REFUSE",
-	"HEARTBEAT", "DATA", "ACK", "LEAVE",
+	"HEARTBEAT", "DATA", "ACK", "LEAVE", "MREQ", "MANIFEST",
 };
 
 const char *pfs_msg_type_name(unsigned type)
@@ -176,6 +176,15 @@ static int get_strings(struct cur *c, unsigned mlen, unsigned plen,
 	return PFS_OK;
 }
 
+/* SIGNED and a manifest length come together, within bounds. */
+static int manifest_len_valid(const struct pfs_status *st)
+{
+	if (!(st->mflags & PFS_MF_SIGNED))
+		return st->manifest_len == 0;
+	return (st->mflags & PFS_MF_FINAL) && st->manifest_len &&
+	       st->manifest_len <= PFS_MANIFEST_MAX;
+}
+
 static int get_status(struct cur *c, struct pfs_status *st)
 {
 	if (!need(c, sizeof(struct pfs_wire_status)))
@@ -187,6 +196,7 @@ static int get_status(struct cur *c, struct pfs_status *st)
 	st->size = get64(c);
 	memcpy(st->sha256, c->r, 32); c->r += 32; c->left -= 32;
 	st->parent_prefix = get32(c);
+	st->manifest_len = get32(c);
 	if (st->npath > PFS_PATH_MAX || c->left != (size_t)st->npath * 4)
 		return st->npath > PFS_PATH_MAX ? PFS_E_FIELD : PFS_E_BODY;
 	for (unsigned i = 0; i < st->npath; i++)
@@ -201,7 +211,16 @@ static int get_status(struct cur *c, struct pfs_status *st)
 	for (unsigned i = 0; i < st->npath; i++)
 		if (st->path[i] == 0)
 			return PFS_E_FIELD;
-	return PFS_OK;
+	return manifest_len_valid(st) ? PFS_OK : PFS_E_FIELD;
+}
+
+/* A manifest in transit: pieces of PFS_MPIECE_LEN at multiples of it, the
+ * last one shorter; offset inside the manifest. */
+static int mpiece_valid(uint32_t total, uint32_t offset, size_t len)
+{
+	return total && total <= PFS_MANIFEST_MAX && offset < total &&
+	       offset % PFS_MPIECE_LEN == 0 &&
+	       len == (total - offset < PFS_MPIECE_LEN ? total - offset : PFS_MPIECE_LEN);
 }
 
 static int get_ack(struct cur *c, struct pfs_msg_ack *a)
@@ -322,6 +341,25 @@ static int decode_body(struct cur *c, struct pfs_msg *m)
 		return PFS_OK;
 	case PFS_MSG_ACK:
 		return get_ack(c, &m->u.ack);
+	case PFS_MSG_MREQ:
+		if (c->left != sizeof(struct pfs_wire_mreq))
+			return PFS_E_BODY;
+		m->u.mreq.offset = get32(c);
+		m->u.mreq.total = get32(c);
+		return m->u.mreq.total && m->u.mreq.total <= PFS_MANIFEST_MAX &&
+		       m->u.mreq.offset < m->u.mreq.total &&
+		       m->u.mreq.offset % PFS_MPIECE_LEN == 0 ? PFS_OK : PFS_E_FIELD;
+	case PFS_MSG_MANIFEST:
+		if (c->left < sizeof(struct pfs_wire_mpiece) + 1 ||
+		    c->left > sizeof(struct pfs_wire_mpiece) + PFS_MPIECE_LEN)
+			return PFS_E_BODY;
+		m->u.mpiece.total = get32(c);
+		m->u.mpiece.offset = get32(c);
+		m->u.mpiece.bytes = c->r;
+		m->u.mpiece.len = (uint16_t)c->left;
+		c->r += c->left; c->left = 0;
+		return mpiece_valid(m->u.mpiece.total, m->u.mpiece.offset, m->u.mpiece.len) ?
+		       PFS_OK : PFS_E_FIELD;
 	default:
 		return PFS_E_TYPE;
 	}
@@ -379,7 +417,7 @@ static int put_strings_hdr(struct cur *c, struct pfs_str model, struct pfs_str p
 static int put_status(struct cur *c, const struct pfs_status *st)
 {
 	if (st->npath == 0 || st->npath > PFS_PATH_MAX || (st->mflags & ~PFS_MF_KNOWN) ||
-	    st->chunk_size == 0 || st->chunk_size > PFS_CHUNK_MAX)
+	    st->chunk_size == 0 || st->chunk_size > PFS_CHUNK_MAX || !manifest_len_valid(st))
 		return PFS_E_FIELD;
 	if (!need(c, sizeof(struct pfs_wire_status) + 4u * st->npath))
 		return PFS_E_NOSPACE;
@@ -390,6 +428,7 @@ static int put_status(struct cur *c, const struct pfs_status *st)
 	put64(c, st->size);
 	putbytes(c, st->sha256, 32);
 	put32(c, st->parent_prefix);
+	put32(c, st->manifest_len);
 	for (unsigned i = 0; i < st->npath; i++)
 		put32(c, st->path[i]);
 	return PFS_OK;
@@ -470,6 +509,24 @@ static int encode_body(const struct pfs_msg *m, struct cur *c)
 			put32(c, a->ranges[i].start);
 			put32(c, a->ranges[i].count);
 		}
+		return PFS_OK;
+	case PFS_MSG_MREQ:
+		if (!m->u.mreq.total || m->u.mreq.total > PFS_MANIFEST_MAX ||
+		    m->u.mreq.offset >= m->u.mreq.total || m->u.mreq.offset % PFS_MPIECE_LEN)
+			return PFS_E_FIELD;
+		if (!need(c, sizeof(struct pfs_wire_mreq)))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.mreq.offset);
+		put32(c, m->u.mreq.total);
+		return PFS_OK;
+	case PFS_MSG_MANIFEST:
+		if (!mpiece_valid(m->u.mpiece.total, m->u.mpiece.offset, m->u.mpiece.len))
+			return PFS_E_FIELD;
+		if (!need(c, sizeof(struct pfs_wire_mpiece) + m->u.mpiece.len))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.mpiece.total);
+		put32(c, m->u.mpiece.offset);
+		putbytes(c, m->u.mpiece.bytes, m->u.mpiece.len);
 		return PFS_OK;
 	default:
 		return PFS_E_TYPE;

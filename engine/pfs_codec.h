@@ -65,6 +65,7 @@ struct pfs_status {
 	uint64_t size;
 	uint8_t sha256[32];
 	uint32_t parent_prefix;
+	uint32_t manifest_len;        /* with PFS_MF_SIGNED */
 	uint32_t path[PFS_PATH_MAX];  /* root first, the sender last */
 };
 
@@ -105,6 +106,18 @@ struct pfs_msg_ack {
 	struct pfs_range ranges[PFS_ACK_RANGES_MAX];
 };
 
+struct pfs_msg_mreq {
+	uint32_t offset;
+	uint32_t total;
+};
+
+struct pfs_msg_mpiece {
+	uint32_t total;
+	uint32_t offset;
+	const uint8_t *bytes;
+	uint16_t len;
+};
+
 struct pfs_msg {
 	uint8_t type;
 	uint8_t flags;
@@ -122,6 +135,8 @@ struct pfs_msg {
 		struct pfs_status heartbeat;
 		struct pfs_msg_data data;
 		struct pfs_msg_ack ack;
+		struct pfs_msg_mreq mreq;
+		struct pfs_msg_mpiece mpiece;
 	} u;
 };
 

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "pfs_codec.h"
+#include "pfs_manifest.h"
 
 typedef uint64_t pfs_time_t;            /* nanoseconds, monotonic */
 #define PFS_TIME_NEVER  UINT64_MAX
@@ -73,6 +74,21 @@ struct pfs_engine_config {
 	pfs_time_t fallback_timeout;    /* no progress this long: fetch directly */
 	uint16_t ack_every;             /* chunks between acks */
 	uint16_t window;                /* chunks in flight per child */
+
+	/* integrity (docs/protocol.md 6.7, docs/security.md). NULL: v1
+	 * behaviour, no manifests. Else the keys signed manifests are checked
+	 * against; with allow_unsigned clear, no unsigned file is accepted. */
+	const struct pfs_trust *trust;
+	uint16_t bad_chunk_limit;       /* bad chunks before a parent is left */
+	pfs_time_t exclude_time;        /* how long a distrusted node stays excluded */
+};
+
+/* Why a node stopped trusting a neighbour for a hierarchy (EVENT DISTRUST). */
+enum pfs_distrust_reason {
+	PFS_DISTRUST_BAD_CHUNKS = 1,    /* bad_chunk_limit chunks failed their digests */
+	PFS_DISTRUST_BAD_MANIFEST,      /* its manifest failed verification */
+	PFS_DISTRUST_UNSIGNED,          /* offers an unsigned file where signed is required */
+	PFS_DISTRUST_NO_MANIFEST,       /* did not deliver its manifest */
 };
 
 enum pfs_action_type {
@@ -86,6 +102,7 @@ enum pfs_action_type {
 	PFS_ACT_FILE_DONE,      /* verified: publish the file */
 	PFS_ACT_FILE_FAILED,    /* the file cannot be had */
 	PFS_ACT_EVENT,          /* something an operator wants to see */
+	PFS_ACT_MANIFEST_OK,    /* a manifest verified: keep `sequence` as path's floor */
 };
 
 enum pfs_event_code {
@@ -105,6 +122,9 @@ enum pfs_event_code {
 	PFS_EV_VERIFY_FAILED,
 	PFS_EV_FALLBACK,
 	PFS_EV_UPSTREAM_RETRY,  /* a = attempt */
+	PFS_EV_MANIFEST_REJECTED, /* peer = sender (0: upstream), a = -pfs_man_err */
+	PFS_EV_DISTRUST,        /* peer = node left and excluded, a = enum pfs_distrust_reason */
+	PFS_EV_CHUNK_REJECTED,  /* peer = sender, a = chunk index: digest mismatch */
 	PFS_EV_COUNT,
 };
 
@@ -123,6 +143,8 @@ struct pfs_action {
 	const uint8_t *data;            /* WRITE_CHUNK */
 	uint64_t size;                  /* FILE_DONE, EVENT MANIFEST */
 	const uint8_t *sha256;          /* FILE_DONE, HASH_FILE (expected) */
+	uint64_t sequence;              /* MANIFEST_OK */
+	bool want_manifest;             /* UPSTREAM_START: fetch path.pfsm first */
 	enum pfs_event_code event;      /* EVENT */
 	uint32_t peer_id;               /* EVENT */
 	struct pfs_addr peer;
@@ -139,6 +161,14 @@ struct pfs_engine_stats {
 	uint64_t chunks_rx, chunks_dup, chunks_bad, chunks_tx, chunks_retx;
 	uint64_t queue_drops;
 	uint64_t verify_failures;
+	/* integrity */
+	uint64_t chunks_forged;         /* failed their signed digest */
+	uint64_t chunks_unverified;     /* arrived before a verified manifest */
+	uint64_t manifests_ok, manifests_rejected[PFS_MAN_E_COUNT];
+	uint64_t distrusted;            /* neighbours left for bad data */
+	uint64_t rx_excluded;           /* from a node we excluded */
+	uint64_t rx_wrong_source;       /* a neighbour's id from another address */
+	uint64_t upstream_bad_chunks;   /* the server's bytes failed their digest */
 };
 
 /* Read-only view of one hierarchy, for logs, pfsctl and tests. */
@@ -158,6 +188,8 @@ struct pfs_hier_info {
 	uint64_t size;
 	bool upstream_active;
 	uint32_t upstream_starts;
+	bool signed_ok;                 /* a verified signed manifest defines it */
+	uint64_t sequence;              /* its sequence */
 };
 
 /* One child slot of a hierarchy we serve, for a driver that relays chunks
@@ -189,6 +221,18 @@ int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act
 
 /* Upstream (TFTP) progress of a hierarchy this node is root of. */
 void pfs_engine_upstream_data(struct pfs_engine *e, pfs_time_t now, int hidx, uint64_t bytes);
+/* The manifest fetched for an UPSTREAM_START with want_manifest (NULL, 0:
+ * the server has none). 0: go on and fetch the file; negative
+ * enum pfs_man_err: do not (the engine counts it as an upstream failure). */
+int pfs_engine_upstream_manifest(struct pfs_engine *e, pfs_time_t now, int hidx,
+				 const uint8_t *buf, size_t len);
+/* Bytes of the file as they arrive from upstream (sequential). With a
+ * signed manifest each chunk is checked before anyone is sent it; returns
+ * -EBADMSG when the server's bytes fail their digest (fail the fetch). */
+int pfs_engine_upstream_write(struct pfs_engine *e, pfs_time_t now, int hidx,
+			      uint64_t off, const uint8_t *data, size_t len);
+/* Lowest manifest sequence to accept for a hierarchy (rollback state). */
+void pfs_engine_seq_floor(struct pfs_engine *e, int hidx, uint64_t sequence);
 void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 			      uint64_t size, const uint8_t sha256[32]);
 void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err);

@@ -17,6 +17,7 @@
  */
 #include "engine_internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 void xfer_reset_child(struct child *c)
@@ -73,6 +74,8 @@ void xfer_fail(struct pfs_engine *e, struct hier *h, uint32_t reason)
 	h->t_announce = 0;
 }
 
+static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+
 void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		       const struct pfs_status *st)
 {
@@ -83,9 +86,20 @@ void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		h->last_progress = now;         /* the tree above us moves */
 	}
 	if (st->mflags & PFS_MF_FAILED) {
-		xfer_fail(e, h, PFS_REASON_FAILED);
+		/* The root says it cannot fetch the file. That is its word,
+		 * not a fact (a forged or broken root says it too): a member
+		 * falls back to its own fetch, capped by upstream_retries, as
+		 * the seed's phones fall back to TFTP (docs/protocol.md 6.5).
+		 * One attempt, no retries: the root has retried already, and N
+		 * members retrying a file the server lacks would cost N x 3. */
+		if (h->state == H_MEMBER && !f->complete && !f->failed) {
+			h->upstream_tries = e->cfg.upstream_retries;
+			fallback(e, h, now);
+		}
 		return;
 	}
+	if (!integ_on_status(e, h, now, st))
+		return;                 /* a signed manifest decides, not this status */
 	if (!f->manifest || (f->chunk_size != st->chunk_size && !f->complete)) {
 		/* A new root with another chunk size: our map no longer lines up. */
 		if (f->manifest && f->chunk_size != st->chunk_size) {
@@ -135,6 +149,8 @@ void xfer_on_data(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		e->st.chunks_dup++;
 		return;
 	}
+	if (!integ_chunk_ok(e, h, now, d))
+		return;                 /* never stored, acknowledged or forwarded */
 	/* Every chunk but the last is full; only one may be short. */
 	if (d->len > f->chunk_size || d->index >= e->cfg.max_chunks ||
 	    (f->final && (d->index >= f->nchunks || d->len != chunk_len(f, d->index))) ||
@@ -193,6 +209,10 @@ void xfer_fill_ack(const struct pfs_engine *e, const struct hier *h, struct pfs_
 	}
 	a->cum = f->have.prefix;
 	a->highest = f->have.highest > a->cum ? f->have.highest : a->cum;
+	if (!integ_accepts_data(e, h)) {
+		a->limit = a->cum;      /* zero window until our manifest verifies */
+		return;
+	}
 	a->limit = a->highest + e->cfg.window;
 	if (a->limit < a->highest)
 		a->limit = UINT32_MAX;
@@ -377,11 +397,15 @@ int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_a
 
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
+	struct qitem *qi;
+
 	h->upstream_active = true;
 	h->upstream_starts++;
 	h->t_upstream_retry = 0;
 	h->last_progress = now;
-	eng_queue(e, h, PFS_ACT_UPSTREAM_START);
+	qi = eng_queue(e, h, PFS_ACT_UPSTREAM_START);
+	if (qi)         /* the manifest first, unless it is already verified */
+		qi->act.want_manifest = e->cfg.trust && !h->man.verified;
 }
 
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
@@ -407,6 +431,14 @@ void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 		return;
 	h = &e->hiers[hidx];
 	f = &h->f;
+	if (h->man.verified && (size != f->size || memcmp(sha256, f->sha256, 32) ||
+				h->f.have.prefix < f->nchunks)) {
+		/* Every chunk was checked as it came, so only a short or
+		 * overlong copy gets here: not what was signed. */
+		e->st.upstream_bad_chunks++;
+		pfs_engine_upstream_failed(e, now, hidx, -EBADMSG);
+		return;
+	}
 	h->upstream_active = false;
 	n = (size + f->chunk_size - 1) / f->chunk_size;
 	if (n > e->cfg.max_chunks) {
@@ -504,7 +536,8 @@ static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 		h->f.manifest = true;
 		h->f.chunk_size = e->cfg.chunk_size;
 	}
-	h->f.final = false;
+	if (!h->man.verified)
+		h->f.final = false;
 	xfer_upstream_start(e, h, now);
 }
 

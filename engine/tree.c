@@ -46,7 +46,9 @@ uint32_t tree_subtree(const struct hier *h)
 void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct pfs_status *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (h->f.failed ? PFS_MF_FAILED : 0);
+	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (h->f.failed ? PFS_MF_FAILED : 0) |
+		     (h->man.verified ? PFS_MF_SIGNED : 0);
+	st->manifest_len = h->man.verified ? h->man.len : 0;
 	st->chunk_size = h->f.chunk_size ? h->f.chunk_size : e->cfg.chunk_size;
 	st->size = h->f.final ? h->f.size : 0;
 	if (h->f.final)

@@ -42,7 +42,9 @@ enum pfs_msg_type {
 	PFS_MSG_DATA      = 8,  /* one chunk */
 	PFS_MSG_ACK       = 9,  /* child state: cumulative ack + NACK ranges + window */
 	PFS_MSG_LEAVE     = 10, /* a node leaves its parent or children */
-	PFS_MSG_TYPE_MAX  = PFS_MSG_LEAVE,
+	PFS_MSG_MREQ      = 11, /* child asks its parent for manifest bytes */
+	PFS_MSG_MANIFEST  = 12, /* a piece of the signed manifest */
+	PFS_MSG_TYPE_MAX  = PFS_MSG_MANIFEST,
 };
 
 /* Header flags. */
@@ -52,7 +54,12 @@ enum pfs_msg_type {
 /* Status block flags (manifest state). */
 #define PFS_MF_FINAL        0x01    /* size and sha256 are final */
 #define PFS_MF_FAILED       0x02    /* the root could not fetch the file */
-#define PFS_MF_KNOWN        (PFS_MF_FINAL | PFS_MF_FAILED)
+#define PFS_MF_SIGNED       0x04    /* the sender holds a verified signed manifest */
+#define PFS_MF_KNOWN        (PFS_MF_FINAL | PFS_MF_FAILED | PFS_MF_SIGNED)
+
+/* Signed manifests travel down the tree in pieces (docs/protocol.md 6.7). */
+#define PFS_MPIECE_LEN      1024            /* bytes per MANIFEST piece */
+#define PFS_MANIFEST_MAX    (16u << 20)     /* = PFS_MAN_MAX_LEN */
 
 /* ROOT flags. */
 #define PFS_RF_FAILED       0x01
@@ -125,6 +132,7 @@ struct pfs_wire_status {        /* + __be32 path[npath], root first */
 	__be64 size;
 	__u8   sha256[32];
 	__be32 parent_prefix;
+	__be32 manifest_len;    /* bytes of the sender's signed manifest, 0: none */
 } __attribute__((packed));
 
 struct pfs_wire_accept {        /* + status block */
@@ -154,6 +162,16 @@ struct pfs_wire_range {
 	__be32 count;
 } __attribute__((packed));
 
+struct pfs_wire_mreq {          /* MREQ */
+	__be32 offset;          /* first byte wanted, a multiple of PFS_MPIECE_LEN */
+	__be32 total;           /* the manifest_len the child learnt */
+} __attribute__((packed));
+
+struct pfs_wire_mpiece {        /* MANIFEST: + bytes[min(PFS_MPIECE_LEN, total - offset)] */
+	__be32 total;
+	__be32 offset;
+} __attribute__((packed));
+
 struct pfs_wire_ack {           /* + struct pfs_wire_range[nranges] */
 	__be32 cum;
 	__be32 highest;
@@ -169,13 +187,15 @@ PFS_WIRE_CHECK(pfs_wire_hdr, 20);
 PFS_WIRE_CHECK(pfs_wire_claim, 8);
 PFS_WIRE_CHECK(pfs_wire_root, 12);
 PFS_WIRE_CHECK(pfs_wire_join, 8);
-PFS_WIRE_CHECK(pfs_wire_status, 52);
+PFS_WIRE_CHECK(pfs_wire_status, 56);
 PFS_WIRE_CHECK(pfs_wire_accept, 4);
 PFS_WIRE_CHECK(pfs_wire_redirect, 12);
 PFS_WIRE_CHECK(pfs_wire_reason, 4);
 PFS_WIRE_CHECK(pfs_wire_data, 8);
 PFS_WIRE_CHECK(pfs_wire_range, 8);
 PFS_WIRE_CHECK(pfs_wire_ack, 20);
+PFS_WIRE_CHECK(pfs_wire_mreq, 8);
+PFS_WIRE_CHECK(pfs_wire_mpiece, 8);
 #undef PFS_WIRE_CHECK
 
 #endif /* PFS_WIRE_H */

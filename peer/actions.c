@@ -45,7 +45,7 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 			peer_log(p, "ERR", "store_error", "%s: write: %s", f->temp_path, strerror(-rc));
 		break;
 	case PFS_ACT_UPSTREAM_START:
-		rc = peer_upstream_start(p, act->hidx, act->path);
+		rc = peer_upstream_start(p, act->hidx, act->path, act->want_manifest);
 		if (rc < 0)
 			pfs_engine_upstream_failed(p->e, (pfs_time_t)peer_now(), act->hidx, rc);
 		break;
@@ -87,6 +87,14 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 		break;
 	case PFS_ACT_EVENT:
 		peer_log_event(p, act);
+		break;
+	case PFS_ACT_MANIFEST_OK:
+		rc = pfs_seqstate_raise(p->seqstate, act->path, act->sequence);
+		if (rc < 0)     /* the protection is weaker after a restart: say so */
+			peer_log(p, "ERR", "state_error", "cannot keep sequence %llu of %s: %s",
+				 (unsigned long long)act->sequence, act->path, strerror(-rc));
+		peer_log_json_kv(p, "manifest_verified", act->path, "state", "ok",
+				 "sequence", (long long)act->sequence);
 		break;
 	default:
 		break;

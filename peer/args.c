@@ -15,13 +15,19 @@ void peer_usage(FILE *f)
 		"                [--strength N] [--max-children N]\n"
 		"                [--mode cut-through|store-forward|tftp-only]\n"
 		"                [--chunk-size BYTES] [--linger SECONDS] [--exit-when-done]\n"
-		"                [--log-json]\n"
+		"                [--log-json] (--trust PUBKEY [--trust PUBKEY...] | --allow-unsigned)\n"
+		"                [--state-dir DIR]\n"
 		"\n"
 		"  --strength N      priority class 0..15 placed in the high bits of the\n"
 		"                    election strength (devices 1, appliances 8)\n"
 		"  --max-children N  child slots per file (default 2, as in the seed)\n"
 		"  --linger SECONDS  with --exit-when-done: longest wait for children\n"
-		"                    to finish after our own files are done (default 10)\n");
+		"                    to finish after our own files are done (default 10)\n"
+		"  --trust PUBKEY    a firmware publisher's public key (pfs-sign keygen);\n"
+		"                    files are accepted only with a manifest it signed\n"
+		"  --allow-unsigned  also accept files without a signed manifest (v1)\n"
+		"  --state-dir DIR   where the highest verified sequence of each file is\n"
+		"                    kept against rollback (default: --out)\n");
 }
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -55,6 +61,9 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "linger", required_argument, NULL, 'l' },
 		{ "exit-when-done", no_argument, NULL, 'x' },
 		{ "log-json", no_argument, NULL, 'j' },
+		{ "trust", required_argument, NULL, 'T' },
+		{ "allow-unsigned", no_argument, NULL, 'U' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -140,6 +149,16 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		}
 		case 'x': a->exit_when_done = true; break;
 		case 'j': a->log_json = true; break;
+		case 'T':
+			if (a->ntrust == PFS_TRUST_MAX_KEYS) {
+				fprintf(stderr, "pfs-peer: --trust: at most %d keys\n",
+					PFS_TRUST_MAX_KEYS);
+				return -EINVAL;
+			}
+			a->trust[a->ntrust++] = optarg;
+			break;
+		case 'U': a->allow_unsigned = true; break;
+		case 'S': a->state_dir = optarg; break;
 		case 'h': return 1;
 		default:
 			fprintf(stderr, "pfs-peer: unknown or incomplete option '%s'\n",
@@ -157,5 +176,13 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		fprintf(stderr, "pfs-peer: %s is required\n", missing);
 		return -EINVAL;
 	}
+	if (!a->ntrust && !a->allow_unsigned) {
+		fprintf(stderr, "pfs-peer: no --trust key: give the firmware publisher's public "
+			"key (--trust PUBKEY, made by pfs-sign keygen), or --allow-unsigned to "
+			"accept firmware nobody signed\n");
+		return -EINVAL;
+	}
+	if (!a->state_dir)
+		a->state_dir = a->out;
 	return 0;
 }

@@ -196,14 +196,26 @@ void peer_log_stats(struct peer *p)
 		json_object_set_new(o, "chunks_dup", json_integer((json_int_t)s->chunks_dup));
 		json_object_set_new(o, "tx_errors", json_integer((json_int_t)p->tx_errors));
 		json_object_set_new(o, "verify_failures", json_integer((json_int_t)s->verify_failures));
+		json_object_set_new(o, "chunks_forged", json_integer((json_int_t)s->chunks_forged));
+		json_object_set_new(o, "chunks_unverified",
+				    json_integer((json_int_t)s->chunks_unverified));
+		json_object_set_new(o, "manifests_ok", json_integer((json_int_t)s->manifests_ok));
+		json_object_set_new(o, "distrusted", json_integer((json_int_t)s->distrusted));
+		json_object_set_new(o, "rx_excluded", json_integer((json_int_t)s->rx_excluded));
+		json_object_set_new(o, "rx_wrong_source",
+				    json_integer((json_int_t)s->rx_wrong_source));
+		json_object_set_new(o, "upstream_bad_chunks",
+				    json_integer((json_int_t)s->upstream_bad_chunks));
 		json_object_set_new(o, "max_rss_kb", json_integer(ru.ru_maxrss));
 		emit_json(p, o);
 		return;
 	}
 	peer_log(p, "INF", "stats", "rx_bad=%llu rx_foreign=%llu rx_ttl_drops=%llu chunks rx=%llu "
-		 "tx=%llu retx=%llu dup=%llu tx_errors=%llu max_rss=%ldkB",
+		 "tx=%llu retx=%llu dup=%llu forged=%llu distrusted=%llu tx_errors=%llu "
+		 "max_rss=%ldkB",
 		 (unsigned long long)bad, (unsigned long long)s->rx_foreign,
 		 (unsigned long long)p->rx_ttl_drops, (unsigned long long)s->chunks_rx,
 		 (unsigned long long)s->chunks_tx, (unsigned long long)s->chunks_retx,
-		 (unsigned long long)s->chunks_dup, (unsigned long long)p->tx_errors, ru.ru_maxrss);
+		 (unsigned long long)s->chunks_dup, (unsigned long long)s->chunks_forged,
+		 (unsigned long long)s->distrusted, (unsigned long long)p->tx_errors, ru.ru_maxrss);
 }

@@ -41,8 +41,28 @@ static int setup_engine(struct peer *p)
 	c.chunk_size = p->a.chunk_size;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c.random = (uint32_t)(ts.tv_nsec ^ getpid() ^ c.node_id);
+	c.trust = &p->trust;
 	p->e = pfs_engine_new(&c);
 	return p->e ? 0 : -errno;
+}
+
+/* Trusted keys and the rollback state: named errors, exit 3 (setup). */
+static int setup_trust(struct peer *p)
+{
+	char err[512], path[4200];
+
+	p->trust.allow_unsigned = p->a.allow_unsigned;
+	if (pfs_trust_load(&p->trust, p->a.trust, p->a.ntrust, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pfs-peer: --trust %s\n", err);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/.pfs-peer-state", p->a.state_dir);
+	p->seqstate = pfs_seqstate_open(path, err, sizeof(err));
+	if (!p->seqstate) {
+		fprintf(stderr, "pfs-peer: rollback state: %s\n", err);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int setup_signals(struct peer *p)
@@ -76,6 +96,7 @@ static int want_files(struct peer *p)
 		rc = pfs_engine_want(p->e, (pfs_time_t)now, p->a.wants[i]);
 		if (rc != i)
 			return rc < 0 ? rc : -EINVAL;
+		pfs_engine_seq_floor(p->e, i, pfs_seqstate_get(p->seqstate, p->a.wants[i]));
 	}
 	peer_drain(p);
 	return 0;
@@ -187,6 +208,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pfs-peer: --out %s: not a directory\n", p->a.out);
 		return PEER_EXIT_SETUP;
 	}
+	if (setup_trust(p) < 0)
+		goto out;
 	if ((rc = peer_udp_open(p)) < 0)
 		goto out;
 	if ((rc = setup_engine(p)) < 0) {
@@ -202,10 +225,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pfs-peer: libcurl: %s\n", strerror(-rc));
 		goto out_engine;
 	}
-	peer_log(p, "DBG", "start", "XID%08X listening on UDP %s:%u (%s) model=%s mode=%s",
+	peer_log(p, "DBG", "start", "XID%08X listening on UDP %s:%u (%s) model=%s mode=%s "
+		 "trust=%d key(s)%s",
 		 ntohl(p->ip.s_addr), p->ip_str, p->a.port, p->a.iface, p->a.model,
 		 p->a.mode == PFS_MODE_TFTP_ONLY ? "tftp-only" :
-		 p->a.mode == PFS_MODE_STORE_FORWARD ? "store-forward" : "cut-through");
+		 p->a.mode == PFS_MODE_STORE_FORWARD ? "store-forward" : "cut-through",
+		 p->trust.nkeys, p->a.allow_unsigned ? " unsigned-allowed" : "");
 	if ((rc = want_files(p)) < 0) {
 		fprintf(stderr, "pfs-peer: cannot prepare output files in %s: %s\n", p->a.out,
 			strerror(-rc));
@@ -226,5 +251,6 @@ out_udp:
 	close(p->udp);
 out:
 	peer_store_close_all(p);
+	pfs_seqstate_free(p->seqstate);
 	return code;
 }

@@ -15,6 +15,7 @@
 
 #include "pfs_engine.h"
 #include "pfs_fetch.h"
+#include "pfs_keys.h"
 
 #define PEER_MAX_WANTS  32
 
@@ -40,6 +41,10 @@ struct peer_args {
 	bool exit_when_done;
 	bool log_json;
 	uint16_t port;
+	const char *trust[PFS_TRUST_MAX_KEYS];  /* --trust: publishers' public keys */
+	int ntrust;
+	bool allow_unsigned;
+	const char *state_dir;          /* rollback state; default: --out */
 };
 
 struct peer_file {                      /* one wanted file */
@@ -48,6 +53,9 @@ struct peer_file {                      /* one wanted file */
 	int fd;
 	bool published, failed;
 	char fail_reason[256];
+	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
+	uint8_t *mbuf;
+	size_t mlen;
 };
 
 struct peer {
@@ -57,6 +65,8 @@ struct peer {
 	struct in_addr ip, bcast;
 	char ip_str[INET_ADDRSTRLEN];
 	struct pfs_fetch *fetch;        /* upstream TFTP */
+	struct pfs_trust trust;
+	struct pfs_seqstate *seqstate;  /* highest verified sequence per file */
 	struct peer_file files[PEER_MAX_WANTS];
 	uint64_t tx_errors, rx_ttl_drops, rx_errors;
 	int64_t t0;
@@ -88,7 +98,7 @@ void peer_store_close_all(struct peer *p);
 
 /* upstream.c */
 int peer_upstream_init(struct peer *p);
-int peer_upstream_start(struct peer *p, int hidx, const char *path);
+int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_manifest);
 void peer_upstream_abort(struct peer *p, int hidx);
 void peer_upstream_cleanup(struct peer *p);
 

@@ -1,25 +1,80 @@
-/* upstream.c - the peer's side of the upstream TFTP fetch: bytes go to the
- * file's temporary name, progress and the result go to the engine, which
- * forwards chunks to the children while the fetch goes on (cut-through from
- * the root). The fetching itself is upstream/pfs_fetch.c.
+/* upstream.c - the peer's side of the upstream TFTP fetch: first the signed
+ * manifest PATH.pfsm into memory (when the engine wants it), then the file
+ * to its temporary name. The engine checks the manifest and each chunk of
+ * the file against it, and forwards chunks to the children while the fetch
+ * goes on (cut-through from the root). The fetching itself is
+ * upstream/pfs_fetch.c.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "peer.h"
 
+static int start_file(struct peer *p, int hidx, const char *path)
+{
+	peer_log_json_kv(p, "upstream_start", path, "server", p->a.tftp, NULL, 0);
+	return pfs_fetch_start(p->fetch, hidx, p->a.tftp, path);
+}
+
 static int on_write(void *ctx, int hidx, uint64_t off, const void *data, size_t len)
 {
-	return peer_store_write(ctx, hidx, off, data, len);
+	struct peer *p = ctx;
+	struct peer_file *f = &p->files[hidx];
+	int rc;
+
+	if (f->fetching_manifest) {
+		uint8_t *nb;
+		if (f->mlen + len > PFS_MAN_MAX_LEN)
+			return -EFBIG;
+		if (!(nb = realloc(f->mbuf, f->mlen + len)))
+			return -ENOMEM;
+		memcpy(nb + f->mlen, data, len);
+		f->mbuf = nb;
+		f->mlen += len;
+		return 0;
+	}
+	rc = peer_store_write(p, hidx, off, data, len);
+	if (rc == 0)
+		rc = pfs_engine_upstream_write(p->e, (pfs_time_t)peer_now(), hidx, off, data, len);
+	return rc;
 }
 
 static void on_progress(void *ctx, int hidx, uint64_t bytes)
 {
 	struct peer *p = ctx;
 
-	pfs_engine_upstream_data(p->e, (pfs_time_t)peer_now(), hidx, bytes);
+	(void)hidx;
+	(void)bytes;
+	peer_drain(p);          /* chunks the engine took in on_write go out */
+}
+
+/* The manifest is in (or the server has none): the engine judges it; the
+ * file is fetched only if it was accepted. */
+static void manifest_fetched(struct peer *p, int hidx, bool found)
+{
+	struct peer_file *f = &p->files[hidx];
+	struct pfs_hier_info info;
+	pfs_time_t now = (pfs_time_t)peer_now();
+	int rc;
+
+	pfs_engine_hier_info(p->e, hidx, &info);
+	f->fetching_manifest = false;
+	rc = pfs_engine_upstream_manifest(p->e, now, hidx, found ? f->mbuf : NULL,
+					  found ? f->mlen : 0);
+	free(f->mbuf);
+	f->mbuf = NULL;
+	f->mlen = 0;
+	if (rc < 0) {
+		snprintf(f->fail_reason, sizeof(f->fail_reason), "%s.pfsm: %s", info.path,
+			 pfs_man_strerror(rc));
+		peer_log(p, "ERR", "manifest_rejected", "tftp://%s/%s.pfsm: %s", p->a.tftp,
+			 info.path, pfs_man_strerror(rc));
+	} else if ((rc = start_file(p, hidx, info.path)) < 0) {
+		pfs_engine_upstream_failed(p->e, now, hidx, rc);
+	}
 	peer_drain(p);
 }
 
@@ -28,6 +83,10 @@ static void on_done(void *ctx, int hidx, uint64_t size, const uint8_t sha[32])
 	struct peer *p = ctx;
 	struct pfs_hier_info info;
 
+	if (p->files[hidx].fetching_manifest) {
+		manifest_fetched(p, hidx, true);
+		return;
+	}
 	pfs_engine_hier_info(p->e, hidx, &info);
 	peer_log_json_kv(p, "upstream_done", info.path, "server", p->a.tftp,
 			 "bytes", (long long)size);
@@ -42,6 +101,14 @@ static void on_failed(void *ctx, int hidx, int err, const char *why)
 	struct pfs_hier_info info;
 
 	pfs_engine_hier_info(p->e, hidx, &info);
+	if (f->fetching_manifest && err == -ENOENT) {
+		manifest_fetched(p, hidx, false);       /* unsigned: allowed or not */
+		return;
+	}
+	f->fetching_manifest = false;
+	free(f->mbuf);
+	f->mbuf = NULL;
+	f->mlen = 0;
 	snprintf(f->fail_reason, sizeof(f->fail_reason), "%s", why);
 	peer_log(p, "ERR", "upstream_error", "cannot fetch tftp://%s/%s: %s",
 		 p->a.tftp, info.path, why);
@@ -59,14 +126,25 @@ int peer_upstream_init(struct peer *p)
 	return p->fetch ? 0 : -ENOMEM;
 }
 
-int peer_upstream_start(struct peer *p, int hidx, const char *path)
+int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_manifest)
 {
-	peer_log_json_kv(p, "upstream_start", path, "server", p->a.tftp, NULL, 0);
-	return pfs_fetch_start(p->fetch, hidx, p->a.tftp, path);
+	struct peer_file *f = &p->files[hidx];
+	char mpath[PFS_FILEPATH_MAX + 8];
+
+	f->fetching_manifest = want_manifest;
+	free(f->mbuf);
+	f->mbuf = NULL;
+	f->mlen = 0;
+	if (!want_manifest)
+		return start_file(p, hidx, path);
+	snprintf(mpath, sizeof(mpath), "%s.pfsm", path);
+	peer_log_json_kv(p, "manifest_fetch", path, "server", p->a.tftp, NULL, 0);
+	return pfs_fetch_start(p->fetch, hidx, p->a.tftp, mpath);
 }
 
 void peer_upstream_abort(struct peer *p, int hidx)
 {
+	p->files[hidx].fetching_manifest = false;
 	pfs_fetch_abort(p->fetch, hidx);
 }
 
@@ -74,4 +152,8 @@ void peer_upstream_cleanup(struct peer *p)
 {
 	pfs_fetch_free(p->fetch);
 	p->fetch = NULL;
+	for (int i = 0; i < PEER_MAX_WANTS; i++) {
+		free(p->files[i].mbuf);
+		p->files[i].mbuf = NULL;
+	}
 }

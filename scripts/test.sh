@@ -71,11 +71,12 @@ step sim-smoke timeout 300 python3 bench/sim_bench.py --smoke --out "$smoke_dir"
 # Namespaces, veth, a bridge, tbf and tftpd-hpa: needs root.
 if [ "$(id -u)" -eq 0 ]; then
   step site timeout 900 python3 tests/site/test_site.py
+  step trust timeout 900 python3 tests/site/test_trust.py
   step appliance timeout 900 python3 tests/site/test_appliance.py
   step rollout-smoke timeout 600 python3 bench/site_rollout.py --smoke --out "$smoke_dir"
 else
-  echo "=== site, appliance, rollout-smoke: need root (network namespaces)"
-  failed=$((failed + 3)); failures+=(site appliance rollout-smoke)
+  echo "=== site, trust, appliance, rollout-smoke: need root (network namespaces)"
+  failed=$((failed + 4)); failures+=(site trust appliance rollout-smoke)
 fi
 rm -rf "$smoke_dir"
 

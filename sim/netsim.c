@@ -27,6 +27,7 @@
 struct node {
 	struct pfs_engine *e;
 	bool alive, started;
+	bool corrupt;                   /* hostile: alters every chunk it sends */
 	uint8_t nwants;
 	uint64_t timer_gen;
 	pfs_time_t armed;
@@ -56,7 +57,7 @@ struct netsim {
 	int nups;
 	struct netsim_counts c;
 	uint64_t ev_counts[PFS_EV_COUNT];
-	uint8_t scratch[PFS_DGRAM_MAX], chunk[PFS_DGRAM_MAX];
+	uint8_t scratch[PFS_DGRAM_MAX], chunk[PFS_DGRAM_MAX], forged[PFS_CHUNK_MAX];
 };
 
 static bool lost(struct netsim *ns)
@@ -282,6 +283,23 @@ static struct upstream_count *ups_slot(struct netsim *ns, const char *model, con
 	return &nu[ns->nups++];
 }
 
+int netsim_add_manifest(struct netsim *ns, const char *path, const uint8_t *man, size_t len)
+{
+	for (int i = 0; i < ns->nfiles; i++)
+		if (!strcmp(ns->files[i].path, path)) {
+			ns->files[i].man = man;
+			ns->files[i].man_len = len;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+void netsim_corrupt_sends(struct netsim *ns, int node)
+{
+	if (node >= 0 && node < ns->nnodes)
+		ns->nodes[node].corrupt = true;
+}
+
 static void upstream_start(struct netsim *ns, int node, const struct pfs_action *a)
 {
 	struct simfile *f = &ns->nodes[node].files[a->hidx];
@@ -289,6 +307,13 @@ static void upstream_start(struct netsim *ns, int node, const struct pfs_action 
 
 	if (u)
 		u->starts++;
+	/* The manifest first, in no time (it is small): the engine takes it
+	 * or counts an upstream failure and retries. */
+	if (a->want_manifest &&
+	    pfs_engine_upstream_manifest(ns->nodes[node].e, ns->now, a->hidx,
+					 f->ref ? f->ref->man : NULL,
+					 f->ref ? f->ref->man_len : 0) < 0)
+		return;
 	f->up_gen++;
 	f->up_off = 0;
 	push(ns, (struct ev){ .t = ns->now + PFS_MSEC(1), .type = EV_UPSTREAM, .node = node,
@@ -306,6 +331,14 @@ static void send_chunk(struct netsim *ns, int idx, const struct pfs_action *a)
 	if (!data) {
 		ns->c.chunks_unheld++;  /* the engine only sends what it holds */
 		return;
+	}
+	if (f->ref && (a->offset + a->len > f->ref->size ||
+		       memcmp(data, f->ref->data + a->offset, a->len)))
+		ns->c.bad_forwards++;   /* holds bytes that are not the server's */
+	if (ns->nodes[idx].corrupt && a->len <= sizeof(ns->forged)) {
+		memcpy(ns->forged, data, a->len);
+		ns->forged[a->len / 2] ^= 0x5a;
+		data = ns->forged;
 	}
 	m.u.data = (struct pfs_msg_data){ a->index, 0, data, (uint16_t)a->len };
 	len = pfs_encode(&m, ns->chunk, sizeof(ns->chunk));
@@ -422,7 +455,11 @@ static void upstream_step(struct netsim *ns, const struct ev *ev)
 	if (simfile_upstream(f, ns->p.verify, blk) < 0)
 		return;
 	ns->c.upstream_bytes += blk;
-	pfs_engine_upstream_data(n->e, ns->now, ev->hidx, f->up_off);
+	if (pfs_engine_upstream_write(n->e, ns->now, ev->hidx, f->up_off - blk,
+				      blk ? f->ref->data + f->up_off - blk : NULL, blk) < 0) {
+		pfs_engine_upstream_failed(n->e, ns->now, ev->hidx, -EBADMSG);
+		return;
+	}
 	if (f->up_off == f->ref->size) {
 		pfs_engine_upstream_done(n->e, ns->now, ev->hidx, f->ref->size, f->ref->sha);
 		return;

@@ -44,6 +44,7 @@ struct netsim_counts {
 	uint64_t lan_bytes;             /* link bytes sent by nodes, scaled */
 	uint64_t chunks_mismatched;     /* written, but not the server's bytes */
 	uint64_t chunks_unheld;         /* asked to send a chunk it does not hold */
+	uint64_t bad_forwards;          /* chunks an honest node sent that are not the server's */
 	uint64_t sim_events;            /* events processed */
 };
 
@@ -54,6 +55,14 @@ void netsim_free(struct netsim *ns);
 
 /* The upstream server's files; data must outlive the simulation. */
 int netsim_add_file(struct netsim *ns, const char *path, const uint8_t *data, size_t size);
+
+/* The server's signed manifest for a file added before; man must outlive
+ * the simulation. 0 or -ENOENT. */
+int netsim_add_manifest(struct netsim *ns, const char *path, const uint8_t *man, size_t len);
+
+/* A hostile node: every chunk it sends has one byte changed (the CRC32C is
+ * recomputed, so only a digest catches it). */
+void netsim_corrupt_sends(struct netsim *ns, int node);
 
 /* A node with the given engine config (node_id and self are assigned),
  * wanting the listed files from time start. Returns its index. */

@@ -23,6 +23,8 @@ struct sfile {                          /* a file on the upstream server */
 	const uint8_t *data;
 	size_t size;
 	uint8_t sha[32];
+	const uint8_t *man;             /* its signed manifest (path.pfsm), or NULL */
+	size_t man_len;
 };
 
 struct simfile {

@@ -9,8 +9,9 @@ static const uint8_t payload[1408] = { 1, 2, 3, 4, 5 };
 
 static struct pfs_status sample_status(void)
 {
-	struct pfs_status st = { .mflags = PFS_MF_FINAL, .npath = 3, .chunk_size = 1408,
-				 .size = 123456789, .parent_prefix = 77,
+	struct pfs_status st = { .mflags = PFS_MF_FINAL | PFS_MF_SIGNED, .npath = 3,
+				 .chunk_size = 1408, .size = 123456789, .parent_prefix = 77,
+				 .manifest_len = 1403000,
 				 .path = { 10, 20, 30 } };
 	for (int i = 0; i < 32; i++)
 		st.sha256[i] = (uint8_t)(i * 7);
@@ -54,6 +55,13 @@ int msg_sample(unsigned type, struct pfs_msg *m)
 		m->u.ack = (struct pfs_msg_ack){ .cum = 5, .highest = 40, .limit = 168,
 			.subtree_nodes = 3, .nranges = 2,
 			.ranges = { { 5, 3 }, { 20, 10 } } };
+		break;
+	case PFS_MSG_MREQ:
+		m->u.mreq = (struct pfs_msg_mreq){ 4 * PFS_MPIECE_LEN, 1403000 };
+		break;
+	case PFS_MSG_MANIFEST:
+		m->u.mpiece = (struct pfs_msg_mpiece){ 1403000, 1370 * PFS_MPIECE_LEN, payload,
+			1403000 - 1370 * PFS_MPIECE_LEN };
 		break;
 	default:
 		return -1;

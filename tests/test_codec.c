@@ -233,3 +233,30 @@ Test(codec, hierarchy_key_per_model_and_file)
 	cr_assert_neq(a, pfs_hier_key("A", 1, "g", 1));
 	cr_assert_neq(pfs_hier_key("AB", 2, "C", 1), pfs_hier_key("A", 1, "BC", 2));
 }
+
+/* MREQ, MANIFEST and the SIGNED status (docs/protocol.md 3.2, 6.7). */
+Test(codec, manifest_transfer_field_rules)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+	int len;
+
+	cr_assert_eq(msg_sample(PFS_MSG_MANIFEST, &m), 0);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK);
+	buf[PFS_HDR_LEN + 7] ^= 1;              /* offset no longer a multiple of 1024 */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	m.u.mpiece.len--;                       /* a short piece that is not the last */
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	cr_assert_eq(msg_sample(PFS_MSG_MREQ, &m), 0);
+	m.u.mreq.offset = m.u.mreq.total;       /* past the end */
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	cr_assert_eq(msg_sample(PFS_MSG_HEARTBEAT, &m), 0);
+	m.u.heartbeat.mflags = PFS_MF_SIGNED;   /* SIGNED needs FINAL */
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	m.u.heartbeat.mflags = PFS_MF_FINAL;    /* a length without SIGNED */
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	m.u.heartbeat.manifest_len = 0;
+	cr_assert_gt(pfs_encode(&m, buf, sizeof(buf)), 0);
+}

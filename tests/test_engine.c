@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,8 +272,10 @@ Test(engine, missing_upstream_file_fails_everywhere)
 		netsim_file(ns, n, 0, &size, &done, &failed);
 		cr_assert(failed && !done, "node %d", n);
 	}
-	/* One root, its first try and the configured retries. */
-	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "nope.bin"), 1 + c.upstream_retries);
+	/* The root's first try and its retries; then each member, told the
+	 * root failed, tries once itself (a root's FAILED is not proof). */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "nope.bin"),
+		     1 + c.upstream_retries + 4);
 	netsim_free(ns);
 }
 
@@ -430,5 +433,75 @@ Test(engine, finished_child_keeps_feeding_after_root_leaves)
 	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "wind.bin"), 1);
 	cr_assert_eq(netsim_event_count(ns, PFS_EV_ROOT_CONFIRMED), 1);
 	netsim_free(ns);
+	free(f.data);
+}
+
+/* A signed manifest of data for path, by a fresh key added to *t. */
+static uint8_t *sign_for(const char *path, const uint8_t *data, size_t size, uint32_t chunk,
+			 struct pfs_trust *t, size_t *len)
+{
+	uint8_t seed[32], pub[32], sha[32], *m;
+	uint32_t n = (uint32_t)((size + chunk - 1) / chunk);
+
+	cr_assert_eq(pfs_keypair_new(seed, pub), 0);
+	cr_assert_eq(pfs_trust_add_key(t, pub), 0);
+	*len = pfs_manifest_len(strlen(path), n);
+	m = calloc(1, *len);
+	EVP_Digest(data, size, sha, NULL, EVP_sha256(), NULL);
+	cr_assert_eq(pfs_manifest_write_head(m, *len, path, chunk, size, 1, 1, pfs_key_id(pub),
+					     sha), 0);
+	for (uint32_t i = 0; i < n; i++)
+		pfs_chunk_digest(data + (size_t)i * chunk,
+				 i + 1 == n ? size - (size_t)i * chunk : chunk,
+				 pfs_manifest_digest_at(m, strlen(path), i));
+	cr_assert_eq(pfs_manifest_sign(m, *len, seed), 0);
+	return m;
+}
+
+/* Issue "Trust" section 7: a member that sends chunks with a valid CRC32C
+ * and wrong bytes. No honest node stores or forwards one of them, the nodes
+ * it fed leave it, and every honest node completes with the signed file. */
+Test(engine, corrupting_member_is_left_and_nothing_bad_is_forwarded)
+{
+	struct netsim_params p = { .seed = 21, .latency = PFS_MSEC(1), .upstream_rate = 4000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "signed.bin", 300000, make_file(300000, 21) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), root = c;
+	struct pfs_trust trust = { 0 };
+	uint64_t forged = 0, distrusted = 0, honest_bad = 0;
+	size_t mlen;
+	uint8_t *man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+	int evil;
+
+	c.trust = root.trust = &trust;
+	root.priority_class = PFS_CLASS_APPLIANCE;      /* an honest, certain root */
+	netsim_add_file(ns, f.path, f.data, f.size);
+	cr_assert_eq(netsim_add_manifest(ns, f.path, man, mlen), 0);
+	netsim_add_node(ns, &root, wants, 1, 0);
+	evil = netsim_add_node(ns, &c, wants, 1, PFS_MSEC(300));  /* joins first */
+	netsim_corrupt_sends(ns, evil);
+	for (int i = 0; i < 10; i++)
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(1500 + 10 * i));
+	cr_assert(netsim_run(ns, PFS_SEC(120)), "the rollout must finish");
+	assert_all_files(ns, &f, 1, 1);
+	for (int n = 0; n < netsim_nodes(ns); n++) {
+		const struct pfs_engine_stats *s = pfs_engine_stats(netsim_engine(ns, n));
+		forged += s->chunks_forged;
+		distrusted += s->distrusted;
+		if (n != evil)
+			honest_bad += s->upstream_bad_chunks;
+	}
+	cr_assert_gt(forged, 0, "the hostile member fed nobody: the test tests nothing");
+	cr_assert_gt(distrusted, 0, "its children never left it");
+	cr_assert_eq(netsim_counts(ns)->bad_forwards, 0, "an honest node forwarded a bad chunk");
+	cr_assert_eq(netsim_counts(ns)->chunks_mismatched, 0, "a bad chunk was stored");
+	cr_assert_eq(honest_bad, 0);
+	/* Its children re-joined elsewhere: no honest node fell back to the
+	 * server, and the rollout took seconds, not the 30 s fallback. */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", f.path), 1);
+	cr_assert_lt(netsim_now(ns), PFS_SEC(10), "finished at %.1f s", netsim_now(ns) / 1e9);
+	netsim_free(ns);
+	free(man);
 	free(f.data);
 }

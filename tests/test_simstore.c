@@ -18,7 +18,7 @@ static void setup(void)
 {
 	for (size_t i = 0; i < SIZE; i++)
 		data[i] = (uint8_t)(i * 131 + 7);
-	ref = (struct sfile){ "fw.bin", data, SIZE, { 0 } };
+	ref = (struct sfile){ .path = "fw.bin", .data = data, .size = SIZE };
 	EVP_Digest(data, SIZE, ref.sha, NULL, EVP_sha256(), NULL);
 }
 

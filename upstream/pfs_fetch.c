@@ -241,7 +241,10 @@ static void collect(struct pfs_fetch *f)
 			f->ops->done(f->ctx, j->id, j->bytes, sha);
 			continue;
 		}
-		if (j->write_err)
+		if (j->write_err == -EBADMSG)
+			snprintf(why, sizeof(why), "the server's bytes do not match the signed "
+				 "manifest");
+		else if (j->write_err)
 			snprintf(why, sizeof(why), "cannot store: %s", strerror(-j->write_err));
 		else
 			snprintf(why, sizeof(why), "%s", j->err[0] ? j->err : curl_easy_strerror(res));

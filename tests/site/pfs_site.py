@@ -22,6 +22,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEER = os.path.join(ROOT, "build", "peer", "pfs-peer")
+SIGN = os.path.join(ROOT, "build", "trust", "pfs-sign")
 HQ_IP, SITE_WAN_IP = "10.99.0.2", "10.99.0.1"
 SUBNET, GATEWAY = "10.88.0", "10.88.0.1"
 
@@ -96,7 +97,7 @@ class Device:
                "--log-json", "--linger", "20"]
         for w in wants:
             cmd += ["--want", w]
-        cmd += list(extra)
+        cmd += list(self.site.trust_args) + list(extra)
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=open(self.err, "w"))
 
     def poll_events(self):
@@ -133,9 +134,14 @@ class Device:
 
 
 class Site:
-    """A site of n devices; models[i % len(models)] is device i's model."""
+    """A site of n devices; models[i % len(models)] is device i's model.
 
-    def __init__(self, n, models, files, wan_mbit=20, work=None):
+    signed: the publisher's key pair is made in the work directory
+    (publisher.sec, publisher.pub), every file is signed (FILE.pfsm beside it
+    on the server, signed name = its path) and devices start with --trust;
+    else they start with --allow-unsigned."""
+
+    def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True):
         self.prefix = "pfs%d" % (os.getpid() % 100000)
         self.n, self.wan_mbit = n, wan_mbit
         self.work = work or tempfile.mkdtemp(prefix="pfs-site-")
@@ -145,6 +151,13 @@ class Site:
         for i, (path, size) in enumerate(sorted(files.items())):
             make_file(os.path.join(self.tftp_root, path), size, i)
             self.files[path] = (size, sha256(os.path.join(self.tftp_root, path)))
+        self.signed = signed
+        self.pubkey = os.path.join(self.work, "publisher.pub")
+        self.seckey = os.path.join(self.work, "publisher.sec")
+        self.trust_args = ["--allow-unsigned"]
+        if signed:
+            self.sign_files(sorted(files))
+            self.trust_args = ["--trust", self.pubkey]
         self.devices = [Device(self, i, models[i % len(models)]) for i in range(n)]
         self.namespaces = []
         self.extra_stop = []            # stopped first by close() (an appliance)
@@ -156,6 +169,19 @@ class Site:
         except BaseException:
             self.close()
             raise
+
+    def sign_files(self, paths, seckey=None, sequence=None):
+        """Sign paths on the server (making the site's key pair if needed)."""
+        seckey = seckey or self.seckey
+        if not os.path.exists(seckey):
+            subprocess.run([SIGN, "keygen", "--secret", seckey, "--public",
+                            seckey[:-4] + ".pub"], check=True, stdout=subprocess.DEVNULL)
+        for path in paths:
+            cmd = [SIGN, "sign", "--secret", seckey, "--name", path]
+            if sequence is not None:
+                cmd += ["--sequence", str(sequence)]
+            subprocess.run(cmd + [os.path.join(self.tftp_root, path)], check=True,
+                           stdout=subprocess.DEVNULL)
 
     def _ns(self, name):
         sh("ip", "netns", "add", name)
