@@ -206,7 +206,7 @@ static int get_status(struct cur *c, struct pfs_status *st)
 		return PFS_E_FIELD;
 	/* A final manifest must describe a chunk count that fits 32 bits. */
 	if ((st->mflags & PFS_MF_FINAL) &&
-	    (st->size + st->chunk_size - 1) / st->chunk_size > UINT32_MAX)
+	    pfs_chunk_count(st->size, st->chunk_size) > UINT32_MAX)
 		return PFS_E_FIELD;
 	for (unsigned i = 0; i < st->npath; i++)
 		if (st->path[i] == 0)

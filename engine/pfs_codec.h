@@ -143,6 +143,14 @@ struct pfs_msg {
 int pfs_decode(const uint8_t *buf, size_t len, struct pfs_msg *out);
 int pfs_encode(const struct pfs_msg *m, uint8_t *buf, size_t cap);
 
+/* Chunks in a file of size bytes: ceil(size / chunk_size), without the
+ * overflow of (size + chunk_size - 1) / chunk_size for sizes near 2^64 (a
+ * hostile size would wrap to a small count). chunk_size must be non-zero. */
+static inline uint64_t pfs_chunk_count(uint64_t size, uint32_t chunk_size)
+{
+	return size / chunk_size + (size % chunk_size != 0);
+}
+
 /* Standard CRC32C (Castagnoli); check value of "123456789" is 0xe3069283. */
 uint32_t pfs_crc32c(const void *buf, size_t len);
 

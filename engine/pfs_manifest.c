@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pfs_codec.h"
@@ -102,7 +103,7 @@ int pfs_manifest_parse(const uint8_t *b, size_t len, struct pfs_manifest *m)
 	if (len > PFS_MAN_MAX_LEN)
 		return PFS_MAN_E_LENGTH;
 	if (m->chunk_size == 0 || m->chunk_size > PFS_CHUNK_MAX ||
-	    (m->size + m->chunk_size - 1) / m->chunk_size != m->nchunks)
+	    pfs_chunk_count(m->size, m->chunk_size) != m->nchunks)
 		return PFS_MAN_E_FIELD;
 	want = PFS_MAN_FIXED_LEN + (uint64_t)m->name_len +
 	       (uint64_t)m->nchunks * PFS_MAN_DIGEST_LEN + PFS_MAN_SIG_LEN;
@@ -188,7 +189,7 @@ int pfs_manifest_write_head(uint8_t *b, size_t cap, const char *name, uint32_t c
 
 	if (!pfs_filepath_valid(name, nlen) || chunk_size == 0 || chunk_size > PFS_CHUNK_MAX)
 		return -EINVAL;
-	nchunks = (size + chunk_size - 1) / chunk_size;
+	nchunks = pfs_chunk_count(size, chunk_size);
 	if (nchunks > UINT32_MAX || pfs_manifest_len(nlen, nchunks) == 0)
 		return -EFBIG;
 	if (cap < pfs_manifest_len(nlen, nchunks))
@@ -229,6 +230,36 @@ int pfs_manifest_sign(uint8_t *buf, size_t len, const uint8_t seed[PFS_KEY_LEN])
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pk);
 	return rc;
+}
+
+uint8_t *pfs_manifest_from_buffer(const uint8_t *data, uint64_t size, const char *name,
+				  uint32_t chunk_size, uint64_t sequence, uint64_t key_id,
+				  const uint8_t seed[PFS_KEY_LEN], size_t *len)
+{
+	size_t nlen = strlen(name);
+	uint64_t n = chunk_size ? pfs_chunk_count(size, chunk_size) : 0;
+	uint8_t sha[EVP_MAX_MD_SIZE], *m;
+	int rc;
+
+	*len = pfs_manifest_len(nlen, n);
+	if (!*len || !(m = calloc(1, *len))) {
+		errno = *len ? ENOMEM : EFBIG;
+		return NULL;
+	}
+	EVP_Digest(data, size, sha, NULL, EVP_sha256(), NULL);
+	rc = pfs_manifest_write_head(m, *len, name, chunk_size, size, sequence, 0, key_id, sha);
+	for (uint64_t i = 0; rc == 0 && i < n; i++)
+		pfs_chunk_digest(data + i * chunk_size,
+				 i + 1 == n ? size - i * chunk_size : chunk_size,
+				 pfs_manifest_digest_at(m, nlen, (uint32_t)i));
+	if (rc == 0)
+		rc = pfs_manifest_sign(m, *len, seed);
+	if (rc < 0) {
+		free(m);
+		errno = -rc;
+		return NULL;
+	}
+	return m;
 }
 
 int pfs_keypair_public(const uint8_t seed[PFS_KEY_LEN], uint8_t pub[PFS_KEY_LEN])

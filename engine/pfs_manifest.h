@@ -101,6 +101,13 @@ uint8_t *pfs_manifest_digest_at(uint8_t *buf, size_t name_len, uint32_t idx);
 /* Sign bytes [0, len - 64) with an Ed25519 secret seed into the last 64. */
 int pfs_manifest_sign(uint8_t *buf, size_t len, const uint8_t seed[PFS_KEY_LEN]);
 
+/* A whole signed manifest of a file held in memory (tests, simulations;
+ * pfs-sign streams files through the calls above). key_id is normally
+ * pfs_key_id() of seed's public key. malloc'd, *len set; NULL + errno. */
+uint8_t *pfs_manifest_from_buffer(const uint8_t *data, uint64_t size, const char *name,
+				  uint32_t chunk_size, uint64_t sequence, uint64_t key_id,
+				  const uint8_t seed[PFS_KEY_LEN], size_t *len);
+
 /* Ed25519 key pair from 32 random bytes (OpenSSL); 0 or -EIO. */
 int pfs_keypair_new(uint8_t seed[PFS_KEY_LEN], uint8_t pub[PFS_KEY_LEN]);
 int pfs_keypair_public(const uint8_t seed[PFS_KEY_LEN], uint8_t pub[PFS_KEY_LEN]);

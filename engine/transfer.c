@@ -119,7 +119,7 @@ void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	}
 	if (f->final)
 		return;
-	uint64_t n = (st->size + f->chunk_size - 1) / f->chunk_size;
+	uint64_t n = pfs_chunk_count(st->size, f->chunk_size);
 	if (n > e->cfg.max_chunks) {
 		xfer_fail(e, h, PFS_REASON_FAILED);
 		return;
@@ -440,7 +440,7 @@ void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 		return;
 	}
 	h->upstream_active = false;
-	n = (size + f->chunk_size - 1) / f->chunk_size;
+	n = pfs_chunk_count(size, f->chunk_size);
 	if (n > e->cfg.max_chunks) {
 		xfer_fail(e, h, PFS_REASON_FAILED);
 		return;

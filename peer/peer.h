@@ -55,7 +55,7 @@ struct peer_file {                      /* one wanted file */
 	char fail_reason[256];
 	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
 	uint8_t *mbuf;
-	size_t mlen;
+	size_t mlen, mcap;
 };
 
 struct peer {

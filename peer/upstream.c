@@ -26,13 +26,19 @@ static int on_write(void *ctx, int hidx, uint64_t off, const void *data, size_t 
 	int rc;
 
 	if (f->fetching_manifest) {
-		uint8_t *nb;
 		if (f->mlen + len > PFS_MAN_MAX_LEN)
 			return -EFBIG;
-		if (!(nb = realloc(f->mbuf, f->mlen + len)))
-			return -ENOMEM;
-		memcpy(nb + f->mlen, data, len);
-		f->mbuf = nb;
+		if (f->mlen + len > f->mcap) {  /* doubling: one copy per byte, amortised */
+			size_t ncap = f->mcap ? f->mcap : 64 * 1024;
+			uint8_t *nb;
+			while (ncap < f->mlen + len)
+				ncap *= 2;
+			if (!(nb = realloc(f->mbuf, ncap)))
+				return -ENOMEM;
+			f->mbuf = nb;
+			f->mcap = ncap;
+		}
+		memcpy(f->mbuf + f->mlen, data, len);
 		f->mlen += len;
 		return 0;
 	}
@@ -66,7 +72,7 @@ static void manifest_fetched(struct peer *p, int hidx, bool found)
 					  found ? f->mlen : 0);
 	free(f->mbuf);
 	f->mbuf = NULL;
-	f->mlen = 0;
+	f->mlen = f->mcap = 0;
 	if (rc < 0) {
 		snprintf(f->fail_reason, sizeof(f->fail_reason), "%s.pfsm: %s", info.path,
 			 pfs_man_strerror(rc));
@@ -108,7 +114,7 @@ static void on_failed(void *ctx, int hidx, int err, const char *why)
 	f->fetching_manifest = false;
 	free(f->mbuf);
 	f->mbuf = NULL;
-	f->mlen = 0;
+	f->mlen = f->mcap = 0;
 	snprintf(f->fail_reason, sizeof(f->fail_reason), "%s", why);
 	peer_log(p, "ERR", "upstream_error", "cannot fetch tftp://%s/%s: %s",
 		 p->a.tftp, info.path, why);
@@ -134,7 +140,7 @@ int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_ma
 	f->fetching_manifest = want_manifest;
 	free(f->mbuf);
 	f->mbuf = NULL;
-	f->mlen = 0;
+	f->mlen = f->mcap = 0;
 	if (!want_manifest)
 		return start_file(p, hidx, path);
 	snprintf(mpath, sizeof(mpath), "%s.pfsm", path);
@@ -155,5 +161,6 @@ void peer_upstream_cleanup(struct peer *p)
 	for (int i = 0; i < PEER_MAX_WANTS; i++) {
 		free(p->files[i].mbuf);
 		p->files[i].mbuf = NULL;
+		p->files[i].mcap = 0;
 	}
 }

@@ -43,20 +43,22 @@ sanitized() {
 }
 step unit-sanitized sanitized
 
-fuzz() {
+fuzz() {        # fuzz TARGET [gen_corpus flag]: a bounded libFuzzer run from a seed corpus
+  local target=$1; shift
   if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled >/dev/null || return 1
   fi
-  ninja -C build-fuzz tests/fuzz_decode || return 1
+  ninja -C build-fuzz "tests/$target" || return 1
   local corpus; corpus=$(mktemp -d)
-  build/tests/gen_corpus "$corpus" || { rm -rf "$corpus"; return 1; }
-  build-fuzz/tests/fuzz_decode -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-    -max_len=2048 -artifact_prefix="$ROOT/build-fuzz/" "$corpus" 2>&1 | tail -n 12
+  build/tests/gen_corpus "$@" "$corpus" || { rm -rf "$corpus"; return 1; }
+  "build-fuzz/tests/$target" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+    -max_len=2048 -artifact_prefix="$ROOT/build-fuzz/$target-" "$corpus" 2>&1 | tail -n 12
   local rc=${PIPESTATUS[0]}
   rm -rf "$corpus"
   return "$rc"
 }
-step fuzz-decode fuzz
+step fuzz-decode fuzz fuzz_decode
+step fuzz-manifest fuzz fuzz_manifest --manifest
 
 # The dataplane on virtual devices (no root needed): frames checked byte by byte.
 step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py

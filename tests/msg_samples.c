@@ -1,7 +1,13 @@
 /* msg_samples.c - one valid message of every type, for tests and the fuzz corpus. */
 #include "msg_samples.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "pfs_manifest.h"
+
+/* Fixed, public: a seed for fuzzing, never a key anyone trusts. */
+static const uint8_t sample_seed[32] = { 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42 };
 
 static const struct pfs_str model = { SAMPLE_MODEL, sizeof(SAMPLE_MODEL) - 1 };
 static const struct pfs_str path = { SAMPLE_PATH, sizeof(SAMPLE_PATH) - 1 };
@@ -69,3 +75,19 @@ int msg_sample(unsigned type, struct pfs_msg *m)
 	return 0;
 }
 
+
+void manifest_sample_key(uint8_t pub[32])
+{
+	pfs_keypair_public(sample_seed, pub);
+}
+
+uint8_t *manifest_sample(size_t *len)
+{
+	uint8_t pub[32], data[5000];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	manifest_sample_key(pub);
+	return pfs_manifest_from_buffer(data, sizeof(data), &SAMPLE_PATH[1], 1408, 3,
+					pfs_key_id(pub), sample_seed, len);
+}

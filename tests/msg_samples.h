@@ -10,4 +10,10 @@
 /* Fill m with a valid message of the given type; -1 for an unknown type. */
 int msg_sample(unsigned type, struct pfs_msg *m);
 
+/* A signed manifest of a small file for SAMPLE_PATH, by the fixed sample key
+ * (fuzzing only: its secret is in this source). malloc'd; NULL on error. */
+uint8_t *manifest_sample(size_t *len);
+/* The sample key's public half. */
+void manifest_sample_key(uint8_t pub[32]);
+
 #endif

@@ -260,3 +260,17 @@ Test(codec, manifest_transfer_field_rules)
 	m.u.heartbeat.manifest_len = 0;
 	cr_assert_gt(pfs_encode(&m, buf, sizeof(buf)), 0);
 }
+
+/* A FINAL size near 2^64 must not wrap into a small chunk count. */
+Test(codec, final_size_near_2_64_rejected)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+	int len;
+
+	cr_assert_eq(msg_sample(PFS_MSG_HEARTBEAT, &m), 0);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	memset(buf + PFS_HDR_LEN + 8, 0xff, 8);         /* size = 2^64 - 1 */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+}

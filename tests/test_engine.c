@@ -7,7 +7,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,21 +439,12 @@ Test(engine, finished_child_keeps_feeding_after_root_leaves)
 static uint8_t *sign_for(const char *path, const uint8_t *data, size_t size, uint32_t chunk,
 			 struct pfs_trust *t, size_t *len)
 {
-	uint8_t seed[32], pub[32], sha[32], *m;
-	uint32_t n = (uint32_t)((size + chunk - 1) / chunk);
+	uint8_t seed[32], pub[32], *m;
 
 	cr_assert_eq(pfs_keypair_new(seed, pub), 0);
 	cr_assert_eq(pfs_trust_add_key(t, pub), 0);
-	*len = pfs_manifest_len(strlen(path), n);
-	m = calloc(1, *len);
-	EVP_Digest(data, size, sha, NULL, EVP_sha256(), NULL);
-	cr_assert_eq(pfs_manifest_write_head(m, *len, path, chunk, size, 1, 1, pfs_key_id(pub),
-					     sha), 0);
-	for (uint32_t i = 0; i < n; i++)
-		pfs_chunk_digest(data + (size_t)i * chunk,
-				 i + 1 == n ? size - (size_t)i * chunk : chunk,
-				 pfs_manifest_digest_at(m, strlen(path), i));
-	cr_assert_eq(pfs_manifest_sign(m, *len, seed), 0);
+	m = pfs_manifest_from_buffer(data, size, path, chunk, 1, pfs_key_id(pub), seed, len);
+	cr_assert_not_null(m);
 	return m;
 }
 

@@ -3,13 +3,13 @@
  * name, rollback; chunk digests; key and state files. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pfs_codec.h"
 #include "pfs_keys.h"
 #include "pfs_manifest.h"
 
@@ -22,20 +22,12 @@ static uint8_t file[SIZE];
 static uint8_t *make(const uint8_t seed[32], uint64_t key_id, const char *name, uint64_t seq,
 		     size_t *len)
 {
-	uint8_t sha[32], *m;
-	size_t nlen = strlen(name);
+	uint8_t *m;
 
 	for (size_t i = 0; i < SIZE; i++)
 		file[i] = (uint8_t)(i * 7 + 3);
-	*len = pfs_manifest_len(nlen, 10);
-	m = calloc(1, *len);
+	m = pfs_manifest_from_buffer(file, SIZE, name, CHUNK, seq, key_id, seed, len);
 	cr_assert(m);
-	EVP_Digest(file, SIZE, sha, NULL, EVP_sha256(), NULL);
-	cr_assert_eq(pfs_manifest_write_head(m, *len, name, CHUNK, SIZE, seq, 1, key_id, sha), 0);
-	for (uint32_t i = 0; i < 10; i++)
-		pfs_chunk_digest(file + i * CHUNK, i == 9 ? SIZE - 900 : CHUNK,
-				 pfs_manifest_digest_at(m, nlen, i));
-	cr_assert_eq(pfs_manifest_sign(m, *len, seed), 0);
 	return m;
 }
 
@@ -200,4 +192,25 @@ Test(seqstate, survives_reopen_and_only_rises)
 	cr_assert(strstr(err, ":3:"), "%s", err);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* Found by fuzz_manifest: a size near 2^64 once wrapped (size + chunk - 1)
+ * to a small chunk count, so "18 EB in 0 chunks" parsed. */
+Test(manifest, huge_size_does_not_wrap_the_chunk_count)
+{
+	uint8_t seed[32], pub[32], *m;
+	struct pfs_trust t;
+	struct pfs_manifest pm;
+	size_t len;
+
+	keys(seed, pub, &t);
+	m = make(seed, pfs_key_id(pub), "fw/a.bin", 7, &len);
+	for (int i = 16; i < 24; i++)
+		m[i] = 0xff;                    /* size = 2^64 - 1 */
+	m[12] = m[13] = m[14] = m[15] = 0;      /* nchunks = 0 */
+	cr_assert_lt(pfs_manifest_parse(m, len, &pm), 0);
+	cr_assert_eq(pfs_chunk_count(UINT64_MAX, 1408), UINT64_MAX / 1408 + 1);
+	cr_assert_eq(pfs_chunk_count(2816, 1408), 2);
+	cr_assert_eq(pfs_chunk_count(0, 1408), 0);
+	free(m);
 }

@@ -246,7 +246,7 @@ static int sign_one(const struct opts *o, const char *file, const uint8_t seed[P
 		return -ENOENT;
 	}
 	nlen = strlen(name);
-	nchunks = ((uint64_t)st.st_size + (uint64_t)o->chunk_size - 1) / (uint64_t)o->chunk_size;
+	nchunks = pfs_chunk_count((uint64_t)st.st_size, (uint32_t)o->chunk_size);
 	len = pfs_manifest_len(nlen, nchunks);
 	if (!len) {
 		fprintf(stderr, "pfs-sign: %s: too many chunks for one manifest (%llu; raise "
