@@ -1,4 +1,4 @@
-/* rx.c - receive, parse, classify.
+/* rx.c - receive, classify (parse.c judges each frame), count, dispatch.
  *
  * Frames reach us because the XDP filter steered them (UDP/TCP to the PFS
  * port); anything else that arrives is counted and dropped. A PFS datagram
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dp.h"
+#include "parse.h"
 #include "pfs_codec.h"
 
 static unsigned neigh_slot(uint32_t ip)
@@ -84,91 +85,60 @@ struct pfs_ring_msg *dp_to_control_slot(struct dp *d)
  * True when the frame itself was sent on (the caller must not free it). */
 static bool classify(struct dp *d, struct rte_mbuf *m)
 {
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t len = rte_pktmbuf_data_len(m);
-	const struct rte_ether_hdr *eth = (const void *)p;
-	const struct rte_ipv4_hdr *ip;
-	const struct rte_udp_hdr *udp;
-	const struct pfs_wire_hdr *ph;
-	uint32_t ihl, ulen, plen;
+	struct dp_rx_frame f;
 	struct pfs_ring_msg *out;
+	enum dp_rx_verdict v;
 
 	d->st->rx_pkts++;
 	d->st->rx_bytes += rte_pktmbuf_pkt_len(m);
-	if (m->nb_segs != 1 || len < sizeof(*eth) + sizeof(*ip)) {
+	if (m->nb_segs != 1) {
 		d->st->rx_malformed++;
 		return false;
 	}
-	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
-		d->st->rx_not_pfs++;    /* IPv6, VLAN: the v1 appliance speaks IPv4 */
-		return false;
-	}
-	ip = (const void *)(p + sizeof(*eth));
-	ihl = (uint32_t)(ip->version_ihl & 0x0f) * 4;
-	if ((ip->version_ihl >> 4) != 4 || ihl < 20 || sizeof(*eth) + ihl + sizeof(*udp) > len ||
-	    rte_be_to_cpu_16(ip->total_length) + sizeof(*eth) > len) {
-		d->st->rx_malformed++;
-		return false;
-	}
-	if (ip->next_proto_id != IPPROTO_UDP ||
-	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))) {
-		d->st->rx_not_pfs++;
-		return false;
-	}
-	udp = (const void *)((const uint8_t *)ip + ihl);
-	ulen = rte_be_to_cpu_16(udp->dgram_len);
-	if (udp->dst_port != rte_cpu_to_be_16(d->pfs_port ? d->pfs_port : PFS_PORT)) {
-		d->st->rx_not_pfs++;
-		return false;
-	}
-	if (ulen < sizeof(*udp) + PFS_HDR_LEN || ihl + ulen > rte_be_to_cpu_16(ip->total_length)) {
-		d->st->rx_malformed++;
+	v = dp_rx_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+			d->pfs_port ? d->pfs_port : PFS_PORT, !d->o.no_crc_check, &f);
+	if (v == DP_RX_NOT_PFS || v == DP_RX_MALFORMED) {
+		if (v == DP_RX_NOT_PFS)
+			d->st->rx_not_pfs++;
+		else
+			d->st->rx_malformed++;
 		return false;
 	}
 	d->st->rx_pfs++;
-	if (ip->time_to_live != PFS_TTL) {
+	switch (v) {
+	case DP_RX_TTL:
 		d->st->rx_ttl++;
 		return false;
-	}
-	plen = ulen - (uint32_t)sizeof(*udp);
-	ph = (const void *)(udp + 1);
-	if (ph->magic != rte_cpu_to_be_16(PFS_MAGIC) || ph->version != PFS_VERSION) {
+	case DP_RX_BAD_HDR:
 		d->st->rx_malformed++;
 		return false;
+	case DP_RX_BAD_CRC:
+		d->st->rx_bad_crc++;
+		return false;
+	default:
+		break;
 	}
-	if (ph->type == PFS_MSG_DATA) {
-		const struct pfs_wire_data *dh = (const void *)(ph + 1);
-		if (plen < PFS_HDR_LEN + sizeof(*dh) + 1u) {
-			d->st->rx_malformed++;
-			return false;
-		}
-		if (d->o.no_crc_check)
-			d->st->crc_skipped++;
-		else if (pfs_crc32c(dh + 1, plen - PFS_HDR_LEN - sizeof(*dh) -
-					    (ph->flags & PFS_HF_AUTH ? ph->auth_len : 0)) !=
-			 rte_be_to_cpu_32(dh->crc32c)) {
-			d->st->rx_bad_crc++;
-			return false;
-		}
+	if (f.h.type == PFS_MSG_DATA && d->o.no_crc_check)
+		d->st->crc_skipped++;
+	dp_neigh_learn(d, rte_be_to_cpu_32(f.ip->src_addr),
+		       &rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr);
+	if (f.h.type == PFS_MSG_DATA && !d->o.no_local_fanout) {
+		enum dp_fanout_verdict fv = dp_fanout_chunk(d, m, f.ip, f.udp, f.plen);
+		if (fv != DP_FANOUT_PASS)
+			return fv == DP_FANOUT_SENT;
 	}
-	dp_neigh_learn(d, rte_be_to_cpu_32(ip->src_addr), &eth->src_addr);
-	if (ph->type == PFS_MSG_DATA && !d->o.no_local_fanout) {
-		enum dp_fanout_verdict v = dp_fanout_chunk(d, m, ip, udp, plen);
-		if (v != DP_FANOUT_PASS)
-			return v == DP_FANOUT_SENT;
-	}
-	if (plen > PFS_RMSG_DATA) {
+	if (f.plen > PFS_RMSG_DATA) {
 		d->st->rx_oversize++;   /* a jumbo chunk we do not relay: no ring slot holds it */
 		return false;
 	}
 	dp_fanout_close(d);     /* control sees the chunks before what followed them */
 	out = dp_to_control_slot(d);
 	out->type = PFS_RMSG_PFS_RX;
-	out->len = (uint16_t)plen;
+	out->len = (uint16_t)f.plen;
 	out->flags = 0;
-	out->ip = rte_be_to_cpu_32(ip->src_addr);
-	out->port = rte_be_to_cpu_16(udp->src_port);
-	memcpy(out->data, ph, plen);
+	out->ip = rte_be_to_cpu_32(f.ip->src_addr);
+	out->port = rte_be_to_cpu_16(f.udp->src_port);
+	memcpy(out->data, f.pfs, f.plen);
 	return false;
 }
 

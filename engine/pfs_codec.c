@@ -326,13 +326,9 @@ static int decode_body(struct cur *c, struct pfs_msg *m)
 		m->u.reason.reason = get8(c);
 		c->r += 3; c->left -= 3;
 		return m->u.reason.reason <= PFS_REASON_MAX ? PFS_OK : PFS_E_FIELD;
-	case PFS_MSG_DATA:
-		if (c->left < sizeof(struct pfs_wire_data) + 1)
-			return PFS_E_BODY;
+	case PFS_MSG_DATA:         /* payload bounds: pfs_hdr_check() */
 		m->u.data.index = get32(c);
 		m->u.data.crc32c = get32(c);
-		if (c->left > PFS_CHUNK_MAX)
-			return PFS_E_FIELD;
 		m->u.data.payload = c->r;
 		m->u.data.len = (uint16_t)c->left;
 		c->r += c->left; c->left = 0;
@@ -365,37 +361,64 @@ static int decode_body(struct cur *c, struct pfs_msg *m)
 	}
 }
 
-int pfs_decode(const uint8_t *buf, size_t len, struct pfs_msg *m)
+int pfs_hdr_check(const uint8_t *buf, size_t len, struct pfs_hdr_view *v)
 {
 	struct cur c = { .r = buf, .left = len };
-	size_t body_len;
 
-	memset(m, 0, sizeof(*m));
+	memset(v, 0, sizeof(*v));
 	if (len < PFS_HDR_LEN)
 		return PFS_E_SHORT;
 	if (get16(&c) != PFS_MAGIC)
 		return PFS_E_MAGIC;
 	if (get8(&c) != PFS_VERSION)
 		return PFS_E_VERSION;
-	m->type = get8(&c);
-	if (m->type == 0 || m->type > PFS_MSG_TYPE_MAX)
+	v->type = get8(&c);
+	if (v->type == 0 || v->type > PFS_MSG_TYPE_MAX)
 		return PFS_E_TYPE;
-	m->flags = get8(&c);
-	m->auth_len = get8(&c);
-	body_len = get16(&c);
-	m->sender = get32(&c);
-	m->hier = get64(&c);
-	if ((m->flags & ~PFS_HF_KNOWN) ||
-	    !!(m->flags & PFS_HF_AUTH) != (m->auth_len != 0) ||
-	    m->auth_len > PFS_AUTH_MAX)
+	v->flags = get8(&c);
+	v->auth_len = get8(&c);
+	v->body_len = get16(&c);
+	v->sender = get32(&c);
+	v->hier = get64(&c);
+	if ((v->flags & ~PFS_HF_KNOWN) ||
+	    !!(v->flags & PFS_HF_AUTH) != (v->auth_len != 0) ||
+	    v->auth_len > PFS_AUTH_MAX)
 		return PFS_E_FLAGS;
-	if (body_len + m->auth_len != c.left)
+	/* Exact: a tag or body length that does not add up to the datagram
+	 * is refused here, before anyone computes a length from it. */
+	if ((size_t)v->body_len + v->auth_len != c.left)
 		return PFS_E_LENGTH;
-	if (m->sender == 0 || m->hier == 0)
+	if (v->sender == 0 || v->hier == 0)
 		return PFS_E_FIELD;
-	if (m->auth_len)
-		m->auth = buf + PFS_HDR_LEN + body_len;
-	c.left = body_len;      /* the body parser sees the body only */
+	if (v->type == PFS_MSG_DATA) {
+		if (v->body_len < sizeof(struct pfs_wire_data) + 1)
+			return PFS_E_BODY;
+		if (v->body_len - sizeof(struct pfs_wire_data) > PFS_CHUNK_MAX)
+			return PFS_E_FIELD;
+	}
+	v->body = buf + PFS_HDR_LEN;
+	if (v->auth_len)
+		v->auth = v->body + v->body_len;
+	return PFS_OK;
+}
+
+int pfs_decode(const uint8_t *buf, size_t len, struct pfs_msg *m)
+{
+	struct pfs_hdr_view v;
+	struct cur c;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = pfs_hdr_check(buf, len, &v);
+	m->type = v.type;
+	if (rc < 0)
+		return rc;
+	m->flags = v.flags;
+	m->auth_len = v.auth_len;
+	m->sender = v.sender;
+	m->hier = v.hier;
+	m->auth = v.auth;
+	c = (struct cur){ .r = v.body, .left = v.body_len };    /* the body alone */
 	return decode_body(&c, m);
 }
 

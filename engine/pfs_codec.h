@@ -140,6 +140,29 @@ struct pfs_msg {
 	} u;
 };
 
+/* What the header says, once pfs_hdr_check() accepted it. */
+struct pfs_hdr_view {
+	uint8_t type, flags, auth_len;
+	uint16_t body_len;
+	uint32_t sender;
+	uint64_t hier;
+	const uint8_t *body;            /* body_len bytes */
+	const uint8_t *auth;            /* auth_len bytes, NULL without PFS_HF_AUTH */
+};
+
+/* The one header validator (docs/protocol.md 3.1, 3.3): magic, version,
+ * type, flags and auth_len, the exact datagram length, non-zero sender and
+ * hier, and for DATA the payload bounds (1..PFS_CHUNK_MAX bytes). pfs_decode()
+ * starts with it and the dataplane's receive path uses it alone, so both
+ * refuse the same datagrams for the same reasons. PFS_OK or an error. */
+int pfs_hdr_check(const uint8_t *buf, size_t len, struct pfs_hdr_view *v);
+/* DATA payload of a checked header. */
+static inline const uint8_t *pfs_hdr_data_payload(const struct pfs_hdr_view *v, uint32_t *len)
+{
+	*len = (uint32_t)v->body_len - (uint32_t)sizeof(struct pfs_wire_data);
+	return v->body + sizeof(struct pfs_wire_data);
+}
+
 int pfs_decode(const uint8_t *buf, size_t len, struct pfs_msg *out);
 int pfs_encode(const struct pfs_msg *m, uint8_t *buf, size_t cap);
 

@@ -1,17 +1,84 @@
 /* gen_corpus.c - write one encoded sample of every message type into DIR,
  * the seed corpus for the fuzz_decode target; with --manifest, a signed
- * manifest, the seed corpus for fuzz_manifest. */
+ * manifest, the seed corpus for fuzz_manifest; with --frames, each sample
+ * in an Ethernet/IPv4/UDP frame to port 4051 (and one DATA frame with the
+ * AUTH flag and a tag too short for it), the corpus for fuzz_dp_rx. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "msg_samples.h"
 
+static int write_file(const char *dir, const char *name, const uint8_t *b, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(b, 1, len, f) != len || fclose(f) != 0) {
+		perror(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* msg in Ethernet + IPv4 (TTL 255) + UDP to 4051; the IP checksum is not
+ * filled (the parser does not check it: the NIC or kernel did). */
+static size_t frame(uint8_t *out, const uint8_t *msg, size_t len, uint8_t ttl)
+{
+	size_t ulen = 8 + len, tot = 20 + ulen;
+
+	memset(out, 0, 42);
+	memset(out, 0xff, 6);
+	out[6] = 2;
+	out[12] = 0x08;                 /* IPv4 */
+	out[14] = 0x45;
+	out[16] = (uint8_t)(tot >> 8); out[17] = (uint8_t)tot;
+	out[22] = ttl;
+	out[23] = 17;                   /* UDP */
+	out[26] = 10; out[29] = 5; out[30] = 10; out[33] = 255;
+	out[34] = PFS_PORT >> 8; out[35] = PFS_PORT & 0xff;
+	out[36] = PFS_PORT >> 8; out[37] = PFS_PORT & 0xff;
+	out[38] = (uint8_t)(ulen >> 8); out[39] = (uint8_t)ulen;
+	memcpy(out + 42, msg, len);
+	return 42 + len;
+}
+
+static int frames(const char *dir)
+{
+	static uint8_t buf[PFS_DGRAM_MAX], fr[PFS_DGRAM_MAX + 64];
+	char name[64];
+
+	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {
+		struct pfs_msg m;
+		int len;
+
+		if (msg_sample(t, &m) < 0 || (len = pfs_encode(&m, buf, sizeof(buf))) < 0)
+			return 1;
+		snprintf(name, sizeof(name), "frame-%s", pfs_msg_type_name(t));
+		if (write_file(dir, name, fr, frame(fr, buf, (size_t)len, 255)) < 0)
+			return 1;
+		if (t == PFS_MSG_DATA) {
+			if (write_file(dir, "frame-ttl64", fr, frame(fr, buf, (size_t)len, 64)) < 0)
+				return 1;
+			buf[4] = PFS_HF_AUTH;   /* AUTH with a 4-byte tag the length lacks */
+			buf[5] = 4;
+			if (write_file(dir, "frame-data-auth", fr,
+				       frame(fr, buf, (size_t)len, 255)) < 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t buf[PFS_DGRAM_MAX];
 	char name[4096];
 
+	if (argc == 3 && !strcmp(argv[1], "--frames"))
+		return frames(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "--manifest")) {
 		size_t len;
 		uint8_t *m = manifest_sample(&len);
@@ -27,7 +94,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: gen_corpus DIR | gen_corpus --manifest DIR\n");
+		fprintf(stderr, "usage: gen_corpus [--manifest | --frames] DIR\n");
 		return 2;
 	}
 	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {

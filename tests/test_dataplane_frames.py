@@ -108,7 +108,9 @@ def fix_ip_checksum(fr):
 
 
 def add_bad_frames(frames):
-    """A bad CRC, a TTL of 64, a datagram to another port: never relayed."""
+    """A bad CRC, a TTL of 64, a datagram to another port, a DATA header
+    whose AUTH tag length does not add up (it once made the payload length
+    wrap): never relayed, each counted."""
     bad_crc = bytearray(frames[1])
     bad_crc[-1] ^= 0xFF
     ttl = bytearray(frames[2])
@@ -116,7 +118,9 @@ def add_bad_frames(frames):
     fix_ip_checksum(ttl)
     port = bytearray(frames[3])
     port[36:38] = struct.pack("!H", 53)
-    return frames + [bytes(bad_crc), bytes(ttl), bytes(port)]
+    auth = bytearray(frames[4])
+    auth[46:48] = bytes([1, 4])     # PFS flags AUTH, auth_len 4: not in the length
+    return frames + [bytes(bad_crc), bytes(ttl), bytes(port), bytes(auth)]
 
 
 def relay(work, tag, chunk, size, nframes, dp_args):
@@ -256,7 +260,8 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
             expect(abs(totals["tx_chained"] - chained) <= built,
                    "%s: %d copies chained, want %d" % (tag, totals["tx_chained"], chained))
             expect(totals["rx_bad_crc"] == 1 and totals["rx_ttl"] == 1 and
-                   totals["rx_not_pfs"] == 1, "%s: bad frames not counted: %s" % (tag, totals))
+                   totals["rx_not_pfs"] == 1 and totals["rx_malformed"] == 1,
+                   "%s: bad frames not counted: %s" % (tag, totals))
             expect(totals["reported_chunks"] == nchunks and totals["to_control"] == 0,
                    "%s: reports to control %s" % (tag, totals))
             check_frames(out, content, chunk, hier, bad_csum_idx)

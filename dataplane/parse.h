@@ -1,0 +1,40 @@
+/* parse.h - the dataplane's frame parser: Ethernet/IPv4/UDP, then the PFS
+ * header through the codec's one header validator (pfs_hdr_check), then
+ * the DATA payload's CRC32C. Pure: no mbuf, no port, no counters, so a
+ * fuzzer drives it with bytes alone (tests/fuzz/fuzz_dp_rx.c). rx.c counts
+ * the verdicts. */
+#ifndef DP_PARSE_H
+#define DP_PARSE_H
+
+#include <rte_ip.h>
+#include <rte_udp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pfs_codec.h"
+
+enum dp_rx_verdict {
+	DP_RX_OK,               /* a PFS datagram that passed every check */
+	DP_RX_MALFORMED,        /* bad Ethernet/IPv4/UDP framing */
+	DP_RX_NOT_PFS,          /* not IPv4 UDP to the PFS port, or a fragment */
+	DP_RX_TTL,              /* PFS datagram without TTL 255 */
+	DP_RX_BAD_HDR,          /* PFS header refused by pfs_hdr_check */
+	DP_RX_BAD_CRC,          /* DATA payload fails its CRC32C */
+	DP_RX_VERDICTS,
+};
+
+struct dp_rx_frame {
+	const struct rte_ipv4_hdr *ip;
+	const struct rte_udp_hdr *udp;
+	const uint8_t *pfs;             /* the PFS datagram, plen bytes */
+	uint32_t plen;
+	struct pfs_hdr_view h;          /* with DP_RX_OK and DP_RX_BAD_CRC */
+	int hdr_err;                    /* with DP_RX_BAD_HDR: the codec's error */
+};
+
+/* Parse one frame of len bytes. port: the PFS UDP port (network order is
+ * handled inside). check_crc false skips the CRC (--no-crc-check). */
+enum dp_rx_verdict dp_rx_parse(const uint8_t *p, uint32_t len, uint16_t port, bool check_crc,
+			       struct dp_rx_frame *f);
+
+#endif /* DP_PARSE_H */
