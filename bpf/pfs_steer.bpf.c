@@ -67,7 +67,8 @@ static __always_inline int count(__u32 stat, int verdict)
 
 /* The L4 protocol and its header, or -1 when the frame is malformed, 0 when
  * it is not UDP/TCP we may look into (fragments, other protocols). */
-static __always_inline int parse_l3(void *data, void *end, __u16 proto, void **l4, __u8 *ipproto)
+static __always_inline int parse_l3(void *data, void *end, __u16 proto, void **l4, __u8 *ipproto,
+				    __u8 *ttl)
 {
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data;
@@ -80,6 +81,7 @@ static __always_inline int parse_l3(void *data, void *end, __u16 proto, void **l
 		if (ip->frag_off & bpf_htons(0x3fff))   /* MF or an offset */
 			return 0;
 		*ipproto = ip->protocol;
+		*ttl = ip->ttl;
 		*l4 = (void *)ip + ip->ihl * 4;
 		return 1;
 	}
@@ -108,6 +110,7 @@ static __always_inline int parse_l3(void *data, void *end, __u16 proto, void **l
 			cur += (ext->len + 1) * 8;
 		}
 		*ipproto = nh;
+		*ttl = ip6->hop_limit;
 		*l4 = cur;
 		return 1;
 	}
@@ -124,7 +127,7 @@ int pfs_steer(struct xdp_md *ctx)
 	__u32 zero = 0;
 	__u16 proto, port, dport;
 	void *cur, *l4 = NULL;
-	__u8 ipproto = 0;
+	__u8 ipproto = 0, ttl = 0;
 	int rc;
 
 	cfg = bpf_map_lookup_elem(&pfs_steer_cfg, &zero);
@@ -147,7 +150,7 @@ int pfs_steer(struct xdp_md *ctx)
 		cur = vh + 1;
 	}
 
-	rc = parse_l3(cur, end, proto, &l4, &ipproto);
+	rc = parse_l3(cur, end, proto, &l4, &ipproto, &ttl);
 	if (rc < 0)
 		return count(PFS_STEER_MALFORMED, XDP_PASS);
 	if (rc == 0)
@@ -167,6 +170,18 @@ int pfs_steer(struct xdp_md *ctx)
 	}
 	if (dport != port)
 		return count(PFS_STEER_PASSED, XDP_PASS);
+	if (ipproto == IPPROTO_UDP) {
+		/* Junk the dataplane would drop anyway never costs it a ring
+		 * slot: off-link datagrams (docs/protocol.md 2) and, on a site
+		 * with a key, control messages without a tag (3.4). */
+		struct pfs_wire_hdr *ph = l4 + sizeof(struct udphdr);
+
+		if (ttl != PFS_TTL)
+			return count(PFS_STEER_TTL_DROP, XDP_DROP);
+		if (cfg->require_auth && (void *)(ph + 1) <= end &&
+		    ph->type != PFS_MSG_DATA && !(ph->flags & PFS_HF_AUTH))
+			return count(PFS_STEER_UNAUTH_DROP, XDP_DROP);
+	}
 	count(PFS_STEER_STEERED, 0);
 	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 }

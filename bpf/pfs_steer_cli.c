@@ -23,10 +23,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pfs-steer [--pin-root DIR] [--json] COMMAND\n"
-		"  stats            counters: steered, passed, malformed\n"
+		"  stats            counters: steered, passed, malformed, ttl_drop,\n"
+		"                   unauth_drop\n"
 		"  show             the configuration\n"
 		"  enable|disable   steer port traffic, or pass everything to the kernel\n"
 		"  port N           steer UDP/TCP to port N (default %d)\n"
+		"  auth on|off      on a site with a key: drop control frames without AUTH\n"
 		"  attach IFACE [skb|native]  load, pin the maps, attach (no DPDK)\n"
 		"  detach IFACE     detach and unpin\n", PFS_PORT);
 }
@@ -108,10 +110,20 @@ static int with_maps(const char *root, bool json, int argc, char **argv)
 		if (rc == 0 && json)
 			printf("}\n");
 	} else if (rc == 0 && !strcmp(cmd, "show")) {
-		printf(json ? "{\"port\":%u,\"enabled\":%s}\n" : "port %u\nenabled %s\n",
-		       c.port ? c.port : PFS_PORT, c.disabled ? "false" : "true");
+		printf(json ? "{\"port\":%u,\"enabled\":%s,\"require_auth\":%s}\n"
+			    : "port %u\nenabled %s\nrequire_auth %s\n",
+		       c.port ? c.port : PFS_PORT, c.disabled ? "false" : "true",
+		       c.require_auth ? "true" : "false");
 	} else if (rc == 0 && (!strcmp(cmd, "enable") || !strcmp(cmd, "disable"))) {
 		c.disabled = !strcmp(cmd, "disable");
+		rc = pfs_steer_config_set(&m, &c);
+	} else if (rc == 0 && !strcmp(cmd, "auth")) {
+		if (argc != 2 || (strcmp(argv[1], "on") && strcmp(argv[1], "off"))) {
+			fprintf(stderr, "pfs-steer: auth: want 'on' or 'off'\n");
+			pfs_steer_close(&m);
+			return 2;
+		}
+		c.require_auth = !strcmp(argv[1], "on");
 		rc = pfs_steer_config_set(&m, &c);
 	} else if (rc == 0 && !strcmp(cmd, "port")) {
 		char *end;

@@ -16,13 +16,15 @@
 struct pfs_steer_config {
 	__u16 port;             /* host order; 0 = PFS_PORT */
 	__u8 disabled;          /* 1: pass everything to the kernel */
-	__u8 reserved;
+	__u8 require_auth;      /* 1: the site has a key; drop control frames without AUTH */
 };
 
 enum pfs_steer_stat {
 	PFS_STEER_STEERED = 0,  /* UDP/TCP to the port, handed to the AF_XDP map */
 	PFS_STEER_PASSED,       /* everything else, to the kernel */
 	PFS_STEER_MALFORMED,    /* a header cut short or inconsistent; passed */
+	PFS_STEER_TTL_DROP,     /* UDP to the port without IP TTL 255: dropped */
+	PFS_STEER_UNAUTH_DROP,  /* require_auth: a control message without AUTH: dropped */
 	PFS_STEER_STAT_MAX,
 };
 

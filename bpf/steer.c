@@ -78,6 +78,7 @@ int pfs_steer_stats_read(const struct pfs_steer_maps *m, uint64_t out[PFS_STEER_
 
 const char *pfs_steer_stat_name(enum pfs_steer_stat s)
 {
-	static const char *const names[PFS_STEER_STAT_MAX] = { "steered", "passed", "malformed" };
+	static const char *const names[PFS_STEER_STAT_MAX] = { "steered", "passed", "malformed",
+								  "ttl_drop", "unauth_drop" };
 	return (unsigned)s < PFS_STEER_STAT_MAX ? names[s] : "?";
 }

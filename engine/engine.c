@@ -83,6 +83,15 @@ struct pfs_engine *pfs_engine_new(const struct pfs_engine_config *c)
 		free(e);
 		return NULL;
 	}
+	if (c->site) {
+		int rc = auth_init(e);
+		if (rc < 0) {
+			free(e->q);
+			free(e);
+			errno = -rc;
+			return NULL;
+		}
+	}
 	return e;
 }
 
@@ -97,6 +106,7 @@ void pfs_engine_free(struct pfs_engine *e)
 	}
 	free(e->hiers);
 	free(e->q);
+	auth_free(e);
 	free(e);
 }
 
@@ -318,6 +328,14 @@ int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr 
 	}
 	if (m.sender == e->cfg.node_id)
 		return 0;       /* our own broadcast looped back */
+	if (e->auth && m.type != PFS_MSG_DATA) {
+		int why = auth_check(e, &m, buf, len);
+		if (why) {      /* an outsider, or a replay: nothing it says counts */
+			e->st.auth_drops[why - 1]++;
+			return 0;
+		}
+		e->st.auth_ok++;
+	}
 	e->st.rx_msgs[m.type]++;
 	/* CLAIM, ROOT and JOIN name their model: another model's trees are
 	 * none of our business (docs/protocol.md 4). */
@@ -385,6 +403,10 @@ static int encode_queued(struct pfs_engine *e, struct qitem *qi, uint8_t *buf, s
 	memset(&m, 0, sizeof(m));
 	m.type = qi->msg;
 	m.sender = e->cfg.node_id;
+	if (e->auth) {          /* a zeroed tag, filled by auth_sign() */
+		m.flags = PFS_HF_AUTH;
+		m.auth_len = PFS_TAG_LEN;
+	}
 	m.hier = h ? h->key : qi->act.hier;
 	switch (qi->msg) {
 	case PFS_MSG_CLAIM:
@@ -450,6 +472,8 @@ int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act
 			int len = encode_queued(e, qi, buf, cap);
 			if (len < 0)
 				continue;       /* state no longer encodable: drop */
+			if (e->auth && auth_sign(e, buf, (size_t)len) < 0)
+				continue;
 			act->msg = buf;
 			act->len = (size_t)len;
 			e->st.tx_msgs[qi->msg]++;

@@ -178,8 +178,11 @@ struct qitem {
 	struct pfs_addr target;
 };
 
+struct auth_state;
+
 struct pfs_engine {
 	struct pfs_engine_config cfg;
+	struct auth_state *auth;        /* with cfg.site */
 	struct hier *hiers;
 	int nhiers;
 	uint64_t rng;
@@ -251,6 +254,12 @@ pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
 void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_reset_child(struct child *c);
+
+/* auth.c */
+int auth_init(struct pfs_engine *e);
+void auth_free(struct pfs_engine *e);
+int auth_sign(struct pfs_engine *e, uint8_t *buf, size_t len);
+int auth_check(struct pfs_engine *e, const struct pfs_msg *m, const uint8_t *buf, size_t len);
 
 /* integrity.c */
 bool integ_required(const struct pfs_engine *e);

@@ -79,8 +79,30 @@ struct pfs_engine_config {
 	 * behaviour, no manifests. Else the keys signed manifests are checked
 	 * against; with allow_unsigned clear, no unsigned file is accepted. */
 	const struct pfs_trust *trust;
+	const struct pfs_site_auth *site;       /* NULL: no site key */
 	uint16_t bad_chunk_limit;       /* bad chunks before a parent is left */
 	pfs_time_t exclude_time;        /* how long a distrusted node stays excluded */
+};
+
+/* A site key (docs/protocol.md 3.4): every message but DATA carries an
+ * HMAC-SHA-256/128 tag, a key id and a per-sender sequence number. Two keys
+ * may be live during a rotation: keys[0] signs, both verify. tx_seq is the
+ * sequence source shared by every engine of one process; the driver starts
+ * it at (persisted boot count << 32), so a restarted node is accepted. */
+struct pfs_site_auth {
+	uint8_t nkeys;                  /* 1 or 2 */
+	uint8_t key_id[2];              /* 1..255 */
+	uint8_t key[2][32];
+	uint64_t *tx_seq;
+};
+
+/* Why an unauthenticated message was dropped (stats auth_drops). */
+enum pfs_auth_drop {
+	PFS_AUTH_NO_TAG,                /* no tag, or not a tag of ours */
+	PFS_AUTH_UNKNOWN_KEY,           /* a key id we do not hold */
+	PFS_AUTH_BAD_TAG,               /* the MAC does not verify */
+	PFS_AUTH_REPLAYED,              /* sequence already seen or too old */
+	PFS_AUTH_DROP_COUNT,
 };
 
 /* Why a node stopped trusting a neighbour for a hierarchy (EVENT DISTRUST). */
@@ -169,6 +191,8 @@ struct pfs_engine_stats {
 	uint64_t rx_excluded;           /* from a node we excluded */
 	uint64_t rx_wrong_source;       /* a neighbour's id from another address */
 	uint64_t upstream_bad_chunks;   /* the server's bytes failed their digest */
+	uint64_t auth_drops[PFS_AUTH_DROP_COUNT];
+	uint64_t auth_ok;
 };
 
 /* Read-only view of one hierarchy, for logs, pfsctl and tests. */
@@ -256,5 +280,6 @@ const struct pfs_engine_stats *pfs_engine_stats(const struct pfs_engine *e);
 const struct pfs_engine_config *pfs_engine_config(const struct pfs_engine *e);
 
 const char *pfs_event_name(enum pfs_event_code ev);
+const char *pfs_auth_drop_name(enum pfs_auth_drop why);
 
 #endif /* PFS_ENGINE_H */

@@ -57,6 +57,10 @@ enum pfs_msg_type {
 #define PFS_MF_SIGNED       0x04    /* the sender holds a verified signed manifest */
 #define PFS_MF_KNOWN        (PFS_MF_FINAL | PFS_MF_FAILED | PFS_MF_SIGNED)
 
+/* Site-key tag (docs/protocol.md 3.4): key id, sequence, truncated HMAC. */
+#define PFS_TAG_LEN         25              /* 1 + 8 + 16 */
+#define PFS_TAG_MAC_LEN     16
+
 /* Signed manifests travel down the tree in pieces (docs/protocol.md 6.7). */
 #define PFS_MPIECE_LEN      1024            /* bytes per MANIFEST piece */
 #define PFS_MANIFEST_MAX    (16u << 20)     /* = PFS_MAN_MAX_LEN */

@@ -16,7 +16,7 @@ void peer_usage(FILE *f)
 		"                [--mode cut-through|store-forward|tftp-only]\n"
 		"                [--chunk-size BYTES] [--linger SECONDS] [--exit-when-done]\n"
 		"                [--log-json] (--trust PUBKEY [--trust PUBKEY...] | --allow-unsigned)\n"
-		"                [--state-dir DIR]\n"
+		"                [--state-dir DIR] [--site-key FILE [--site-key OLDFILE]]\n"
 		"\n"
 		"  --strength N      priority class 0..15 placed in the high bits of the\n"
 		"                    election strength (devices 1, appliances 8)\n"
@@ -27,7 +27,10 @@ void peer_usage(FILE *f)
 		"                    files are accepted only with a manifest it signed\n"
 		"  --allow-unsigned  also accept files without a signed manifest (v1)\n"
 		"  --state-dir DIR   where the highest verified sequence of each file is\n"
-		"                    kept against rollback (default: --out)\n");
+		"                    kept against rollback, and the boot count (default: --out)\n"
+		"  --site-key FILE   authenticate control messages with the site key\n"
+		"                    (pfs-sign site-key); a second one is the previous key,\n"
+		"                    still accepted during a rotation\n");
 }
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -64,6 +67,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "trust", required_argument, NULL, 'T' },
 		{ "allow-unsigned", no_argument, NULL, 'U' },
 		{ "state-dir", required_argument, NULL, 'S' },
+		{ "site-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,6 +163,14 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 			break;
 		case 'U': a->allow_unsigned = true; break;
 		case 'S': a->state_dir = optarg; break;
+		case 'K':
+			if (a->nsite_keys == 2) {
+				fprintf(stderr, "pfs-peer: --site-key: at most two (current and "
+					"previous)\n");
+				return -EINVAL;
+			}
+			a->site_key[a->nsite_keys++] = optarg;
+			break;
 		case 'h': return 1;
 		default:
 			fprintf(stderr, "pfs-peer: unknown or incomplete option '%s'\n",

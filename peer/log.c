@@ -206,6 +206,12 @@ void peer_log_stats(struct peer *p)
 				    json_integer((json_int_t)s->rx_wrong_source));
 		json_object_set_new(o, "upstream_bad_chunks",
 				    json_integer((json_int_t)s->upstream_bad_chunks));
+		json_object_set_new(o, "auth_ok", json_integer((json_int_t)s->auth_ok));
+		for (int i = 0; i < PFS_AUTH_DROP_COUNT; i++) {
+			char k[48];
+			snprintf(k, sizeof(k), "auth_drop_%s", pfs_auth_drop_name(i));
+			json_object_set_new(o, k, json_integer((json_int_t)s->auth_drops[i]));
+		}
 		json_object_set_new(o, "max_rss_kb", json_integer(ru.ru_maxrss));
 		emit_json(p, o);
 		return;

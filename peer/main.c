@@ -42,8 +42,43 @@ static int setup_engine(struct peer *p)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c.random = (uint32_t)(ts.tv_nsec ^ getpid() ^ c.node_id);
 	c.trust = &p->trust;
+	c.site = p->site.nkeys ? &p->site : NULL;
 	p->e = pfs_engine_new(&c);
 	return p->e ? 0 : -errno;
+}
+
+/* Site keys, and the boot count that makes our sequence numbers higher
+ * after every start than before it (docs/protocol.md 3.4). */
+static int setup_site_key(struct peer *p)
+{
+	char err[512], path[4200];
+	uint32_t boot;
+
+	for (int i = 0; i < p->a.nsite_keys; i++) {
+		struct pfs_site_key k;
+		if (pfs_keyfile_read_site(p->a.site_key[i], &k, err, sizeof(err)) < 0) {
+			fprintf(stderr, "pfs-peer: --site-key %s\n", err);
+			return -EINVAL;
+		}
+		if (i == 1 && k.id == p->site.key_id[0]) {
+			fprintf(stderr, "pfs-peer: --site-key %s: same key id %u as %s\n",
+				p->a.site_key[1], k.id, p->a.site_key[0]);
+			return -EINVAL;
+		}
+		p->site.key_id[i] = k.id;
+		memcpy(p->site.key[i], k.key, sizeof(k.key));
+		p->site.nkeys++;
+	}
+	if (!p->site.nkeys)
+		return 0;
+	snprintf(path, sizeof(path), "%s/.pfs-peer-boot", p->a.state_dir);
+	if (pfs_boot_count_next(path, &boot, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pfs-peer: boot count: %s\n", err);
+		return -EINVAL;
+	}
+	p->tx_seq = (uint64_t)boot << 32;
+	p->site.tx_seq = &p->tx_seq;
+	return 0;
 }
 
 /* Trusted keys and the rollback state: named errors, exit 3 (setup). */
@@ -62,7 +97,7 @@ static int setup_trust(struct peer *p)
 		fprintf(stderr, "pfs-peer: rollback state: %s\n", err);
 		return -EINVAL;
 	}
-	return 0;
+	return setup_site_key(p);
 }
 
 static int setup_signals(struct peer *p)

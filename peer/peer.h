@@ -44,6 +44,8 @@ struct peer_args {
 	const char *trust[PFS_TRUST_MAX_KEYS];  /* --trust: publishers' public keys */
 	int ntrust;
 	bool allow_unsigned;
+	const char *site_key[2];        /* --site-key: current, then previous */
+	int nsite_keys;
 	const char *state_dir;          /* rollback state; default: --out */
 };
 
@@ -67,6 +69,8 @@ struct peer {
 	struct pfs_fetch *fetch;        /* upstream TFTP */
 	struct pfs_trust trust;
 	struct pfs_seqstate *seqstate;  /* highest verified sequence per file */
+	struct pfs_site_auth site;      /* with --site-key */
+	uint64_t tx_seq;                /* boot count << 32 | messages sent */
 	struct peer_file files[PEER_MAX_WANTS];
 	uint64_t tx_errors, rx_ttl_drops, rx_errors;
 	int64_t t0;

@@ -67,7 +67,7 @@ def progress(site, t0, tty, app=None):
 
 
 def rollout(mode, n, wan_mbit, tty, with_appliance=False):
-    with S.Site(n, MODELS, FILES, wan_mbit=wan_mbit) as site:
+    with S.Site(n, MODELS, FILES, wan_mbit=wan_mbit, site_key=True) as site:
         app = None
         if with_appliance:
             app = Appliance(site)

@@ -136,7 +136,8 @@ static void expect(const struct frame *f, size_t len, enum pfs_steer_stat want, 
 	cr_assert_eq(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.pfs_steer), &opts), 0,
 		     "%s: test run", what);
 	stats(after);
-	cr_assert_eq(opts.retval, XDP_PASS, "%s: verdict %u", what, opts.retval);
+	cr_assert_eq(opts.retval, want == PFS_STEER_TTL_DROP || want == PFS_STEER_UNAUTH_DROP ?
+		     XDP_DROP : XDP_PASS, "%s: verdict %u", what, opts.retval);
 	for (int s = 0; s < PFS_STEER_STAT_MAX; s++)
 		cr_assert_eq(after[s] - before[s], s == (int)want ? 1u : 0u,
 			     "%s (%zu bytes): counter %s moved by %llu", what, len,
@@ -261,4 +262,39 @@ Test(bpf_steer, configuration)
 	c.port = 0;
 	cr_assert_eq(pfs_steer_config_set(&maps, &c), 0);
 	expect_frame(&f, PFS_STEER_STEERED, "zero record means 4051");
+}
+
+/* docs/protocol.md 2 and 3.4: UDP to the port without TTL 255 is dropped
+ * here, and on a site with a key so is a control message without AUTH;
+ * DATA (covered by signed digests) and tagged messages go on. */
+Test(bpf_steer, ttl_guard_and_site_key)
+{
+	struct frame f;
+	struct pfs_steer_config c = { 0 };
+
+	eth(&f, ETH_P_IP, 0); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, PFS_PORT);
+	f.b[ETH_HLEN + 8] = 64;
+	expect_frame(&f, PFS_STEER_TTL_DROP, "IPv4 UDP 4051, TTL 64");
+	eth(&f, ETH_P_IPV6, 0); ipv6(&f, 0, NULL, 0, IPPROTO_UDP); udp(&f, PFS_PORT);
+	f.b[ETH_HLEN + 7] = 1;
+	expect_frame(&f, PFS_STEER_TTL_DROP, "IPv6 UDP 4051, hop limit 1");
+	eth(&f, ETH_P_IP, 0); ipv4(&f, IPPROTO_TCP, 0, 0); tcp(&f, PFS_PORT);
+	f.b[ETH_HLEN + 8] = 64;
+	expect_frame(&f, PFS_STEER_STEERED, "TCP is not the PFS protocol: no TTL rule");
+	eth(&f, ETH_P_IP, 0); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, 69);
+	f.b[ETH_HLEN + 8] = 64;
+	expect_frame(&f, PFS_STEER_PASSED, "UDP 69 with TTL 64 is the kernel's");
+
+	eth(&f, ETH_P_IP, 0); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, PFS_PORT);
+	f.b[f.hdr_end + 3] = PFS_MSG_CLAIM;
+	expect_frame(&f, PFS_STEER_STEERED, "CLAIM without a tag, no site key");
+	c.require_auth = 1;
+	cr_assert_eq(pfs_steer_config_set(&maps, &c), 0);
+	expect_frame(&f, PFS_STEER_UNAUTH_DROP, "CLAIM without a tag on a keyed site");
+	f.b[f.hdr_end + 4] = PFS_HF_AUTH;
+	expect_frame(&f, PFS_STEER_STEERED, "CLAIM with AUTH");
+	f.b[f.hdr_end + 3] = PFS_MSG_DATA;
+	f.b[f.hdr_end + 4] = 0;
+	expect_frame(&f, PFS_STEER_STEERED, "DATA needs no tag");
+	expect(&f, f.hdr_end + 5, PFS_STEER_STEERED, "a PFS header cut short: the dataplane judges");
 }

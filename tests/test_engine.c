@@ -495,3 +495,126 @@ Test(engine, corrupting_member_is_left_and_nothing_bad_is_forwarded)
 	free(man);
 	free(f.data);
 }
+
+static uint64_t seq_a, seq_b;
+
+static struct pfs_site_auth site_key(uint8_t id, uint8_t fill, uint64_t *seq)
+{
+	struct pfs_site_auth s = { .nkeys = 1, .key_id = { id }, .tx_seq = seq };
+
+	memset(s.key[0], fill, sizeof(s.key[0]));
+	return s;
+}
+
+/* The first CLAIM an engine broadcasts for path, copied into out. */
+static size_t first_claim(struct pfs_engine *e, const char *path, uint8_t *out)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_action a;
+
+	cr_assert_geq(pfs_engine_want(e, 0, path), 0);
+	pfs_engine_timeout(e, PFS_SEC(1));
+	while (pfs_engine_poll(e, PFS_SEC(1), &a, buf, sizeof(buf)) > 0)
+		if (a.type == PFS_ACT_SEND && a.bcast) {
+			memcpy(out, a.msg, a.len);
+			return a.len;
+		}
+	cr_assert_fail("no CLAIM sent");
+	return 0;
+}
+
+/* docs/protocol.md 3.4: tags verify, and each failure has its own counter. */
+Test(engine, site_key_tags_verify_and_replays_are_refused)
+{
+	struct pfs_site_auth ka = site_key(7, 0xaa, &seq_a), kb = site_key(7, 0xaa, &seq_b);
+	struct pfs_site_auth other = site_key(9, 0xaa, &seq_b), wrong = site_key(7, 0xbb, &seq_b);
+	struct pfs_engine_config ca = base_config("M"), cb = ca, cc = ca;
+	struct pfs_addr src = { 0x0a000001, PFS_PORT };
+	uint8_t claim[PFS_DGRAM_MAX], plain[PFS_DGRAM_MAX];
+	struct pfs_engine *a, *b, *c, *keyless;
+	const struct pfs_engine_stats *st;
+	size_t n, np;
+
+	seq_a = 5ull << 32;             /* boot count 5 */
+	ca.node_id = 1; ca.site = &ka;
+	cb.node_id = 2; cb.site = &kb;
+	cc.node_id = 3;
+	a = pfs_engine_new(&ca);
+	b = pfs_engine_new(&cb);
+	keyless = pfs_engine_new(&cc);
+	cr_assert(a && b && keyless);
+	n = first_claim(a, "f.bin", claim);
+	np = first_claim(keyless, "f.bin", plain);
+	cr_assert_eq(claim[4], PFS_HF_AUTH);
+	cr_assert_eq(claim[5], PFS_TAG_LEN);
+	cr_assert_eq(claim[n - PFS_TAG_LEN], 7);
+	pfs_engine_want(b, 0, "f.bin");
+	st = pfs_engine_stats(b);
+	cr_assert_eq(pfs_engine_recv(b, PFS_SEC(1), &src, claim, n), 0);
+	cr_assert_eq(st->auth_ok, 1);
+	pfs_engine_recv(b, PFS_SEC(1), &src, claim, n);
+	cr_assert_eq(st->auth_drops[PFS_AUTH_REPLAYED], 1, "a replay was taken");
+	claim[n - 1] ^= 1;
+	pfs_engine_recv(b, PFS_SEC(1), &src, claim, n);
+	cr_assert_eq(st->auth_drops[PFS_AUTH_BAD_TAG], 1);
+	claim[n - 1] ^= 1;
+	pfs_engine_recv(b, PFS_SEC(1), &(struct pfs_addr){ 0x0a000003, PFS_PORT }, plain, np);
+	cr_assert_eq(st->auth_drops[PFS_AUTH_NO_TAG], 1);
+	cr_assert_eq(st->auth_ok, 1);
+	/* Another key id, and the right id with the wrong key. */
+	cb.site = &other;
+	c = pfs_engine_new(&cb);
+	pfs_engine_want(c, 0, "f.bin");
+	pfs_engine_recv(c, PFS_SEC(1), &src, claim, n);
+	cr_assert_eq(pfs_engine_stats(c)->auth_drops[PFS_AUTH_UNKNOWN_KEY], 1);
+	pfs_engine_free(c);
+	cb.site = &wrong;
+	c = pfs_engine_new(&cb);
+	pfs_engine_want(c, 0, "f.bin");
+	pfs_engine_recv(c, PFS_SEC(1), &src, claim, n);
+	cr_assert_eq(pfs_engine_stats(c)->auth_drops[PFS_AUTH_BAD_TAG], 1);
+	/* A restarted sender (higher boot count) is accepted again; an old
+	 * sequence is not. */
+	pfs_engine_free(a);
+	seq_a = 6ull << 32;
+	a = pfs_engine_new(&ca);
+	n = first_claim(a, "f.bin", claim);
+	pfs_engine_recv(b, PFS_SEC(2), &src, claim, n);
+	cr_assert_eq(st->auth_ok, 2, "the restarted sender was refused");
+	pfs_engine_free(a);
+	pfs_engine_free(b);
+	pfs_engine_free(c);
+	pfs_engine_free(keyless);
+}
+
+/* Issue "Trust" section 7 (a), in memory: a node without the site key
+ * claiming class 15 is ignored; the keyed nodes build their own tree, with
+ * one fetch, and count its messages as untagged. */
+Test(engine, outsider_without_site_key_is_ignored)
+{
+	struct netsim_params p = { .seed = 31, .latency = PFS_MSEC(1) };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "sk.bin", 50000, make_file(50000, 31) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), out = c;
+	struct pfs_site_auth k = site_key(3, 0x5c, &seq_a);
+	uint64_t untagged = 0;
+
+	seq_a = 1ull << 32;
+	c.site = &k;
+	out.priority_class = 15;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	int outsider = netsim_add_node(ns, &out, wants, 1, 0);
+	for (int i = 0; i < 8; i++)
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(5 * i));
+	cr_assert(netsim_run(ns, PFS_SEC(60)));
+	assert_all_files(ns, &f, 1, 1);
+	for (int n = 0; n < netsim_nodes(ns); n++)
+		if (n != outsider)
+			untagged += pfs_engine_stats(netsim_engine(ns, n))->auth_drops[PFS_AUTH_NO_TAG];
+	cr_assert_gt(untagged, 0);
+	/* Its own fetch, and one for the keyed tree: no keyed node joined it. */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", f.path), 2);
+	netsim_free(ns);
+	free(f.data);
+}

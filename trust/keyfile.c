@@ -256,3 +256,40 @@ int pfs_seqstate_raise(struct pfs_seqstate *s, const char *name, uint64_t seq)
 	fclose(f);
 	return rename(tmp, s->path) < 0 ? -errno : 0;
 }
+
+/* ---- boot count ---------------------------------------------------------- */
+
+int pfs_boot_count_next(const char *path, uint32_t *boot, char *err, size_t n)
+{
+	unsigned long long v = 0;
+	char tmp[4200];
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	if (f) {
+		int ok = fscanf(f, "%llu", &v) == 1;
+		fclose(f);
+		if (!ok || v >= UINT32_MAX) {
+			snprintf(err, n, "%s: not a boot count", path);
+			return -EINVAL;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, n, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	*boot = (uint32_t)v + 1;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (!(f = fopen(tmp, "we")) || fprintf(f, "%u\n", *boot) < 0 || fflush(f) != 0 ||
+	    fsync(fileno(f)) < 0)
+		rc = -errno;
+	if (f && fclose(f) != 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		snprintf(err, n, "%s: %s", path, strerror(-rc));
+		unlink(tmp);
+	}
+	return rc;
+}

@@ -48,4 +48,8 @@ uint64_t pfs_seqstate_get(const struct pfs_seqstate *s, const char *name);
 /* Raise name's floor to seq and write the file through (temp + rename). */
 int pfs_seqstate_raise(struct pfs_seqstate *s, const char *name, uint64_t seq);
 
+/* The boot count kept in path: read it, write it back one higher (durably,
+ * temp + rename) and return the new value. A missing file starts at 1. */
+int pfs_boot_count_next(const char *path, uint32_t *boot, char *err, size_t n);
+
 #endif /* PFS_KEYS_H */

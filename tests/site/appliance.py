@@ -40,9 +40,11 @@ class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
                  local_fanout=True):
         self.site = site
-        # pfs-control does not verify signed manifests yet (issue "Trust"
-        # section 4): devices on an appliance site accept unsigned files.
+        # pfs-control neither verifies signed manifests nor tags its
+        # messages yet (issue "Trust" sections 3 and 4): devices on an
+        # appliance site accept unsigned files and run without a site key.
         site.trust_args = ["--allow-unsigned"]
+        site.site_key = None
         self.ns = site.prefix + "-app"
         self.segment = "/dev/shm/%s-seg" % site.prefix
         self.socket = os.path.join(site.work, "control.sock")

@@ -89,7 +89,7 @@ class Device:
         self._pos = 0
         self.events = []
 
-    def start(self, wants, mode="cut-through", extra=()):
+    def start(self, wants, mode="cut-through", extra=(), site_key=True):
         self.wants = list(wants)
         os.makedirs(self.out, exist_ok=True)
         cmd = ["ip", "netns", "exec", self.ns, PEER, "--iface", "eth0", "--model", self.model,
@@ -98,6 +98,8 @@ class Device:
         for w in wants:
             cmd += ["--want", w]
         cmd += list(self.site.trust_args) + list(extra)
+        if site_key and self.site.site_key:
+            cmd += ["--site-key", self.site.site_key]
         self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=open(self.err, "w"))
 
     def poll_events(self):
@@ -139,9 +141,10 @@ class Site:
     signed: the publisher's key pair is made in the work directory
     (publisher.sec, publisher.pub), every file is signed (FILE.pfsm beside it
     on the server, signed name = its path) and devices start with --trust;
-    else they start with --allow-unsigned."""
+    else they start with --allow-unsigned. site_key: a site key is made
+    (site.key) and devices start with --site-key unless told otherwise."""
 
-    def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True):
+    def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True, site_key=False):
         self.prefix = "pfs%d" % (os.getpid() % 100000)
         self.n, self.wan_mbit = n, wan_mbit
         self.work = work or tempfile.mkdtemp(prefix="pfs-site-")
@@ -155,6 +158,11 @@ class Site:
         self.pubkey = os.path.join(self.work, "publisher.pub")
         self.seckey = os.path.join(self.work, "publisher.sec")
         self.trust_args = ["--allow-unsigned"]
+        self.site_key = None
+        if site_key:
+            self.site_key = os.path.join(self.work, "site.key")
+            subprocess.run([SIGN, "site-key", self.site_key], check=True,
+                           stdout=subprocess.DEVNULL)
         if signed:
             self.sign_files(sorted(files))
             self.trust_args = ["--trust", self.pubkey]

@@ -207,15 +207,20 @@ def scenario_xdp_steer_attach():
             lp = subprocess.Popen(["ip", "netns", "exec", rx.ns, "python3", "-c", listen],
                                   stdout=subprocess.PIPE, text=True)
             expect(lp.stdout.readline().strip() == "ready", "listener did not start")
+            # PFS datagrams carry TTL 255 (the link-local guard); three
+            # with the default TTL are dropped by the filter and counted.
             send = ("import socket\n"
                     "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                    "for _ in range(3): s.sendto(b'x'*64,('%s',4051))\n"
+                    "s.setsockopt(socket.IPPROTO_IP,socket.IP_TTL,255)\n"
                     "for p in (4051,5000):\n"
-                    "  for _ in range(5): s.sendto(b'x'*64,('%s',p))\n") % rx.ip
+                    "  for _ in range(5): s.sendto(b'x'*64,('%s',p))\n") % (rx.ip, rx.ip)
             S.sh("python3", "-c", send, ns=tx.ns)
             out, _ = lp.communicate(timeout=20)
             expect(out.split() == ["5", "5"], "kernel sockets got %r" % out)
             st = json.loads(run("--json", "stats").stdout)
-            expect(st["steered"] >= 5 and st["passed"] >= 5, "counters %s" % st)
+            expect(st["steered"] >= 5 and st["passed"] >= 5 and st["ttl_drop"] == 3,
+                   "counters %s" % st)
             expect(run("port", "5000").returncode == 0, "set port")
             expect(json.loads(run("--json", "show").stdout)["port"] == 5000, "port not set")
             expect(run("port", "70000").returncode == 2, "a bad port was accepted")

@@ -132,8 +132,85 @@ def scenario_server_bytes_checked():
         return "a changed server copy is refused by its signed digests"
 
 
+def stats(d):
+    """The device's closing stats event."""
+    for ev in d.events:
+        if ev.get("event") == "stats":
+            return ev
+    raise AssertionError("d%d logged no stats" % d.idx)
+
+
+def last_done(devices):
+    return max(ev["t"] for d in devices for ev in d.events if ev.get("event") == "file_done")
+
+
+def rollout_time(site, devices, extra_start=None):
+    for d in devices:
+        d.start([FILE])
+    if extra_start:
+        extra_start()
+    expect(site.wait(120), "rollout did not finish")
+    finished(site, devices, 0)
+    return last_done(devices)
+
+
+def scenario_outsider_without_key():
+    """Site key (a): a class-15 node without the site key is ignored: the
+    keyed devices fetch once, finish about as fast as without it, and count
+    its messages as untagged."""
+    size = 2 * 1024 * 1024
+    with S.Site(5, MODEL, {FILE: size}, site_key=True) as site:
+        keyed = site.devices[:4]
+        base = rollout_time(site, keyed)
+        for d in keyed:
+            os.unlink(os.path.join(d.out, FILE))
+            d.events, d._pos = [], 0
+        outsider = site.devices[4]
+        t = rollout_time(site, keyed, lambda: outsider.start(
+            [FILE], extra=["--strength", "15", "--linger", "3"], site_key=False))
+        outsider.proc.wait(60)
+        problems = S.check_outputs(site, devices=keyed)
+        expect(not problems, "; ".join(problems[:3]))
+        starts = sum(1 for d in keyed for ev in d.events if ev.get("event") == "upstream_start")
+        expect(starts == 1, "keyed devices fetched %d times, want 1" % starts)
+        untagged = sum(stats(d)["auth_drop_no_tag"] for d in keyed)
+        expect(untagged > 0, "no untagged message counted")
+        expect(t <= 1.5 * base + 1.0, "with the outsider %.1f s, without %.1f s" % (t, base))
+        return "last device %.1f s (%.1f s without it); %d untagged messages dropped" % (
+            t, base, untagged)
+
+
+def scenario_replayed_claims():
+    """Site key (c): CLAIM and ROOT frames captured in the first 1.8 s of a
+    rollout and replayed byte for byte 0.5 s later are dropped as replayed;
+    the rollout completes."""
+    rawcap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rawcap.py")
+    with S.Site(5, MODEL, {FILE: 8 * 1024 * 1024}, site_key=True) as site:
+        keyed, host = site.devices[:4], site.devices[4]
+        cap = os.path.join(site.work, "claims.bin")
+        capture = subprocess.Popen(["ip", "netns", "exec", host.ns, sys.executable, rawcap,
+                                    "capture", "eth0", "1.8", cap], stdout=subprocess.PIPE,
+                                   text=True)
+        for d in keyed:
+            d.start([FILE])
+        captured = int(capture.communicate(timeout=30)[0].strip() or 0)
+        expect(captured > 0, "no CLAIM or ROOT captured")
+        r = subprocess.run(["ip", "netns", "exec", host.ns, sys.executable, rawcap, "replay",
+                            "eth0", cap], capture_output=True, text=True, timeout=30)
+        expect(r.returncode == 0, "replay: " + r.stderr)
+        expect(any(d.proc.poll() is None for d in keyed), "rollout ended before the replay")
+        expect(site.wait(120), "rollout did not finish")
+        finished(site, keyed, 0)
+        replayed = sum(stats(d)["auth_drop_replayed"] for d in keyed)
+        # Each frame reaches 3 keyed devices besides its sender: at least one
+        # drop per frame, whatever sent it.
+        expect(replayed >= captured, "%d replays counted for %d frames" % (replayed, captured))
+        return "%d election frames replayed: %d drops as replayed" % (captured, replayed)
+
+
 SCENARIOS = [scenario_no_trust_exit_2, scenario_signed_rollout, scenario_rogue_root,
-             scenario_rollback_refused, scenario_server_bytes_checked]
+             scenario_rollback_refused, scenario_server_bytes_checked,
+             scenario_outsider_without_key, scenario_replayed_claims]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, label="trust"))
