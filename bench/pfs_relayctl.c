@@ -4,6 +4,7 @@
  *   pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]
  *                [--file-size BYTES] [--children N] [--from IP] [--self IP]
  *                [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]
+ *                [--verify CONTENT] [--hash-cycles]
  *
  * It plays the control process's part for one hierarchy the dataplane is a
  * member of: lays out the segment, makes the cache entry and reserves the
@@ -18,6 +19,13 @@
  * --until-chunks it waits until that many chunks were relayed and prints the
  * totals instead (tests). Exits 1 if the dataplane never came or the time
  * ran out.
+ *
+ * --verify CONTENT: the chunks are signed (CONTENT holds the file's bytes,
+ * pfs-gen --content): their digests go into the cache as control would put
+ * a verified manifest's, and the table asks the dataplane to check every
+ * chunk against them. --hash-cycles: also time the digest of one chunk
+ * alone, with the dataplane's own code (dataplane/verify.c), in the same
+ * run, as TSC cycles ("hash_cycles").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,9 +42,11 @@
 #include "pfs_dp_stats.h"
 #include "pfs_shm.h"
 #include "pfs_wire.h"
+#include "verify.h"
 
 struct rc_opts {
-	const char *segment, *model, *path;
+	const char *segment, *model, *path, *verify;
+	bool hash_cycles;
 	uint32_t chunk_size, children, from, self;
 	uint64_t file_size, until_chunks;
 	double warmup, seconds, timeout;
@@ -61,7 +71,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]\n"
 		   "         [--file-size BYTES] [--children N] [--from IP] [--self IP]\n"
-		   "         [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]\n");
+		   "         [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]\n"
+		   "         [--verify CONTENT] [--hash-cycles]\n");
 }
 
 static int num(const char *s, const char *name, double lo, double hi, double *v)
@@ -100,6 +111,7 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		{ "warmup", required_argument, NULL, 'w' }, { "seconds", required_argument, NULL, 's' },
 		{ "until-chunks", required_argument, NULL, 'u' },
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ "verify", required_argument, NULL, 'V' }, { "hash-cycles", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double v;
@@ -127,6 +139,8 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		case 'w': if (num(optarg, "warmup", 0, 3600, &o->warmup) < 0) return -1; break;
 		case 's': if (num(optarg, "seconds", 0.1, 3600, &o->seconds) < 0) return -1; break;
 		case 't': if (num(optarg, "timeout", 0.1, 3600, &o->timeout) < 0) return -1; break;
+		case 'V': o->verify = optarg; break;
+		case 'H': o->hash_cycles = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -156,6 +170,73 @@ static void drain(struct pfs_shm *s, struct rc_counts *n)
 	}
 }
 
+/* The digests of CONTENT's chunks, as a complete cache entry: what pfs-control
+ * keeps of a verified manifest (there the list starts after its header). */
+static int put_digests(const struct rc_opts *o, struct pfs_cache *cache, int *out_fi)
+{
+	uint64_t n = (o->file_size + o->chunk_size - 1) / o->chunk_size;
+	uint8_t *data = malloc(o->file_size), *dig = malloc(n * PFS_MAN_DIGEST_LEN), sha[32] = { 0 };
+	FILE *f = fopen(o->verify, "rb");
+	char name[PFS_FILEPATH_MAX + 8];
+	int fi = -1, rc = -1;
+
+	if (!data || !dig || !f || fread(data, 1, o->file_size, f) != o->file_size) {
+		fprintf(stderr, "pfs-relayctl: --verify %s: cannot read %llu bytes\n", o->verify,
+			(unsigned long long)o->file_size);
+		goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t off = i * o->chunk_size;
+		pfs_chunk_digest(data + off, o->file_size - off < o->chunk_size ?
+				 o->file_size - off : o->chunk_size, dig + i * PFS_MAN_DIGEST_LEN);
+	}
+	snprintf(name, sizeof(name), "%s.pfsm", o->path);
+	fi = pfs_cache_create(cache, pfs_hier_key(o->model, strlen(o->model), name, strlen(name)),
+			      o->model, name, 1024);
+	if (fi < 0 || pfs_cache_write(cache, fi, 0, dig, n * PFS_MAN_DIGEST_LEN) < 0 ||
+	    pfs_cache_complete(cache, fi, n * PFS_MAN_DIGEST_LEN, sha) < 0) {
+		fprintf(stderr, "pfs-relayctl: cache: cannot hold the digests\n");
+		goto out;
+	}
+	*out_fi = fi;
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	free(data);
+	free(dig);
+	return rc;
+}
+
+/* TSC cycles of one chunk's digest, the dataplane's code, median of 9. */
+static double hash_cycles(uint32_t len)
+{
+	struct dp_verifier *v = dp_verifier_new();
+	uint8_t *buf = calloc(1, len), out[PFS_MAN_DIGEST_LEN];
+	double best[9];
+
+	if (!v || !buf) {
+		dp_verifier_free(v);
+		free(buf);
+		return 0;
+	}
+	for (int r = 0; r < 9; r++) {
+		uint64_t t0 = __builtin_ia32_rdtsc();
+		for (int i = 0; i < 2000; i++) {
+			buf[0] = (uint8_t)i;
+			dp_digest(v, buf, len, out);
+		}
+		best[r] = (double)(__builtin_ia32_rdtsc() - t0) / 2000;
+	}
+	for (int i = 0; i < 9; i++)             /* insertion sort, 9 values */
+		for (int j = i; j > 0 && best[j] < best[j - 1]; j--) {
+			double t = best[j]; best[j] = best[j - 1]; best[j - 1] = t;
+		}
+	dp_verifier_free(v);
+	free(buf);
+	return best[4];
+}
+
 static int setup(const struct rc_opts *o, struct pfs_shm *s, struct pfs_cache *cache)
 {
 	uint64_t hier = pfs_hier_key(o->model, strlen(o->model), o->path, strlen(o->path));
@@ -173,6 +254,14 @@ static int setup(const struct rc_opts *o, struct pfs_shm *s, struct pfs_cache *c
 	}
 	fan.slot = (uint32_t)fi;
 	fan.len = sizeof(*t);
+	if (o->verify) {
+		int dfi;
+		if (put_digests(o, cache, &dfi) < 0)
+			return -1;
+		t->flags = PFS_FANOUT_VERIFY;
+		t->digests_fi = (uint32_t)dfi;
+		t->digests_off = 0;
+	}
 	t->parent_ip = o->from;
 	t->parent_port = PFS_PORT;
 	t->chunk_size = o->chunk_size;
@@ -208,7 +297,8 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 	       "\"tx_chained\": %llu, \"fanout_reused\": %llu, "
 	       "\"rx_pkts\": %llu, \"rx_bad_crc\": %llu, \"rx_ttl\": %llu, \"rx_not_pfs\": %llu, "
 	       "\"rx_malformed\": %llu, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
-	       "\"reports\": %llu, \"reported_chunks\": %llu, \"to_control\": %llu}\n",
+	       "\"reports\": %llu, \"reported_chunks\": %llu, \"to_control\": %llu, "
+	       "\"fanout_verified\": %llu, \"fanout_bad_digest\": %llu}\n",
 	       (unsigned long long)st->fanout_chunks, (unsigned long long)st->fanout_tx,
 	       (unsigned long long)st->tx_chunks, (unsigned long long)st->tx_chained,
 	       (unsigned long long)st->fanout_reused,
@@ -217,7 +307,8 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 	       (unsigned long long)st->rx_not_pfs, (unsigned long long)st->rx_malformed,
 	       (unsigned long long)st->mbuf_drops, (unsigned long long)st->tx_drops,
 	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks,
-	       (unsigned long long)n->to_control);
+	       (unsigned long long)n->to_control, (unsigned long long)st->fanout_verified,
+	       (unsigned long long)st->fanout_bad_digest);
 }
 
 /* Sleep in short steps, beating and draining, until t or a stop. */
@@ -252,13 +343,17 @@ static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_
 	printf("{\"children\": %u, \"chunk_size\": %u, \"seconds\": %.3f, "
 	       "\"chunks_in_per_s\": %.0f, \"pkts_out_per_s\": %.0f, \"payload_gbit_s\": %.3f, "
 	       "\"cycles_per_chunk\": %.0f, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
-	       "\"rx_bad_crc\": %llu, \"reports\": %llu, \"reported_chunks\": %llu}\n",
+	       "\"rx_bad_crc\": %llu, \"reports\": %llu, \"reported_chunks\": %llu, "
+	       "\"verified\": %llu, \"bad_digest\": %llu, \"hash_cycles\": %.0f}\n",
 	       o->children, o->chunk_size, dt, in, out, out * o->chunk_size * 8 / 1e9,
 	       in > 0 ? (double)b.tsc_hz / in : 0.0,
 	       (unsigned long long)(b.mbuf_drops - a.mbuf_drops),
 	       (unsigned long long)(b.tx_drops - a.tx_drops),
 	       (unsigned long long)(b.rx_bad_crc - a.rx_bad_crc),
-	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks);
+	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks,
+	       (unsigned long long)(b.fanout_verified - a.fanout_verified),
+	       (unsigned long long)(b.fanout_bad_digest - a.fanout_bad_digest),
+	       o->hash_cycles ? hash_cycles(o->chunk_size) : 0.0);
 	return 0;
 }
 

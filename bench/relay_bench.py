@@ -174,9 +174,12 @@ def trace_args(chunk):
 
 
 def make_trace(work, chunk):
+    """The trace, its size, and the file's bytes (what verified rows sign)."""
     trace = os.path.join(work, "trace-%d.pcap" % chunk)
-    subprocess.run([GEN, "--out", trace] + trace_args(chunk), check=True, capture_output=True)
-    return trace, chunk * TRACE_CHUNKS
+    content = os.path.join(work, "content-%d.bin" % chunk)
+    subprocess.run([GEN, "--out", trace, "--content", content] + trace_args(chunk), check=True,
+                   capture_output=True)
+    return trace, chunk * TRACE_CHUNKS, content
 
 
 def stop(p, timeout=20):
@@ -205,7 +208,10 @@ PAYLOAD_ARGS = {
 }
 
 
-def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, fd=None):
+def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, fd=None,
+                  content=None):
+    """One row. content: the chunks are signed and checked against their
+    digests (pfs-relayctl --verify); the hash alone is timed in the same run."""
     seg = "/dev/shm/pfs-bench-%d" % os.getpid()
     args = [DATAPLANE] + eal(trace, "pfsbench%d" % os.getpid(), LCORE, fd) + [
         "--", "--segment", seg, "--max-frame", str(max_frame(chunk)),
@@ -215,7 +221,8 @@ def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, f
     ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
                             "--file-size", str(size), "--children", str(children),
                             "--warmup", str(warmup), "--seconds", str(seconds),
-                            "--timeout", "30"],
+                            "--timeout", "30", "--hash-cycles"] +
+                           (["--verify", content] if content else []),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dp = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -231,7 +238,7 @@ def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, f
     if ctl.returncode != 0:
         raise RuntimeError("pfs-relayctl: %s\n%s" % (err.strip(), log[-800:]))
     r = json.loads(out)
-    r.update(crc=crc, payload=payload)
+    r.update(crc=crc, payload=payload, verify=bool(content))
     return r
 
 
@@ -337,7 +344,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for chunk in chunks:
-            trace, size = make_trace(work, chunk)
+            trace, size, content = make_trace(work, chunk)
             def testpmd(mode, when):
                 with feed(a, work, chunk, seconds, warmup) as fd:
                     t = run_testpmd(trace, chunk, mode, seconds, warmup, fd)
@@ -351,19 +358,21 @@ def main():
             # more than half the drift.
             pmd = [testpmd(m, "before") for m in (["mac"] if a.smoke else ["io", "mac"])]
             ref_runs = [t for t in pmd if t["mode"] == "mac"]
-            # The default (copybreak) with CRC checks on and off at every
-            # fan-out; always chained and always copied at fan-out 2.
-            variants = [(True, "copybreak"), (False, "copybreak")] + (
-                [] if a.smoke else [(True, "zero-copy"), (True, "copied")])
+            # The default (copybreak) with CRC checks on and off, and with
+            # signed digests checked, at every fan-out; always chained and
+            # always copied at fan-out 2.
+            variants = [(True, "copybreak", False), (False, "copybreak", False),
+                        (True, "copybreak", True)] + (
+                [] if a.smoke else [(True, "zero-copy", False), (True, "copied", False)])
             for fan in fanouts:
-                for crc, payload in variants:
+                for crc, payload, verify in variants:
                     if payload != "copybreak" and fan != 2:
                         continue        # one fan-out is enough to compare the two
                     runs = []
                     for _ in range(a.repeat):
                         with feed(a, work, chunk, seconds, warmup) as fd:
                             r = run_dataplane(trace, size, chunk, fan, crc, payload, seconds,
-                                              warmup, fd)
+                                              warmup, fd, content if verify else None)
                         feed_figures(r, fd)
                         runs.append(r)
                     # The median run by packets out; the spread beside it.
@@ -372,9 +381,9 @@ def main():
                     r["runs_pkts_out_per_s"] = [x["pkts_out_per_s"] for x in runs]
                     results["dataplane"].append(r)
                     rows.append(r)
-                    print("chunk %5d  fan-out %d  crc %-3s  %-9s  in %9s/s  out %9s/s  "
-                          "%6.2f Gbit/s  %6.0f cyc/chunk" % (
-                              chunk, fan, "on" if crc else "off",
+                    print("chunk %5d  fan-out %d  crc %-3s  verify %-3s  %-9s  in %9s/s  "
+                          "out %9s/s  %6.2f Gbit/s  %6.0f cyc/chunk" % (
+                              chunk, fan, "on" if crc else "off", "on" if verify else "off",
                               payload, fmt_rate(r["chunks_in_per_s"]),
                               fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"],
                               r["cycles_per_chunk"]) + spread_note(r) + feed_note(r),
@@ -385,17 +394,33 @@ def main():
             for r in rows:
                 if r["chunk_size"] == chunk:
                     r["ratio_to_testpmd_mac"] = r["pkts_out_per_s"] / ref if ref else 0
-                    print("chunk %5d  fan-out %d  crc %-3s  %-9s  x%.2f of testpmd mac" % (
-                        chunk, r["children"], "on" if r["crc"] else "off", r["payload"],
-                        r["ratio_to_testpmd_mac"]))
+                    print("chunk %5d  fan-out %d  crc %-3s  verify %-3s  %-9s  x%.2f of "
+                          "testpmd mac" % (chunk, r["children"], "on" if r["crc"] else "off",
+                                           "on" if r["verify"] else "off", r["payload"],
+                                           r["ratio_to_testpmd_mac"]))
             results["testpmd"] += pmd
             for m in pmd:
                 print("chunk %5d  testpmd %-3s %-6s     in %9s/s  out %9s/s  %6.2f Gbit/s" % (
                     chunk, m["mode"], m["when"], fmt_rate(m["pkts_in_per_s"]),
                     fmt_rate(m["pkts_out_per_s"]), m["payload_gbit_s"]) + feed_note(m),
                     flush=True)
+    # Issue "Trust" 4: checking digests may cost no more than the cycles
+    # off plus 1.1 times the hash alone (timed in the same run).
+    for r in rows:
+        if not r["verify"]:
+            continue
+        off = [x for x in rows if x["chunk_size"] == r["chunk_size"] and
+               x["children"] == r["children"] and x["crc"] and not x["verify"] and
+               x["payload"] == r["payload"]]
+        if off:
+            extra = r["cycles_per_chunk"] - off[0]["cycles_per_chunk"]
+            r["verify_extra_cycles"] = extra
+            print("verify chunk %5d  fan-out %d: +%.0f cycles/chunk, hash alone %.0f "
+                  "(want <= %.0f: %s)" % (r["chunk_size"], r["children"], extra,
+                                          r["hash_cycles"], 1.1 * r["hash_cycles"],
+                                          "met" if extra <= 1.1 * r["hash_cycles"] else "missed"))
     target = [r for r in rows if r["chunk_size"] == 1408 and r["children"] == 2 and
-              r["crc"] and r["payload"] == "copybreak"]
+              r["crc"] and not r["verify"] and r["payload"] == "copybreak"]
     if target:
         t = target[0]
         print("target (fan-out 2, 1408 B, one core): %.2f Mpps out (want >= 8.2), "
@@ -406,14 +431,16 @@ def main():
             json.dump(results, f, indent=1)
     if a.markdown:
         with open(a.markdown, "w") as f:
-            f.write("| chunk B | fan-out | CRC | payload | chunks in/s | pkts out/s | "
-                    "Gbit/s out | cycles/chunk | x testpmd mac |\n|---|---|---|---|---|---|---|---|---|\n")
+            f.write("| chunk B | fan-out | CRC | verify | payload | chunks in/s | pkts out/s | "
+                    "Gbit/s out | cycles/chunk | hash alone | x testpmd mac |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|\n")
             for r in rows:
-                f.write("| %d | %d | %s | %s | %s | %s | %.2f | %.0f | %.2f |\n" % (
+                f.write("| %d | %d | %s | %s | %s | %s | %s | %.2f | %.0f | %.0f | %.2f |\n" % (
                     r["chunk_size"], r["children"], "on" if r["crc"] else "off",
+                    "on" if r["verify"] else "off",
                     r["payload"], fmt_rate(r["chunks_in_per_s"]),
                     fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"], r["cycles_per_chunk"],
-                    r["ratio_to_testpmd_mac"]))
+                    r["hash_cycles"], r["ratio_to_testpmd_mac"]))
             f.write("\n| chunk B | testpmd mode | pkts in/s | pkts out/s | Gbit/s out |\n"
                     "|---|---|---|---|---|\n")
             for m in results["testpmd"]:
@@ -429,7 +456,9 @@ def main():
     sane = all(r["chunks_in_per_s"] > 0 and r["mbuf_drops"] == 0 and
                (r["tx_drops"] == 0 or a.source == "gen") and r["reported_chunks"] > 0 and
                abs(r["pkts_out_per_s"] - r["chunks_in_per_s"] * r["children"]) <=
-               0.02 * r["pkts_out_per_s"] for r in rows)
+               0.02 * r["pkts_out_per_s"] and r["hash_cycles"] > 0 and
+               (r["verified"] > 0 and r["bad_digest"] == 0 if r["verify"] else
+                r["verified"] == 0) for r in rows)
     if a.source == "gen":
         sane = sane and all(r["feed"]["pps"] > 0 and r["feed"]["rx_frames"] > 0
                             for r in rows + results["testpmd"])

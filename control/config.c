@@ -38,6 +38,7 @@ static const char *const known[][12] = {
 	  "enabled", "local_fanout", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
 	{ "control", "socket", "socket_mode", "heartbeat_timeout", NULL },
+	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
 };
 
 static int check_keys(const struct ctl_config *c, config_setting_t *root)
@@ -174,6 +175,63 @@ static int load_appliance(struct ctl_config *c, config_setting_t *a)
 	return 0;
 }
 
+static int load_site_key(struct ctl_config *c, config_setting_t *g, const char *name)
+{
+	char path[4096] = "", err[512];
+	struct pfs_site_key k;
+	int i = c->site.nkeys;
+
+	if (get_str(c, g, name, path, sizeof(path), false) < 0)
+		return -1;
+	if (!path[0])
+		return 0;
+	if (pfs_keyfile_read_site(path, &k, err, sizeof(err)) < 0)
+		return fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name, "%s", err);
+	if (i == 1 && k.id == c->site.key_id[0])
+		return fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name,
+			    "key id %u is the current key's too", k.id);
+	c->site.key_id[i] = k.id;
+	memcpy(c->site.key[i], k.key, sizeof(k.key));
+	c->site.nkeys++;
+	return 0;
+}
+
+/* Who signs firmware, whether unsigned files are allowed, the site key:
+ * required, so that no appliance runs unsigned without being told to. */
+static int load_trust(struct ctl_config *c, config_setting_t *g)
+{
+	config_setting_t *s;
+	char err[512];
+
+	if ((s = config_setting_lookup(g, "allow_unsigned"))) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(c, s, "trust.allow_unsigned", "must be true or false");
+		c->trust.allow_unsigned = config_setting_get_bool(s);
+	}
+	if ((s = config_setting_lookup(g, "keys"))) {
+		if (!config_setting_is_array(s) && !config_setting_is_list(s))
+			return fail(c, s, "trust.keys", "must be a list of key files [ ... ]");
+		for (int i = 0; i < config_setting_length(s); i++) {
+			const char *k = config_setting_get_string_elem(s, i);
+			if (!k)
+				return fail(c, s, "trust.keys", "element %d is not a string", i + 1);
+			if (pfs_trust_load(&c->trust, &k, 1, err, sizeof(err)) < 0)
+				return fail(c, s, "trust.keys", "%s", err);
+		}
+	}
+	if (!c->trust.nkeys && !c->trust.allow_unsigned)
+		return fail(c, g, "trust", "no keys: list the publishers' public keys "
+			    "(trust.keys) or set allow_unsigned = true");
+	if (load_site_key(c, g, "trust.site_key") < 0)
+		return -1;
+	if (config_setting_lookup(g, "previous_site_key") && !c->site.nkeys)
+		return fail(c, config_setting_lookup(g, "previous_site_key"),
+			    "trust.previous_site_key", "given without trust.site_key");
+	if (load_site_key(c, g, "trust.previous_site_key") < 0)
+		return -1;
+	return get_str(c, g, "trust.state_dir", c->state_dir, sizeof(c->state_dir), false);
+}
+
 static void defaults(struct ctl_config *c, const char *path)
 {
 	memset(c, 0, sizeof(*c));
@@ -190,6 +248,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	strcpy(c->socket, "/run/pfs-relay/control.sock");
 	c->socket_mode = 0660;
 	c->heartbeat_timeout_s = 2.0;
+	strcpy(c->state_dir, "/var/lib/pfs-relay");
 }
 
 int ctl_config_load(struct ctl_config *c, const char *path)
@@ -275,6 +334,13 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 			}
 		}
 	}
+	if (!(g = config_setting_lookup(root, "trust"))) {
+		fail(c, NULL, "trust", "missing section (keys = [ \"publisher.pub\" ]; or "
+		     "allow_unsigned = true;)");
+		goto out;
+	}
+	if (load_trust(c, g) < 0)
+		goto out;
 	if (!c->node_id)
 		c->node_id = c->ip;     /* unique on the subnet, like the address */
 	rc = 0;

@@ -6,7 +6,9 @@
  * fetches from the upstream TFTP server into the chunk cache and has the
  * dataplane send chunks from there. Each file owns one resource:
  * config.c (the configuration file), dplink.c (the rings and the dataplane's
- * liveness), engines.c (engines and their actions), ctlsock.c (the operator
+ * liveness), engines.c (engines and their actions), upstream.c (manifests
+ * and files fetched into the cache), fanout.c (the dataplane's local
+ * relay), ctlsock.c (the operator
  * socket and its commands), main.c (init chain and event loop).
  */
 #ifndef PFS_CONTROL_H
@@ -18,6 +20,7 @@
 #include "pfs_cache.h"
 #include "pfs_engine.h"
 #include "pfs_fetch.h"
+#include "pfs_keys.h"
 #include "pfs_shm.h"
 
 #define CTL_MAX_MODELS   16
@@ -49,6 +52,10 @@ struct ctl_config {
 	char socket[4096];
 	int socket_mode;
 	double heartbeat_timeout_s;
+	/* [trust] (docs/security.md): keys loaded at parse time */
+	struct pfs_trust trust;
+	struct pfs_site_auth site;      /* nkeys 0: no site key */
+	char state_dir[4096];           /* rollback floors and the boot count */
 };
 
 #define CTL_MAX_HIERS 64                /* per model */
@@ -76,6 +83,9 @@ struct ctl_engine {
 struct ctl_fetch_slot {
 	bool used;
 	int eng, hidx;
+	bool manifest;                  /* fetching PATH.pfsm into mbuf */
+	uint8_t *mbuf;
+	size_t mlen, mcap;
 };
 
 struct ctl_client {
@@ -90,6 +100,7 @@ struct ctl_stats {
 	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
 	uint64_t fanout_tables, fanout_chunks, fanout_skipped, fanout_stale;
+	uint64_t manifests_fetched, manifests_cached, cache_rejected;
 };
 
 struct ctl {
@@ -105,6 +116,8 @@ struct ctl {
 	struct ctl_stats st;
 	int64_t t0, last_beat;
 	bool stop, dp_alive;
+	struct pfs_seqstate *seqstate;
+	uint64_t tx_seq;                /* site key: boot count << 32 | messages */
 	uint8_t txbuf[PFS_DGRAM_MAX];
 };
 
@@ -135,6 +148,14 @@ void ctl_engines_drain(struct ctl *c);
 int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path);
 void ctl_engines_set_enabled(struct ctl *c, bool on);
 void ctl_engines_free(struct ctl *c);
+/* Carry out an engine's pending actions. */
+void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce);
+
+/* upstream.c: manifests and files from upstream into the cache, or from it */
+void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
+void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx);
+/* A verified manifest (MANIFEST_OK): into the cache and the rollback state. */
+void ctl_manifest_keep(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
 extern const struct pfs_fetch_ops ctl_fetch_ops;
 
 /* fanout.c */

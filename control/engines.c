@@ -30,6 +30,8 @@ struct chunk_run {
 static struct chunk_run runs[RUNS_MAX];
 static int nruns;
 
+static void drain(struct ctl *c, struct ctl_engine *ce);
+
 static bool model_allowed(const struct ctl *c, const char *model)
 {
 	if (!c->cfg.nmodels)
@@ -59,6 +61,8 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	ec.max_children = (uint16_t)c->cfg.max_children;
 	ec.mode = c->cfg.mode;
 	ec.chunk_size = c->cfg.chunk_size;
+	ec.trust = &c->cfg.trust;
+	ec.site = c->cfg.site.nkeys ? &c->cfg.site : NULL;
 	if (getrandom(&ec.random, sizeof(ec.random), 0) != sizeof(ec.random))
 		ec.random = (uint32_t)ctl_now() ^ c->cfg.node_id;
 	ce = &c->eng[c->neng];
@@ -83,52 +87,60 @@ static int want(struct ctl *c, struct ctl_engine *ce, const char *path)
 		return -ENOSPC;
 	hidx = pfs_engine_want(ce->e, (pfs_time_t)ctl_now(), path);
 	if (hidx >= 0) {
+		pfs_engine_seq_floor(ce->e, hidx, pfs_seqstate_get(c->seqstate, path));
 		c->st.auto_joins++;
 		ctl_log(c, "joining hierarchy %s %s", ce->model, path);
 	}
 	return hidx;
 }
 
-/* Join every hierarchy devices start, if we serve their model. */
-static void auto_join(struct ctl *c, const struct pfs_msg *m)
+/* The engine a CLAIM or ROOT of a model we serve goes to (made on first
+ * sight), and the hierarchy it names joined: devices start hierarchies and
+ * the appliance, being stronger, ends up their root (auto-join). */
+static struct ctl_engine *model_engine(struct ctl *c, const struct pfs_msg *m, char *path)
 {
 	const struct pfs_str *model = m->type == PFS_MSG_CLAIM ? &m->u.claim.model :
 				      &m->u.root.model;
-	const struct pfs_str *path = m->type == PFS_MSG_CLAIM ? &m->u.claim.path :
-				     &m->u.root.path;
-	char mod[PFS_MODEL_MAX + 1], p[PFS_FILEPATH_MAX + 1];
+	const struct pfs_str *p = m->type == PFS_MSG_CLAIM ? &m->u.claim.path : &m->u.root.path;
+	char mod[PFS_MODEL_MAX + 1];
 	struct ctl_engine *ce;
 
-	if (model->len > PFS_MODEL_MAX || path->len > PFS_FILEPATH_MAX)
-		return;
+	if (model->len > PFS_MODEL_MAX || p->len > PFS_FILEPATH_MAX)
+		return NULL;
 	memcpy(mod, model->p, model->len);
 	mod[model->len] = '\0';
-	memcpy(p, path->p, path->len);
-	p[path->len] = '\0';
+	memcpy(path, p->p, p->len);
+	path[p->len] = '\0';
 	ce = ctl_engine_for(c, mod, true);
-	if (!ce) {
+	if (!ce)
 		c->st.rx_model_refused++;
-		return;
-	}
-	want(c, ce, p);         /* -EEXIST: already in it */
+	return ce;
 }
-
-static void drain(struct ctl *c, struct ctl_engine *ce);
-static void upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx);
 
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len)
 {
+	struct ctl_engine *first = NULL;
+	char path[PFS_FILEPATH_MAX + 1];
 	struct pfs_msg m;
 
 	if (pfs_decode(buf, len, &m) < 0) {
 		c->st.rx_undecodable++;
 		return;
 	}
+	/* A claim joins us to its hierarchy only once its engine has
+	 * authenticated it (with a site key): an outsider must not make the
+	 * appliance join anything. That engine takes the message first. */
 	if (c->cfg.enabled && (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT) &&
-	    m.sender != c->cfg.node_id)
-		auto_join(c, &m);
+	    m.sender != c->cfg.node_id && (first = model_engine(c, &m, path))) {
+		if (pfs_engine_accept(first->e, buf, len, &m) == 0) {
+			want(c, first, path);   /* -EEXIST: already in it */
+			pfs_engine_recv_msg(first->e, (pfs_time_t)ctl_now(), src, &m);
+		}
+		drain(c, first);
+	}
 	for (int i = 0; i < c->neng; i++)
-		ctl_engine_feed(c, &c->eng[i], src, buf, len);
+		if (&c->eng[i] != first)
+			ctl_engine_feed(c, &c->eng[i], src, buf, len);
 }
 
 void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
@@ -227,7 +239,7 @@ void ctl_engines_free(struct ctl *c)
 {
 	for (int i = 0; i < c->neng; i++) {
 		for (int h = 0; h < CTL_MAX_HIERS; h++)
-			upstream_abort(c, &c->eng[i], h);
+			ctl_upstream_abort(c, &c->eng[i], h);
 		ctl_fanout_free(c, &c->eng[i]);
 		pfs_engine_free(c->eng[i].e);
 	}
@@ -269,159 +281,21 @@ static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 	runs[nruns++] = (struct chunk_run){ act->hier, fi, act->dst, act->index, 1 };
 }
 
-/* --- upstream and cache ----------------------------------------------- */
-
-static int fetch_slot_alloc(struct ctl *c, int eng, int hidx)
-{
-	for (int i = 0; i < PFS_FETCH_MAX; i++) {
-		if (!c->fetch_slot[i].used) {
-			c->fetch_slot[i] = (struct ctl_fetch_slot){ true, eng, hidx };
-			return i;
-		}
-	}
-	return -EBUSY;
-}
-
-static void upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
-{
-	pfs_time_t now = (pfs_time_t)ctl_now();
-	int fi = pfs_cache_find(c->cache, ce->model, act->path), id;
-	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
-
-	if (f && atomic_load(&f->state) == PFS_CF_COMPLETE && f->chunk_size == act->chunk_size) {
-		/* A cache hit: the "fetch" completes at once, no WAN byte. */
-		ce->cache_fi[act->hidx] = fi;
-		ce->from_cache[act->hidx] = true;
-		pfs_cache_count_hit(c->cache, fi);
-		c->st.cache_hits++;
-		ctl_log(c, "%s %s: from cache (%llu bytes, hit %llu)", ce->model, act->path,
-			(unsigned long long)f->size, (unsigned long long)f->hits);
-		pfs_engine_upstream_data(ce->e, now, act->hidx, f->size);
-		pfs_engine_upstream_done(ce->e, now, act->hidx, f->size, f->sha256);
-		return;
-	}
-	pfs_cache_count_miss(c->cache);
-	c->st.cache_misses++;
-	ce->from_cache[act->hidx] = false;
-	fi = pfs_cache_create(c->cache, act->hier, ce->model, act->path, act->chunk_size);
-	if (fi < 0) {
-		ctl_log(c, "%s %s: no room in the cache: %s", ce->model, act->path, strerror(-fi));
-		pfs_engine_upstream_failed(ce->e, now, act->hidx, fi);
-		return;
-	}
-	ce->cache_fi[act->hidx] = fi;
-	id = fetch_slot_alloc(c, (int)(ce - c->eng), act->hidx);
-	if (id < 0 || pfs_fetch_start(c->fetch, id, c->cfg.tftp, act->path) < 0) {
-		if (id >= 0)
-			c->fetch_slot[id].used = false;
-		pfs_engine_upstream_failed(ce->e, now, act->hidx, -EIO);
-		return;
-	}
-	ce->fetch_id[act->hidx] = id;
-	ctl_log(c, "%s %s: fetching tftp://%s/%s", ce->model, act->path, c->cfg.tftp, act->path);
-}
-
-/* A fetch ended (done, failed, aborted): free its slot and, unless it
- * completed, the partial cache entry nobody will finish. */
-static void fetch_release(struct ctl *c, struct ctl_engine *ce, int hidx, bool drop_partial)
-{
-	int id = ce->fetch_id[hidx];
-
-	if (id >= 0)
-		c->fetch_slot[id].used = false;
-	ce->fetch_id[hidx] = -1;
-	if (drop_partial && ce->cache_fi[hidx] >= 0) {
-		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
-		ce->cache_fi[hidx] = -1;
-	}
-}
-
-static void upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
-{
-	if (ce->fetch_id[hidx] < 0)
-		return;
-	pfs_fetch_abort(c->fetch, ce->fetch_id[hidx]);
-	fetch_release(c, ce, hidx, true);
-}
-
-static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
-{
-	if (id < 0 || id >= PFS_FETCH_MAX || !c->fetch_slot[id].used)
-		return NULL;
-	*hidx = c->fetch_slot[id].hidx;
-	return &c->eng[c->fetch_slot[id].eng];
-}
-
-static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t len)
-{
-	struct ctl *c = ctx;
-	int hidx, rc;
-	struct ctl_engine *ce = slot_engine(c, id, &hidx);
-
-	if (!ce || ce->cache_fi[hidx] < 0)
-		return -ENOENT;
-	rc = pfs_cache_write(c->cache, ce->cache_fi[hidx], off, data, len);
-	if (rc < 0)
-		c->st.cache_write_errors++;
-	c->st.wan_bytes += len;
-	return rc;
-}
-
-static void fetch_progress(void *ctx, int id, uint64_t bytes)
-{
-	struct ctl *c = ctx;
-	int hidx;
-	struct ctl_engine *ce = slot_engine(c, id, &hidx);
-
-	if (!ce)
-		return;
-	pfs_engine_upstream_data(ce->e, (pfs_time_t)ctl_now(), hidx, bytes);
-	drain(c, ce);
-}
-
-static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
-{
-	struct ctl *c = ctx;
-	int hidx;
-	struct ctl_engine *ce = slot_engine(c, id, &hidx);
-
-	if (!ce)
-		return;
-	fetch_release(c, ce, hidx, false);
-	pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);
-	drain(c, ce);
-}
-
-static void fetch_failed(void *ctx, int id, int err, const char *why)
-{
-	struct ctl *c = ctx;
-	int hidx;
-	struct ctl_engine *ce = slot_engine(c, id, &hidx);
-
-	if (!ce)
-		return;
-	fetch_release(c, ce, hidx, true);
-	ctl_log(c, "cannot fetch from tftp://%s: %s", c->cfg.tftp, why);
-	pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), hidx, err);
-	drain(c, ce);
-}
-
-const struct pfs_fetch_ops ctl_fetch_ops = {
-	.write = fetch_write, .progress = fetch_progress,
-	.done = fetch_done, .failed = fetch_failed,
-};
-
 /* A chunk received from our parent (we are not root of this one). */
 static void store_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
 	int *fi = &ce->cache_fi[act->hidx];
 
 	if (*fi < 0) {
+		struct pfs_hier_info info;
+
 		*fi = pfs_cache_create(c->cache, act->hier, ce->model, act->path, act->chunk_size);
 		if (*fi < 0) {
 			c->st.cache_write_errors++;
 			return;
 		}
+		if (pfs_engine_hier_info(ce->e, act->hidx, &info) == 0 && info.chunks_total)
+			pfs_cache_expect_size(c->cache, *fi, info.size);
 	}
 	if (pfs_cache_write(c->cache, *fi, act->offset, act->data, act->len) < 0)
 		c->st.cache_write_errors++;
@@ -502,10 +376,13 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		store_chunk(c, ce, act);
 		break;
 	case PFS_ACT_UPSTREAM_START:
-		upstream_start(c, ce, act);
+		ctl_upstream_start(c, ce, act);
 		break;
 	case PFS_ACT_UPSTREAM_ABORT:
-		upstream_abort(c, ce, act->hidx);
+		ctl_upstream_abort(c, ce, act->hidx);
+		break;
+	case PFS_ACT_MANIFEST_OK:
+		ctl_manifest_keep(c, ce, act);
 		break;
 	case PFS_ACT_HASH_FILE:
 		hash_cached(c, ce, act);
@@ -517,11 +394,20 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		ctl_log(c, "%s %s failed: the file cannot be had", ce->model, act->path);
 		break;
 	case PFS_ACT_EVENT:
+		/* The size is final: the file's last chunk goes out at its true
+		 * length while the rest still arrives (cut-through). */
+		if (act->event == PFS_EV_MANIFEST && ce->cache_fi[act->hidx] >= 0)
+			pfs_cache_expect_size(c->cache, ce->cache_fi[act->hidx], act->size);
 		log_event(c, ce, act);
 		break;
 	default:
 		break;
 	}
+}
+
+void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce)
+{
+	drain(c, ce);
 }
 
 static void drain(struct ctl *c, struct ctl_engine *ce)

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "control.h"
@@ -42,6 +43,31 @@ static int send_table(struct ctl *c, struct ctl_fanout *f, bool del)
 	return 0;
 }
 
+/* May the dataplane relay this hierarchy, and with which digests? Where no
+ * file can be signed (allow_unsigned and no key), after the CRC alone; a
+ * signed file only once its manifest is verified and in the cache, each
+ * chunk checked against it there; anything else goes through the engine. */
+static bool relay_allowed(struct ctl *c, struct ctl_engine *ce, const struct pfs_hier_info *info,
+			  struct pfs_rmsg_fanout *t)
+{
+	char name[PFS_FILEPATH_MAX + 8];
+	struct pfs_cache_file *mf;
+	int mfi;
+
+	if (!c->cfg.trust.nkeys && c->cfg.trust.allow_unsigned && !info->signed_ok)
+		return true;
+	if (!info->signed_ok || (size_t)snprintf(name, sizeof(name), "%s.pfsm", info->path) >=
+	    sizeof(name) || (mfi = pfs_cache_find(c->cache, ce->model, name)) < 0 ||
+	    !(mf = pfs_cache_file(c->cache, mfi)) || atomic_load(&mf->state) != PFS_CF_COMPLETE)
+		return false;
+	if (t) {
+		t->flags = PFS_FANOUT_VERIFY;
+		t->digests_fi = (uint32_t)mfi;
+		t->digests_off = PFS_MAN_FIXED_LEN + (uint32_t)strlen(info->path);
+	}
+	return true;
+}
+
 /* The table this hierarchy should have: false when it should have none. */
 static bool want_table(struct ctl *c, struct ctl_engine *ce, int hidx, int fi,
 		       const struct pfs_hier_info *info, struct pfs_rmsg_fanout *t)
@@ -50,6 +76,7 @@ static bool want_table(struct ctl *c, struct ctl_engine *ce, int hidx, int fi,
 
 	memset(t, 0, sizeof(*t));
 	if (!c->cfg.local_fanout || !c->dp_alive || c->cfg.mode != PFS_MODE_CUT_THROUGH ||
+	    !relay_allowed(c, ce, info, t) ||
 	    fi < 0 || info->is_root || info->complete || info->failed || !info->parent_id ||
 	    !info->chunk_size || info->nchildren == 0)
 		return false;
@@ -105,7 +132,8 @@ static void sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 		return;
 	/* The cache entry is made on the first chunk; make it as soon as the
 	 * manifest is known, so the first chunks can be relayed here too. */
-	if (*fi < 0 && c->cfg.local_fanout && !info.is_root && info.chunk_size &&
+	if (*fi < 0 && c->cfg.local_fanout && relay_allowed(c, ce, &info, NULL) &&
+	    !info.is_root && info.chunk_size &&
 	    !info.complete && info.nchildren)
 		*fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
 	want = want_table(c, ce, hidx, *fi, &info, &t);

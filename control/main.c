@@ -128,6 +128,35 @@ static int make_socket_dir(const char *sock)
 	return 0;
 }
 
+/* The state directory: rollback floors, and the boot count that makes our
+ * site-key sequence numbers higher after every start (docs/protocol.md 3.4). */
+static int setup_state(struct ctl *c)
+{
+	char path[4200], err[512];
+	uint32_t boot;
+
+	if (mkdir(c->cfg.state_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "pfs-control: trust.state_dir %s: %s\n", c->cfg.state_dir,
+			strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/manifest-sequences", c->cfg.state_dir);
+	if (!(c->seqstate = pfs_seqstate_open(path, err, sizeof(err)))) {
+		fprintf(stderr, "pfs-control: rollback state: %s\n", err);
+		return -1;
+	}
+	if (!c->cfg.site.nkeys)
+		return 0;
+	snprintf(path, sizeof(path), "%s/boot-count", c->cfg.state_dir);
+	if (pfs_boot_count_next(path, &boot, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pfs-control: boot count: %s\n", err);
+		return -1;
+	}
+	c->tx_seq = (uint64_t)boot << 32;
+	c->cfg.site.tx_seq = &c->tx_seq;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -162,6 +191,8 @@ int main(int argc, char **argv)
 		printf("%s: ok\n", config);
 		return 0;
 	}
+	if (setup_state(c) < 0)
+		return 1;
 	c->t0 = ctl_now();
 	c->lsock = c->sigfd = -1;
 	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(c)) < 0) {
@@ -184,6 +215,9 @@ int main(int argc, char **argv)
 		goto out_fetch;
 	ctl_log(c, "node %08x at %s, upstream tftp://%s, segment %s, socket %s", c->cfg.node_id,
 		c->cfg.site_address, c->cfg.tftp, c->cfg.segment, c->cfg.socket);
+	ctl_log(c, "trust: %d publisher key(s)%s, %s", c->cfg.trust.nkeys,
+		c->cfg.trust.allow_unsigned ? ", unsigned files allowed" : "",
+		c->cfg.site.nkeys ? "site key" : "no site key");
 	run(c);
 	status = 0;
 	ctl_sock_close(c);
@@ -195,5 +229,6 @@ out_dplink:
 out_fds:
 	close(c->sigfd);
 	close(c->epfd);
+	pfs_seqstate_free(c->seqstate);
 	return status;
 }

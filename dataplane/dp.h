@@ -64,6 +64,7 @@ struct dp_memo {                        /* per chunk: computed once, sent N time
 	int32_t fi;
 	uint32_t idx;
 	uint64_t hier;
+	uint32_t len;                   /* a file's last chunk changes length once its size is known */
 	uint32_t crc;
 	uint16_t sum;                   /* raw 16-bit one's complement sum of the payload */
 	bool valid;
@@ -77,6 +78,9 @@ struct dp_fanout {
 	uint32_t parent_ip;
 	uint16_t parent_port;
 	uint16_t live;                  /* mask of child slots in use */
+	bool verify;                    /* chunks checked against signed digests */
+	int32_t digests_fi;
+	uint32_t digests_off;
 	struct {
 		uint32_t ip;
 		uint16_t port;
@@ -109,8 +113,11 @@ struct dp_opts {
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
 };
 
+struct dp_verifier;
+
 struct dp {
 	struct dp_opts o;
+	struct dp_verifier *verifier;   /* signed chunk digests (verify.c) */
 	struct pfs_shm *shm;
 	struct pfs_cache *cache;
 	struct pfs_dp_stats *st;

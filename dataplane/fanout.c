@@ -8,6 +8,8 @@
  * children by engine slot) and the dataplane, for each checked chunk from
  * that parent:
  *
+ *   signed file: SHA-256/128 of the payload against its digest (verify.c);
+ *     a mismatch goes to pfs-control, stored and relayed nowhere
  *   copy payload into the cache file's reserved room   (one copy, kept for
  *                                                        repairs and later waves)
  *   payload checksum sum from the sender's UDP checksum (no pass over it)
@@ -32,6 +34,7 @@
 #include "csum.h"
 #include "dp.h"
 #include "tmpl.h"
+#include "verify.h"
 
 static struct dp_fanout *find(struct dp *d, uint64_t hier)
 {
@@ -94,6 +97,9 @@ void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m)
 	f->chunk_size = t->chunk_size;
 	f->parent_ip = t->parent_ip;
 	f->parent_port = t->parent_port;
+	f->verify = t->flags & PFS_FANOUT_VERIFY;
+	f->digests_fi = (int32_t)t->digests_fi;
+	f->digests_off = t->digests_off;
 	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
 		if (!t->child[s].ip)
 			continue;
@@ -166,6 +172,23 @@ static uint16_t payload_sum(const struct rte_ipv4_hdr *ip, const struct rte_udp_
 				    rte_raw_cksum(udp, DP_TMPL_LEN - DP_OFF_UDP));
 }
 
+/* Does the payload match its signed digest? Checked on the received bytes,
+ * before the copy into the cache and before any child gets it: nothing
+ * unverified is stored or relayed (docs/security.md). */
+static bool digest_ok(struct dp *d, const struct dp_fanout *f, uint32_t idx,
+		      const uint8_t *payload, uint32_t len)
+{
+	uint8_t want[PFS_MAN_DIGEST_LEN], got[PFS_MAN_DIGEST_LEN];
+
+	if (f->digests_fi < 0 ||
+	    pfs_cache_read(d->cache, f->digests_fi,
+			   f->digests_off + (uint64_t)idx * PFS_MAN_DIGEST_LEN, want, sizeof(want)) < 0 ||
+	    dp_digest(d->verifier, payload, len, got) < 0)
+		return false;
+	d->st->fanout_verified++;
+	return memcmp(want, got, sizeof(want)) == 0;
+}
+
 enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 				       const struct rte_ipv4_hdr *ip,
 				       const struct rte_udp_hdr *udp, uint32_t plen)
@@ -199,6 +222,10 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	    !(dst = (uint8_t *)(uintptr_t)pfs_cache_chunk(d->cache, f->fi, idx, &room))) {
 		d->st->fanout_no_room++;
 		return DP_FANOUT_PASS;
+	}
+	if (f->verify && !digest_ok(d, f, idx, (const uint8_t *)(dh + 1), len)) {
+		d->st->fanout_bad_digest++;
+		return DP_FANOUT_PASS;  /* the engine counts it against the parent */
 	}
 	memcpy(dst, dh + 1, len);
 	crc = rte_be_to_cpu_32(dh->crc32c);

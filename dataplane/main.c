@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "verify.h"
 
 volatile bool dp_stop;
 
@@ -259,6 +260,10 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	d->tsc_hz = rte_get_tsc_hz();
+	if (!(d->verifier = dp_verifier_new())) {
+		fprintf(stderr, "pfs-dataplane: OpenSSL SHA-256 unavailable\n");
+		goto out_eal;
+	}
 	if ((rc = attach_segment(d)) < 0)
 		goto out_eal;
 	if ((rc = dp_port_init(d)) < 0)
@@ -275,6 +280,7 @@ out_port:
 	pfs_cache_close(d->cache);
 	pfs_shm_detach(d->shm);
 out_eal:
+	dp_verifier_free(d->verifier);
 	rte_eal_cleanup();
 	return status;
 }

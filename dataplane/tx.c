@@ -102,10 +102,12 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
 {
 	struct dp_memo *mm = &d->memo[(idx * 2654435761u ^ (uint32_t)r->fi) & (DP_MEMO - 1)];
 
-	if (!mm->valid || mm->fi != r->fi || mm->idx != idx || mm->hier != r->hier) {
+	if (!mm->valid || mm->fi != r->fi || mm->idx != idx || mm->hier != r->hier ||
+	    mm->len != len) {
 		mm->fi = r->fi;
 		mm->idx = idx;
 		mm->hier = r->hier;
+		mm->len = len;
 		mm->crc = pfs_crc32c(payload, len);
 		mm->sum = dp_csum(payload, len);
 		mm->valid = true;

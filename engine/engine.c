@@ -315,56 +315,71 @@ static void dispatch(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	}
 }
 
-int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
-		    const uint8_t *buf, size_t len)
+int pfs_engine_accept(struct pfs_engine *e, const uint8_t *buf, size_t len, struct pfs_msg *m)
 {
-	struct pfs_msg m;
-	struct hier *h;
-	int rc = pfs_decode(buf, len, &m);
+	int rc = pfs_decode(buf, len, m);
 
 	if (rc < 0) {
 		e->st.rx_bad[pfs_codec_err_index(rc)]++;
 		return rc;
 	}
-	if (m.sender == e->cfg.node_id)
-		return 0;       /* our own broadcast looped back */
-	if (e->auth && m.type != PFS_MSG_DATA) {
-		int why = auth_check(e, &m, buf, len);
+	if (m->sender == e->cfg.node_id)
+		return 1;       /* our own broadcast looped back */
+	if (e->auth && m->type != PFS_MSG_DATA) {
+		int why = auth_check(e, m, buf, len);
 		if (why) {      /* an outsider, or a replay: nothing it says counts */
 			e->st.auth_drops[why - 1]++;
-			return 0;
+			return 1;
 		}
 		e->st.auth_ok++;
 	}
-	e->st.rx_msgs[m.type]++;
+	return 0;
+}
+
+int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
+		    const uint8_t *buf, size_t len)
+{
+	struct pfs_msg m;
+	int rc = pfs_engine_accept(e, buf, len, &m);
+
+	if (rc == 0)
+		pfs_engine_recv_msg(e, now, src, &m);
+	return rc < 0 ? rc : 0;
+}
+
+void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
+			 const struct pfs_msg *m)
+{
+	struct hier *h;
+
+	e->st.rx_msgs[m->type]++;
 	/* CLAIM, ROOT and JOIN name their model: another model's trees are
 	 * none of our business (docs/protocol.md 4). */
-	if (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT || m.type == PFS_MSG_JOIN) {
-		const struct pfs_str *model = m.type == PFS_MSG_CLAIM ? &m.u.claim.model :
-					      m.type == PFS_MSG_ROOT ? &m.u.root.model :
-					      &m.u.join.model;
+	if (m->type == PFS_MSG_CLAIM || m->type == PFS_MSG_ROOT || m->type == PFS_MSG_JOIN) {
+		const struct pfs_str *model = m->type == PFS_MSG_CLAIM ? &m->u.claim.model :
+					      m->type == PFS_MSG_ROOT ? &m->u.root.model :
+					      &m->u.join.model;
 		if (model->len != strlen(e->cfg.model) ||
 		    memcmp(model->p, e->cfg.model, model->len) != 0) {
 			e->st.rx_foreign++;
-			return 0;
+			return;
 		}
 	}
-	h = find_hier(e, m.hier);
+	h = find_hier(e, m->hier);
 	if (!h || h->state == H_IDLE || h->state == H_SOLO) {
 		e->st.rx_unknown++;
-		if (h == NULL && m.type == PFS_MSG_JOIN) {
+		if (h == NULL && m->type == PFS_MSG_JOIN) {
 			struct qitem *qi = eng_queue(e, NULL, PFS_ACT_SEND);
 			if (qi) {   /* encoded at poll time without a hierarchy */
 				qi->msg = PFS_MSG_REFUSE;
 				qi->reason = PFS_REASON_NOT_MEMBER;
 				qi->act.dst = *src;
-				qi->act.hier = m.hier;
+				qi->act.hier = m->hier;
 			}
 		}
-		return 0;
+		return;
 	}
-	dispatch(e, h, now, &m, src);
-	return 0;
+	dispatch(e, h, now, m, src);
 }
 
 void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now)
@@ -540,90 +555,3 @@ void pfs_engine_upstream_data(struct pfs_engine *e, pfs_time_t now, int hidx, ui
 		e->pump_dirty = true;
 	}
 }
-
-bool pfs_engine_done(const struct pfs_engine *e)
-{
-	for (int i = 0; i < e->nhiers; i++)
-		if (!e->hiers[i].f.complete && !e->hiers[i].f.failed)
-			return false;
-	return true;
-}
-
-bool pfs_engine_all_ok(const struct pfs_engine *e)
-{
-	for (int i = 0; i < e->nhiers; i++)
-		if (!e->hiers[i].f.complete)
-			return false;
-	return true;
-}
-
-bool pfs_engine_children_served(const struct pfs_engine *e)
-{
-	for (int i = 0; i < e->nhiers; i++) {
-		const struct hier *h = &e->hiers[i];
-		for (unsigned s = 0; s < h->nchildren_cap; s++)
-			if (h->children[s].used && !h->children[s].complete && !h->f.failed)
-				return false;
-	}
-	return true;
-}
-
-int pfs_engine_hier_count(const struct pfs_engine *e) { return e->nhiers; }
-
-int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_info *o)
-{
-	const struct hier *h;
-
-	if (hidx < 0 || hidx >= e->nhiers)
-		return -ENOENT;
-	h = &e->hiers[hidx];
-	memset(o, 0, sizeof(*o));
-	o->key = h->key;
-	o->path = h->path;
-	o->state = eng_state_name(h->state);
-	o->is_root = h->state == H_ROOT;
-	o->complete = h->f.complete;
-	o->failed = h->f.failed;
-	o->root_id = h->state == H_ROOT ? e->cfg.node_id : h->root_id;
-	o->parent_id = h->state == H_MEMBER ? h->parent_id : 0;
-	o->parent = h->parent;
-	o->depth = h->state == H_ROOT ? 1 :
-		   h->state == H_MEMBER || h->state == H_DETACHED ? h->nanc + 1 : 0;
-	o->max_children = e->cfg.max_children;
-	for (unsigned s = 0; s < h->nchildren_cap; s++) {
-		o->children[s] = h->children[s].used ? h->children[s].id : 0;
-		o->nchildren += h->children[s].used;
-	}
-	o->subtree = tree_subtree(h);
-	o->chunks_have = h->f.have.count;
-	o->chunks_total = h->f.final ? h->f.nchunks : 0;
-	o->chunk_size = h->f.manifest ? h->f.chunk_size : 0;
-	o->size = h->f.size;
-	o->upstream_active = h->upstream_active;
-	o->upstream_starts = h->upstream_starts;
-	o->signed_ok = h->man.verified;
-	o->sequence = h->man.verified ? h->man.m.sequence : 0;
-	return 0;
-}
-
-int pfs_engine_child_info(const struct pfs_engine *e, int hidx, unsigned slot,
-			  struct pfs_child_info *o)
-{
-	const struct child *c;
-
-	if (hidx < 0 || hidx >= e->nhiers)
-		return -ENOENT;
-	memset(o, 0, sizeof(*o));
-	if (slot >= e->hiers[hidx].nchildren_cap)
-		return 0;
-	c = &e->hiers[hidx].children[slot];
-	if (!c->used)
-		return 0;
-	o->id = c->id;
-	o->addr = c->addr;
-	o->ready = c->acked && !c->complete;
-	return 0;
-}
-
-const struct pfs_engine_stats *pfs_engine_stats(const struct pfs_engine *e) { return &e->st; }
-const struct pfs_engine_config *pfs_engine_config(const struct pfs_engine *e) { return &e->cfg; }

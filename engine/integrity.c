@@ -209,8 +209,11 @@ static void adopt(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	f->nchunks = m->nchunks;
 	memcpy(f->sha256, m->sha256, 32);
 	eng_event(e, h, PFS_EV_MANIFEST, 0, NULL, f->nchunks, 0);
-	if ((qi = eng_queue(e, h, PFS_ACT_MANIFEST_OK)))
+	if ((qi = eng_queue(e, h, PFS_ACT_MANIFEST_OK))) {
 		qi->act.sequence = m->sequence;
+		qi->act.data = h->man.buf;      /* lives as long as the hierarchy */
+		qi->act.len = h->man.len;
+	}
 	h->t_heartbeat = 0;             /* children hear of it now */
 	h->last_progress = now;
 	if (h->state == H_MEMBER)

@@ -124,7 +124,7 @@ enum pfs_action_type {
 	PFS_ACT_FILE_DONE,      /* verified: publish the file */
 	PFS_ACT_FILE_FAILED,    /* the file cannot be had */
 	PFS_ACT_EVENT,          /* something an operator wants to see */
-	PFS_ACT_MANIFEST_OK,    /* a manifest verified: keep `sequence` as path's floor */
+	PFS_ACT_MANIFEST_OK,    /* a manifest verified (data, len): keep `sequence` as path's floor */
 };
 
 enum pfs_event_code {
@@ -235,6 +235,14 @@ int pfs_engine_want(struct pfs_engine *e, pfs_time_t now, const char *path);
 /* A datagram arrived. Returns 0, or the codec error it was dropped for. */
 int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
 		    const uint8_t *buf, size_t len);
+/* pfs_engine_recv() in two steps, for a driver that must know a message is
+ * authentic before it acts on it (pfs-control joins a hierarchy on a CLAIM):
+ * accept decodes, drops our own and authenticates (recording the sequence:
+ * accept a datagram once); 0 when m should be given to recv_msg, 1 when it
+ * was dropped, or a codec error. m points into buf. */
+int pfs_engine_accept(struct pfs_engine *e, const uint8_t *buf, size_t len, struct pfs_msg *m);
+void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
+			 const struct pfs_msg *m);
 void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now);
 pfs_time_t pfs_engine_next_deadline(const struct pfs_engine *e);
 

@@ -370,13 +370,21 @@ const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, 
 		return NULL;
 	off = (uint64_t)idx * f->chunk_size;
 	*len = f->chunk_size;
-	if (atomic_load(&f->state) == PFS_CF_COMPLETE) {
+	if (atomic_load(&f->state) == PFS_CF_COMPLETE || f->size) {
 		if (off >= f->size)
 			return NULL;
 		if (f->size - off < f->chunk_size)
 			*len = (uint32_t)(f->size - off);
 	}
 	return locate((struct pfs_cache *)c, fi, off, false);
+}
+
+void pfs_cache_expect_size(struct pfs_cache *c, int fi, uint64_t size)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (f && atomic_load(&f->state) == PFS_CF_FILLING)
+		f->size = size;
 }
 
 int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, size_t len)

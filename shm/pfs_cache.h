@@ -41,7 +41,8 @@ struct pfs_cache_file {
 	uint32_t chunks_per_ext;
 	uint32_t nexts;                 /* extents allocated */
 	uint64_t hier;
-	uint64_t size;                  /* final size once complete */
+	uint64_t size;                  /* final size once complete; or, while filling,
+					 * the size a signed manifest promised (0: unknown) */
 	_Atomic uint64_t stored;        /* bytes held contiguously from 0 */
 	uint64_t last_used;             /* the table's clock at last use */
 	uint64_t hits;                  /* times served without the WAN */
@@ -77,6 +78,9 @@ int pfs_cache_create(struct pfs_cache *c, uint64_t hier, const char *model, cons
  * nothing can be evicted, -EFBIG past the per-file limit. */
 int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data, size_t len);
 int pfs_cache_complete(struct pfs_cache *c, int fi, uint64_t size, const uint8_t sha256[32]);
+/* The size a filling file will have (a signed manifest says so before the
+ * last byte arrives): its last chunk is then sent at its true length. */
+void pfs_cache_expect_size(struct pfs_cache *c, int fi, uint64_t size);
 void pfs_cache_drop(struct pfs_cache *c, int fi);
 /* Evict every complete file not pinned and not in flight; how many. */
 int pfs_cache_evict_idle(struct pfs_cache *c);
@@ -96,8 +100,9 @@ int pfs_cache_find(const struct pfs_cache *c, const char *model, const char *pat
 int pfs_cache_find_hier(const struct pfs_cache *c, uint64_t hier);
 struct pfs_cache_file *pfs_cache_file(const struct pfs_cache *c, int fi);
 /* Address of chunk idx of file fi, and its length; NULL if its extent is not
- * allocated. Of a filling file, the length is the chunk size and the bytes
- * are whatever was stored (the engine knows which chunks are held). */
+ * allocated or idx is past the (expected) size. Of a filling file of unknown
+ * size, the length is the chunk size and the bytes are whatever was stored
+ * (the engine knows which chunks are held). */
 const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, uint32_t *len);
 /* Read len bytes at off (they must be stored). */
 int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, size_t len);

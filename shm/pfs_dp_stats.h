@@ -36,6 +36,8 @@ struct pfs_dp_stats {
 	uint64_t fanout_tx;             /* copies sent to children */
 	uint64_t fanout_stray;          /* DATA of such a hierarchy not from the parent */
 	uint64_t fanout_no_room;        /* no reserved cache room: left to pfs-control */
+	uint64_t fanout_verified;       /* chunks checked against their signed digest */
+	uint64_t fanout_bad_digest;     /* failed it: not stored, not relayed, to pfs-control */
 	uint64_t fanout_notices;        /* CHUNKS_STORED messages (runs of chunks) */
 	uint64_t crc_skipped;           /* chunks not checked (--no-crc-check) */
 	uint64_t rx_oversize;           /* above a ring message, not relayed here */

@@ -72,7 +72,15 @@ struct pfs_rmsg_fanout {
 		uint16_t port;
 		uint16_t pad;
 	} child[PFS_FANOUT_SLOTS];
+	/* With PFS_FANOUT_VERIFY, chunk i must match the 16 bytes at
+	 * digests_off + 16 i of cache file digests_fi (a signed manifest's
+	 * digest list) before it is stored or relayed. */
+	uint32_t flags;
+	uint32_t digests_fi;
+	uint32_t digests_off;
 };
+
+#define PFS_FANOUT_VERIFY 0x1
 
 struct pfs_rmsg_stored {
 	uint32_t generation;    /* of the table the chunks were relayed with */

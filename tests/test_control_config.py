@@ -6,8 +6,9 @@ import subprocess
 import sys
 import tempfile
 
-CONTROL, EXAMPLE = sys.argv[1], sys.argv[2]
-GOOD = 'site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\nupstream = { tftp = "h"; };\n'
+CONTROL, EXAMPLE, SIGN = sys.argv[1], sys.argv[2], sys.argv[3]
+GOOD = ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\nupstream = { tftp = "h"; };'
+        ' trust = { allow_unsigned = true; state_dir = "/tmp"; };\n')
 CASES = [   # (config text, the line, the key or message part expected)
     ('site = { address = "10.0.0"; broadcast = "10.0.0.255"; };\n', 1, "site.address"),
     (GOOD + 'appliance = {\n  priority = 16; };\n', 4, "appliance.priority"),
@@ -21,15 +22,38 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD + 'site2 = 1;\n', 3, "site2: unknown section"),
     ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; colour = 1; };\n'
      'upstream = { tftp = "h"; };\n', 1, "unknown key 'colour'"),
+    ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\nupstream = { tftp = "h"; };\n',
+     0, "trust: missing section"),
+    (GOOD.replace("allow_unsigned = true;", "allow_unsigned = false;"), 2, "trust: no keys"),
+    (GOOD.replace("allow_unsigned = true;", 'keys = [ "/nonexistent.pub" ];'), 2,
+     "trust.keys: /nonexistent.pub"),
+    (GOOD.replace("allow_unsigned = true;", 'allow_unsigned = true; site_key = "%s";'
+                  % sys.argv[2]), 2, "trust.site_key"),
+    (GOOD.replace("allow_unsigned = true;", 'allow_unsigned = "yes";'), 2,
+     "trust.allow_unsigned"),
+    (GOOD.replace("allow_unsigned = true;", 'allow_unsigned = true; previous_site_key = "x";'),
+     2, "trust.previous_site_key"),
     ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\n', 0, "upstream"),
     ('site = { address = "10.0.0.2" \n', 2, "syntax"),
 ]
 
 failures = 0
-r = subprocess.run([CONTROL, "--config", EXAMPLE, "--check"], capture_output=True, text=True)
-if r.returncode != 0:
-    print("not ok: the shipped example fails: %s" % r.stderr)
-    failures += 1
+with tempfile.TemporaryDirectory() as tmp:
+    # The example names /etc/pfs-relay/publisher.pub: check it with a real
+    # key file in that place, and with none (the missing key is named).
+    r = subprocess.run([CONTROL, "--config", EXAMPLE, "--check"], capture_output=True, text=True)
+    if r.returncode != 1 or "/etc/pfs-relay/publisher.pub" not in r.stderr:
+        print("not ok: the example without its key file: %r" % r.stderr)
+        failures += 1
+    subprocess.run([SIGN, "keygen", "--secret", tmp + "/p.sec", "--public", tmp + "/p.pub"],
+                   check=True, stdout=subprocess.DEVNULL)
+    text = open(EXAMPLE).read().replace("/etc/pfs-relay/publisher.pub", tmp + "/p.pub")
+    open(tmp + "/example.conf", "w").write(text)
+    r = subprocess.run([CONTROL, "--config", tmp + "/example.conf", "--check"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print("not ok: the shipped example fails: %s" % r.stderr)
+        failures += 1
 with tempfile.TemporaryDirectory() as tmp:
     for i, (text, line, key) in enumerate(CASES):
         path = os.path.join(tmp, "c%d.conf" % i)

@@ -123,12 +123,12 @@ def add_bad_frames(frames):
     return frames + [bytes(bad_crc), bytes(ttl), bytes(port), bytes(auth)]
 
 
-def relay(work, tag, chunk, size, nframes, dp_args):
+def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=()):
     seg = "/dev/shm/pfs-frames-%d-%s" % (os.getpid(), tag)
     out = os.path.join(work, tag + ".pcap")
     ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
                             "--file-size", str(size), "--children", str(CHILDREN),
-                            "--until-chunks", str(nframes), "--timeout", "30"],
+                            "--until-chunks", str(nframes), "--timeout", "30"] + list(ctl_args),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dp = subprocess.Popen([DATAPLANE, "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
                            "--file-prefix", "pfsframes%d" % os.getpid(),
@@ -397,12 +397,46 @@ def memif_stop_case(chunk, size, extra):
     return "%d rounds: stopped on SIGINT, peer left, pfs-gen exited 0 with its figures" % rounds
 
 
+def digest_case(chunk, size, _args):
+    """Signed chunks: the dataplane checks each against its digest before it
+    stores or relays it. One chunk whose bytes (with a valid CRC) are not what
+    was signed is counted, goes to pfs-control, and reaches no child; every
+    other chunk goes to every child, checked."""
+    bad = 5
+    with tempfile.TemporaryDirectory() as work:
+        content_path = os.path.join(work, "file.bin")
+        signed_path = os.path.join(work, "signed.bin")
+        trace = os.path.join(work, "in.pcap")
+        r = subprocess.run([GEN, "--out", trace, "--file-size", str(size), "--chunk-size",
+                            str(chunk), "--content", content_path], capture_output=True,
+                           text=True)
+        expect(r.returncode == 0, "pfs-gen: %s" % r.stderr)
+        signed = bytearray(open(content_path, "rb").read())
+        signed[bad * chunk + 7] ^= 0x20         # what the publisher signed differs here
+        open(signed_path, "wb").write(signed)
+        nchunks = len(read_pcap(trace)[1])
+        totals, out, _ = relay(work, "verify", chunk, size, nchunks - 1, ["--no-zero-copy"],
+                               ["--verify", signed_path])
+        expect(totals["fanout_verified"] == nchunks and totals["fanout_bad_digest"] == 1,
+               "digests: %s" % totals)
+        expect(totals["fanout_chunks"] == nchunks - 1 and totals["to_control"] == 1,
+               "the bad chunk was relayed or lost: %s" % totals)
+        sent = [struct.unpack("!I", fr[62:66])[0] for fr in out]
+        expect(bad not in sent, "chunk %d reached a child" % bad)
+        expect(len(sent) == (nchunks - 1) * CHILDREN and
+               all(sent.count(i) == CHILDREN for i in range(nchunks) if i != bad),
+               "copies: %d frames for %d chunks" % (len(sent), nchunks - 1))
+        return "%d chunks checked, the one not signed so stopped; %d copies of the rest" % (
+            totals["fanout_verified"], len(sent))
+
+
 def main():
     cases = [(c[0], c[1], c[2], c[3:], lambda ch, sz, rest: run_case(ch, sz, *rest))
              for c in CASES] + [
         ("gen_transmit_1408", 1408, 100000, [], transmit_case),
         ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case),
-        ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case)]
+        ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case),
+        ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case)]
     try:
         return run_cases("dataplane frames", [
             (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))

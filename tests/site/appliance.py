@@ -33,6 +33,7 @@ upstream = {{ tftp = "{tftp}"; }};
 appliance = {{ max_children = {kids}; priority = {prio}; local_fanout = {fanout}; }};
 segment = {{ path = "{segment}"; cache_mb = {cache_mb}; }};
 control = {{ socket = "{socket}"; }};
+trust = {{ {trust} state_dir = "{state}"; }};
 """
 
 
@@ -40,11 +41,11 @@ class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
                  local_fanout=True):
         self.site = site
-        # pfs-control neither verifies signed manifests nor tags its
-        # messages yet (issue "Trust" sections 3 and 4): devices on an
-        # appliance site accept unsigned files and run without a site key.
-        site.trust_args = ["--allow-unsigned"]
-        site.site_key = None
+        # The appliance trusts what the site's devices trust: the site's
+        # publisher key when its files are signed, its site key if it has one.
+        trust = ('keys = [ "%s" ];' % site.pubkey) if site.signed else "allow_unsigned = true;"
+        if site.site_key:
+            trust += ' site_key = "%s";' % site.site_key
         self.ns = site.prefix + "-app"
         self.segment = "/dev/shm/%s-seg" % site.prefix
         self.socket = os.path.join(site.work, "control.sock")
@@ -56,7 +57,8 @@ class Appliance:
             f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", tftp=S.HQ_IP,
                                   kids=max_children, prio=priority,
                                   fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,
-                                  socket=self.socket))
+                                  socket=self.socket, trust=trust,
+                                  state=os.path.join(site.work, "app-state")))
         site._ns(self.ns)
         S.sh("ip", "link", "add", "eth0", "netns", self.ns, "type", "veth", "peer", "va",
              "netns", site.prefix + "-site")

@@ -48,8 +48,13 @@ def check_pfsctl(app, nfiles):
     expect(tree["key"] == key and "child_slots" in tree, "tree %s: %s" % (key, tree))
     drawn = app.ctl("tree", key).stdout
     expect("this appliance" in drawn and "--" in drawn, "tree not drawn: %r" % drawn)
-    files = app.ctl_json("files")["files"]
+    entries = app.ctl_json("files")["files"]
+    files = [f for f in entries if not f["file"].endswith(".pfsm")]
     expect(sum(f["state"] == "complete" for f in files) == nfiles, "files: %s" % files)
+    if app.site.signed:     # each signed manifest kept beside its file
+        names = {(f["model"], f["file"]) for f in entries if f["state"] == "complete"}
+        expect(all((f["model"], f["file"] + ".pfsm") in names for f in files),
+               "manifests not cached: %s" % sorted(names))
     expect(app.ctl_json("peers")["ok"], "peers")
     stats = app.ctl_json("stats")
     expect(stats["dataplane"]["tx_chunks"] > 0 and stats["control"]["wan_bytes"] > 0,
@@ -77,7 +82,7 @@ def scenario_appliance_16_then_cache_wave():
     hierarchy, fetches each (model, file) once, devices get byte-identical
     files. pfs-control restarts (the cache stays), and a second wave of 8 new
     devices gets the same files with no WAN byte. pfsctl checked throughout."""
-    with S.Site(24, MODELS, dict(FILES, **{"extra.bin": EXTRA})) as site:
+    with S.Site(24, MODELS, dict(FILES, **{"extra.bin": EXTRA}), site_key=True) as site:
         app = Appliance(site)
         app.start()
         first, second = site.devices[:16], site.devices[16:]
@@ -126,7 +131,9 @@ def check_operator_commands(site, app, nfiles):
     expect(site.wan_bytes() - wan0 >= EXTRA, "the prefetch crossed no WAN")
     # Devices are done: nothing pins the files, evict takes them all.
     evicted = app.ctl_json("evict")
-    expect(evicted["ok"] and evicted["evicted"] == nfiles + 1, "evict: %s" % evicted)
+    per_file = 2 if app.site.signed else 1  # a signed file's manifest goes too
+    expect(evicted["ok"] and evicted["evicted"] == (nfiles + 1) * per_file,
+           "evict: %s" % evicted)
     expect(app.ctl_json("files")["files"] == [], "files left after evict")
     expect(app.ctl_json("disable")["ok"], "disable")
     st = app.ctl_json("status")
@@ -215,7 +222,9 @@ def scenario_appliance_member_relays_locally():
     """The appliance below the devices' priority: a device is root, the
     appliance joins as a member with 16 child slots, and its dataplane
     stores and replicates the chunks it receives itself (local fan-out);
-    every device ends byte-identical, the appliance fetched nothing."""
+    every device ends byte-identical, the appliance fetched nothing. The
+    file is signed: the dataplane checks every relayed chunk against its
+    digest before it stores or sends it."""
     files = {"fw/big.bin": 4 * 1024 * 1024 + 77}
     with S.Site(12, MODELS[:1], files) as site:
         app = Appliance(site, priority=0)
@@ -250,10 +259,12 @@ def scenario_appliance_member_relays_locally():
                "reports lost: dataplane %d, control %d" % (dp["fanout_chunks"],
                                                           ctl["fanout_chunks"]))
         expect(ctl["fanout_skipped"] > 0, "the engine re-sent every relayed chunk: %s" % ctl)
-        return "member at depth %d: %d chunks relayed locally as %d copies (%d reports), " \
-               "%d engine sends skipped" % (trees[0]["depth"], dp["fanout_chunks"],
-                                            dp["fanout_tx"], dp["fanout_notices"],
-                                            ctl["fanout_skipped"])
+        expect(dp["fanout_verified"] >= dp["fanout_chunks"] and dp["fanout_bad_digest"] == 0,
+               "relayed chunks not checked against their digests: %s" % dp)
+        return "member at depth %d: %d chunks verified and relayed locally as %d copies " \
+               "(%d reports), %d engine sends skipped" % (
+                   trees[0]["depth"], dp["fanout_chunks"], dp["fanout_tx"],
+                   dp["fanout_notices"], ctl["fanout_skipped"])
 
 
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,

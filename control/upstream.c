@@ -1,0 +1,349 @@
+/* upstream.c - what a root hierarchy of the appliance takes from upstream,
+ * and what it keeps: the signed manifest first, then the file, both into the
+ * chunk cache (docs/appliance.md 4, docs/protocol.md 6.7).
+ *
+ *   UPSTREAM_START --want_manifest--> manifest cached? --yes--> engine checks it
+ *        |                                 | no                    |
+ *        |                      fetch PATH.pfsm into memory -------+
+ *        v                                                         v ok
+ *   file cached and complete? --yes--> every chunk through the engine's check
+ *        | no                                   | a chunk fails: drop the entry
+ *        v                                      v
+ *   fetch PATH into the cache; each block through the engine's check
+ *
+ * A manifest is kept in the cache as its own entry (model, PATH.pfsm), so a
+ * later wave of devices is served, signature and all, without a WAN byte.
+ * A cached file is re-checked against the manifest at every hit (about 1 ms
+ * per MB): the cache is a file on disk that anything could have changed.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+
+#define MAN_CHUNK 1024          /* cache chunk size of a manifest entry */
+
+static int fetch_slot_alloc(struct ctl *c, int eng, int hidx, bool manifest)
+{
+	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+		if (!c->fetch_slot[i].used) {
+			c->fetch_slot[i] = (struct ctl_fetch_slot){ .used = true, .eng = eng,
+								    .hidx = hidx,
+								    .manifest = manifest };
+			return i;
+		}
+	}
+	return -EBUSY;
+}
+
+static void slot_free(struct ctl_fetch_slot *s)
+{
+	free(s->mbuf);
+	*s = (struct ctl_fetch_slot){ 0 };
+}
+
+/* "PATH.pfsm", the manifest's name on the server and in the cache. */
+static int manifest_name(const char *path, char *out, size_t n)
+{
+	return (size_t)snprintf(out, n, "%s.pfsm", path) < n &&
+	       pfs_filepath_valid(out, strlen(out)) ? 0 : -ENAMETOOLONG;
+}
+
+void ctl_manifest_keep(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	char name[PFS_FILEPATH_MAX + 8];
+	uint8_t sha[32];
+	int rc, fi;
+
+	rc = pfs_seqstate_raise(c->seqstate, act->path, act->sequence);
+	if (rc < 0)
+		ctl_log(c, "%s %s: cannot keep manifest sequence %llu: %s", ce->model, act->path,
+			(unsigned long long)act->sequence, strerror(-rc));
+	fi = manifest_name(act->path, name, sizeof(name)) < 0 ? -1 :
+	     pfs_cache_find(c->cache, ce->model, name);
+	if (fi >= 0 || !act->data || !act->len)
+		return;                 /* cached already (or nothing to keep) */
+	fi = pfs_cache_create(c->cache, pfs_hier_key(ce->model, strlen(ce->model), name,
+						     strlen(name)), ce->model, name, MAN_CHUNK);
+	EVP_Digest(act->data, act->len, sha, NULL, EVP_sha256(), NULL);
+	if (fi < 0 || pfs_cache_write(c->cache, fi, 0, act->data, act->len) < 0 ||
+	    pfs_cache_complete(c->cache, fi, act->len, sha) < 0) {
+		if (fi >= 0)
+			pfs_cache_drop(c->cache, fi);
+		c->st.cache_write_errors++;
+		return;
+	}
+	c->st.manifests_cached++;
+}
+
+/* The cached manifest of a file, malloc'd, or NULL. */
+static uint8_t *cached_manifest(struct ctl *c, const char *model, const char *path, size_t *len)
+{
+	char name[PFS_FILEPATH_MAX + 8];
+	struct pfs_cache_file *f;
+	uint8_t *buf;
+	int fi;
+
+	if (manifest_name(path, name, sizeof(name)) < 0 ||
+	    (fi = pfs_cache_find(c->cache, model, name)) < 0 ||
+	    !(f = pfs_cache_file(c->cache, fi)) || atomic_load(&f->state) != PFS_CF_COMPLETE ||
+	    f->size > PFS_MAN_MAX_LEN || !(buf = malloc(f->size ? f->size : 1)))
+		return NULL;
+	if (pfs_cache_read(c->cache, fi, 0, buf, f->size) < 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = f->size;
+	return buf;
+}
+
+/* Serve a complete cached file as the "fetch": every chunk goes through the
+ * engine's check (against the signed manifest when there is one). False if
+ * the cache cannot serve it; a copy that fails the check is dropped. */
+static bool serve_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx,
+			     const struct pfs_hier_info *info)
+{
+	int fi = pfs_cache_find(c->cache, ce->model, info->path);
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+	pfs_time_t now = (pfs_time_t)ctl_now();
+	uint64_t off = 0;
+
+	if (!f || atomic_load(&f->state) != PFS_CF_COMPLETE || f->chunk_size != info->chunk_size)
+		return false;
+	for (uint32_t idx = 0; off < f->size; idx++) {
+		uint32_t len;
+		const uint8_t *p = pfs_cache_chunk(c->cache, fi, idx, &len);
+		if (len > f->size - off)
+			len = (uint32_t)(f->size - off);
+		if (!p || pfs_engine_upstream_write(ce->e, now, hidx, off, p, len) < 0) {
+			ctl_log(c, "%s %s: cached copy does not match the signed manifest; "
+				"fetching it again", ce->model, info->path);
+			c->st.cache_rejected++;
+			pfs_cache_drop(c->cache, fi);
+			return false;
+		}
+		off += len;
+	}
+	ce->cache_fi[hidx] = fi;
+	ce->from_cache[hidx] = true;
+	pfs_cache_count_hit(c->cache, fi);
+	c->st.cache_hits++;
+	ctl_log(c, "%s %s: from cache (%llu bytes, hit %llu)", ce->model, info->path,
+		(unsigned long long)f->size, (unsigned long long)f->hits);
+	pfs_engine_upstream_done(ce->e, now, hidx, f->size, f->sha256);
+	return true;
+}
+
+/* The file itself, once the manifest (if any) is accepted. */
+static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
+{
+	pfs_time_t now = (pfs_time_t)ctl_now();
+	struct pfs_hier_info info;
+	int fi, id;
+
+	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0 || serve_from_cache(c, ce, hidx, &info))
+		return;
+	pfs_cache_count_miss(c->cache);
+	c->st.cache_misses++;
+	ce->from_cache[hidx] = false;
+	fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
+	if (fi < 0) {
+		ctl_log(c, "%s %s: no room in the cache: %s", ce->model, info.path, strerror(-fi));
+		pfs_engine_upstream_failed(ce->e, now, hidx, fi);
+		return;
+	}
+	ce->cache_fi[hidx] = fi;
+	if (info.chunks_total)          /* a signed manifest told the size */
+		pfs_cache_expect_size(c->cache, fi, info.size);
+	id = fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
+	if (id < 0 || pfs_fetch_start(c->fetch, id, c->cfg.tftp, info.path) < 0) {
+		if (id >= 0)
+			slot_free(&c->fetch_slot[id]);
+		pfs_engine_upstream_failed(ce->e, now, hidx, -EIO);
+		return;
+	}
+	ce->fetch_id[hidx] = id;
+	ctl_log(c, "%s %s: fetching tftp://%s/%s", ce->model, info.path, c->cfg.tftp, info.path);
+}
+
+/* The manifest is here (buf), or the server has none (NULL): the engine
+ * judges it; the file follows only if it was accepted. */
+static void manifest_ready(struct ctl *c, struct ctl_engine *ce, int hidx, const char *path,
+			   const uint8_t *buf, size_t len)
+{
+	int rc = pfs_engine_upstream_manifest(ce->e, (pfs_time_t)ctl_now(), hidx, buf, len);
+
+	if (rc < 0) {
+		ctl_log(c, "%s %s.pfsm refused: %s", ce->model, path, pfs_man_strerror(rc));
+		return;         /* counted by the engine as an upstream failure */
+	}
+	upstream_file(c, ce, hidx);
+}
+
+void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	char name[PFS_FILEPATH_MAX + 8];
+	uint8_t *man;
+	size_t len;
+	int id;
+
+	if (!act->want_manifest) {
+		upstream_file(c, ce, act->hidx);
+		return;
+	}
+	if ((man = cached_manifest(c, ce->model, act->path, &len))) {
+		manifest_ready(c, ce, act->hidx, act->path, man, len);
+		free(man);
+		return;
+	}
+	id = fetch_slot_alloc(c, (int)(ce - c->eng), act->hidx, true);
+	if (id < 0 || manifest_name(act->path, name, sizeof(name)) < 0 ||
+	    pfs_fetch_start(c->fetch, id, c->cfg.tftp, name) < 0) {
+		if (id >= 0)
+			slot_free(&c->fetch_slot[id]);
+		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), act->hidx, -EIO);
+		return;
+	}
+	ce->fetch_id[act->hidx] = id;
+	c->st.manifests_fetched++;
+}
+
+/* A fetch ended (done, failed, aborted): free its slot and, unless it
+ * completed, the partial cache entry nobody will finish. */
+static void fetch_release(struct ctl *c, struct ctl_engine *ce, int hidx, bool drop_partial)
+{
+	int id = ce->fetch_id[hidx];
+
+	if (id >= 0)
+		slot_free(&c->fetch_slot[id]);
+	ce->fetch_id[hidx] = -1;
+	if (drop_partial && ce->cache_fi[hidx] >= 0) {
+		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
+		ce->cache_fi[hidx] = -1;
+	}
+}
+
+void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
+{
+	if (ce->fetch_id[hidx] < 0)
+		return;
+	pfs_fetch_abort(c->fetch, ce->fetch_id[hidx]);
+	fetch_release(c, ce, hidx, !c->fetch_slot[ce->fetch_id[hidx]].manifest);
+}
+
+static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
+{
+	if (id < 0 || id >= PFS_FETCH_MAX || !c->fetch_slot[id].used)
+		return NULL;
+	*hidx = c->fetch_slot[id].hidx;
+	return &c->eng[c->fetch_slot[id].eng];
+}
+
+static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t len)
+{
+	struct ctl *c = ctx;
+	int hidx, rc;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+	struct ctl_fetch_slot *s;
+
+	if (!ce)
+		return -ENOENT;
+	s = &c->fetch_slot[id];
+	c->st.wan_bytes += len;
+	if (s->manifest) {
+		if (s->mlen + len > PFS_MAN_MAX_LEN)
+			return -EFBIG;
+		if (s->mlen + len > s->mcap) {  /* doubling: each byte copied once, amortised */
+			size_t ncap = s->mcap ? s->mcap : 64 * 1024;
+			uint8_t *nb;
+			while (ncap < s->mlen + len)
+				ncap *= 2;
+			if (!(nb = realloc(s->mbuf, ncap)))
+				return -ENOMEM;
+			s->mbuf = nb;
+			s->mcap = ncap;
+		}
+		memcpy(s->mbuf + s->mlen, data, len);
+		s->mlen += len;
+		return 0;
+	}
+	if (ce->cache_fi[hidx] < 0)
+		return -ENOENT;
+	rc = pfs_cache_write(c->cache, ce->cache_fi[hidx], off, data, len);
+	if (rc < 0) {
+		c->st.cache_write_errors++;
+		return rc;
+	}
+	/* The engine checks each chunk as it completes; -EBADMSG fails the
+	 * fetch ("the server's bytes do not match the signed manifest"). */
+	return pfs_engine_upstream_write(ce->e, (pfs_time_t)ctl_now(), hidx, off, data, len);
+}
+
+static void fetch_progress(void *ctx, int id, uint64_t bytes)
+{
+	struct ctl *c = ctx;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+
+	(void)bytes;
+	if (ce)
+		ctl_engine_drain(c, ce);        /* chunks the engine took in fetch_write */
+}
+
+static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
+{
+	struct ctl *c = ctx;
+	struct pfs_hier_info info;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+	struct ctl_fetch_slot *s;
+
+	if (!ce)
+		return;
+	s = &c->fetch_slot[id];
+	if (s->manifest) {
+		uint8_t *buf = s->mbuf;
+		size_t len = s->mlen;
+
+		s->mbuf = NULL;
+		fetch_release(c, ce, hidx, false);
+		pfs_engine_hier_info(ce->e, hidx, &info);
+		manifest_ready(c, ce, hidx, info.path, buf, len);
+		free(buf);
+	} else {
+		fetch_release(c, ce, hidx, false);
+		pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);
+	}
+	ctl_engine_drain(c, ce);
+}
+
+static void fetch_failed(void *ctx, int id, int err, const char *why)
+{
+	struct ctl *c = ctx;
+	struct pfs_hier_info info;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+	bool manifest;
+
+	if (!ce)
+		return;
+	manifest = c->fetch_slot[id].manifest;
+	fetch_release(c, ce, hidx, !manifest);
+	pfs_engine_hier_info(ce->e, hidx, &info);
+	if (manifest && err == -ENOENT) {
+		manifest_ready(c, ce, hidx, info.path, NULL, 0);      /* unsigned */
+	} else {
+		ctl_log(c, "cannot fetch %s%s from tftp://%s: %s", info.path,
+			manifest ? ".pfsm" : "", c->cfg.tftp, why);
+		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), hidx, err);
+	}
+	ctl_engine_drain(c, ce);
+}
+
+const struct pfs_fetch_ops ctl_fetch_ops = {
+	.write = fetch_write, .progress = fetch_progress,
+	.done = fetch_done, .failed = fetch_failed,
+};
