@@ -111,6 +111,7 @@ enum pfs_distrust_reason {
 	PFS_DISTRUST_BAD_MANIFEST,      /* its manifest failed verification */
 	PFS_DISTRUST_UNSIGNED,          /* offers an unsigned file where signed is required */
 	PFS_DISTRUST_NO_MANIFEST,       /* did not deliver its manifest */
+	PFS_DISTRUST_SILENT_ROOT,       /* a confirmed root that answered no JOIN */
 };
 
 enum pfs_action_type {

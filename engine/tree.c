@@ -305,9 +305,15 @@ void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	if (h->state == H_MEMBER && m->sender == h->parent_id) {
 		tree_parent_lost(e, h, now, m->u.reason.reason);
 	} else if (h->state == H_JOINING && m->sender == h->target_id) {
-		if (m->sender == h->root_id)
-			elect_start(e, h, now); /* the "root" is not one */
-		else
+		if (m->sender == h->root_id) {
+			/* The "root" is not one: where nodes may be hostile, it
+			 * is not followed again (its ROOTs would loop us). */
+			if (e->cfg.trust) {
+				integ_distrust(e, h, now, h->root_id, PFS_DISTRUST_SILENT_ROOT);
+				h->root_known = false;
+			}
+			elect_start(e, h, now);
+		} else
 			tree_join_root(e, h, now);
 	} else {
 		e->st.rx_stray++;
@@ -371,7 +377,16 @@ void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 		} else if (h->target_id != h->root_id) {
 			tree_join_root(e, h, now);
 		} else {
-			elect_start(e, h, now); /* the root does not answer */
+			/* The root does not answer. Where nodes may be hostile
+			 * (trust configured), a root that announces itself and
+			 * answers no JOIN is excluded from the next election:
+			 * else it would hold every joiner until the fallback
+			 * (docs/protocol.md 6.7). */
+			if (e->cfg.trust && h->root_known) {
+				integ_distrust(e, h, now, h->root_id, PFS_DISTRUST_SILENT_ROOT);
+				h->root_known = false;
+			}
+			elect_start(e, h, now);
 		}
 	}
 	if (h->state == H_MEMBER && now - h->parent_heard >= e->cfg.parent_timeout)

@@ -7,6 +7,7 @@ start without a key or --allow-unsigned. Run as root (scripts/test.sh)."""
 import os
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
@@ -208,9 +209,63 @@ def scenario_replayed_claims():
         return "%d election frames replayed: %d drops as replayed" % (captured, replayed)
 
 
+def port_bytes(site, devices):
+    """Bytes the site bridge delivered to these devices' ports."""
+    return sum(int(S.sh("cat", "/sys/class/net/v%d/statistics/tx_bytes" % d.idx,
+                        ns=site.prefix + "-site", capture=True).strip()) for d in devices)
+
+
+def scenario_forged_datagrams():
+    """Section 6 with forged datagrams from a node without the site key...
+    and on a site with none (the sender field is all it has): a class-15
+    ROOT with FAILED that answers no JOIN, HEARTBEATs with FAILED, DATA with
+    valid CRCs and wrong bytes and LEAVEs, each naming the devices' possible
+    parents. Every honest device completes with the right file, none exits
+    early, the silent root is excluded within seconds (not the 30 s
+    fallback), and the LAN bytes to honest devices stay within 1.5 times
+    those of the same rollout without the attacker."""
+    forge = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forge.py")
+    size = 2 * 1024 * 1024
+    with S.Site(6, MODEL, {FILE: size}) as site:
+        honest, host = site.devices[:5], site.devices[5]
+        before = port_bytes(site, honest)
+        base = rollout_time(site, honest)
+        base_bytes = port_bytes(site, honest) - before
+        for d in honest:
+            os.unlink(os.path.join(d.out, FILE))
+            d.events, d._pos = [], 0
+        before = port_bytes(site, honest)
+        attacker = subprocess.Popen(
+            ["ip", "netns", "exec", host.ns, sys.executable, forge, MODEL[0], FILE,
+             S.SUBNET + ".255", "20", host.ip] + [d.ip for d in honest],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)         # its ROOTs are on the wire before the devices start
+            t = rollout_time(site, honest)
+        finally:
+            attacker.kill()
+            attacker.wait()
+        lan = port_bytes(site, honest) - before
+        problems = S.check_outputs(site, devices=honest)
+        expect(not problems, "; ".join(problems[:3]))
+        silent = [e for d in honest for e in d.events
+                  if e.get("event") == "distrust" and e.get("a") == 5]
+        expect(silent, "no device excluded the silent root")
+        expect(t < 20, "last device at %.1f s: the silent root held it" % t)
+        expect(lan <= 1.5 * base_bytes, "LAN bytes %d, %.2f x the %d without the attacker" %
+               (lan, lan / base_bytes, base_bytes))
+        starts = sum(1 for d in honest for e in d.events if e.get("event") == "upstream_start")
+        expect(starts == 1, "honest devices fetched %d times, want 1" % starts)
+        wrong = sum(stats(d)["rx_wrong_source"] for d in honest)
+        return "done at %.1f s (%.1f s without); LAN %.2f x; %d silent-root exclusions; " \
+               "%d forged neighbour messages dropped" % (t, base, lan / base_bytes,
+                                                          len(silent), wrong)
+
+
 SCENARIOS = [scenario_no_trust_exit_2, scenario_signed_rollout, scenario_rogue_root,
              scenario_rollback_refused, scenario_server_bytes_checked,
-             scenario_outsider_without_key, scenario_replayed_claims]
+             scenario_outsider_without_key, scenario_replayed_claims,
+             scenario_forged_datagrams]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, label="trust"))
