@@ -28,6 +28,7 @@ struct node {
 	struct pfs_engine *e;
 	bool alive, started;
 	bool corrupt;                   /* hostile: alters every chunk it sends */
+	const struct sfile *rogue;      /* hostile: its own server's file */
 	uint8_t nwants;
 	uint64_t timer_gen;
 	pfs_time_t armed;
@@ -53,6 +54,8 @@ struct netsim {
 	pfs_time_t wan_free;            /* the WAN is busy until then */
 	struct sfile files[MAX_FILES];
 	int nfiles;
+	struct sfile rogue[MAX_FILES];
+	int nrogue;
 	struct upstream_count *ups;
 	int nups;
 	struct netsim_counts c;
@@ -294,6 +297,21 @@ int netsim_add_manifest(struct netsim *ns, const char *path, const uint8_t *man,
 	return -ENOENT;
 }
 
+int netsim_rogue_server(struct netsim *ns, int node, const char *path, const uint8_t *data,
+			size_t size, const uint8_t *man, size_t man_len)
+{
+	struct sfile *f;
+
+	if (node < 0 || node >= ns->nnodes || ns->nrogue == MAX_FILES)
+		return -EINVAL;
+	f = &ns->rogue[ns->nrogue++];
+	*f = (struct sfile){ .path = path, .data = data, .size = size, .man = man,
+			     .man_len = man_len };
+	EVP_Digest(data, size, f->sha, NULL, EVP_sha256(), NULL);
+	ns->nodes[node].rogue = f;
+	return 0;
+}
+
 void netsim_corrupt_sends(struct netsim *ns, int node)
 {
 	if (node >= 0 && node < ns->nnodes)
@@ -503,7 +521,8 @@ static void start_node(struct netsim *ns, int idx)
 	n->started = true;
 	ns->pending--;
 	for (int w = 0; w < n->nwants; w++) {
-		n->files[w].ref = server_file(ns, n->wants[w]);
+		n->files[w].ref = n->rogue && !strcmp(n->rogue->path, n->wants[w]) ? n->rogue :
+				  server_file(ns, n->wants[w]);
 		pfs_engine_want(n->e, ns->now, n->wants[w]);
 	}
 }

@@ -60,6 +60,11 @@ int netsim_add_file(struct netsim *ns, const char *path, const uint8_t *data, si
  * the simulation. 0 or -ENOENT. */
 int netsim_add_manifest(struct netsim *ns, const char *path, const uint8_t *man, size_t len);
 
+/* A hostile node with its own upstream server: its file (and manifest) for
+ * path are these, not the site's. Call before the node starts. */
+int netsim_rogue_server(struct netsim *ns, int node, const char *path, const uint8_t *data,
+			size_t size, const uint8_t *man, size_t man_len);
+
 /* A hostile node: every chunk it sends has one byte changed (the CRC32C is
  * recomputed, so only a digest catches it). */
 void netsim_corrupt_sends(struct netsim *ns, int node);

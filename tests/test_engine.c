@@ -618,3 +618,58 @@ Test(engine, outsider_without_site_key_is_ignored)
 	netsim_free(ns);
 	free(f.data);
 }
+
+/* Issue "Trust" section 7: a class-15 root whose manifest (and file) are
+ * signed by a key the others do not trust. No honest node takes a chunk of
+ * it; they leave it, elect among themselves and all complete with the
+ * publisher's file. */
+Test(engine, root_with_untrusted_manifest_is_left)
+{
+	struct netsim_params p = { .seed = 41, .latency = PFS_MSEC(1), .upstream_rate = 4000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "fw.bin", 120000, make_file(120000, 41) };
+	uint8_t *fake = make_file(120000, 42);
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), rc = c;
+	struct pfs_trust trust = { 0 }, rogue_trust = { 0 };
+	uint64_t distrusted = 0, forged = 0;
+	size_t mlen, rlen;
+	uint8_t *man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+	uint8_t *rman = sign_for(f.path, fake, f.size, c.chunk_size, &rogue_trust, &rlen);
+	int rogue;
+
+	c.trust = &trust;
+	rc.trust = &rogue_trust;
+	rc.priority_class = 15;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	netsim_add_manifest(ns, f.path, man, mlen);
+	rogue = netsim_add_node(ns, &rc, wants, 1, 0);
+	cr_assert_eq(netsim_rogue_server(ns, rogue, f.path, fake, f.size, rman, rlen), 0);
+	for (int i = 0; i < 8; i++)
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(1500 + 20 * i));  /* it is root by then */
+	cr_assert(netsim_run(ns, PFS_SEC(60)), "the rollout must finish");
+	for (int n = 0; n < netsim_nodes(ns); n++) {
+		size_t size; bool done, failed;
+		const uint8_t *got = netsim_file(ns, n, 0, &size, &done, &failed);
+		const struct pfs_engine_stats *s = pfs_engine_stats(netsim_engine(ns, n));
+
+		if (n == rogue)
+			continue;
+		cr_assert(done && size == f.size && !memcmp(got, f.data, size), "node %d", n);
+		distrusted += s->distrusted;
+		forged += s->chunks_forged + s->chunks_unverified;
+		cr_assert_eq(s->manifests_ok, 1, "node %d verified %llu manifests", n,
+			     (unsigned long long)s->manifests_ok);
+	}
+	cr_assert_gt(distrusted, 0, "nobody left the untrusted root: the test tests nothing");
+	cr_assert_eq(forged, 0, "a chunk of the untrusted root reached an honest node");
+	cr_assert_eq(netsim_counts(ns)->chunks_mismatched, 0);
+	cr_assert_eq(netsim_counts(ns)->bad_forwards, 0);
+	/* The rogue's own fetch, and one for the honest tree. */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", f.path), 2);
+	netsim_free(ns);
+	free(man);
+	free(rman);
+	free(fake);
+	free(f.data);
+}
