@@ -83,9 +83,8 @@ struct ctl_engine {
 struct ctl_fetch_slot {
 	bool used;
 	int eng, hidx;
-	bool manifest;                  /* fetching PATH.pfsm into mbuf */
-	uint8_t *mbuf;
-	size_t mlen, mcap;
+	bool manifest;                  /* fetching PATH.pfsm into man */
+	struct pfs_membuf man;
 };
 
 struct ctl_client {

@@ -41,7 +41,7 @@ static int fetch_slot_alloc(struct ctl *c, int eng, int hidx, bool manifest)
 
 static void slot_free(struct ctl_fetch_slot *s)
 {
-	free(s->mbuf);
+	pfs_membuf_free(&s->man);
 	*s = (struct ctl_fetch_slot){ 0 };
 }
 
@@ -253,23 +253,8 @@ static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t
 		return -ENOENT;
 	s = &c->fetch_slot[id];
 	c->st.wan_bytes += len;
-	if (s->manifest) {
-		if (s->mlen + len > PFS_MAN_MAX_LEN)
-			return -EFBIG;
-		if (s->mlen + len > s->mcap) {  /* doubling: each byte copied once, amortised */
-			size_t ncap = s->mcap ? s->mcap : 64 * 1024;
-			uint8_t *nb;
-			while (ncap < s->mlen + len)
-				ncap *= 2;
-			if (!(nb = realloc(s->mbuf, ncap)))
-				return -ENOMEM;
-			s->mbuf = nb;
-			s->mcap = ncap;
-		}
-		memcpy(s->mbuf + s->mlen, data, len);
-		s->mlen += len;
-		return 0;
-	}
+	if (s->manifest)
+		return pfs_membuf_append(&s->man, data, len, PFS_MAN_MAX_LEN);
 	if (ce->cache_fi[hidx] < 0)
 		return -ENOENT;
 	rc = pfs_cache_write(c->cache, ce->cache_fi[hidx], off, data, len);
@@ -305,14 +290,13 @@ static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
 		return;
 	s = &c->fetch_slot[id];
 	if (s->manifest) {
-		uint8_t *buf = s->mbuf;
-		size_t len = s->mlen;
+		struct pfs_membuf man = s->man;         /* the slot goes, the bytes stay */
 
-		s->mbuf = NULL;
+		s->man = (struct pfs_membuf){ 0 };
 		fetch_release(c, ce, hidx, false);
 		pfs_engine_hier_info(ce->e, hidx, &info);
-		manifest_ready(c, ce, hidx, info.path, buf, len);
-		free(buf);
+		manifest_ready(c, ce, hidx, info.path, man.p, man.len);
+		pfs_membuf_free(&man);
 	} else {
 		fetch_release(c, ce, hidx, false);
 		pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);

@@ -56,8 +56,7 @@ struct peer_file {                      /* one wanted file */
 	bool published, failed;
 	char fail_reason[256];
 	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
-	uint8_t *mbuf;
-	size_t mlen, mcap;
+	struct pfs_membuf man;          /* the manifest as it arrives */
 };
 
 struct peer {

@@ -25,23 +25,8 @@ static int on_write(void *ctx, int hidx, uint64_t off, const void *data, size_t 
 	struct peer_file *f = &p->files[hidx];
 	int rc;
 
-	if (f->fetching_manifest) {
-		if (f->mlen + len > PFS_MAN_MAX_LEN)
-			return -EFBIG;
-		if (f->mlen + len > f->mcap) {  /* doubling: one copy per byte, amortised */
-			size_t ncap = f->mcap ? f->mcap : 64 * 1024;
-			uint8_t *nb;
-			while (ncap < f->mlen + len)
-				ncap *= 2;
-			if (!(nb = realloc(f->mbuf, ncap)))
-				return -ENOMEM;
-			f->mbuf = nb;
-			f->mcap = ncap;
-		}
-		memcpy(f->mbuf + f->mlen, data, len);
-		f->mlen += len;
-		return 0;
-	}
+	if (f->fetching_manifest)
+		return pfs_membuf_append(&f->man, data, len, PFS_MAN_MAX_LEN);
 	rc = peer_store_write(p, hidx, off, data, len);
 	if (rc == 0)
 		rc = pfs_engine_upstream_write(p->e, (pfs_time_t)peer_now(), hidx, off, data, len);
@@ -68,11 +53,9 @@ static void manifest_fetched(struct peer *p, int hidx, bool found)
 
 	pfs_engine_hier_info(p->e, hidx, &info);
 	f->fetching_manifest = false;
-	rc = pfs_engine_upstream_manifest(p->e, now, hidx, found ? f->mbuf : NULL,
-					  found ? f->mlen : 0);
-	free(f->mbuf);
-	f->mbuf = NULL;
-	f->mlen = f->mcap = 0;
+	rc = pfs_engine_upstream_manifest(p->e, now, hidx, found ? f->man.p : NULL,
+					  found ? f->man.len : 0);
+	pfs_membuf_free(&f->man);
 	if (rc < 0) {
 		snprintf(f->fail_reason, sizeof(f->fail_reason), "%s.pfsm: %s", info.path,
 			 pfs_man_strerror(rc));
@@ -112,9 +95,7 @@ static void on_failed(void *ctx, int hidx, int err, const char *why)
 		return;
 	}
 	f->fetching_manifest = false;
-	free(f->mbuf);
-	f->mbuf = NULL;
-	f->mlen = f->mcap = 0;
+	pfs_membuf_free(&f->man);
 	snprintf(f->fail_reason, sizeof(f->fail_reason), "%s", why);
 	peer_log(p, "ERR", "upstream_error", "cannot fetch tftp://%s/%s: %s",
 		 p->a.tftp, info.path, why);
@@ -138,9 +119,7 @@ int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_ma
 	char mpath[PFS_FILEPATH_MAX + 8];
 
 	f->fetching_manifest = want_manifest;
-	free(f->mbuf);
-	f->mbuf = NULL;
-	f->mlen = f->mcap = 0;
+	pfs_membuf_free(&f->man);
 	if (!want_manifest)
 		return start_file(p, hidx, path);
 	snprintf(mpath, sizeof(mpath), "%s.pfsm", path);
@@ -159,8 +138,6 @@ void peer_upstream_cleanup(struct peer *p)
 	pfs_fetch_free(p->fetch);
 	p->fetch = NULL;
 	for (int i = 0; i < PEER_MAX_WANTS; i++) {
-		free(p->files[i].mbuf);
-		p->files[i].mbuf = NULL;
-		p->files[i].mcap = 0;
+		pfs_membuf_free(&p->files[i].man);
 	}
 }

@@ -275,3 +275,28 @@ void pfs_fetch_on_timeout(struct pfs_fetch *f)
 	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	collect(f);
 }
+
+int pfs_membuf_append(struct pfs_membuf *b, const void *data, size_t n, size_t max)
+{
+	if (b->len + n > max)
+		return -EFBIG;
+	if (b->len + n > b->cap) {
+		size_t ncap = b->cap ? b->cap : 64 * 1024;
+		uint8_t *np;
+		while (ncap < b->len + n)
+			ncap *= 2;
+		if (!(np = realloc(b->p, ncap)))
+			return -ENOMEM;
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+void pfs_membuf_free(struct pfs_membuf *b)
+{
+	free(b->p);
+	*b = (struct pfs_membuf){ 0 };
+}

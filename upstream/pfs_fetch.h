@@ -44,4 +44,15 @@ void pfs_fetch_on_fd(struct pfs_fetch *f, int fd, uint32_t events);
 int64_t pfs_fetch_deadline(const struct pfs_fetch *f);
 void pfs_fetch_on_timeout(struct pfs_fetch *f);
 
+/* A small file fetched into memory (a signed manifest), bounded: both
+ * drivers' write callbacks append to one. */
+struct pfs_membuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+/* Append, doubling the room (each byte copied once, amortised); -EFBIG past
+ * max bytes, -ENOMEM. */
+int pfs_membuf_append(struct pfs_membuf *b, const void *data, size_t n, size_t max);
+void pfs_membuf_free(struct pfs_membuf *b);
+
 #endif /* PFS_FETCH_H */
