@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "pfs_bcast.h"
 
 static int fail(const struct ctl_config *c, config_setting_t *s, const char *key,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -32,7 +33,7 @@ static int fail(const struct ctl_config *c, config_setting_t *s, const char *key
 
 /* Keys each group may hold: anything else is a typo to report. */
 static const char *const known[][12] = {
-	{ "site", "address", "broadcast", NULL },
+	{ "site", "address", "broadcast", "prefix", NULL },
 	{ "upstream", "tftp", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", NULL },
@@ -232,6 +233,32 @@ static int load_trust(struct ctl_config *c, config_setting_t *g)
 	return get_str(c, g, "trust.state_dir", c->state_dir, sizeof(c->state_dir), false);
 }
 
+/* site.broadcast, or the subnet's from site.prefix: claims sent to the
+ * appliance's own address (what an address without `brd` reports) would
+ * reach nobody, and every device would fetch for itself. */
+static int site_broadcast(struct ctl_config *c, config_setting_t *g)
+{
+	long long prefix = -1;
+	bool derived;
+	struct in_addr a;
+
+	if (get_int(c, g, "site.prefix", 1, 32, &prefix) < 0)
+		return -1;
+	if (c->site_broadcast[0]) {
+		if (c->bcast == c->ip)
+			return fail(c, config_setting_lookup(g, "broadcast"), "site.broadcast",
+				    "is site.address itself: claims would reach no device");
+		return 0;
+	}
+	if (prefix < 0)
+		return fail(c, g, "site", "broadcast or prefix is required (prefix = 24; "
+			    "derives the subnet's broadcast address)");
+	c->bcast = pfs_broadcast_for(c->ip, pfs_prefix_mask((unsigned)prefix), 0, &derived);
+	a.s_addr = htonl(c->bcast);
+	inet_ntop(AF_INET, &a, c->site_broadcast, sizeof(c->site_broadcast));
+	return 0;
+}
+
 static void defaults(struct ctl_config *c, const char *path)
 {
 	memset(c, 0, sizeof(*c));
@@ -276,7 +303,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		goto out;
 	}
 	if (get_ip(c, g, "site.address", c->site_address, &c->ip, true) < 0 ||
-	    get_ip(c, g, "site.broadcast", c->site_broadcast, &c->bcast, true) < 0)
+	    get_ip(c, g, "site.broadcast", c->site_broadcast, &c->bcast, false) < 0 ||
+	    site_broadcast(c, g) < 0)
 		goto out;
 	if (!(g = config_setting_lookup(root, "upstream"))) {
 		fail(c, NULL, "upstream", "missing section (tftp is required)");

@@ -1,4 +1,5 @@
 /* args.c - pfs-peer's command line: parse, range-check, name the problem. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ void peer_usage(FILE *f)
 		"                [--chunk-size BYTES] [--linger SECONDS] [--exit-when-done]\n"
 		"                [--log-json] (--trust PUBKEY [--trust PUBKEY...] | --allow-unsigned)\n"
 		"                [--state-dir DIR] [--site-key FILE [--site-key OLDFILE]]\n"
+		"                [--broadcast ADDR]\n"
 		"\n"
 		"  --strength N      priority class 0..15 placed in the high bits of the\n"
 		"                    election strength (devices 1, appliances 8)\n"
@@ -28,6 +30,8 @@ void peer_usage(FILE *f)
 		"  --allow-unsigned  also accept files without a signed manifest (v1)\n"
 		"  --state-dir DIR   where the highest verified sequence of each file is\n"
 		"                    kept against rollback, and the boot count (default: --out)\n"
+		"  --broadcast ADDR  where claims are broadcast (default: the interface's\n"
+		"                    broadcast address, or its subnet's if it has none)\n"
 		"  --site-key FILE   authenticate control messages with the site key\n"
 		"                    (pfs-sign site-key); a second one is the previous key,\n"
 		"                    still accepted during a rotation\n");
@@ -68,6 +72,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "allow-unsigned", no_argument, NULL, 'U' },
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "site-key", required_argument, NULL, 'K' },
+		{ "broadcast", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -163,6 +168,16 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 			break;
 		case 'U': a->allow_unsigned = true; break;
 		case 'S': a->state_dir = optarg; break;
+		case 'B': {
+			struct in_addr x;
+			if (inet_pton(AF_INET, optarg, &x) != 1) {
+				fprintf(stderr, "pfs-peer: --broadcast: '%s' is not an IPv4 address\n",
+					optarg);
+				return -EINVAL;
+			}
+			a->broadcast = optarg;
+			break;
+		}
 		case 'K':
 			if (a->nsite_keys == 2) {
 				fprintf(stderr, "pfs-peer: --site-key: at most two (current and "

@@ -99,6 +99,26 @@ static void slot_line(struct peer *p, const struct pfs_hier_info *info, char *bu
 	(void)p;
 }
 
+/* A node that becomes root having heard no other node may be alone, or may
+ * be broadcasting where nobody listens: say where its claims went, once. */
+static void alone_warning(struct peer *p)
+{
+	const struct pfs_engine_stats *s = pfs_engine_stats(p->e);
+	char b[INET_ADDRSTRLEN];
+	uint64_t heard = 0;
+
+	for (int t = 0; t <= PFS_MSG_TYPE_MAX; t++)
+		heard += s->rx_msgs[t];
+	heard -= s->rx_foreign;         /* other models' nodes do not count */
+	if (heard || p->alone_warned)
+		return;
+	p->alone_warned = true;
+	inet_ntop(AF_INET, &p->bcast, b, sizeof(b));
+	peer_log(p, "WRN", "heard_no_peer", "root without having heard any other %s node: "
+		 "if there are others on this subnet, check that claims sent to %s on %s "
+		 "reach them (--broadcast)", p->a.model, b, p->a.iface);
+}
+
 void peer_log_event(struct peer *p, const struct pfs_action *act)
 {
 	struct pfs_hier_info info;
@@ -108,6 +128,8 @@ void peer_log_event(struct peer *p, const struct pfs_action *act)
 	unsigned h32 = (unsigned)(act->hier >> 32);
 
 	pfs_engine_hier_info(p->e, act->hidx, &info);
+	if (act->event == PFS_EV_ROOT_CONFIRMED)
+		alone_warning(p);
 	if (act->peer_id)
 		peer_addr_str(act->peer.ip ? act->peer.ip : act->peer_id, peer_s);
 	snprintf(xid, sizeof(xid), xid_fmt, ntohl(p->ip.s_addr));

@@ -266,6 +266,16 @@ int main(int argc, char **argv)
 		 p->a.mode == PFS_MODE_TFTP_ONLY ? "tftp-only" :
 		 p->a.mode == PFS_MODE_STORE_FORWARD ? "store-forward" : "cut-through",
 		 p->trust.nkeys, p->a.allow_unsigned ? " unsigned-allowed" : "");
+	if (p->bcast_derived) {
+		char rep[INET_ADDRSTRLEN], use[INET_ADDRSTRLEN];
+		struct in_addr r = { htonl(p->bcast_reported) };
+		inet_ntop(AF_INET, &r, rep, sizeof(rep));
+		inet_ntop(AF_INET, &p->bcast, use, sizeof(use));
+		peer_log(p, "WRN", "broadcast_derived", "%s reports broadcast address %s, which "
+			 "reaches no peer (an address added without 'brd'?): claims go to %s, "
+			 "derived from its address and prefix; --broadcast overrides", p->a.iface,
+			 p->bcast_reported ? rep : "none", use);
+	}
 	if ((rc = want_files(p)) < 0) {
 		fprintf(stderr, "pfs-peer: cannot prepare output files in %s: %s\n", p->a.out,
 			strerror(-rc));

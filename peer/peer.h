@@ -47,6 +47,7 @@ struct peer_args {
 	const char *site_key[2];        /* --site-key: current, then previous */
 	int nsite_keys;
 	const char *state_dir;          /* rollback state; default: --out */
+	const char *broadcast;          /* --broadcast: where claims go */
 };
 
 struct peer_file {                      /* one wanted file */
@@ -64,6 +65,9 @@ struct peer {
 	struct pfs_engine *e;
 	int epfd, udp, sigfd;
 	struct in_addr ip, bcast;
+	bool bcast_derived;             /* the interface reported none usable */
+	uint32_t bcast_reported;        /* what it reported, host order */
+	bool alone_warned;
 	char ip_str[INET_ADDRSTRLEN];
 	struct pfs_fetch *fetch;        /* upstream TFTP */
 	struct pfs_trust trust;

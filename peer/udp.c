@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "pfs_bcast.h"
 
-/* The interface's IPv4 address and broadcast address. */
+/* The interface's IPv4 address and the broadcast address claims go to:
+ * --broadcast, else what the interface reports, unless that is unusable
+ * (none, 0.0.0.0 or our own address): then the subnet's, said once. */
 static int iface_addrs(struct peer *p)
 {
 	struct ifaddrs *ifa, *i;
@@ -25,14 +28,24 @@ static int iface_addrs(struct peer *p)
 	if (getifaddrs(&ifa) < 0)
 		return -errno;
 	for (i = ifa; i; i = i->ifa_next) {
+		uint32_t ip, mask, reported = 0;
+		bool derived;
+
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
 		    strcmp(i->ifa_name, p->a.iface) != 0)
 			continue;
 		p->ip = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		ip = ntohl(p->ip.s_addr);
+		mask = i->ifa_netmask ? ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr)
+				      : 0xffffff00u;
 		if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr)
-			p->bcast = ((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr;
-		else
-			p->bcast.s_addr = htonl(INADDR_BROADCAST);
+			reported = ntohl(((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr);
+		p->bcast.s_addr = htonl(pfs_broadcast_for(ip, mask, reported, &derived));
+		if (p->a.broadcast)
+			inet_pton(AF_INET, p->a.broadcast, &p->bcast);
+		else if (derived)
+			p->bcast_derived = true;
+		p->bcast_reported = reported;
 		rc = 0;
 		break;
 	}

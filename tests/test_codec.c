@@ -5,6 +5,7 @@
 #include "pfs_codec.h"
 
 #include "msg_samples.h"
+#include "pfs_bcast.h"
 
 #define PATH  SAMPLE_PATH
 static const struct pfs_str model = { SAMPLE_MODEL, sizeof(SAMPLE_MODEL) - 1 };
@@ -273,4 +274,24 @@ Test(codec, final_size_near_2_64_rejected)
 	cr_assert_gt(len, 0);
 	memset(buf + PFS_HDR_LEN + 8, 0xff, 8);         /* size = 2^64 - 1 */
 	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+}
+
+/* pfs_bcast.h: an interface's broadcast report replaced when it reaches no
+ * peer (none, or our own address: an address added without `brd`). */
+Test(codec, broadcast_address_derived_when_unusable)
+{
+	uint32_t ip = 0x0a4d000b, m24 = pfs_prefix_mask(24);   /* 10.77.0.11/24 */
+	bool derived;
+
+	cr_assert_eq(pfs_broadcast_for(ip, m24, 0, &derived), 0x0a4d00ff);
+	cr_assert(derived);
+	cr_assert_eq(pfs_broadcast_for(ip, m24, ip, &derived), 0x0a4d00ff);
+	cr_assert(derived);
+	cr_assert_eq(pfs_broadcast_for(ip, m24, 0x0a4d00ff, &derived), 0x0a4d00ff);
+	cr_assert_not(derived);
+	cr_assert_eq(pfs_broadcast_for(ip, pfs_prefix_mask(20), 0, &derived), 0x0a4d0fff);
+	cr_assert_eq(pfs_broadcast_for(ip, pfs_prefix_mask(32), ip, &derived), 0xffffffff);
+	cr_assert_eq(pfs_broadcast_for(ip, pfs_prefix_mask(31), 0, &derived), 0xffffffff);
+	cr_assert_eq(pfs_prefix_mask(0), 0);
+	cr_assert_eq(pfs_prefix_mask(8), 0xff000000);
 }

@@ -34,6 +34,11 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD.replace("allow_unsigned = true;", 'allow_unsigned = true; previous_site_key = "x";'),
      2, "trust.previous_site_key"),
     ('site = { address = "10.0.0.2"; broadcast = "10.0.0.255"; };\n', 0, "upstream"),
+    ('site = { address = "10.0.0.2"; };\n' + GOOD.split("\n", 1)[1], 1, "broadcast or prefix"),
+    ('site = { address = "10.0.0.2"; broadcast = "10.0.0.2"; };\n' + GOOD.split("\n", 1)[1],
+     1, "site.broadcast: is site.address itself"),
+    ('site = { address = "10.0.0.2"; prefix = 33; };\n' + GOOD.split("\n", 1)[1], 1,
+     "site.prefix"),
     ('site = { address = "10.0.0.2" \n', 2, "syntax"),
 ]
 
@@ -65,6 +70,13 @@ with tempfile.TemporaryDirectory() as tmp:
             print("not ok %d: %r -> rc %d, %r (want %r and %r)" % (i, text, r.returncode,
                                                                  r.stderr, want, key))
             failures += 1
+    path = os.path.join(tmp, "prefix.conf")
+    with open(path, "w") as f:
+        f.write('site = { address = "10.0.0.2"; prefix = 24; };\n' + GOOD.split("\n", 1)[1])
+    r = subprocess.run([CONTROL, "--config", path, "--check"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("not ok: site.prefix instead of site.broadcast: %r" % r.stderr)
+        failures += 1
     r = subprocess.run([CONTROL, "--config", os.path.join(tmp, "absent.conf")],
                        capture_output=True, text=True)
     if r.returncode != 1 or "cannot read" not in r.stderr:

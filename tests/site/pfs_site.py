@@ -142,11 +142,14 @@ class Site:
     (publisher.sec, publisher.pub), every file is signed (FILE.pfsm beside it
     on the server, signed name = its path) and devices start with --trust;
     else they start with --allow-unsigned. site_key: a site key is made
-    (site.key) and devices start with --site-key unless told otherwise."""
+    (site.key) and devices start with --site-key unless told otherwise.
+    brd=False: device addresses are added without a broadcast address, as
+    `ip addr add A/24 dev eth0` does."""
 
-    def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True, site_key=False):
+    def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True, site_key=False,
+                 brd=True):
         self.prefix = "pfs%d" % (os.getpid() % 100000)
-        self.n, self.wan_mbit = n, wan_mbit
+        self.n, self.wan_mbit, self.brd = n, wan_mbit, brd
         self.work = work or tempfile.mkdtemp(prefix="pfs-site-")
         self.own_work = work is None
         self.tftp_root = os.path.join(self.work, "tftproot")
@@ -220,7 +223,8 @@ class Site:
                "netns", site)
             sh("ip", "link", "set", port, "master", "br0", ns=site)
             sh("ip", "link", "set", port, "up", ns=site)
-            sh("ip", "addr", "add", d.ip + "/24", "brd", SUBNET + ".255", "dev", "eth0", ns=d.ns)
+            sh("ip", "addr", "add", d.ip + "/24", *(["brd", SUBNET + ".255"] if self.brd else []),
+               "dev", "eth0", ns=d.ns)
             sh("ip", "link", "set", "eth0", "up", ns=d.ns)
             sh("ip", "route", "add", "default", "via", GATEWAY, ns=d.ns)
         self.tftpd = subprocess.Popen(["ip", "netns", "exec", hq, "in.tftpd", "-L", "-s",

@@ -253,8 +253,37 @@ def scenario_memory_flat():
     return "peak RSS %d kB (1 MB file), %d kB (32 MB file)" % (peaks[1 << 20], peaks[32 << 20])
 
 
+def scenario_no_broadcast_address():
+    """Addresses added without a broadcast address (as a new user does):
+    each device says it derived the subnet's, claims reach the others, and
+    the rollout costs one fetch per (model, file), not one per device."""
+    files = {"dnld/a.loads": 300000, "b.sbn": 100000}
+    with S.Site(6, MODELS, files, brd=False) as site:
+        out = S.sh("ip", "-4", "addr", "show", "dev", "eth0", ns=site.devices[0].ns, capture=True)
+        expect(" brd " not in out, "the address has a broadcast address: %r" % out)
+        for d in site.devices:
+            d.start(sorted(files))
+        expect(site.wait(90), "rollout did not finish")
+        derived = [d for d, ev in S.events(site, "broadcast_derived")
+                   if S.SUBNET + ".255" in ev.get("msg", "")]
+        expect(len(derived) == len(site.devices), "%d of %d devices derived %s.255" % (
+            len(derived), len(site.devices), S.SUBNET))
+        wan, payload = check_rollout(site)
+    # Claims that reach nobody (here: forced to the device's own address)
+    # are what made every device root: each says so when it becomes root.
+    with S.Site(2, MODELS[:1], {"c.bin": 1000}) as site:
+        for d in site.devices:
+            d.start(["c.bin"], extra=["--broadcast", d.ip])
+        expect(site.wait(60), "the misconfigured pair did not finish")
+        warned = [d for d, _ in S.events(site, "heard_no_peer")]
+        expect(len(warned) == 2, "%d of 2 lone roots warned" % len(warned))
+        return "every device derived %s.255; one fetch per (model, file); WAN %.2f MB " \
+               "for %.2f MB" % (S.SUBNET, wan / 1e6, payload / 1e6)
+
+
 SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_through_8, scenario_store_forward_8,
-             scenario_interior_killed, scenario_tftp_only, scenario_missing_file, scenario_memory_flat]
+             scenario_interior_killed, scenario_tftp_only, scenario_missing_file, scenario_memory_flat,
+             scenario_no_broadcast_address]
 
 
 def main(scenarios=None, label="site"):
