@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "control.h"
 #include "pfs_bcast.h"
@@ -84,6 +85,69 @@ static int get_str(const struct ctl_config *c, config_setting_t *root, const cha
 	return 0;
 }
 
+/* HOST or HOST:PORT, the host non-empty and the port 1..65535. */
+static int check_hostport(const struct ctl_config *c, config_setting_t *g, const char *name,
+			  const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	config_setting_t *s = config_setting_lookup(g, strchr(name, '.') + 1);
+	char *end;
+	long port;
+
+	if (!v[0] || colon == v)
+		return fail(c, s, name, "no host name (want HOST or HOST:PORT)");
+	for (const char *p = v; *p; p++)
+		if (*p <= ' ' || *p == '/')
+			return fail(c, s, name, "'%s' is not a host name (want HOST or HOST:PORT)", v);
+	if (!colon)
+		return 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || !colon[1] || *end || port < 1 || port > 65535)
+		return fail(c, s, name, "'%s' has no port in 1..65535 after the colon", v);
+	return 0;
+}
+
+/* libconfig 1.5 parses an integer literal beyond 32 bits without an L
+ * suffix as a 32-bit int, silently wrapped (max_children = 4294967297 read
+ * as 1). So a plain int is checked against its literal in the file: the
+ * number after "key =" on the setting's line, as 64 bits. False when the
+ * literal says otherwise; true when it cannot be found (the value stands). */
+static bool literal_agrees(const struct ctl_config *c, config_setting_t *s, const char *key,
+			   long long value, long long *literal)
+{
+	char line[1024];
+	int want = config_setting_source_line(s), n = 0;
+	FILE *f = fopen(c->path, "re");
+	bool ok = true;
+
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f) && ++n < want)
+		;
+	fclose(f);
+	if (n != want)
+		return true;
+	for (char *p = strstr(line, key); p; p = strstr(p + 1, key)) {
+		char *q = p + strlen(key), *end;
+		if (p > line && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
+			continue;       /* the tail of a longer key */
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q != '=' && *q != ':')
+			continue;
+		q++;
+		errno = 0;
+		*literal = strtoll(q, &end, 0);
+		if (end != q)
+			ok = errno == 0 && *literal == value;
+		if (errno == ERANGE)
+			*literal = 0;
+		break;
+	}
+	return ok;
+}
+
 /* name is "group.key", as reported; the key looked up is after the dot. */
 static int get_int(const struct ctl_config *c, config_setting_t *root, const char *name,
 		   long long lo, long long hi, long long *out)
@@ -96,6 +160,15 @@ static int get_int(const struct ctl_config *c, config_setting_t *root, const cha
 	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
 		return fail(c, s, name, "must be an integer");
 	*out = config_setting_get_int64(s);
+	if (config_setting_type(s) == CONFIG_TYPE_INT) {
+		long long lit = 0;
+		if (!literal_agrees(c, s, key, *out, &lit)) {
+			if (!lit)
+				return fail(c, s, name, "a number beyond 64 bits is out of range "
+					    "%lld..%lld", lo, hi);
+			return fail(c, s, name, "%lld is out of range %lld..%lld", lit, lo, hi);
+		}
+	}
 	if (*out < lo || *out > hi)
 		return fail(c, s, name, "%lld is out of range %lld..%lld", *out, lo, hi);
 	return 0;
@@ -310,7 +383,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		fail(c, NULL, "upstream", "missing section (tftp is required)");
 		goto out;
 	}
-	if (get_str(c, g, "upstream.tftp", c->tftp, sizeof(c->tftp), true) < 0)
+	if (get_str(c, g, "upstream.tftp", c->tftp, sizeof(c->tftp), true) < 0 ||
+	    check_hostport(c, g, "upstream.tftp", c->tftp) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "appliance")) && load_appliance(c, g) < 0)
 		goto out;
@@ -335,6 +409,12 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		config_setting_t *s;
 		if (get_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)
 			goto out;
+		if (strlen(c->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			fail(c, config_setting_lookup(g, "socket"), "control.socket",
+			     "longer than %zu bytes, the most a socket path may have",
+			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+			goto out;
+		}
 		char mode[16] = "", *end;
 		if (get_str(c, g, "control.socket_mode", mode, sizeof(mode), false) < 0)
 			goto out;

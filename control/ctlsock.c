@@ -421,6 +421,7 @@ int ctl_sock_open(struct ctl *c)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct stat st;
 	int fd, rc;
 
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
@@ -441,6 +442,13 @@ int ctl_sock_open(struct ctl *c)
 		goto err;
 	}
 	close(fd);
+	/* Only a stale socket is removed: a path naming anything else is a
+	 * configuration mistake, and deleting it would lose someone's file. */
+	if (lstat(c->cfg.socket, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "pfs-control: control.socket %s exists and is not a socket: "
+			"refusing to replace it\n", c->cfg.socket);
+		return -EEXIST;
+	}
 	unlink(c->cfg.socket);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

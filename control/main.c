@@ -111,6 +111,27 @@ static void run(struct ctl *c)
 	ctl_engines_drain(c);
 }
 
+/* Can make_socket_dir() succeed: does the socket's directory, or the one
+ * above it (where it would be made), exist? For --check. */
+static int socket_dir_possible(const char *sock)
+{
+	char dir[4096];
+	struct stat st;
+	char *slash;
+
+	if (strlen(sock) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	strcpy(dir, sock);
+	for (int up = 0; up < 2; up++) {
+		if (!(slash = strrchr(dir, '/')))
+			return 0;       /* relative to the working directory */
+		*slash = '\0';
+		if (!dir[0] || (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+			return 0;
+	}
+	return -ENOENT;
+}
+
 static int make_socket_dir(const char *sock)
 {
 	char dir[4096];
@@ -188,6 +209,11 @@ int main(int argc, char **argv)
 	if (ctl_config_load(&c->cfg, config) < 0)
 		return 1;
 	if (check) {
+		if ((rc = socket_dir_possible(c->cfg.socket)) < 0) {
+			fprintf(stderr, "%s: control.socket: neither %s's directory nor its parent "
+				"exists (%s)\n", config, c->cfg.socket, strerror(-rc));
+			return 1;
+		}
 		printf("%s: ok\n", config);
 		return 0;
 	}

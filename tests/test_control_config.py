@@ -39,6 +39,15 @@ CASES = [   # (config text, the line, the key or message part expected)
      1, "site.broadcast: is site.address itself"),
     ('site = { address = "10.0.0.2"; prefix = 33; };\n' + GOOD.split("\n", 1)[1], 1,
      "site.prefix"),
+    # issue 17, section 5: numbers past 32 bits, host:port values, socket paths
+    (GOOD + 'appliance = { max_children = 4294967297; };\n', 3,
+     "appliance.max_children: 4294967297 is out of range"),
+    (GOOD + 'segment = { ring_slots = 99999999999999999999; };\n', 3, "beyond 64 bits"),
+    (GOOD.replace('tftp = "h"', 'tftp = ""'), 2, "upstream.tftp: no host name"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h:99999"'), 2, "upstream.tftp: 'h:99999' has no port"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h:"'), 2, "has no port"),
+    (GOOD + 'control = { socket = "/%s/s"; };\n' % ("x" * 120), 3,
+     "control.socket: longer than 107 bytes"),
     ('site = { address = "10.0.0.2" \n', 2, "syntax"),
 ]
 
@@ -70,6 +79,27 @@ with tempfile.TemporaryDirectory() as tmp:
             print("not ok %d: %r -> rc %d, %r (want %r and %r)" % (i, text, r.returncode,
                                                                  r.stderr, want, key))
             failures += 1
+    # --check: a socket whose directory cannot be made is named.
+    path = os.path.join(tmp, "nodir.conf")
+    with open(path, "w") as f:
+        f.write(GOOD + 'control = { socket = "/nonexistent-pfs/a/b/control.sock"; };\n')
+    r = subprocess.run([CONTROL, "--config", path, "--check"], capture_output=True, text=True)
+    if r.returncode != 1 or "control.socket" not in r.stderr:
+        print("not ok: a socket directory that cannot be made: %r" % r.stderr)
+        failures += 1
+    # A control.socket naming a regular file: refused, the file kept.
+    victim = os.path.join(tmp, "notes.txt")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    path = os.path.join(tmp, "victim.conf")
+    with open(path, "w") as f:
+        f.write(GOOD + 'control = { socket = "%s"; };\nsegment = { path = "%s/seg"; };\n'
+                % (victim, tmp))
+    r = subprocess.run([CONTROL, "--config", path], capture_output=True, text=True, timeout=30)
+    if r.returncode == 0 or "not a socket" not in r.stderr or \
+            open(victim).read() != "precious\n":
+        print("not ok: a regular file as control.socket: rc %d %r" % (r.returncode, r.stderr))
+        failures += 1
     path = os.path.join(tmp, "prefix.conf")
     with open(path, "w") as f:
         f.write('site = { address = "10.0.0.2"; prefix = 24; };\n' + GOOD.split("\n", 1)[1])
