@@ -39,7 +39,8 @@ static const char *const known[][12] = {
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
-	{ "control", "socket", "socket_mode", "heartbeat_timeout", NULL },
+	{ "control", "socket", "socket_mode", "heartbeat_timeout", "max_clients",
+	  "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
 };
 
@@ -348,6 +349,8 @@ static void defaults(struct ctl_config *c, const char *path)
 	strcpy(c->socket, "/run/pfs-relay/control.sock");
 	c->socket_mode = 0660;
 	c->heartbeat_timeout_s = 2.0;
+	c->max_clients = 16;
+	c->client_idle_s = 60;
 	strcpy(c->state_dir, "/var/lib/pfs-relay");
 }
 
@@ -427,6 +430,20 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 				goto out;
 			}
 			c->socket_mode = (int)m;
+		}
+		v = c->max_clients;
+		if (get_int(c, g, "control.max_clients", 1, CTL_MAX_CLIENTS, &v) < 0)
+			goto out;
+		c->max_clients = (int)v;
+		if ((s = config_setting_lookup(g, "client_idle_timeout"))) {
+			if ((config_setting_type(s) != CONFIG_TYPE_FLOAT &&
+			     config_setting_type(s) != CONFIG_TYPE_INT) ||
+			    (c->client_idle_s = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+			     config_setting_get_float(s) : config_setting_get_int(s)) < 1 ||
+			    c->client_idle_s > 86400) {
+				fail(c, s, "control.client_idle_timeout", "must be 1..86400 seconds");
+				goto out;
+			}
 		}
 		if ((s = config_setting_lookup(g, "heartbeat_timeout"))) {
 			if (config_setting_type(s) != CONFIG_TYPE_FLOAT &&

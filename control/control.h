@@ -24,7 +24,7 @@
 #include "pfs_shm.h"
 
 #define CTL_MAX_MODELS   16
-#define CTL_MAX_CLIENTS  16
+#define CTL_MAX_CLIENTS  64     /* control.max_clients: at most this */
 #define CTL_REQ_MAX      4096
 
 struct ctl_config {
@@ -52,6 +52,8 @@ struct ctl_config {
 	char socket[4096];
 	int socket_mode;
 	double heartbeat_timeout_s;
+	int max_clients;                /* operator connections at once */
+	double client_idle_s;           /* a connection silent this long is closed */
 	/* [trust] (docs/security.md): keys loaded at parse time */
 	struct pfs_trust trust;
 	struct pfs_site_auth site;      /* nkeys 0: no site key */
@@ -89,6 +91,7 @@ struct ctl_fetch_slot {
 
 struct ctl_client {
 	int fd;
+	int64_t last_active;            /* ctl_now() of its last request or connect */
 	size_t len;
 	char buf[CTL_REQ_MAX];
 };
@@ -173,6 +176,8 @@ int ctl_sock_open(struct ctl *c);
 void ctl_sock_close(struct ctl *c);
 /* An epoll event for fd: true if it was the socket's or a client's. */
 bool ctl_sock_event(struct ctl *c, int fd, uint32_t events);
+/* Close connections idle for control.client_idle_timeout. */
+void ctl_sock_sweep(struct ctl *c, int64_t now);
 
 void ctl_log(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -356,6 +356,7 @@ static void client_read(struct ctl *c, struct ctl_client *cl)
 		}
 		if (n < 0)
 			return;
+		cl->last_active = ctl_now();
 		cl->len += (size_t)n;
 		while ((nl = memchr(cl->buf, '\n', cl->len))) {
 			json_error_t jerr;
@@ -379,16 +380,49 @@ static void client_read(struct ctl *c, struct ctl_client *cl)
 	}
 }
 
+void ctl_sock_sweep(struct ctl *c, int64_t now)
+{
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (c->clients[i].fd >= 0 &&
+		    now - c->clients[i].last_active > (int64_t)(c->cfg.client_idle_s * 1e9))
+			client_close(c, &c->clients[i]);
+}
+
+/* A slot for a new connection: a free one, else the longest idle one if it
+ * has been idle a second (an operator is never locked out by clients that
+ * connect and say nothing), else none. */
+static struct ctl_client *client_slot(struct ctl *c, int64_t now)
+{
+	struct ctl_client *idle = NULL;
+	int used = 0;
+
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *cl = &c->clients[i];
+		if (cl->fd < 0)
+			continue;
+		used++;
+		if (!idle || cl->last_active < idle->last_active)
+			idle = cl;
+	}
+	if (used < c->cfg.max_clients) {
+		for (int i = 0; i < CTL_MAX_CLIENTS; i++)
+			if (c->clients[i].fd < 0)
+				return &c->clients[i];
+	}
+	if (idle && now - idle->last_active >= 1000000000) {
+		client_close(c, idle);
+		return idle;
+	}
+	return NULL;
+}
+
 static void accept_clients(struct ctl *c)
 {
 	int fd;
 
 	while ((fd = accept4(c->lsock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-		struct ctl_client *cl = NULL;
-		for (int i = 0; i < CTL_MAX_CLIENTS && !cl; i++)
-			if (c->clients[i].fd < 0)
-				cl = &c->clients[i];
+		struct ctl_client *cl = client_slot(c, ctl_now());
 		if (!cl || epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			static const char busy[] = "{\"ok\":false,\"error\":\"too many clients\"}\n";
 			if (send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
@@ -398,6 +432,7 @@ static void accept_clients(struct ctl *c)
 		}
 		cl->fd = fd;
 		cl->len = 0;
+		cl->last_active = ctl_now();
 	}
 }
 

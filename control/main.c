@@ -104,6 +104,7 @@ static void run(struct ctl *c)
 			pfs_fetch_on_timeout(c->fetch);
 		ctl_engines_timeout(c);
 		ctl_fanout_sync(c);
+		ctl_sock_sweep(c, now);
 	}
 	ctl_log(c, "stopping: leaving every hierarchy");
 	for (int i = 0; i < c->neng; i++)

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -70,7 +71,8 @@ static json_t *call(int fd, json_t *req, char *err, size_t errlen)
 	json_t *r;
 
 	if (!s || dprintf(fd, "%s\n", s) < 0) {
-		snprintf(err, errlen, "cannot send the request: %s", strerror(errno));
+		snprintf(err, errlen, "cannot send the request: %s", errno == EPIPE ?
+			 "pfs-control closed the connection (too many clients?)" : strerror(errno));
 		free(s);
 		return NULL;
 	}
@@ -235,6 +237,7 @@ int main(int argc, char **argv)
 	json_t *req, *r;
 	int opt, fd, rc;
 
+	signal(SIGPIPE, SIG_IGN);       /* a closed connection is an error to report */
 	while ((opt = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
@@ -250,7 +253,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if ((fd = connect_to(sock)) < 0) {
-		fprintf(stderr, "pfsctl: cannot reach pfs-control at %s: %s\n", sock, strerror(errno));
+		fprintf(stderr, "pfsctl: cannot reach pfs-control at %s: %s\n", sock,
+			errno == ECONNREFUSED ? "nothing listens there (is pfs-control running?)" :
+			errno == ENOENT ? "no such socket (is pfs-control running, with this "
+					  "control.socket?)" : strerror(errno));
 		json_decref(req);
 		return 3;
 	}

@@ -46,6 +46,8 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD.replace('tftp = "h"', 'tftp = ""'), 2, "upstream.tftp: no host name"),
     (GOOD.replace('tftp = "h"', 'tftp = "h:99999"'), 2, "upstream.tftp: 'h:99999' has no port"),
     (GOOD.replace('tftp = "h"', 'tftp = "h:"'), 2, "has no port"),
+    (GOOD + 'control = { max_clients = 0; };\n', 3, "control.max_clients"),
+    (GOOD + 'control = { client_idle_timeout = 0.5; };\n', 3, "control.client_idle_timeout"),
     (GOOD + 'control = { socket = "/%s/s"; };\n' % ("x" * 120), 3,
      "control.socket: longer than 107 bytes"),
     ('site = { address = "10.0.0.2" \n', 2, "syntax"),

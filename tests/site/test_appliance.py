@@ -73,6 +73,19 @@ def check_pfsctl(app, nfiles):
            "malformed requests: %s" % replies)
     expect(all(r.get("error") for r in replies), "an error reply names no problem")
     expect(app.ctl_json("status")["ok"], "the daemon stopped answering")
+    # More idle connections than control.max_clients (16) hold no operator
+    # out: once they have been idle a second, the longest idle gives way.
+    idle = []
+    try:
+        for _ in range(20):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(app.socket)
+            idle.append(s)
+        time.sleep(1.2)         # what "idle" means here: a second without a request
+        expect(app.ctl_json("status")["ok"], "20 idle connections locked pfsctl out")
+    finally:
+        for s in idle:
+            s.close()
     expect(app.ctl_json("set", "priority", "9")["ok"], "set priority 9")
     expect(app.ctl_json("status")["priority"] == 9, "priority not set")
 
