@@ -156,6 +156,9 @@ void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce);
 /* upstream.c: manifests and files from upstream into the cache, or from it */
 void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
 void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx);
+/* Joined as a member: a complete cached copy (checked against its signed
+ * manifest) makes the hierarchy complete at once, kept and served. */
+void ctl_member_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx, const char *path);
 /* A verified manifest (MANIFEST_OK): into the cache and the rollback state. */
 void ctl_manifest_keep(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
 extern const struct pfs_fetch_ops ctl_fetch_ops;

@@ -228,6 +228,15 @@ static json_t *cmd_stats(struct ctl *c)
 		sum.rx_stray += s->rx_stray;
 		sum.queue_drops += s->queue_drops;
 		sum.verify_failures += s->verify_failures;
+		sum.chunks_forged += s->chunks_forged;
+		sum.manifests_ok += s->manifests_ok;
+		sum.distrusted += s->distrusted;
+		sum.rx_wrong_source += s->rx_wrong_source;
+		sum.upstream_bad_chunks += s->upstream_bad_chunks;
+		for (int k = 0; k < PFS_MAN_E_COUNT; k++)
+			sum.manifests_rejected[k] += s->manifests_rejected[k];
+		for (int k = 0; k < PFS_AUTH_DROP_COUNT; k++)
+			sum.auth_drops[k] += s->auth_drops[k];
 		for (int k = 0; k < PFS_E_ERR_COUNT; k++)
 			sum.rx_bad[k] += s->rx_bad[k];
 	}
@@ -241,13 +250,27 @@ static json_t *cmd_stats(struct ctl *c)
 		      "rx_foreign", (json_int_t)sum.rx_foreign,
 		      "rx_unknown", (json_int_t)sum.rx_unknown, "rx_stray", (json_int_t)sum.rx_stray,
 		      "verify_failures", (json_int_t)sum.verify_failures);
+	/* Trust (docs/security.md): what was refused, and why. */
+#define ES(k) json_object_set_new(e, #k, json_integer((json_int_t)sum.k))
+	ES(chunks_forged); ES(manifests_ok); ES(distrusted); ES(rx_wrong_source);
+	ES(upstream_bad_chunks);
+#undef ES
+	uint64_t rejected = 0;
+	for (int k = 1; k < PFS_MAN_E_COUNT; k++)
+		rejected += sum.manifests_rejected[k];
+	json_object_set_new(e, "manifests_rejected", json_integer((json_int_t)rejected));
+	for (int k = 0; k < PFS_AUTH_DROP_COUNT; k++) {
+		char name[48];
+		snprintf(name, sizeof(name), "auth_drop_%s", pfs_auth_drop_name(k));
+		json_object_set_new(e, name, json_integer((json_int_t)sum.auth_drops[k]));
+	}
 	o = json_object();
 #define CS(k) json_object_set_new(o, #k, json_integer((json_int_t)c->st.k))
 	CS(rx_datagrams); CS(rx_undecodable); CS(rx_model_refused); CS(auto_joins);
 	CS(tx_datagrams); CS(tx_ring_full); CS(chunk_ranges); CS(chunks_queued); CS(wan_bytes);
 	CS(cache_hits); CS(cache_misses); CS(cache_write_errors); CS(dataplane_restarts);
 	CS(ctl_requests); CS(ctl_errors); CS(fanout_tables); CS(fanout_chunks); CS(fanout_skipped);
-	CS(fanout_stale);
+	CS(fanout_stale); CS(manifests_fetched); CS(manifests_cached); CS(cache_rejected);
 #undef CS
 	return json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "control", o, "engine", e,
 			 "dataplane", dataplane_json(c), "cache", cache_json(c));

@@ -398,6 +398,10 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		 * length while the rest still arrives (cut-through). */
 		if (act->event == PFS_EV_MANIFEST && ce->cache_fi[act->hidx] >= 0)
 			pfs_cache_expect_size(c->cache, ce->cache_fi[act->hidx], act->size);
+		/* Demoted below the devices (or another appliance is root): a
+		 * copy we hold is kept and served, not fetched again. */
+		if (act->event == PFS_EV_JOINED && ce->cache_fi[act->hidx] < 0)
+			ctl_member_from_cache(c, ce, act->hidx, act->path);
 		log_event(c, ce, act);
 		break;
 	default:

@@ -137,6 +137,52 @@ static bool serve_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx,
 	return true;
 }
 
+void ctl_member_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx, const char *path)
+{
+	int fi = pfs_cache_find(c->cache, ce->model, path);
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+	struct pfs_manifest m;
+	uint8_t *man = NULL;
+	size_t mlen = 0;
+	int rc = 0;
+
+	if (!f || atomic_load(&f->state) != PFS_CF_COMPLETE)
+		return;
+	if ((man = cached_manifest(c, ce->model, path, &mlen))) {
+		/* Every chunk against its digest: the cache is a file on disk. */
+		rc = pfs_manifest_parse(man, mlen, &m) < 0 || m.size != f->size ||
+		     m.chunk_size != f->chunk_size ? -EINVAL : 0;
+		for (uint32_t i = 0; !rc && i < m.nchunks; i++) {
+			uint32_t len;
+			const uint8_t *p = pfs_cache_chunk(c->cache, fi, i, &len);
+			if (!p || !pfs_manifest_chunk_ok(&m, i, p, len))
+				rc = -EBADMSG;
+		}
+	}
+	if (!rc)
+		rc = pfs_engine_have_file(ce->e, (pfs_time_t)ctl_now(), hidx, f->chunk_size, f->size,
+					  f->sha256, man, mlen);
+	free(man);
+	if (rc == -EALREADY)
+		return;
+	if (rc < 0) {
+		if (rc == -EBADMSG) {
+			c->st.cache_rejected++;
+			pfs_cache_drop(c->cache, fi);
+		}
+		ctl_log(c, "%s %s: cached copy not used as a member: %s", ce->model, path,
+			rc == -EBADMSG ? "it does not match its signed manifest" :
+			rc == -EINVAL ? "it disagrees with its manifest" : pfs_man_strerror(rc));
+		return;
+	}
+	ce->cache_fi[hidx] = fi;
+	ce->from_cache[hidx] = true;
+	pfs_cache_count_hit(c->cache, fi);
+	c->st.cache_hits++;
+	ctl_log(c, "%s %s: member with a complete cached copy (%llu bytes): takes nothing, "
+		"serves its children from the cache", ce->model, path, (unsigned long long)f->size);
+}
+
 /* The file itself, once the manifest (if any) is accepted. */
 static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 {

@@ -358,6 +358,66 @@ pfs_time_t integ_deadline(const struct pfs_engine *e, const struct hier *h)
 								       : PFS_TIME_NEVER;
 }
 
+int pfs_engine_have_file(struct pfs_engine *e, pfs_time_t now, int hidx, uint32_t chunk_size,
+			 uint64_t size, const uint8_t sha256[32], const uint8_t *man,
+			 size_t man_len)
+{
+	struct pfs_file *f;
+	struct hier *h;
+	struct qitem *qi;
+	uint64_t n;
+	int rc;
+
+	if (hidx < 0 || hidx >= e->nhiers)
+		return -EINVAL;
+	h = &e->hiers[hidx];
+	f = &h->f;
+	if (f->complete || f->have.count || h->upstream_active)
+		return -EALREADY;
+	if (!chunk_size || chunk_size > PFS_CHUNK_MAX ||
+	    (n = pfs_chunk_count(size, chunk_size)) > e->cfg.max_chunks)
+		return -EINVAL;
+	if (man) {
+		uint8_t *copy = malloc(man_len);
+		if (!copy)
+			return PFS_MAN_E_NOMEM;
+		memcpy(copy, man, man_len);
+		fetch_reset(h);         /* a fetch from a parent, if one began */
+		h->man.buf = copy;
+		h->man.len = (uint32_t)man_len;
+		if ((rc = check(e, h, copy, man_len)) < 0 || h->man.m.size != size ||
+		    h->man.m.chunk_size != chunk_size || memcmp(h->man.m.sha256, sha256, 32)) {
+			fetch_reset(h);
+			return rc < 0 ? rc : -EINVAL;
+		}
+		adopt(e, h, now);
+	} else if (integ_required(e)) {
+		return PFS_MAN_E_UNSIGNED;
+	} else {
+		f->manifest = f->final = true;
+		f->chunk_size = chunk_size;
+		f->size = size;
+		f->nchunks = (uint32_t)n;
+		memcpy(f->sha256, sha256, 32);
+	}
+	if (pfs_bitmap_set_prefix(&f->have, f->nchunks) < 0)
+		return -ENOMEM;
+	f->short_index = UINT32_MAX;
+	f->complete = true;
+	f->hashing = false;
+	h->last_progress = now;
+	eng_event(e, h, PFS_EV_COMPLETE, 0, NULL, f->nchunks, 0);
+	if ((qi = eng_queue(e, h, PFS_ACT_FILE_DONE))) {
+		qi->act.size = f->size;
+		qi->act.sha256 = f->sha256;
+	}
+	if (h->state == H_MEMBER)
+		xfer_send_ack(e, h, now);       /* COMPLETE: the parent sends nothing */
+	h->t_heartbeat = 0;
+	e->pump_dirty = true;
+	return 0;
+}
+
 /* ---- the root's upstream copy ------------------------------------------ */
 
 void pfs_engine_seq_floor(struct pfs_engine *e, int hidx, uint64_t sequence)

@@ -264,6 +264,15 @@ int pfs_engine_upstream_manifest(struct pfs_engine *e, pfs_time_t now, int hidx,
  * -EBADMSG when the server's bytes fail their digest (fail the fetch). */
 int pfs_engine_upstream_write(struct pfs_engine *e, pfs_time_t now, int hidx,
 			      uint64_t off, const uint8_t *data, size_t len);
+/* The driver already holds this file whole and checked (the appliance's
+ * cache): the hierarchy takes it as complete instead of receiving it, as a
+ * root or as a member. man: its signed manifest (required where files must
+ * be signed; checked like any other); without one, size, sha256 and
+ * chunk_size describe it. Only before any chunk of it is held. 0, or
+ * -EALREADY, -EINVAL (disagrees with the manifest), or a pfs_man_err. */
+int pfs_engine_have_file(struct pfs_engine *e, pfs_time_t now, int hidx, uint32_t chunk_size,
+			 uint64_t size, const uint8_t sha256[32], const uint8_t *man,
+			 size_t man_len);
 /* Lowest manifest sequence to accept for a hierarchy (rollback state). */
 void pfs_engine_seq_floor(struct pfs_engine *e, int hidx, uint64_t sequence);
 void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,

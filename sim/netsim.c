@@ -28,6 +28,7 @@ struct node {
 	struct pfs_engine *e;
 	bool alive, started;
 	bool corrupt;                   /* hostile: alters every chunk it sends */
+	bool preload;                   /* holds its files from the start */
 	const struct sfile *rogue;      /* hostile: its own server's file */
 	uint8_t nwants;
 	uint64_t timer_gen;
@@ -312,6 +313,12 @@ int netsim_rogue_server(struct netsim *ns, int node, const char *path, const uin
 	return 0;
 }
 
+void netsim_preload(struct netsim *ns, int node)
+{
+	if (node >= 0 && node < ns->nnodes)
+		ns->nodes[node].preload = true;
+}
+
 void netsim_corrupt_sends(struct netsim *ns, int node)
 {
 	if (node >= 0 && node < ns->nnodes)
@@ -514,6 +521,21 @@ static void deliver_bcast(struct netsim *ns, const struct ev *ev)
 	}
 }
 
+/* A warm copy: the bytes stored, the engine told it holds them. */
+static void preload_file(struct netsim *ns, struct node *n, int hidx, struct simfile *f)
+{
+	uint32_t cs = pfs_engine_config(n->e)->chunk_size;
+	struct pfs_manifest m;
+
+	if (f->ref->man && pfs_manifest_parse(f->ref->man, f->ref->man_len, &m) == 0)
+		cs = m.chunk_size;
+	f->up_off = 0;
+	if (simfile_upstream(f, ns->p.verify, f->ref->size) < 0)
+		return;
+	pfs_engine_have_file(n->e, ns->now, hidx, cs, f->ref->size, f->ref->sha, f->ref->man,
+			     f->ref->man_len);
+}
+
 static void start_node(struct netsim *ns, int idx)
 {
 	struct node *n = &ns->nodes[idx];
@@ -521,9 +543,14 @@ static void start_node(struct netsim *ns, int idx)
 	n->started = true;
 	ns->pending--;
 	for (int w = 0; w < n->nwants; w++) {
-		n->files[w].ref = n->rogue && !strcmp(n->rogue->path, n->wants[w]) ? n->rogue :
-				  server_file(ns, n->wants[w]);
-		pfs_engine_want(n->e, ns->now, n->wants[w]);
+		const struct sfile *ref = n->rogue && !strcmp(n->rogue->path, n->wants[w]) ?
+					  n->rogue : server_file(ns, n->wants[w]);
+		int hidx;
+
+		n->files[w].ref = ref;
+		hidx = pfs_engine_want(n->e, ns->now, n->wants[w]);
+		if (n->preload && ref && hidx >= 0)
+			preload_file(ns, n, hidx, &n->files[w]);
 	}
 }
 

@@ -65,6 +65,10 @@ int netsim_add_manifest(struct netsim *ns, const char *path, const uint8_t *man,
 int netsim_rogue_server(struct netsim *ns, int node, const char *path, const uint8_t *data,
 			size_t size, const uint8_t *man, size_t man_len);
 
+/* The node already holds its files whole (pfs_engine_have_file at its
+ * start), as an appliance with a warm cache does. */
+void netsim_preload(struct netsim *ns, int node);
+
 /* A hostile node: every chunk it sends has one byte changed (the CRC32C is
  * recomputed, so only a digest catches it). */
 void netsim_corrupt_sends(struct netsim *ns, int node);

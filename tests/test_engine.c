@@ -673,3 +673,43 @@ Test(engine, root_with_untrusted_manifest_is_left)
 	free(fake);
 	free(f.data);
 }
+
+/* A node that already holds the verified file (an appliance with a warm
+ * cache, demoted below the devices) joins as a member: it takes no chunk,
+ * keeps its copy, and serves its children from it (issue 14 section 5). */
+Test(engine, member_with_the_file_already_takes_nothing)
+{
+	struct netsim_params p = { .seed = 51, .latency = PFS_MSEC(1), .upstream_rate = 2000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "warm.bin", 200000, make_file(200000, 51) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), warm = c;
+	struct pfs_trust trust = { 0 };
+	size_t mlen;
+	uint8_t *man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+	int w;
+
+	c.trust = warm.trust = &trust;
+	warm.priority_class = 0;                /* below the devices: never root */
+	warm.max_children = 8;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	netsim_add_manifest(ns, f.path, man, mlen);
+	netsim_add_node(ns, &c, wants, 1, 0);
+	w = netsim_add_node(ns, &warm, wants, 1, PFS_MSEC(300));
+	netsim_preload(ns, w);
+	for (int i = 0; i < 8; i++)
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(1500 + 10 * i));
+	cr_assert(netsim_run(ns, PFS_SEC(60)));
+	assert_all_files(ns, &f, 1, 1);
+	struct pfs_hier_info info;
+	pfs_engine_hier_info(netsim_engine(ns, w), 0, &info);
+	cr_assert_str_eq(info.state, "member", "the warm node is %s", info.state);
+	cr_assert_eq(pfs_engine_stats(netsim_engine(ns, w))->chunks_rx, 0,
+		     "the warm node took chunks it held");
+	cr_assert_gt(pfs_engine_stats(netsim_engine(ns, w))->chunks_tx, 0,
+		     "the warm node served nobody: the test tests nothing");
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", f.path), 1);
+	netsim_free(ns);
+	free(man);
+	free(f.data);
+}

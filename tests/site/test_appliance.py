@@ -280,8 +280,49 @@ def scenario_appliance_member_relays_locally():
                    dp["fanout_notices"], ctl["fanout_skipped"])
 
 
+def scenario_appliance_demoted_keeps_cache():
+    """An appliance that was root of a file (cached, signed) is demoted below
+    the devices (set priority 0, disable, enable): a device is root of the
+    next wave and the appliance joins it as a member, takes no chunk of the
+    file it holds, and keeps it (issue 14 section 5)."""
+    files = {"fw/demo.bin": 1024 * 1024 + 5}
+    with S.Site(6, MODELS[:1], files) as site:
+        app = Appliance(site)
+        app.start()
+        first, second = site.devices[:3], site.devices[3:]
+        for d in first:
+            d.start(sorted(files))
+        expect(site.wait(60), "wave 1 did not finish")
+        check_devices(site, first)
+        expect(app.ctl_json("set", "priority", "0")["ok"], "set priority 0")
+        expect(app.ctl_json("disable")["ok"] and app.ctl_json("enable")["ok"], "disable/enable")
+        for d in second:
+            d.start(sorted(files))
+        expect(site.wait(60), "wave 2 did not finish")
+        for d in second:
+            expect(d.proc.returncode == 0, "d%d exited %s" % (d.idx, d.proc.returncode))
+        problems = S.check_outputs(site, second)
+        expect(not problems, "; ".join(problems[:3]))
+        trees = app.ctl_json("trees")["trees"]
+        expect(len(trees) == 1 and not trees[0]["root"] and trees[0]["complete"],
+               "the appliance is not a complete member: %s" % trees)
+        st = app.ctl_json("stats")
+        expect(st["engine"]["chunks_rx"] == 0 and st["dataplane"]["fanout_chunks"] == 0,
+               "the member took chunks of a file it held: %s / %s" % (
+                   st["engine"]["chunks_rx"], st["dataplane"]["fanout_chunks"]))
+        expect(st["engine"]["manifests_ok"] >= 1, "no manifest verified: %s" % st["engine"])
+        log = app.log("control")
+        expect("member with a complete cached copy" in log, "no word of the cached copy")
+        kept = [f for f in app.ctl_json("files")["files"] if f["file"] == "fw/demo.bin"]
+        expect(kept and kept[0]["state"] == "complete" and kept[0]["hits"] >= 1,
+               "cache entry not kept: %s" % kept)
+        return "member at depth %d with its cached copy: 0 chunks taken, %d hit(s)" % (
+            trees[0]["depth"], kept[0]["hits"])
+
+
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
-             scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally]
+             scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally,
+             scenario_appliance_demoted_keeps_cache]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))
