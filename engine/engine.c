@@ -368,7 +368,10 @@ void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_
 	h = find_hier(e, m->hier);
 	if (!h || h->state == H_IDLE || h->state == H_SOLO) {
 		e->st.rx_unknown++;
-		if (h == NULL && m->type == PFS_MSG_JOIN) {
+		/* Not in that tree (any more: a node that gave a hierarchy
+		 * up is IDLE in it): a joiner hears so at once, rather than
+		 * after its retries (docs/protocol.md 5.1). */
+		if (m->type == PFS_MSG_JOIN) {
 			struct qitem *qi = eng_queue(e, NULL, PFS_ACT_SEND);
 			if (qi) {   /* encoded at poll time without a hierarchy */
 				qi->msg = PFS_MSG_REFUSE;
@@ -429,7 +432,8 @@ static int encode_queued(struct pfs_engine *e, struct qitem *qi, uint8_t *buf, s
 		break;
 	case PFS_MSG_ROOT:
 		m.u.root = (struct pfs_msg_root){ h->strength, tree_subtree(h),
-			h->f.failed ? PFS_RF_FAILED : 0, model, path };
+			h->f.failed && h->f.fail_cause != PFS_FAIL_LOCAL ? PFS_RF_FAILED : 0,
+			model, path };
 		break;
 	case PFS_MSG_JOIN:
 		m.u.join = (struct pfs_msg_join){ tree_subtree(h), qi->hops, model, path };
@@ -518,23 +522,8 @@ int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act
 void pfs_engine_shutdown(struct pfs_engine *e, pfs_time_t now)
 {
 	(void)now;
-	for (int i = 0; i < e->nhiers; i++) {
-		struct hier *h = &e->hiers[i];
-		struct qitem *qi;
-
-		if (h->upstream_active) {
-			eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
-			h->upstream_active = false;
-		}
-		tree_drop_children(e, h, PFS_REASON_SHUTDOWN);
-		if (h->state == H_MEMBER && (qi = eng_queue(e, h, PFS_ACT_SEND))) {
-			qi->msg = PFS_MSG_LEAVE;
-			qi->reason = PFS_REASON_SHUTDOWN;
-			qi->act.dst = h->parent;
-			qi->act.peer_id = h->parent_id;
-		}
-		h->state = H_IDLE;
-	}
+	for (int i = 0; i < e->nhiers; i++)
+		tree_leave(e, &e->hiers[i]);
 }
 
 void pfs_engine_upstream_data(struct pfs_engine *e, pfs_time_t now, int hidx, uint64_t bytes)

@@ -69,6 +69,8 @@ struct pfs_file {
 	bool manifest;          /* chunk_size known */
 	bool final;             /* size and sha256 known */
 	bool failed;
+	uint8_t fail_cause;     /* enum pfs_fail_cause, once failed */
+	uint16_t fail_err;      /* positive errno behind it */
 	bool hashing;           /* HASH_FILE outstanding */
 	bool complete;          /* verified */
 	uint32_t chunk_size;
@@ -143,10 +145,12 @@ struct hier {
 	uint32_t anc[PFS_PATH_MAX];     /* ancestors: root .. parent */
 	uint32_t since_ack;
 	uint32_t parent_prefix;         /* parent's progress, for fallback */
+	uint8_t relay_mflags;           /* the root's FAILED, passed on to our children */
 	bool rx_since_tick;
 	pfs_time_t t_ack;
 	pfs_time_t last_ack_sent;
 	pfs_time_t last_progress;
+	uint32_t progress_mark;         /* chunks held when last_progress was set */
 
 	/* our children */
 	struct child *children;
@@ -231,6 +235,9 @@ void tree_on_heartbeat(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		       const struct pfs_msg *m, const struct pfs_addr *src);
 void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint8_t reason);
 void tree_drop_children(struct pfs_engine *e, struct hier *h, uint8_t reason);
+/* Leave one hierarchy for good: abort the fetch, LEAVE(shutdown) to children
+ * and parent, IDLE (shutdown, or a node that cannot store the file). */
+void tree_leave(struct pfs_engine *e, struct hier *h);
 void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t tree_deadline(const struct pfs_engine *e, const struct hier *h);
 struct child *tree_child_by_id(struct hier *h, uint32_t id);
@@ -248,7 +255,8 @@ void xfer_fill_ack(const struct pfs_engine *e, const struct hier *h, struct pfs_
 void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
-void xfer_fail(struct pfs_engine *e, struct hier *h, uint32_t reason);
+void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err);
+void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);

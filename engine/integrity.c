@@ -458,7 +458,9 @@ int pfs_engine_upstream_manifest(struct pfs_engine *e, pfs_time_t now, int hidx,
 		fetch_reset(h);
 	}
 	eng_event(e, h, PFS_EV_MANIFEST_REJECTED, 0, NULL, (uint32_t)-rc, 0);
-	pfs_engine_upstream_failed(e, now, hidx, -EBADMSG);
+	/* No manifest where one is required is the server's answer, as a
+	 * missing file is: not asked again. A bad one may be a bad copy. */
+	pfs_engine_upstream_failed(e, now, hidx, rc == PFS_MAN_E_UNSIGNED ? -ENOENT : -EBADMSG);
 	return rc;
 }
 

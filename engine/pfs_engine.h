@@ -72,6 +72,9 @@ struct pfs_engine_config {
 	pfs_time_t upstream_retry_delay;
 	uint8_t upstream_retries;
 	pfs_time_t fallback_timeout;    /* no progress this long: fetch directly */
+	uint32_t min_parent_rate;       /* bytes/s a member must receive, averaged over
+					 * fallback_timeout, to count as progress;
+					 * 0: any chunk counts (docs/protocol.md 6.5) */
 	uint16_t ack_every;             /* chunks between acks */
 	uint16_t window;                /* chunks in flight per child */
 
@@ -114,6 +117,17 @@ enum pfs_distrust_reason {
 	PFS_DISTRUST_SILENT_ROOT,       /* a confirmed root that answered no JOIN */
 };
 
+/* Why a file failed (EVENT FAILED b, FILE_FAILED b; docs/protocol.md 6.5).
+ * Only SERVER and NOT_FOUND are told to the children: a root's FAILED mark
+ * means "the server could not give it", never "this node could not". */
+enum pfs_fail_cause {
+	PFS_FAIL_NONE = 0,
+	PFS_FAIL_SERVER,        /* unreachable, stalled, bad bytes: after the retries */
+	PFS_FAIL_NOT_FOUND,     /* the server has no such file (or denies it): no retry */
+	PFS_FAIL_LOCAL,         /* this node cannot store it: the hierarchy is handed over */
+	PFS_FAIL_INVALID,       /* larger than this node accepts */
+};
+
 enum pfs_action_type {
 	PFS_ACT_NONE = 0,
 	PFS_ACT_SEND,           /* send msg[len] to dst (or broadcast) */
@@ -123,7 +137,7 @@ enum pfs_action_type {
 	PFS_ACT_UPSTREAM_ABORT,
 	PFS_ACT_HASH_FILE,      /* SHA-256 the stored file: pfs_engine_file_hashed */
 	PFS_ACT_FILE_DONE,      /* verified: publish the file */
-	PFS_ACT_FILE_FAILED,    /* the file cannot be had */
+	PFS_ACT_FILE_FAILED,    /* the file cannot be had: a = errno, b = pfs_fail_cause */
 	PFS_ACT_EVENT,          /* something an operator wants to see */
 	PFS_ACT_MANIFEST_OK,    /* a manifest verified (data, len): keep `sequence` as path's floor */
 };
@@ -141,7 +155,7 @@ enum pfs_event_code {
 	PFS_EV_MANIFEST,        /* size = final size */
 	PFS_EV_PROGRESS,        /* a = chunks held, b = chunks in file (0: unknown) */
 	PFS_EV_COMPLETE,
-	PFS_EV_FAILED,          /* a = reason */
+	PFS_EV_FAILED,          /* a = errno, b = enum pfs_fail_cause */
 	PFS_EV_VERIFY_FAILED,
 	PFS_EV_FALLBACK,
 	PFS_EV_UPSTREAM_RETRY,  /* a = attempt */
@@ -202,6 +216,7 @@ struct pfs_hier_info {
 	const char *path;
 	const char *state;
 	bool is_root, complete, failed;
+	uint8_t fail_cause;             /* enum pfs_fail_cause, when failed */
 	uint32_t root_id, parent_id;
 	struct pfs_addr parent;
 	uint8_t depth;                  /* 1 = root */
@@ -277,7 +292,14 @@ int pfs_engine_have_file(struct pfs_engine *e, pfs_time_t now, int hidx, uint32_
 void pfs_engine_seq_floor(struct pfs_engine *e, int hidx, uint64_t sequence);
 void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 			      uint64_t size, const uint8_t sha256[32]);
+/* The fetch failed; err as pfs_fetch's (-ENOENT and -EACCES are the
+ * server's last word: no retry; others are retried with back-off). */
 void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err);
+/* This node cannot store the file (err: -ENOSPC, -EIO, ...): it gives the
+ * hierarchy up without failing it for anyone else. A root stops its fetch
+ * and lets its children elect another root; a member leaves its parent and
+ * its children re-join elsewhere. The file fails here with PFS_FAIL_LOCAL. */
+void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err);
 /* Result of a HASH_FILE action. */
 void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 			    const uint8_t sha256[32]);

@@ -49,6 +49,7 @@ int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_i
 	o->is_root = h->state == H_ROOT;
 	o->complete = h->f.complete;
 	o->failed = h->f.failed;
+	o->fail_cause = h->f.fail_cause;
 	o->root_id = h->state == H_ROOT ? e->cfg.node_id : h->root_id;
 	o->parent_id = h->state == H_MEMBER ? h->parent_id : 0;
 	o->parent = h->parent;

@@ -63,18 +63,50 @@ static void check_complete(struct pfs_engine *e, struct hier *h)
 	}
 }
 
-void xfer_fail(struct pfs_engine *e, struct hier *h, uint32_t reason)
+void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err)
 {
+	struct qitem *qi;
+
 	if (h->f.failed || h->f.complete)
 		return;
 	h->f.failed = true;
-	eng_event(e, h, PFS_EV_FAILED, 0, NULL, reason, 0);
-	eng_queue(e, h, PFS_ACT_FILE_FAILED);
+	h->f.fail_cause = (uint8_t)cause;
+	h->f.fail_err = (uint16_t)(err < 0 ? -err : err);
+	eng_event(e, h, PFS_EV_FAILED, 0, NULL, h->f.fail_err, cause);
+	qi = eng_queue(e, h, PFS_ACT_FILE_FAILED);
+	if (qi) {
+		qi->act.a = h->f.fail_err;
+		qi->act.b = cause;
+	}
 	h->t_heartbeat = 0;     /* children hear of it at once */
 	h->t_announce = 0;
 }
 
-static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+
+/* A member's progress clock (docs/protocol.md 6.5): with min_parent_rate
+ * set, it moves only once the chunks we hold have grown by what that rate
+ * brings in a fallback_timeout, so a parent that creeps (a root crawling
+ * through a lossy WAN) is left as one that stalls is; else any new chunk
+ * moves it. */
+static void note_progress(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	uint32_t held = h->f.have.count;
+	uint64_t need;
+
+	if (held < h->progress_mark)
+		h->progress_mark = held;        /* the file was reset */
+	if (!e->cfg.min_parent_rate || !h->f.chunk_size) {
+		h->last_progress = now;
+		h->progress_mark = held;
+		return;
+	}
+	need = ((uint64_t)e->cfg.min_parent_rate * (uint64_t)(e->cfg.fallback_timeout / PFS_MSEC(1)) /
+		1000 + h->f.chunk_size - 1) / h->f.chunk_size;
+	if (held >= (uint64_t)h->progress_mark + (need ? need : 1)) {
+		h->last_progress = now;
+		h->progress_mark = held;
+	}
+}
 
 void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		       const struct pfs_status *st)
@@ -83,19 +115,26 @@ void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 
 	if (st->parent_prefix != h->parent_prefix) {
 		h->parent_prefix = st->parent_prefix;
-		h->last_progress = now;         /* the tree above us moves */
+		if (!e->cfg.min_parent_rate)
+			h->last_progress = now; /* the tree above us moves */
 	}
 	if (st->mflags & PFS_MF_FAILED) {
+		if (h->state != H_MEMBER || f->complete || f->failed)
+			return;
 		/* The root says it cannot fetch the file. That is its word,
 		 * not a fact (a forged or broken root says it too): a member
 		 * falls back to its own fetch, capped by upstream_retries, as
 		 * the seed's phones fall back to TFTP (docs/protocol.md 6.5).
-		 * One attempt, no retries: the root has retried already, and N
-		 * members retrying a file the server lacks would cost N x 3. */
-		if (h->state == H_MEMBER && !f->complete && !f->failed) {
-			h->upstream_tries = e->cfg.upstream_retries;
-			fallback(e, h, now);
-		}
+		 * If the server has no such file, that try is one request
+		 * answered at once (no retry, no bytes). Our children hear it
+		 * from us first, so they do the same
+		 * rather than elect a root that would try three times again. */
+		h->relay_mflags = PFS_MF_FAILED;
+		for (unsigned s = 0; s < h->nchildren_cap; s++)
+			if (h->children[s].used)
+				eng_send(e, h, PFS_MSG_HEARTBEAT, h->children[s].id,
+					 &h->children[s].addr);
+		xfer_fallback(e, h, now);
 		return;
 	}
 	if (!integ_on_status(e, h, now, st))
@@ -121,7 +160,7 @@ void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		return;
 	uint64_t n = pfs_chunk_count(st->size, f->chunk_size);
 	if (n > e->cfg.max_chunks) {
-		xfer_fail(e, h, PFS_REASON_FAILED);
+		xfer_fail(e, h, PFS_FAIL_INVALID, EFBIG);
 		return;
 	}
 	f->final = true;
@@ -174,7 +213,7 @@ void xfer_on_data(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		f->short_len = d->len;
 	}
 	e->st.chunks_rx++;
-	h->last_progress = now;
+	note_progress(e, h, now);
 	qi = eng_queue(e, h, PFS_ACT_WRITE_CHUNK);
 	if (qi) {
 		qi->act.index = d->index;
@@ -442,7 +481,7 @@ void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 	h->upstream_active = false;
 	n = pfs_chunk_count(size, f->chunk_size);
 	if (n > e->cfg.max_chunks) {
-		xfer_fail(e, h, PFS_REASON_FAILED);
+		xfer_fail(e, h, PFS_FAIL_INVALID, EFBIG);
 		return;
 	}
 	/* The upstream copy is the source of truth (until signed manifests). */
@@ -474,13 +513,43 @@ void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, 
 		return;
 	h = &e->hiers[hidx];
 	h->upstream_active = false;
+	if (err == -ENOENT || err == -EACCES) {
+		/* The server's answer, not a fault of the path to it: asking
+		 * again gets the same answer (docs/protocol.md 6.5). */
+		xfer_fail(e, h, PFS_FAIL_NOT_FOUND, err);
+		return;
+	}
 	if (h->upstream_tries < e->cfg.upstream_retries) {
+		/* Back-off doubling from upstream_retry_delay, jittered so that
+		 * the roots of a site's files do not return to a recovering
+		 * server in step. */
+		pfs_time_t delay = e->cfg.upstream_retry_delay << h->upstream_tries;
 		h->upstream_tries++;
-		h->t_upstream_retry = now + e->cfg.upstream_retry_delay;
+		h->t_upstream_retry = now + eng_jitter(e, delay);
 		eng_event(e, h, PFS_EV_UPSTREAM_RETRY, 0, NULL, h->upstream_tries, (uint32_t)-err);
 		return;
 	}
-	xfer_fail(e, h, (uint32_t)-err);
+	xfer_fail(e, h, PFS_FAIL_SERVER, err);
+}
+
+void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err)
+{
+	struct hier *h;
+
+	(void)now;
+	if (hidx < 0 || hidx >= e->nhiers)
+		return;
+	h = &e->hiers[hidx];
+	if (h->f.failed || h->f.complete)
+		return;
+	h->t_upstream_retry = 0;
+	/* Our children lose their parent: below a root they elect another
+	 * one (a LEAVE(shutdown) from the root is a lost root), below a
+	 * member they re-join through the root. We take no further part
+	 * (IDLE), so we are neither elected nor joined again
+	 * (docs/protocol.md 6.5). */
+	tree_leave(e, h);
+	xfer_fail(e, h, PFS_FAIL_LOCAL, err);
 }
 
 void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
@@ -518,9 +587,13 @@ void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 	e->pump_dirty = true;
 }
 
-static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+/* A member fetches by itself: once, no retries, whether its root said it
+ * failed (it retried already) or its tree stopped moving (N members
+ * retrying a server that is down would cost N x 3 requests). */
+void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
 	eng_event(e, h, PFS_EV_FALLBACK, 0, NULL, 0, 0);
+	h->upstream_tries = e->cfg.upstream_retries;
 	tree_drop_children(e, h, PFS_REASON_REPARENT);
 	if (h->state == H_MEMBER) {
 		struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
@@ -564,7 +637,7 @@ void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	if (h->state != H_ROOT && h->state != H_SOLO && h->state != H_IDLE &&
 	    !h->f.complete && !h->f.failed && e->cfg.fallback_timeout &&
 	    now - h->last_progress >= e->cfg.fallback_timeout)
-		fallback(e, h, now);
+		xfer_fallback(e, h, now);
 }
 
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h)

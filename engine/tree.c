@@ -17,6 +17,8 @@
  *   JOINING  REFUSE / timeout x 2 (not root) JOINING   JOIN root again
  *   JOINING  root silent x retries          CLAIMING  new election
  *   MEMBER   parent silent / LEAVE / REFUSE JOINING   LEAVE children, JOIN root
+ *   MEMBER   root silent / LEAVE(SHUTDOWN, CLAIMING  LEAVE(ROOT_GONE) children,
+ *            ROOT_GONE) from parent                   new election
  */
 #include "engine_internal.h"
 
@@ -46,8 +48,12 @@ uint32_t tree_subtree(const struct hier *h)
 void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct pfs_status *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (h->f.failed ? PFS_MF_FAILED : 0) |
-		     (h->man.verified ? PFS_MF_SIGNED : 0);
+	/* FAILED tells what the server did, never what this node could not
+	 * do (docs/protocol.md 6.5): a local failure is not passed on. */
+	bool server_failed = h->f.failed && (h->f.fail_cause == PFS_FAIL_SERVER ||
+					     h->f.fail_cause == PFS_FAIL_NOT_FOUND);
+	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (server_failed ? PFS_MF_FAILED : 0) |
+		     (h->man.verified ? PFS_MF_SIGNED : 0) | h->relay_mflags;
 	st->manifest_len = h->man.verified ? h->man.len : 0;
 	st->chunk_size = h->f.chunk_size ? h->f.chunk_size : e->cfg.chunk_size;
 	st->size = h->f.final ? h->f.size : 0;
@@ -254,6 +260,7 @@ void tree_on_accept(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	}
 	eng_event(e, h, PFS_EV_JOINED, m->sender, src, h->nanc + 1u, h->slot);
 	h->last_progress = now;
+	h->progress_mark = h->f.have.count;
 	xfer_apply_status(e, h, now, st);
 	xfer_send_ack(e, h, now);               /* tells the parent where to resume */
 }
@@ -279,6 +286,24 @@ void tree_on_redirect(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	send_join(e, h, now);
 }
 
+void tree_leave(struct pfs_engine *e, struct hier *h)
+{
+	struct qitem *qi;
+
+	if (h->upstream_active) {
+		eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
+		h->upstream_active = false;
+	}
+	tree_drop_children(e, h, PFS_REASON_SHUTDOWN);
+	if (h->state == H_MEMBER && (qi = eng_queue(e, h, PFS_ACT_SEND))) {
+		qi->msg = PFS_MSG_LEAVE;
+		qi->reason = PFS_REASON_SHUTDOWN;
+		qi->act.dst = h->parent;
+		qi->act.peer_id = h->parent_id;
+	}
+	h->state = H_IDLE;
+}
+
 void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint8_t reason)
 {
 	eng_event(e, h, PFS_EV_PARENT_LOST, h->parent_id, &h->parent, 0, reason);
@@ -291,11 +316,19 @@ void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint
 		h->parent_id = 0;
 		return;
 	}
-	tree_drop_children(e, h, PFS_REASON_REPARENT);
+	/* The root itself left (it exited or gave the file up) or fell
+	 * silent: the whole tree must elect another, and our children hear
+	 * so now instead of trying to join a root that is gone. */
+	bool root_gone = reason == PFS_REASON_ROOT_GONE ||
+			 (h->parent_id == h->root_id &&
+			  (reason == PFS_REASON_SHUTDOWN || reason == PFS_REASON_NONE));
+	tree_drop_children(e, h, root_gone ? PFS_REASON_ROOT_GONE : PFS_REASON_REPARENT);
+	if (root_gone)
+		h->root_known = false;
 	if (h->root_known && h->root_id != h->parent_id)
 		tree_join_root(e, h, now);
 	else
-		elect_start(e, h, now);         /* the root itself is gone */
+		elect_start(e, h, now);
 }
 
 void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,

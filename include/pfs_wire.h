@@ -66,7 +66,7 @@ enum pfs_msg_type {
 #define PFS_MANIFEST_MAX    (16u << 20)     /* = PFS_MAN_MAX_LEN */
 
 /* ROOT flags. */
-#define PFS_RF_FAILED       0x01
+#define PFS_RF_FAILED       0x01    /* the server could not give the file */
 #define PFS_RF_KNOWN        PFS_RF_FAILED
 
 /* ACK flags. */
@@ -83,7 +83,8 @@ enum pfs_reason {
 	PFS_REASON_FAILED     = 3,  /* the hierarchy failed upstream */
 	PFS_REASON_SHUTDOWN   = 4,  /* the node is exiting */
 	PFS_REASON_REPARENT   = 5,  /* the node joins another parent */
-	PFS_REASON_MAX        = PFS_REASON_REPARENT,
+	PFS_REASON_ROOT_GONE  = 6,  /* the root left: elect another, do not join it */
+	PFS_REASON_MAX        = PFS_REASON_ROOT_GONE,
 };
 
 /* Strength layout (docs/protocol.md 4.1): compared as an unsigned integer,

@@ -319,6 +319,12 @@ void netsim_preload(struct netsim *ns, int node)
 		ns->nodes[node].preload = true;
 }
 
+void netsim_store_limit(struct netsim *ns, int node, uint64_t bytes)
+{
+	for (int i = 0; i < ns->nodes[node].nwants; i++)
+		ns->nodes[node].files[i].store_limit = bytes;
+}
+
 void netsim_corrupt_sends(struct netsim *ns, int node)
 {
 	if (node >= 0 && node < ns->nnodes)
@@ -390,6 +396,7 @@ static void do_action(struct netsim *ns, int idx, const struct pfs_action *a)
 {
 	struct node *n = &ns->nodes[idx];
 	struct simfile *f = a->hidx >= 0 && a->hidx < n->nwants ? &n->files[a->hidx] : NULL;
+	int rc;
 
 	switch (a->type) {
 	case PFS_ACT_SEND:
@@ -400,8 +407,11 @@ static void do_action(struct netsim *ns, int idx, const struct pfs_action *a)
 			send_chunk(ns, idx, a);
 		break;
 	case PFS_ACT_WRITE_CHUNK:
-		if (f && simfile_write(f, ns->p.verify, a->offset, a->data, a->len, a->index) == -EILSEQ)
+		rc = f ? simfile_write(f, ns->p.verify, a->offset, a->data, a->len, a->index) : 0;
+		if (rc == -EILSEQ)
 			ns->c.chunks_mismatched++;
+		else if (rc == -ENOSPC)
+			pfs_engine_store_failed(n->e, ns->now, a->hidx, rc);
 		break;
 	case PFS_ACT_UPSTREAM_START:
 		if (f)
@@ -475,9 +485,16 @@ static void upstream_step(struct netsim *ns, const struct ev *ev)
 		pfs_engine_upstream_failed(n->e, ns->now, ev->hidx, -ENOENT);
 		return;
 	}
+	if (ns->now >= ns->p.server_down_from && ns->now < ns->p.server_down_until) {
+		pfs_engine_upstream_failed(n->e, ns->now, ev->hidx, -EHOSTUNREACH);
+		return;
+	}
 	blk = f->ref->size - f->up_off < ns->p.upstream_block ? f->ref->size - f->up_off
 							       : ns->p.upstream_block;
-	if (simfile_upstream(f, ns->p.verify, blk) < 0)
+	int rc = simfile_upstream(f, ns->p.verify, blk);
+	if (rc == -ENOSPC)
+		pfs_engine_store_failed(n->e, ns->now, ev->hidx, rc);
+	if (rc < 0)
 		return;
 	ns->c.upstream_bytes += blk;
 	if (pfs_engine_upstream_write(n->e, ns->now, ev->hidx, f->up_off - blk,

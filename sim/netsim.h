@@ -33,6 +33,8 @@ struct netsim_params {
 	uint64_t lan_rate;              /* bytes per second per node port; 0: no limit */
 	uint32_t byte_scale;            /* link bytes per file byte; 0 or 1: real */
 	bool verify;                    /* hold verified bits, not bytes (simstore.h) */
+	pfs_time_t server_down_from;    /* fetches fail (unreachable) in [from, until) */
+	pfs_time_t server_down_until;
 	bool trace;                     /* print every engine event */
 };
 
@@ -68,6 +70,10 @@ int netsim_rogue_server(struct netsim *ns, int node, const char *path, const uin
 /* The node already holds its files whole (pfs_engine_have_file at its
  * start), as an appliance with a warm cache does. */
 void netsim_preload(struct netsim *ns, int node);
+
+/* The node's disk holds only this many bytes of each file: past them its
+ * writes fail with -ENOSPC (pfs_engine_store_failed). */
+void netsim_store_limit(struct netsim *ns, int node, uint64_t bytes);
 
 /* A hostile node: every chunk it sends has one byte changed (the CRC32C is
  * recomputed, so only a digest catches it). */

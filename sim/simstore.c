@@ -26,6 +26,8 @@ static int grow(struct simfile *f, size_t need)
 int simfile_write(struct simfile *f, bool verify, uint64_t off, const uint8_t *d,
 		  size_t len, uint32_t index)
 {
+	if (f->store_limit && off + len > f->store_limit)
+		return -ENOSPC;
 	if (!verify) {
 		int rc = grow(f, off + len);
 		if (rc == 0)
@@ -39,6 +41,8 @@ int simfile_write(struct simfile *f, bool verify, uint64_t off, const uint8_t *d
 
 int simfile_upstream(struct simfile *f, bool verify, size_t blk)
 {
+	if (f->store_limit && f->up_off + blk > f->store_limit)
+		return -ENOSPC;
 	if (!verify) {
 		int rc = grow(f, f->up_off + blk);
 		if (rc < 0)

@@ -37,13 +37,14 @@ struct simfile {
 	bool done, failed;
 	pfs_time_t done_at, attached_at;
 	uint64_t up_gen;
+	uint64_t store_limit;           /* a full disk: no byte stored past it; 0: none */
 };
 
-/* Store a received chunk. 0, -EILSEQ (differs from the server: VERIFY), or
- * -ENOMEM. */
+/* Store a received chunk. 0, -EILSEQ (differs from the server: VERIFY),
+ * -ENOSPC (past store_limit) or -ENOMEM. */
 int simfile_write(struct simfile *f, bool verify, uint64_t off, const uint8_t *d,
 		  size_t len, uint32_t index);
-/* The next blk bytes of the upstream fetch arrived. 0 or -ENOMEM. */
+/* The next blk bytes of the upstream fetch arrived. 0, -ENOSPC or -ENOMEM. */
 int simfile_upstream(struct simfile *f, bool verify, size_t blk);
 /* Bytes of a chunk to send, or NULL if the node does not hold it. */
 const uint8_t *simfile_chunk(const struct simfile *f, bool verify, uint64_t off, size_t len,

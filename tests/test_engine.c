@@ -12,53 +12,7 @@
 #include <string.h>
 
 #include "netsim.h"
-
-static uint8_t *make_file(size_t size, uint32_t seed)
-{
-	uint8_t *d = malloc(size ? size : 1);
-	for (size_t i = 0; i < size; i++) {
-		seed = seed * 1103515245u + 12345u;
-		d[i] = (uint8_t)(seed >> 16);
-	}
-	return d;
-}
-
-static struct pfs_engine_config base_config(const char *model)
-{
-	struct pfs_engine_config c;
-
-	pfs_engine_config_defaults(&c);
-	snprintf(c.model, sizeof(c.model), "%s", model);
-	return c;
-}
-
-struct file_spec { const char *path; size_t size; uint8_t *data; };
-
-/* Every live node must hold byte-identical copies of the files it wanted. */
-static void assert_all_files(struct netsim *ns, const struct file_spec *files, int nfiles,
-			     int nwants)
-{
-	for (int n = 0; n < netsim_nodes(ns); n++) {
-		if (!netsim_alive(ns, n))
-			continue;
-		for (int w = 0; w < nwants; w++) {
-			size_t size; bool done, failed;
-			const uint8_t *got = netsim_file(ns, n, w, &size, &done, &failed);
-			struct pfs_hier_info info;
-			pfs_engine_hier_info(netsim_engine(ns, n), w, &info);
-			const struct file_spec *f = NULL;
-			for (int i = 0; i < nfiles; i++)
-				if (!strcmp(files[i].path, info.path))
-					f = &files[i];
-			cr_assert_not_null(f);
-			cr_assert(done, "node %d file %s not done (state %s, %u/%u chunks)",
-				  n, f->path, info.state, info.chunks_have, info.chunks_total);
-			cr_assert_eq(size, f->size, "node %d %s size %zu", n, f->path, size);
-			cr_assert(size == 0 || memcmp(got, f->data, size) == 0,
-				  "node %d %s bytes differ", n, f->path);
-		}
-	}
-}
+#include "sim_helpers.h"
 
 /* Max depth over live nodes of one hierarchy, and how many take part. */
 static void tree_shape(struct netsim *ns, int hidx, const char *model, int *depth, int *members,
@@ -254,28 +208,6 @@ Test(engine, latecomer_joins_existing_tree)
 		     "the latecomer must join, not win a second election");
 	netsim_free(ns);
 	free(f.data);
-}
-
-Test(engine, missing_upstream_file_fails_everywhere)
-{
-	struct netsim_params p = { .seed = 10, .latency = PFS_MSEC(1) };
-	struct netsim *ns = netsim_new(&p);
-	const char *wants[] = { "nope.bin" };
-	struct pfs_engine_config c = base_config("CP-8845");
-
-	for (int i = 0; i < 5; i++)
-		netsim_add_node(ns, &c, wants, 1, 0);
-	cr_assert(netsim_run(ns, PFS_SEC(60)), "failure must end the run, not hang it");
-	for (int n = 0; n < 5; n++) {
-		size_t size; bool done, failed;
-		netsim_file(ns, n, 0, &size, &done, &failed);
-		cr_assert(failed && !done, "node %d", n);
-	}
-	/* The root's first try and its retries; then each member, told the
-	 * root failed, tries once itself (a root's FAILED is not proof). */
-	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "nope.bin"),
-		     1 + c.upstream_retries + 4);
-	netsim_free(ns);
 }
 
 Test(engine, higher_priority_class_wins)

@@ -1,0 +1,167 @@
+/* test_engine_faults.c - the engine when the server, a disk or a parent
+ * lets it down (docs/protocol.md 6.5): every case ends, with the right
+ * files, the right number of server requests and the right cause.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include "sim_helpers.h"
+
+/* How many nodes failed the first file with this cause (EVENT FAILED b). */
+static int failed_with(struct netsim *ns, enum pfs_fail_cause cause)
+{
+	int n = 0;
+
+	for (int i = 0; i < netsim_nodes(ns); i++) {
+		size_t size; bool done, failed;
+		netsim_file(ns, i, 0, &size, &done, &failed);
+		struct pfs_hier_info info;
+		pfs_engine_hier_info(netsim_engine(ns, i), 0, &info);
+		if (failed && info.failed && info.fail_cause == cause)
+			n++;
+	}
+	return n;
+}
+
+Test(faults, missing_file_is_asked_once_per_node_and_fails_everywhere)
+{
+	struct netsim_params p = { .seed = 10, .latency = PFS_MSEC(1) };
+	struct netsim *ns = netsim_new(&p);
+	const char *wants[] = { "nope.bin" };
+	struct pfs_engine_config c = base_config("CP-8845");
+
+	for (int i = 0; i < 5; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert(netsim_run(ns, PFS_SEC(60)), "failure must end the run, not hang it");
+	/* The server's "no such file" is its last word: the root does not
+	 * ask again, nor does a second root. Its FAILED is only its word, so
+	 * each member asks once for itself: one request, answered at once. */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "nope.bin"), 5);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_UPSTREAM_RETRY), 0);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_ROOT_CONFIRMED), 1);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_FALLBACK), 4);
+	cr_assert_eq(failed_with(ns, PFS_FAIL_NOT_FOUND), 5);
+	netsim_free(ns);
+}
+
+Test(faults, server_outage_is_retried_with_backoff)
+{
+	struct netsim_params p = { .seed = 21, .latency = PFS_MSEC(1), .upstream_rate = 1000000,
+				   .server_down_from = PFS_MSEC(500),
+				   .server_down_until = PFS_MSEC(3500) };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "out.bin", 200000, make_file(200000, 21) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 5; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert(netsim_run(ns, PFS_SEC(60)));
+	assert_all_files(ns, &f, 1, 1);
+	/* Election ~1.25 s, tries at ~1.3, ~2.3 (+1 s) and ~4.3 s (+2 s):
+	 * the third finds the server back. Nobody else fetched. */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "out.bin"), 3);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_UPSTREAM_RETRY), 2);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_FALLBACK), 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert(netsim_done_at(ns, i, 0) > PFS_MSEC(3500), "node %d done early", i);
+	netsim_free(ns);
+	free(f.data);
+}
+
+Test(faults, server_gone_members_fall_back_once_each)
+{
+	struct netsim_params p = { .seed = 22, .latency = PFS_MSEC(1), .upstream_rate = 1000000,
+				   .server_down_from = 0, .server_down_until = PFS_TIME_NEVER };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "gone.bin", 50000, make_file(50000, 22) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 5; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert(netsim_run(ns, PFS_SEC(60)), "an unreachable server must end the run");
+	/* The root tries 1 + retries times; its FAILED is only its word, so
+	 * each member tries once by itself, and no more. */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "gone.bin"),
+		     1 + c.upstream_retries + 4);
+	cr_assert_eq(failed_with(ns, PFS_FAIL_SERVER), 5);
+	netsim_free(ns);
+	free(f.data);
+}
+
+/* One node's disk holds 100 kB of a 300 kB file; it is the strongest node
+ * (the root) or the weakest (a member). It fails alone, for itself; the
+ * others complete, fetching want_starts copies in all. */
+static void full_disk(uint64_t seed, bool root, uint32_t want_starts)
+{
+	struct netsim_params p = { .seed = seed, .latency = PFS_MSEC(1), .upstream_rate = 1000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "full.bin", 300000, make_file(300000, (uint32_t)seed) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), odd = c;
+
+	odd.priority_class = root ? PFS_CLASS_DEVICE + 1 : 0;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 5; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	int full = netsim_add_node(ns, &odd, wants, 1, root ? 0 : PFS_MSEC(50));
+	netsim_store_limit(ns, full, 100000);
+	cr_assert(netsim_run(ns, PFS_SEC(60)));
+	cr_assert_eq(failed_with(ns, PFS_FAIL_LOCAL), 1);
+	for (int i = 0; i < netsim_nodes(ns); i++) {
+		size_t size; bool done, failed;
+		const uint8_t *got = netsim_file(ns, i, 0, &size, &done, &failed);
+		if (i == full)
+			cr_assert(failed && !done, "the full node %d", i);
+		else
+			cr_assert(done && size == f.size && !memcmp(got, f.data, size), "node %d", i);
+	}
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "full.bin"), want_starts);
+	netsim_free(ns);
+	free(f.data);
+}
+
+Test(faults, root_with_a_full_disk_hands_the_hierarchy_over)
+{
+	full_disk(23, true, 2);         /* another root fetches once more */
+}
+
+Test(faults, member_with_a_full_disk_leaves_and_the_rest_complete)
+{
+	full_disk(24, false, 1);
+}
+
+/* A root that creeps (a lossy WAN at a few kB/s): with min_parent_rate,
+ * its members stop waiting after fallback_timeout; without it, every new
+ * chunk counts and they wait for it to the end. */
+static uint64_t creeping_root_fallbacks(uint32_t min_parent_rate)
+{
+	struct netsim_params p = { .seed = 25, .latency = PFS_MSEC(1), .upstream_rate = 2000,
+				   .upstream_block = 1408 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "slow.bin", 60000, make_file(60000, 25) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+	uint64_t n;
+
+	c.fallback_timeout = PFS_SEC(5);
+	c.min_parent_rate = min_parent_rate;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 4; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert(netsim_run(ns, PFS_SEC(120)));
+	assert_all_files(ns, &f, 1, 1);
+	n = netsim_event_count(ns, PFS_EV_FALLBACK);
+	netsim_free(ns);
+	free(f.data);
+	return n;
+}
+
+Test(faults, members_leave_a_parent_that_creeps)
+{
+	cr_assert_eq(creeping_root_fallbacks(0), 0, "any progress counts without a rate");
+	cr_assert_eq(creeping_root_fallbacks(8192), 3, "each member fetches by itself");
+}
