@@ -35,7 +35,8 @@ static int fail(const struct ctl_config *c, config_setting_t *s, const char *key
 /* Keys each group may hold: anything else is a typo to report. */
 static const char *const known[][12] = {
 	{ "site", "address", "broadcast", "prefix", NULL },
-	{ "upstream", "tftp", NULL },
+	{ "upstream", "tftp", "http", "connect_timeout", "stall_timeout", "low_speed", "min_rate",
+	  "retries", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
@@ -149,6 +150,26 @@ static bool literal_agrees(const struct ctl_config *c, config_setting_t *s, cons
 	return ok;
 }
 
+/* A number of seconds (integer or float) in [lo, hi]; name as for get_int. */
+static int get_seconds(const struct ctl_config *c, config_setting_t *root, const char *name,
+		       double lo, double hi, double *out)
+{
+	const char *key = strchr(name, '.') + 1;
+	config_setting_t *s = config_setting_lookup(root, key);
+	double v;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_FLOAT && config_setting_type(s) != CONFIG_TYPE_INT)
+		return fail(c, s, name, "must be a number of seconds");
+	v = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) :
+							   config_setting_get_int(s);
+	if (!(v >= lo && v <= hi))
+		return fail(c, s, name, "must be %g..%g seconds", lo, hi);
+	*out = v;
+	return 0;
+}
+
 /* name is "group.key", as reported; the key looked up is after the dot. */
 static int get_int(const struct ctl_config *c, config_setting_t *root, const char *name,
 		   long long lo, long long hi, long long *out)
@@ -172,6 +193,48 @@ static int get_int(const struct ctl_config *c, config_setting_t *root, const cha
 	}
 	if (*out < lo || *out > hi)
 		return fail(c, s, name, "%lld is out of range %lld..%lld", *out, lo, hi);
+	return 0;
+}
+
+/* The server: tftp = "HOST[:PORT]" or http = "http(s)://HOST[:PORT][/BASE]",
+ * exactly one of them. */
+static int load_server(struct ctl_config *c, config_setting_t *g)
+{
+	config_setting_t *t = config_setting_lookup(g, "tftp"), *h = config_setting_lookup(g, "http");
+
+	if (t && h)
+		return fail(c, h, "upstream.http", "give tftp or http, not both");
+	if (!t && !h)
+		return fail(c, g, "upstream", "tftp or http is required");
+	if (t)
+		return get_str(c, g, "upstream.tftp", c->server, sizeof(c->server), true) < 0 ||
+		       check_hostport(c, g, "upstream.tftp", c->server) < 0 ? -1 : 0;
+	if (get_str(c, g, "upstream.http", c->server, sizeof(c->server), true) < 0)
+		return -1;
+	if ((strncmp(c->server, "http://", 7) && strncmp(c->server, "https://", 8)) ||
+	    !pfs_fetch_server_ok(c->server))
+		return fail(c, h, "upstream.http", "'%s' is not an http:// or https:// URL with a "
+			    "host", c->server);
+	return 0;
+}
+
+/* The bounds of every upstream fetch (pfs_fetch.h), defaults as pfs-peer's. */
+static int load_upstream(struct ctl_config *c, config_setting_t *g)
+{
+	double connect = c->limits.connect_timeout_ms / 1e3, stall = c->limits.stall_timeout_ms / 1e3;
+	long long low = c->limits.low_speed, rate = c->limits.min_rate, retries = c->upstream_retries;
+
+	if (get_seconds(c, g, "upstream.connect_timeout", 0.1, 3600, &connect) < 0 ||
+	    get_seconds(c, g, "upstream.stall_timeout", 0.1, 3600, &stall) < 0 ||
+	    get_int(c, g, "upstream.low_speed", 0, 1 << 30, &low) < 0 ||
+	    get_int(c, g, "upstream.min_rate", 0, 1 << 30, &rate) < 0 ||
+	    get_int(c, g, "upstream.retries", 0, 10, &retries) < 0)
+		return -1;
+	c->limits.connect_timeout_ms = (uint32_t)(connect * 1000);
+	c->limits.stall_timeout_ms = (uint32_t)(stall * 1000);
+	c->limits.low_speed = (uint32_t)low;
+	c->limits.min_rate = (uint32_t)rate;
+	c->upstream_retries = (int)retries;
 	return 0;
 }
 
@@ -349,6 +412,8 @@ static void defaults(struct ctl_config *c, const char *path)
 	strcpy(c->socket, "/run/pfs-relay/control.sock");
 	c->socket_mode = 0660;
 	c->heartbeat_timeout_s = 2.0;
+	pfs_fetch_limits_default(&c->limits);
+	c->upstream_retries = 2;
 	c->max_clients = 16;
 	c->client_idle_s = 60;
 	strcpy(c->state_dir, "/var/lib/pfs-relay");
@@ -383,11 +448,10 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	    site_broadcast(c, g) < 0)
 		goto out;
 	if (!(g = config_setting_lookup(root, "upstream"))) {
-		fail(c, NULL, "upstream", "missing section (tftp is required)");
+		fail(c, NULL, "upstream", "missing section (tftp or http is required)");
 		goto out;
 	}
-	if (get_str(c, g, "upstream.tftp", c->tftp, sizeof(c->tftp), true) < 0 ||
-	    check_hostport(c, g, "upstream.tftp", c->tftp) < 0)
+	if (load_server(c, g) < 0 || load_upstream(c, g) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "appliance")) && load_appliance(c, g) < 0)
 		goto out;
@@ -409,7 +473,6 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		c->cache_bytes = (uint64_t)v << 20;
 	}
 	if ((g = config_setting_lookup(root, "control"))) {
-		config_setting_t *s;
 		if (get_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)
 			goto out;
 		if (strlen(c->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -435,29 +498,11 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		if (get_int(c, g, "control.max_clients", 1, CTL_MAX_CLIENTS, &v) < 0)
 			goto out;
 		c->max_clients = (int)v;
-		if ((s = config_setting_lookup(g, "client_idle_timeout"))) {
-			if ((config_setting_type(s) != CONFIG_TYPE_FLOAT &&
-			     config_setting_type(s) != CONFIG_TYPE_INT) ||
-			    (c->client_idle_s = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
-			     config_setting_get_float(s) : config_setting_get_int(s)) < 1 ||
-			    c->client_idle_s > 86400) {
-				fail(c, s, "control.client_idle_timeout", "must be 1..86400 seconds");
-				goto out;
-			}
-		}
-		if ((s = config_setting_lookup(g, "heartbeat_timeout"))) {
-			if (config_setting_type(s) != CONFIG_TYPE_FLOAT &&
-			    config_setting_type(s) != CONFIG_TYPE_INT) {
-				fail(c, s, "control.heartbeat_timeout", "must be a number of seconds");
-				goto out;
-			}
-			c->heartbeat_timeout_s = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
-				config_setting_get_float(s) : config_setting_get_int(s);
-			if (c->heartbeat_timeout_s <= 0 || c->heartbeat_timeout_s > 60) {
-				fail(c, s, "control.heartbeat_timeout", "must be in (0, 60] seconds");
-				goto out;
-			}
-		}
+		if (get_seconds(c, g, "control.client_idle_timeout", 1, 86400,
+				&c->client_idle_s) < 0 ||
+		    get_seconds(c, g, "control.heartbeat_timeout", 0.001, 60,
+				&c->heartbeat_timeout_s) < 0)
+			goto out;
 	}
 	if (!(g = config_setting_lookup(root, "trust"))) {
 		fail(c, NULL, "trust", "missing section (keys = [ \"publisher.pub\" ]; or "

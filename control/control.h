@@ -33,7 +33,9 @@ struct ctl_config {
 	char site_address[16], site_broadcast[16];
 	uint32_t ip, bcast;             /* host order */
 	/* [upstream] */
-	char tftp[256];
+	char server[256];               /* tftp: HOST[:PORT]; http: the URL */
+	struct pfs_fetch_limits limits; /* connect/stall timeouts, low speed, min rate */
+	int upstream_retries;
 	/* [appliance] */
 	uint32_t node_id;               /* 0: derived from the address */
 	int priority;                   /* 0..15 */
@@ -87,6 +89,7 @@ struct ctl_fetch_slot {
 	int eng, hidx;
 	bool manifest;                  /* fetching PATH.pfsm into man */
 	struct pfs_membuf man;
+	int store_err;                  /* the cache refused a write: ours, not the server's */
 };
 
 struct ctl_client {

@@ -206,7 +206,7 @@ static json_t *cmd_status(struct ctl *c)
 			 "ok", 1, "node_id", (json_int_t)c->cfg.node_id,
 			 "address", c->cfg.site_address, "enabled", c->cfg.enabled,
 			 "priority", c->cfg.priority, "max_children", c->cfg.max_children,
-			 "upstream", c->cfg.tftp, "uptime_s", (ctl_now() - c->t0) / 1e9,
+			 "upstream", c->cfg.server, "uptime_s", (ctl_now() - c->t0) / 1e9,
 			 "models", models, "hierarchies", nh,
 			 "wan_bytes", (json_int_t)c->st.wan_bytes,
 			 "cache", cache_json(c), "dataplane", dataplane_json(c));

@@ -233,6 +233,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pfs-control: libcurl initialisation failed\n");
 		goto out_dplink;
 	}
+	pfs_fetch_set_limits(c->fetch, &c->cfg.limits);
 	if ((rc = make_socket_dir(c->cfg.socket)) < 0) {
 		fprintf(stderr, "pfs-control: %s: cannot create its directory: %s\n",
 			c->cfg.socket, strerror(-rc));
@@ -240,8 +241,8 @@ int main(int argc, char **argv)
 	}
 	if (ctl_sock_open(c) < 0)
 		goto out_fetch;
-	ctl_log(c, "node %08x at %s, upstream tftp://%s, segment %s, socket %s", c->cfg.node_id,
-		c->cfg.site_address, c->cfg.tftp, c->cfg.segment, c->cfg.socket);
+	ctl_log(c, "node %08x at %s, upstream %s, segment %s, socket %s", c->cfg.node_id,
+		c->cfg.site_address, c->cfg.server, c->cfg.segment, c->cfg.socket);
 	ctl_log(c, "trust: %d publisher key(s)%s, %s", c->cfg.trust.nkeys,
 		c->cfg.trust.allow_unsigned ? ", unsigned files allowed" : "",
 		c->cfg.site.nkeys ? "site key" : "no site key");

@@ -197,22 +197,24 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 	ce->from_cache[hidx] = false;
 	fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
 	if (fi < 0) {
-		ctl_log(c, "%s %s: no room in the cache: %s", ce->model, info.path, strerror(-fi));
-		pfs_engine_upstream_failed(ce->e, now, hidx, fi);
+		/* Our trouble, not the server's: the hierarchy goes to others. */
+		ctl_log(c, "%s %s: no room in the cache (%s): giving the hierarchy up to the "
+			"devices", ce->model, info.path, strerror(-fi));
+		pfs_engine_store_failed(ce->e, now, hidx, fi);
 		return;
 	}
 	ce->cache_fi[hidx] = fi;
 	if (info.chunks_total)          /* a signed manifest told the size */
 		pfs_cache_expect_size(c->cache, fi, info.size);
 	id = fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
-	if (id < 0 || pfs_fetch_start(c->fetch, id, c->cfg.tftp, info.path) < 0) {
+	if (id < 0 || pfs_fetch_start(c->fetch, id, c->cfg.server, info.path) < 0) {
 		if (id >= 0)
 			slot_free(&c->fetch_slot[id]);
 		pfs_engine_upstream_failed(ce->e, now, hidx, -EIO);
 		return;
 	}
 	ce->fetch_id[hidx] = id;
-	ctl_log(c, "%s %s: fetching tftp://%s/%s", ce->model, info.path, c->cfg.tftp, info.path);
+	ctl_log(c, "%s %s: fetching it from %s", ce->model, info.path, c->cfg.server);
 }
 
 /* The manifest is here (buf), or the server has none (NULL): the engine
@@ -247,7 +249,7 @@ void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 	}
 	id = fetch_slot_alloc(c, (int)(ce - c->eng), act->hidx, true);
 	if (id < 0 || manifest_name(act->path, name, sizeof(name)) < 0 ||
-	    pfs_fetch_start(c->fetch, id, c->cfg.tftp, name) < 0) {
+	    pfs_fetch_start(c->fetch, id, c->cfg.server, name) < 0) {
 		if (id >= 0)
 			slot_free(&c->fetch_slot[id]);
 		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), act->hidx, -EIO);
@@ -306,6 +308,7 @@ static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t
 	rc = pfs_cache_write(c->cache, ce->cache_fi[hidx], off, data, len);
 	if (rc < 0) {
 		c->st.cache_write_errors++;
+		s->store_err = rc;
 		return rc;
 	}
 	/* The engine checks each chunk as it completes; -EBADMSG fails the
@@ -357,17 +360,26 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 	int hidx;
 	struct ctl_engine *ce = slot_engine(c, id, &hidx);
 	bool manifest;
+	int store_err;
 
 	if (!ce)
 		return;
 	manifest = c->fetch_slot[id].manifest;
+	store_err = c->fetch_slot[id].store_err;
 	fetch_release(c, ce, hidx, !manifest);
 	pfs_engine_hier_info(ce->e, hidx, &info);
-	if (manifest && err == -ENOENT) {
+	if (store_err) {
+		ctl_log(c, "%s %s: cannot store in the cache (%s): giving the hierarchy up to "
+			"the devices", ce->model, info.path, strerror(-store_err));
+		pfs_engine_store_failed(ce->e, (pfs_time_t)ctl_now(), hidx, store_err);
+	} else if (manifest && err == -ENOENT) {
 		manifest_ready(c, ce, hidx, info.path, NULL, 0);      /* unsigned */
 	} else {
-		ctl_log(c, "cannot fetch %s%s from tftp://%s: %s", info.path,
-			manifest ? ".pfsm" : "", c->cfg.tftp, why);
+		char url[PFS_FILEPATH_MAX + 512], name[PFS_FILEPATH_MAX + 8];
+		snprintf(name, sizeof(name), "%s%s", info.path, manifest ? ".pfsm" : "");
+		if (pfs_fetch_url(c->cfg.server, name, url, sizeof(url)) < 0)
+			snprintf(url, sizeof(url), "%s", name);
+		ctl_log(c, "cannot fetch %s: %s", url, why);
 		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), hidx, err);
 	}
 	ctl_engine_drain(c, ce);

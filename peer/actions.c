@@ -42,7 +42,7 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 	case PFS_ACT_WRITE_CHUNK:
 		rc = peer_store_write(p, act->hidx, act->offset, act->data, act->len);
 		if (rc < 0)
-			peer_log(p, "ERR", "store_error", "%s: write: %s", f->temp_path, strerror(-rc));
+			peer_store_failed(p, act->hidx, rc);
 		break;
 	case PFS_ACT_UPSTREAM_START:
 		rc = peer_upstream_start(p, act->hidx, act->path, act->want_manifest);
@@ -61,10 +61,12 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 	case PFS_ACT_FILE_DONE:
 		rc = peer_store_publish(p, act->hidx, act->size);
 		if (rc < 0) {
-			f->failed = true;
-			snprintf(f->fail_reason, sizeof(f->fail_reason), "cannot publish %.200s: %s",
-				 f->final_path, strerror(-rc));
-			peer_log(p, "ERR", "store_error", "%s", f->fail_reason);
+			/* Verified, but not kept: a local failure like any other
+			 * (children already served keep being served from it). */
+			f->failed = f->local_failure = true;
+			peer_store_strerror(p, act->hidx, rc, f->fail_reason, sizeof(f->fail_reason));
+			peer_log(p, "ERR", "store_error", "cannot publish %s: %s", f->final_path,
+				 f->fail_reason);
 			break;
 		}
 		{
@@ -80,10 +82,14 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 		break;
 	case PFS_ACT_FILE_FAILED:
 		f->failed = true;
-		if (!f->fail_reason[0])
-			snprintf(f->fail_reason, sizeof(f->fail_reason),
-				 "the hierarchy's root could not fetch it");
-		peer_log_json_kv(p, "file_failed", act->path, "reason", f->fail_reason, NULL, 0);
+		if (act->b == PFS_FAIL_INVALID)
+			snprintf(f->fail_reason, sizeof(f->fail_reason), "larger than this node "
+				 "accepts");
+		else if (!f->fail_reason[0])
+			snprintf(f->fail_reason, sizeof(f->fail_reason), "%s",
+				 pfs_fetch_strerror(-(int)act->a));
+		peer_log_json_kv(p, "file_failed", act->path, "reason", f->fail_reason,
+				 "cause", (long long)act->b);
 		break;
 	case PFS_ACT_EVENT:
 		peer_log_event(p, act);
@@ -99,6 +105,19 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 	default:
 		break;
 	}
+}
+
+void peer_store_failed(struct peer *p, int hidx, int err)
+{
+	struct peer_file *f = &p->files[hidx];
+
+	if (f->failed || f->published)
+		return;
+	peer_store_strerror(p, hidx, err, f->fail_reason, sizeof(f->fail_reason));
+	f->local_failure = true;
+	peer_log(p, "ERR", "store_error", "%s: %s: this node gives the file up and hands its "
+		 "place in the tree to the others", p->a.wants[hidx], f->fail_reason);
+	pfs_engine_store_failed(p->e, (pfs_time_t)peer_now(), hidx, err);
 }
 
 void peer_drain(struct peer *p)

@@ -12,14 +12,19 @@ void peer_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pfs-peer --iface IFACE --model MODEL --want FILE [--want FILE ...]\n"
-		"                --tftp HOST[:PORT] --out DIR\n"
+		"                (--tftp HOST[:PORT] | --upstream URL) --out DIR\n"
 		"                [--strength N] [--max-children N]\n"
 		"                [--mode cut-through|store-forward|tftp-only]\n"
 		"                [--chunk-size BYTES] [--linger SECONDS] [--exit-when-done]\n"
 		"                [--log-json] (--trust PUBKEY [--trust PUBKEY...] | --allow-unsigned)\n"
 		"                [--state-dir DIR] [--site-key FILE [--site-key OLDFILE]]\n"
 		"                [--broadcast ADDR]\n"
+		"                [--connect-timeout S] [--stall-timeout S] [--low-speed B/S]\n"
+		"                [--min-rate B/S] [--retries N] [--fallback-timeout S]\n"
 		"\n"
+		"  --upstream URL    the firmware server as tftp://HOST[:PORT],\n"
+		"                    http://HOST[:PORT][/BASE] or https://...; over HTTP a\n"
+		"                    fetch cut short resumes where it stopped (Range)\n"
 		"  --strength N      priority class 0..15 placed in the high bits of the\n"
 		"                    election strength (devices 1, appliances 8)\n"
 		"  --max-children N  child slots per file (default 2, as in the seed)\n"
@@ -34,7 +39,20 @@ void peer_usage(FILE *f)
 		"                    broadcast address, or its subnet's if it has none)\n"
 		"  --site-key FILE   authenticate control messages with the site key\n"
 		"                    (pfs-sign site-key); a second one is the previous key,\n"
-		"                    still accepted during a rotation\n");
+		"                    still accepted during a rotation\n"
+		"  --connect-timeout S  no answer from the server this long: it is not\n"
+		"                    reachable (default 10)\n"
+		"  --stall-timeout S --low-speed B/S  a fetch averaging under B/S over S\n"
+		"                    seconds is stalled and aborted (default 10 s, 1000 B/s)\n"
+		"  --min-rate B/S    a fetch must finish within connect-timeout + size / B/S;\n"
+		"                    a member receiving less than B/S over fallback-timeout\n"
+		"                    fetches by itself (default 8192)\n"
+		"  --retries N       retries of a failed fetch, with back-off (default 2)\n"
+		"  --fallback-timeout S  a member without progress this long fetches by\n"
+		"                    itself (default 30)\n"
+		"\nExit: 0 every file verified, 1 a file could not be had from the server,\n"
+		"2 usage, 3 cannot store under --out, 4 setup (interface, keys, state),\n"
+		"5 stopped by a signal first.\n");
 }
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -53,6 +71,21 @@ static int parse_long(const char *opt, const char *s, long lo, long hi, long *ou
 	return 0;
 }
 
+/* Seconds, fractions allowed, in (0, 3600]. */
+static int parse_seconds(const char *opt, const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (*s == '\0' || *end != '\0' || !(v > 0.0009) || v > 3600) {
+		fprintf(stderr, "pfs-peer: %s: '%s' is not a number of seconds in (0, 3600]\n",
+			opt, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
 int peer_args_parse(struct peer_args *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -60,6 +93,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' },
 		{ "want", required_argument, NULL, 'w' },
 		{ "tftp", required_argument, NULL, 't' },
+		{ "upstream", required_argument, NULL, 'u' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "strength", required_argument, NULL, 's' },
 		{ "max-children", required_argument, NULL, 'c' },
@@ -73,6 +107,12 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "site-key", required_argument, NULL, 'K' },
 		{ "broadcast", required_argument, NULL, 'B' },
+		{ "connect-timeout", required_argument, NULL, 1000 },
+		{ "stall-timeout", required_argument, NULL, 1001 },
+		{ "low-speed", required_argument, NULL, 1002 },
+		{ "min-rate", required_argument, NULL, 1003 },
+		{ "retries", required_argument, NULL, 1004 },
+		{ "fallback-timeout", required_argument, NULL, 1005 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -86,6 +126,9 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 	a->chunk_size = PFS_CHUNK_DEFAULT;
 	a->linger_s = 10;
 	a->port = PFS_PORT;
+	pfs_fetch_limits_default(&a->limits);
+	a->upstream_retries = 2;
+	a->fallback_s = 30;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -116,7 +159,16 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 				}
 			a->wants[a->nwants++] = optarg;
 			break;
-		case 't': a->tftp = optarg; break;
+		case 't':
+		case 'u':
+			if (!pfs_fetch_server_ok(optarg) || (c == 't' && strstr(optarg, "://"))) {
+				fprintf(stderr, "pfs-peer: %s: '%s' is not %s\n", c == 't' ? "--tftp" :
+					"--upstream", optarg, c == 't' ? "HOST or HOST:PORT" :
+					"a tftp://, http:// or https:// URL with a host");
+				return -EINVAL;
+			}
+			a->server = optarg;
+			break;
 		case 'o': a->out = optarg; break;
 		case 's':
 			if (parse_long("--strength", optarg, 0, 15, &v) < 0)
@@ -186,6 +238,35 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 			}
 			a->site_key[a->nsite_keys++] = optarg;
 			break;
+		case 1000:
+		case 1001:
+		case 1005: {
+			double s;
+			if (parse_seconds(argv[optind - 1], optarg, &s) < 0)
+				return -EINVAL;
+			if (c == 1000)
+				a->limits.connect_timeout_ms = (uint32_t)(s * 1000);
+			else if (c == 1001)
+				a->limits.stall_timeout_ms = (uint32_t)(s * 1000);
+			else
+				a->fallback_s = s;
+			break;
+		}
+		case 1002:
+			if (parse_long("--low-speed", optarg, 0, 1L << 30, &v) < 0)
+				return -EINVAL;
+			a->limits.low_speed = (uint32_t)v;
+			break;
+		case 1003:
+			if (parse_long("--min-rate", optarg, 0, 1L << 30, &v) < 0)
+				return -EINVAL;
+			a->limits.min_rate = (uint32_t)v;
+			break;
+		case 1004:
+			if (parse_long("--retries", optarg, 0, 10, &v) < 0)
+				return -EINVAL;
+			a->upstream_retries = (int)v;
+			break;
 		case 'h': return 1;
 		default:
 			fprintf(stderr, "pfs-peer: unknown or incomplete option '%s'\n",
@@ -198,7 +279,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		return -EINVAL;
 	}
 	const char *missing = !a->iface ? "--iface" : !a->model ? "--model" :
-			      !a->nwants ? "--want" : !a->tftp ? "--tftp" : !a->out ? "--out" : NULL;
+			      !a->nwants ? "--want" : !a->server ? "--tftp or --upstream" : !a->out ? "--out" : NULL;
 	if (missing) {
 		fprintf(stderr, "pfs-peer: %s is required\n", missing);
 		return -EINVAL;

@@ -181,7 +181,9 @@ void peer_log_event(struct peer *p, const struct pfs_action *act)
 			 act->b ? (unsigned)((uint64_t)act->a * 100 / act->b) : 0, act->a, act->b);
 		break;
 	case PFS_EV_FAILED:
-		peer_log(p, "ERR", "", "%s H=%08X %s failed: no copy can be had", xid, h32, act->path);
+		peer_log(p, "ERR", "", "%s H=%08X %s failed: %s%s", xid, h32, act->path,
+			 act->b == PFS_FAIL_LOCAL ? "cannot store it here: " : "",
+			 pfs_fetch_strerror(-(int)act->a));
 		break;
 	default:
 		peer_log(p, "INF", "", "%s H=%08X %s %s %s a=%u b=%u", xid, h32,

@@ -39,6 +39,9 @@ static int setup_engine(struct peer *p)
 	c.max_children = (uint16_t)p->a.max_children;
 	c.mode = p->a.mode;
 	c.chunk_size = p->a.chunk_size;
+	c.upstream_retries = (uint8_t)p->a.upstream_retries;
+	c.fallback_timeout = (pfs_time_t)(p->a.fallback_s * 1e9);
+	c.min_parent_rate = p->a.limits.min_rate;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c.random = (uint32_t)(ts.tv_nsec ^ getpid() ^ c.node_id);
 	c.trust = &p->trust;
@@ -207,20 +210,28 @@ static void run(struct peer *p)
 	peer_drain(p);
 }
 
-/* The verdict: 0 if every file is here and verified, else name what is not. */
+/* The verdict: 0 if every file is here and verified, else name what is not
+ * and exit with the worst outcome: interrupted, then storage, then the
+ * server (README "Exit codes"). */
 static int verdict(struct peer *p)
 {
-	int rc = PEER_EXIT_OK;
+	bool interrupted = false, storage = false, server = false;
 
 	for (int i = 0; i < p->a.nwants; i++) {
 		struct peer_file *f = &p->files[i];
 		if (f->published)
 			continue;
-		fprintf(stderr, "pfs-peer: cannot get %s from tftp://%s: %s\n", p->a.wants[i],
-			p->a.tftp, f->failed ? f->fail_reason : "interrupted before completion");
-		rc = PEER_EXIT_FAILED;
+		char url[4200];
+		if (pfs_fetch_url(p->a.server, p->a.wants[i], url, sizeof(url)) < 0)
+			snprintf(url, sizeof(url), "%s", p->a.wants[i]);
+		fprintf(stderr, "pfs-peer: cannot get %s: %s\n", url,
+			f->failed ? f->fail_reason : "interrupted before completion");
+		interrupted |= !f->failed;
+		storage |= f->failed && f->local_failure;
+		server |= f->failed && !f->local_failure;
 	}
-	return rc;
+	return interrupted ? PEER_EXIT_INTERRUPTED : storage ? PEER_EXIT_STORAGE :
+	       server ? PEER_EXIT_FAILED : PEER_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -241,7 +252,7 @@ int main(int argc, char **argv)
 	p->t0 = peer_now();
 	if (stat(p->a.out, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "pfs-peer: --out %s: not a directory\n", p->a.out);
-		return PEER_EXIT_SETUP;
+		return PEER_EXIT_STORAGE;
 	}
 	if (setup_trust(p) < 0)
 		goto out;
@@ -279,6 +290,7 @@ int main(int argc, char **argv)
 	if ((rc = want_files(p)) < 0) {
 		fprintf(stderr, "pfs-peer: cannot prepare output files in %s: %s\n", p->a.out,
 			strerror(-rc));
+		code = PEER_EXIT_STORAGE;
 		goto out_curl;
 	}
 	run(p);

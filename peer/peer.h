@@ -19,11 +19,14 @@
 
 #define PEER_MAX_WANTS  32
 
+/* Exit codes (README "Exit codes"): the worst outcome over all files. */
 enum peer_exit {
 	PEER_EXIT_OK = 0,
-	PEER_EXIT_FAILED = 1,   /* a wanted file could not be had */
+	PEER_EXIT_FAILED = 1,   /* a wanted file could not be had from the server */
 	PEER_EXIT_USAGE = 2,    /* bad command line */
-	PEER_EXIT_SETUP = 3,    /* interface, directory, socket */
+	PEER_EXIT_STORAGE = 3,  /* --out: cannot write there (disk full, I/O error) */
+	PEER_EXIT_SETUP = 4,    /* interface, keys, state, socket */
+	PEER_EXIT_INTERRUPTED = 5, /* stopped by a signal before every file was had */
 };
 
 struct peer_args {
@@ -31,7 +34,7 @@ struct peer_args {
 	const char *model;
 	const char *wants[PEER_MAX_WANTS];
 	int nwants;
-	const char *tftp;               /* HOST or HOST:PORT */
+	const char *server;             /* --tftp HOST[:PORT] or --upstream URL */
 	const char *out;
 	int priority_class;
 	int max_children;
@@ -48,6 +51,9 @@ struct peer_args {
 	int nsite_keys;
 	const char *state_dir;          /* rollback state; default: --out */
 	const char *broadcast;          /* --broadcast: where claims go */
+	struct pfs_fetch_limits limits; /* --connect-timeout, --stall-timeout, ... */
+	int upstream_retries;
+	double fallback_s;
 };
 
 struct peer_file {                      /* one wanted file */
@@ -55,7 +61,9 @@ struct peer_file {                      /* one wanted file */
 	char temp_path[4096];
 	int fd;
 	bool published, failed;
-	char fail_reason[256];
+	bool local_failure;             /* failed because we could not store it */
+	int store_err;                  /* the upstream write's error, for on_failed */
+	char fail_reason[512];
 	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
 	struct pfs_membuf man;          /* the manifest as it arrives */
 };
@@ -101,6 +109,9 @@ int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, si
 int peer_store_read(struct peer *p, int hidx, uint64_t off, void *buf, size_t len);
 int peer_store_hash(struct peer *p, int hidx, uint64_t size, uint8_t sha[32]);
 int peer_store_publish(struct peer *p, int hidx, uint64_t size);
+void peer_store_strerror(struct peer *p, int hidx, int err, char *buf, size_t cap);
+/* The file cannot be stored here: say why, hand the hierarchy over. */
+void peer_store_failed(struct peer *p, int hidx, int err);
 void peer_store_close_all(struct peer *p);
 
 /* upstream.c */

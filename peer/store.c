@@ -60,14 +60,41 @@ int peer_store_open(struct peer *p, int hidx, const char *path)
 	return 0;
 }
 
+/* A short write is retried for the rest; one that writes nothing is the
+ * disk being full (that is what write(2) means by it), so -ENOSPC, not the
+ * -EIO that would hide the cause. */
 int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, size_t len)
 {
 	struct peer_file *f = &p->files[hidx];
-	ssize_t n = pwrite(f->fd, buf, len, (off_t)off);
+	const uint8_t *b = buf;
 
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
+	while (len) {
+		ssize_t n = pwrite(f->fd, b, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENOSPC;
+		b += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The words for a storage error: "no space left on DIR", else DIR: cause. */
+void peer_store_strerror(struct peer *p, int hidx, int err, char *buf, size_t cap)
+{
+	const char *path = p->files[hidx].temp_path, *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) : 1;
+
+	if (!slash)
+		path = ".";
+	if (err == -ENOSPC || err == -EDQUOT)
+		snprintf(buf, cap, "no space left on %.*s", dirlen, path);
+	else
+		snprintf(buf, cap, "cannot write in %.*s: %s", dirlen, path, strerror(-err));
 }
 
 int peer_store_read(struct peer *p, int hidx, uint64_t off, void *buf, size_t len)
@@ -110,6 +137,7 @@ int peer_store_publish(struct peer *p, int hidx, uint64_t size)
 {
 	struct peer_file *f = &p->files[hidx];
 
+	/* fsync is where a delayed allocation on a full disk shows up. */
 	if (ftruncate(f->fd, (off_t)size) < 0 || fsync(f->fd) < 0 ||
 	    rename(f->temp_path, f->final_path) < 0)
 		return -errno;

@@ -13,10 +13,31 @@
 
 #include "peer.h"
 
+/* The URL of path (or of its manifest), for messages. */
+static const char *url_of(struct peer *p, const char *path, const char *suffix)
+{
+	static char url[PFS_FILEPATH_MAX + 512];
+	char name[PFS_FILEPATH_MAX + 8];
+
+	snprintf(name, sizeof(name), "%s%s", path, suffix);
+	if (pfs_fetch_url(p->a.server, name, url, sizeof(url)) < 0)
+		snprintf(url, sizeof(url), "%s", name);
+	return url;
+}
+
+/* The file itself: where an earlier try over HTTP stopped, or from the
+ * start. */
 static int start_file(struct peer *p, int hidx, const char *path)
 {
-	peer_log_json_kv(p, "upstream_start", path, "server", p->a.tftp, NULL, 0);
-	return pfs_fetch_start(p->fetch, hidx, p->a.tftp, path);
+	uint64_t from;
+
+	if (pfs_fetch_resume(p->fetch, hidx, &from) == 0) {
+		peer_log_json_kv(p, "upstream_resume", path, "server", p->a.server,
+				 "from", (long long)from);
+		return 0;
+	}
+	peer_log_json_kv(p, "upstream_start", path, "server", p->a.server, NULL, 0);
+	return pfs_fetch_start(p->fetch, hidx, p->a.server, path);
 }
 
 static int on_write(void *ctx, int hidx, uint64_t off, const void *data, size_t len)
@@ -28,9 +49,11 @@ static int on_write(void *ctx, int hidx, uint64_t off, const void *data, size_t 
 	if (f->fetching_manifest)
 		return pfs_membuf_append(&f->man, data, len, PFS_MAN_MAX_LEN);
 	rc = peer_store_write(p, hidx, off, data, len);
-	if (rc == 0)
-		rc = pfs_engine_upstream_write(p->e, (pfs_time_t)peer_now(), hidx, off, data, len);
-	return rc;
+	if (rc < 0) {
+		f->store_err = rc;      /* ours, not the server's: see on_failed */
+		return rc;
+	}
+	return pfs_engine_upstream_write(p->e, (pfs_time_t)peer_now(), hidx, off, data, len);
 }
 
 static void on_progress(void *ctx, int hidx, uint64_t bytes)
@@ -56,11 +79,16 @@ static void manifest_fetched(struct peer *p, int hidx, bool found)
 	rc = pfs_engine_upstream_manifest(p->e, now, hidx, found ? f->man.p : NULL,
 					  found ? f->man.len : 0);
 	pfs_membuf_free(&f->man);
-	if (rc < 0) {
+	if (rc < 0 && !found) {
+		snprintf(f->fail_reason, sizeof(f->fail_reason), "no signed manifest %s.pfsm on "
+			 "the server: the file is missing or unsigned", info.path);
+		peer_log(p, "ERR", "manifest_missing", "%s: %s", url_of(p, info.path, ".pfsm"),
+			 pfs_fetch_strerror(-ENOENT));
+	} else if (rc < 0) {
 		snprintf(f->fail_reason, sizeof(f->fail_reason), "%s.pfsm: %s", info.path,
 			 pfs_man_strerror(rc));
-		peer_log(p, "ERR", "manifest_rejected", "tftp://%s/%s.pfsm: %s", p->a.tftp,
-			 info.path, pfs_man_strerror(rc));
+		peer_log(p, "ERR", "manifest_rejected", "%s: %s", url_of(p, info.path, ".pfsm"),
+			 pfs_man_strerror(rc));
 	} else if ((rc = start_file(p, hidx, info.path)) < 0) {
 		pfs_engine_upstream_failed(p->e, now, hidx, rc);
 	}
@@ -77,7 +105,7 @@ static void on_done(void *ctx, int hidx, uint64_t size, const uint8_t sha[32])
 		return;
 	}
 	pfs_engine_hier_info(p->e, hidx, &info);
-	peer_log_json_kv(p, "upstream_done", info.path, "server", p->a.tftp,
+	peer_log_json_kv(p, "upstream_done", info.path, "server", p->a.server,
 			 "bytes", (long long)size);
 	pfs_engine_upstream_done(p->e, (pfs_time_t)peer_now(), hidx, size, sha);
 	peer_drain(p);
@@ -96,9 +124,15 @@ static void on_failed(void *ctx, int hidx, int err, const char *why)
 	}
 	f->fetching_manifest = false;
 	pfs_membuf_free(&f->man);
+	if (f->store_err) {
+		int rc = f->store_err;
+		f->store_err = 0;
+		peer_store_failed(p, hidx, rc);
+		peer_drain(p);
+		return;
+	}
 	snprintf(f->fail_reason, sizeof(f->fail_reason), "%s", why);
-	peer_log(p, "ERR", "upstream_error", "cannot fetch tftp://%s/%s: %s",
-		 p->a.tftp, info.path, why);
+	peer_log(p, "ERR", "upstream_error", "cannot fetch %s: %s", url_of(p, info.path, ""), why);
 	pfs_engine_upstream_failed(p->e, (pfs_time_t)peer_now(), hidx, err);
 	peer_drain(p);
 }
@@ -110,7 +144,10 @@ static const struct pfs_fetch_ops fetch_ops = {
 int peer_upstream_init(struct peer *p)
 {
 	p->fetch = pfs_fetch_new(p->epfd, &fetch_ops, p);
-	return p->fetch ? 0 : -ENOMEM;
+	if (!p->fetch)
+		return -ENOMEM;
+	pfs_fetch_set_limits(p->fetch, &p->a.limits);
+	return 0;
 }
 
 int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_manifest)
@@ -123,8 +160,8 @@ int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_ma
 	if (!want_manifest)
 		return start_file(p, hidx, path);
 	snprintf(mpath, sizeof(mpath), "%s.pfsm", path);
-	peer_log_json_kv(p, "manifest_fetch", path, "server", p->a.tftp, NULL, 0);
-	return pfs_fetch_start(p->fetch, hidx, p->a.tftp, mpath);
+	peer_log_json_kv(p, "manifest_fetch", path, "server", p->a.server, NULL, 0);
+	return pfs_fetch_start(p->fetch, hidx, p->a.server, mpath);
 }
 
 void peer_upstream_abort(struct peer *p, int hidx)

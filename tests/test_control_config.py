@@ -51,6 +51,21 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD + 'control = { socket = "/%s/s"; };\n' % ("x" * 120), 3,
      "control.socket: longer than 107 bytes"),
     ('site = { address = "10.0.0.2" \n', 2, "syntax"),
+    # issue 17, section 1: the server and the bounds of every fetch
+    (GOOD.replace('tftp = "h"', 'tftp = "h"; http = "http://h/"'), 2,
+     "upstream.http: give tftp or http, not both"),
+    (GOOD.replace('tftp = "h"', 'http = "ftp://h/fw"'), 2,
+     "upstream.http: 'ftp://h/fw' is not an http:// or https:// URL"),
+    (GOOD.replace('tftp = "h"', 'http = "http://"'), 2, "is not an http:// or https:// URL"),
+    (GOOD.replace('tftp = "h"', 'connect_timeout = 5'), 2, "upstream: tftp or http is required"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h"; stall_timeout = 0'), 2,
+     "upstream.stall_timeout: must be 0.1..3600 seconds"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h"; min_rate = -1'), 2,
+     "upstream.min_rate: -1 is out of range"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h"; retries = 11'), 2,
+     "upstream.retries: 11 is out of range 0..10"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h"; low_speed = "fast"'), 2,
+     "upstream.low_speed: must be an integer"),
 ]
 
 failures = 0
@@ -81,6 +96,16 @@ with tempfile.TemporaryDirectory() as tmp:
             print("not ok %d: %r -> rc %d, %r (want %r and %r)" % (i, text, r.returncode,
                                                                  r.stderr, want, key))
             failures += 1
+    # An HTTP server with every bound set is accepted.
+    path = os.path.join(tmp, "http.conf")
+    with open(path, "w") as f:
+        f.write(GOOD.replace('tftp = "h"', 'http = "https://fw.example:8443/cisco/"; '
+                             'connect_timeout = 5; stall_timeout = 2.5; low_speed = 500; '
+                             'min_rate = 4096; retries = 4'))
+    r = subprocess.run([CONTROL, "--config", path, "--check"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("not ok: an http upstream with bounds: %r" % r.stderr)
+        failures += 1
     # --check: a socket whose directory cannot be made is named.
     path = os.path.join(tmp, "nodir.conf")
     with open(path, "w") as f:

@@ -1,4 +1,14 @@
-/* pfs_fetch.c - TFTP fetches with libcurl's multi interface (see pfs_fetch.h).
+/* pfs_fetch.c - TFTP and HTTP(S) fetches with libcurl's multi interface
+ * (see pfs_fetch.h).
+ *
+ * An HTTP fetch that failed part-way resumes where its bytes stopped (a
+ * Range request, the SHA-256 carried on); TFTP has no such thing and starts
+ * again. A server that ignores the Range gets the whole file again.
+ *
+ * Bounds are ours, not libcurl's: its TFTP code has whole-second timers
+ * derived from CURLOPT_TIMEOUT and no low-speed check, so every job carries
+ * a low-speed window and (once the server told the size) a deadline, checked
+ * on the caller's clock through pfs_fetch_deadline()/pfs_fetch_on_timeout().
  *
  * libcurl 7.88 fails an empty file from tftpd-hpa with "illegal TFTP
  * operation" when it negotiates options (blksize, tsize); an empty transfer
@@ -23,8 +33,15 @@ struct fetch_job {
 	CURL *easy;
 	EVP_MD_CTX *sha;
 	bool no_options;                /* retrying without TFTP options */
+	bool http;                      /* http:// or https:// */
+	bool resumable;                 /* failed part-way: pfs_fetch_resume may go on */
+	uint64_t resume_at;             /* bytes held when this attempt began */
 	int write_err;
 	uint64_t bytes, reported;
+	uint64_t size;                  /* from the server (tsize), 0 until known */
+	int64_t started, deadline;      /* ns; deadline 0 until the size is known */
+	int64_t t_check;                /* end of the current low-speed window */
+	uint64_t mark;                  /* bytes at its start */
 	char url[4600];
 	char err[CURL_ERROR_SIZE];
 };
@@ -34,10 +51,43 @@ struct pfs_fetch {
 	CURLM *multi;
 	const struct pfs_fetch_ops *ops;
 	void *ctx;
-	int64_t deadline;
+	int64_t deadline;               /* libcurl's timer */
 	uint64_t total;
+	struct pfs_fetch_limits lim;
 	struct fetch_job jobs[PFS_FETCH_MAX];
 };
+
+void pfs_fetch_limits_default(struct pfs_fetch_limits *l)
+{
+	l->connect_timeout_ms = 10000;
+	l->stall_timeout_ms = 10000;
+	l->low_speed = 1000;
+	l->min_rate = 8192;
+}
+
+void pfs_fetch_set_limits(struct pfs_fetch *f, const struct pfs_fetch_limits *l)
+{
+	f->lim = *l;
+	if (!f->lim.connect_timeout_ms)
+		f->lim.connect_timeout_ms = 1;
+	if (!f->lim.stall_timeout_ms)
+		f->lim.stall_timeout_ms = 1;
+}
+
+const char *pfs_fetch_strerror(int err)
+{
+	switch (err) {
+	case -ENOENT:           return "file not found on the server";
+	case -EACCES:           return "access denied by the server";
+	case -EHOSTUNREACH:     return "server not reachable";
+	case -ETIMEDOUT:        return "transfer stalled or too slow";
+	case -EPROTO:           return "transfer failed";
+	case -ECONNRESET:       return "the server cut the transfer";
+	case -EBADMSG:          return "the server's bytes do not match the signed manifest";
+	case -ENOSPC:           return "no space left on the device";
+	default:                return err < 0 ? strerror(-err) : "unknown error";
+	}
+}
 
 static int64_t now_ns(void)
 {
@@ -103,6 +153,7 @@ struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void 
 	f->ops = ops;
 	f->ctx = ctx;
 	f->deadline = -1;
+	pfs_fetch_limits_default(&f->lim);
 	for (int i = 0; i < PFS_FETCH_MAX; i++) {
 		f->jobs[i].owner = f;
 		f->jobs[i].id = i;
@@ -141,25 +192,46 @@ void pfs_fetch_free(struct pfs_fetch *f)
 	curl_global_cleanup();
 }
 
-static int begin(struct pfs_fetch *f, struct fetch_job *j)
+/* Start an attempt: from the first byte, or (resume) from j->bytes with
+ * the digest of what came before carried on. */
+static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 {
 	j->easy = curl_easy_init();
 	if (!j->easy)
 		return -ENOMEM;
 	if (!j->sha && !(j->sha = EVP_MD_CTX_new()))
 		goto err_easy;
-	EVP_DigestInit_ex(j->sha, EVP_sha256(), NULL);
-	j->bytes = j->reported = 0;
+	if (!resume) {
+		EVP_DigestInit_ex(j->sha, EVP_sha256(), NULL);
+		j->bytes = j->reported = 0;
+	}
+	j->resume_at = j->bytes;
+	j->mark = j->bytes;
+	j->size = 0;
+	j->resumable = false;
 	j->write_err = 0;
 	j->err[0] = '\0';
+	j->started = now_ns();
+	j->deadline = 0;
+	/* The first window also covers the wait for the first answer, which
+	 * libcurl bounds with the connect timeout. */
+	j->t_check = j->started + (int64_t)(f->lim.connect_timeout_ms > f->lim.stall_timeout_ms ?
+					    f->lim.connect_timeout_ms : f->lim.stall_timeout_ms) * 1000000;
 	curl_easy_setopt(j->easy, CURLOPT_URL, j->url);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, (char *)j);
 	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->err);
 	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT, 10L);
-	if (j->no_options)
+	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)f->lim.connect_timeout_ms);
+	if (j->http) {
+		curl_easy_setopt(j->easy, CURLOPT_FAILONERROR, 1L);
+		curl_easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(j->easy, CURLOPT_MAXREDIRS, 3L);
+		curl_easy_setopt(j->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+		if (resume)
+			curl_easy_setopt(j->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->bytes);
+	} else if (j->no_options)
 		curl_easy_setopt(j->easy, CURLOPT_TFTP_NO_OPTIONS, 1L);
 	else
 		curl_easy_setopt(j->easy, CURLOPT_TFTP_BLKSIZE, (long)TFTP_BLKSIZE);
@@ -172,26 +244,70 @@ err_easy:
 	return -ENOMEM;
 }
 
+bool pfs_fetch_server_ok(const char *server)
+{
+	const char *host = server, *sep = strstr(server, "://");
+
+	if (sep) {
+		size_t n = (size_t)(sep - server);
+		if (!((n == 4 && !strncmp(server, "tftp", 4)) || (n == 4 && !strncmp(server, "http", 4)) ||
+		      (n == 5 && !strncmp(server, "https", 5))))
+			return false;
+		host = sep + 3;
+	}
+	return *host && *host != '/' && *host != ':' && !strpbrk(server, " \t\r\n");
+}
+
+int pfs_fetch_url(const char *server, const char *path, char *buf, size_t cap)
+{
+	bool scheme = strstr(server, "://") != NULL;
+	size_t n = strlen(server);
+	int len;
+
+	if (!pfs_fetch_server_ok(server))
+		return -EINVAL;
+	while (*path == '/')
+		path++;
+	while (scheme && n && server[n - 1] == '/')
+		n--;                    /* http://host/base/ + path */
+	len = snprintf(buf, cap, "%s%.*s/%s", scheme ? "" : "tftp://", (int)n, server, path);
+	return len < 0 || (size_t)len >= cap ? -ENAMETOOLONG : len;
+}
+
 int pfs_fetch_start(struct pfs_fetch *f, int id, const char *server, const char *path)
 {
 	struct fetch_job *j;
+	int rc;
 
 	if (id < 0 || id >= PFS_FETCH_MAX)
 		return -EINVAL;
 	j = &f->jobs[id];
 	end(f, j);
-	while (*path == '/')
-		path++;
-	if (snprintf(j->url, sizeof(j->url), "tftp://%s/%s", server, path) >= (int)sizeof(j->url))
-		return -ENAMETOOLONG;
+	j->resumable = false;
+	if ((rc = pfs_fetch_url(server, path, j->url, sizeof(j->url))) < 0)
+		return rc;
+	j->http = !strncmp(j->url, "http", 4);
 	j->no_options = false;
-	return begin(f, j);
+	return begin(f, j, false);
+}
+
+int pfs_fetch_resume(struct pfs_fetch *f, int id, uint64_t *from)
+{
+	struct fetch_job *j;
+
+	if (id < 0 || id >= PFS_FETCH_MAX || f->jobs[id].easy || !f->jobs[id].resumable)
+		return -EAGAIN;
+	j = &f->jobs[id];
+	*from = j->bytes;
+	return begin(f, j, true);
 }
 
 void pfs_fetch_abort(struct pfs_fetch *f, int id)
 {
-	if (id >= 0 && id < PFS_FETCH_MAX)
+	if (id >= 0 && id < PFS_FETCH_MAX) {
 		end(f, &f->jobs[id]);
+		f->jobs[id].resumable = false;
+	}
 }
 
 bool pfs_fetch_active(const struct pfs_fetch *f, int id)
@@ -204,6 +320,85 @@ uint64_t pfs_fetch_total_bytes(const struct pfs_fetch *f)
 	return f->total;
 }
 
+/* The server told the size (TFTP tsize): from now on the fetch has a
+ * deadline, connect_timeout + size / min_rate after it started. */
+static void learn_size(struct pfs_fetch *f, struct fetch_job *j)
+{
+	curl_off_t len = -1;
+
+	if (j->size || curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) !=
+	    CURLE_OK || len <= 0)
+		return;
+	j->size = j->resume_at + (uint64_t)len;         /* a 206 tells what is left */
+	if (f->lim.min_rate)
+		j->deadline = j->started + (int64_t)f->lim.connect_timeout_ms * 1000000 +
+			      (int64_t)((uint64_t)len * 1000 / f->lim.min_rate) * 1000000;
+}
+
+static void fail(struct pfs_fetch *f, struct fetch_job *j, int err, const char *why)
+{
+	end(f, j);
+	/* What came is kept: an HTTP retry asks for the rest only. */
+	j->resumable = j->http && j->bytes > 0 && !j->write_err && err != -ENOENT &&
+		       err != -EACCES;
+	f->ops->failed(f->ctx, j->id, err, why);
+}
+
+/* A finished transfer's libcurl result as one of our kinds, in words. */
+static int classify(const struct fetch_job *j, CURLcode res, const struct pfs_fetch *f,
+		    char *why, size_t cap)
+{
+	const char *detail = j->err[0] ? j->err : curl_easy_strerror(res);
+
+	if (j->write_err) {
+		snprintf(why, cap, "%s", j->write_err == -EBADMSG ? pfs_fetch_strerror(-EBADMSG) :
+			 strerror(-j->write_err));
+		return j->write_err;
+	}
+	switch (res) {
+	case CURLE_TFTP_NOTFOUND:
+		snprintf(why, cap, "%s", pfs_fetch_strerror(-ENOENT));
+		return -ENOENT;
+	case CURLE_TFTP_PERM:
+		snprintf(why, cap, "%s", pfs_fetch_strerror(-EACCES));
+		return -EACCES;
+	case CURLE_HTTP_RETURNED_ERROR: {
+		long code = 0;
+		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code == 404 || code == 410 || code == 401 || code == 403) {
+			int err = code == 404 || code == 410 ? -ENOENT : -EACCES;
+			snprintf(why, cap, "%s (HTTP %ld)", pfs_fetch_strerror(err), code);
+			return err;
+		}
+		snprintf(why, cap, "transfer failed: the server answered HTTP %ld", code);
+		return -EPROTO;
+	}
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		snprintf(why, cap, "the server cut the transfer at %llu bytes: %s",
+			 (unsigned long long)j->bytes, detail);
+		return -ECONNRESET;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+		snprintf(why, cap, "server not reachable: %s", detail);
+		return -EHOSTUNREACH;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (j->bytes == 0 && !j->size) {
+			snprintf(why, cap, "server not reachable: no answer within %.3g s "
+				 "(down, refusing or filtered)", f->lim.connect_timeout_ms / 1e3);
+			return -EHOSTUNREACH;
+		}
+		snprintf(why, cap, "transfer timed out at %llu bytes: %s",
+			 (unsigned long long)j->bytes, detail);
+		return -ETIMEDOUT;
+	default:
+		snprintf(why, cap, "transfer failed: %s", detail);
+		return -EPROTO;
+	}
+}
+
 /* Report progress and finished transfers. Callbacks may start or abort
  * fetches, so each job is finished before its callback runs. */
 static void collect(struct pfs_fetch *f)
@@ -214,23 +409,31 @@ static void collect(struct pfs_fetch *f)
 	for (int i = 0; i < PFS_FETCH_MAX; i++) {
 		struct fetch_job *j = &f->jobs[i];
 		if (j->easy && j->bytes > j->reported) {
+			learn_size(f, j);
 			j->reported = j->bytes;
 			f->ops->progress(f->ctx, i, j->bytes);
 		}
 	}
 	while ((msg = curl_multi_info_read(f->multi, &left))) {
 		struct fetch_job *j;
-		char *priv, why[CURL_ERROR_SIZE + 64];
+		char *priv, why[CURL_ERROR_SIZE + 128];
 		CURLcode res = msg->data.result;
+		int err = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
 		j = (struct fetch_job *)priv;
+		if (res != CURLE_OK)
+			err = classify(j, res, f, why, sizeof(why));
 		end(f, j);
+		if (res == CURLE_RANGE_ERROR && j->resume_at) {
+			if (begin(f, j, false) == 0)    /* no Range here: all of it again */
+				continue;
+		}
 		if (res == CURLE_TFTP_ILLEGAL && j->bytes == 0 && !j->no_options) {
 			j->no_options = true;   /* the empty-file quirk, see above */
-			if (begin(f, j) == 0)
+			if (begin(f, j, false) == 0)
 				continue;
 		}
 		if (res == CURLE_OK) {
@@ -241,14 +444,49 @@ static void collect(struct pfs_fetch *f)
 			f->ops->done(f->ctx, j->id, j->bytes, sha);
 			continue;
 		}
-		if (j->write_err == -EBADMSG)
-			snprintf(why, sizeof(why), "the server's bytes do not match the signed "
-				 "manifest");
-		else if (j->write_err)
-			snprintf(why, sizeof(why), "cannot store: %s", strerror(-j->write_err));
-		else
-			snprintf(why, sizeof(why), "%s", j->err[0] ? j->err : curl_easy_strerror(res));
-		f->ops->failed(f->ctx, j->id, res == CURLE_TFTP_NOTFOUND ? -ENOENT : -EIO, why);
+		fail(f, j, err, why);
+	}
+}
+
+/* The low-speed window and the deadline of every running fetch. */
+static void check_limits(struct pfs_fetch *f, int64_t now)
+{
+	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+		struct fetch_job *j = &f->jobs[i];
+		char why[256];
+		double win = f->lim.stall_timeout_ms / 1e3;
+
+		if (!j->easy)
+			continue;
+		if (j->deadline && now >= j->deadline) {
+			snprintf(why, sizeof(why), "transfer not finished after %.0f s: %llu of %llu "
+				 "bytes (the deadline allows %u bytes/s)",
+				 (now - j->started) / 1e9, (unsigned long long)j->bytes,
+				 (unsigned long long)j->size, f->lim.min_rate);
+			fail(f, j, -ETIMEDOUT, why);
+			continue;
+		}
+		if (now < j->t_check)
+			continue;
+		uint64_t got = j->bytes - j->mark;
+		if ((double)got < f->lim.low_speed * win) {
+			if (got == 0 && j->bytes == 0 && !j->size)
+				snprintf(why, sizeof(why), "server not reachable: no data within "
+					 "%.3g s", (now - j->started) / 1e9);
+			else if (got == 0)
+				snprintf(why, sizeof(why), "transfer stalled for %.3g s at %llu of "
+					 "%llu bytes", win, (unsigned long long)j->bytes,
+					 (unsigned long long)j->size);
+			else
+				snprintf(why, sizeof(why), "transfer too slow: %llu bytes in the "
+					 "last %.3g s (under %u bytes/s)", (unsigned long long)got,
+					 win, f->lim.low_speed);
+			fail(f, j, got == 0 && j->bytes == 0 && !j->size ? -EHOSTUNREACH
+									 : -ETIMEDOUT, why);
+			continue;
+		}
+		j->mark = j->bytes;
+		j->t_check = now + (int64_t)f->lim.stall_timeout_ms * 1000000;
 	}
 }
 
@@ -264,16 +502,31 @@ void pfs_fetch_on_fd(struct pfs_fetch *f, int fd, uint32_t events)
 
 int64_t pfs_fetch_deadline(const struct pfs_fetch *f)
 {
-	return f->deadline;
+	int64_t t = f->deadline;
+
+	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+		const struct fetch_job *j = &f->jobs[i];
+		if (!j->easy)
+			continue;
+		if (t < 0 || j->t_check < t)
+			t = j->t_check;
+		if (j->deadline && j->deadline < t)
+			t = j->deadline;
+	}
+	return t;
 }
 
 void pfs_fetch_on_timeout(struct pfs_fetch *f)
 {
+	int64_t now = now_ns();
 	int running;
 
-	f->deadline = -1;
-	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(f);
+	if (f->deadline >= 0 && now >= f->deadline) {
+		f->deadline = -1;
+		curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		collect(f);
+	}
+	check_limits(f, now_ns());
 }
 
 int pfs_membuf_append(struct pfs_membuf *b, const void *data, size_t n, size_t max)

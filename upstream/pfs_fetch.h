@@ -1,5 +1,5 @@
-/* pfs_fetch.h - upstream TFTP fetches through libcurl's multi interface,
- * driven by the caller's epoll loop: no thread, never blocks.
+/* pfs_fetch.h - upstream TFTP and HTTP(S) fetches through libcurl's multi
+ * interface, driven by the caller's epoll loop: no thread, never blocks.
  *
  * Shared by pfs-peer (bytes go to a file) and pfs-control (bytes go to the
  * chunk cache): the caller supplies where bytes go, and hears of progress,
@@ -17,22 +17,55 @@
 
 struct pfs_fetch_ops {
 	/* Store len bytes at off (fetches are sequential): 0 or -errno,
-	 * which fails the fetch. */
+	 * which fails the fetch with that errno. */
 	int (*write)(void *ctx, int id, uint64_t off, const void *data, size_t len);
 	void (*progress)(void *ctx, int id, uint64_t bytes);
 	void (*done)(void *ctx, int id, uint64_t size, const uint8_t sha256[32]);
-	/* err: -ENOENT when the server has no such file, else -EIO. */
+	/* err says what kind of failure it was (pfs_fetch_strerror words it),
+	 * why says it in full for a log line:
+	 *   -ENOENT        the server has no such file
+	 *   -EACCES        the server refused access to it
+	 *   -EHOSTUNREACH  no answer to the request within connect_timeout
+	 *   -ETIMEDOUT     stalled, too slow, or past the deadline
+	 *   -ECONNRESET    the server cut the transfer short
+	 *   -EPROTO        another error from the server or the transfer
+	 *   other          what the write callback returned */
 	void (*failed)(void *ctx, int id, int err, const char *why);
 };
+
+/* Bounds on every fetch (issue "faults", docs/protocol.md 6.5): a fetch
+ * that breaks one is aborted and reported, never left hanging. */
+struct pfs_fetch_limits {
+	uint32_t connect_timeout_ms;    /* no answer to the request: 10 s */
+	uint32_t stall_timeout_ms;      /* the low-speed window: 10 s */
+	uint32_t low_speed;             /* bytes/s a window must average: 1000 */
+	uint32_t min_rate;              /* deadline = connect + size / min_rate: 8192 B/s */
+};
+
+void pfs_fetch_limits_default(struct pfs_fetch_limits *l);
+/* The kind of failure in words: "file not found on the server", ... */
+const char *pfs_fetch_strerror(int err);
 
 struct pfs_fetch;
 
 /* A fetcher whose sockets are registered in epfd with data.fd = the socket. */
 struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void *ctx);
 void pfs_fetch_free(struct pfs_fetch *f);
+/* Limits for fetches started from now on. */
+void pfs_fetch_set_limits(struct pfs_fetch *f, const struct pfs_fetch_limits *l);
 
-/* Fetch tftp://server/path (server is HOST or HOST:PORT). */
+/* An upstream server: HOST or HOST:PORT (TFTP), or a URL tftp://HOST[:PORT],
+ * http://HOST[:PORT][/BASE] or https://... */
+bool pfs_fetch_server_ok(const char *server);
+/* The URL of path on server, as fetched and as logged: its length, or
+ * -EINVAL (not a server), -ENAMETOOLONG. */
+int pfs_fetch_url(const char *server, const char *path, char *buf, size_t cap);
+/* Fetch path from server (see above). */
 int pfs_fetch_start(struct pfs_fetch *f, int id, const char *server, const char *path);
+/* Go on with id's last fetch where it stopped, when it failed part-way over
+ * HTTP (*from: the offset it resumes at; writes go on from there). 0, or
+ * -EAGAIN: nothing to resume, call pfs_fetch_start. */
+int pfs_fetch_resume(struct pfs_fetch *f, int id, uint64_t *from);
 void pfs_fetch_abort(struct pfs_fetch *f, int id);
 bool pfs_fetch_active(const struct pfs_fetch *f, int id);
 /* Bytes the fetches have received, for statistics. */

@@ -23,7 +23,10 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEER = os.path.join(ROOT, "build", "peer", "pfs-peer")
 SIGN = os.path.join(ROOT, "build", "trust", "pfs-sign")
+LOSS_OBJ = os.path.join(ROOT, "build", "tests", "loss.bpf.o")
 HQ_IP, SITE_WAN_IP = "10.99.0.2", "10.99.0.1"
+HTTP_PORT = 8080
+HTTP_URL = "http://%s:%d/" % (HQ_IP, HTTP_PORT)     # the same files as TFTP, by lighttpd
 SUBNET, GATEWAY = "10.88.0", "10.88.0.1"
 
 _live = []
@@ -89,11 +92,13 @@ class Device:
         self._pos = 0
         self.events = []
 
-    def start(self, wants, mode="cut-through", extra=(), site_key=True):
+    def start(self, wants, mode="cut-through", extra=(), site_key=True, upstream=None):
+        """upstream: a URL (HTTP_URL); default the TFTP server."""
         self.wants = list(wants)
         os.makedirs(self.out, exist_ok=True)
+        server = ["--upstream", upstream] if upstream else ["--tftp", HQ_IP]
         cmd = ["ip", "netns", "exec", self.ns, PEER, "--iface", "eth0", "--model", self.model,
-               "--tftp", HQ_IP, "--out", self.out, "--mode", mode, "--exit-when-done",
+               *server, "--out", self.out, "--mode", mode, "--exit-when-done",
                "--log-json", "--linger", "20"]
         for w in wants:
             cmd += ["--want", w]
@@ -147,7 +152,7 @@ class Site:
     `ip addr add A/24 dev eth0` does."""
 
     def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True, site_key=False,
-                 brd=True):
+                 brd=True, tftpd_args=()):
         self.prefix = "pfs%d" % (os.getpid() % 100000)
         self.n, self.wan_mbit, self.brd = n, wan_mbit, brd
         self.work = work or tempfile.mkdtemp(prefix="pfs-site-")
@@ -173,6 +178,9 @@ class Site:
         self.namespaces = []
         self.extra_stop = []            # stopped first by close() (an appliance)
         self.tftpd = None
+        self.httpd = None
+        self.tftpd_args = list(tftpd_args)
+        self.loss = False
         self.closed = False
         _live.append(self)
         try:
@@ -227,8 +235,12 @@ class Site:
                "dev", "eth0", ns=d.ns)
             sh("ip", "link", "set", "eth0", "up", ns=d.ns)
             sh("ip", "route", "add", "default", "via", GATEWAY, ns=d.ns)
+        self.start_tftpd()
+
+    def start_tftpd(self):
+        hq = self.prefix + "-hq"
         self.tftpd = subprocess.Popen(["ip", "netns", "exec", hq, "in.tftpd", "-L", "-s",
-                                       self.tftp_root, "-a", HQ_IP + ":69"],
+                                       self.tftp_root, "-a", HQ_IP + ":69"] + self.tftpd_args,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # Ready when its socket is bound (a probe sent earlier would sit out
         # the tftp client's 5 s retransmit timer).
@@ -240,6 +252,80 @@ class Site:
                 raise RuntimeError("in.tftpd exited: %s" % self.tftpd.stderr.read())
             time.sleep(0.02)
         raise RuntimeError("in.tftpd did not answer within 10 s")
+
+    def start_http(self):
+        """lighttpd at HTTP_URL serving the TFTP root (Range included)."""
+        conf = os.path.join(self.work, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write('server.document-root = "%s"\nserver.bind = "%s"\nserver.port = %d\n'
+                    'server.errorlog = "%s"\nmimetype.assign = ( "" => '
+                    '"application/octet-stream" )\n' % (self.tftp_root, HQ_IP, HTTP_PORT,
+                                                        os.path.join(self.work, "http.err")))
+        hq = self.prefix + "-hq"
+        self.httpd = subprocess.Popen(["ip", "netns", "exec", hq, "lighttpd", "-D", "-f", conf],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if sh("ss", "-Htln", "sport = :%d" % HTTP_PORT, ns=hq, capture=True).strip():
+                return
+            if self.httpd.poll() is not None:
+                raise RuntimeError("lighttpd exited: %s" % self.httpd.stderr.read())
+            time.sleep(0.02)
+        raise RuntimeError("lighttpd did not listen within 10 s")
+
+    def stop_http(self):
+        if self.httpd and self.httpd.poll() is None:
+            self.httpd.kill()
+            self.httpd.wait()
+
+    def stop_tftpd(self):
+        """Kill the server and every transfer it forked, as a crash would."""
+        for pid in subprocess.run(["ip", "netns", "pids", self.prefix + "-hq"],
+                                  capture_output=True, text=True).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        if self.tftpd:
+            self.tftpd.wait()
+
+    def blackhole_server(self):
+        """The site's router silently drops everything for the server."""
+        sh("ip", "route", "add", "blackhole", HQ_IP + "/32", ns=self.prefix + "-site")
+
+    def add_loss(self, ppm, devices=None):
+        """Random loss (ppm per million) on every packet reaching the devices:
+        loss.bpf.c on their eth0 ingress. One rate for the whole site. Its map
+        is pinned in a bpffs of the site's own (ip netns exec hides
+        /sys/fs/bpf behind a fresh /sys; TC_BPF_MNT points tc elsewhere)."""
+        self.bpffs = "/run/%s-bpf" % self.prefix
+        os.makedirs(self.bpffs, exist_ok=True)
+        sh("mount", "-t", "bpf", "bpf", self.bpffs)
+        self.loss = True
+        env = dict(os.environ, TC_BPF_MNT=self.bpffs)
+        for d in devices if devices is not None else self.devices:
+            sh("tc", "qdisc", "add", "dev", "eth0", "clsact", ns=d.ns)
+            cmd = ["ip", "netns", "exec", d.ns, "tc", "filter", "add", "dev", "eth0", "ingress",
+                   "bpf", "direct-action", "obj", LOSS_OBJ, "sec", "tc"]
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+        self._loss_slot(0, ppm)
+        self._loss_slot(1, 0)
+
+    def _loss_slot(self, key, value):
+        hexes = lambda v: ["%02x" % b for b in v.to_bytes(4, "little")]
+        sh("bpftool", "map", "update", "pinned", self.loss_pin(), "key", "hex", *hexes(key),
+           "value", "hex", *hexes(value))
+
+    def loss_pin(self):
+        return os.path.join(self.bpffs, "tc", "globals", "pfs_loss_ppm")
+
+    def loss_drops(self):
+        out = sh("bpftool", "-j", "map", "lookup", "pinned", self.loss_pin(), "key", "hex",
+                 "01", "00", "00", "00", capture=True)
+        v = json.loads(out)
+        return int.from_bytes(bytes(int(x, 16) for x in v["value"]), "little")
 
     def wan_bytes(self):
         """Bytes HQ sent over the WAN link (downloads), from the veth counter."""
@@ -299,6 +385,7 @@ class Site:
         if self.tftpd and self.tftpd.poll() is None:
             self.tftpd.kill()
             self.tftpd.wait()
+        self.stop_http()
         for name in reversed(self.namespaces):
             pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
                                   text=True).stdout.split()
@@ -308,6 +395,12 @@ class Site:
                 except (ProcessLookupError, ValueError):
                     pass
             sh("ip", "netns", "del", name, check=False)
+        if self.loss:           # the filters went with the namespaces; the pin goes too
+            sh("umount", self.bpffs, check=False)
+            try:
+                os.rmdir(self.bpffs)
+            except OSError:
+                pass
         if self.own_work:
             shutil.rmtree(self.work, ignore_errors=True)
         if self in _live:

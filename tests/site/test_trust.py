@@ -50,7 +50,7 @@ def scenario_no_trust_exit_2():
     r = subprocess.run([S.PEER, "--iface", "lo", "--model", "M", "--want", "f", "--tftp", "h",
                         "--out", "/tmp", "--trust", "/nonexistent.pub"],
                        capture_output=True, text=True, timeout=10)
-    expect(r.returncode == 3 and "/nonexistent.pub" in r.stderr, "missing key: %d %r"
+    expect(r.returncode == 4 and "/nonexistent.pub" in r.stderr, "missing key: %d %r"
            % (r.returncode, r.stderr))
     return "exit 2 without a key; a missing key file is named"
 

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""test_faults.py - pfs-peer when the server, the link or a disk fails.
+
+Real processes on the site harness (namespaces, tftpd-hpa and lighttpd
+behind tbf): the server killed mid-transfer (and restarted, or not),
+unreachable, refusing, missing the file; 5 % random loss on every packet
+reaching the devices; a root's and a member's disk full; over HTTP, a
+resumed transfer, loss and a 404. Each case asserts exit codes, files, messages in words,
+how often the server was asked, and that it ended within a bound.
+Run as root from a built tree (scripts/test.sh does both).
+"""
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pfs_site as S  # noqa: E402
+
+MODEL = "CP-7961G"
+# Short bounds so that every failure shows within seconds: a stall of 3 s,
+# no answer in 3 s, members without progress for 10 s fetch themselves.
+FAST = ["--stall-timeout", "3", "--connect-timeout", "3", "--fallback-timeout", "10"]
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def wait_for(cond, timeout, what):
+    """Poll cond() (an observable event: bytes on the WAN, a log line)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def server_asks(site, path, device=None):
+    """Requests the devices (or one) made of the server for path (file or
+    manifest)."""
+    n = 0
+    for d, ev in S.events(site, "upstream_start"):
+        n += ev["file"] == path and device in (None, d)
+    for d, ev in S.events(site, "manifest_fetch"):
+        n += ev["file"] == path and device in (None, d)
+    return n
+
+
+def exits(site):
+    return [d.proc.returncode for d in site.devices]
+
+
+def start_all(site, files, extra=(), upstream=None):
+    t0 = time.time()
+    for d in site.devices:
+        d.start(files, extra=FAST + list(extra), upstream=upstream)
+    return t0
+
+
+def scenario_server_killed_and_restarted():
+    """tftpd-hpa (with the transfer it forked) killed mid-transfer and back
+    0.5 s later: the root's fetch stalls, is aborted after 3 s and retried;
+    every device ends with the file, the members never fetched by
+    themselves."""
+    with S.Site(4, [MODEL], {"fw.bin": 2 << 20}, wan_mbit=8) as site:
+        t0 = start_all(site, ["fw.bin"])
+        wait_for(lambda: site.wan_bytes() > 600000, 30, "the root's fetch")
+        site.stop_tftpd()
+        t_kill = time.time()
+        time.sleep(0.5)         # the outage itself, not a synchronisation
+        site.start_tftpd()
+        expect(site.wait(60), "devices did not finish within 60 s of the start")
+        took, after_kill = time.time() - t0, time.time() - t_kill
+        expect(exits(site) == [0] * 4, "exit codes %s" % exits(site))
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)))
+        errs = [ev["msg"] for _, ev in S.events(site, "upstream_error")]
+        expect(any("stalled for 3 s" in e for e in errs), "no stall reported: %s" % errs)
+        expect(S.upstream_starts(site).get((MODEL, "fw.bin")) == 2,
+               "file fetches %s, want 2 (the first and one retry)" % S.upstream_starts(site))
+        expect(not list(S.events(site, "fallback")), "a member fetched by itself")
+        return "all 4 done %.1f s after the start, %.1f s after the kill; 2 fetches" % (
+            took, after_kill)
+
+
+def scenario_server_killed_for_good():
+    """The server killed mid-transfer and not restarted: the root retries
+    with back-off, then fails the file; each member tries once itself; every
+    device exits 1 within the bound, naming the cause."""
+    with S.Site(4, [MODEL], {"fw.bin": 2 << 20}, wan_mbit=8) as site:
+        # Members wait longer than the root's three tries (~16 s here).
+        t0 = start_all(site, ["fw.bin"], ["--fallback-timeout", "30"])
+        wait_for(lambda: site.wan_bytes() > 600000, 30, "the root's fetch")
+        site.stop_tftpd()
+        expect(site.wait(60), "devices did not give up within 60 s")
+        took = time.time() - t0
+        expect(exits(site) == [1] * 4, "exit codes %s" % exits(site))
+        for d in site.devices:
+            err = d.stderr_text()
+            expect("fw.bin" in err and S.HQ_IP in err and
+                   ("server not reachable" in err or "stalled" in err),
+                   "d%d said: %r" % (d.idx, err[-300:]))
+            expect(not os.path.exists(os.path.join(d.out, "fw.bin")), "a file appeared")
+        # The manifest, the root's three tries, one try per member.
+        asks = server_asks(site, "fw.bin")
+        expect(asks == 1 + 3 + 3, "the server was asked %d times, want 7" % asks)
+        expect(len(list(S.events(site, "fallback"))) == 3, "members did not fall back once")
+        return "all 4 exited 1 after %.1f s; %d requests to the server" % (took, asks)
+
+
+def unreachable(make_fault, what):
+    with S.Site(3, [MODEL], {"fw.bin": 100000}) as site:
+        make_fault(site)
+        t0 = start_all(site, ["fw.bin"])
+        expect(site.wait(60), "devices did not give up within 60 s")
+        took = time.time() - t0
+        expect(exits(site) == [1] * 3, "exit codes %s" % exits(site))
+        for d in site.devices:
+            err = d.stderr_text()
+            expect("server not reachable" in err and "fw.bin" in err,
+                   "d%d said: %r" % (d.idx, err[-300:]))
+        # Election ~1.3 s, the root's 3 tries of 3 s with 1 and 2 s between,
+        # then the members' own try: about 20 s.
+        expect(took < 35, "took %.1f s" % took)
+        return "%s: all 3 exited 1 after %.1f s, 'server not reachable'" % (what, took)
+
+
+def scenario_server_unreachable():
+    """The site's router drops everything for the server (no ICMP)."""
+    return unreachable(lambda site: site.blackhole_server(), "blackholed")
+
+
+def scenario_server_refusing():
+    """Nothing listens on the server's TFTP port."""
+    return unreachable(lambda site: site.stop_tftpd(), "no server")
+
+
+def scenario_missing_file():
+    """A file the server does not have: the root asks once and does not
+    retry; its FAILED is only its word, so each member asks once itself (a
+    request answered at once); no second root asks again. Every device exits
+    1 saying the file is not on the server."""
+    with S.Site(4, [MODEL], {"present.bin": 1000}) as site:
+        t0 = start_all(site, ["absent.bin"])
+        expect(site.wait(60), "devices did not give up")
+        took = time.time() - t0
+        expect(exits(site) == [1] * 4, "exit codes %s" % exits(site))
+        for d in site.devices:
+            err = d.stderr_text()
+            expect("absent.bin" in err and ("not found on the server" in err or
+                                            "no signed manifest" in err),
+                   "d%d said: %r" % (d.idx, err[-300:]))
+        per_device = [server_asks(site, "absent.bin", d) for d in site.devices]
+        expect(per_device == [1] * 4, "requests per device %s, want one each" % per_device)
+        expect(not list(S.events(site, "upstream_retry")), "a root retried a missing file")
+        return "asked once per device, all 4 exited 1 after %.1f s" % took
+
+
+def scenario_loss_5_percent():
+    """5 % random loss on every packet reaching the devices (the root's TFTP
+    data too, and every PFS message): the rollout completes."""
+    with S.Site(4, [MODEL], {"fw.bin": 300000}) as site:
+        site.add_loss(50000)
+        t0 = start_all(site, ["fw.bin"])
+        expect(site.wait(150), "devices did not finish within 150 s")
+        took = time.time() - t0
+        expect(exits(site) == [0] * 4, "exit codes %s: %s" % (
+            exits(site), [d.stderr_text()[-200:] for d in site.devices]))
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)))
+        drops = site.loss_drops()
+        expect(drops > 0, "nothing was dropped")
+        return "all 4 done in %.1f s with %d packets dropped" % (took, drops)
+
+
+def scenario_http_server_killed_resumes():
+    """Over HTTP, the server (lighttpd) killed mid-transfer and back 0.5 s
+    later: the root's retry asks for the rest only (Range), so the WAN
+    carries the file about once."""
+    size = 3 << 20
+    with S.Site(4, [MODEL], {"fw.bin": size}, wan_mbit=8) as site:
+        site.start_http()
+        t0 = start_all(site, ["fw.bin"], upstream=S.HTTP_URL)
+        wait_for(lambda: site.wan_bytes() > 1000000, 30, "the root's fetch")
+        site.stop_http()
+        time.sleep(0.5)         # the outage itself, not a synchronisation
+        site.start_http()
+        expect(site.wait(60), "devices did not finish within 60 s")
+        took = time.time() - t0
+        expect(exits(site) == [0] * 4, "exit codes %s" % exits(site))
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)))
+        resumes = [ev["from"] for _, ev in S.events(site, "upstream_resume")]
+        expect(len(resumes) == 1 and resumes[0] > 500000, "resumes at %s" % resumes)
+        expect(S.upstream_starts(site).get((MODEL, "fw.bin")) == 1, "fetched again from 0")
+        wan = site.wan_bytes()
+        expect(wan < 1.15 * size, "WAN %d bytes for a %d-byte file" % (wan, size))
+        return "resumed at %d bytes; WAN %.2f x the file; done in %.1f s" % (
+            resumes[0], wan / size, took)
+
+
+def scenario_http_loss_5_percent():
+    """5 % loss on every packet reaching the devices, upstream over HTTP
+    (TCP recovers lost segments in milliseconds, tftpd-hpa in seconds)."""
+    with S.Site(4, [MODEL], {"fw.bin": 3 << 20}) as site:
+        site.start_http()
+        site.add_loss(50000)
+        t0 = start_all(site, ["fw.bin"], upstream=S.HTTP_URL)
+        expect(site.wait(60), "devices did not finish within 60 s")
+        took = time.time() - t0
+        expect(exits(site) == [0] * 4, "exit codes %s" % exits(site))
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)))
+        return "3 MiB to all 4 in %.1f s with %d packets dropped" % (took, site.loss_drops())
+
+
+def scenario_http_missing_file():
+    """HTTP 404: no retry, every device exits 1 saying it is not there."""
+    with S.Site(3, [MODEL], {"present.bin": 1000}, signed=False) as site:
+        site.start_http()
+        start_all(site, ["absent.bin"], upstream=S.HTTP_URL)
+        expect(site.wait(60), "devices did not give up")
+        expect(exits(site) == [1] * 3, "exit codes %s" % exits(site))
+        for d in site.devices:
+            err = d.stderr_text()
+            expect(S.HTTP_URL + "absent.bin" in err and "file not found on the server (HTTP 404)"
+                   in err, "d%d said: %r" % (d.idx, err[-300:]))
+        expect(not list(S.events(site, "upstream_retry")), "a missing file was retried")
+        return "404 named by all 3, no retry"
+
+
+def with_small_disk(site, d, kib):
+    """d's --out on a tmpfs of kib KiB, unmounted when the site closes."""
+    os.makedirs(d.out, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dk" % kib, "tmpfs", d.out], check=True)
+    site.extra_stop.append(lambda: subprocess.run(["umount", "-l", d.out]))
+
+
+def disk_full(idx, strength, want_starts):
+    with S.Site(4, [MODEL], {"fw.bin": 1 << 20}) as site:
+        full = site.devices[idx]
+        with_small_disk(site, full, 256)
+        t0 = time.time()
+        for d in site.devices:
+            d.start(["fw.bin"], extra=FAST + (["--strength", str(strength)] if d is full else []))
+        expect(site.wait(60), "devices did not finish within 60 s")
+        took = time.time() - t0
+        codes = exits(site)
+        expect(codes[idx] == 3, "the full device exited %s, want 3" % codes[idx])
+        expect(all(c == 0 for i, c in enumerate(codes) if i != idx), "exit codes %s" % codes)
+        err = full.stderr_text()
+        expect("no space left on " + full.out in err, "it said: %r" % err[-300:])
+        others = [d for d in site.devices if d is not full]
+        expect(not S.check_outputs(site, others), "; ".join(S.check_outputs(site, others)))
+        starts = S.upstream_starts(site).get((MODEL, "fw.bin"))
+        expect(starts == want_starts, "file fetched %s times, want %d" % (starts, want_starts))
+        expect(not [f for f in os.listdir(full.out) if f.endswith(".part")],
+               "a partial file was left")
+        return "the full one exited 3, the other 3 done in %.1f s; %d fetches" % (took, starts)
+
+
+def scenario_root_disk_full():
+    """The root (strongest) cannot store: it hands the hierarchy over and
+    fails alone; another root fetches the file, the others get it."""
+    return disk_full(0, 5, 2)
+
+
+def scenario_member_disk_full():
+    """A member (weakest) cannot store: it leaves, the others complete."""
+    return disk_full(3, 0, 1)
+
+
+SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_killed_for_good,
+             scenario_server_unreachable, scenario_server_refusing, scenario_missing_file,
+             scenario_loss_5_percent, scenario_root_disk_full, scenario_member_disk_full,
+             scenario_http_server_killed_resumes, scenario_http_loss_5_percent,
+             scenario_http_missing_file]
+
+
+def main():
+    if os.geteuid() != 0:
+        print("test_faults.py needs root (namespaces, tc, mount)")
+        return 1
+    only = sys.argv[1:]
+    passed = failed = 0
+    for sc in SCENARIOS:
+        if only and sc.__name__.replace("scenario_", "") not in only:
+            continue
+        t = time.time()
+        try:
+            info = sc()
+            passed += 1
+            print("ok   %-40s %5.1fs  %s" % (sc.__name__[9:], time.time() - t, info), flush=True)
+        except Exception:       # report and go on with the next scenario
+            failed += 1
+            print("FAIL %-40s %5.1fs" % (sc.__name__[9:], time.time() - t), flush=True)
+            traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
