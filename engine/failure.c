@@ -1,0 +1,183 @@
+/* failure.c - the root's upstream fetch and what a failure does (docs/protocol.md 6.5).
+ *
+ * Whose failure it is decides what follows:
+ *
+ *   failure                          root                          member
+ *   server: no such file / denied    FAILED at once, no retry      one fetch of its own
+ *   server: unreachable, stalled,    retry after 1 s, 2 s          one fetch of its own
+ *     cut short, bad bytes           (jittered), then FAILED
+ *   this node cannot store           hand over: LEAVE(shutdown),   LEAVE parent and
+ *                                    IDLE; children elect anew     children, IDLE
+ *
+ * FAILED in ROOT and status blocks therefore only ever means "the server
+ * could not give it". A member never trusts it as a fact (a forged root can
+ * say it): it passes it on to its children and tries once itself.
+ */
+#include "engine_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err)
+{
+	struct qitem *qi;
+
+	if (h->f.failed || h->f.complete)
+		return;
+	h->f.failed = true;
+	h->f.fail_cause = (uint8_t)cause;
+	h->f.fail_err = (uint16_t)(err < 0 ? -err : err);
+	eng_event(e, h, PFS_EV_FAILED, 0, NULL, h->f.fail_err, cause);
+	qi = eng_queue(e, h, PFS_ACT_FILE_FAILED);
+	if (qi) {
+		qi->act.a = h->f.fail_err;
+		qi->act.b = cause;
+	}
+	h->t_heartbeat = 0;     /* children hear of it at once */
+	h->t_announce = 0;
+}
+
+void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	struct qitem *qi;
+
+	h->upstream_active = true;
+	h->upstream_starts++;
+	h->t_upstream_retry = 0;
+	h->last_progress = now;
+	qi = eng_queue(e, h, PFS_ACT_UPSTREAM_START);
+	if (qi)         /* the manifest first, unless it is already verified */
+		qi->act.want_manifest = e->cfg.trust && !h->man.verified;
+}
+
+void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	if (!h->f.manifest) {
+		h->f.manifest = true;
+		h->f.chunk_size = e->cfg.chunk_size;
+	}
+	if (h->f.complete || h->f.failed)
+		return;                 /* already holds the verified file */
+	xfer_upstream_start(e, h, now);
+}
+
+void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
+			      uint64_t size, const uint8_t sha256[32])
+{
+	struct hier *h;
+	struct pfs_file *f;
+	struct qitem *qi;
+	uint64_t n;
+
+	if (hidx < 0 || hidx >= e->nhiers || !e->hiers[hidx].upstream_active)
+		return;
+	h = &e->hiers[hidx];
+	f = &h->f;
+	if (h->man.verified && (size != f->size || memcmp(sha256, f->sha256, 32) ||
+				h->f.have.prefix < f->nchunks)) {
+		/* Every chunk was checked as it came, so only a short or
+		 * overlong copy gets here: not what was signed. */
+		e->st.upstream_bad_chunks++;
+		pfs_engine_upstream_failed(e, now, hidx, -EBADMSG);
+		return;
+	}
+	h->upstream_active = false;
+	n = pfs_chunk_count(size, f->chunk_size);
+	if (n > e->cfg.max_chunks) {
+		xfer_fail(e, h, PFS_FAIL_INVALID, EFBIG);
+		return;
+	}
+	/* The upstream copy is the source of truth (until signed manifests). */
+	f->final = true;
+	f->size = size;
+	f->nchunks = (uint32_t)n;
+	memcpy(f->sha256, sha256, 32);
+	f->short_index = UINT32_MAX;
+	pfs_bitmap_set_prefix(&f->have, f->nchunks);
+	f->complete = true;
+	f->hashing = false;
+	h->last_progress = now;
+	eng_event(e, h, PFS_EV_MANIFEST, 0, NULL, f->nchunks, 0);
+	eng_event(e, h, PFS_EV_COMPLETE, 0, NULL, f->nchunks, 0);
+	qi = eng_queue(e, h, PFS_ACT_FILE_DONE);
+	if (qi) {
+		qi->act.size = size;
+		qi->act.sha256 = f->sha256;
+	}
+	h->t_heartbeat = 0;
+	e->pump_dirty = true;
+}
+
+void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err)
+{
+	struct hier *h;
+
+	if (hidx < 0 || hidx >= e->nhiers || !e->hiers[hidx].upstream_active)
+		return;
+	h = &e->hiers[hidx];
+	h->upstream_active = false;
+	if (err == -ENOENT || err == -EACCES) {
+		/* The server's answer, not a fault of the path to it: asking
+		 * again gets the same answer (docs/protocol.md 6.5). */
+		xfer_fail(e, h, PFS_FAIL_NOT_FOUND, err);
+		return;
+	}
+	if (h->upstream_tries < e->cfg.upstream_retries) {
+		/* Back-off doubling from upstream_retry_delay, jittered so that
+		 * the roots of a site's files do not return to a recovering
+		 * server in step. */
+		pfs_time_t delay = e->cfg.upstream_retry_delay << h->upstream_tries;
+		h->upstream_tries++;
+		h->t_upstream_retry = now + eng_jitter(e, delay);
+		eng_event(e, h, PFS_EV_UPSTREAM_RETRY, 0, NULL, h->upstream_tries, (uint32_t)-err);
+		return;
+	}
+	xfer_fail(e, h, PFS_FAIL_SERVER, err);
+}
+
+void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err)
+{
+	struct hier *h;
+
+	(void)now;
+	if (hidx < 0 || hidx >= e->nhiers)
+		return;
+	h = &e->hiers[hidx];
+	if (h->f.failed || h->f.complete)
+		return;
+	h->t_upstream_retry = 0;
+	/* Our children lose their parent: below a root they elect another
+	 * one (a LEAVE(shutdown) from the root is a lost root), below a
+	 * member they re-join through the root. We take no further part
+	 * (IDLE), so we are neither elected nor joined again
+	 * (docs/protocol.md 6.5). */
+	tree_leave(e, h);
+	xfer_fail(e, h, PFS_FAIL_LOCAL, err);
+}
+
+/* A member fetches by itself: once, no retries, whether its root said it
+ * failed (it retried already) or its tree stopped moving (N members
+ * retrying a server that is down would cost N x 3 requests). */
+void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	eng_event(e, h, PFS_EV_FALLBACK, 0, NULL, 0, 0);
+	h->upstream_tries = e->cfg.upstream_retries;
+	tree_drop_children(e, h, PFS_REASON_REPARENT);
+	if (h->state == H_MEMBER) {
+		struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
+		if (qi) {
+			qi->msg = PFS_MSG_LEAVE;
+			qi->reason = PFS_REASON_REPARENT;
+			qi->act.dst = h->parent;
+			qi->act.peer_id = h->parent_id;
+		}
+	}
+	h->state = H_SOLO;
+	if (!h->f.manifest) {
+		h->f.manifest = true;
+		h->f.chunk_size = e->cfg.chunk_size;
+	}
+	if (!h->man.verified)
+		h->f.final = false;
+	xfer_upstream_start(e, h, now);
+}
