@@ -90,6 +90,7 @@ struct ctl_fetch_slot {
 	bool manifest;                  /* fetching PATH.pfsm into man */
 	struct pfs_membuf man;
 	int store_err;                  /* the cache refused a write: ours, not the server's */
+	bool parked;                    /* failed part-way over HTTP: kept to resume */
 };
 
 struct ctl_client {

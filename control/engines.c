@@ -62,7 +62,6 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	ec.mode = c->cfg.mode;
 	ec.chunk_size = c->cfg.chunk_size;
 	ec.upstream_retries = (uint8_t)c->cfg.upstream_retries;
-	ec.min_parent_rate = c->cfg.limits.min_rate;
 	ec.trust = &c->cfg.trust;
 	ec.site = c->cfg.site.nkeys ? &c->cfg.site : NULL;
 	if (getrandom(&ec.random, sizeof(ec.random), 0) != sizeof(ec.random))
@@ -393,6 +392,7 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		file_done(c, ce, act);
 		break;
 	case PFS_ACT_FILE_FAILED:
+		ctl_upstream_abort(c, ce, act->hidx);   /* a parked fetch and its partial entry */
 		ctl_log(c, "%s %s failed: %s%s", ce->model, act->path,
 			act->b == PFS_FAIL_LOCAL ? "cannot store it here: " : "",
 			pfs_fetch_strerror(-(int)act->a));

@@ -11,6 +11,10 @@
  *        v                                      v
  *   fetch PATH into the cache; each block through the engine's check
  *
+ * A file fetch over HTTP that fails part-way keeps its slot and its partial
+ * cache entry ("parked"): the engine's retry resumes it where its bytes
+ * stopped (a Range request) instead of fetching the file again.
+ *
  * A manifest is kept in the cache as its own entry (model, PATH.pfsm), so a
  * later wave of devices is served, signature and all, without a WAN byte.
  * A cached file is re-checked against the manifest at every hit (about 1 ms
@@ -190,7 +194,19 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 	struct pfs_hier_info info;
 	int fi, id;
 
-	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0 || serve_from_cache(c, ce, hidx, &info))
+	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0)
+		return;
+	if ((id = ce->fetch_id[hidx]) >= 0 && c->fetch_slot[id].parked) {
+		uint64_t from;
+		if (pfs_fetch_resume(c->fetch, id, &from) == 0) {
+			c->fetch_slot[id].parked = false;
+			ctl_log(c, "%s %s: resuming the fetch at byte %llu", ce->model, info.path,
+				(unsigned long long)from);
+			return;
+		}
+		ctl_upstream_abort(c, ce, hidx);        /* cannot: start again */
+	}
+	if (serve_from_cache(c, ce, hidx, &info))
 		return;
 	pfs_cache_count_miss(c->cache);
 	c->st.cache_misses++;
@@ -242,6 +258,7 @@ void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 		upstream_file(c, ce, act->hidx);
 		return;
 	}
+	ctl_upstream_abort(c, ce, act->hidx);   /* a parked file fetch: the manifest first */
 	if ((man = cached_manifest(c, ce->model, act->path, &len))) {
 		manifest_ready(c, ce, act->hidx, act->path, man, len);
 		free(man);
@@ -366,7 +383,10 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 		return;
 	manifest = c->fetch_slot[id].manifest;
 	store_err = c->fetch_slot[id].store_err;
-	fetch_release(c, ce, hidx, !manifest);
+	if (!manifest && !store_err && pfs_fetch_resumable(c->fetch, id))
+		c->fetch_slot[id].parked = true;        /* see the top of this file */
+	else
+		fetch_release(c, ce, hidx, !manifest);
 	pfs_engine_hier_info(ce->e, hidx, &info);
 	if (store_err) {
 		ctl_log(c, "%s %s: cannot store in the cache (%s): giving the hierarchy up to "

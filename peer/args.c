@@ -21,6 +21,7 @@ void peer_usage(FILE *f)
 		"                [--broadcast ADDR]\n"
 		"                [--connect-timeout S] [--stall-timeout S] [--low-speed B/S]\n"
 		"                [--min-rate B/S] [--retries N] [--fallback-timeout S]\n"
+		"                [--min-parent-rate B/S]\n"
 		"\n"
 		"  --upstream URL    the firmware server as tftp://HOST[:PORT],\n"
 		"                    http://HOST[:PORT][/BASE] or https://...; over HTTP a\n"
@@ -41,12 +42,16 @@ void peer_usage(FILE *f)
 		"                    (pfs-sign site-key); a second one is the previous key,\n"
 		"                    still accepted during a rotation\n"
 		"  --connect-timeout S  no answer from the server this long: it is not\n"
-		"                    reachable (default 10)\n"
+		"                    reachable (default 5)\n"
 		"  --stall-timeout S --low-speed B/S  a fetch averaging under B/S over S\n"
 		"                    seconds is stalled and aborted (default 10 s, 1000 B/s)\n"
-		"  --min-rate B/S    a fetch must finish within connect-timeout + size / B/S;\n"
-		"                    a member receiving less than B/S over fallback-timeout\n"
-		"                    fetches by itself (default 8192)\n"
+		"  --min-rate B/S    a fetch must finish within connect-timeout + size / B/S\n"
+		"                    (default 8192)\n"
+		"  --min-parent-rate B/S  a member receiving less than B/S over\n"
+		"                    fallback-timeout fetches by itself, as if its tree had\n"
+		"                    stalled (default 0: only no progress at all counts). For a\n"
+		"                    LAN slower than the WAN: where the WAN is the slow part,\n"
+		"                    leaving a tree that moves at its pace only adds copies\n"
 		"  --retries N       retries of a failed fetch, with back-off (default 2)\n"
 		"  --fallback-timeout S  a member without progress this long fetches by\n"
 		"                    itself (default 30)\n"
@@ -113,6 +118,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "min-rate", required_argument, NULL, 1003 },
 		{ "retries", required_argument, NULL, 1004 },
 		{ "fallback-timeout", required_argument, NULL, 1005 },
+		{ "min-parent-rate", required_argument, NULL, 1006 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -266,6 +272,11 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 			if (parse_long("--retries", optarg, 0, 10, &v) < 0)
 				return -EINVAL;
 			a->upstream_retries = (int)v;
+			break;
+		case 1006:
+			if (parse_long("--min-parent-rate", optarg, 0, 1L << 30, &v) < 0)
+				return -EINVAL;
+			a->min_parent_rate = (uint32_t)v;
 			break;
 		case 'h': return 1;
 		default:

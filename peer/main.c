@@ -41,7 +41,7 @@ static int setup_engine(struct peer *p)
 	c.chunk_size = p->a.chunk_size;
 	c.upstream_retries = (uint8_t)p->a.upstream_retries;
 	c.fallback_timeout = (pfs_time_t)(p->a.fallback_s * 1e9);
-	c.min_parent_rate = p->a.limits.min_rate;
+	c.min_parent_rate = p->a.min_parent_rate;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c.random = (uint32_t)(ts.tv_nsec ^ getpid() ^ c.node_id);
 	c.trust = &p->trust;

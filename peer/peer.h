@@ -54,6 +54,7 @@ struct peer_args {
 	struct pfs_fetch_limits limits; /* --connect-timeout, --stall-timeout, ... */
 	int upstream_retries;
 	double fallback_s;
+	uint32_t min_parent_rate;       /* --min-parent-rate, 0: off */
 };
 
 struct peer_file {                      /* one wanted file */

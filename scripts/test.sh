@@ -78,9 +78,10 @@ if [ "$(id -u)" -eq 0 ]; then
   step faults timeout 900 python3 tests/site/test_faults.py
   step appliance timeout 900 python3 tests/site/test_appliance.py
   step rollout-smoke timeout 600 python3 bench/site_rollout.py --smoke --out "$smoke_dir"
+  step faults-bench-smoke timeout 600 python3 bench/upstream_faults.py --smoke --out "$smoke_dir"
 else
-  echo "=== site, trust, appliance, rollout-smoke: need root (network namespaces)"
-  failed=$((failed + 4)); failures+=(site trust appliance rollout-smoke)
+  echo "=== site, trust, faults, appliance, rollout-smoke, faults-bench-smoke: need root (network namespaces)"
+  failed=$((failed + 6)); failures+=(site trust faults appliance rollout-smoke faults-bench-smoke)
 fi
 rm -rf "$smoke_dir"
 

@@ -36,7 +36,7 @@ struct pfs_fetch_ops {
 /* Bounds on every fetch (issue "faults", docs/protocol.md 6.5): a fetch
  * that breaks one is aborted and reported, never left hanging. */
 struct pfs_fetch_limits {
-	uint32_t connect_timeout_ms;    /* no answer to the request: 10 s */
+	uint32_t connect_timeout_ms;    /* no answer to the request: 5 s */
 	uint32_t stall_timeout_ms;      /* the low-speed window: 10 s */
 	uint32_t low_speed;             /* bytes/s a window must average: 1000 */
 	uint32_t min_rate;              /* deadline = connect + size / min_rate: 8192 B/s */
@@ -66,6 +66,8 @@ int pfs_fetch_start(struct pfs_fetch *f, int id, const char *server, const char 
  * HTTP (*from: the offset it resumes at; writes go on from there). 0, or
  * -EAGAIN: nothing to resume, call pfs_fetch_start. */
 int pfs_fetch_resume(struct pfs_fetch *f, int id, uint64_t *from);
+/* Whether pfs_fetch_resume(id) would go on (the caller keeps what came). */
+bool pfs_fetch_resumable(const struct pfs_fetch *f, int id);
 void pfs_fetch_abort(struct pfs_fetch *f, int id);
 bool pfs_fetch_active(const struct pfs_fetch *f, int id);
 /* Bytes the fetches have received, for statistics. */

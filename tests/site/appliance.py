@@ -29,7 +29,7 @@ XDP_OBJ = os.path.join(S.ROOT, "build", "bpf", "pfs_steer.bpf.o")
 
 CONFIG = """# written by tests/site/appliance.py
 site = {{ address = "{ip}"; broadcast = "{bcast}"; }};
-upstream = {{ tftp = "{tftp}"; }};
+upstream = {{ {server}; stall_timeout = 3; connect_timeout = 3; }};
 appliance = {{ max_children = {kids}; priority = {prio}; local_fanout = {fanout}; }};
 segment = {{ path = "{segment}"; cache_mb = {cache_mb}; }};
 control = {{ socket = "{socket}"; }};
@@ -39,7 +39,8 @@ trust = {{ {trust} state_dir = "{state}"; }};
 
 class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
-                 local_fanout=True):
+                 local_fanout=True, upstream=None):
+        """upstream: an http:// URL (S.HTTP_URL); default TFTP at HQ."""
         self.site = site
         # The appliance trusts what the site's devices trust: the site's
         # publisher key when its files are signed, its site key if it has one.
@@ -54,7 +55,8 @@ class Appliance:
         self.control = self.dataplane = None
         self.dp_starts = 0
         with open(self.conf, "w") as f:
-            f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", tftp=S.HQ_IP,
+            server = 'http = "%s"' % upstream if upstream else 'tftp = "%s"' % S.HQ_IP
+            f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", server=server,
                                   kids=max_children, prio=priority,
                                   fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,
                                   socket=self.socket, trust=trust,

@@ -13,20 +13,15 @@ import os
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
+from test_site import expect, main  # noqa: E402
 
 MODEL = "CP-7961G"
 # Short bounds so that every failure shows within seconds: a stall of 3 s,
 # no answer in 3 s, members without progress for 10 s fetch themselves.
 FAST = ["--stall-timeout", "3", "--connect-timeout", "3", "--fallback-timeout", "10"]
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def wait_for(cond, timeout, what):
@@ -277,27 +272,7 @@ SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_killed_for_go
              scenario_http_missing_file]
 
 
-def main():
-    if os.geteuid() != 0:
-        print("test_faults.py needs root (namespaces, tc, mount)")
-        return 1
-    only = sys.argv[1:]
-    passed = failed = 0
-    for sc in SCENARIOS:
-        if only and sc.__name__.replace("scenario_", "") not in only:
-            continue
-        t = time.time()
-        try:
-            info = sc()
-            passed += 1
-            print("ok   %-40s %5.1fs  %s" % (sc.__name__[9:], time.time() - t, info), flush=True)
-        except Exception:       # report and go on with the next scenario
-            failed += 1
-            print("FAIL %-40s %5.1fs" % (sc.__name__[9:], time.time() - t), flush=True)
-            traceback.print_exc()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    if os.geteuid() != 0:
+        sys.exit("test_faults.py needs root (namespaces, tc, mount)")
+    sys.exit(main(SCENARIOS, "faults"))
