@@ -16,6 +16,7 @@ enum ev_type {
 	EV_START,       /* node boots and wants its files */
 	EV_DELIVER,     /* unicast datagram reaches node */
 	EV_BCAST,       /* broadcast reaches every started node but src */
+	EV_KILL_ROOTS,  /* every node then root of its first hierarchy dies */
 	EV_TIMER,       /* node's engine deadline (gen: stale if re-armed) */
 	EV_UPSTREAM,    /* next block of node's upstream fetch (gen) */
 	EV_KILL,        /* node dies silently */

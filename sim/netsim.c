@@ -48,6 +48,7 @@ struct netsim {
 	struct netsim_params p;
 	pfs_time_t now;
 	uint64_t rng, digest;
+	uint32_t roots_killed;
 	struct evheap q;
 	struct node *nodes;
 	int nnodes, capnodes;
@@ -211,6 +212,26 @@ void netsim_kill(struct netsim *ns, int node)
 		for (int w = 0; w < n->nwants; w++)
 			if (!n->files[w].done && !n->files[w].failed)
 				ns->pending--;
+}
+
+/* Whoever is root then: the test of a tree losing its root mid-transfer
+ * without knowing in advance which node the election picks. */
+int netsim_kill_roots_at(struct netsim *ns, pfs_time_t t)
+{
+	push(ns, (struct ev){ .t = t, .type = EV_KILL_ROOTS, .node = 0 });
+	return 0;
+}
+
+static void kill_roots(struct netsim *ns)
+{
+	for (int i = 0; i < ns->nnodes; i++) {
+		struct pfs_hier_info info;
+		if (ns->nodes[i].alive && ns->nodes[i].nwants &&
+		    pfs_engine_hier_info(ns->nodes[i].e, 0, &info) == 0 && info.is_root) {
+			ns->roots_killed++;
+			netsim_kill(ns, i);
+		}
+	}
 }
 
 int netsim_kill_at(struct netsim *ns, int node, pfs_time_t t)
@@ -592,6 +613,10 @@ static void step(struct netsim *ns)
 		free(ev.dgram);
 		return;
 	}
+	if (ev.type == EV_KILL_ROOTS) {
+		kill_roots(ns);
+		return;
+	}
 	if (!n->alive) {
 		free(ev.dgram);
 		return;
@@ -639,6 +664,7 @@ void netsim_run_until(struct netsim *ns, pfs_time_t t)
 }
 
 pfs_time_t netsim_now(const struct netsim *ns) { return ns->now; }
+uint32_t netsim_roots_killed(const struct netsim *ns) { return ns->roots_killed; }
 int netsim_nodes(const struct netsim *ns) { return ns->nnodes; }
 bool netsim_alive(const struct netsim *ns, int node) { return ns->nodes[node].alive; }
 struct pfs_engine *netsim_engine(struct netsim *ns, int node) { return ns->nodes[node].e; }

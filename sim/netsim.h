@@ -84,6 +84,10 @@ void netsim_corrupt_sends(struct netsim *ns, int node);
 int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 		    const char *const *wants, int nwants, pfs_time_t start);
 void netsim_kill(struct netsim *ns, int node);
+/* At time t, every node that is then root of its first hierarchy dies
+ * silently (netsim_roots_killed counts them). */
+int netsim_kill_roots_at(struct netsim *ns, pfs_time_t t);
+uint32_t netsim_roots_killed(const struct netsim *ns);
 /* The node dies silently at time t (no LEAVE). 0 or -ENOMEM. */
 int netsim_kill_at(struct netsim *ns, int node, pfs_time_t t);
 /* Leave gracefully (LEAVE to parent and children), then stop. */

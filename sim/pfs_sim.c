@@ -48,6 +48,7 @@
 struct sim_opts {
 	uint64_t devices, file_mb, seed, models, chunk_kb, latency_us, listen_ms, limit_s;
 	double loss, churn, wan_mbps, lan_mbps;
+	double kill_root;               /* 0: no; else the roots die at that share of the bound */
 	enum pfs_mode mode;
 	bool json, trace;
 };
@@ -67,7 +68,7 @@ static void usage(FILE *f)
 		"usage: pfs-sim --devices N [--file-mb M] [--seed S] [--loss P] [--churn P] [--json]\n"
 		"               [--models K] [--wan-mbps R] [--lan-mbps R] [--latency-us U]\n"
 		"               [--chunk-kb C] [--listen-ms L] [--mode cut|store] [--limit-s T]\n"
-		"               [--trace]\n"
+		"               [--trace] [--kill-root F]\n"
 		"  --devices N      devices on the site, 1..1000000\n"
 		"  --file-mb M      firmware file per model, MiB (default 8)\n"
 		"  --seed S         seed of everything random (default 1)\n"
@@ -82,6 +83,7 @@ static void usage(FILE *f)
 		"  --mode M         cut (cut-through, default) or store (the seed's store-and-forward)\n"
 		"  --limit-s T      simulated time limit (default 3600)\n"
 		"  --trace          print every engine event (time, node, event) on stdout\n"
+		"  --kill-root F    every root dies silently at 1.5 s + F x the bound (0..1)\n"
 		"  --json           one JSON object on stdout\n");
 }
 
@@ -120,7 +122,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		{ "models", 1, 0, 'k' }, { "wan-mbps", 1, 0, 'w' }, { "lan-mbps", 1, 0, 'L' },
 		{ "latency-us", 1, 0, 'u' }, { "chunk-kb", 1, 0, 'C' }, { "listen-ms", 1, 0, 'i' },
 		{ "mode", 1, 0, 'M' }, { "limit-s", 1, 0, 't' }, { "help", 0, 0, 'h' },
-		{ "trace", 0, 0, 'T' },
+		{ "trace", 0, 0, 'T' }, { "kill-root", 1, 0, 'K' },
 		{ 0, 0, 0, 0 }
 	};
 	int c, rc = 0;
@@ -144,6 +146,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'C': rc = parse_u64(optarg, "chunk-kb", 1, 1024, &o->chunk_kb); break;
 		case 'i': rc = parse_u64(optarg, "listen-ms", 0, 10000, &o->listen_ms); break;
 		case 't': rc = parse_u64(optarg, "limit-s", 1, 86400, &o->limit_s); break;
+		case 'K': rc = parse_dbl(optarg, "kill-root", 0, 1, &o->kill_root); break;
 		case 'M':
 			if (!strcmp(optarg, "cut")) {
 				o->mode = PFS_MODE_CUT_THROUGH;
@@ -283,7 +286,7 @@ static json_t *result_json(const struct sim_opts *o, struct netsim *ns, const st
 	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)netsim_digest(ns));
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:f, s:f, s:o, s:f, s:f, s:f,"
 			 " s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:s,"
-			 " s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:I}",
+			 " s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"devices", (json_int_t)o->devices,
 		"completed", (json_int_t)r->completed,
 		"alive", (json_int_t)r->alive,
@@ -322,7 +325,9 @@ static json_t *result_json(const struct sim_opts *o, struct netsim *ns, const st
 		"chunks_retx", (json_int_t)r->chunks_retx,
 		"chunks_dup", (json_int_t)r->chunks_dup,
 		"queue_drops", (json_int_t)r->queue_drops,
-		"parent_lost", (json_int_t)r->parent_lost);
+		"parent_lost", (json_int_t)r->parent_lost,
+		"roots_killed", (json_int_t)netsim_roots_killed(ns),
+		"fallbacks", (json_int_t)netsim_event_count(ns, PFS_EV_FALLBACK));
 }
 
 static void print_text(const json_t *j)
@@ -420,6 +425,8 @@ int main(int argc, char **argv)
 		    netsim_kill_at(ns, idx, (pfs_time_t)(sim_unit(&rng) * (double)horizon)) < 0)
 			goto out;
 	}
+	if (o.kill_root > 0)
+		netsim_kill_roots_at(ns, PFS_MSEC(1500) + (pfs_time_t)(o.kill_root * r.bound_s * 1e9));
 	bool finished = netsim_run(ns, PFS_SEC(o.limit_s));
 	r.wall_s = mono_s() - t0;
 	uint64_t rss1 = rss_bytes();

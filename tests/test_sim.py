@@ -116,10 +116,21 @@ check(len({ln[1] for ln in events if ln[3] in ("claim_sent", "defer")}) == 50 an
       sum(ln[3] == "root_confirmed" for ln in events) == 1,
       "--trace: not every device's election or not one root")
 
+# The root dies silently half way through the file (issue 14 section 4): its
+# children elect another (LEAVE "root gone" passed down), nobody falls back
+# to the server, at most two WAN copies, every survivor completes. 100,000
+# devices: bench/RESULTS.md section 4.
+kr = run("--devices", 10000, "--kill-root", 0.5)
+common(kr, "root killed")
+check(kr["roots_killed"] == 1 and kr["upstream_fetches"] == 2 and kr["fallbacks"] == 0 and
+      kr["wan_copies"] <= 2.0, "root killed: %d killed, %d fetches, %d fallbacks, %.2f WAN "
+      "copies" % (kr["roots_killed"], kr["upstream_fetches"], kr["fallbacks"], kr["wan_copies"]))
+
 # Bad arguments: a message naming the option, exit status 1.
 for args, name in ((["--devices", "0"], "--devices"), (["--loss", "2"], "--loss"),
                    (["--devices", "10", "--mode", "fast"], "--mode"), ([], "--devices"),
-                   (["--devices", "10", "--bogus"], "bogus")):
+                   (["--devices", "10", "--bogus"], "bogus"),
+                   (["--devices", "10", "--kill-root", "2"], "--kill-root")):
     r = subprocess.run([SIM] + args, capture_output=True, text=True, timeout=30)
     check(r.returncode == 1 and name in r.stderr and not r.stdout,
           "pfs-sim %s: exit %d, stderr %r" % (" ".join(args), r.returncode, r.stderr))

@@ -170,6 +170,38 @@ def scenario_loss_5_percent():
         return "all 4 done in %.1f s with %d packets dropped" % (took, drops)
 
 
+def scenario_root_killed():
+    """The root SIGKILLed a third of the way through (no LEAVE): its
+    children notice the silence, tell theirs the root is gone, the site
+    elects another root that fetches once more; nobody falls back to the
+    server on its own (issue 14 section 4), every survivor completes."""
+    size = 3 << 20
+    with S.Site(8, [MODEL], {"fw.bin": size}, wan_mbit=8) as site:
+        start_all(site, ["fw.bin"])
+        root = []
+
+        def root_mid_transfer():
+            for d in site.devices:
+                d.poll_events()
+                if any(e.get("event") == "root_confirmed" for e in d.events):
+                    root[:] = [d]
+            return root and site.wan_bytes() > size / 3
+        wait_for(root_mid_transfer, 30, "the root a third of the way")
+        root[0].kill()
+        others = [d for d in site.devices if d is not root[0]]
+        expect(site.wait(60), "devices did not finish within 60 s")
+        expect(all(d.proc.returncode == 0 for d in others),
+               "exit codes %s" % [d.proc.returncode for d in others])
+        expect(not S.check_outputs(site, others), "; ".join(S.check_outputs(site, others)))
+        starts = S.upstream_starts(site).get((MODEL, "fw.bin"))
+        expect(starts == 2, "fetched %s times, want 2 (the dead root's and its successor's)"
+               % starts)
+        expect(not list(S.events(site, "fallback")), "a member fell back to the server")
+        wan = site.wan_bytes()
+        expect(wan < 2 * size, "WAN %.2f copies" % (wan / size))
+        return "d%d killed; 7 done, 2 fetches, WAN %.2f copies" % (root[0].idx, wan / size)
+
+
 def scenario_http_server_killed_resumes():
     """Over HTTP, the server (lighttpd) killed mid-transfer and back 0.5 s
     later: the root's retry asks for the rest only (Range), so the WAN
@@ -268,6 +300,7 @@ def scenario_member_disk_full():
 SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_killed_for_good,
              scenario_server_unreachable, scenario_server_refusing, scenario_missing_file,
              scenario_loss_5_percent, scenario_root_disk_full, scenario_member_disk_full,
+             scenario_root_killed,
              scenario_http_server_killed_resumes, scenario_http_loss_5_percent,
              scenario_http_missing_file]
 
