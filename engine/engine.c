@@ -53,7 +53,7 @@ static const char *const event_names[PFS_EV_COUNT] = {
 	"claim_sent", "defer", "root_confirmed", "joined", "redirected",
 	"child_added", "child_removed", "parent_lost", "yield", "manifest",
 	"progress", "complete", "failed", "verify_failed", "fallback",
-	"upstream_retry", "manifest_rejected", "distrust", "chunk_rejected",
+	"upstream_retry", "manifest_rejected", "distrust", "chunk_rejected", "reelect",
 };
 
 const char *pfs_event_name(enum pfs_event_code ev)

@@ -145,7 +145,7 @@ struct hier {
 	uint32_t anc[PFS_PATH_MAX];     /* ancestors: root .. parent */
 	uint32_t since_ack;
 	uint32_t parent_prefix;         /* parent's progress, for fallback */
-	uint8_t relay_mflags;           /* the root's FAILED, passed on to our children */
+	uint8_t roots_left;             /* roots left for failing or stalling (failure.c) */
 	bool rx_since_tick;
 	pfs_time_t t_ack;
 	pfs_time_t last_ack_sent;
@@ -256,7 +256,7 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err);
-void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
@@ -273,6 +273,7 @@ int auth_check(struct pfs_engine *e, const struct pfs_msg *m, const uint8_t *buf
 bool integ_required(const struct pfs_engine *e);
 bool integ_accepts_data(const struct pfs_engine *e, const struct hier *h);
 bool integ_excluded(const struct hier *h, uint32_t id, pfs_time_t now);
+void integ_exclude(struct pfs_engine *e, struct hier *h, uint32_t id, pfs_time_t now);
 bool integ_source_ok(struct pfs_engine *e, struct hier *h, const struct pfs_msg *m,
 		     const struct pfs_addr *src);
 void integ_distrust(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint32_t id,

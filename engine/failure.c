@@ -3,20 +3,24 @@
  * Whose failure it is decides what follows:
  *
  *   failure                          root                          member
- *   server: no such file / denied    FAILED at once, no retry      one fetch of its own
- *   server: unreachable, stalled,    retry after 1 s, 2 s          one fetch of its own
+ *   server: no such file / denied    FAILED at once, no retry      re-elect, then its own try
+ *   server: unreachable, stalled,    retry after 1 s, 2 s          re-elect, then its own try
  *     cut short, bad bytes           (jittered), then FAILED
  *   this node cannot store           hand over: LEAVE(shutdown),   LEAVE parent and
  *                                    IDLE; children elect anew     children, IDLE
  *
  * FAILED in ROOT and status blocks therefore only ever means "the server
  * could not give it". A member never trusts it as a fact (a forged root can
- * say it): it passes it on to its children and tries once itself.
+ * say it): it leaves that root and elects another, once; after that it
+ * tries the server itself, once (xfer_leave_tree).
  */
 #include "engine_internal.h"
 
 #include <errno.h>
 #include <string.h>
+
+#define REELECT_MAX     1               /* roots a member leaves before fetching itself */
+#define FALLBACK_SPREAD PFS_SEC(4)      /* its own fetch starts within this */
 
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err)
 {
@@ -158,7 +162,10 @@ void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int
 /* A member fetches by itself: once, no retries, whether its root said it
  * failed (it retried already) or its tree stopped moving (N members
  * retrying a server that is down would cost N x 3 requests). */
-void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+/* Fetch by ourselves, once, no retries, after a random delay in
+ * [0, FALLBACK_SPREAD) so that the members of a tree that gave up do not
+ * reach the server in the same instant. */
+static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
 	eng_event(e, h, PFS_EV_FALLBACK, 0, NULL, 0, 0);
 	h->upstream_tries = e->cfg.upstream_retries;
@@ -179,5 +186,37 @@ void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	}
 	if (!h->man.verified)
 		h->f.final = false;
-	xfer_upstream_start(e, h, now);
+	h->t_upstream_retry = now + 1 + eng_random(e) % FALLBACK_SPREAD;
+}
+
+/* A member leaves a tree whose root said FAILED or that made no progress
+ * for fallback_timeout (or whose parent left it so: LEAVE(root failed)).
+ * Re-elect first: that root is excluded, our children are told to leave it
+ * as well (so they count it too), and the rest elect another among them,
+ * which fetches while the others join it: one fetch per (model, file), not
+ * one per member. Only after REELECT_MAX such roots does each member try
+ * the server itself (docs/protocol.md 6.5). */
+void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	struct qitem *qi;
+	uint32_t root = h->root_known ? h->root_id : 0;
+
+	if (!root || root == e->cfg.node_id || h->roots_left >= REELECT_MAX) {
+		fallback(e, h, now);
+		return;
+	}
+	h->roots_left++;
+	eng_event(e, h, PFS_EV_REELECT, root, NULL, h->roots_left, 0);
+	integ_exclude(e, h, root, now);
+	tree_drop_children(e, h, PFS_REASON_ROOT_FAILED);
+	if (h->state == H_MEMBER && (qi = eng_queue(e, h, PFS_ACT_SEND))) {
+		qi->msg = PFS_MSG_LEAVE;
+		qi->reason = PFS_REASON_REPARENT;
+		qi->act.dst = h->parent;
+		qi->act.peer_id = h->parent_id;
+	}
+	h->root_known = false;
+	h->last_progress = now;
+	h->progress_mark = h->f.have.count;
+	elect_start(e, h, now);
 }

@@ -55,7 +55,7 @@ bool integ_excluded(const struct hier *h, uint32_t id, pfs_time_t now)
 	return false;
 }
 
-static void exclude(struct pfs_engine *e, struct hier *h, uint32_t id, pfs_time_t now)
+void integ_exclude(struct pfs_engine *e, struct hier *h, uint32_t id, pfs_time_t now)
 {
 	struct exclusion *x = &h->excl[0];
 
@@ -135,7 +135,7 @@ void integ_distrust(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint32
 {
 	struct qitem *qi;
 
-	exclude(e, h, id, now);
+	integ_exclude(e, h, id, now);
 	e->st.distrusted++;
 	eng_event(e, h, PFS_EV_DISTRUST, id, NULL, why, 0);
 	h->bad_chunks = 0;

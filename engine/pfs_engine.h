@@ -162,6 +162,7 @@ enum pfs_event_code {
 	PFS_EV_MANIFEST_REJECTED, /* peer = sender (0: upstream), a = -pfs_man_err */
 	PFS_EV_DISTRUST,        /* peer = node left and excluded, a = enum pfs_distrust_reason */
 	PFS_EV_CHUNK_REJECTED,  /* peer = sender, a = chunk index: digest mismatch */
+	PFS_EV_REELECT,         /* peer = root left (FAILED or stalled), a = roots left so far */
 	PFS_EV_COUNT,
 };
 

@@ -103,19 +103,9 @@ void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		if (h->state != H_MEMBER || f->complete || f->failed)
 			return;
 		/* The root says it cannot fetch the file. That is its word,
-		 * not a fact (a forged or broken root says it too): a member
-		 * falls back to its own fetch, capped by upstream_retries, as
-		 * the seed's phones fall back to TFTP (docs/protocol.md 6.5).
-		 * If the server has no such file, that try is one request
-		 * answered at once (no retry, no bytes). Our children hear it
-		 * from us first, so they do the same
-		 * rather than elect a root that would try three times again. */
-		h->relay_mflags = PFS_MF_FAILED;
-		for (unsigned s = 0; s < h->nchildren_cap; s++)
-			if (h->children[s].used)
-				eng_send(e, h, PFS_MSG_HEARTBEAT, h->children[s].id,
-					 &h->children[s].addr);
-		xfer_fallback(e, h, now);
+		 * not a fact (a forged or broken root says it too): leave it
+		 * (docs/protocol.md 6.5, failure.c). */
+		xfer_leave_tree(e, h, now);
 		return;
 	}
 	if (!integ_on_status(e, h, now, st))
@@ -473,7 +463,7 @@ void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	if (h->state != H_ROOT && h->state != H_SOLO && h->state != H_IDLE &&
 	    !h->f.complete && !h->f.failed && e->cfg.fallback_timeout &&
 	    now - h->last_progress >= e->cfg.fallback_timeout)
-		xfer_fallback(e, h, now);
+		xfer_leave_tree(e, h, now);
 }
 
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h)

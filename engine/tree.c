@@ -53,7 +53,7 @@ void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct p
 	bool server_failed = h->f.failed && (h->f.fail_cause == PFS_FAIL_SERVER ||
 					     h->f.fail_cause == PFS_FAIL_NOT_FOUND);
 	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (server_failed ? PFS_MF_FAILED : 0) |
-		     (h->man.verified ? PFS_MF_SIGNED : 0) | h->relay_mflags;
+		     (h->man.verified ? PFS_MF_SIGNED : 0);
 	st->manifest_len = h->man.verified ? h->man.len : 0;
 	st->chunk_size = h->f.chunk_size ? h->f.chunk_size : e->cfg.chunk_size;
 	st->size = h->f.final ? h->f.size : 0;
@@ -364,7 +364,10 @@ void tree_on_leave(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		if (h->state == H_MEMBER)
 			xfer_send_ack(e, h, now);
 	} else if (h->state == H_MEMBER && m->sender == h->parent_id) {
-		tree_parent_lost(e, h, now, m->u.reason.reason);
+		if (m->u.reason.reason == PFS_REASON_ROOT_FAILED && !h->f.complete)
+			xfer_leave_tree(e, h, now);     /* its root is ours (failure.c) */
+		else
+			tree_parent_lost(e, h, now, m->u.reason.reason);
 	} else {
 		e->st.rx_stray++;
 	}

@@ -84,7 +84,8 @@ enum pfs_reason {
 	PFS_REASON_SHUTDOWN   = 4,  /* the node is exiting */
 	PFS_REASON_REPARENT   = 5,  /* the node joins another parent */
 	PFS_REASON_ROOT_GONE  = 6,  /* the root left: elect another, do not join it */
-	PFS_REASON_MAX        = PFS_REASON_ROOT_GONE,
+	PFS_REASON_ROOT_FAILED = 7, /* the root failed or stalled: leave it too */
+	PFS_REASON_MAX        = PFS_REASON_ROOT_FAILED,
 };
 
 /* Strength layout (docs/protocol.md 4.1): compared as an unsigned integer,
