@@ -238,6 +238,8 @@ void tree_drop_children(struct pfs_engine *e, struct hier *h, uint8_t reason);
 /* Leave one hierarchy for good: abort the fetch, LEAVE(shutdown) to children
  * and parent, IDLE (shutdown, or a node that cannot store the file). */
 void tree_leave(struct pfs_engine *e, struct hier *h);
+/* LEAVE(reason) to our parent, if we are a member. */
+void tree_leave_parent(struct pfs_engine *e, struct hier *h, uint8_t reason);
 void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t tree_deadline(const struct pfs_engine *e, const struct hier *h);
 struct child *tree_child_by_id(struct hier *h, uint32_t id);
@@ -256,7 +258,7 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err);
-void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no);
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);

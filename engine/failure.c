@@ -159,26 +159,18 @@ void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int
 	xfer_fail(e, h, PFS_FAIL_LOCAL, err);
 }
 
-/* A member fetches by itself: once, no retries, whether its root said it
- * failed (it retried already) or its tree stopped moving (N members
- * retrying a server that is down would cost N x 3 requests). */
-/* Fetch by ourselves, once, no retries, after a random delay in
- * [0, FALLBACK_SPREAD) so that the members of a tree that gave up do not
- * reach the server in the same instant. */
-static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+/* Fetch by ourselves: once, no retries (the roots before us retried; N
+ * members retrying a server that is down would cost N x 3 requests), after
+ * a random delay in [0, FALLBACK_SPREAD) so that the members of a tree
+ * that gave up do not reach the server in the same instant. Our children
+ * are told why: LEAVE(failed) when the server said it has no such file
+ * (they try once too, no second root asks), else LEAVE(re-parent). */
+static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no)
 {
 	eng_event(e, h, PFS_EV_FALLBACK, 0, NULL, 0, 0);
 	h->upstream_tries = e->cfg.upstream_retries;
-	tree_drop_children(e, h, PFS_REASON_REPARENT);
-	if (h->state == H_MEMBER) {
-		struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
-		if (qi) {
-			qi->msg = PFS_MSG_LEAVE;
-			qi->reason = PFS_REASON_REPARENT;
-			qi->act.dst = h->parent;
-			qi->act.peer_id = h->parent_id;
-		}
-	}
+	tree_drop_children(e, h, server_said_no ? PFS_REASON_FAILED : PFS_REASON_REPARENT);
+	tree_leave_parent(e, h, PFS_REASON_REPARENT);
 	h->state = H_SOLO;
 	if (!h->f.manifest) {
 		h->f.manifest = true;
@@ -195,26 +187,23 @@ static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
  * as well (so they count it too), and the rest elect another among them,
  * which fetches while the others join it: one fetch per (model, file), not
  * one per member. Only after REELECT_MAX such roots does each member try
- * the server itself (docs/protocol.md 6.5). */
-void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+ * the server itself (docs/protocol.md 6.5). When the server said it has no
+ * such file (FAILED with NOT_FOUND, or LEAVE(failed) from our parent), no
+ * second root asks it again: each member asks once for itself, which also
+ * shows a root that lied. */
+void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no)
 {
-	struct qitem *qi;
 	uint32_t root = h->root_known ? h->root_id : 0;
 
-	if (!root || root == e->cfg.node_id || h->roots_left >= REELECT_MAX) {
-		fallback(e, h, now);
+	if (server_said_no || !root || root == e->cfg.node_id || h->roots_left >= REELECT_MAX) {
+		fallback(e, h, now, server_said_no);
 		return;
 	}
 	h->roots_left++;
 	eng_event(e, h, PFS_EV_REELECT, root, NULL, h->roots_left, 0);
 	integ_exclude(e, h, root, now);
 	tree_drop_children(e, h, PFS_REASON_ROOT_FAILED);
-	if (h->state == H_MEMBER && (qi = eng_queue(e, h, PFS_ACT_SEND))) {
-		qi->msg = PFS_MSG_LEAVE;
-		qi->reason = PFS_REASON_REPARENT;
-		qi->act.dst = h->parent;
-		qi->act.peer_id = h->parent_id;
-	}
+	tree_leave_parent(e, h, PFS_REASON_REPARENT);
 	h->root_known = false;
 	h->last_progress = now;
 	h->progress_mark = h->f.have.count;

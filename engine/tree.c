@@ -53,6 +53,7 @@ void tree_fill_status(const struct pfs_engine *e, const struct hier *h, struct p
 	bool server_failed = h->f.failed && (h->f.fail_cause == PFS_FAIL_SERVER ||
 					     h->f.fail_cause == PFS_FAIL_NOT_FOUND);
 	st->mflags = (h->f.final ? PFS_MF_FINAL : 0) | (server_failed ? PFS_MF_FAILED : 0) |
+		     (server_failed && h->f.fail_cause == PFS_FAIL_NOT_FOUND ? PFS_MF_NOT_FOUND : 0) |
 		     (h->man.verified ? PFS_MF_SIGNED : 0);
 	st->manifest_len = h->man.verified ? h->man.len : 0;
 	st->chunk_size = h->f.chunk_size ? h->f.chunk_size : e->cfg.chunk_size;
@@ -286,21 +287,20 @@ void tree_on_redirect(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	send_join(e, h, now);
 }
 
+void tree_leave_parent(struct pfs_engine *e, struct hier *h, uint8_t reason)
+{
+	if (h->state == H_MEMBER)
+		send_reason(e, h, PFS_MSG_LEAVE, reason, h->parent_id, &h->parent);
+}
+
 void tree_leave(struct pfs_engine *e, struct hier *h)
 {
-	struct qitem *qi;
-
 	if (h->upstream_active) {
 		eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
 		h->upstream_active = false;
 	}
 	tree_drop_children(e, h, PFS_REASON_SHUTDOWN);
-	if (h->state == H_MEMBER && (qi = eng_queue(e, h, PFS_ACT_SEND))) {
-		qi->msg = PFS_MSG_LEAVE;
-		qi->reason = PFS_REASON_SHUTDOWN;
-		qi->act.dst = h->parent;
-		qi->act.peer_id = h->parent_id;
-	}
+	tree_leave_parent(e, h, PFS_REASON_SHUTDOWN);
 	h->state = H_IDLE;
 }
 
@@ -364,8 +364,10 @@ void tree_on_leave(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		if (h->state == H_MEMBER)
 			xfer_send_ack(e, h, now);
 	} else if (h->state == H_MEMBER && m->sender == h->parent_id) {
-		if (m->u.reason.reason == PFS_REASON_ROOT_FAILED && !h->f.complete)
-			xfer_leave_tree(e, h, now);     /* its root is ours (failure.c) */
+		if ((m->u.reason.reason == PFS_REASON_ROOT_FAILED ||
+		     m->u.reason.reason == PFS_REASON_FAILED) && !h->f.complete)
+			xfer_leave_tree(e, h, now,      /* its root is ours (failure.c) */
+					m->u.reason.reason == PFS_REASON_FAILED);
 		else
 			tree_parent_lost(e, h, now, m->u.reason.reason);
 	} else {

@@ -55,7 +55,8 @@ enum pfs_msg_type {
 #define PFS_MF_FINAL        0x01    /* size and sha256 are final */
 #define PFS_MF_FAILED       0x02    /* the root could not fetch the file */
 #define PFS_MF_SIGNED       0x04    /* the sender holds a verified signed manifest */
-#define PFS_MF_KNOWN        (PFS_MF_FINAL | PFS_MF_FAILED | PFS_MF_SIGNED)
+#define PFS_MF_NOT_FOUND    0x08    /* with FAILED: the server said it has no such file */
+#define PFS_MF_KNOWN        (PFS_MF_FINAL | PFS_MF_FAILED | PFS_MF_SIGNED | PFS_MF_NOT_FOUND)
 
 /* Site-key tag (docs/protocol.md 3.4): key id, sequence, truncated HMAC. */
 #define PFS_TAG_LEN         25              /* 1 + 8 + 16 */

@@ -139,10 +139,9 @@ def scenario_server_refusing():
 
 def scenario_missing_file():
     """A file the server does not have: the root asks once and does not
-    retry; its FAILED is only its word, so the members elect one more root,
-    which asks once, and then each of the others asks once itself (a
-    request answered at once). Every device exits 1 saying the file is not
-    on the server."""
+    retry, and no second root is elected to ask again; its FAILED is only
+    its word, so each member asks once itself (a request answered at once).
+    Every device exits 1 saying the file is not on the server."""
     with S.Site(4, [MODEL], {"present.bin": 1000}) as site:
         t0 = start_all(site, ["absent.bin"])
         expect(site.wait(60), "devices did not give up")
@@ -156,6 +155,7 @@ def scenario_missing_file():
         per_device = [server_asks(site, "absent.bin", d) for d in site.devices]
         expect(per_device == [1] * 4, "requests per device %s, want one each" % per_device)
         expect(not list(S.events(site, "upstream_retry")), "a root retried a missing file")
+        expect(len(list(S.events(site, "root_confirmed"))) == 1, "a second root was elected")
         return "asked once per device, all 4 exited 1 after %.1f s" % took
 
 
