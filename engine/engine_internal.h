@@ -258,7 +258,8 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err);
-void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no);
+void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no,
+		     bool stalled);
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);

@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define REELECT_MAX     1               /* roots a member leaves before fetching itself */
+#define REELECT_MAX     2               /* roots a member leaves before it gives up */
 #define FALLBACK_SPREAD PFS_SEC(4)      /* its own fetch starts within this */
 
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err)
@@ -186,17 +186,32 @@ static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool 
  * Re-elect first: that root is excluded, our children are told to leave it
  * as well (so they count it too), and the rest elect another among them,
  * which fetches while the others join it: one fetch per (model, file), not
- * one per member. Only after REELECT_MAX such roots does each member try
- * the server itself (docs/protocol.md 6.5). When the server said it has no
- * such file (FAILED with NOT_FOUND, or LEAVE(failed) from our parent), no
- * second root asks it again: each member asks once for itself, which also
- * shows a root that lied. */
-void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no)
+ * one per member, whenever the server comes back. After REELECT_MAX such
+ * roots (three in all have tried, each independently, each with its own
+ * retries) the member gives the file up if they said FAILED, or tries the
+ * server itself, once, if they only stalled: members never all go to the
+ * server at once, which pfs-sim showed costing a WAN copy per member when
+ * the server came back just then (docs/protocol.md 6.5). When the server
+ * said it has no such file (FAILED with NOT_FOUND, or LEAVE(failed) from
+ * our parent), no second root asks it again: each member asks once for
+ * itself, a request answered at once, which also shows a root that lied. */
+void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no,
+		     bool stalled)
 {
 	uint32_t root = h->root_known ? h->root_id : 0;
 
-	if (server_said_no || !root || root == e->cfg.node_id || h->roots_left >= REELECT_MAX) {
+	if (server_said_no || !root || root == e->cfg.node_id) {
 		fallback(e, h, now, server_said_no);
+		return;
+	}
+	if (h->roots_left >= REELECT_MAX && stalled) {
+		fallback(e, h, now, false);     /* no root said FAILED: try the server */
+		return;
+	}
+	if (h->roots_left >= REELECT_MAX) {
+		tree_drop_children(e, h, PFS_REASON_ROOT_FAILED);
+		tree_leave_parent(e, h, PFS_REASON_REPARENT);
+		xfer_fail(e, h, PFS_FAIL_SERVER, 0);    /* 0: the roots' word, 3 of them */
 		return;
 	}
 	h->roots_left++;

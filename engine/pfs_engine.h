@@ -137,7 +137,9 @@ enum pfs_action_type {
 	PFS_ACT_UPSTREAM_ABORT,
 	PFS_ACT_HASH_FILE,      /* SHA-256 the stored file: pfs_engine_file_hashed */
 	PFS_ACT_FILE_DONE,      /* verified: publish the file */
-	PFS_ACT_FILE_FAILED,    /* the file cannot be had: a = errno, b = pfs_fail_cause */
+	PFS_ACT_FILE_FAILED,    /* the file cannot be had: a = errno (0: the roots
+				 * the site elected in turn all said FAILED),
+				 * b = pfs_fail_cause */
 	PFS_ACT_EVENT,          /* something an operator wants to see */
 	PFS_ACT_MANIFEST_OK,    /* a manifest verified (data, len): keep `sequence` as path's floor */
 };

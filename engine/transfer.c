@@ -105,7 +105,7 @@ void xfer_apply_status(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		/* The root says it cannot fetch the file. That is its word,
 		 * not a fact (a forged or broken root says it too): leave it
 		 * (docs/protocol.md 6.5, failure.c). */
-		xfer_leave_tree(e, h, now, st->mflags & PFS_MF_NOT_FOUND);
+		xfer_leave_tree(e, h, now, st->mflags & PFS_MF_NOT_FOUND, false);
 		return;
 	}
 	if (!integ_on_status(e, h, now, st))
@@ -463,7 +463,7 @@ void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	if (h->state != H_ROOT && h->state != H_SOLO && h->state != H_IDLE &&
 	    !h->f.complete && !h->f.failed && e->cfg.fallback_timeout &&
 	    now - h->last_progress >= e->cfg.fallback_timeout)
-		xfer_leave_tree(e, h, now, false);
+		xfer_leave_tree(e, h, now, false, true);
 }
 
 pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h)

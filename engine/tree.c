@@ -367,7 +367,7 @@ void tree_on_leave(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		if ((m->u.reason.reason == PFS_REASON_ROOT_FAILED ||
 		     m->u.reason.reason == PFS_REASON_FAILED) && !h->f.complete)
 			xfer_leave_tree(e, h, now,      /* its root is ours (failure.c) */
-					m->u.reason.reason == PFS_REASON_FAILED);
+					m->u.reason.reason == PFS_REASON_FAILED, false);
 		else
 			tree_parent_lost(e, h, now, m->u.reason.reason);
 	} else {

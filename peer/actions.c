@@ -82,7 +82,10 @@ static void do_action(struct peer *p, const struct pfs_action *act)
 		break;
 	case PFS_ACT_FILE_FAILED:
 		f->failed = true;
-		if (act->b == PFS_FAIL_INVALID)
+		if (act->b == PFS_FAIL_SERVER && act->a == 0)
+			snprintf(f->fail_reason, sizeof(f->fail_reason), "three roots in turn could "
+				 "not get it from the server (not reachable, stalled or cut short)");
+		else if (act->b == PFS_FAIL_INVALID)
 			snprintf(f->fail_reason, sizeof(f->fail_reason), "larger than this node "
 				 "accepts");
 		else if (!f->fail_reason[0])

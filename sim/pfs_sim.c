@@ -49,6 +49,7 @@ struct sim_opts {
 	uint64_t devices, file_mb, seed, models, chunk_kb, latency_us, listen_ms, limit_s;
 	double loss, churn, wan_mbps, lan_mbps;
 	double kill_root;               /* 0: no; else the roots die at that share of the bound */
+	double down_from, down_s;       /* the server fails every fetch in [from, from + s) */
 	enum pfs_mode mode;
 	bool json, trace;
 };
@@ -68,7 +69,7 @@ static void usage(FILE *f)
 		"usage: pfs-sim --devices N [--file-mb M] [--seed S] [--loss P] [--churn P] [--json]\n"
 		"               [--models K] [--wan-mbps R] [--lan-mbps R] [--latency-us U]\n"
 		"               [--chunk-kb C] [--listen-ms L] [--mode cut|store] [--limit-s T]\n"
-		"               [--trace] [--kill-root F]\n"
+		"               [--trace] [--kill-root F] [--server-down AT,SECONDS]\n"
 		"  --devices N      devices on the site, 1..1000000\n"
 		"  --file-mb M      firmware file per model, MiB (default 8)\n"
 		"  --seed S         seed of everything random (default 1)\n"
@@ -84,6 +85,7 @@ static void usage(FILE *f)
 		"  --limit-s T      simulated time limit (default 3600)\n"
 		"  --trace          print every engine event (time, node, event) on stdout\n"
 		"  --kill-root F    every root dies silently at 1.5 s + F x the bound (0..1)\n"
+		"  --server-down AT,S  every fetch fails (unreachable) from AT s for S s\n"
 		"  --json           one JSON object on stdout\n");
 }
 
@@ -122,7 +124,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		{ "models", 1, 0, 'k' }, { "wan-mbps", 1, 0, 'w' }, { "lan-mbps", 1, 0, 'L' },
 		{ "latency-us", 1, 0, 'u' }, { "chunk-kb", 1, 0, 'C' }, { "listen-ms", 1, 0, 'i' },
 		{ "mode", 1, 0, 'M' }, { "limit-s", 1, 0, 't' }, { "help", 0, 0, 'h' },
-		{ "trace", 0, 0, 'T' }, { "kill-root", 1, 0, 'K' },
+		{ "trace", 0, 0, 'T' }, { "kill-root", 1, 0, 'K' }, { "server-down", 1, 0, 'D' },
 		{ 0, 0, 0, 0 }
 	};
 	int c, rc = 0;
@@ -147,6 +149,19 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'i': rc = parse_u64(optarg, "listen-ms", 0, 10000, &o->listen_ms); break;
 		case 't': rc = parse_u64(optarg, "limit-s", 1, 86400, &o->limit_s); break;
 		case 'K': rc = parse_dbl(optarg, "kill-root", 0, 1, &o->kill_root); break;
+		case 'D': {
+			char *comma = strchr(optarg, ',');
+			if (!comma) {
+				fprintf(stderr, "pfs-sim: --server-down: '%s' is not AT,SECONDS\n", optarg);
+				rc = -EINVAL;
+				break;
+			}
+			*comma = '\0';
+			rc = parse_dbl(optarg, "server-down", 0, 86400, &o->down_from);
+			if (rc == 0)
+				rc = parse_dbl(comma + 1, "server-down", 0.001, 86400, &o->down_s);
+			break;
+		}
 		case 'M':
 			if (!strcmp(optarg, "cut")) {
 				o->mode = PFS_MODE_CUT_THROUGH;
@@ -286,7 +301,7 @@ static json_t *result_json(const struct sim_opts *o, struct netsim *ns, const st
 	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)netsim_digest(ns));
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:f, s:f, s:o, s:f, s:f, s:f,"
 			 " s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:s,"
-			 " s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 " s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"devices", (json_int_t)o->devices,
 		"completed", (json_int_t)r->completed,
 		"alive", (json_int_t)r->alive,
@@ -327,7 +342,8 @@ static json_t *result_json(const struct sim_opts *o, struct netsim *ns, const st
 		"queue_drops", (json_int_t)r->queue_drops,
 		"parent_lost", (json_int_t)r->parent_lost,
 		"roots_killed", (json_int_t)netsim_roots_killed(ns),
-		"fallbacks", (json_int_t)netsim_event_count(ns, PFS_EV_FALLBACK));
+		"fallbacks", (json_int_t)netsim_event_count(ns, PFS_EV_FALLBACK),
+		"reelects", (json_int_t)netsim_event_count(ns, PFS_EV_REELECT));
 }
 
 static void print_text(const json_t *j)
@@ -367,6 +383,8 @@ int main(int argc, char **argv)
 		.upstream_rate = (uint64_t)wan_Bps, .wan_rate = (uint64_t)wan_Bps,
 		.lan_rate = (uint64_t)lan_Bps, .upstream_block = REAL_CHUNK,
 		.byte_scale = scale, .verify = true, .trace = o.trace,
+		.server_down_from = (pfs_time_t)(o.down_from * 1e9),
+		.server_down_until = (pfs_time_t)((o.down_from + o.down_s) * 1e9),
 	};
 	/* The engine's window and ack spacing are counted in chunks, sized for
 	 * 1408-byte chunks; in bytes they bound how much a sender queues ahead of

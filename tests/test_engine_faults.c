@@ -72,7 +72,7 @@ Test(faults, server_outage_is_retried_with_backoff)
 	free(f.data);
 }
 
-Test(faults, server_gone_one_more_root_then_one_try_each)
+Test(faults, server_gone_three_roots_then_give_up)
 {
 	struct netsim_params p = { .seed = 22, .latency = PFS_MSEC(1), .upstream_rate = 1000000,
 				   .server_down_from = 0, .server_down_until = PFS_TIME_NEVER };
@@ -86,12 +86,12 @@ Test(faults, server_gone_one_more_root_then_one_try_each)
 		netsim_add_node(ns, &c, wants, 1, 0);
 	cr_assert(netsim_run(ns, PFS_SEC(60)), "an unreachable server must end the run");
 	/* The root tries 1 + retries times; its FAILED is only its word, so
-	 * the members elect another root, which tries as many times; after
-	 * that second root each remaining member tries once by itself. */
+	 * the members elect another root, which tries as many times, and a
+	 * third; then they give up, never all asking the server at once. */
 	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", "gone.bin"),
-		     2 * (1 + c.upstream_retries) + 3);
-	cr_assert_eq(netsim_event_count(ns, PFS_EV_ROOT_CONFIRMED), 2);
-	cr_assert_eq(netsim_event_count(ns, PFS_EV_FALLBACK), 3);
+		     3 * (1 + c.upstream_retries));
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_ROOT_CONFIRMED), 3);
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_FALLBACK), 0);
 	cr_assert_eq(failed_with(ns, PFS_FAIL_SERVER), 5);
 	netsim_free(ns);
 	free(f.data);

@@ -126,11 +126,24 @@ check(kr["roots_killed"] == 1 and kr["upstream_fetches"] == 2 and kr["fallbacks"
       kr["wan_copies"] <= 2.0, "root killed: %d killed, %d fetches, %d fallbacks, %.2f WAN "
       "copies" % (kr["roots_killed"], kr["upstream_fetches"], kr["fallbacks"], kr["wan_copies"]))
 
+# The server down from 2 s to 10 s (issue 14 section 4): the root fails
+# after its retries, the members elect a second root and then a third rather
+# than each going to the server, and the third finds it back. No fallback
+# storm: at most 2 WAN copies; every device but the two roots that gave up
+# completes.
+sd = run("--devices", 10000, "--server-down", "2,8")
+check(sd["roots_confirmed"] == 3 and sd["fallbacks"] == 0 and sd["wan_copies"] <= 2.0 and
+      sd["completed"] >= sd["alive"] - 2,
+      "server down: %d roots, %d fallbacks, %.2f WAN copies, %d of %d completed" % (
+          sd["roots_confirmed"], sd["fallbacks"], sd["wan_copies"], sd["completed"],
+          sd["alive"]))
+
 # Bad arguments: a message naming the option, exit status 1.
 for args, name in ((["--devices", "0"], "--devices"), (["--loss", "2"], "--loss"),
                    (["--devices", "10", "--mode", "fast"], "--mode"), ([], "--devices"),
                    (["--devices", "10", "--bogus"], "bogus"),
-                   (["--devices", "10", "--kill-root", "2"], "--kill-root")):
+                   (["--devices", "10", "--kill-root", "2"], "--kill-root"),
+                   (["--devices", "10", "--server-down", "5"], "--server-down")):
     r = subprocess.run([SIM] + args, capture_output=True, text=True, timeout=30)
     check(r.returncode == 1 and name in r.stderr and not r.stdout,
           "pfs-sim %s: exit %d, stderr %r" % (" ".join(args), r.returncode, r.stderr))

@@ -86,6 +86,7 @@ const char *pfs_fetch_strerror(int err)
 	case -ETIMEDOUT:        return "transfer stalled or too slow";
 	case -EPROTO:           return "transfer failed";
 	case -ECONNRESET:       return "the server cut the transfer";
+	case 0:                 return "the roots elected in turn could not get it from the server";
 	case -EBADMSG:          return "the server's bytes do not match the signed manifest";
 	case -ENOSPC:           return "no space left on the device";
 	default:                return err < 0 ? strerror(-err) : "unknown error";
