@@ -3,16 +3,16 @@
  * Whose failure it is decides what follows:
  *
  *   failure                          root                          member
- *   server: no such file / denied    FAILED at once, no retry      re-elect, then its own try
- *   server: unreachable, stalled,    retry after 1 s, 2 s          re-elect, then its own try
- *     cut short, bad bytes           (jittered), then FAILED
+ *   server: no such file / denied    FAILED (NOT_FOUND) at once,   one try of its own
+ *                                    no retry                      within 4 s
+ *   server: unreachable, stalled,    retry after 1 s, 2 s          re-elect (up to three
+ *     cut short, bad bytes           (jittered), then FAILED       roots), then give up
  *   this node cannot store           hand over: LEAVE(shutdown),   LEAVE parent and
  *                                    IDLE; children elect anew     children, IDLE
  *
  * FAILED in ROOT and status blocks therefore only ever means "the server
  * could not give it". A member never trusts it as a fact (a forged root can
- * say it): it leaves that root and elects another, once; after that it
- * tries the server itself, once (xfer_leave_tree).
+ * say it): it leaves that root and elects another (xfer_leave_tree).
  */
 #include "engine_internal.h"
 
@@ -211,6 +211,7 @@ void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool 
 	if (h->roots_left >= REELECT_MAX) {
 		tree_drop_children(e, h, PFS_REASON_ROOT_FAILED);
 		tree_leave_parent(e, h, PFS_REASON_REPARENT);
+		h->state = H_IDLE;                      /* out of this tree for good */
 		xfer_fail(e, h, PFS_FAIL_SERVER, 0);    /* 0: the roots' word, 3 of them */
 		return;
 	}
