@@ -262,6 +262,40 @@ Test(codec, manifest_transfer_field_rules)
 	cr_assert_gt(pfs_encode(&m, buf, sizeof(buf)), 0);
 }
 
+/* The failure additions (docs/protocol.md 3.2, 6.5): status bit NOT_FOUND
+ * and LEAVE reasons 6 (root gone) and 7 (root failed) round-trip; the next
+ * bit and the next reason are refused, on encode and on decode. */
+Test(codec, failure_flags_and_reasons)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+	int len;
+
+	cr_assert_eq(msg_sample(PFS_MSG_HEARTBEAT, &m), 0);
+	m.u.heartbeat.mflags |= PFS_MF_FAILED | PFS_MF_NOT_FOUND;
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK);
+	cr_assert_eq(d.u.heartbeat.mflags, m.u.heartbeat.mflags);
+	buf[PFS_HDR_LEN] |= PFS_MF_NOT_FOUND << 1;      /* a bit nobody defined */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	m.u.heartbeat.mflags |= PFS_MF_NOT_FOUND << 1;
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+
+	cr_assert_eq(msg_sample(PFS_MSG_LEAVE, &m), 0);
+	for (unsigned r = PFS_REASON_ROOT_GONE; r <= PFS_REASON_ROOT_FAILED; r++) {
+		m.u.reason.reason = (uint8_t)r;
+		len = pfs_encode(&m, buf, sizeof(buf));
+		cr_assert_gt(len, 0, "reason %u", r);
+		cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK, "reason %u", r);
+		cr_assert_eq(d.u.reason.reason, r);
+	}
+	buf[PFS_HDR_LEN] = PFS_REASON_MAX + 1;
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	m.u.reason.reason = PFS_REASON_MAX + 1;
+	cr_assert_lt(pfs_encode(&m, buf, sizeof(buf)), 0);
+}
+
 /* A FINAL size near 2^64 must not wrap into a small chunk count. */
 Test(codec, final_size_near_2_64_rejected)
 {
