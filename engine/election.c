@@ -19,8 +19,13 @@
  *   DEFERRING  defer timeout                  CLAIMING   restart ads
  *   JOINING,   ROOT stronger than our root    JOINING    JOIN the new root
  *    MEMBER
- *   ROOT       CLAIM or ROOT weaker           ROOT       bcast ROOT (rate-limited)
+ *   ROOT       CLAIM or ROOT weaker           ROOT       bcast ROOT (rate-limited: at
+ *                                                         the latest when it ends)
  *   ROOT       ROOT stronger                  JOINING    yield: abort fetch, JOIN
+ *
+ * With a site relay (relay.c, docs/protocol.md 4.4): a relay goes from IDLE
+ * straight to ROOT, and a device that holds a relay's beacon from IDLE (or
+ * CLAIMING, DEFERRING) straight to JOINING it.
  */
 #include "engine_internal.h"
 
@@ -48,14 +53,20 @@ static void send_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now)
  * candidate that hears a stronger claim or a root meanwhile never claims. So
  * a site of N devices sends about ln N claims instead of N, each of which
  * every device receives: N^2 broadcast deliveries was the seed's cost. */
+static void confirm(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+
 void elect_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
+	if (relay_follow(e, h, now))
+		return;         /* a site relay takes every file: no contest (4.4) */
 	h->state = H_CLAIMING;
 	h->ads_sent = 0;
 	h->best_id = 0;
 	h->best_strength = 0;
 	h->strength &= ~PFS_STRENGTH_CONFIRMED;
-	if (e->cfg.listen_window)
+	if (relay_active(e))
+		confirm(e, h, now);     /* the relay is root at once (4.4) */
+	else if (e->cfg.listen_window)
 		h->t_claim = now + eng_random(e) % e->cfg.listen_window;
 	else
 		send_claim(e, h, now);
@@ -66,6 +77,20 @@ static void announce(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	eng_bcast(e, h, PFS_MSG_ROOT);
 	h->last_root_reply = now;
 	h->t_announce = now + eng_jitter(e, e->cfg.announce_interval);
+}
+
+/* Tell a claimer (or a weaker root) that a tree exists. A rate limit keeps
+ * a burst of claims from turning into a burst of announcements; a claim
+ * inside it is answered when it ends, not left to its next claim 250 ms
+ * later (pfs-sim: latecomers to an appliance's tree waited 300 ms so). */
+static void answer_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	pfs_time_t next = h->last_root_reply + e->cfg.claim_interval / 4;
+
+	if (now >= next)
+		announce(e, h, now);
+	else if (next < h->t_announce)
+		h->t_announce = next;
 }
 
 static void confirm(struct pfs_engine *e, struct hier *h, pfs_time_t now)
@@ -117,10 +142,7 @@ void elect_on_claim(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		}
 		break;
 	case H_ROOT:
-		/* Tell the claimer a tree exists; a rate limit keeps a burst of
-		 * claims from turning into a burst of announcements. */
-		if (now - h->last_root_reply >= e->cfg.claim_interval / 4)
-			announce(e, h, now);
+		answer_claim(e, h, now);
 		break;
 	default:
 		break;
@@ -170,8 +192,8 @@ void elect_on_root(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 			h->strength &= ~PFS_STRENGTH_CONFIRMED;
 			tree_drop_children(e, h, PFS_REASON_REPARENT);
 			follow_root(e, h, now, m->sender, s, src);
-		} else if (now - h->last_root_reply >= e->cfg.claim_interval / 4) {
-			announce(e, h, now);
+		} else {
+			answer_claim(e, h, now);
 		}
 		break;
 	default:

@@ -54,6 +54,7 @@ static const char *const event_names[PFS_EV_COUNT] = {
 	"child_added", "child_removed", "parent_lost", "yield", "manifest",
 	"progress", "complete", "failed", "verify_failed", "fallback",
 	"upstream_retry", "manifest_rejected", "distrust", "chunk_rejected", "reelect",
+	"relay",
 };
 
 const char *pfs_event_name(enum pfs_event_code ev)
@@ -65,7 +66,9 @@ struct pfs_engine *pfs_engine_new(const struct pfs_engine_config *c)
 {
 	struct pfs_engine *e;
 
-	if (!c->node_id || !pfs_model_valid(c->model, strlen(c->model)) ||
+	bool beacon_only = c->relay == PFS_RELAY_ON && !c->model[0];
+
+	if (!c->node_id || (!beacon_only && !pfs_model_valid(c->model, strlen(c->model))) ||
 	    c->max_children == 0 || c->max_children > 256 || c->priority_class > 15 ||
 	    c->chunk_size == 0 || c->chunk_size > PFS_CHUNK_MAX || c->claim_count == 0 ||
 	    c->window == 0 || c->ack_every == 0 || c->bad_chunk_limit == 0) {
@@ -215,7 +218,7 @@ int pfs_engine_want(struct pfs_engine *e, pfs_time_t now, const char *path)
 	uint64_t key;
 	struct hier *h, *nh;
 
-	if (!pfs_filepath_valid(path, plen))
+	if (!pfs_filepath_valid(path, plen) || !e->cfg.model[0])
 		return -EINVAL;
 	key = pfs_hier_key(e->cfg.model, strlen(e->cfg.model), path, plen);
 	if (find_hier(e, key))
@@ -353,6 +356,10 @@ void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_
 	struct hier *h;
 
 	e->st.rx_msgs[m->type]++;
+	if (m->type == PFS_MSG_RELAY) {
+		relay_on_beacon(e, now, m, src);
+		return;
+	}
 	/* CLAIM, ROOT and JOIN name their model: another model's trees are
 	 * none of our business (docs/protocol.md 4). */
 	if (m->type == PFS_MSG_CLAIM || m->type == PFS_MSG_ROOT || m->type == PFS_MSG_JOIN) {
@@ -387,6 +394,7 @@ void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_
 
 void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now)
 {
+	relay_timers(e, now);
 	for (int i = 0; i < e->nhiers; i++) {
 		struct hier *h = &e->hiers[i];
 		elect_timers(e, h, now);
@@ -398,7 +406,7 @@ void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now)
 
 pfs_time_t pfs_engine_next_deadline(const struct pfs_engine *e)
 {
-	pfs_time_t t = PFS_TIME_NEVER;
+	pfs_time_t t = relay_deadline(e);
 
 	for (int i = 0; i < e->nhiers; i++) {
 		const struct hier *h = &e->hiers[i];
@@ -465,6 +473,9 @@ static int encode_queued(struct pfs_engine *e, struct qitem *qi, uint8_t *buf, s
 	case PFS_MSG_MANIFEST:
 		if (integ_encode_piece(h, (uint32_t)qi->act.offset, &m) < 0)
 			return PFS_E_FIELD;
+		break;
+	case PFS_MSG_RELAY:
+		relay_fill_beacon(e, &m.u.relay);
 		break;
 	default:
 		return PFS_E_TYPE;

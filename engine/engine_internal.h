@@ -161,6 +161,7 @@ struct hier {
 
 	/* upstream */
 	bool upstream_active;
+	bool relay_failed;              /* the site relay did not take us in this one */
 	uint8_t upstream_tries;
 	uint32_t upstream_starts;
 	pfs_time_t t_upstream_retry;
@@ -184,6 +185,13 @@ struct qitem {
 
 struct auth_state;
 
+/* The strongest site relay heard (relay.c). */
+struct relay_seen {
+	uint32_t id, strength;
+	struct pfs_addr addr;
+	pfs_time_t until;               /* its beacon's hold; 0: none */
+};
+
 struct pfs_engine {
 	struct pfs_engine_config cfg;
 	struct auth_state *auth;        /* with cfg.site */
@@ -194,6 +202,8 @@ struct pfs_engine {
 	uint32_t qcap, qhead, qlen;
 	bool pump_dirty;
 	int pump_hier;
+	struct relay_seen relay;
+	pfs_time_t t_beacon;            /* next RELAY we send, as a relay */
 	struct pfs_engine_stats st;
 };
 
@@ -265,6 +275,16 @@ pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
 void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_reset_child(struct child *c);
+
+/* relay.c */
+bool relay_active(const struct pfs_engine *e);
+bool relay_follow(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void relay_forget(struct pfs_engine *e, struct hier *h);
+void relay_on_beacon(struct pfs_engine *e, pfs_time_t now, const struct pfs_msg *m,
+		     const struct pfs_addr *src);
+void relay_fill_beacon(struct pfs_engine *e, struct pfs_msg_relay *r);
+void relay_timers(struct pfs_engine *e, pfs_time_t now);
+pfs_time_t relay_deadline(const struct pfs_engine *e);
 
 /* auth.c */
 int auth_init(struct pfs_engine *e);

@@ -152,7 +152,7 @@ const char *pfs_codec_strerror(int err)
 
 static const char *const type_names[PFS_MSG_TYPE_MAX + 1] = {
 	"?", "CLAIM", "ROOT", "JOIN", "ACCEPT", "REDIRECT", "REFUSE",
-	"HEARTBEAT", "DATA", "ACK", "LEAVE", "MREQ", "MANIFEST",
+	"HEARTBEAT", "DATA", "ACK", "LEAVE", "MREQ", "MANIFEST", "RELAY",
 };
 
 const char *pfs_msg_type_name(unsigned type)
@@ -259,6 +259,36 @@ static int get_ack(struct cur *c, struct pfs_msg_ack *a)
 	return PFS_OK;
 }
 
+/* A relay speaks for every hierarchy (PFS_HIER_ALL) of one model or of
+ * all (model_len 0), with a class and CONFIRMED in its strength. */
+static int relay_valid(const struct pfs_msg *m)
+{
+	const struct pfs_msg_relay *r = &m->u.relay;
+
+	return m->hier == PFS_HIER_ALL && (r->strength >> PFS_STRENGTH_CLASS_SHIFT) &&
+	       (r->strength & PFS_STRENGTH_CONFIRMED) && r->hold_ms &&
+	       r->model.len <= PFS_MODEL_MAX &&
+	       (r->model.len == 0 || pfs_model_valid(r->model.p, r->model.len));
+}
+
+static int get_relay(struct cur *c, struct pfs_msg *m)
+{
+	struct pfs_msg_relay *r = &m->u.relay;
+	uint8_t flags;
+
+	if (!need(c, sizeof(struct pfs_wire_relay)))
+		return PFS_E_BODY;
+	r->strength = get32(c);
+	r->hold_ms = get16(c);
+	r->model.len = get8(c);
+	flags = get8(c);
+	if (c->left != r->model.len)
+		return PFS_E_BODY;
+	r->model.p = (const char *)c->r;
+	c->r += c->left; c->left = 0;
+	return !flags && relay_valid(m) ? PFS_OK : PFS_E_FIELD;
+}
+
 static int decode_body(struct cur *c, struct pfs_msg *m)
 {
 	unsigned mlen, plen;
@@ -356,6 +386,8 @@ static int decode_body(struct cur *c, struct pfs_msg *m)
 		c->r += c->left; c->left = 0;
 		return mpiece_valid(m->u.mpiece.total, m->u.mpiece.offset, m->u.mpiece.len) ?
 		       PFS_OK : PFS_E_FIELD;
+	case PFS_MSG_RELAY:
+		return get_relay(c, m);
 	default:
 		return PFS_E_TYPE;
 	}
@@ -550,6 +582,17 @@ static int encode_body(const struct pfs_msg *m, struct cur *c)
 		put32(c, m->u.mpiece.total);
 		put32(c, m->u.mpiece.offset);
 		putbytes(c, m->u.mpiece.bytes, m->u.mpiece.len);
+		return PFS_OK;
+	case PFS_MSG_RELAY:
+		if (!relay_valid(m))
+			return PFS_E_FIELD;
+		if (!need(c, sizeof(struct pfs_wire_relay) + m->u.relay.model.len))
+			return PFS_E_NOSPACE;
+		put32(c, m->u.relay.strength);
+		put16(c, m->u.relay.hold_ms);
+		put8(c, (uint8_t)m->u.relay.model.len);
+		put8(c, 0);
+		putbytes(c, (const uint8_t *)m->u.relay.model.p, m->u.relay.model.len);
 		return PFS_OK;
 	default:
 		return PFS_E_TYPE;

@@ -118,6 +118,12 @@ struct pfs_msg_mpiece {
 	uint16_t len;
 };
 
+struct pfs_msg_relay {
+	uint32_t strength;
+	uint16_t hold_ms;
+	struct pfs_str model;   /* len 0: every model */
+};
+
 struct pfs_msg {
 	uint8_t type;
 	uint8_t flags;
@@ -137,6 +143,7 @@ struct pfs_msg {
 		struct pfs_msg_ack ack;
 		struct pfs_msg_mreq mreq;
 		struct pfs_msg_mpiece mpiece;
+		struct pfs_msg_relay relay;
 	} u;
 };
 

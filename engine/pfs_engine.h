@@ -38,6 +38,13 @@ struct pfs_addr {
 	uint16_t port;
 };
 
+/* A site relay (the appliance; docs/protocol.md 4.4). */
+enum pfs_relay_mode {
+	PFS_RELAY_OFF,          /* a device: elects, and joins a relay it hears */
+	PFS_RELAY_ON,           /* takes the root of a hierarchy at once, beacons RELAY */
+	PFS_RELAY_QUIET,        /* the same, another engine of this node beacons */
+};
+
 enum pfs_mode {
 	PFS_MODE_CUT_THROUGH,   /* forward each chunk as it is checked */
 	PFS_MODE_STORE_FORWARD, /* the seed's way: forward a verified file */
@@ -52,6 +59,9 @@ struct pfs_engine_config {
 	uint32_t random;                /* seed for strength and jitter */
 	uint16_t max_children;          /* child slots, 2 like the seed */
 	enum pfs_mode mode;
+	/* A relay with an empty model beacons for every model and wants no
+	 * file itself (pfs-control's beacon engine). */
+	enum pfs_relay_mode relay;
 	uint32_t chunk_size;            /* used when this node is root */
 	uint32_t max_chunks;            /* bound on a file's chunk count */
 
@@ -165,6 +175,7 @@ enum pfs_event_code {
 	PFS_EV_DISTRUST,        /* peer = node left and excluded, a = enum pfs_distrust_reason */
 	PFS_EV_CHUNK_REJECTED,  /* peer = sender, a = chunk index: digest mismatch */
 	PFS_EV_REELECT,         /* peer = root left (FAILED or stalled), a = roots left so far */
+	PFS_EV_RELAY,           /* peer = the site relay joined without an election */
 	PFS_EV_COUNT,
 };
 
@@ -211,6 +222,7 @@ struct pfs_engine_stats {
 	uint64_t upstream_bad_chunks;   /* the server's bytes failed their digest */
 	uint64_t auth_drops[PFS_AUTH_DROP_COUNT];
 	uint64_t auth_ok;
+	uint64_t relay_heard;           /* RELAY beacons taken (ours, stronger) */
 };
 
 /* Read-only view of one hierarchy, for logs, pfsctl and tests. */

@@ -323,8 +323,10 @@ void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint
 			 (h->parent_id == h->root_id &&
 			  (reason == PFS_REASON_SHUTDOWN || reason == PFS_REASON_NONE));
 	tree_drop_children(e, h, root_gone ? PFS_REASON_ROOT_GONE : PFS_REASON_REPARENT);
-	if (root_gone)
+	if (root_gone) {
+		relay_forget(e, h);     /* the relay left this tree: elect */
 		h->root_known = false;
+	}
 	if (h->root_known && h->root_id != h->parent_id)
 		tree_join_root(e, h, now);
 	else
@@ -339,6 +341,7 @@ void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		tree_parent_lost(e, h, now, m->u.reason.reason);
 	} else if (h->state == H_JOINING && m->sender == h->target_id) {
 		if (m->sender == h->root_id) {
+			relay_forget(e, h);
 			/* The "root" is not one: where nodes may be hostile, it
 			 * is not followed again (its ROOTs would loop us). */
 			if (e->cfg.trust) {
@@ -420,6 +423,7 @@ void tree_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 			 * answers no JOIN is excluded from the next election:
 			 * else it would hold every joiner until the fallback
 			 * (docs/protocol.md 6.7). */
+			relay_forget(e, h);
 			if (e->cfg.trust && h->root_known) {
 				integ_distrust(e, h, now, h->root_id, PFS_DISTRUST_SILENT_ROOT);
 				h->root_known = false;

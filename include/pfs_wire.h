@@ -44,7 +44,8 @@ enum pfs_msg_type {
 	PFS_MSG_LEAVE     = 10, /* a node leaves its parent or children */
 	PFS_MSG_MREQ      = 11, /* child asks its parent for manifest bytes */
 	PFS_MSG_MANIFEST  = 12, /* a piece of the signed manifest */
-	PFS_MSG_TYPE_MAX  = PFS_MSG_MANIFEST,
+	PFS_MSG_RELAY     = 13, /* a site relay (appliance) announces itself, broadcast */
+	PFS_MSG_TYPE_MAX  = PFS_MSG_RELAY,
 };
 
 /* Header flags. */
@@ -65,6 +66,9 @@ enum pfs_msg_type {
 /* Signed manifests travel down the tree in pieces (docs/protocol.md 6.7). */
 #define PFS_MPIECE_LEN      1024            /* bytes per MANIFEST piece */
 #define PFS_MANIFEST_MAX    (16u << 20)     /* = PFS_MAN_MAX_LEN */
+
+/* RELAY is about every hierarchy: its header's hier field is this. */
+#define PFS_HIER_ALL        0xffffffffffffffffull
 
 /* ROOT flags. */
 #define PFS_RF_FAILED       0x01    /* the server could not give the file */
@@ -129,6 +133,13 @@ struct pfs_wire_join {          /* + model + path */
 	__u8   hops;
 	__u8   model_len;
 	__be16 path_len;
+} __attribute__((packed));
+
+struct pfs_wire_relay {         /* + model[model_len]; model_len 0: every model */
+	__be32 strength;        /* the relay's class, CONFIRMED set */
+	__be16 hold_ms;         /* good for this long after receipt */
+	__u8   model_len;
+	__u8   flags;           /* none defined: 0 */
 } __attribute__((packed));
 
 struct pfs_wire_status {        /* + __be32 path[npath], root first */
@@ -203,6 +214,7 @@ PFS_WIRE_CHECK(pfs_wire_range, 8);
 PFS_WIRE_CHECK(pfs_wire_ack, 20);
 PFS_WIRE_CHECK(pfs_wire_mreq, 8);
 PFS_WIRE_CHECK(pfs_wire_mpiece, 8);
+PFS_WIRE_CHECK(pfs_wire_relay, 8);
 #undef PFS_WIRE_CHECK
 
 #endif /* PFS_WIRE_H */

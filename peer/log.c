@@ -176,6 +176,10 @@ void peer_log_event(struct peer *p, const struct pfs_action *act)
 			 pfs_event_name(act->event), peer_s, info.depth, act->path);
 		peer_log(p, "NOT", "", "%s", slots);
 		break;
+	case PFS_EV_RELAY:
+		peer_log(p, "NOT", "", "%s H=%08X joins the site relay %s for %s (no election)",
+			 xid, h32, peer_s, act->path);
+		break;
 	case PFS_EV_PROGRESS:
 		peer_log(p, "DBG", "", "%s H=%08X %s %u%% (%u/%u chunks)", xid, h32, act->path,
 			 act->b ? (unsigned)((uint64_t)act->a * 100 / act->b) : 0, act->a, act->b);
@@ -231,6 +235,7 @@ void peer_log_stats(struct peer *p)
 		json_object_set_new(o, "upstream_bad_chunks",
 				    json_integer((json_int_t)s->upstream_bad_chunks));
 		json_object_set_new(o, "auth_ok", json_integer((json_int_t)s->auth_ok));
+		json_object_set_new(o, "relay_heard", json_integer((json_int_t)s->relay_heard));
 		for (int i = 0; i < PFS_AUTH_DROP_COUNT; i++) {
 			char k[48];
 			snprintf(k, sizeof(k), "auth_drop_%s", pfs_auth_drop_name(i));

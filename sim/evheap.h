@@ -20,6 +20,7 @@ enum ev_type {
 	EV_TIMER,       /* node's engine deadline (gen: stale if re-armed) */
 	EV_UPSTREAM,    /* next block of node's upstream fetch (gen) */
 	EV_KILL,        /* node dies silently */
+	EV_WANT,        /* a started node wants its files (netsim_want_at) */
 };
 
 struct ev {

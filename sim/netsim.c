@@ -29,6 +29,10 @@ struct node {
 	bool alive, started;
 	bool corrupt;                   /* hostile: alters every chunk it sends */
 	bool preload;                   /* holds its files from the start */
+	bool autojoin;                  /* wants a file once a node names it (appliance) */
+	uint8_t nwanted;                /* autojoin: wants[0..nwanted) asked of the engine */
+	uint64_t lan_rate;              /* its port, bytes/s; 0: the network's */
+	pfs_time_t want_at;             /* wants its files then, not at start (0: start) */
 	const struct sfile *rogue;      /* hostile: its own server's file */
 	uint8_t nwants;
 	uint64_t timer_gen;
@@ -257,11 +261,13 @@ static pfs_time_t departure(struct netsim *ns, int from, uint64_t link_bytes)
 {
 	struct node *n = &ns->nodes[from];
 
+	uint64_t rate = n->lan_rate ? n->lan_rate : ns->p.lan_rate;
+
 	ns->c.lan_bytes += link_bytes;
-	if (!ns->p.lan_rate)
+	if (!rate)
 		return ns->now;
 	pfs_time_t start = n->tx_free > ns->now ? n->tx_free : ns->now;
-	n->tx_free = start + link_bytes * 1000000000ull / ns->p.lan_rate;
+	n->tx_free = start + link_bytes * 1000000000ull / rate;
 	return n->tx_free;
 }
 
@@ -344,6 +350,54 @@ void netsim_store_limit(struct netsim *ns, int node, uint64_t bytes)
 {
 	for (int i = 0; i < ns->nodes[node].nwants; i++)
 		ns->nodes[node].files[i].store_limit = bytes;
+}
+
+void netsim_autojoin(struct netsim *ns, int node)
+{
+	ns->nodes[node].autojoin = true;
+}
+
+void netsim_want_at(struct netsim *ns, int node, pfs_time_t t)
+{
+	ns->nodes[node].want_at = t;
+}
+
+void netsim_lan_rate(struct netsim *ns, int node, uint64_t rate)
+{
+	ns->nodes[node].lan_rate = rate;
+}
+
+/* As pfs-control does: the first CLAIM, ROOT or JOIN naming a file the
+ * node may serve makes it want that file. Wants are asked in the order
+ * they are named, so files[] is kept in the engine's hierarchy order. */
+static void autojoin_check(struct netsim *ns, int idx, const uint8_t *dgram, size_t len)
+{
+	struct node *n = &ns->nodes[idx];
+	const struct pfs_str *path;
+	struct pfs_msg m;
+
+	if (!n->autojoin || n->nwanted == n->nwants || pfs_decode(dgram, len, &m) < 0)
+		return;
+	if (m.type == PFS_MSG_CLAIM)
+		path = &m.u.claim.path;
+	else if (m.type == PFS_MSG_ROOT)
+		path = &m.u.root.path;
+	else if (m.type == PFS_MSG_JOIN)
+		path = &m.u.join.path;
+	else
+		return;
+	for (int w = n->nwanted; w < n->nwants; w++) {
+		if (strlen(n->wants[w]) != path->len || memcmp(n->wants[w], path->p, path->len))
+			continue;
+		const char *wt = n->wants[w];
+		struct simfile ft = n->files[w];
+		n->wants[w] = n->wants[n->nwanted];
+		n->files[w] = n->files[n->nwanted];
+		n->wants[n->nwanted] = wt;
+		n->files[n->nwanted++] = ft;
+		pfs_engine_want(n->e, ns->now, wt);
+		return;
+	}
 }
 
 void netsim_corrupt_sends(struct netsim *ns, int node)
@@ -554,6 +608,7 @@ static void deliver_bcast(struct netsim *ns, const struct ev *ev)
 			continue;
 		}
 		ns->c.datagrams_delivered++;
+		autojoin_check(ns, i, ev->dgram, ev->len);
 		pfs_engine_recv(n->e, ns->now, &src, ev->dgram, ev->len);
 		drain(ns, i);
 	}
@@ -578,14 +633,22 @@ static void start_node(struct netsim *ns, int idx)
 {
 	struct node *n = &ns->nodes[idx];
 
-	n->started = true;
-	ns->pending--;
+	if (!n->started) {
+		n->started = true;
+		ns->pending--;
+		if (n->want_at > ns->now) {     /* up and listening; wants later */
+			push(ns, (struct ev){ .t = n->want_at, .type = EV_WANT, .node = idx });
+			return;
+		}
+	}
 	for (int w = 0; w < n->nwants; w++) {
 		const struct sfile *ref = n->rogue && !strcmp(n->rogue->path, n->wants[w]) ?
 					  n->rogue : server_file(ns, n->wants[w]);
 		int hidx;
 
 		n->files[w].ref = ref;
+		if (n->autojoin)
+			continue;       /* autojoin_check() asks when one is named */
 		hidx = pfs_engine_want(n->e, ns->now, n->wants[w]);
 		if (n->preload && ref && hidx >= 0)
 			preload_file(ns, n, hidx, &n->files[w]);
@@ -623,11 +686,13 @@ static void step(struct netsim *ns)
 	}
 	switch (ev.type) {
 	case EV_START:
+	case EV_WANT:
 		start_node(ns, ev.node);
 		break;
 	case EV_DELIVER: {
 		struct pfs_addr src = { ev.src_ip, PFS_PORT };
 		ns->c.datagrams_delivered++;
+		autojoin_check(ns, ev.node, ev.dgram, ev.len);
 		pfs_engine_recv(n->e, ns->now, &src, ev.dgram, ev.len);
 		break;
 	}

@@ -75,6 +75,17 @@ void netsim_preload(struct netsim *ns, int node);
  * writes fail with -ENOSPC (pfs_engine_store_failed). */
 void netsim_store_limit(struct netsim *ns, int node, uint64_t bytes);
 
+/* The node wants each of its files only once another node names it in a
+ * CLAIM, ROOT or JOIN, as pfs-control's auto-join does. Call before start. */
+void netsim_autojoin(struct netsim *ns, int node);
+
+/* The node is up (hears broadcasts) from its start but wants its files
+ * only at time t, as a device told of new firmware while running. */
+void netsim_want_at(struct netsim *ns, int node, pfs_time_t t);
+
+/* The node's own LAN port rate, bytes/s (an appliance's faster port). */
+void netsim_lan_rate(struct netsim *ns, int node, uint64_t rate);
+
 /* A hostile node: every chunk it sends has one byte changed (the CRC32C is
  * recomputed, so only a digest catches it). */
 void netsim_corrupt_sends(struct netsim *ns, int node);

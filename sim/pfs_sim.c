@@ -3,6 +3,8 @@
  *   pfs-sim --devices N [--file-mb M] [--seed S] [--loss P] [--churn P] [--json]
  *           [--models K] [--wan-mbps R] [--lan-mbps R] [--latency-us U]
  *           [--chunk-kb C] [--listen-ms L] [--mode cut|store] [--limit-s T]
+ *           [--appliance] [--appliance-mbps R] [--appliance-children K]
+ *           [--appliance-quiet]
  *
  * N devices boot together on one broadcast domain, each wanting its model's
  * firmware file of M MB (K models, devices spread over them round-robin),
@@ -25,6 +27,16 @@
  * a uniform time in [0, horizon)), and dies silently with probability P (at a
  * uniform time in [0, horizon)), horizon being the election plus the bound.
  * Dead devices do not count towards completion.
+ *
+ * --appliance: the site has a pfs-relay appliance as well (one per model
+ * here, each with its own port; the real one serves every model from one):
+ * class 8, a site relay (docs/protocol.md 4.4), with K child slots and an
+ * R Mbit/s port, joining a hierarchy when a device first names it, as
+ * pfs-control does. It is not counted among the devices. It beacons from
+ * time 0, so the devices hold its beacon when they want the file (devices
+ * told of new firmware while running); --appliance-quiet: no beacon, as
+ * for devices that want the file the moment they boot (they claim, and
+ * the appliance answers the first claim at once).
  *
  * Exit status: 0 when every live device completed, 2 when the time limit hit
  * first, 1 on bad arguments.
@@ -51,7 +63,9 @@ struct sim_opts {
 	double kill_root;               /* 0: no; else the roots die at that share of the bound */
 	double down_from, down_s;       /* the server fails every fetch in [from, from + s) */
 	enum pfs_mode mode;
-	bool json, trace;
+	bool json, trace, appliance, appliance_quiet;
+	double appliance_mbps;
+	uint64_t appliance_children;
 };
 
 struct sim_result {
@@ -70,6 +84,8 @@ static void usage(FILE *f)
 		"               [--models K] [--wan-mbps R] [--lan-mbps R] [--latency-us U]\n"
 		"               [--chunk-kb C] [--listen-ms L] [--mode cut|store] [--limit-s T]\n"
 		"               [--trace] [--kill-root F] [--server-down AT,SECONDS]\n"
+		"               [--appliance] [--appliance-mbps R] [--appliance-children K]\n"
+		"               [--appliance-quiet]\n"
 		"  --devices N      devices on the site, 1..1000000\n"
 		"  --file-mb M      firmware file per model, MiB (default 8)\n"
 		"  --seed S         seed of everything random (default 1)\n"
@@ -86,6 +102,11 @@ static void usage(FILE *f)
 		"  --trace          print every engine event (time, node, event) on stdout\n"
 		"  --kill-root F    every root dies silently at 1.5 s + F x the bound (0..1)\n"
 		"  --server-down AT,S  every fetch fails (unreachable) from AT s for S s\n"
+		"  --appliance      a pfs-relay appliance on the site too (a site relay)\n"
+		"  --appliance-mbps R      its LAN port (default 1000)\n"
+		"  --appliance-children K  its child slots (default 16, as pfs-control)\n"
+		"  --appliance-quiet       it sends no beacon: the devices, just booted, have\n"
+		"                          not heard one (they claim; it answers at once)\n"
 		"  --json           one JSON object on stdout\n");
 }
 
@@ -125,13 +146,16 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		{ "latency-us", 1, 0, 'u' }, { "chunk-kb", 1, 0, 'C' }, { "listen-ms", 1, 0, 'i' },
 		{ "mode", 1, 0, 'M' }, { "limit-s", 1, 0, 't' }, { "help", 0, 0, 'h' },
 		{ "trace", 0, 0, 'T' }, { "kill-root", 1, 0, 'K' }, { "server-down", 1, 0, 'D' },
+		{ "appliance", 0, 0, 'A' }, { "appliance-mbps", 1, 0, 'R' },
+		{ "appliance-children", 1, 0, 'S' }, { "appliance-quiet", 0, 0, 'Q' },
 		{ 0, 0, 0, 0 }
 	};
 	int c, rc = 0;
 
 	*o = (struct sim_opts){ .file_mb = 8, .seed = 1, .models = 1, .chunk_kb = 64,
 				.latency_us = 200, .listen_ms = 250, .limit_s = 3600,
-				.wan_mbps = 20, .lan_mbps = 100, .mode = PFS_MODE_CUT_THROUGH };
+				.wan_mbps = 20, .lan_mbps = 100, .mode = PFS_MODE_CUT_THROUGH,
+				.appliance_mbps = 1000, .appliance_children = 16 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1 && rc == 0) {
 		switch (c) {
 		case 'n': rc = parse_u64(optarg, "devices", 1, 1000000, &o->devices); break;
@@ -141,6 +165,10 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
 		case 'c': rc = parse_dbl(optarg, "churn", 0, 0.5, &o->churn); break;
 		case 'j': o->json = true; break;
 		case 'T': o->trace = true; break;
+		case 'A': o->appliance = true; break;
+		case 'Q': o->appliance = o->appliance_quiet = true; break;
+		case 'R': rc = parse_dbl(optarg, "appliance-mbps", 0.01, 1e6, &o->appliance_mbps); break;
+		case 'S': rc = parse_u64(optarg, "appliance-children", 1, 255, &o->appliance_children); break;
 		case 'k': rc = parse_u64(optarg, "models", 1, 64, &o->models); break;
 		case 'w': rc = parse_dbl(optarg, "wan-mbps", 0.01, 1e6, &o->wan_mbps); break;
 		case 'L': rc = parse_dbl(optarg, "lan-mbps", 0.01, 1e6, &o->lan_mbps); break;
@@ -244,13 +272,13 @@ static int cmp_dbl(const void *a, const void *b)
 }
 
 /* The figures, from every node's engine and file at the end of the run. */
-static int collect(struct netsim *ns, const bool *late, struct sim_result *r)
+static int collect(struct netsim *ns, int ndev, const bool *late, struct sim_result *r)
 {
-	double *done_s = calloc((size_t)netsim_nodes(ns) + 1, sizeof(*done_s));
+	double *done_s = calloc((size_t)ndev + 1, sizeof(*done_s));
 
 	if (!done_s)
 		return -ENOMEM;
-	for (int i = 0; i < netsim_nodes(ns); i++) {
+	for (int i = 0; i < ndev; i++) {       /* the devices: appliances come after */
 		const struct pfs_engine_stats *st = pfs_engine_stats(netsim_engine(ns, i));
 		struct pfs_hier_info info;
 		size_t size;
@@ -301,7 +329,7 @@ static json_t *result_json(const struct sim_opts *o, struct netsim *ns, const st
 	snprintf(digest, sizeof(digest), "%016llx", (unsigned long long)netsim_digest(ns));
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:o, s:f, s:f, s:o, s:f, s:f, s:f,"
 			 " s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:f, s:I, s:s,"
-			 " s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 " s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
 		"devices", (json_int_t)o->devices,
 		"completed", (json_int_t)r->completed,
 		"alive", (json_int_t)r->alive,
@@ -343,7 +371,9 @@ static json_t *result_json(const struct sim_opts *o, struct netsim *ns, const st
 		"parent_lost", (json_int_t)r->parent_lost,
 		"roots_killed", (json_int_t)netsim_roots_killed(ns),
 		"fallbacks", (json_int_t)netsim_event_count(ns, PFS_EV_FALLBACK),
-		"reelects", (json_int_t)netsim_event_count(ns, PFS_EV_REELECT));
+		"reelects", (json_int_t)netsim_event_count(ns, PFS_EV_REELECT),
+		"appliance", o->appliance,
+		"relay_joins", (json_int_t)netsim_event_count(ns, PFS_EV_RELAY));
 }
 
 static void print_text(const json_t *j)
@@ -443,13 +473,34 @@ int main(int argc, char **argv)
 		    netsim_kill_at(ns, idx, (pfs_time_t)(sim_unit(&rng) * (double)horizon)) < 0)
 			goto out;
 	}
+	for (uint64_t k = 0; o.appliance && k < o.models; k++) {
+		struct pfs_engine_config c;
+		const char *wants[] = { mf[k].path };
+
+		pfs_engine_config_defaults(&c);
+		snprintf(c.model, sizeof(c.model), "%s", mf[k].model);
+		c.priority_class = PFS_CLASS_APPLIANCE;
+		c.relay = o.appliance_quiet ? PFS_RELAY_QUIET : PFS_RELAY_ON;
+		c.max_children = (uint16_t)o.appliance_children;
+		c.mode = o.mode;
+		c.chunk_size = REAL_CHUNK;
+		c.window = window;
+		c.ack_every = ack_every;
+		int idx = netsim_add_node(ns, &c, wants, 1, 0);
+		if (idx < 0) {
+			fprintf(stderr, "pfs-sim: appliance: %s\n", strerror(-idx));
+			goto out;
+		}
+		netsim_autojoin(ns, idx);
+		netsim_lan_rate(ns, idx, (uint64_t)(o.appliance_mbps * 1e6 / 8));
+	}
 	if (o.kill_root > 0)
 		netsim_kill_roots_at(ns, PFS_MSEC(1500) + (pfs_time_t)(o.kill_root * r.bound_s * 1e9));
 	bool finished = netsim_run(ns, PFS_SEC(o.limit_s));
 	r.wall_s = mono_s() - t0;
 	uint64_t rss1 = rss_bytes();
 	r.rss_delta = rss1 > rss0 ? rss1 - rss0 : 0;
-	if (collect(ns, late, &r) < 0) {
+	if (collect(ns, (int)o.devices, late, &r) < 0) {
 		fprintf(stderr, "pfs-sim: out of memory\n");
 		goto out;
 	}

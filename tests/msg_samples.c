@@ -69,6 +69,11 @@ int msg_sample(unsigned type, struct pfs_msg *m)
 		m->u.mpiece = (struct pfs_msg_mpiece){ 1403000, 1370 * PFS_MPIECE_LEN, payload,
 			1403000 - 1370 * PFS_MPIECE_LEN };
 		break;
+	case PFS_MSG_RELAY:
+		m->hier = PFS_HIER_ALL;
+		m->u.relay = (struct pfs_msg_relay){ (uint32_t)PFS_CLASS_APPLIANCE <<
+			PFS_STRENGTH_CLASS_SHIFT | PFS_STRENGTH_CONFIRMED | 0x1234, 3000, model };
+		break;
 	default:
 		return -1;
 	}

@@ -296,6 +296,58 @@ Test(codec, failure_flags_and_reasons)
 	cr_assert_lt(pfs_encode(&m, buf, sizeof(buf)), 0);
 }
 
+/* RELAY (docs/protocol.md 3.2, 4.4): a class and CONFIRMED, a hold, one
+ * model or none (every model), hier all ones, no flags; each rule refused
+ * both ways. */
+Test(codec, relay_field_rules)
+{
+	uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_msg m, d;
+	int len;
+
+	cr_assert_eq(msg_sample(PFS_MSG_RELAY, &m), 0);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(len, PFS_HDR_LEN + 8 + (int)m.u.relay.model.len);
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK);
+	cr_assert_eq(d.u.relay.strength, m.u.relay.strength);
+	cr_assert_eq(d.u.relay.hold_ms, 3000);
+	cr_assert_eq(d.u.relay.model.len, m.u.relay.model.len);
+	cr_assert_eq(memcmp(d.u.relay.model.p, m.u.relay.model.p, m.u.relay.model.len), 0);
+	buf[PFS_HDR_LEN + 7] = 1;                       /* a flag nobody defined */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	buf[PFS_HDR_LEN + 7] = 0;
+	buf[PFS_HDR_LEN + 6] = (uint8_t)(m.u.relay.model.len + 1);     /* model runs past */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_BODY);
+
+	struct pfs_msg any = m;                         /* every model: no model bytes */
+	any.u.relay.model.len = 0;
+	len = pfs_encode(&any, buf, sizeof(buf));
+	cr_assert_eq(len, PFS_HDR_LEN + 8);
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK);
+	cr_assert_eq(d.u.relay.model.len, 0);
+
+	struct pfs_msg bad[5];
+	for (int i = 0; i < 5; i++)
+		bad[i] = m;
+	bad[0].hier = 0x1234;                           /* RELAY speaks for every hierarchy */
+	bad[1].u.relay.strength &= ~PFS_STRENGTH_CONFIRMED;
+	bad[2].u.relay.strength &= (1u << PFS_STRENGTH_CLASS_SHIFT) - 1;      /* class 0 */
+	bad[3].u.relay.hold_ms = 0;
+	bad[4].u.relay.model.len = PFS_MODEL_MAX + 1;
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(pfs_encode(&bad[i], buf, sizeof(buf)), PFS_E_FIELD, "rule %d", i);
+	/* The same on the wire: take a valid datagram and break one field. */
+	len = pfs_encode(&m, buf, sizeof(buf));
+	memset(buf + 12, 0x11, 8);                      /* hier */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	buf[PFS_HDR_LEN] &= 0x0f;                       /* class 0 */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	len = pfs_encode(&m, buf, sizeof(buf));
+	buf[PFS_HDR_LEN + 4] = buf[PFS_HDR_LEN + 5] = 0; /* hold 0 */
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+}
+
 /* A FINAL size near 2^64 must not wrap into a small chunk count. */
 Test(codec, final_size_near_2_64_rejected)
 {
