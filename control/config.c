@@ -38,7 +38,7 @@ static const char *const known[][12] = {
 	{ "upstream", "tftp", "http", "connect_timeout", "stall_timeout", "low_speed", "min_rate",
 	  "retries", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
-	  "enabled", "local_fanout", NULL },
+	  "enabled", "local_fanout", "relay", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
 	{ "control", "socket", "socket_mode", "heartbeat_timeout", "max_clients",
 	  "client_idle_timeout", NULL },
@@ -84,6 +84,20 @@ static int get_str(const struct ctl_config *c, config_setting_t *root, const cha
 	if (strlen(config_setting_get_string(s)) >= cap)
 		return fail(c, s, name, "longer than %zu characters", cap - 1);
 	strcpy(out, config_setting_get_string(s));
+	return 0;
+}
+
+/* true or false; absent leaves *out as it is. */
+static int get_bool(const struct ctl_config *c, config_setting_t *root, const char *name,
+		    bool *out)
+{
+	config_setting_t *s = config_setting_lookup(root, strchr(name, '.') + 1);
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail(c, s, name, "must be true or false");
+	*out = config_setting_get_bool(s);
 	return 0;
 }
 
@@ -286,16 +300,10 @@ static int load_appliance(struct ctl_config *c, config_setting_t *a)
 	else
 		return fail(c, config_setting_lookup(a, "mode"), "appliance.mode",
 			    "'%s' is not cut-through or store-forward", mode);
-	if ((s = config_setting_lookup(a, "enabled"))) {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return fail(c, s, "appliance.enabled", "must be true or false");
-		c->enabled = config_setting_get_bool(s);
-	}
-	if ((s = config_setting_lookup(a, "local_fanout"))) {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return fail(c, s, "appliance.local_fanout", "must be true or false");
-		c->local_fanout = config_setting_get_bool(s);
-	}
+	if (get_bool(c, a, "appliance.enabled", &c->enabled) < 0 ||
+	    get_bool(c, a, "appliance.local_fanout", &c->local_fanout) < 0 ||
+	    get_bool(c, a, "appliance.relay", &c->relay) < 0)
+		return -1;
 	if ((s = config_setting_lookup(a, "models"))) {
 		if (!config_setting_is_array(s) && !config_setting_is_list(s))
 			return fail(c, s, "appliance.models", "must be a list of strings [ ... ]");
@@ -406,6 +414,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	c->mode = PFS_MODE_CUT_THROUGH;
 	c->enabled = true;
 	c->local_fanout = true;
+	c->relay = true;
 	strcpy(c->segment, "/dev/shm/pfs-relay");
 	c->ring_slots = 1024;
 	c->cache_bytes = 256ull << 20;

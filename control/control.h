@@ -43,6 +43,7 @@ struct ctl_config {
 	uint32_t chunk_size;
 	enum pfs_mode mode;
 	bool local_fanout;              /* the dataplane relays member hierarchies */
+	bool relay;                     /* site relay: beacon, root at once (protocol.md 4.4) */
 	char models[CTL_MAX_MODELS][PFS_MODEL_MAX + 1];
 	int nmodels;                    /* 0: serve any model */
 	bool enabled;
@@ -116,6 +117,7 @@ struct ctl {
 	struct pfs_fetch *fetch;
 	struct ctl_engine eng[CTL_MAX_MODELS];
 	int neng;
+	struct ctl_engine beacon;       /* RELAY for every model (e NULL: none) */
 	int epfd, sigfd, lsock;
 	struct ctl_fetch_slot fetch_slot[PFS_FETCH_MAX];
 	struct ctl_client clients[CTL_MAX_CLIENTS];
@@ -148,6 +150,8 @@ void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *bu
 /* One datagram to one engine (and its actions done). */
 void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
 		     const uint8_t *buf, size_t len);
+/* As a site relay, start announcing (at start, and when enabled). */
+int ctl_engines_start(struct ctl *c);
 void ctl_engines_timeout(struct ctl *c);
 int64_t ctl_engines_deadline(const struct ctl *c);
 void ctl_engines_drain(struct ctl *c);

@@ -202,9 +202,10 @@ static json_t *cmd_status(struct ctl *c)
 	int nh = 0;
 	for (int i = 0; i < c->neng; i++)
 		nh += pfs_engine_hier_count(c->eng[i].e);
-	return json_pack("{s:b, s:I, s:s, s:b, s:i, s:i, s:s, s:f, s:o, s:i, s:I, s:o, s:o}",
+	return json_pack("{s:b, s:I, s:s, s:b, s:b, s:i, s:i, s:s, s:f, s:o, s:i, s:I, s:o, s:o}",
 			 "ok", 1, "node_id", (json_int_t)c->cfg.node_id,
 			 "address", c->cfg.site_address, "enabled", c->cfg.enabled,
+			 "relay", c->cfg.relay && c->cfg.enabled && c->cfg.priority > PFS_CLASS_DEVICE,
 			 "priority", c->cfg.priority, "max_children", c->cfg.max_children,
 			 "upstream", c->cfg.server, "uptime_s", (ctl_now() - c->t0) / 1e9,
 			 "models", models, "hierarchies", nh,
@@ -288,6 +289,8 @@ static json_t *cmd_set(struct ctl *c, json_t *req)
 	c->cfg.priority = (int)json_integer_value(v);
 	for (int i = 0; i < c->neng; i++)
 		pfs_engine_set_priority(c->eng[i].e, (uint8_t)c->cfg.priority);
+	if (c->beacon.e)        /* at or below the devices' class: no longer a relay */
+		pfs_engine_set_priority(c->beacon.e, (uint8_t)c->cfg.priority);
 	ctl_log(c, "priority class set to %d (applies to elections from now on)", c->cfg.priority);
 	return ok_reply();
 }

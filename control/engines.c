@@ -42,9 +42,31 @@ static bool model_allowed(const struct ctl *c, const char *model)
 	return false;
 }
 
-struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
+/* An engine of the appliance: its class, slots and timers; a relay unless
+ * the operator turned that off (docs/protocol.md 4.4). */
+static struct pfs_engine *engine_new(struct ctl *c, const char *model, enum pfs_relay_mode relay)
 {
 	struct pfs_engine_config ec;
+
+	pfs_engine_config_defaults(&ec);
+	ec.node_id = c->cfg.node_id;
+	ec.self = (struct pfs_addr){ .ip = c->cfg.ip, .port = PFS_PORT };
+	snprintf(ec.model, sizeof(ec.model), "%s", model);
+	ec.priority_class = (uint8_t)c->cfg.priority;
+	ec.max_children = (uint16_t)c->cfg.max_children;
+	ec.mode = c->cfg.mode;
+	ec.relay = relay;
+	ec.chunk_size = c->cfg.chunk_size;
+	ec.upstream_retries = (uint8_t)c->cfg.upstream_retries;
+	ec.trust = &c->cfg.trust;
+	ec.site = c->cfg.site.nkeys ? &c->cfg.site : NULL;
+	if (getrandom(&ec.random, sizeof(ec.random), 0) != sizeof(ec.random))
+		ec.random = (uint32_t)ctl_now() ^ c->cfg.node_id;
+	return pfs_engine_new(&ec);
+}
+
+struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
+{
 	struct ctl_engine *ce;
 
 	for (int i = 0; i < c->neng; i++)
@@ -53,22 +75,11 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	if (!create || !model_allowed(c, model) || c->neng == CTL_MAX_MODELS ||
 	    !pfs_model_valid(model, strlen(model)))
 		return NULL;
-	pfs_engine_config_defaults(&ec);
-	ec.node_id = c->cfg.node_id;
-	ec.self = (struct pfs_addr){ .ip = c->cfg.ip, .port = PFS_PORT };
-	snprintf(ec.model, sizeof(ec.model), "%s", model);
-	ec.priority_class = (uint8_t)c->cfg.priority;
-	ec.max_children = (uint16_t)c->cfg.max_children;
-	ec.mode = c->cfg.mode;
-	ec.chunk_size = c->cfg.chunk_size;
-	ec.upstream_retries = (uint8_t)c->cfg.upstream_retries;
-	ec.trust = &c->cfg.trust;
-	ec.site = c->cfg.site.nkeys ? &c->cfg.site : NULL;
-	if (getrandom(&ec.random, sizeof(ec.random), 0) != sizeof(ec.random))
-		ec.random = (uint32_t)ctl_now() ^ c->cfg.node_id;
 	ce = &c->eng[c->neng];
 	memset(ce, 0, sizeof(*ce));
-	ce->e = pfs_engine_new(&ec);
+	/* The beacon engine speaks for every model; else each model's own. */
+	ce->e = engine_new(c, model, !c->cfg.relay ? PFS_RELAY_OFF :
+			   c->beacon.e ? PFS_RELAY_QUIET : PFS_RELAY_ON);
 	if (!ce->e)
 		return NULL;
 	snprintf(ce->model, sizeof(ce->model), "%s", model);
@@ -78,6 +89,28 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	ctl_log(c, "serving model %s (priority class %d, %d child slots)", model,
 		c->cfg.priority, c->cfg.max_children);
 	return ce;
+}
+
+/* As a relay, announce ourselves from the start: a beacon for every model
+ * when any model is served, else an engine per listed model now, each
+ * beaconing for its own. */
+int ctl_engines_start(struct ctl *c)
+{
+	if (!c->cfg.relay || !c->cfg.enabled)
+		return 0;
+	if (!c->cfg.nmodels) {
+		if (!c->beacon.e && !(c->beacon.e = engine_new(c, "", PFS_RELAY_ON)))
+			return -errno;
+		for (int i = 0; i < CTL_MAX_HIERS; i++)
+			c->beacon.cache_fi[i] = c->beacon.fetch_id[i] = -1;
+		ctl_log(c, "site relay: announcing for every model");
+		return 0;
+	}
+	for (int i = 0; i < c->cfg.nmodels; i++)
+		if (!ctl_engine_for(c, c->cfg.models[i], true))
+			return -ENOMEM;
+	ctl_log(c, "site relay: announcing for %d model(s)", c->cfg.nmodels);
+	return 0;
 }
 
 static int want(struct ctl *c, struct ctl_engine *ce, const char *path)
@@ -95,14 +128,18 @@ static int want(struct ctl *c, struct ctl_engine *ce, const char *path)
 	return hidx;
 }
 
-/* The engine a CLAIM or ROOT of a model we serve goes to (made on first
- * sight), and the hierarchy it names joined: devices start hierarchies and
- * the appliance, being stronger, ends up their root (auto-join). */
+/* The engine a CLAIM, ROOT or JOIN of a model we serve goes to (made on
+ * first sight), and the hierarchy it names joined: devices start
+ * hierarchies and the appliance, being stronger, ends up their root
+ * (auto-join); as a relay, a device that heard our beacon JOINs us
+ * directly, and that first JOIN starts the fetch. */
 static struct ctl_engine *model_engine(struct ctl *c, const struct pfs_msg *m, char *path)
 {
 	const struct pfs_str *model = m->type == PFS_MSG_CLAIM ? &m->u.claim.model :
-				      &m->u.root.model;
-	const struct pfs_str *p = m->type == PFS_MSG_CLAIM ? &m->u.claim.path : &m->u.root.path;
+				      m->type == PFS_MSG_ROOT ? &m->u.root.model :
+				      &m->u.join.model;
+	const struct pfs_str *p = m->type == PFS_MSG_CLAIM ? &m->u.claim.path :
+				  m->type == PFS_MSG_ROOT ? &m->u.root.path : &m->u.join.path;
 	char mod[PFS_MODEL_MAX + 1];
 	struct ctl_engine *ce;
 
@@ -131,7 +168,8 @@ void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *bu
 	/* A claim joins us to its hierarchy only once its engine has
 	 * authenticated it (with a site key): an outsider must not make the
 	 * appliance join anything. That engine takes the message first. */
-	if (c->cfg.enabled && (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT) &&
+	if (c->cfg.enabled && (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT ||
+			       (m.type == PFS_MSG_JOIN && c->cfg.relay)) &&
 	    m.sender != c->cfg.node_id && (first = model_engine(c, &m, path))) {
 		if (pfs_engine_accept(first->e, buf, len, &m) == 0) {
 			want(c, first, path);   /* -EEXIST: already in it */
@@ -173,8 +211,11 @@ void ctl_engines_set_enabled(struct ctl *c, bool on)
 	if (c->cfg.enabled == on)
 		return;
 	c->cfg.enabled = on;
-	if (on)
+	if (on) {
+		if (ctl_engines_start(c) < 0)
+			ctl_log(c, "site relay: cannot start announcing: %s", strerror(errno));
 		return;
+	}
 	/* Leave every tree; devices re-elect among themselves. The engines go
 	 * too, so enabling again starts clean elections. */
 	for (int i = 0; i < c->neng; i++) {
@@ -209,6 +250,10 @@ void ctl_engines_timeout(struct ctl *c)
 {
 	pfs_time_t now = (pfs_time_t)ctl_now();
 
+	if (c->beacon.e && pfs_engine_next_deadline(c->beacon.e) <= now) {
+		pfs_engine_timeout(c->beacon.e, now);
+		drain(c, &c->beacon);
+	}
 	for (int i = 0; i < c->neng; i++) {
 		if (pfs_engine_next_deadline(c->eng[i].e) <= now) {
 			pfs_engine_timeout(c->eng[i].e, now);
@@ -220,7 +265,7 @@ void ctl_engines_timeout(struct ctl *c)
 
 int64_t ctl_engines_deadline(const struct ctl *c)
 {
-	pfs_time_t t = PFS_TIME_NEVER;
+	pfs_time_t t = c->beacon.e ? pfs_engine_next_deadline(c->beacon.e) : PFS_TIME_NEVER;
 
 	for (int i = 0; i < c->neng; i++) {
 		pfs_time_t d = pfs_engine_next_deadline(c->eng[i].e);
@@ -245,6 +290,8 @@ void ctl_engines_free(struct ctl *c)
 		pfs_engine_free(c->eng[i].e);
 	}
 	c->neng = 0;
+	pfs_engine_free(c->beacon.e);   /* silent from now: devices' holds run out */
+	c->beacon.e = NULL;
 }
 
 /* --- chunk ranges ------------------------------------------------------ */

@@ -246,8 +246,13 @@ int main(int argc, char **argv)
 	ctl_log(c, "trust: %d publisher key(s)%s, %s", c->cfg.trust.nkeys,
 		c->cfg.trust.allow_unsigned ? ", unsigned files allowed" : "",
 		c->cfg.site.nkeys ? "site key" : "no site key");
+	if ((rc = ctl_engines_start(c)) < 0) {
+		fprintf(stderr, "pfs-control: site relay: %s\n", strerror(-rc));
+		goto out_sock;
+	}
 	run(c);
 	status = 0;
+out_sock:
 	ctl_sock_close(c);
 out_fetch:
 	ctl_engines_free(c);

@@ -15,6 +15,8 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD + 'appliance = { max_children = "two"; };\n', 3, "appliance.max_children"),
     (GOOD + 'appliance = { mode = "fast"; };\n', 3, "appliance.mode"),
     (GOOD + 'appliance = { models = ("ok", 5); };\n', 3, "appliance.models"),
+    (GOOD + 'appliance = {\n relay = "yes"; };\n', 4, "appliance.relay: must be true or false"),
+    (GOOD + 'appliance = { enabled = 1; };\n', 3, "appliance.enabled: must be true or false"),
     (GOOD + 'segment = { ring_slots = 1000; };\n', 3, "segment.ring_slots"),
     (GOOD + 'control = { socket_mode = "0999"; };\n', 3, "control.socket_mode"),
     (GOOD + 'control = { heartbeat_timeout = 0.0; };\n', 3, "control.heartbeat_timeout"),

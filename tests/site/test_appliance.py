@@ -348,9 +348,50 @@ def scenario_appliance_http_server_killed_resumes():
         return "resumed after the kill; 6 devices done, WAN %.2f x the file" % (wan / size)
 
 
+def scenario_appliance_relay_no_election():
+    """With a site key and the filter requiring it: 12 devices boot beside
+    the appliance, a site relay (docs/protocol.md 4.4). It is root at the
+    first claim, so every device is in the tree within the listen window
+    (no 1.1 s election), only the first listeners claim, no device confirms
+    itself root, one WAN copy; and every device hears and authenticates the
+    appliance's RELAY beacons while it runs."""
+    size = 4 * 1024 * 1024
+    files = {"fw/relay.bin": size}
+    with S.Site(12, MODELS[:1], files, site_key=True) as site:
+        app = Appliance(site)
+        app.start()
+        st = app.ctl_json("status")
+        expect(st["relay"] is True, "status: not a relay: %s" % st)
+        for d in site.devices:
+            d.start(sorted(files))
+        expect(site.wait(60), "devices did not finish")
+        check_devices(site, site.devices)
+        joined = {d.idx: min(ev["t"] for ev in d.events if ev.get("event") == "joined")
+                  for d in site.devices}
+        late = {i: t for i, t in joined.items() if t > 0.4}
+        expect(not late, "joined later than the listen window: %s" % late)
+        claims = sum(1 for _ in S.events(site, "claim_sent"))
+        roots = [d.idx for d, _ in S.events(site, "root_confirmed")]
+        expect(claims <= 4 and not roots, "%d claims, devices confirmed root: %s" % (claims,
+                                                                                   roots))
+        trees = app.ctl_json("trees")["trees"]
+        expect(len(trees) == 1 and trees[0]["root"], "appliance not root: %s" % trees)
+        heard = {d.idx: ev.get("relay_heard") for d, ev in S.events(site, "stats")}
+        deaf = {i: n for i, n in heard.items() if not n}
+        expect(len(heard) == 12 and not deaf, "devices that heard no RELAY: %s" % deaf)
+        drops = sum(ev.get("auth_drop_bad_tag", 0) + ev.get("auth_drop_no_tag", 0)
+                    for _, ev in S.events(site, "stats"))
+        expect(drops == 0, "%d authentication drops" % drops)
+        wan = site.wan_bytes()
+        expect(wan <= 1.1 * size, "WAN %d bytes for %d" % (wan, size))
+        return "joined within %.0f ms, %d claim(s), RELAY heard %d-%d times per device" % (
+            max(joined.values()) * 1000, claims, min(heard.values()), max(heard.values()))
+
+
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
              scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally,
-             scenario_appliance_demoted_keeps_cache, scenario_appliance_http_server_killed_resumes]
+             scenario_appliance_demoted_keeps_cache, scenario_appliance_http_server_killed_resumes,
+             scenario_appliance_relay_no_election]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))
