@@ -66,6 +66,8 @@ struct peer_file {                      /* one wanted file */
 	int store_err;                  /* the upstream write's error, for on_failed */
 	char fail_reason[512];
 	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
+	EVP_MD_CTX *sha;                /* SHA-256 of [0, hashed) as written in order */
+	uint64_t hashed;
 	struct pfs_membuf man;          /* the manifest as it arrives */
 };
 

@@ -2,6 +2,12 @@
  * arrive, hashed, and renamed into place only once its SHA-256 matches, so a
  * half-received file is never presented as complete. Reads serve children
  * straight from the same file: memory does not grow with file size.
+ *
+ * The hash runs as the file is written: bytes written in order go into a
+ * running SHA-256, and only what came out of order is read back at the end.
+ * Hashing a whole file only once it is complete put every device of a site
+ * to hashing in the same instant (64 devices on two cores: 0.1-0.3 s each
+ * between the last chunk and the verified file, bench/RESULTS.md 3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +66,22 @@ int peer_store_open(struct peer *p, int hidx, const char *path)
 	return 0;
 }
 
+/* Extend the running hash with bytes just written at off, if they follow
+ * what it covers; a write below it (the file is being fetched again after
+ * a mismatch) starts it over. */
+static void hash_written(struct peer_file *f, uint64_t off, const uint8_t *b, size_t len)
+{
+	if (!f->sha && !(f->sha = EVP_MD_CTX_new()))
+		return;
+	if (off < f->hashed || (!f->hashed && off == 0)) {
+		if (!EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL))
+			return;
+		f->hashed = 0;
+	}
+	if (off == f->hashed && EVP_DigestUpdate(f->sha, b, len))
+		f->hashed += len;
+}
+
 /* A short write is retried for the rest; one that writes nothing is the
  * disk being full (that is what write(2) means by it), so -ENOSPC, not the
  * -EIO that would hide the cause. */
@@ -80,6 +102,8 @@ int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, si
 		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
+	hash_written(p->files + hidx, off - (uint64_t)(b - (const uint8_t *)buf), buf,
+		     (size_t)(b - (const uint8_t *)buf));
 	return 0;
 }
 
@@ -107,17 +131,21 @@ int peer_store_read(struct peer *p, int hidx, uint64_t off, void *buf, size_t le
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+/* The running hash, with whatever it lacks read back from the file. */
 int peer_store_hash(struct peer *p, int hidx, uint64_t size, uint8_t sha[32])
 {
 	struct peer_file *f = &p->files[hidx];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t buf[1 << 16];
-	uint64_t off = 0;
+	uint64_t off = f->hashed;
 	int rc = 0;
 
-	if (!ctx)
+	if (!f->sha || f->hashed > size) {
+		if (!f->sha && !(f->sha = EVP_MD_CTX_new()))
+			return -ENOMEM;
+		off = 0;
+	}
+	if (off == 0 && !EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL))
 		return -ENOMEM;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	while (off < size) {
 		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
 		ssize_t n = pread(f->fd, buf, want, (off_t)off);
@@ -125,11 +153,12 @@ int peer_store_hash(struct peer *p, int hidx, uint64_t size, uint8_t sha[32])
 			rc = n < 0 ? -errno : -EIO;
 			break;
 		}
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		EVP_DigestUpdate(f->sha, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
-	EVP_DigestFinal_ex(ctx, sha, NULL);
-	EVP_MD_CTX_free(ctx);
+	EVP_DigestFinal_ex(f->sha, sha, NULL);
+	f->hashed = 0;          /* finalized: a later write starts it over */
+	EVP_MD_CTX_reset(f->sha);
 	return rc;
 }
 
@@ -153,6 +182,8 @@ void peer_store_close_all(struct peer *p)
 			close(f->fd);
 			f->fd = -1;
 		}
+		EVP_MD_CTX_free(f->sha);
+		f->sha = NULL;
 		/* Never leave a partial file looking like a result. */
 		if (!f->published && f->temp_path[0])
 			unlink(f->temp_path);
