@@ -8,6 +8,10 @@ way, and a summary of the three.
 appliance's own view, `pfsctl trees`, while it runs), then a table: per
 (model, file) the time until the last device held a verified copy, and the
 WAN bytes, for each way.
+
+--rtt MS gives the WAN a round trip (tests/netem/wan_delay.c); --http makes
+the firmware server HTTP (lighttpd at HQ) for the appliance and the devices
+alike, instead of TFTP, whose lock-step pays that round trip per block.
 """
 import argparse
 import os
@@ -66,17 +70,20 @@ def progress(site, t0, tty, app=None):
     sys.stdout.flush()
 
 
-def rollout(mode, n, wan_mbit, tty, with_appliance=False):
-    with S.Site(n, MODELS, FILES, wan_mbit=wan_mbit, site_key=True) as site:
+def rollout(mode, n, wan_mbit, tty, with_appliance=False, rtt_ms=0, http=False):
+    with S.Site(n, MODELS, FILES, wan_mbit=wan_mbit, site_key=True, rtt_ms=rtt_ms) as site:
         app = None
+        if http:
+            site.start_http()
         if with_appliance:
-            app = Appliance(site)
+            app = Appliance(site, upstream=S.HTTP_URL if http else None)
             app.start()
-        print("\n== %s rollout: %d devices, %s, WAN %d Mbit/s" % (
-            "appliance + cut-through" if app else mode, n, ", ".join(MODELS), wan_mbit))
+        print("\n== %s rollout: %d devices, %s, WAN %d Mbit/s, RTT %d ms, %s server" % (
+            "appliance + cut-through" if app else mode, n, ", ".join(MODELS), wan_mbit, rtt_ms,
+            "HTTP" if http else "TFTP"))
         t0 = time.time()
         for d in site.devices:
-            d.start(sorted(FILES), mode=mode)
+            d.start(sorted(FILES), mode=mode, upstream=S.HTTP_URL if http else None)
         last = [0.0]
 
         def tick(s):
@@ -101,7 +108,7 @@ def rollout(mode, n, wan_mbit, tty, with_appliance=False):
                 "lan": site.lan_bytes()}
 
 
-def summary(runs, n, wan_mbit):
+def summary(runs, n, wan_mbit, rtt_ms=0, http=False):
     """runs: [(name, result)], the traditional way last (ratios are against it)."""
     names = [name for name, _ in runs]
     base = runs[-1][1]
@@ -125,9 +132,10 @@ def summary(runs, n, wan_mbit):
               "| LAN bytes (site bridge, device ports) | " + " | ".join(
                   "%.1f MB" % (r["lan"] / 1e6) for _, r in runs) + " |",
               "", "%d devices, %d models, %d files (%.1f MB per device; MB = 10^6 bytes), "
-              "WAN %d Mbit/s (tbf); the bound for one copy per model over the WAN is %.1f s." % (
-                  n, len(MODELS), len(FILES), sum(FILES.values()) / 1e6, wan_mbit,
-                  payload * 8 / (wan_mbit * 1e6))]
+              "WAN %d Mbit/s (tbf), round trip %d ms, %s server; the bound for one copy per "
+              "model over the WAN is %.1f s." % (
+                  n, len(MODELS), len(FILES), sum(FILES.values()) / 1e6, wan_mbit, rtt_ms,
+                  "HTTP" if http else "TFTP", payload * 8 / (wan_mbit * 1e6))]
     return "\n".join(lines)
 
 
@@ -138,16 +146,24 @@ def main():
     ap.add_argument("--no-tftp-only", action="store_true", help="skip the traditional run")
     ap.add_argument("--no-peers-only", action="store_true", help="skip the run without appliance")
     ap.add_argument("--summary-file", help="also write the summary table here")
+    ap.add_argument("--rtt", type=int, default=0, metavar="MS",
+                    help="the WAN's round trip, ms (default 0)")
+    ap.add_argument("--http", action="store_true",
+                    help="the firmware server speaks HTTP (lighttpd), not TFTP")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("demo: needs root (network namespaces)")
+    if not 0 <= args.rtt <= 1000:
+        raise SystemExit("demo: --rtt: %d is not 0..1000 ms" % args.rtt)
     tty = sys.stdout.isatty()
-    runs = [("appliance", rollout("cut-through", args.devices, args.wan_mbit, tty, True))]
+    way = dict(rtt_ms=args.rtt, http=args.http)
+    runs = [("appliance", rollout("cut-through", args.devices, args.wan_mbit, tty, True, **way))]
     if not args.no_peers_only:
-        runs.append(("peers only", rollout("cut-through", args.devices, args.wan_mbit, tty)))
+        runs.append(("peers only", rollout("cut-through", args.devices, args.wan_mbit, tty,
+                                           **way)))
     if not args.no_tftp_only:
-        runs.append(("tftp-only", rollout("tftp-only", args.devices, args.wan_mbit, tty)))
-    table = summary(runs, args.devices, args.wan_mbit)
+        runs.append(("tftp-only", rollout("tftp-only", args.devices, args.wan_mbit, tty, **way)))
+    table = summary(runs, args.devices, args.wan_mbit, **way)
     print("\n== summary\n" + table)
     if args.summary_file:
         with open(args.summary_file, "w") as f:

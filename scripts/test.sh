@@ -76,6 +76,7 @@ if [ "$(id -u)" -eq 0 ]; then
   step site timeout 900 python3 tests/site/test_site.py
   step trust timeout 900 python3 tests/site/test_trust.py
   step faults timeout 900 python3 tests/site/test_faults.py
+  step wan-delay timeout 300 python3 tests/site/test_wan_delay.py
   step appliance timeout 900 python3 tests/site/test_appliance.py
   step rollout-smoke timeout 600 python3 bench/site_rollout.py --smoke --out "$smoke_dir"
   step faults-bench-smoke timeout 600 python3 bench/upstream_faults.py --smoke --out "$smoke_dir"

@@ -1,6 +1,7 @@
 """pfs_site.py - a firmware-upgrade site built from network namespaces.
 
     HQ ns (tftpd-hpa)  hq0 10.99.0.2/30 --tbf-- WAN --tbf-- wan0 10.99.0.1/30  site ns
+                         (rtt_ms: WAN = da [wan-delay ns] db, rtt_ms/2 each way)
                                                              br0 10.88.0.1/24 (router)
                                               v0..vN-1 (bridge ports)
     device ns i: eth0 10.88.0.(10+i)/24, default route via 10.88.0.1, runs pfs-peer
@@ -24,6 +25,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEER = os.path.join(ROOT, "build", "peer", "pfs-peer")
 SIGN = os.path.join(ROOT, "build", "trust", "pfs-sign")
 LOSS_OBJ = os.path.join(ROOT, "build", "tests", "loss.bpf.o")
+WAN_DELAY = os.path.join(ROOT, "build", "tests", "wan-delay")
 HQ_IP, SITE_WAN_IP = "10.99.0.2", "10.99.0.1"
 HTTP_PORT = 8080
 HTTP_URL = "http://%s:%d/" % (HQ_IP, HTTP_PORT)     # the same files as TFTP, by lighttpd
@@ -152,9 +154,10 @@ class Site:
     `ip addr add A/24 dev eth0` does."""
 
     def __init__(self, n, models, files, wan_mbit=20, work=None, signed=True, site_key=False,
-                 brd=True, tftpd_args=()):
+                 brd=True, tftpd_args=(), rtt_ms=0):
         self.prefix = "pfs%d" % (os.getpid() % 100000)
         self.n, self.wan_mbit, self.brd = n, wan_mbit, brd
+        self.rtt_ms, self.wan_delay = rtt_ms, None
         self.work = work or tempfile.mkdtemp(prefix="pfs-site-")
         self.own_work = work is None
         self.tftp_root = os.path.join(self.work, "tftproot")
@@ -211,7 +214,11 @@ class Site:
         hq, site = self.prefix + "-hq", self.prefix + "-site"
         self._ns(hq)
         self._ns(site)
-        sh("ip", "link", "add", "hq0", "netns", hq, "type", "veth", "peer", "wan0", "netns", site)
+        if self.rtt_ms:
+            self._wan_with_delay(hq, site)
+        else:
+            sh("ip", "link", "add", "hq0", "netns", hq, "type", "veth", "peer", "wan0",
+               "netns", site)
         sh("ip", "addr", "add", HQ_IP + "/30", "dev", "hq0", ns=hq)
         sh("ip", "link", "set", "hq0", "up", ns=hq)
         sh("ip", "route", "add", "default", "via", SITE_WAN_IP, ns=hq)
@@ -236,6 +243,55 @@ class Site:
             sh("ip", "link", "set", "eth0", "up", ns=d.ns)
             sh("ip", "route", "add", "default", "via", GATEWAY, ns=d.ns)
         self.start_tftpd()
+
+    def add_host(self, ns, ip, port):
+        """Another host on the site bridge (an appliance, a proxy): namespace
+        ns, eth0 at ip/24 on bridge port `port`, routed via the gateway."""
+        self._ns(ns)
+        site = self.prefix + "-site"
+        sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", port, "netns", site)
+        sh("ip", "link", "set", port, "master", "br0", ns=site)
+        sh("ip", "link", "set", port, "up", ns=site)
+        sh("ip", "addr", "add", ip + "/24", "brd", SUBNET + ".255", "dev", "eth0", ns=ns)
+        sh("ip", "link", "set", "eth0", "up", ns=ns)
+        sh("ip", "route", "add", "default", "via", GATEWAY, ns=ns)
+
+    def _wan_with_delay(self, hq, site):
+        """hq0 -- da [wan-delay] db -- wan0: tests/netem/wan_delay.c bridges
+        da and db with rtt_ms / 2 of delay each way, below the tbf shapers."""
+        wan = self.prefix + "-wan"
+        self._ns(wan)
+        sh("ip", "link", "add", "hq0", "netns", hq, "type", "veth", "peer", "da", "netns", wan)
+        sh("ip", "link", "add", "wan0", "netns", site, "type", "veth", "peer", "db", "netns", wan)
+        sh("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", ns=wan)
+        for dev in ("da", "db"):
+            sh("ip", "link", "set", dev, "promisc", "on", "up", ns=wan)
+        self.wan_delay = subprocess.Popen(
+            ["ip", "netns", "exec", wan, WAN_DELAY, "--a", "da", "--b", "db",
+             "--delay-ms", "%g" % (self.rtt_ms / 2.0)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 10     # up once it has said so on stderr
+        line = ""
+        while time.time() < deadline and "each way" not in line:
+            line = self.wan_delay.stderr.readline()
+            if not line and self.wan_delay.poll() is not None:
+                raise RuntimeError("wan-delay exited %s" % self.wan_delay.returncode)
+        if "each way" not in line:
+            raise RuntimeError("wan-delay did not start: %r" % line)
+
+    def stop_wan_delay(self):
+        """Stop the delay stage; its counters (frames, drops), or None."""
+        p, self.wan_delay = self.wan_delay, None
+        if not p or p.poll() is not None:
+            return None
+        p.terminate()
+        try:
+            out, _ = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            return None
+        return json.loads(out) if out.strip() else None
 
     def start_tftpd(self):
         hq = self.prefix + "-hq"
@@ -386,6 +442,7 @@ class Site:
             self.tftpd.kill()
             self.tftpd.wait()
         self.stop_http()
+        self.stop_wan_delay()
         for name in reversed(self.namespaces):
             pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
                                   text=True).stdout.split()

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""test_wan_delay.py - the site harness's WAN latency stage (tests/netem/
+wan_delay.c, pfs_site.Site(rtt_ms=...)): it adds the round trip it is told
+to, no less and not much more, in order, through ARP, UDP, TFTP and TCP
+with segmentation offload, and refuses bad arguments. Run as root; same
+conventions as test_site.py.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pfs_site as S  # noqa: E402
+from test_site import expect, main  # noqa: E402
+
+ECHO = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("%s", 7007))
+print("ready", flush=True)
+while True:
+    data, addr = s.recvfrom(2048)
+    s.sendto(data, addr)
+""" % S.HQ_IP
+
+PROBE = """
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+rtts = []
+for i in range(int(sys.argv[1])):
+    t = time.monotonic()
+    s.sendto(struct.pack("!Id", i, t), ("%s", 7007))
+    data, _ = s.recvfrom(2048)
+    seq, sent = struct.unpack("!Id", data)
+    assert seq == i, "out of order: %%d after %%d" %% (seq, i)
+    rtts.append((time.monotonic() - sent) * 1000)
+print(" ".join("%%.3f" %% r for r in rtts))
+""" % S.HQ_IP
+
+
+def echo_rtts(site, count=15):
+    """Round trips, ms, from device 0 to a UDP echo server at HQ."""
+    hq = site.prefix + "-hq"
+    srv = subprocess.Popen(["ip", "netns", "exec", hq, "python3", "-c", ECHO],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        expect(srv.stdout.readline().strip() == "ready", "echo server did not start")
+        r = subprocess.run(["ip", "netns", "exec", site.devices[0].ns, "python3", "-c", PROBE,
+                            str(count)], capture_output=True, text=True, timeout=30)
+        expect(r.returncode == 0, "probe failed: %s" % r.stderr.strip()[-300:])
+        return sorted(float(x) for x in r.stdout.split())
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def scenario_wan_delay_round_trip():
+    """40 ms asked: every UDP round trip takes at least 40 ms, the median
+    under 48 ms, in order; without the stage the same probe is under 5 ms."""
+    with S.Site(1, ["CP-8845"], {"f.bin": 1000}, rtt_ms=40) as site:
+        rtts = echo_rtts(site)
+        counters = site.stop_wan_delay()
+    expect(rtts[0] >= 40.0, "a round trip of %.3f ms under the 40 ms asked" % rtts[0])
+    median = rtts[len(rtts) // 2]
+    expect(median < 48.0, "median round trip %.3f ms for 40 asked" % median)
+    expect(counters and counters["a_to_b"]["frames"] >= 15 and
+           counters["b_to_a"]["frames"] >= 15, "counters: %s" % counters)
+    expect(not counters["a_to_b"]["dropped"] and not counters["b_to_a"]["send_errors"],
+           "drops or errors: %s" % counters)
+    with S.Site(1, ["CP-8845"], {"f.bin": 1000}) as site:
+        plain = echo_rtts(site)
+    expect(plain[len(plain) // 2] < 5.0, "without delay the median is %.3f ms" % plain[7])
+    return "40 ms asked: %.1f .. %.1f ms (median %.1f); without: median %.2f ms" % (
+        rtts[0], rtts[-1], median, plain[len(plain) // 2])
+
+
+def scenario_wan_delay_carries_tftp_and_tcp():
+    """A device fetches 400 kB by TFTP (pfs-peer, tftp-only) and by HTTP
+    (curl: TCP with GSO super-frames from the veth) across a 30 ms WAN:
+    both byte-identical, nothing dropped; TFTP's lock-step shows (at least
+    one round trip per 1468-byte block)."""
+    size = 400 * 1000
+    with S.Site(1, ["CP-8845"], {"fw/f.bin": size}, wan_mbit=100, signed=False,
+                rtt_ms=30) as site:
+        site.start_http()
+        d = site.devices[0]
+        t0 = time.time()
+        d.start(["fw/f.bin"], mode="tftp-only")
+        expect(site.wait(120), "the TFTP fetch did not finish")
+        tftp_s = time.time() - t0
+        expect(not S.check_outputs(site), "TFTP copy: %s" % S.check_outputs(site))
+        out = os.path.join(d.out, "http.bin")
+        r = subprocess.run(["ip", "netns", "exec", d.ns, "curl", "-sS", "--fail", "-m", "60",
+                            "-w", "%{time_total}", "-o", out, S.HTTP_URL + "fw/f.bin"],
+                           capture_output=True, text=True, timeout=90)
+        expect(r.returncode == 0, "curl: %s" % r.stderr.strip())
+        expect(S.sha256(out) == site.files["fw/f.bin"][1], "the HTTP copy differs")
+        counters = site.stop_wan_delay()
+    blocks = size / 1468.0
+    expect(tftp_s >= blocks * 0.030, "TFTP took %.1f s for %d blocks at 30 ms" % (tftp_s,
+                                                                                 blocks))
+    for lane in ("a_to_b", "b_to_a"):
+        expect(counters and not counters[lane]["dropped"] and
+               not counters[lane]["send_errors"], "counters: %s" % counters)
+    return "400 kB over 30 ms: TFTP %.1f s (lock-step), HTTP %.2f s" % (tftp_s,
+                                                                      float(r.stdout))
+
+
+def scenario_wan_delay_bad_arguments():
+    """Bad arguments: exit 2 and a message naming the option."""
+    for args, word in ((["--a", "x", "--b", "y", "--delay-ms", "-1"], "--delay-ms"),
+                       (["--a", "x", "--b", "y", "--delay-ms", "5", "--limit-kb", "1"],
+                        "--limit-kb"),
+                       (["--a", "x", "--delay-ms", "5"], "usage"),
+                       (["--a", "nonexistent0", "--b", "nonexistent1", "--delay-ms", "5"],
+                        "no such interface")):
+        r = subprocess.run([S.WAN_DELAY] + args, capture_output=True, text=True, timeout=10)
+        expect(r.returncode == 2 and word in r.stderr,
+               "%s: exit %d, %r" % (args, r.returncode, r.stderr))
+    return "4 bad invocations refused"
+
+
+SCENARIOS = [scenario_wan_delay_round_trip, scenario_wan_delay_carries_tftp_and_tcp,
+             scenario_wan_delay_bad_arguments]
+
+if __name__ == "__main__":
+    sys.exit(main(SCENARIOS, "wan-delay"))
