@@ -26,6 +26,7 @@
 #include "tmpl.h"
 
 #define DP_BURST        32
+#define DP_IDLE_LOOPS   256     /* empty loops before --idle-sleep-us applies */
 #define DP_CHILDREN     256     /* send queues (children being fed) */
 #define DP_CHILD_RANGES 32      /* pending ranges per child */
 #define DP_NEIGH        1024    /* learned IPv4 -> MAC, power of two */
@@ -111,6 +112,7 @@ struct dp_opts {
 	bool no_crc_check;              /* trust chunk CRCs (benchmarks: the cost of checking) */
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
+	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
 };
 
 struct dp_verifier;

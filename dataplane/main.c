@@ -46,6 +46,7 @@ static void usage(FILE *f)
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
+		   "         [--idle-sleep-us US]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -59,7 +60,11 @@ static void usage(FILE *f)
 		   "  --copybreak BYTES copy, not chain, a chunk's payloads when the copies\n"
 		   "                    add up to at most BYTES (default 4096; 0: always chain)\n"
 		   "  --no-rx-reuse     build every copy; by default a received chunk's frame\n"
-		   "                    is sent on to the first child (not on net_af_xdp)\n");
+		   "                    is sent on to the first child (not on net_af_xdp)\n"
+		   "  --idle-sleep-us US after %d loops with nothing to do, sleep US\n"
+		   "                    microseconds per loop until work comes (default 0:\n"
+		   "                    busy-poll the core; for a host whose cores are shared)\n",
+		   DP_IDLE_LOOPS);
 }
 
 static int parse_args(struct dp_opts *o, int argc, char **argv)
@@ -76,6 +81,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "force-zero-copy", no_argument, NULL, 'Z' },
 		{ "copybreak", required_argument, NULL, 'C' },
 		{ "no-rx-reuse", no_argument, NULL, 'R' },
+		{ "idle-sleep-us", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -96,16 +102,17 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
 		case 'R': o->no_rx_reuse = true; break;
-		case 'p': case 'r': case 'b': case 'M': case 'C':
+		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
 			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000) ||
-			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576)) {
+			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576) ||
+			    (opt == 'I' && v > 10000)) {
 				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
 					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
 					opt == 'b' ? "child-burst" : opt == 'C' ? "copybreak (0..1048576)" :
-					"max-frame (1518..9728)");
+					opt == 'I' ? "idle-sleep-us (0..10000)" : "max-frame (1518..9728)");
 				return -1;
 			}
 			if (opt == 'p')
@@ -116,6 +123,8 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				o->child_burst = (uint32_t)v;
 			else if (opt == 'C')
 				o->copybreak = (uint32_t)v;
+			else if (opt == 'I')
+				o->idle_sleep_us = (uint32_t)v;
 			else
 				o->max_frame = (uint32_t)v;
 			break;
@@ -217,9 +226,15 @@ static void housekeeping(struct dp *d)
 	}
 }
 
+/* The loop polls without pause, as a DPDK lcore does. With
+ * --idle-sleep-us, a loop that found nothing DP_IDLE_LOOPS times in a row
+ * sleeps (as l3fwd-power backs off): at a site's WAN pace chunks come every
+ * half millisecond, and a busy-polled core is taken from everything else on
+ * a host whose cores are shared (bench/RESULTS.md 3: two cores, 64 devices). */
 static void run(struct dp *d)
 {
 	uint64_t next_hk = 0, hk_period = d->tsc_hz / 10;
+	uint32_t idle = 0;
 
 	while (!dp_stop) {
 		uint64_t before = d->st->rx_pkts + d->st->from_control + d->st->tx_chunks;
@@ -231,8 +246,12 @@ static void run(struct dp *d)
 		dp_tx_pump(d);
 		dp_tx_flush(d);
 		d->st->loops++;
-		if (d->st->rx_pkts + d->st->from_control + d->st->tx_chunks != before)
+		if (d->st->rx_pkts + d->st->from_control + d->st->tx_chunks != before) {
 			d->st->busy_loops++;
+			idle = 0;
+		} else if (d->o.idle_sleep_us && ++idle >= DP_IDLE_LOOPS) {
+			rte_delay_us_sleep(d->o.idle_sleep_us);
+		}
 		if (now >= next_hk) {
 			housekeeping(d);
 			next_hk = now + hk_period;

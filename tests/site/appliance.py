@@ -39,8 +39,10 @@ trust = {{ {trust} state_dir = "{state}"; }};
 
 class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
-                 local_fanout=True, upstream=None):
-        """upstream: an http:// URL (S.HTTP_URL); default TFTP at HQ."""
+                 local_fanout=True, upstream=None, idle_sleep_us=0):
+        """upstream: an http:// URL (S.HTTP_URL); default TFTP at HQ.
+        idle_sleep_us: the dataplane sleeps when idle instead of busy-polling
+        (its --idle-sleep-us), for benchmarks whose devices share its cores."""
         self.site = site
         # The appliance trusts what the site's devices trust: the site's
         # publisher key when its files are signed, its site key if it has one.
@@ -52,6 +54,7 @@ class Appliance:
         self.socket = os.path.join(site.work, "control.sock")
         self.conf = os.path.join(site.work, "pfs-relay.conf")
         self.lcore = lcore
+        self.idle_sleep_us = idle_sleep_us
         self.control = self.dataplane = None
         self.dp_starts = 0
         with open(self.conf, "w") as f:
@@ -61,15 +64,7 @@ class Appliance:
                                   fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,
                                   socket=self.socket, trust=trust,
                                   state=os.path.join(site.work, "app-state")))
-        site._ns(self.ns)
-        S.sh("ip", "link", "add", "eth0", "netns", self.ns, "type", "veth", "peer", "va",
-             "netns", site.prefix + "-site")
-        S.sh("ip", "link", "set", "va", "master", "br0", ns=site.prefix + "-site")
-        S.sh("ip", "link", "set", "va", "up", ns=site.prefix + "-site")
-        S.sh("ip", "addr", "add", APP_IP + "/24", "brd", S.SUBNET + ".255", "dev", "eth0",
-             ns=self.ns)
-        S.sh("ip", "link", "set", "eth0", "up", ns=self.ns)
-        S.sh("ip", "route", "add", "default", "via", S.GATEWAY, ns=self.ns)
+        site.add_host(self.ns, APP_IP, "va")
         site.extra_stop.append(self.close)
 
     def start_control(self):
@@ -93,8 +88,9 @@ class Appliance:
         cmd = ("ip link set dev eth0 xdp off; mount -t bpf bpf /sys/fs/bpf && "
                "exec %s --no-huge -m 512 --no-shconf --no-pci --file-prefix pfsapp%d_%d "
                "-l %d --log-level=*:warning --vdev net_af_xdp0,iface=eth0,xdp_prog=%s "
-               "-- --segment %s") % (DATAPLANE, os.getpid(), self.dp_starts, self.lcore,
-                                     XDP_OBJ, self.segment)
+               "-- --segment %s --idle-sleep-us %d") % (
+                   DATAPLANE, os.getpid(), self.dp_starts, self.lcore, XDP_OBJ, self.segment,
+                   self.idle_sleep_us)
         self.dataplane = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "sh", "-c", cmd],
             stdout=open(os.path.join(self.site.work, "dataplane.log"), "a"),
