@@ -10,17 +10,22 @@ out one firmware file:
   seed           seed-style PFS: devices only, binary tree, store-and-forward
   peers          our peers, cut-through
   appliance      our peers with the pfs-relay appliance (pfs-control +
-                 pfs-dataplane on AF_XDP, tests/site/appliance.py)
+                 pfs-dataplane on AF_XDP, tests/site/appliance.py), a site
+                 relay (docs/protocol.md 4.4), fetching with TFTP
+  appliance-http the same, the appliance fetching over HTTP (lighttpd at HQ)
+  nginx          no PFS: nginx as an HTTP caching proxy on the site
+                 (proxy_cache_lock, bench/http_proxy.py), devices GET with
+                 curl; what an administrator would otherwise install
 
 It reports, per run: seconds until the last device held a verified copy
-(from the devices' own file_done events), WAN bytes (HQ's side of the WAN
+(from the devices' own file_done events; curl's own times for nginx), WAN bytes (HQ's side of the WAN
 link), LAN bytes (the site bridge's device ports), and the appliance's CPU
 seconds (pfs-control, and pfs-dataplane, which busy-polls its core: its CPU
 time is its run time). The bound, file size over WAN rate, is what one copy
 over the WAN costs; no way can beat it.
 
     bench/site_rollout.py [--devices 4,8,16,32,64] [--file-mb 8] [--wan-mbit 20]
-                          [--modes tftp-only,seed,peers,appliance] [--out DIR]
+                          [--modes tftp-only,...,nginx] [--rtt 0,20,50] [--out DIR]
     bench/site_rollout.py --smoke      # the test command's short run
 
 Writes DIR/site_rollout.json, DIR/site_rollout.md and, with gnuplot,
@@ -39,14 +44,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "site"))
 import pfs_site as S  # noqa: E402
 from appliance import Appliance  # noqa: E402
+from http_proxy import CachingProxy  # noqa: E402
 
 MODEL = "CP-7961G"
 FILE = "dnld/SCCP41.9-4-2SR2-2S.loads"
-MODES = ["tftp-only", "seed", "peers", "appliance"]
+MODES = ["tftp-only", "seed", "peers", "appliance", "appliance-http", "nginx"]
 PEER_MODE = {"tftp-only": "tftp-only", "seed": "store-forward", "peers": "cut-through",
-             "appliance": "cut-through"}
+             "appliance": "cut-through", "appliance-http": "cut-through"}
 LABEL = {"tftp-only": "traditional TFTP", "seed": "seed-style PFS (store-and-forward)",
-         "peers": "our peers (cut-through)", "appliance": "our peers + appliance"}
+         "peers": "our peers (cut-through)", "appliance": "our peers + appliance (TFTP)",
+         "appliance-http": "our peers + appliance (HTTP)",
+         "nginx": "nginx caching proxy (HTTP, curl)"}
+APPLIANCE = ("appliance", "appliance-http")
 
 
 def cpu_seconds(pid):
@@ -64,80 +73,97 @@ def dataplane_pid(app):
     return app.dataplane.pid if app.dataplane else 0
 
 
-def one_run(mode, n, file_bytes, wan_mbit, timeout):
+def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
     """One rollout; returns its figures or raises with what went wrong."""
-    with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit) as site:
-        app = None
-        if mode == "appliance":
-            app = Appliance(site)
+    with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
+        app = proxy = None
+        if mode in ("appliance-http", "nginx"):
+            site.start_http()
+        if mode in APPLIANCE:
+            app = Appliance(site, upstream=S.HTTP_URL if mode == "appliance-http" else None,
+                            idle_sleep_us=idle_sleep_us)
             app.start()
+        if mode == "nginx":
+            proxy = CachingProxy(site)
+            proxy.start()
         wan0, lan0 = site.wan_bytes(), site.lan_bytes()
         cpu0 = (cpu_seconds(app.control.pid), cpu_seconds(dataplane_pid(app))) if app else (0, 0)
         t0 = time.time()
-        for d in site.devices:
-            d.start([FILE], mode=PEER_MODE[mode])
-        finished = site.wait(timeout, tick=0.2)
+        if proxy:
+            done = {FILE: max(proxy.fetch_all(FILE, timeout).values())}
+        else:
+            for d in site.devices:
+                d.start([FILE], mode=PEER_MODE[mode])
+            finished = site.wait(timeout, tick=0.2)
+            failed = [d for d in site.devices if d.proc.returncode not in (0, None)]
+            problems = S.check_outputs(site)
+            if not finished or failed or problems:
+                raise RuntimeError("%s N=%d: %s%s" % (
+                    mode, n, "" if finished else "not done in %d s; " % timeout,
+                    "; ".join(problems + ["d%d exited %s: %s" % (
+                        d.idx, d.proc.returncode, d.stderr_text().strip()[-200:])
+                        for d in failed])))
+            done = S.done_times(site)
         wall = time.time() - t0
         cpu = ((cpu_seconds(app.control.pid) - cpu0[0],
                 cpu_seconds(dataplane_pid(app)) - cpu0[1]) if app else (0.0, 0.0))
-        failed = [d for d in site.devices if d.proc.returncode not in (0, None)]
-        problems = S.check_outputs(site)
-        if not finished or failed or problems:
-            raise RuntimeError("%s N=%d: %s%s" % (
-                mode, n, "" if finished else "not done in %d s; " % timeout,
-                "; ".join(problems + ["d%d exited %s: %s" % (d.idx, d.proc.returncode,
-                                                              d.stderr_text().strip()[-200:])
-                                      for d in failed])))
-        done = S.done_times(site)
         return {"mode": mode, "devices": n, "file_bytes": file_bytes, "wan_mbit": wan_mbit,
+                "rtt_ms": rtt_ms,
                 "completion_s": max(done.values()), "wall_s": wall,
                 "wan_bytes": site.wan_bytes() - wan0, "lan_bytes": site.lan_bytes() - lan0,
                 "wan_copies": (site.wan_bytes() - wan0) / file_bytes,
                 "appliance_control_cpu_s": cpu[0], "appliance_dataplane_cpu_s": cpu[1],
+                "dataplane_idle_sleep_us": idle_sleep_us if app else None,
                 "bound_s": file_bytes * 8 / (wan_mbit * 1e6)}
 
 
-def table(runs, modes, counts):
-    by = {(r["mode"], r["devices"]): r for r in runs}
+def table(runs, modes, counts, rtts):
+    by = {(r["mode"], r["devices"], r["rtt_ms"]): r for r in runs}
     bound = runs[0]["bound_s"]
-    lines = ["| way | N | last device verified | / bound | WAN bytes | WAN copies | LAN bytes "
-             "| appliance CPU (control + dataplane) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for m in modes:
-        for n in counts:
-            r = by.get((m, n))
-            if not r:
-                continue
-            cpu = ("%.2f s + %.1f s" % (r["appliance_control_cpu_s"], r["appliance_dataplane_cpu_s"])
-                   if m == "appliance" else "-")
-            lines.append("| %s | %d | %.1f s | %.2f | %.1f MB | %.2f | %.1f MB | %s |" % (
-                LABEL[m], n, r["completion_s"], r["completion_s"] / bound, r["wan_bytes"] / 1e6,
-                r["wan_copies"], r["lan_bytes"] / 1e6, cpu))
+    lines = ["| way | N | RTT | last device verified | / bound | / nginx | WAN bytes "
+             "| WAN copies | LAN bytes | appliance CPU (control + dataplane) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m, n, rtt in ((m, n, rtt) for rtt in rtts for m in modes for n in counts):
+        r = by.get((m, n, rtt))
+        if not r:
+            continue
+        cpu = ("%.2f s + %.1f s" % (r["appliance_control_cpu_s"], r["appliance_dataplane_cpu_s"])
+               if m in APPLIANCE else "-")
+        px = by.get(("nginx", n, rtt))
+        lines.append("| %s | %d | %d ms | %.1f s | %.2f | %s | %.1f MB | %.2f | %.1f MB | %s |" % (
+            LABEL[m], n, rtt, r["completion_s"], r["completion_s"] / bound,
+            "%.2f" % (r["completion_s"] / px["completion_s"]) if px and m != "nginx" else "-",
+            r["wan_bytes"] / 1e6, r["wan_copies"], r["lan_bytes"] / 1e6, cpu))
     lines.append("")
     lines.append("File %.1f MiB, WAN %d Mbit/s (tbf): bound = file / WAN rate = %.2f s. "
-                 "MB = 10^6 bytes. The dataplane busy-polls one core, so its CPU time is its "
-                 "run time." % (runs[0]["file_bytes"] / 2**20, runs[0]["wan_mbit"], bound))
+                 "MB = 10^6 bytes. Target with the appliance (issue 14): 1.1 x bound + 0.25 s = "
+                 "%.2f s. The dataplane busy-polls one core unless told to sleep when idle "
+                 "(--dp-idle-sleep-us), so its CPU time is then its run time." % (
+                     runs[0]["file_bytes"] / 2**20, runs[0]["wan_mbit"], bound,
+                     1.1 * bound + 0.25))
     return "\n".join(lines)
 
 
-def plot(runs, modes, counts, out_dir):
+def plot(runs, modes, counts, rtts, out_dir):
     """completion time against N, one line per way, and the bound; None
     without gnuplot."""
     if not shutil.which("gnuplot"):
         return None
     dat = os.path.join(out_dir, "site_rollout.dat")
     png = os.path.join(out_dir, "site_rollout.png")
-    by = {(r["mode"], r["devices"]): r for r in runs}
+    by = {(r["mode"], r["devices"], r["rtt_ms"]): r for r in runs}
+    lines = [(m, rtt) for rtt in rtts for m in modes]
     with open(dat, "w") as f:
-        for m in modes:
-            f.write("# %s\n" % m)
+        for m, rtt in lines:
+            f.write("# %s, RTT %d ms\n" % (m, rtt))
             for n in counts:
-                if (m, n) in by:
-                    f.write("%d %.3f\n" % (n, by[(m, n)]["completion_s"]))
+                if (m, n, rtt) in by:
+                    f.write("%d %.3f\n" % (n, by[(m, n, rtt)]["completion_s"]))
             f.write("\n\n")
     bound = runs[0]["bound_s"]
-    plots = ["'%s' index %d with linespoints lw 2 title '%s'" % (dat, i, LABEL[m])
-             for i, m in enumerate(modes)]
+    plots = ["'%s' index %d with linespoints lw 2 title '%s'" % (
+        dat, i, LABEL[m] + (", RTT %d ms" % rtt if len(rtts) > 1 or rtt else ""))
+        for i, (m, rtt) in enumerate(lines)]
     plots.append("%f with lines dt 2 lw 2 lc rgb 'black' title 'bound: file / WAN rate'" % bound)
     script = "\n".join([
         "set terminal pngcairo size 900,560 noenhanced" if _has_cairo() else
@@ -175,7 +201,7 @@ def sane(r):
     if r["mode"] != "tftp-only" and r["lan_bytes"] < r["file_bytes"] * (r["devices"] - 1) * 0.95:
         problems.append("LAN bytes %.0f below what %d peer copies need" % (
             r["lan_bytes"], r["devices"] - 1))
-    if r["mode"] == "appliance" and r["appliance_dataplane_cpu_s"] <= 0:
+    if r["mode"] in APPLIANCE and r["appliance_dataplane_cpu_s"] <= 0:
         problems.append("no appliance CPU time measured")
     return problems
 
@@ -186,7 +212,12 @@ def main():
     ap.add_argument("--file-mb", type=float, default=8)
     ap.add_argument("--wan-mbit", type=int, default=20)
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--rtt", default="0",
+                    help="WAN round trips to run, ms, comma-separated (default 0: no delay)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per run")
+    ap.add_argument("--dp-idle-sleep-us", type=int, default=0,
+                    help="the appliance's dataplane sleeps this long when idle (default 0: "
+                         "busy-poll, as on a dedicated core)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--smoke", action="store_true",
                     help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
@@ -199,6 +230,12 @@ def main():
         counts = sorted({int(x) for x in args.devices.split(",")})
     except ValueError:
         raise SystemExit("site_rollout: --devices: '%s' is not a list of numbers" % args.devices)
+    try:
+        rtts = sorted({int(x) for x in args.rtt.split(",")})
+    except ValueError:
+        raise SystemExit("site_rollout: --rtt: '%s' is not a list of milliseconds" % args.rtt)
+    if min(rtts) < 0 or max(rtts) > 1000:
+        raise SystemExit("site_rollout: --rtt: 0..1000 ms (got %s)" % args.rtt)
     modes = args.modes.split(",")
     bad = [m for m in modes if m not in MODES]
     if bad or not counts or min(counts) < 2 or max(counts) > 200:
@@ -207,25 +244,26 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     file_bytes = int(args.file_mb * 2**20)
     runs, problems = [], []
-    for n in counts:
-        for m in modes:
-            r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout)
-            runs.append(r)
-            print("%-10s N=%-3d last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
-                  "  LAN %7.1f MB%s" % (
-                      m, n, r["completion_s"], r["bound_s"], r["wan_bytes"] / 1e6, r["wan_copies"],
-                      r["lan_bytes"] / 1e6,
-                      "  appliance CPU %.2f + %.1f s" % (r["appliance_control_cpu_s"],
-                                                         r["appliance_dataplane_cpu_s"])
-                      if m == "appliance" else ""), flush=True)
-            problems += ["%s N=%d: %s" % (m, n, p) for p in sane(r)]
-    md = table(runs, modes, counts)
+    for rtt, n, m in ((rtt, n, m) for rtt in rtts for n in counts for m in modes):
+        r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout, args.dp_idle_sleep_us,
+                    rtt)
+        runs.append(r)
+        print("%-14s N=%-3d RTT %3d ms last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
+              "  LAN %7.1f MB%s" % (
+                  m, n, rtt, r["completion_s"], r["bound_s"], r["wan_bytes"] / 1e6,
+                  r["wan_copies"],
+                  r["lan_bytes"] / 1e6,
+                  "  appliance CPU %.2f + %.1f s" % (r["appliance_control_cpu_s"],
+                                                     r["appliance_dataplane_cpu_s"])
+                  if m in APPLIANCE else ""), flush=True)
+        problems += ["%s N=%d: %s" % (m, n, p) for p in sane(r)]
+    md = table(runs, modes, counts, rtts)
     with open(os.path.join(args.out, "site_rollout.json"), "w") as f:
         json.dump(runs, f, indent=1)
     with open(os.path.join(args.out, "site_rollout.md"), "w") as f:
         f.write(md + "\n")
     print("\n" + md)
-    png = plot(runs, modes, counts, args.out)
+    png = plot(runs, modes, counts, rtts, args.out)
     print("plot: %s" % (png or "skipped (no gnuplot)"))
     if args.smoke and png and os.path.getsize(png) < 1000:
         problems.append("the plot is empty")

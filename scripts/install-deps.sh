@@ -9,7 +9,7 @@ PKGS=(
   libcriterion-dev libfuzzer-14-dev libclang-rt-14-dev
   libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libconfig-dev
   tftpd-hpa tftp-hpa iproute2 procps psmisc python3 jq
-  dpdk-dev libpcap-dev gnuplot-nox lua5.4 libsodium-dev lighttpd
+  dpdk-dev libpcap-dev gnuplot-nox lua5.4 libsodium-dev lighttpd nginx
 )
 
 missing=()
@@ -22,10 +22,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# tftpd-hpa's and lighttpd's packaged services would hold ports 69 and 80 on
+# tftpd-hpa's, lighttpd's and nginx's packaged services would hold ports 69 and 80 on
 # the host; the site harness runs its own servers inside a namespace.
 if command -v systemctl >/dev/null 2>&1; then
-  for unit in tftpd-hpa lighttpd; do
+  for unit in tftpd-hpa lighttpd nginx; do
     systemctl disable --now "$unit" >/dev/null 2>&1 || true
   done
 fi
