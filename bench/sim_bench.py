@@ -6,8 +6,10 @@ results in bench/RESULTS.md).
 
 Runs a fixed matrix of pfs-sim scenarios, one process at a time, and writes
 DIR/sim.json (every run's JSON) and DIR/sim.md (the table). --smoke runs two
-small ones (the test command's guard). Every run must complete every live
-device with verified chunks; each is bounded by a wall-clock timeout.
+small ones and 1,000 devices with an appliance (the test command's guard).
+Every run must complete every live device with verified chunks; with an
+appliance, within 1.1 x the bound + 0.25 s of simulated time, with one
+fetch. Each is bounded by a wall-clock timeout.
 """
 import argparse
 import json
@@ -25,11 +27,16 @@ MATRIX = [
     ("10k, store-and-forward", ["--devices", "10000", "--mode", "store"]),
     ("10k, 2% loss, 5% churn", ["--devices", "10000", "--loss", "0.02", "--churn", "0.05"]),
     ("10k, 4 models", ["--devices", "10000", "--models", "4"]),
+    ("1k, appliance", ["--devices", "1000", "--appliance"]),
+    ("10k, appliance (devices hold its beacon)", ["--devices", "10000", "--appliance"]),
+    ("10k, appliance (devices just booted)", ["--devices", "10000", "--appliance-quiet"]),
     ("100k", ["--devices", "100000"]),
     ("100k, 2% loss, 5% churn", ["--devices", "100000", "--loss", "0.02", "--churn", "0.05"]),
     ("100k, 4 models", ["--devices", "100000", "--models", "4"]),
+    ("100k, appliance (devices hold its beacon)", ["--devices", "100000", "--appliance"]),
+    ("100k, appliance (devices just booted)", ["--devices", "100000", "--appliance-quiet"]),
 ]
-SMOKE = {"1k", "10k, 2% loss, 5% churn"}
+SMOKE = {"1k", "10k, 2% loss, 5% churn", "1k, appliance"}
 
 
 def fmt(v, spec):
@@ -59,6 +66,14 @@ def main():
             raise SystemExit("pfs-sim %s: %d of %d completed, %d mismatched, %d unheld" % (
                 " ".join(argv), res["completed"], res["alive"], res["chunks_mismatched"],
                 res["chunks_unheld"]))
+        # Simulated time is exact: the appliance's target (issue 14
+        # section 2) holds or the run is wrong.
+        target = 1.1 * res["bound_s"] + 0.25
+        if res["appliance"] and (res["completion_s"] > target or res["upstream_fetches"] != 1 or
+                                 ("--appliance" in argv and not res["relay_joins"])):
+            raise SystemExit("pfs-sim %s: %.2f s (target %.2f), %d fetches, %d relay joins" % (
+                " ".join(argv), res["completion_s"], target, res["upstream_fetches"],
+                res["relay_joins"]))
         print("%-40s completion %6.2f s (bound %5.2f, x%.2f)  depth %2d  conv %5s s  msgs/dev %6.1f"
               "  claims %5d  mem/dev %5.0f B  wall %6.1f s" % (
                   label, res["completion_s"], res["bound_s"], res["completion_over_bound"],
