@@ -2,7 +2,9 @@
  * the seed corpus for the fuzz_decode target; with --manifest, a signed
  * manifest, the seed corpus for fuzz_manifest; with --frames, each sample
  * in an Ethernet/IPv4/UDP frame to port 4051 (and one DATA frame with the
- * AUTH flag and a tag too short for it), the corpus for fuzz_dp_rx. */
+ * AUTH flag and a tag too short for it), the corpus for fuzz_dp_rx; with
+ * --tftp, requests with and without options, an ACK and an ERROR, the
+ * corpus for fuzz_tftp. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,19 @@ static int frames(const char *dir)
 	return 0;
 }
 
+static int tftp_seeds(const char *dir)
+{
+	static const uint8_t rrq[] = "\0\1dnld/SCCP41.loads\0octet";
+	static const uint8_t rrq_opts[] = "\0\1fw/a.bin\0octet\0blksize\0001468\0tsize\0000"
+					  "\0timeout\0003\0windowsize\00016";
+	static const uint8_t wrq[] = "\0\2up.bin\0netascii";
+	static const uint8_t ack[] = { 0, 4, 0, 1 }, err[] = "\0\5\0\10refused";
+
+	return write_file(dir, "rrq", rrq, sizeof(rrq)) || write_file(dir, "rrq_opts", rrq_opts,
+		sizeof(rrq_opts)) || write_file(dir, "wrq", wrq, sizeof(wrq)) ||
+	       write_file(dir, "ack", ack, sizeof(ack)) || write_file(dir, "error", err, sizeof(err));
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t buf[PFS_DGRAM_MAX];
@@ -79,6 +94,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--frames"))
 		return frames(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--tftp"))
+		return tftp_seeds(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--manifest")) {
 		size_t len;
 		uint8_t *m = manifest_sample(&len);
@@ -94,7 +111,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: gen_corpus [--manifest | --frames] DIR\n");
+		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp] DIR\n");
 		return 2;
 	}
 	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {
