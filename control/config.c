@@ -43,6 +43,7 @@ static const char *const known[][12] = {
 	{ "control", "socket", "socket_mode", "heartbeat_timeout", "max_clients",
 	  "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
+	{ "serve", "tftp", "http", "files", "max_clients", NULL },
 };
 
 static int check_keys(const struct ctl_config *c, config_setting_t *root)
@@ -321,6 +322,48 @@ static int load_appliance(struct ctl_config *c, config_setting_t *a)
 	return 0;
 }
 
+/* serve { tftp, files, max_clients } (issue 12): the load server. A glob
+ * is a path pattern (fnmatch, '*' within one directory). */
+static int load_serve(struct ctl_config *c, config_setting_t *g)
+{
+	config_setting_t *s;
+	long long v = c->serve_max_clients;
+
+	if (get_bool(c, g, "serve.tftp", &c->serve_tftp) < 0 ||
+	    get_int(c, g, "serve.max_clients", 1, 4096, &v) < 0)
+		return -1;
+	c->serve_max_clients = (int)v;
+	char http[64] = "";
+	if (get_str(c, g, "serve.http", http, sizeof(http), false) < 0)
+		return -1;
+	if (http[0]) {
+		char *colon = strrchr(http, ':'), *end;
+		struct in_addr a;
+		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+		if (colon)
+			*colon = '\0';
+		if (!colon || *end || port == 0 || port > 65535 || !inet_aton(http, &a))
+			return fail(c, config_setting_lookup(g, "http"), "serve.http",
+				    "is not ADDRESS:PORT (an IPv4 address, 0.0.0.0 for all)");
+		c->serve_http_ip = ntohl(a.s_addr);
+		c->serve_http_port = (uint16_t)port;
+	}
+	if (!(s = config_setting_lookup(g, "files")))
+		return 0;
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return fail(c, s, "serve.files", "must be a list of path patterns [ ... ]");
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const char *p = config_setting_get_string_elem(s, i);
+		if (!p || !*p || strlen(p) > PFS_FILEPATH_MAX || *p == '/' || strstr(p, ".."))
+			return fail(c, s, "serve.files", "element %d is not a relative path pattern "
+				    "without '..'", i + 1);
+		if (c->serve_nglobs == CTL_SERVE_GLOBS)
+			return fail(c, s, "serve.files", "more than %d patterns", CTL_SERVE_GLOBS);
+		strcpy(c->serve_globs[c->serve_nglobs++], p);
+	}
+	return 0;
+}
+
 static int load_site_key(struct ctl_config *c, config_setting_t *g, const char *name)
 {
 	char path[4096] = "", err[512];
@@ -415,6 +458,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	c->enabled = true;
 	c->local_fanout = true;
 	c->relay = true;
+	c->serve_max_clients = 256;
 	strcpy(c->segment, "/dev/shm/pfs-relay");
 	c->ring_slots = 1024;
 	c->cache_bytes = 256ull << 20;
@@ -461,6 +505,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		goto out;
 	}
 	if (load_server(c, g) < 0 || load_upstream(c, g) < 0)
+		goto out;
+	if ((g = config_setting_lookup(root, "serve")) && load_serve(c, g) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "appliance")) && load_appliance(c, g) < 0)
 		goto out;

@@ -26,6 +26,7 @@
 #define CTL_MAX_MODELS   16
 #define CTL_MAX_CLIENTS  64     /* control.max_clients: at most this */
 #define CTL_REQ_MAX      4096
+#define CTL_SERVE_GLOBS  16
 
 struct ctl_config {
 	char path[4096];                /* of the file itself, for messages */
@@ -57,6 +58,13 @@ struct ctl_config {
 	double heartbeat_timeout_s;
 	int max_clients;                /* operator connections at once */
 	double client_idle_s;           /* a connection silent this long is closed */
+	/* [serve] (issue 12): the load server for TFTP-only devices */
+	bool serve_tftp;
+	uint32_t serve_http_ip;         /* host order; with a port, HTTP is served */
+	uint16_t serve_http_port;
+	char serve_globs[CTL_SERVE_GLOBS][PFS_FILEPATH_MAX + 1];
+	int serve_nglobs;               /* 0: every cached file */
+	int serve_max_clients;
 	/* [trust] (docs/security.md): keys loaded at parse time */
 	struct pfs_trust trust;
 	struct pfs_site_auth site;      /* nkeys 0: no site key */
@@ -110,8 +118,23 @@ struct ctl_stats {
 	uint64_t manifests_fetched, manifests_cached, cache_rejected;
 };
 
+/* The load server's counters (serve.c), in `pfsctl stats`. */
+struct ctl_serve_stats {
+	uint64_t tftp_requests, tftp_done, tftp_failed, tftp_bytes;
+	uint64_t tftp_bad_requests, tftp_refused, tftp_not_found, tftp_busy;
+	uint64_t tftp_bad_replies, tftp_send_errors;
+	uint64_t http_requests, http_bytes, http_refused, http_not_found, http_not_modified;
+	uint64_t http_ranges, http_bad_ranges, http_errors;
+};
+
+struct ctl_serve;
+struct ctl_http;
+
 struct ctl {
 	struct ctl_config cfg;
+	struct ctl_serve *serve;        /* NULL: not serving TFTP */
+	struct ctl_http *http;          /* NULL: not serving HTTP */
+	struct ctl_serve_stats serve_st;
 	struct pfs_shm *shm;
 	struct pfs_cache *cache;
 	struct pfs_fetch *fetch;
@@ -150,6 +173,28 @@ void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *bu
 /* One datagram to one engine (and its actions done). */
 void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
 		     const uint8_t *buf, size_t len);
+/* serve.c: the load server (issue 12). */
+int ctl_serve_open(struct ctl *c);
+void ctl_serve_close(struct ctl *c);
+bool ctl_serve_event(struct ctl *c, int fd);
+void ctl_serve_timeout(struct ctl *c);
+int64_t ctl_serve_deadline(const struct ctl *c);
+void ctl_serve_pins(const struct ctl *c, bool *pin);
+int ctl_serve_clients(const struct ctl *c);
+const struct ctl_serve_stats *ctl_serve_stats(const struct ctl *c);
+bool ctl_model_allowed(const struct ctl *c, const char *model);
+/* serve_http.c: the same over HTTP/1.1 (libmicrohttpd). */
+int ctl_http_open(struct ctl *c);
+void ctl_http_close(struct ctl *c);
+bool ctl_http_event(struct ctl *c, int fd);
+void ctl_http_timeout(struct ctl *c);
+int64_t ctl_http_deadline(const struct ctl *c);
+void ctl_http_pins(const struct ctl *c, bool *pin);
+/* A requested name as a served path (NULL: refused), and the complete
+ * cache entry for it (-1: none); shared by TFTP and HTTP. */
+const char *ctl_serve_confine(const struct ctl *c, const char *name);
+int ctl_serve_cached(const struct ctl *c, const char *path);
+
 /* As a site relay, start announcing (at start, and when enabled). */
 int ctl_engines_start(struct ctl *c);
 void ctl_engines_timeout(struct ctl *c);

@@ -273,8 +273,20 @@ static json_t *cmd_stats(struct ctl *c)
 	CS(ctl_requests); CS(ctl_errors); CS(fanout_tables); CS(fanout_chunks); CS(fanout_skipped);
 	CS(fanout_stale); CS(manifests_fetched); CS(manifests_cached); CS(cache_rejected);
 #undef CS
-	return json_pack("{s:b, s:o, s:o, s:o, s:o}", "ok", 1, "control", o, "engine", e,
-			 "dataplane", dataplane_json(c), "cache", cache_json(c));
+	json_t *sv = json_object();
+	const struct ctl_serve_stats *ss = ctl_serve_stats(c);
+	if (ss) {
+#define SS(k) json_object_set_new(sv, #k, json_integer((json_int_t)ss->k))
+		SS(tftp_requests); SS(tftp_done); SS(tftp_failed); SS(tftp_bytes);
+		SS(tftp_bad_requests); SS(tftp_refused); SS(tftp_not_found); SS(tftp_busy);
+		SS(tftp_bad_replies); SS(tftp_send_errors); SS(http_requests); SS(http_bytes);
+		SS(http_refused); SS(http_not_found); SS(http_not_modified); SS(http_ranges);
+		SS(http_bad_ranges); SS(http_errors);
+#undef SS
+		json_object_set_new(sv, "clients", json_integer(ctl_serve_clients(c)));
+	}
+	return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "ok", 1, "control", o, "engine", e,
+			 "dataplane", dataplane_json(c), "cache", cache_json(c), "serve", sv);
 }
 
 static json_t *cmd_set(struct ctl *c, json_t *req)

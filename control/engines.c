@@ -32,7 +32,7 @@ static int nruns;
 
 static void drain(struct ctl *c, struct ctl_engine *ce);
 
-static bool model_allowed(const struct ctl *c, const char *model)
+bool ctl_model_allowed(const struct ctl *c, const char *model)
 {
 	if (!c->cfg.nmodels)
 		return true;
@@ -72,7 +72,7 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	for (int i = 0; i < c->neng; i++)
 		if (!strcmp(c->eng[i].model, model))
 			return &c->eng[i];
-	if (!create || !model_allowed(c, model) || c->neng == CTL_MAX_MODELS ||
+	if (!create || !ctl_model_allowed(c, model) || c->neng == CTL_MAX_MODELS ||
 	    !pfs_model_valid(model, strlen(model)))
 		return NULL;
 	ce = &c->eng[c->neng];
@@ -198,7 +198,7 @@ int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path)
 		return -EAGAIN;
 	ce = ctl_engine_for(c, model, true);
 	if (!ce)
-		return model_allowed(c, model) ? -ENOSPC : -EPERM;
+		return ctl_model_allowed(c, model) ? -ENOSPC : -EPERM;
 	if (!pfs_filepath_valid(path, strlen(path)))
 		return -EINVAL;
 	rc = want(c, ce, path);
@@ -242,6 +242,8 @@ static void pin_active(struct ctl *c)
 				pin[fi] = true;
 		}
 	}
+	ctl_serve_pins(c, pin);
+	ctl_http_pins(c, pin);
 	for (int fi = 0; fi < PFS_CACHE_FILES; fi++)
 		pfs_cache_pin(c->cache, fi, pin[fi]);
 }

@@ -74,6 +74,10 @@ static int timeout_ms(struct ctl *c, int64_t now)
 
 	if (f >= 0 && f < t)
 		t = f;
+	if (ctl_serve_deadline(c) < t)
+		t = ctl_serve_deadline(c);
+	if (ctl_http_deadline(c) < t)
+		t = ctl_http_deadline(c);
 	if (t <= now)
 		return 0;
 	t = (t - now + 999999) / 1000000;
@@ -94,7 +98,8 @@ static void run(struct ctl *c)
 				struct signalfd_siginfo si;
 				if (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 					c->stop = true;
-			} else if (!ctl_sock_event(c, fd, evs[i].events)) {
+			} else if (!ctl_sock_event(c, fd, evs[i].events) &&
+				   !ctl_serve_event(c, fd) && !ctl_http_event(c, fd)) {
 				pfs_fetch_on_fd(c->fetch, fd, evs[i].events);
 			}
 		}
@@ -103,6 +108,8 @@ static void run(struct ctl *c)
 		if (pfs_fetch_deadline(c->fetch) >= 0 && now >= pfs_fetch_deadline(c->fetch))
 			pfs_fetch_on_timeout(c->fetch);
 		ctl_engines_timeout(c);
+		ctl_serve_timeout(c);
+		ctl_http_timeout(c);
 		ctl_fanout_sync(c);
 		ctl_sock_sweep(c, now);
 	}
@@ -246,6 +253,8 @@ int main(int argc, char **argv)
 	ctl_log(c, "trust: %d publisher key(s)%s, %s", c->cfg.trust.nkeys,
 		c->cfg.trust.allow_unsigned ? ", unsigned files allowed" : "",
 		c->cfg.site.nkeys ? "site key" : "no site key");
+	if (ctl_serve_open(c) < 0 || ctl_http_open(c) < 0)
+		goto out_sock;
 	if ((rc = ctl_engines_start(c)) < 0) {
 		fprintf(stderr, "pfs-control: site relay: %s\n", strerror(-rc));
 		goto out_sock;
@@ -253,6 +262,8 @@ int main(int argc, char **argv)
 	run(c);
 	status = 0;
 out_sock:
+	ctl_http_close(c);
+	ctl_serve_close(c);
 	ctl_sock_close(c);
 out_fetch:
 	ctl_engines_free(c);

@@ -79,6 +79,7 @@ if [ "$(id -u)" -eq 0 ]; then
   step faults timeout 900 python3 tests/site/test_faults.py
   step wan-delay timeout 300 python3 tests/site/test_wan_delay.py
   step appliance timeout 900 python3 tests/site/test_appliance.py
+  step serve timeout 300 python3 tests/site/test_serve.py
   step rollout-smoke timeout 600 python3 bench/site_rollout.py --smoke --out "$smoke_dir"
   step faults-bench-smoke timeout 600 python3 bench/upstream_faults.py --smoke --out "$smoke_dir"
 else

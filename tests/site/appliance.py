@@ -34,15 +34,17 @@ appliance = {{ max_children = {kids}; priority = {prio}; local_fanout = {fanout}
 segment = {{ path = "{segment}"; cache_mb = {cache_mb}; }};
 control = {{ socket = "{socket}"; }};
 trust = {{ {trust} state_dir = "{state}"; }};
+{extra}
 """
 
 
 class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
-                 local_fanout=True, upstream=None, idle_sleep_us=0):
+                 local_fanout=True, upstream=None, idle_sleep_us=0, extra_config=""):
         """upstream: an http:// URL (S.HTTP_URL); default TFTP at HQ.
         idle_sleep_us: the dataplane sleeps when idle instead of busy-polling
-        (its --idle-sleep-us), for benchmarks whose devices share its cores."""
+        (its --idle-sleep-us), for benchmarks whose devices share its cores.
+        extra_config: more groups for pfs-relay.conf (serve = { ... };)."""
         self.site = site
         # The appliance trusts what the site's devices trust: the site's
         # publisher key when its files are signed, its site key if it has one.
@@ -63,7 +65,8 @@ class Appliance:
                                   kids=max_children, prio=priority,
                                   fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,
                                   socket=self.socket, trust=trust,
-                                  state=os.path.join(site.work, "app-state")))
+                                  state=os.path.join(site.work, "app-state"),
+                                  extra=extra_config))
         site.add_host(self.ns, APP_IP, "va")
         site.extra_stop.append(self.close)
 

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""test_serve.py - the appliance as the site's TFTP load server (issue 12):
+devices that only speak TFTP (tftp-hpa's tftp, atftp with blksize and
+windowsize) get files from the appliance's cache, no WAN byte; names that
+are not served are refused with the right error; a client that vanishes
+leaves nothing behind. Same conventions as test_site.py; run as root.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pfs_site as S  # noqa: E402
+from appliance import APP_IP, Appliance  # noqa: E402
+from test_site import expect, main  # noqa: E402
+
+MODEL = "CP-8845"
+FILES = {"fw/a.bin": 3 * 1024 * 1024 + 77, "fw/b.bin": 600 * 1024, "dnld/c.bin": 1000}
+SERVE = 'serve = { tftp = true; files = [ "fw/*" ]; max_clients = 16; };'
+
+# A raw client: prints "ERROR <code> <message>" or "DATA <bytes>" for one
+# request; with "vanish", takes block 1 and goes silent.
+RAW = r"""
+import socket, struct, sys
+host, op, name, mode, how = sys.argv[1:6]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+opts = b"timeout\x001\x00" if how == "vanish" else b""
+if how == "short":
+    pkt = b"\x00\x01a"
+else:
+    pkt = struct.pack("!H", int(op)) + name.encode() + b"\0" + mode.encode() + b"\0" + opts
+s.sendto(pkt, (host, 69))
+data, addr = s.recvfrom(70000)
+code = struct.unpack("!H", data[:2])[0]
+if code == 5:
+    print("ERROR %d %s" % (struct.unpack("!H", data[2:4])[0], data[4:-1].decode()))
+elif how == "vanish":
+    if code == 6:
+        s.sendto(b"\x00\x04\x00\x00", addr)
+        data, addr = s.recvfrom(70000)
+    print("DATA %d block %d, now silent" % (len(data) - 4, struct.unpack("!H", data[2:4])[0]))
+else:
+    print("OP %d" % code)
+"""
+
+
+def raw(site, d, op, name, mode="octet", how="-"):
+    r = subprocess.run(["ip", "netns", "exec", site.devices[d].ns, "python3", "-c", RAW, APP_IP,
+                        str(op), name, mode, how], capture_output=True, text=True, timeout=20)
+    expect(r.returncode == 0, "raw client %s: %s" % (name, r.stderr.strip()[-300:]))
+    return r.stdout.strip()
+
+
+def warm(app, files):
+    """The operator prefetches files into the cache (one WAN copy each)."""
+    for f in files:
+        expect(app.ctl_json("prefetch", MODEL, f)["ok"], "prefetch %s" % f)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done = {f["file"] for f in app.ctl_json("files")["files"] if f["state"] == "complete"}
+        if set(files) <= done:
+            return
+        time.sleep(0.1)
+    raise AssertionError("prefetch did not complete: %s" % done)
+
+
+def scenario_serve_tftp_clients_from_cache():
+    """8 TFTP-only devices, tftp-hpa (RFC 1350, 512-byte blocks) and atftp
+    (blksize 1468, windowsize 8, tsize), two files at once: every copy
+    byte-identical, no WAN byte beyond the one prefetch."""
+    with S.Site(8, [MODEL], FILES) as site:
+        app = Appliance(site, extra_config=SERVE)
+        app.start()
+        warm(app, sorted(FILES))
+        wan0 = site.wan_bytes()
+        procs = []
+        for d in site.devices:
+            os.makedirs(d.out, exist_ok=True)
+            name = "fw/a.bin" if d.idx % 2 == 0 else "/fw/b.bin"
+            out = os.path.join(d.out, os.path.basename(name))
+            if d.idx < 4:
+                cmd = ["tftp", "-m", "binary", APP_IP, "-c", "get", name, out]
+            else:
+                cmd = ["atftp", "--option", "blksize 1468", "--option", "windowsize 8",
+                       "--option", "tsize 0", "-g", "-r", name, "-l", out, APP_IP]
+            procs.append((d, name, out, subprocess.Popen(
+                ["ip", "netns", "exec", d.ns] + cmd, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True)))
+        t0 = time.time()
+        for d, name, out, p in procs:
+            text, _ = p.communicate(timeout=120)
+            expect(p.returncode == 0, "d%d %s: exit %d: %s" % (d.idx, name, p.returncode,
+                                                             text.strip()[-300:]))
+            want = site.files[name.lstrip("/")][1]
+            expect(os.path.exists(out) and S.sha256(out) == want,
+                   "d%d: %s differs from the server's" % (d.idx, name))
+        took = time.time() - t0
+        wan = site.wan_bytes() - wan0
+        expect(wan < 16 * 1024, "serving cost %d WAN bytes" % wan)
+        st = app.ctl_json("stats")["serve"]
+        expect(st["tftp_done"] == 8 and st["tftp_failed"] == 0 and st["clients"] == 0,
+               "serve stats: %s" % st)
+        log = app.log("control")
+        expect("serving TFTP on" in log, "no word of the TFTP server in the log")
+        return "8 clients (tftp-hpa, atftp windowsize 8) in %.1f s, %d WAN bytes" % (took, wan)
+
+
+def scenario_serve_refusals_and_vanished_client():
+    """Names that are not served get TFTP's errors: outside serve.files and
+    path escapes 2, not cached 1, a write 2, netascii 0, garbage 4; a
+    client that stops answering holds its transfer only until the
+    timeouts run out, then nothing is left."""
+    with S.Site(2, [MODEL], FILES) as site:
+        app = Appliance(site, extra_config=SERVE)
+        app.start()
+        warm(app, ["fw/b.bin", "dnld/c.bin"])
+        got = raw(site, 0, 1, "fw/b.bin", how="vanish")
+        expect(got.startswith("DATA 512 block 1"), "vanishing client: %r" % got)
+        expect(app.ctl_json("stats")["serve"]["clients"] == 1, "the transfer is not held")
+        cases = [(1, "../etc/passwd", "octet", "-", 2), (1, "fw/../../etc/passwd", "octet",
+                                                          "-", 2),
+                 (1, "dnld/c.bin", "octet", "-", 2), (1, "fw/missing.bin", "octet", "-", 1),
+                 (2, "fw/new.bin", "octet", "-", 2), (1, "fw/b.bin", "netascii", "-", 0),
+                 (1, "x", "octet", "short", 4)]
+        for op, name, mode, how, code in cases:
+            got = raw(site, 1, op, name, mode, how)
+            expect(got.startswith("ERROR %d " % code), "%s %s: %r, want error %d" % (
+                "WRQ" if op == 2 else "RRQ", name, got, code))
+        st = app.ctl_json("stats")["serve"]
+        expect(st["tftp_refused"] == 4 and st["tftp_not_found"] == 1 and
+               st["tftp_bad_requests"] == 2, "refusal counters: %s" % st)
+        # The vanished client: 1+2+4+4+4 s of retries (timeout 1 s asked).
+        deadline = time.time() + 30
+        while time.time() < deadline and app.ctl_json("stats")["serve"]["clients"]:
+            time.sleep(0.5)
+        st = app.ctl_json("stats")["serve"]
+        expect(st["clients"] == 0 and st["tftp_failed"] == 1, "after the timeouts: %s" % st)
+        expect("stopped answering" in app.log("control"), "the log does not say why")
+        return "7 refusals with TFTP's codes; the silent client freed after its timeouts"
+
+
+def curl(site, d, *args):
+    """curl in device d's namespace: (HTTP code, stdout, stderr)."""
+    r = subprocess.run(["ip", "netns", "exec", site.devices[d].ns, "curl", "-sS", "-m", "30",
+                        "-w", "\n%{http_code}"] + list(args), capture_output=True, timeout=60)
+    out, _, code = r.stdout.rpartition(b"\n")
+    return int(code or 0), out, r.stderr.decode(errors="replace")
+
+
+def scenario_serve_http_from_cache():
+    """HTTP/1.1 from the cache (libmicrohttpd): GET byte-identical, HEAD,
+    ranges (206, suffix, 416 past the end), a download resumed with -C -,
+    ETag and If-None-Match (304), HTTP/1.0, keep-alive; 403 for escapes
+    (.., %2e%2e, an encoded NUL) and files outside serve.files, 404, 405;
+    no WAN byte."""
+    with S.Site(2, [MODEL], FILES) as site:
+        app = Appliance(site, extra_config=SERVE.replace(
+            "tftp = true;", 'tftp = true; http = "0.0.0.0:6970";'))
+        app.start()
+        warm(app, sorted(FILES))
+        wan0 = site.wan_bytes()
+        base = "http://%s:6970/" % APP_IP
+        a = open(os.path.join(site.tftp_root, "fw/a.bin"), "rb").read()
+        b = open(os.path.join(site.tftp_root, "fw/b.bin"), "rb").read()
+        out = os.path.join(site.devices[0].out, "a.bin")
+        os.makedirs(site.devices[0].out, exist_ok=True)
+        code, _, err = curl(site, 0, "-o", out, base + "fw/a.bin")
+        expect(code == 200 and open(out, "rb").read() == a, "GET: %d %s" % (code, err))
+        code, head, _ = curl(site, 0, "-I", base + "fw/a.bin")
+        head = head.decode().lower()
+        expect(code == 200 and "content-length: %d" % len(a) in head and "etag: \"" in head
+               and "accept-ranges: bytes" in head, "HEAD: %d %r" % (code, head))
+        etag = [h.split(":", 1)[1].strip() for h in head.splitlines() if h.startswith("etag")][0]
+        code, body, _ = curl(site, 1, "-r", "100-199", base + "fw/a.bin")
+        expect(code == 206 and body == a[100:200], "range 100-199: %d, %d bytes" % (code,
+                                                                                  len(body)))
+        code, body, _ = curl(site, 1, "-r", "-50", base + "fw/b.bin")
+        expect(code == 206 and body == b[-50:], "suffix range: %d" % code)
+        code, _, _ = curl(site, 1, "-r", "99999999-", base + "fw/b.bin")
+        expect(code == 416, "a range past the end: %d" % code)
+        part = os.path.join(site.devices[0].out, "b.bin")
+        with open(part, "wb") as f:
+            f.write(b[:1000])                   # a download cut at 1000 bytes
+        code, _, err = curl(site, 0, "-C", "-", "-o", part, base + "fw/b.bin")
+        expect(code == 206 and open(part, "rb").read() == b, "resume: %d %s" % (code, err))
+        code, body, _ = curl(site, 0, "-H", "If-None-Match: " + etag, base + "fw/b.bin")
+        expect(code == 200 and body == b, "another file's ETag must not match: %d" % code)
+        code, body, _ = curl(site, 0, "-H", "If-None-Match: " + etag, base + "fw/a.bin")
+        expect(code == 304 and not body, "If-None-Match: %d" % code)
+        code, body, _ = curl(site, 1, "-0", base + "fw/b.bin")
+        expect(code == 200 and body == b, "HTTP/1.0: %d" % code)
+        code, _, err = curl(site, 1, "-v", "-o", "/dev/null", "-o", "/dev/null",
+                            base + "fw/b.bin", base + "fw/a.bin")
+        expect("Re-using existing connection" in err, "no keep-alive: %s" % err[-400:])
+        for path, want, extra in (("fw/../../etc/passwd", 403, ["--path-as-is"]),
+                                  ("fw/%2e%2e/%2e%2e/etc/passwd", 403, ["--path-as-is"]),
+                                  ("fw/a.bin%00.txt", 403, []), ("dnld/c.bin", 403, []),
+                                  ("fw/missing.bin", 404, []), ("fw/a.bin", 405, ["-X", "POST"])):
+            code, _, _ = curl(site, 1, *extra, "-o", "/dev/null", base + path)
+            expect(code == want, "%s %s: %d, want %d" % (" ".join(extra), path, code, want))
+        wan = site.wan_bytes() - wan0
+        expect(wan < 16 * 1024, "HTTP serving cost %d WAN bytes" % wan)
+        st = app.ctl_json("stats")["serve"]
+        expect(st["http_refused"] == 5 and st["http_not_found"] == 1 and
+               st["http_not_modified"] == 1 and st["http_bad_ranges"] == 1 and
+               st["http_ranges"] >= 3, "HTTP counters: %s" % st)
+        return "GET, HEAD, ranges, resume, ETag, HTTP/1.0, keep-alive; 6 refusals; %d WAN bytes" % (
+            wan)
+
+
+SCENARIOS = [scenario_serve_tftp_clients_from_cache, scenario_serve_refusals_and_vanished_client,
+             scenario_serve_http_from_cache]
+
+if __name__ == "__main__":
+    sys.exit(main(SCENARIOS, "serve"))
