@@ -190,6 +190,9 @@ bool ctl_http_event(struct ctl *c, int fd);
 void ctl_http_timeout(struct ctl *c);
 int64_t ctl_http_deadline(const struct ctl *c);
 void ctl_http_pins(const struct ctl *c, bool *pin);
+void ctl_http_clients(const struct ctl *c, void *json_array);
+/* pfsctl clients: a json_t * reply listing the transfers in progress. */
+void *ctl_serve_clients_json(const struct ctl *c);
 /* A requested name as a served path (NULL: refused), and the complete
  * cache entry for it (-1: none); shared by TFTP and HTTP. */
 const char *ctl_serve_confine(const struct ctl *c, const char *name);

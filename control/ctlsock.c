@@ -323,6 +323,8 @@ static json_t *dispatch(struct ctl *c, json_t *req)
 		return cmd_files(c);
 	if (!strcmp(cmd, "peers"))
 		return cmd_peers(c);
+	if (!strcmp(cmd, "clients"))
+		return ctl_serve_clients_json(c);
 	if (!strcmp(cmd, "stats"))
 		return cmd_stats(c);
 	if (!strcmp(cmd, "evict"))

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  tree KEY             one hierarchy, drawn (a key prefix of 4+ hex digits)\n"
 		"  files                the chunk cache\n"
 		"  peers                the devices it serves\n"
+		"  clients              TFTP and HTTP transfers in progress (load server)\n"
 		"  stats                counters of control, engine, dataplane and cache\n"
 		"  prefetch MODEL FILE  fetch a file into the cache before devices ask\n"
 		"  evict                drop every cached file no rollout uses\n"
@@ -177,6 +178,19 @@ static void print_peers(json_t *r)
 		       I(p, "slot"));
 }
 
+static void print_clients(json_t *r)
+{
+	size_t i;
+	json_t *x;
+
+	printf("%-5s %-21s %-28s %12s %12s %7s\n", "PROTO", "CLIENT", "FILE", "DONE", "SIZE",
+	       "AGE");
+	json_array_foreach(json_object_get(r, "clients"), i, x)
+		printf("%-5s %-21s %-28s %12lld %12lld %6.1fs\n", S(x, "proto"), S(x, "client"),
+		       S(x, "file"), I(x, "done"), I(x, "size"),
+		       json_real_value(json_object_get(x, "age_s")));
+}
+
 /* Any object as "key: value" lines, nested objects indented. */
 static void print_kv(json_t *o, int indent)
 {
@@ -203,7 +217,7 @@ static json_t *request(int argc, char **argv)
 {
 	const char *cmd = argv[0];
 	static const char *const simple[] = { "status", "trees", "files", "peers", "stats",
-					      "evict", "enable", "disable", NULL };
+					      "evict", "enable", "disable", "clients", NULL };
 
 	for (int i = 0; simple[i]; i++)
 		if (!strcmp(cmd, simple[i]))
@@ -284,6 +298,8 @@ int main(int argc, char **argv)
 			print_files(r);
 		else if (!strcmp(cmd, "peers"))
 			print_peers(r);
+		else if (!strcmp(cmd, "clients"))
+			print_clients(r);
 		else if (json_object_size(r) > 1)
 			print_kv(r, 0);
 		else

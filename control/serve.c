@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,31 @@ int ctl_serve_clients(const struct ctl *c)
 	for (int i = 0; c->serve && i < c->serve->nxf; i++)
 		n += c->serve->xf[i].used;
 	return n;
+}
+
+/* pfsctl clients: every transfer in progress, TFTP and HTTP. */
+void *ctl_serve_clients_json(const struct ctl *c)
+{
+	json_t *a = json_array();
+	int64_t now = ctl_now();
+
+	for (int i = 0; c->serve && i < c->serve->nxf; i++) {
+		const struct xfer *x = &c->serve->xf[i];
+		char peer[32];
+		uint64_t held;
+		if (!x->used)
+			continue;
+		snprintf(peer, sizeof(peer), "%s:%u", inet_ntoa(x->peer.sin_addr),
+			 ntohs(x->peer.sin_port));
+		held = x->s.acked * (uint64_t)x->s.blksize;
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:i, s:i}",
+			"proto", "tftp", "client", peer, "file", pfs_cache_file(c->cache, x->fi)->path,
+			"done", (json_int_t)(held < x->s.size ? held : x->s.size),
+			"size", (json_int_t)x->s.size, "age_s", (now - x->started) / 1e9,
+			"blksize", (int)x->s.blksize, "window", (int)x->s.window));
+	}
+	ctl_http_clients(c, a);
+	return json_pack("{s:b, s:o}", "ok", 1, "clients", a);
 }
 
 const struct ctl_serve_stats *ctl_serve_stats(const struct ctl *c)

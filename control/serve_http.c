@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +24,20 @@
 #define HTTP_BLOCK (64 * 1024)
 #define HTTP_IDLE_S 30                  /* a silent connection is closed */
 
+struct body {                           /* one response's reader */
+	struct ctl *c;
+	int fi;
+	uint64_t start, len, sent;
+	char client[32];
+	int64_t started;
+	struct body *prev, *next;       /* the transfers in progress, for pfsctl clients */
+};
+
 struct ctl_http {
 	struct MHD_Daemon *d;
 	int efd;                        /* libmicrohttpd's epoll fd, in our epoll */
 	uint32_t readers[PFS_CACHE_FILES];      /* responses reading a file: pinned */
-};
-
-struct body {                           /* one response's reader */
-	struct ctl *c;
-	int fi;
-	uint64_t start;
+	struct body *bodies;
 };
 
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
@@ -49,14 +54,22 @@ static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
 	b->c->serve_st.http_bytes += max;
+	b->sent = pos + max;
 	return (ssize_t)max;
 }
 
 static void free_body(void *cls)
 {
 	struct body *b = cls;
+	struct ctl_http *h = b->c->http;
 
-	b->c->http->readers[b->fi]--;
+	h->readers[b->fi]--;
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		h->bodies = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
 	free(b);
 }
 
@@ -184,8 +197,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct body *b = malloc(sizeof(*b));
 	if (!b)
 		return MHD_NO;
-	*b = (struct body){ c, fi, from };
 	uint64_t len = f->size ? to - from + 1 : 0;
+	*b = (struct body){ .c = c, .fi = fi, .start = from, .len = len, .started = ctl_now() };
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ci->client_addr;
+		snprintf(b->client, sizeof(b->client), "%s:%u", inet_ntoa(sin->sin_addr),
+			 ntohs(sin->sin_port));
+	}
 	struct MHD_Response *r = MHD_create_response_from_callback(len, HTTP_BLOCK, read_body, b,
 								   free_body);
 	if (!r) {
@@ -193,6 +213,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_NO;
 	}
 	c->http->readers[fi]++;
+	b->next = c->http->bodies;
+	if (b->next)
+		b->next->prev = b;
+	c->http->bodies = b;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
@@ -296,6 +320,18 @@ void ctl_http_pins(const struct ctl *c, bool *pin)
 	for (int fi = 0; c->http && fi < PFS_CACHE_FILES; fi++)
 		if (c->http->readers[fi])
 			pin[fi] = true;
+}
+
+void ctl_http_clients(const struct ctl *c, void *array)
+{
+	int64_t now = ctl_now();
+
+	for (const struct body *b = c->http ? c->http->bodies : NULL; b; b = b->next)
+		json_array_append_new(array, json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I}",
+			"proto", "http", "client", b->client,
+			"file", pfs_cache_file(c->cache, b->fi)->path, "done", (json_int_t)b->sent,
+			"size", (json_int_t)b->len, "age_s", (now - b->started) / 1e9,
+			"from", (json_int_t)b->start));
 }
 
 void ctl_http_close(struct ctl *c)

@@ -119,6 +119,10 @@ def scenario_serve_refusals_and_vanished_client():
         got = raw(site, 0, 1, "fw/b.bin", how="vanish")
         expect(got.startswith("DATA 512 block 1"), "vanishing client: %r" % got)
         expect(app.ctl_json("stats")["serve"]["clients"] == 1, "the transfer is not held")
+        held = app.ctl_json("clients")["clients"]
+        expect(len(held) == 1 and held[0]["proto"] == "tftp" and held[0]["file"] == "fw/b.bin"
+               and held[0]["size"] == FILES["fw/b.bin"], "pfsctl clients: %s" % held)
+        expect("fw/b.bin" in app.ctl("clients").stdout, "pfsctl clients (text)")
         cases = [(1, "../etc/passwd", "octet", "-", 2), (1, "fw/../../etc/passwd", "octet",
                                                           "-", 2),
                  (1, "dnld/c.bin", "octet", "-", 2), (1, "fw/missing.bin", "octet", "-", 1),
@@ -200,6 +204,20 @@ def scenario_serve_http_from_cache():
                                   ("fw/missing.bin", 404, []), ("fw/a.bin", 405, ["-X", "POST"])):
             code, _, _ = curl(site, 1, *extra, "-o", "/dev/null", base + path)
             expect(code == want, "%s %s: %d, want %d" % (" ".join(extra), path, code, want))
+        slow = subprocess.Popen(["ip", "netns", "exec", site.devices[1].ns, "curl", "-sS",
+                                 "--limit-rate", "100k", "-o", "/dev/null", base + "fw/a.bin"])
+        deadline, seen = time.time() + 10, []
+        while time.time() < deadline and not seen:
+            seen = [x for x in app.ctl_json("clients")["clients"] if x["proto"] == "http"]
+            time.sleep(0.1)
+        expect(seen and seen[0]["file"] == "fw/a.bin" and seen[0]["size"] == len(a),
+               "a slow HTTP download not in pfsctl clients: %s" % seen)
+        slow.kill()                             # the client vanishes mid-transfer
+        slow.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and app.ctl_json("clients")["clients"]:
+            time.sleep(0.1)
+        expect(not app.ctl_json("clients")["clients"], "a vanished HTTP client left state")
         wan = site.wan_bytes() - wan0
         expect(wan < 16 * 1024, "HTTP serving cost %d WAN bytes" % wan)
         st = app.ctl_json("stats")["serve"]
