@@ -44,6 +44,7 @@ static const char *const known[][12] = {
 	  "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
 	{ "serve", "tftp", "http", "files", "max_clients", NULL },
+	{ "metrics", "listen", NULL },
 };
 
 static int check_keys(const struct ctl_config *c, config_setting_t *root)
@@ -322,6 +323,31 @@ static int load_appliance(struct ctl_config *c, config_setting_t *a)
 	return 0;
 }
 
+/* "ADDRESS:PORT" to listen on (an IPv4 address, 0.0.0.0 for all); absent
+ * leaves port 0 (off). */
+static int get_listen(const struct ctl_config *c, config_setting_t *g, const char *name,
+		      uint32_t *ip, uint16_t *port)
+{
+	char v[64] = "", *colon, *end = NULL;
+	struct in_addr a;
+	unsigned long p;
+
+	if (get_str(c, g, name, v, sizeof(v), false) < 0)
+		return -1;
+	if (!v[0])
+		return 0;
+	colon = strrchr(v, ':');
+	p = colon ? strtoul(colon + 1, &end, 10) : 0;
+	if (colon)
+		*colon = '\0';
+	if (!colon || *end || p == 0 || p > 65535 || !inet_aton(v, &a))
+		return fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name,
+			    "is not ADDRESS:PORT (an IPv4 address, 0.0.0.0 for all)");
+	*ip = ntohl(a.s_addr);
+	*port = (uint16_t)p;
+	return 0;
+}
+
 /* serve { tftp, files, max_clients } (issue 12): the load server. A glob
  * is a path pattern (fnmatch, '*' within one directory). */
 static int load_serve(struct ctl_config *c, config_setting_t *g)
@@ -333,21 +359,8 @@ static int load_serve(struct ctl_config *c, config_setting_t *g)
 	    get_int(c, g, "serve.max_clients", 1, 4096, &v) < 0)
 		return -1;
 	c->serve_max_clients = (int)v;
-	char http[64] = "";
-	if (get_str(c, g, "serve.http", http, sizeof(http), false) < 0)
+	if (get_listen(c, g, "serve.http", &c->serve_http_ip, &c->serve_http_port) < 0)
 		return -1;
-	if (http[0]) {
-		char *colon = strrchr(http, ':'), *end;
-		struct in_addr a;
-		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-		if (colon)
-			*colon = '\0';
-		if (!colon || *end || port == 0 || port > 65535 || !inet_aton(http, &a))
-			return fail(c, config_setting_lookup(g, "http"), "serve.http",
-				    "is not ADDRESS:PORT (an IPv4 address, 0.0.0.0 for all)");
-		c->serve_http_ip = ntohl(a.s_addr);
-		c->serve_http_port = (uint16_t)port;
-	}
 	if (!(s = config_setting_lookup(g, "files")))
 		return 0;
 	if (!config_setting_is_array(s) && !config_setting_is_list(s))
@@ -507,6 +520,9 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	if (load_server(c, g) < 0 || load_upstream(c, g) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "serve")) && load_serve(c, g) < 0)
+		goto out;
+	if ((g = config_setting_lookup(root, "metrics")) &&
+	    get_listen(c, g, "metrics.listen", &c->metrics_ip, &c->metrics_port) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "appliance")) && load_appliance(c, g) < 0)
 		goto out;

@@ -17,6 +17,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdarg.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <microhttpd.h>
+
 #include "pfs_cache.h"
 #include "pfs_engine.h"
 #include "pfs_fetch.h"
@@ -62,6 +68,9 @@ struct ctl_config {
 	bool serve_tftp;
 	uint32_t serve_http_ip;         /* host order; with a port, HTTP is served */
 	uint16_t serve_http_port;
+	/* [metrics] (issue 13): Prometheus text on ADDRESS:PORT */
+	uint32_t metrics_ip;
+	uint16_t metrics_port;
 	char serve_globs[CTL_SERVE_GLOBS][PFS_FILEPATH_MAX + 1];
 	int serve_nglobs;               /* 0: every cached file */
 	int serve_max_clients;
@@ -116,6 +125,13 @@ struct ctl_stats {
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
 	uint64_t fanout_tables, fanout_chunks, fanout_skipped, fanout_stale;
 	uint64_t manifests_fetched, manifests_cached, cache_rejected;
+	uint64_t fetches_ok, fetches_failed;
+};
+
+/* A libmicrohttpd daemon run from our epoll loop (mhd_loop.c). */
+struct ctl_mhd {
+	struct MHD_Daemon *d;
+	int efd;                        /* its epoll fd, nested in ours */
 };
 
 /* The load server's counters (serve.c), in `pfsctl stats`. */
@@ -135,6 +151,7 @@ struct ctl {
 	struct ctl_serve *serve;        /* NULL: not serving TFTP */
 	struct ctl_http *http;          /* NULL: not serving HTTP */
 	struct ctl_serve_stats serve_st;
+	struct ctl_mhd metrics;         /* GET /metrics (d NULL: off) */
 	struct pfs_shm *shm;
 	struct pfs_cache *cache;
 	struct pfs_fetch *fetch;
@@ -183,6 +200,21 @@ void ctl_serve_pins(const struct ctl *c, bool *pin);
 int ctl_serve_clients(const struct ctl *c);
 const struct ctl_serve_stats *ctl_serve_stats(const struct ctl *c);
 bool ctl_model_allowed(const struct ctl *c, const char *model);
+/* mhd_loop.c: a libmicrohttpd daemon in our epoll loop (struct ctl_mhd
+ * above). unescape: MHD_OPTION_UNESCAPE_CALLBACK's function, or NULL. */
+typedef size_t (*ctl_unescape_fn)(void *cls, struct MHD_Connection *conn, char *s);
+int ctl_mhd_start(struct ctl *c, struct ctl_mhd *m, const char *what, uint32_t ip,
+		  uint16_t port, unsigned max_conns, MHD_AccessHandlerCallback handler,
+		  ctl_unescape_fn unescape);
+bool ctl_mhd_event(struct ctl_mhd *m, int fd);
+int64_t ctl_mhd_deadline(const struct ctl_mhd *m);
+void ctl_mhd_run_due(struct ctl_mhd *m);
+void ctl_mhd_stop(struct ctl_mhd *m);
+
+/* metrics.c: GET /metrics, the Prometheus text format (issue 13). */
+int ctl_metrics_open(struct ctl *c);
+void ctl_metrics_close(struct ctl *c);
+
 /* serve_http.c: the same over HTTP/1.1 (libmicrohttpd). */
 int ctl_http_open(struct ctl *c);
 void ctl_http_close(struct ctl *c);
@@ -202,6 +234,7 @@ int ctl_serve_cached(const struct ctl *c, const char *path);
 int ctl_engines_start(struct ctl *c);
 void ctl_engines_timeout(struct ctl *c);
 int64_t ctl_engines_deadline(const struct ctl *c);
+void ctl_engines_stats(const struct ctl *c, struct pfs_engine_stats *sum);
 void ctl_engines_drain(struct ctl *c);
 int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path);
 void ctl_engines_set_enabled(struct ctl *c, bool on);

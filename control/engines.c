@@ -265,6 +265,36 @@ void ctl_engines_timeout(struct ctl *c)
 	pin_active(c);
 }
 
+/* Every engine's counters added up (pfsctl stats, /metrics). */
+void ctl_engines_stats(const struct ctl *c, struct pfs_engine_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int i = 0; i < c->neng; i++) {
+		const struct pfs_engine_stats *s = pfs_engine_stats(c->eng[i].e);
+		sum->chunks_rx += s->chunks_rx;
+		sum->chunks_tx += s->chunks_tx;
+		sum->chunks_retx += s->chunks_retx;
+		sum->chunks_bad += s->chunks_bad;
+		sum->rx_foreign += s->rx_foreign;
+		sum->rx_unknown += s->rx_unknown;
+		sum->rx_stray += s->rx_stray;
+		sum->queue_drops += s->queue_drops;
+		sum->verify_failures += s->verify_failures;
+		sum->chunks_forged += s->chunks_forged;
+		sum->manifests_ok += s->manifests_ok;
+		sum->distrusted += s->distrusted;
+		sum->rx_wrong_source += s->rx_wrong_source;
+		sum->upstream_bad_chunks += s->upstream_bad_chunks;
+		sum->auth_ok += s->auth_ok;
+		for (int k = 0; k < PFS_MAN_E_COUNT; k++)
+			sum->manifests_rejected[k] += s->manifests_rejected[k];
+		for (int k = 0; k < PFS_AUTH_DROP_COUNT; k++)
+			sum->auth_drops[k] += s->auth_drops[k];
+		for (int k = 0; k < PFS_E_ERR_COUNT; k++)
+			sum->rx_bad[k] += s->rx_bad[k];
+	}
+}
+
 int64_t ctl_engines_deadline(const struct ctl *c)
 {
 	pfs_time_t t = c->beacon.e ? pfs_engine_next_deadline(c->beacon.e) : PFS_TIME_NEVER;

@@ -78,6 +78,8 @@ static int timeout_ms(struct ctl *c, int64_t now)
 		t = ctl_serve_deadline(c);
 	if (ctl_http_deadline(c) < t)
 		t = ctl_http_deadline(c);
+	if (ctl_mhd_deadline(&c->metrics) < t)
+		t = ctl_mhd_deadline(&c->metrics);
 	if (t <= now)
 		return 0;
 	t = (t - now + 999999) / 1000000;
@@ -99,7 +101,8 @@ static void run(struct ctl *c)
 				if (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 					c->stop = true;
 			} else if (!ctl_sock_event(c, fd, evs[i].events) &&
-				   !ctl_serve_event(c, fd) && !ctl_http_event(c, fd)) {
+				   !ctl_serve_event(c, fd) && !ctl_http_event(c, fd) &&
+				   !ctl_mhd_event(&c->metrics, fd)) {
 				pfs_fetch_on_fd(c->fetch, fd, evs[i].events);
 			}
 		}
@@ -110,6 +113,7 @@ static void run(struct ctl *c)
 		ctl_engines_timeout(c);
 		ctl_serve_timeout(c);
 		ctl_http_timeout(c);
+		ctl_mhd_run_due(&c->metrics);
 		ctl_fanout_sync(c);
 		ctl_sock_sweep(c, now);
 	}
@@ -253,7 +257,7 @@ int main(int argc, char **argv)
 	ctl_log(c, "trust: %d publisher key(s)%s, %s", c->cfg.trust.nkeys,
 		c->cfg.trust.allow_unsigned ? ", unsigned files allowed" : "",
 		c->cfg.site.nkeys ? "site key" : "no site key");
-	if (ctl_serve_open(c) < 0 || ctl_http_open(c) < 0)
+	if (ctl_serve_open(c) < 0 || ctl_http_open(c) < 0 || ctl_metrics_open(c) < 0)
 		goto out_sock;
 	if ((rc = ctl_engines_start(c)) < 0) {
 		fprintf(stderr, "pfs-control: site relay: %s\n", strerror(-rc));
@@ -262,6 +266,7 @@ int main(int argc, char **argv)
 	run(c);
 	status = 0;
 out_sock:
+	ctl_metrics_close(c);
 	ctl_http_close(c);
 	ctl_serve_close(c);
 	ctl_sock_close(c);

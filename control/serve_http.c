@@ -17,12 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include "control.h"
 
 #define HTTP_BLOCK (64 * 1024)
-#define HTTP_IDLE_S 30                  /* a silent connection is closed */
 
 struct body {                           /* one response's reader */
 	struct ctl *c;
@@ -34,8 +32,7 @@ struct body {                           /* one response's reader */
 };
 
 struct ctl_http {
-	struct MHD_Daemon *d;
-	int efd;                        /* libmicrohttpd's epoll fd, in our epoll */
+	struct ctl_mhd m;
 	uint32_t readers[PFS_CACHE_FILES];      /* responses reading a file: pinned */
 	struct body *bodies;
 };
@@ -261,58 +258,37 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 
 int ctl_http_open(struct ctl *c)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->cfg.serve_http_port),
-				  .sin_addr.s_addr = htonl(c->cfg.serve_http_ip) };
-	const union MHD_DaemonInfo *info;
 	struct ctl_http *h;
+	int rc;
 
 	if (!c->cfg.serve_http_port)
 		return 0;
 	if (!(h = calloc(1, sizeof(*h))))
 		return -ENOMEM;
-	h->d = MHD_start_daemon(MHD_USE_EPOLL, c->cfg.serve_http_port, NULL, NULL, on_request, c,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->cfg.serve_max_clients,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
-				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-				MHD_OPTION_END);
-	info = h->d ? MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-	struct epoll_event ev = { .events = EPOLLIN };
-	if (!info || (ev.data.fd = h->efd = info->epoll_fd,
-		      epoll_ctl(c->epfd, EPOLL_CTL_ADD, h->efd, &ev) < 0)) {
-		fprintf(stderr, "pfs-control: serve.http: cannot listen on %s:%u: %s\n",
-			inet_ntoa(sa.sin_addr), c->cfg.serve_http_port, strerror(errno));
-		if (h->d)
-			MHD_stop_daemon(h->d);
+	rc = ctl_mhd_start(c, &h->m, "serving HTTP", c->cfg.serve_http_ip, c->cfg.serve_http_port,
+			   (unsigned)c->cfg.serve_max_clients, on_request, unescape);
+	if (rc < 0) {
 		free(h);
-		return -EADDRINUSE;
+		return rc;
 	}
 	c->http = h;
-	ctl_log(c, "serving HTTP on %s:%u", inet_ntoa(sa.sin_addr), c->cfg.serve_http_port);
 	return 0;
 }
 
 bool ctl_http_event(struct ctl *c, int fd)
 {
-	if (!c->http || fd != c->http->efd)
-		return false;
-	MHD_run(c->http->d);
-	return true;
+	return c->http && ctl_mhd_event(&c->http->m, fd);
 }
 
 void ctl_http_timeout(struct ctl *c)
 {
-	if (c->http && ctl_http_deadline(c) <= ctl_now())
-		MHD_run(c->http->d);
+	if (c->http)
+		ctl_mhd_run_due(&c->http->m);
 }
 
 int64_t ctl_http_deadline(const struct ctl *c)
 {
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (!c->http || MHD_get_timeout(c->http->d, &ms) != MHD_YES)
-		return INT64_MAX;
-	return ctl_now() + (int64_t)ms * 1000000;
+	return c->http ? ctl_mhd_deadline(&c->http->m) : INT64_MAX;
 }
 
 void ctl_http_pins(const struct ctl *c, bool *pin)
@@ -338,7 +314,7 @@ void ctl_http_close(struct ctl *c)
 {
 	if (!c->http)
 		return;
-	MHD_stop_daemon(c->http->d);
+	ctl_mhd_stop(&c->http->m);
 	free(c->http);
 	c->http = NULL;
 }

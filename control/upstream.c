@@ -365,6 +365,7 @@ static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
 		pfs_membuf_free(&man);
 	} else {
 		fetch_release(c, ce, hidx, false);
+		c->st.fetches_ok++;
 		pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);
 	}
 	ctl_engine_drain(c, ce);
@@ -383,6 +384,8 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 		return;
 	manifest = c->fetch_slot[id].manifest;
 	store_err = c->fetch_slot[id].store_err;
+	if (!(manifest && err == -ENOENT))     /* no manifest: an unsigned file, not a failure */
+		c->st.fetches_failed++;
 	if (!manifest && !store_err && pfs_fetch_resumable(c->fetch, id))
 		c->fetch_slot[id].parked = true;        /* see the top of this file */
 	else

@@ -10,6 +10,7 @@ PKGS=(
   libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libconfig-dev
   tftpd-hpa tftp-hpa iproute2 procps psmisc python3 jq
   dpdk-dev libpcap-dev gnuplot-nox lua5.4 libsodium-dev lighttpd nginx atftp libmicrohttpd-dev
+  prometheus
 )
 
 missing=()
@@ -22,10 +23,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# tftpd-hpa's, lighttpd's and nginx's packaged services would hold ports 69 and 80 on
+# The packaged services of tftpd-hpa, lighttpd, nginx and prometheus (installed for
+# promtool) would hold ports 69, 80 and 9090 on
 # the host; the site harness runs its own servers inside a namespace.
 if command -v systemctl >/dev/null 2>&1; then
-  for unit in tftpd-hpa lighttpd nginx; do
+  for unit in tftpd-hpa lighttpd nginx prometheus; do
     systemctl disable --now "$unit" >/dev/null 2>&1 || true
   done
 fi

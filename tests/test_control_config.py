@@ -25,6 +25,8 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD + 'serve = { http = "10.0.0.300:80"; };\n', 3, "serve.http: is not ADDRESS:PORT"),
     (GOOD + 'serve = { http = "0.0.0.0:70000"; };\n', 3, "serve.http: is not ADDRESS:PORT"),
     (GOOD + 'serve = { tftp = true; ftp = true; };\n', 3, "unknown key 'ftp'"),
+    (GOOD + 'metrics = { listen = "localhost:9851"; };\n', 3, "metrics.listen: is not ADDRESS"),
+    (GOOD + 'metrics = { port = 9851; };\n', 3, "unknown key 'port'"),
     (GOOD + 'segment = { ring_slots = 1000; };\n', 3, "segment.ring_slots"),
     (GOOD + 'control = { socket_mode = "0999"; };\n', 3, "control.socket_mode"),
     (GOOD + 'control = { heartbeat_timeout = 0.0; };\n', 3, "control.heartbeat_timeout"),

@@ -388,10 +388,62 @@ def scenario_appliance_relay_no_election():
             max(joined.values()) * 1000, claims, min(heard.values()), max(heard.values()))
 
 
+def scrape(app, path="/metrics"):
+    """GET path from pfs-control's metrics listener: (HTTP code, body)."""
+    r = subprocess.run(["ip", "netns", "exec", app.ns, "curl", "-sS", "-m", "10", "-w",
+                        "\n%{http_code}", "http://127.0.0.1:9851" + path],
+                       capture_output=True, text=True, timeout=20)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def metric(body, name, labels=""):
+    """The value of one sample (labels as written, e.g. 'state="root"')."""
+    for line in body.splitlines():
+        if line.startswith(name + ("{" if labels else " ")) and (not labels or labels in line):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no sample %s{%s} in /metrics" % (name, labels))
+
+
+def scenario_appliance_metrics():
+    """GET /metrics (metrics.listen): the page passes promtool check metrics
+    before and after a rollout of 4 devices, and its counters move with it:
+    the dataplane's chunks out, WAN bytes, one fetch, a root hierarchy, a
+    complete cache file; other paths 404."""
+    files = {"fw/m.bin": 2 * 1024 * 1024}
+    with S.Site(4, MODELS[:1], files) as site:
+        app = Appliance(site, extra_config='metrics = { listen = "127.0.0.1:9851"; };')
+        app.start()
+        pages = []
+        code, before = scrape(app)
+        expect(code == 200, "GET /metrics: %d" % code)
+        for d in site.devices:
+            d.start(sorted(files))
+        expect(site.wait(60), "devices did not finish")
+        check_devices(site, site.devices)
+        code, after = scrape(app)
+        for text in (before, after):
+            p = subprocess.run(["promtool", "check", "metrics"], input=text,
+                               capture_output=True, text=True, timeout=30)
+            expect(p.returncode == 0, "promtool: %s" % (p.stdout + p.stderr)[-600:])
+            pages.append(len(text.splitlines()))
+        expect(metric(before, "pfs_relay_dataplane_tx_chunks_total") <
+               metric(after, "pfs_relay_dataplane_tx_chunks_total"), "chunks out did not move")
+        expect(metric(after, "pfs_relay_wan_bytes_total") >= files["fw/m.bin"], "WAN bytes")
+        expect(metric(after, "pfs_relay_upstream_fetches_total", 'result="ok"') >= 1, "fetches")
+        expect(metric(after, "pfs_relay_hierarchies", 'state="root"') == 1, "no root hierarchy")
+        expect(metric(after, "pfs_relay_cache_files", 'state="complete"') >= 1, "cache files")
+        expect(metric(after, "pfs_relay_dataplane_up") == 1 and
+               metric(after, "pfs_relay_site_relay") == 1, "up and relay")
+        expect(scrape(app, "/other")[0] == 404, "/other is not 404")
+        return "promtool-clean pages of %d and %d lines; counters moved with the rollout" % (
+            pages[0], pages[1])
+
+
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
              scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally,
              scenario_appliance_demoted_keeps_cache, scenario_appliance_http_server_killed_resumes,
-             scenario_appliance_relay_no_election]
+             scenario_appliance_relay_no_election, scenario_appliance_metrics]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))
