@@ -46,6 +46,8 @@ void tftp_session_start(struct tftp_session *s, const struct tftp_request *r, ui
 		s->oack_timeout_s = r->timeout_s;
 	}
 	s->tsize = r->tsize;
+	s->oack_blksize = r->blksize != 0;
+	s->oack_window = r->windowsize != 0;
 	s->nblocks = size / s->blksize + 1;
 	s->next = 1;
 	if (r->options) {
@@ -127,9 +129,12 @@ int tftp_session_poll(struct tftp_session *s, tftp_time_t now, uint8_t *buf, siz
 	}
 	if (s->state == TS_OACK && s->send_oack) {
 		s->send_oack = false;
-		return tftp_build_oack(buf, cap, s->blksize != TFTP_BLKSIZE_DEF ? s->blksize : 0,
+		/* Every option asked is answered, with the value granted (a
+		 * client that asked blksize 512 gets blksize 512): an OACK
+		 * never comes out empty (RFC 2347), fuzz_tftp found that. */
+		return tftp_build_oack(buf, cap, s->oack_blksize ? s->blksize : 0,
 				       s->oack_timeout_s, s->tsize, s->size,
-				       s->window > 1 ? s->window : 0);
+				       s->oack_window ? s->window : 0);
 	}
 	if (s->state != TS_SENDING || s->next > s->nblocks || s->next > s->acked + s->window)
 		return 0;

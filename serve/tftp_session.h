@@ -53,6 +53,7 @@ struct tftp_session {
 	uint8_t tries, retries;
 	bool send_oack, send_error;
 	bool tsize;                     /* in the OACK */
+	bool oack_blksize, oack_window; /* asked, so answered (with what was granted) */
 	uint32_t oack_timeout_s;
 	uint16_t err_code;
 	char err_msg[96];

@@ -252,6 +252,24 @@ Test(tftp_session, oack_carries_what_was_granted)
 	free(f.bytes);
 }
 
+/* Options asked at their default values are still answered: an empty
+ * OACK is not a valid packet (found by fuzz_tftp). */
+Test(tftp_session, oack_never_empty)
+{
+	struct tftp_request r = { .op = TFTP_RRQ, .octet = 1, .blksize = 512, .windowsize = 1,
+				  .options = 1 };
+	struct file f = make(10);
+	struct tftp_session s;
+	uint8_t pkt[600];
+
+	tftp_session_start(&s, &r, 10, &lim, file_read, &f, 0);
+	int n = tftp_session_poll(&s, 0, pkt, sizeof(pkt));
+	const char want[] = "\0\6blksize\000512\0windowsize\0001";
+	cr_assert_eq(n, (int)sizeof(want));
+	cr_assert_eq(memcmp(pkt, want, (size_t)n), 0);
+	free(f.bytes);
+}
+
 Test(tftp_session, block_numbers_roll_over)
 {
 	struct tftp_request r = { .op = TFTP_RRQ, .octet = 1, .blksize = 8, .windowsize = 16,

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n > 0) {
 			if (n < 4 || out[0] != 0 || (out[1] != TFTP_DATA && out[1] != TFTP_OACK &&
 						     out[1] != TFTP_ERROR))
-				abort();
+				abort();        /* an OACK names at least one option */
 			if (out[1] == TFTP_DATA && (size_t)n - 4 > s.blksize)
 				abort();
 			continue;
