@@ -9,7 +9,7 @@ PKGS=(
   libcriterion-dev libfuzzer-14-dev libclang-rt-14-dev
   libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libconfig-dev
   tftpd-hpa tftp-hpa iproute2 procps psmisc python3 jq
-  dpdk-dev libpcap-dev gnuplot-nox lua5.4 libsodium-dev lighttpd nginx atftp libmicrohttpd-dev
+  dpdk-dev libpcap-dev gnuplot-nox lua5.4 libsodium-dev lighttpd nginx atftp busybox libmicrohttpd-dev
   prometheus
 )
 
