@@ -46,6 +46,18 @@ else:
 """
 
 
+STALLED = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((sys.argv[1], 6970))
+s.sendall(b"GET /" + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+s.recv(512)
+print("reading", flush=True)
+sys.stdin.read()
+"""
+
+
 def raw(site, d, op, name, mode="octet", how="-"):
     r = subprocess.run(["ip", "netns", "exec", site.devices[d].ns, "python3", "-c", RAW, APP_IP,
                         str(op), name, mode, how], capture_output=True, text=True, timeout=20)
@@ -212,8 +224,13 @@ def scenario_serve_http_from_cache():
                                   ("fw/missing.bin", 404, []), ("fw/a.bin", 405, ["-X", "POST"])):
             code, _, _ = curl(site, 1, *extra, "-o", "/dev/null", base + path)
             expect(code == want, "%s %s: %d, want %d" % (" ".join(extra), path, code, want))
-        slow = subprocess.Popen(["ip", "netns", "exec", site.devices[1].ns, "curl", "-sS",
-                                 "--limit-rate", "100k", "-o", "/dev/null", base + "fw/a.bin"])
+        # A client that asks and stops reading (a small receive buffer, so
+        # the file cannot all sit in socket buffers): in progress until it
+        # goes away.
+        slow = subprocess.Popen(["ip", "netns", "exec", site.devices[1].ns, "python3", "-c",
+                                 STALLED, APP_IP, "fw/a.bin"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        expect(slow.stdout.readline().strip() == "reading", "the stalled client did not start")
         deadline, seen = time.time() + 10, []
         while time.time() < deadline and not seen:
             seen = [x for x in app.ctl_json("clients")["clients"] if x["proto"] == "http"]
