@@ -25,6 +25,9 @@
 
 #define RING_POLL_MS 1
 
+#define FETCH_PORT_LO    49152          /* RFC 6335's dynamic ports, 49152-65535 */
+#define FETCH_PORT_COUNT 16384
+
 int64_t ctl_now(void)
 {
 	struct timespec ts;
@@ -244,6 +247,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pfs-control: libcurl initialisation failed\n");
 		goto out_dplink;
 	}
+	/* Upstream fetches keep to the IANA dynamic range, which 4051 is not
+	 * in, whatever the host's ip_local_port_range says (issue 15 2). */
+	c->cfg.limits.port_lo = FETCH_PORT_LO;
+	c->cfg.limits.port_count = FETCH_PORT_COUNT;
 	pfs_fetch_set_limits(c->fetch, &c->cfg.limits);
 	if ((rc = make_socket_dir(c->cfg.socket)) < 0) {
 		fprintf(stderr, "pfs-control: %s: cannot create its directory: %s\n",

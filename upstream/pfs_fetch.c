@@ -228,6 +228,10 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->err);
 	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)f->lim.connect_timeout_ms);
+	if (f->lim.port_lo) {           /* libcurl tries them in turn, TFTP too */
+		curl_easy_setopt(j->easy, CURLOPT_LOCALPORT, (long)f->lim.port_lo);
+		curl_easy_setopt(j->easy, CURLOPT_LOCALPORTRANGE, (long)f->lim.port_count);
+	}
 	if (j->http) {
 		curl_easy_setopt(j->easy, CURLOPT_FAILONERROR, 1L);
 		curl_easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 1L);

@@ -40,6 +40,11 @@ struct pfs_fetch_limits {
 	uint32_t stall_timeout_ms;      /* the low-speed window: 10 s */
 	uint32_t low_speed;             /* bytes/s a window must average: 1000 */
 	uint32_t min_rate;              /* deadline = connect + size / min_rate: 8192 B/s */
+	/* The local ports a fetch may use, [port_lo, port_lo + port_count); 0:
+	 * the kernel's ephemeral range. pfs-control pins them: on the appliance
+	 * nothing in the kernel holds UDP 4051 (the dataplane does, through
+	 * XDP), so an ephemeral 4051 would have the replies steered away. */
+	uint16_t port_lo, port_count;
 };
 
 void pfs_fetch_limits_default(struct pfs_fetch_limits *l);

@@ -388,6 +388,32 @@ def scenario_appliance_relay_no_election():
             max(joined.values()) * 1000, claims, min(heard.values()), max(heard.values()))
 
 
+def scenario_appliance_fetch_port_pinned():
+    """The appliance's kernel would hand out 4051 and nothing else as an
+    ephemeral port (ip_local_port_range "4051 4051"): pfs-control's
+    upstream fetches keep to 49152-65535, so their replies are not steered
+    into the dataplane (issue 15 section 2). 3 devices complete over TFTP,
+    then 3 more over HTTP."""
+    files = {"fw/p.bin": 300 * 1024, "fw/q.bin": 200 * 1024}
+    with S.Site(6, MODELS[:1], files) as site:
+        site.start_http()
+        for upstream, devices, f in ((None, site.devices[:3], "fw/p.bin"),
+                                     (S.HTTP_URL, site.devices[3:], "fw/q.bin")):
+            app = Appliance(site, upstream=upstream)
+            S.sh("sysctl", "-qw", "net.ipv4.ip_local_port_range=4051 4051", ns=app.ns)
+            app.start()
+            for d in devices:
+                d.start([f])
+            expect(site.wait(60), "%s: devices did not finish" % (upstream or "tftp"))
+            check_devices(site, devices)
+            expect("complete" in app.log("control"), "no fetch completed")
+            app.close()
+            site.extra_stop.remove(app.close)
+            S.sh("ip", "netns", "del", app.ns)
+            site.namespaces.remove(app.ns)
+        return "TFTP and HTTP fetched with the ephemeral range pinned on 4051"
+
+
 def scrape(app, path="/metrics"):
     """GET path from pfs-control's metrics listener: (HTTP code, body)."""
     r = subprocess.run(["ip", "netns", "exec", app.ns, "curl", "-sS", "-m", "10", "-w",
@@ -443,7 +469,8 @@ def scenario_appliance_metrics():
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
              scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally,
              scenario_appliance_demoted_keeps_cache, scenario_appliance_http_server_killed_resumes,
-             scenario_appliance_relay_no_election, scenario_appliance_metrics]
+             scenario_appliance_relay_no_election, scenario_appliance_metrics,
+             scenario_appliance_fetch_port_pinned]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))
