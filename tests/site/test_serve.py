@@ -18,6 +18,7 @@ from test_site import expect, main  # noqa: E402
 MODEL = "CP-8845"
 FILES = {"fw/a.bin": 3 * 1024 * 1024 + 77, "fw/b.bin": 600 * 1024, "dnld/c.bin": 1000}
 SERVE = 'serve = { tftp = true; files = [ "fw/*" ]; max_clients = 16; };'
+SERVE_HTTP = SERVE.replace("tftp = true;", 'tftp = true; http = "0.0.0.0:6970";')
 
 # A raw client: prints "ERROR <code> <message>" or "DATA <bytes>" for one
 # request; with "vanish", takes block 1 and goes silent.
@@ -84,8 +85,7 @@ def scenario_serve_tftp_clients_from_cache():
     (blksize 1024) and busybox's wget over HTTP: every copy byte-identical,
     no WAN byte beyond the one prefetch."""
     with S.Site(8, [MODEL], FILES) as site:
-        app = Appliance(site, extra_config=SERVE.replace(
-            "tftp = true;", 'tftp = true; http = "0.0.0.0:6970";'))
+        app = Appliance(site, extra_config=SERVE_HTTP)
         app.start()
         warm(app, sorted(FILES))
         wan0 = site.wan_bytes()
@@ -180,8 +180,7 @@ def scenario_serve_http_from_cache():
     (.., %2e%2e, an encoded NUL) and files outside serve.files, 404, 405;
     no WAN byte."""
     with S.Site(2, [MODEL], FILES) as site:
-        app = Appliance(site, extra_config=SERVE.replace(
-            "tftp = true;", 'tftp = true; http = "0.0.0.0:6970";'))
+        app = Appliance(site, extra_config=SERVE_HTTP)
         app.start()
         warm(app, sorted(FILES))
         wan0 = site.wan_bytes()
