@@ -225,3 +225,32 @@ void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool 
 	h->progress_mark = h->f.have.count;
 	elect_start(e, h, now);
 }
+
+int pfs_engine_solo_restart(struct pfs_engine *e, pfs_time_t now, int hidx)
+{
+	struct hier *h;
+	struct pfs_file *f;
+
+	if (hidx < 0 || hidx >= e->nhiers || e->hiers[hidx].state != H_SOLO)
+		return -EINVAL;
+	h = &e->hiers[hidx];
+	f = &h->f;
+	if (h->upstream_active || h->t_upstream_retry || (!f->failed && !f->complete))
+		return -EBUSY;
+	pfs_bitmap_clear(&f->have);
+	f->complete = f->failed = f->hashing = false;
+	f->fail_cause = PFS_FAIL_NONE;
+	f->fail_err = 0;
+	f->progress_step = 0;
+	if (!h->man.verified) {         /* unsigned: the next copy defines it */
+		f->final = false;
+		f->size = 0;
+		f->nchunks = 0;
+		f->short_index = UINT32_MAX;
+		memset(f->sha256, 0, sizeof(f->sha256));
+	}
+	h->man.up_index = h->man.up_fill = 0;
+	h->upstream_tries = 0;
+	xfer_upstream_start(e, h, now);
+	return 0;
+}

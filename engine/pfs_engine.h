@@ -315,6 +315,11 @@ void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, 
  * and lets its children elect another root; a member leaves its parent and
  * its children re-join elsewhere. The file fails here with PFS_FAIL_LOCAL. */
 void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err);
+/* Fetch a solo hierarchy (PFS_MODE_TFTP_ONLY) again: it failed, or the
+ * driver lost the copy it completed. Its verified manifest is kept (a
+ * rollback stays refused). 0, -EBUSY while a fetch is under way or retries
+ * are pending, -EINVAL for another kind of hierarchy. */
+int pfs_engine_solo_restart(struct pfs_engine *e, pfs_time_t now, int hidx);
 /* Result of a HASH_FILE action. */
 void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 			    const uint8_t sha256[32]);
@@ -328,6 +333,13 @@ bool pfs_engine_done(const struct pfs_engine *e);        /* all complete or fail
 bool pfs_engine_all_ok(const struct pfs_engine *e);      /* all complete */
 bool pfs_engine_children_served(const struct pfs_engine *e);
 int pfs_engine_hier_count(const struct pfs_engine *e);
+/* The index of the hierarchy of path, or -ENOENT. */
+int pfs_engine_find(const struct pfs_engine *e, const char *path);
+/* Bytes [0, n) of hidx's file that this node holds and has checked: chunk
+ * by chunk against a signed manifest, or, unsigned, only the whole file once
+ * verified. What a driver may hand on while the rest still arrives (the
+ * appliance's load server). */
+uint64_t pfs_engine_checked_bytes(const struct pfs_engine *e, int hidx);
 int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_info *out);
 int pfs_engine_child_info(const struct pfs_engine *e, int hidx, unsigned slot,
 			  struct pfs_child_info *out);

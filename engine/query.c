@@ -93,3 +93,31 @@ int pfs_engine_child_info(const struct pfs_engine *e, int hidx, unsigned slot,
 
 const struct pfs_engine_stats *pfs_engine_stats(const struct pfs_engine *e) { return &e->st; }
 const struct pfs_engine_config *pfs_engine_config(const struct pfs_engine *e) { return &e->cfg; }
+
+int pfs_engine_find(const struct pfs_engine *e, const char *path)
+{
+	for (int i = 0; i < e->nhiers; i++)
+		if (!strcmp(e->hiers[i].path, path))
+			return i;
+	return -ENOENT;
+}
+
+/* Signed: the chunks below the held prefix were each checked against their
+ * digest before they were stored, so they may go out before the file is
+ * whole. Unsigned: nothing is checked until the whole-file SHA-256, so
+ * nothing counts until then. */
+uint64_t pfs_engine_checked_bytes(const struct pfs_engine *e, int hidx)
+{
+	const struct hier *h;
+	uint64_t n;
+
+	if (hidx < 0 || hidx >= e->nhiers)
+		return 0;
+	h = &e->hiers[hidx];
+	if (h->f.complete)
+		return h->f.size;
+	if (!h->man.verified || !h->f.chunk_size)
+		return 0;
+	n = (uint64_t)h->f.have.prefix * h->f.chunk_size;
+	return h->f.final && n > h->f.size ? h->f.size : n;
+}

@@ -34,7 +34,7 @@ static struct pfs_engine_config base_config(const char *model)
 struct file_spec { const char *path; size_t size; uint8_t *data; };
 
 /* Every live node must hold byte-identical copies of the files it wanted. */
-static void assert_all_files(struct netsim *ns, const struct file_spec *files, int nfiles,
+static inline void assert_all_files(struct netsim *ns, const struct file_spec *files, int nfiles,
 			     int nwants)
 {
 	for (int n = 0; n < netsim_nodes(ns); n++) {

@@ -1,0 +1,163 @@
+/* test_engine_solo.c - the engine as the appliance's load server drives it
+ * (issue 12 section 2): a solo hierarchy (PFS_MODE_TFTP_ONLY) fetches a
+ * file alone, tells how much of it is checked while it arrives, and is
+ * asked for again after it failed or its copy was lost.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include <openssl/evp.h>
+
+#include "pfs_manifest.h"
+#include "sim_helpers.h"
+
+#define PATH  "fw/load.bin"
+#define CHUNK 1000u
+#define SIZE  9500u             /* 10 chunks, the last one short */
+
+static struct pfs_trust trust;
+static uint8_t *file, *man;
+static size_t man_len;
+
+static struct pfs_engine *solo(bool signed_files)
+{
+	struct pfs_engine_config c = base_config("load-server");
+	uint8_t seed[32], pub[32];
+
+	c.node_id = 0x0a000063u;
+	c.self = (struct pfs_addr){ c.node_id, PFS_PORT };
+	c.mode = PFS_MODE_TFTP_ONLY;
+	c.chunk_size = CHUNK;
+	file = make_file(SIZE, 5);
+	if (signed_files) {
+		memset(&trust, 0, sizeof(trust));
+		cr_assert_eq(pfs_keypair_new(seed, pub), 0);
+		cr_assert_eq(pfs_trust_add_key(&trust, pub), 0);
+		man = pfs_manifest_from_buffer(file, SIZE, PATH, CHUNK, 1, pfs_key_id(pub), seed,
+					       &man_len);
+		cr_assert_not_null(man);
+		c.trust = &trust;
+	}
+	return pfs_engine_new(&c);
+}
+
+/* The actions due now: how many of type t, the last one in *last. */
+static int due(struct pfs_engine *e, pfs_time_t now, enum pfs_action_type t,
+	       struct pfs_action *last)
+{
+	static uint8_t buf[PFS_DGRAM_MAX];
+	struct pfs_action a;
+	int n = 0;
+
+	while (pfs_engine_poll(e, now, &a, buf, sizeof(buf)) > 0)
+		if (a.type == t) {
+			n++;
+			if (last)
+				*last = a;
+		}
+	return n;
+}
+
+Test(solo, signed_file_counts_checked_chunks_as_they_arrive)
+{
+	struct pfs_engine *e = solo(true);
+	struct pfs_action a;
+	int h = pfs_engine_want(e, 0, PATH);
+	uint8_t bad[CHUNK];
+
+	cr_assert_geq(h, 0);
+	cr_assert_eq(pfs_engine_find(e, PATH), h);
+	cr_assert_eq(pfs_engine_find(e, "fw/other.bin"), -ENOENT);
+	cr_assert_eq(due(e, 0, PFS_ACT_UPSTREAM_START, &a), 1);
+	cr_assert(a.want_manifest);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 0);
+	cr_assert_eq(pfs_engine_upstream_manifest(e, 1, h, man, man_len), 0);
+	/* Two chunks and a half: two count, the half waits for its digest. */
+	cr_assert_eq(pfs_engine_upstream_write(e, 2, h, 0, file, 2500), 0);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 2000);
+	cr_assert_eq(pfs_engine_upstream_write(e, 3, h, 2500, file + 2500, 500), 0);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 3000);
+	/* A restart while the fetch runs is refused. */
+	cr_assert_eq(pfs_engine_solo_restart(e, 4, h), -EBUSY);
+	/* A chunk that is not the signed one never counts. */
+	memcpy(bad, file + 3000, CHUNK);
+	bad[10] ^= 1;
+	cr_assert_eq(pfs_engine_upstream_write(e, 5, h, 3000, bad, CHUNK), -EBADMSG);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 3000);
+	pfs_engine_free(e);
+	free(file);
+	free(man);
+}
+
+Test(solo, whole_signed_file_counts_to_its_size_and_lost_copy_is_fetched_again)
+{
+	struct pfs_engine *e = solo(true);
+	struct pfs_hier_info info;
+	uint8_t sha[32];
+	int h = pfs_engine_want(e, 0, PATH);
+
+	due(e, 0, PFS_ACT_UPSTREAM_START, NULL);
+	cr_assert_eq(pfs_engine_upstream_manifest(e, 1, h, man, man_len), 0);
+	cr_assert_eq(pfs_engine_upstream_write(e, 2, h, 0, file, SIZE), 0);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), SIZE);       /* the short last chunk */
+	EVP_Digest(file, SIZE, sha, NULL, EVP_sha256(), NULL);
+	pfs_engine_upstream_done(e, 3, h, SIZE, sha);
+	cr_assert_eq(due(e, 3, PFS_ACT_FILE_DONE, NULL), 1);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), SIZE);
+	/* The driver evicted it: asked again, it starts over from nothing,
+	 * its manifest already verified (no second manifest fetch). */
+	cr_assert_eq(pfs_engine_solo_restart(e, 4, h), 0);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 0);
+	struct pfs_action a;
+	cr_assert_eq(due(e, 4, PFS_ACT_UPSTREAM_START, &a), 1);
+	cr_assert_not(a.want_manifest);
+	cr_assert_eq(pfs_engine_upstream_write(e, 5, h, 0, file, SIZE), 0);
+	pfs_engine_upstream_done(e, 6, h, SIZE, sha);
+	cr_assert_eq(pfs_engine_hier_info(e, h, &info), 0);
+	cr_assert(info.complete);
+	pfs_engine_free(e);
+	free(file);
+	free(man);
+}
+
+Test(solo, unsigned_file_counts_nothing_until_whole_and_failure_can_be_retried)
+{
+	struct pfs_engine *e = solo(false);
+	struct pfs_hier_info info;
+	uint8_t sha[32];
+	int h = pfs_engine_want(e, 0, PATH);
+
+	due(e, 0, PFS_ACT_UPSTREAM_START, NULL);
+	pfs_engine_upstream_write(e, 1, h, 0, file, 5000);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 0);
+	/* The server's "not found" is final: failed, no retry pending. */
+	pfs_engine_upstream_failed(e, 2, h, -ENOENT);
+	cr_assert_eq(pfs_engine_hier_info(e, h, &info), 0);
+	cr_assert(info.failed);
+	cr_assert_eq(info.fail_cause, PFS_FAIL_NOT_FOUND);
+	/* A new request: the same hierarchy fetches again, from byte 0. */
+	cr_assert_eq(pfs_engine_solo_restart(e, 3, h), 0);
+	cr_assert_eq(pfs_engine_hier_info(e, h, &info), 0);
+	cr_assert_not(info.failed);
+	cr_assert_eq(due(e, 3, PFS_ACT_UPSTREAM_START, NULL), 1);
+	pfs_engine_upstream_write(e, 4, h, 0, file, SIZE);
+	EVP_Digest(file, SIZE, sha, NULL, EVP_sha256(), NULL);
+	pfs_engine_upstream_done(e, 5, h, SIZE, sha);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), SIZE);
+	pfs_engine_free(e);
+	free(file);
+}
+
+Test(solo, restart_refuses_other_hierarchies)
+{
+	struct pfs_engine_config c = base_config("CP-8845");
+	struct pfs_engine *e;
+
+	c.node_id = 5;
+	e = pfs_engine_new(&c);
+	int h = pfs_engine_want(e, 0, PATH);
+
+	cr_assert_eq(pfs_engine_solo_restart(e, 1, h), -EINVAL);      /* electing */
+	cr_assert_eq(pfs_engine_solo_restart(e, 1, 7), -EINVAL);
+	pfs_engine_free(e);
+}
