@@ -111,6 +111,13 @@ void tftp_session_on_timer(struct tftp_session *s, tftp_time_t now)
 {
 	if (s->state == TS_DONE || s->state == TS_FAILED || now < s->deadline)
 		return;
+	if (s->state == TS_SENDING && s->next == s->acked + 1) {
+		/* Nothing out: the client holds all we sent, the next block
+		 * has not arrived yet (the file is still filling). Not a loss:
+		 * no retry spent; the driver bounds the wait. */
+		s->deadline = now + s->timeout;
+		return;
+	}
 	if (++s->tries >= s->retries) {
 		fail(s, TFTP_EUNDEF, "timed out", "the client stopped answering");
 		return;

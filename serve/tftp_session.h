@@ -13,6 +13,9 @@
  *                                                        that were sent are sent again
  *                                                        (RFC 7440: the client lost n+1)
  *   SENDING  ACK already seen                   SENDING  nothing (no sorcerer's apprentice)
+ *   SENDING  the next block not there yet       SENDING  nothing; sent when polled
+ *            (read says -EAGAIN)                          once it is; a timeout
+ *                                                        meanwhile spends no retry
  *   any      timeout                            same     send again from the first
  *                                                        unacknowledged, timeout doubles
  *   any      retries used up, or ERROR          FAILED   -

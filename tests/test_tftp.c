@@ -360,6 +360,42 @@ Test(tftp_session, a_file_still_arriving_is_sent_as_it_comes)
 	free(f.bytes);
 }
 
+/* Waiting for the file is not the client's loss: timeouts while nothing is
+ * out spend no retry, however many; a lost block still does. */
+Test(tftp_session, waiting_for_the_file_spends_no_retry)
+{
+	struct tftp_request r = { .op = TFTP_RRQ, .octet = 1 };
+	struct file f = make(1500);
+	struct tftp_session s;
+	uint8_t pkt[600];
+	struct tftp_reply ack = { TFTP_ACK, 1, 0 };
+	tftp_time_t t = 0;
+
+	f.avail = 512;
+	tftp_session_start(&s, &r, 1500, &lim, file_read, &f, t);
+	cr_assert_eq(tftp_session_poll(&s, t, pkt, sizeof(pkt)), 4 + 512);
+	tftp_session_on_reply(&s, ++t, &ack);
+	for (int i = 0; i < 3 * lim.retries; i++) {
+		t = tftp_session_deadline(&s);
+		tftp_session_on_timer(&s, t);
+		cr_assert_eq(tftp_session_poll(&s, t, pkt, sizeof(pkt)), 0);
+	}
+	cr_assert_eq(s.state, TS_SENDING, "still waiting, not failed");
+	cr_assert_eq(s.tries, 0);
+	f.avail = 1500;
+	cr_assert_eq(tftp_session_poll(&s, t, pkt, sizeof(pkt)), 4 + 512);
+	cr_assert_eq(pkt[3], 2);
+	/* Block 2 is out and never acknowledged: retries count again. */
+	for (int i = 0; i < lim.retries && s.state != TS_FAILED; i++) {
+		t = tftp_session_deadline(&s);
+		tftp_session_on_timer(&s, t);
+		while (tftp_session_poll(&s, t, pkt, sizeof(pkt)) > 0)
+			;
+	}
+	cr_assert_eq(s.state, TS_FAILED);
+	free(f.bytes);
+}
+
 Test(tftp_session, client_error_ends_it)
 {
 	struct tftp_request r = { .op = TFTP_RRQ, .octet = 1, .blksize = 1024, .options = 1 };
