@@ -93,8 +93,13 @@ struct ctl_fanout {
 	uint32_t nsent;
 };
 
+/* The model name of the load server's own engine (serve_src.c): valid, so
+ * the engine takes it, but never routed a datagram (ctl_engine_for). */
+#define CTL_SERVE_MODEL "load-server"
+
 struct ctl_engine {
 	char model[PFS_MODEL_MAX + 1];
+	bool solo;                      /* the load server's: fetches alone */
 	struct pfs_engine *e;
 	int cache_fi[CTL_MAX_HIERS];    /* hier index -> cache file, -1 none */
 	int fetch_id[CTL_MAX_HIERS];    /* upstream fetch in progress, -1 none */
@@ -109,6 +114,8 @@ struct ctl_fetch_slot {
 	struct pfs_membuf man;
 	int store_err;                  /* the cache refused a write: ours, not the server's */
 	bool parked;                    /* failed part-way over HTTP: kept to resume */
+	int follows;                    /* 1 + the slot whose fetch this hierarchy
+					 * follows (upstream.c); 0: its own fetch */
 };
 
 struct ctl_client {
@@ -138,9 +145,10 @@ struct ctl_mhd {
 struct ctl_serve_stats {
 	uint64_t tftp_requests, tftp_done, tftp_failed, tftp_bytes;
 	uint64_t tftp_bad_requests, tftp_refused, tftp_not_found, tftp_busy;
-	uint64_t tftp_bad_replies, tftp_send_errors;
+	uint64_t tftp_bad_replies, tftp_send_errors, tftp_duplicates, tftp_unavailable;
 	uint64_t http_requests, http_bytes, http_refused, http_not_found, http_not_modified;
-	uint64_t http_ranges, http_bad_ranges, http_errors;
+	uint64_t http_ranges, http_bad_ranges, http_errors, http_unavailable;
+	uint64_t waited;                /* requests that waited for the file to arrive */
 };
 
 struct ctl_serve;
@@ -167,6 +175,9 @@ struct ctl {
 	struct pfs_seqstate *seqstate;
 	uint64_t tx_seq;                /* site key: boot count << 32 | messages */
 	uint8_t txbuf[PFS_DGRAM_MAX];
+	uint64_t fill_gen;              /* bumped by every engine drain: cache
+					 * entries may have grown (serve_src.c) */
+	uint64_t serve_gen;             /* fill_gen the load server last saw */
 };
 
 int64_t ctl_now(void);
@@ -186,6 +197,8 @@ int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pf
 
 /* engines.c */
 struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create);
+/* The load server's engine, made on first need (NULL: no room). */
+struct ctl_engine *ctl_engine_serve(struct ctl *c);
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len);
 /* One datagram to one engine (and its actions done). */
 void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
@@ -201,11 +214,12 @@ int ctl_serve_clients(const struct ctl *c);
 const struct ctl_serve_stats *ctl_serve_stats(const struct ctl *c);
 bool ctl_model_allowed(const struct ctl *c, const char *model);
 /* mhd_loop.c: a libmicrohttpd daemon in our epoll loop (struct ctl_mhd
- * above). unescape: MHD_OPTION_UNESCAPE_CALLBACK's function, or NULL. */
+ * above). unescape: MHD_OPTION_UNESCAPE_CALLBACK's function, or NULL;
+ * done: MHD_OPTION_NOTIFY_COMPLETED's, or NULL. */
 typedef size_t (*ctl_unescape_fn)(void *cls, struct MHD_Connection *conn, char *s);
 int ctl_mhd_start(struct ctl *c, struct ctl_mhd *m, const char *what, uint32_t ip,
 		  uint16_t port, unsigned max_conns, MHD_AccessHandlerCallback handler,
-		  ctl_unescape_fn unescape);
+		  ctl_unescape_fn unescape, MHD_RequestCompletedCallback done);
 bool ctl_mhd_event(struct ctl_mhd *m, int fd);
 int64_t ctl_mhd_deadline(const struct ctl_mhd *m);
 void ctl_mhd_run_due(struct ctl_mhd *m);
@@ -225,10 +239,31 @@ void ctl_http_pins(const struct ctl *c, bool *pin);
 void ctl_http_clients(const struct ctl *c, void *json_array);
 /* pfsctl clients: a json_t * reply listing the transfers in progress. */
 void *ctl_serve_clients_json(const struct ctl *c);
-/* A requested name as a served path (NULL: refused), and the complete
- * cache entry for it (-1: none); shared by TFTP and HTTP. */
+/* A requested name as a served path (NULL: refused); shared by TFTP and
+ * HTTP. */
 const char *ctl_serve_confine(const struct ctl *c, const char *name);
-int ctl_serve_cached(const struct ctl *c, const char *path);
+/* Transfers may have more to send (cache entries grew, fetches ended). */
+void ctl_serve_kick(struct ctl *c);
+void ctl_http_kick(struct ctl *c);
+
+/* serve_src.c: what a load-server transfer reads, fetched once on a miss. */
+enum ctl_src_state { CTL_SRC_WAIT, CTL_SRC_READY, CTL_SRC_NOT_FOUND, CTL_SRC_FAILED };
+struct ctl_src {
+	char path[PFS_FILEPATH_MAX + 1];
+	int fi;                         /* the entry read, -1 none yet */
+	uint64_t size;                  /* READY: the file's size */
+	uint64_t avail;                 /* READY: bytes [0, avail) may be sent */
+	bool complete;                  /* the entry is whole and verified */
+	bool asked;                     /* the load server's fetch ran for us */
+	enum ctl_src_state state;
+	const char *why;                /* NOT_FOUND, FAILED: in words */
+	uint64_t gen;                   /* c->fill_gen when last resolved */
+};
+enum ctl_src_state ctl_src_open(struct ctl *c, struct ctl_src *s, const char *path);
+enum ctl_src_state ctl_src_update(struct ctl *c, struct ctl_src *s);
+/* Up to len bytes at off: how many (fewer only past avail), -EAGAIN when
+ * none is there yet, -EIO when the file cannot be had or read. */
+int ctl_src_read(struct ctl *c, struct ctl_src *s, uint64_t off, void *buf, size_t len);
 
 /* As a site relay, start announcing (at start, and when enabled). */
 int ctl_engines_start(struct ctl *c);
@@ -251,6 +286,21 @@ void ctl_member_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx, const
 /* A verified manifest (MANIFEST_OK): into the cache and the rollback state. */
 void ctl_manifest_keep(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
 extern const struct pfs_fetch_ops ctl_fetch_ops;
+int ctl_fetch_slot_alloc(struct ctl *c, int eng, int hidx, bool manifest);
+void ctl_fetch_slot_free(struct ctl_fetch_slot *s);
+/* The entry holding path, this model's first, else another's (model NULL:
+ * any); complete: only a complete one. -1 for none. */
+int ctl_cache_lookup(const struct ctl *c, const char *model, const char *path, bool complete);
+
+/* upstream_share.c: one fetch per file, followed by other hierarchies. */
+int ctl_leader_for(struct ctl *c, const char *path, uint32_t chunk_size);
+bool ctl_follow(struct ctl *c, struct ctl_engine *ce, int hidx, int lead);
+void ctl_unfollow(struct ctl *c, struct ctl_engine *ce, int hidx);
+/* Follower j of fetch lead (its engine and hierarchy), or NULL. */
+struct ctl_engine *ctl_follower(struct ctl *c, int lead, int j, int *hidx);
+void ctl_followers_end(struct ctl *c, int lead, bool ok, uint64_t size, const uint8_t sha[32],
+		       int err);
+bool ctl_hand_over(struct ctl *c, struct ctl_engine *ce, int hidx, int id);
 
 /* fanout.c */
 /* Push, update or withdraw the dataplane's tables; reserve cache room. */

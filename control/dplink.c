@@ -141,6 +141,12 @@ int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pf
 		.hier = hier,
 		.value = (uint64_t)first << 32 | count,
 	};
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, cache_fi);
+
+	if (f && f->hier != hier) {             /* shared with another hierarchy */
+		m.len = sizeof(f->hier);
+		memcpy(m.data, &f->hier, sizeof(f->hier));
+	}
 
 	/* One message per run of consecutive chunks, not one per chunk. */
 	if (pfs_shm_send(c->shm, &m) < 0) {

@@ -44,7 +44,8 @@ bool ctl_model_allowed(const struct ctl *c, const char *model)
 
 /* An engine of the appliance: its class, slots and timers; a relay unless
  * the operator turned that off (docs/protocol.md 4.4). */
-static struct pfs_engine *engine_new(struct ctl *c, const char *model, enum pfs_relay_mode relay)
+static struct pfs_engine *engine_new(struct ctl *c, const char *model, enum pfs_relay_mode relay,
+				     bool solo)
 {
 	struct pfs_engine_config ec;
 
@@ -54,8 +55,8 @@ static struct pfs_engine *engine_new(struct ctl *c, const char *model, enum pfs_
 	snprintf(ec.model, sizeof(ec.model), "%s", model);
 	ec.priority_class = (uint8_t)c->cfg.priority;
 	ec.max_children = (uint16_t)c->cfg.max_children;
-	ec.mode = c->cfg.mode;
-	ec.relay = relay;
+	ec.mode = solo ? PFS_MODE_TFTP_ONLY : c->cfg.mode;
+	ec.relay = solo ? PFS_RELAY_OFF : relay;
 	ec.chunk_size = c->cfg.chunk_size;
 	ec.upstream_retries = (uint8_t)c->cfg.upstream_retries;
 	ec.trust = &c->cfg.trust;
@@ -70,7 +71,7 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	struct ctl_engine *ce;
 
 	for (int i = 0; i < c->neng; i++)
-		if (!strcmp(c->eng[i].model, model))
+		if (!c->eng[i].solo && !strcmp(c->eng[i].model, model))
 			return &c->eng[i];
 	if (!create || !ctl_model_allowed(c, model) || c->neng == CTL_MAX_MODELS ||
 	    !pfs_model_valid(model, strlen(model)))
@@ -79,7 +80,7 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	memset(ce, 0, sizeof(*ce));
 	/* The beacon engine speaks for every model; else each model's own. */
 	ce->e = engine_new(c, model, !c->cfg.relay ? PFS_RELAY_OFF :
-			   c->beacon.e ? PFS_RELAY_QUIET : PFS_RELAY_ON);
+			   c->beacon.e ? PFS_RELAY_QUIET : PFS_RELAY_ON, false);
 	if (!ce->e)
 		return NULL;
 	snprintf(ce->model, sizeof(ce->model), "%s", model);
@@ -91,6 +92,30 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	return ce;
 }
 
+/* The load server's own engine: a solo hierarchy for each file a legacy
+ * device asked for that no hierarchy was fetching (serve_src.c). Never a
+ * datagram in or out: it fetches, checks and completes, nothing else. */
+struct ctl_engine *ctl_engine_serve(struct ctl *c)
+{
+	struct ctl_engine *ce;
+
+	for (int i = 0; i < c->neng; i++)
+		if (c->eng[i].solo)
+			return &c->eng[i];
+	if (c->neng == CTL_MAX_MODELS)
+		return NULL;
+	ce = &c->eng[c->neng];
+	memset(ce, 0, sizeof(*ce));
+	if (!(ce->e = engine_new(c, CTL_SERVE_MODEL, PFS_RELAY_OFF, true)))
+		return NULL;
+	ce->solo = true;
+	snprintf(ce->model, sizeof(ce->model), "%s", CTL_SERVE_MODEL);
+	for (int i = 0; i < CTL_MAX_HIERS; i++)
+		ce->cache_fi[i] = ce->fetch_id[i] = -1;
+	c->neng++;
+	return ce;
+}
+
 /* As a relay, announce ourselves from the start: a beacon for every model
  * when any model is served, else an engine per listed model now, each
  * beaconing for its own. */
@@ -99,7 +124,7 @@ int ctl_engines_start(struct ctl *c)
 	if (!c->cfg.relay || !c->cfg.enabled)
 		return 0;
 	if (!c->cfg.nmodels) {
-		if (!c->beacon.e && !(c->beacon.e = engine_new(c, "", PFS_RELAY_ON)))
+		if (!c->beacon.e && !(c->beacon.e = engine_new(c, "", PFS_RELAY_ON, false)))
 			return -errno;
 		for (int i = 0; i < CTL_MAX_HIERS; i++)
 			c->beacon.cache_fi[i] = c->beacon.fetch_id[i] = -1;
@@ -178,7 +203,7 @@ void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *bu
 		drain(c, first);
 	}
 	for (int i = 0; i < c->neng; i++)
-		if (&c->eng[i] != first)
+		if (&c->eng[i] != first && !c->eng[i].solo)
 			ctl_engine_feed(c, &c->eng[i], src, buf, len);
 }
 
@@ -504,4 +529,5 @@ static void drain(struct ctl *c, struct ctl_engine *ce)
 	while (pfs_engine_poll(ce->e, (pfs_time_t)ctl_now(), &act, c->txbuf, sizeof(c->txbuf)) > 0)
 		do_action(c, ce, &act);
 	flush_runs(c);
+	c->fill_gen++;
 }

@@ -114,6 +114,11 @@ static void run(struct ctl *c)
 		if (pfs_fetch_deadline(c->fetch) >= 0 && now >= pfs_fetch_deadline(c->fetch))
 			pfs_fetch_on_timeout(c->fetch);
 		ctl_engines_timeout(c);
+		if (c->fill_gen != c->serve_gen) {      /* entries grew, fetches ended */
+			c->serve_gen = c->fill_gen;
+			ctl_serve_kick(c);
+			ctl_http_kick(c);
+		}
 		ctl_serve_timeout(c);
 		ctl_http_timeout(c);
 		ctl_mhd_run_due(&c->metrics);

@@ -179,12 +179,16 @@ static void load_server(FILE *f, struct ctl *c)
 		{ "tftp", "not_found", s->tftp_not_found }, { "tftp", "busy", s->tftp_busy },
 		{ "http", "refused", s->http_refused }, { "http", "not_found", s->http_not_found },
 		{ "http", "bad_range", s->http_bad_ranges },
+		{ "tftp", "unavailable", s->tftp_unavailable },
+		{ "http", "unavailable", s->http_unavailable },
 	};
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
 		fprintf(f, "pfs_relay_load_refusals_total{proto=\"%s\",reason=\"%s\"} %llu\n",
 			r[i].p, r[i].why, (unsigned long long)r[i].n);
 	one(f, "pfs_relay_load_clients", "gauge", "TFTP transfers in progress.",
 	    ctl_serve_clients(c));
+	one(f, "pfs_relay_load_waited_total", "counter", "Requests that waited for their file "
+	    "to arrive from upstream (one fetch for all of them).", s->waited);
 }
 
 /* The page, built fresh at each scrape (NULL when out of memory). */
@@ -257,7 +261,7 @@ int ctl_metrics_open(struct ctl *c)
 	if (!c->cfg.metrics_port)
 		return 0;
 	return ctl_mhd_start(c, &c->metrics, "serving /metrics", c->cfg.metrics_ip,
-			     c->cfg.metrics_port, 16, on_request, NULL);
+			     c->cfg.metrics_port, 16, on_request, NULL, NULL);
 }
 
 void ctl_metrics_close(struct ctl *c)

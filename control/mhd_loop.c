@@ -15,17 +15,21 @@
 
 int ctl_mhd_start(struct ctl *c, struct ctl_mhd *m, const char *what, uint32_t ip,
 		  uint16_t port, unsigned max_conns, MHD_AccessHandlerCallback handler,
-		  ctl_unescape_fn unescape)
+		  ctl_unescape_fn unescape, MHD_RequestCompletedCallback done)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = htonl(ip) };
 	const union MHD_DaemonInfo *info;
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	m->d = MHD_start_daemon(MHD_USE_EPOLL, port, NULL, NULL, handler, c,
+	/* Suspend and resume: a response whose bytes are still arriving
+	 * parks its connection until they have (serve_http.c). */
+	m->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, port, NULL, NULL,
+				handler, c,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				MHD_OPTION_CONNECTION_LIMIT, max_conns,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
+				MHD_OPTION_NOTIFY_COMPLETED, done, c,
 				unescape ? MHD_OPTION_UNESCAPE_CALLBACK : MHD_OPTION_END,
 				unescape, NULL, MHD_OPTION_END);
 	info = m->d ? MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;

@@ -9,9 +9,14 @@
  * protocol allows (pfs_filepath_valid: no "..", no absolute path), matching
  * one of serve.files when that is set; the file is a complete, verified
  * cache entry (any model: the same path on the same server is the same
- * bytes). Write requests are refused. This slice serves what the cache
- * holds; a miss is "file not found" until the fetch-on-miss lands (issue 12
- * section 2).
+ * bytes). Write requests are refused.
+ *
+ * What is not cached is fetched once (serve_src.c) while the request waits:
+ * the transfer starts when the file's size is known (its signed manifest
+ * tells it; tsize needs it), and each block goes out once the chunks under
+ * it are in the cache and checked. A duplicate request from a client we are
+ * already answering is ignored. A file that cannot be had ends the request
+ * or the transfer with ERROR 1 and the reason, logged.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,15 +35,18 @@
 
 #define XFER_TIMEOUT  1000000000ull     /* a block's first wait, doubling (tftp_session.c) */
 #define XFER_RETRIES  5
+#define XFER_WAIT_MAX (120 * 1000000000ll)     /* for the file to arrive: then given up */
 
 struct xfer {
 	bool used;
+	bool waiting;                   /* for the file's size: no session yet */
 	int fd;
-	int fi;
 	struct sockaddr_in peer;
+	struct ctl_src src;
+	struct tftp_request req;        /* kept while waiting */
 	struct tftp_session s;
-	void *ctx[2];                   /* the session's read callback: (ctl, fi) */
-	int64_t started;
+	void *ctx[2];                   /* the session's read callback: (ctl, xfer) */
+	int64_t started, moved;         /* moved: last block the file gave us */
 };
 
 struct ctl_serve {
@@ -114,16 +122,15 @@ static void xfer_end(struct ctl *c, struct xfer *x)
 	char ip[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &x->peer.sin_addr, ip, sizeof(ip));
-	if (x->s.state == TS_DONE) {
+	if (x->s.state == TS_DONE && !x->waiting) {
 		c->serve_st.tftp_done++;
 		ctl_log(c, "tftp %s:%u: sent %s (%llu bytes, %llu blocks again) in %.2f s", ip,
-			ntohs(x->peer.sin_port), pfs_cache_file(c->cache, x->fi)->path,
-			(unsigned long long)x->s.size, (unsigned long long)x->s.retransmits,
-			(ctl_now() - x->started) / 1e9);
+			ntohs(x->peer.sin_port), x->src.path, (unsigned long long)x->s.size,
+			(unsigned long long)x->s.retransmits, (ctl_now() - x->started) / 1e9);
 	} else {
-		c->serve_st.tftp_failed++;
-		ctl_log(c, "tftp %s:%u: %s ended: %s", ip, ntohs(x->peer.sin_port),
-			pfs_cache_file(c->cache, x->fi)->path, x->s.why ? x->s.why : "?");
+		c->serve_st.tftp_failed += !x->waiting;        /* else counted as refused */
+		ctl_log(c, "tftp %s:%u: %s ended: %s", ip, ntohs(x->peer.sin_port), x->src.path,
+			x->s.why ? x->s.why : "?");
 	}
 	c->serve_st.tftp_bytes += x->s.bytes_sent;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, x->fd, NULL);
@@ -134,14 +141,76 @@ static void xfer_end(struct ctl *c, struct xfer *x)
 /* Send what the session has due; end it once it is over. */
 static void xfer_pump(struct ctl *c, struct xfer *x)
 {
+	uint64_t sent = x->s.bytes_sent;
 	int n;
 
 	while ((n = tftp_session_poll(&x->s, (tftp_time_t)ctl_now(), c->serve->pkt,
 				      sizeof(c->serve->pkt))) > 0)
 		if (send(x->fd, c->serve->pkt, (size_t)n, 0) < 0)
 			c->serve_st.tftp_send_errors++;
+	if (x->s.bytes_sent != sent)
+		x->moved = ctl_now();
 	if (tftp_session_over(&x->s))
 		xfer_end(c, x);
+}
+
+/* The file cannot be had, or did not come in time: ERROR 1 (RFC 1350's
+ * "file not found", what a device's firmware loader understands) with the
+ * reason, the transfer ended. */
+static void xfer_fail(struct ctl *c, struct xfer *x, bool not_found, const char *why)
+{
+	int n = tftp_build_error(c->serve->pkt, sizeof(c->serve->pkt), TFTP_ENOTFOUND, why);
+
+	if (n > 0 && send(x->fd, c->serve->pkt, (size_t)n, 0) < 0)
+		c->serve_st.tftp_send_errors++;
+	if (not_found)
+		c->serve_st.tftp_not_found++;
+	else
+		c->serve_st.tftp_unavailable++;
+	x->s.state = TS_FAILED;
+	x->s.send_error = false;
+	x->s.why = why;
+	xfer_end(c, x);
+}
+
+static int cache_read(void *ctx, uint64_t off, void *buf, uint32_t len)
+{
+	struct ctl *c = ((void **)ctx)[0];
+	struct xfer *x = ((void **)ctx)[1];
+	int n = ctl_src_read(c, &x->src, off, buf, len);
+
+	return n >= 0 && (uint32_t)n < len ? -EAGAIN : n;  /* the rest not checked yet */
+}
+
+/* The file's size is known: the transfer proper starts (OACK or DATA 1). */
+static void xfer_begin(struct ctl *c, struct xfer *x)
+{
+	x->waiting = false;
+	x->moved = ctl_now();
+	tftp_session_start(&x->s, &x->req, x->src.size, &limits, cache_read, x->ctx,
+			   (tftp_time_t)x->moved);
+	xfer_pump(c, x);
+}
+
+/* Where the file stands, for a transfer waiting on it or sending it. */
+static void xfer_poll(struct ctl *c, struct xfer *x)
+{
+	switch (ctl_src_update(c, &x->src)) {
+	case CTL_SRC_NOT_FOUND:
+	case CTL_SRC_FAILED:
+		xfer_fail(c, x, x->src.state == CTL_SRC_NOT_FOUND, x->src.why);
+		return;
+	case CTL_SRC_WAIT:
+		break;
+	case CTL_SRC_READY:
+		if (x->waiting)
+			xfer_begin(c, x);
+		else
+			xfer_pump(c, x);
+		break;
+	}
+	if (x->used && ctl_now() - x->moved > XFER_WAIT_MAX)
+		xfer_fail(c, x, false, "the file did not arrive in time");
 }
 
 static void refuse(struct ctl *c, const struct sockaddr_in *to, uint16_t code, const char *msg)
@@ -170,27 +239,6 @@ const char *ctl_serve_confine(const struct ctl *c, const char *name)
 	return NULL;
 }
 
-/* A complete (verified) cache entry for path, of a model we serve. */
-int ctl_serve_cached(const struct ctl *c, const char *path)
-{
-	for (int fi = 0; fi < PFS_CACHE_FILES; fi++) {
-		struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
-		if (!f || atomic_load(&f->state) != PFS_CF_COMPLETE || strcmp(f->path, path))
-			continue;
-		if (ctl_model_allowed(c, f->model))
-			return fi;
-	}
-	return -1;
-}
-
-static int cache_read(void *ctx, uint64_t off, void *buf, uint32_t len)
-{
-	struct ctl *c = ((void **)ctx)[0];
-	int fi = (int)(intptr_t)((void **)ctx)[1];
-
-	return pfs_cache_read(c->cache, fi, off, buf, len) < 0 ? -EIO : (int)len;
-}
-
 static void on_request(struct ctl *c, const uint8_t *buf, size_t len,
 		       const struct sockaddr_in *from)
 {
@@ -198,7 +246,7 @@ static void on_request(struct ctl *c, const uint8_t *buf, size_t len,
 	struct tftp_request r;
 	const char *path;
 	struct xfer *x = NULL;
-	int rc = tftp_parse_request(buf, len, &r), fi;
+	int rc = tftp_parse_request(buf, len, &r);
 
 	c->serve_st.tftp_requests++;
 	if (rc < 0) {
@@ -222,10 +270,13 @@ static void on_request(struct ctl *c, const uint8_t *buf, size_t len,
 		refuse(c, from, TFTP_EACCESS, "not a file this server serves");
 		return;
 	}
-	if ((fi = ctl_serve_cached(c, path)) < 0) {
-		c->serve_st.tftp_not_found++;
-		refuse(c, from, TFTP_ENOTFOUND, "file not found");
-		return;
+	for (int i = 0; i < sv->nxf; i++) {
+		struct xfer *y = &sv->xf[i];
+		if (y->used && y->peer.sin_addr.s_addr == from->sin_addr.s_addr &&
+		    y->peer.sin_port == from->sin_port) {
+			c->serve_st.tftp_duplicates++;
+			return;         /* its retransmission: we are on it */
+		}
 	}
 	for (int i = 0; i < sv->nxf && !x; i++)
 		if (!sv->xf[i].used)
@@ -244,17 +295,17 @@ static void on_request(struct ctl *c, const uint8_t *buf, size_t len,
 		refuse(c, from, TFTP_EUNDEF, "server error");
 		return;
 	}
-	x->used = true;
-	x->fi = fi;
+	x->used = x->waiting = true;
 	x->peer = *from;
-	x->started = ctl_now();
+	x->req = r;
+	x->started = x->moved = ctl_now();
 	x->ctx[0] = c;
-	x->ctx[1] = (void *)(intptr_t)fi;
-	pfs_cache_touch(c->cache, fi);
-	pfs_cache_count_hit(c->cache, fi);
-	tftp_session_start(&x->s, &r, pfs_cache_file(c->cache, fi)->size, &limits, cache_read,
-			   x->ctx, (tftp_time_t)x->started);
-	xfer_pump(c, x);
+	x->ctx[1] = x;
+	x->s.state = TS_OACK;           /* not over while it waits */
+	ctl_src_open(c, &x->src, path);
+	if (!x->src.complete)
+		c->serve_st.waited++;
+	xfer_poll(c, x);
 }
 
 /* Datagrams on UDP 69 (requests) or on a transfer's socket (ACK, ERROR). */
@@ -301,9 +352,18 @@ void ctl_serve_timeout(struct ctl *c)
 		struct xfer *x = &c->serve->xf[i];
 		if (!x->used)
 			continue;
-		tftp_session_on_timer(&x->s, now);
-		xfer_pump(c, x);
+		if (!x->waiting)
+			tftp_session_on_timer(&x->s, now);
+		xfer_poll(c, x);
 	}
+}
+
+/* Cache entries grew or fetches ended: every transfer looks again. */
+void ctl_serve_kick(struct ctl *c)
+{
+	for (int i = 0; c->serve && i < c->serve->nxf; i++)
+		if (c->serve->xf[i].used)
+			xfer_poll(c, &c->serve->xf[i]);
 }
 
 int64_t ctl_serve_deadline(const struct ctl *c)
@@ -312,8 +372,11 @@ int64_t ctl_serve_deadline(const struct ctl *c)
 
 	for (int i = 0; c->serve && i < c->serve->nxf; i++) {
 		const struct xfer *x = &c->serve->xf[i];
-		if (x->used && (int64_t)tftp_session_deadline(&x->s) < t)
-			t = (int64_t)tftp_session_deadline(&x->s);
+		int64_t d = x->moved + XFER_WAIT_MAX;
+		if (!x->waiting && (int64_t)tftp_session_deadline(&x->s) < d)
+			d = (int64_t)tftp_session_deadline(&x->s);
+		if (x->used && d < t)
+			t = d;
 	}
 	return t;
 }
@@ -322,8 +385,8 @@ int64_t ctl_serve_deadline(const struct ctl *c)
 void ctl_serve_pins(const struct ctl *c, bool *pin)
 {
 	for (int i = 0; c->serve && i < c->serve->nxf; i++)
-		if (c->serve->xf[i].used)
-			pin[c->serve->xf[i].fi] = true;
+		if (c->serve->xf[i].used && c->serve->xf[i].src.fi >= 0)
+			pin[c->serve->xf[i].src.fi] = true;
 }
 
 int ctl_serve_clients(const struct ctl *c)
@@ -349,11 +412,11 @@ void *ctl_serve_clients_json(const struct ctl *c)
 			continue;
 		snprintf(peer, sizeof(peer), "%s:%u", inet_ntoa(x->peer.sin_addr),
 			 ntohs(x->peer.sin_port));
-		held = x->s.acked * (uint64_t)x->s.blksize;
+		held = x->waiting ? 0 : x->s.acked * (uint64_t)x->s.blksize;
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:i, s:i}",
-			"proto", "tftp", "client", peer, "file", pfs_cache_file(c->cache, x->fi)->path,
+			"proto", "tftp", "client", peer, "file", x->src.path,
 			"done", (json_int_t)(held < x->s.size ? held : x->s.size),
-			"size", (json_int_t)x->s.size, "age_s", (now - x->started) / 1e9,
+			"size", (json_int_t)x->src.size, "age_s", (now - x->started) / 1e9,
 			"blksize", (int)x->s.blksize, "window", (int)x->s.window));
 	}
 	ctl_http_clients(c, a);

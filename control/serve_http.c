@@ -8,6 +8,14 @@
  * keep-alive and HTTP/1.0 as libmicrohttpd gives them. Refused: other
  * methods 405, paths outside the served set 403 (after percent-decoding;
  * an encoded NUL or a malformed escape makes the path invalid), missing 404.
+ *
+ * A file not cached is fetched once (serve_src.c) while the request waits,
+ * its connection suspended until the size is known; then the body goes out
+ * as the checked bytes arrive, the connection suspended whenever it has
+ * caught up with them and resumed when more come (ctl_http_kick). The file
+ * cannot be had: 404 when the server has no such file, else 502, the reason
+ * logged; mid-body, the connection is closed short of Content-Length, so no
+ * client takes a partial file for a whole one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,10 +30,21 @@
 
 #define HTTP_BLOCK (64 * 1024)
 
+/* One request: made when its headers are in, freed when it completes. */
+struct req {
+	struct ctl *c;
+	struct MHD_Connection *conn;
+	struct ctl_src src;
+	bool suspended;
+	struct req *prev, *next;        /* the requests of the load server */
+};
+
 struct body {                           /* one response's reader */
 	struct ctl *c;
-	int fi;
+	struct MHD_Connection *conn;
+	struct ctl_src src;
 	uint64_t start, len, sent;
+	bool suspended;
 	char client[32];
 	int64_t started;
 	struct body *prev, *next;       /* the transfers in progress, for pfsctl clients */
@@ -33,41 +52,64 @@ struct body {                           /* one response's reader */
 
 struct ctl_http {
 	struct ctl_mhd m;
-	uint32_t readers[PFS_CACHE_FILES];      /* responses reading a file: pinned */
+	struct req *reqs;
 	struct body *bodies;
+	bool closing;
 };
+
+#define LINK(head, x) do { (x)->next = (head); if ((x)->next) (x)->next->prev = (x); \
+			   (head) = (x); } while (0)
+#define UNLINK(head, x) do { if ((x)->prev) (x)->prev->next = (x)->next; \
+			     else (head) = (x)->next; \
+			     if ((x)->next) (x)->next->prev = (x)->prev; } while (0)
 
 static ssize_t read_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct body *b = cls;
-	struct pfs_cache_file *f = pfs_cache_file(b->c->cache, b->fi);
+	int n;
 
-	if (b->start + pos >= f->size)
+	if (pos >= b->len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (max > f->size - (b->start + pos))
-		max = (size_t)(f->size - (b->start + pos));
-	if (pfs_cache_read(b->c->cache, b->fi, b->start + pos, buf, max) < 0) {
+	if (max > b->len - pos)
+		max = (size_t)(b->len - pos);
+	n = b->c->http->closing ? -EIO : ctl_src_read(b->c, &b->src, b->start + pos, buf, max);
+	if (n == -EAGAIN) {             /* caught up with the arriving file */
+		b->suspended = true;
+		MHD_suspend_connection(b->conn);
+		return 0;
+	}
+	if (n <= 0) {
 		b->c->serve_st.http_errors++;
+		ctl_log(b->c, "http %s: %s ended after %llu bytes: %s", b->client, b->src.path,
+			(unsigned long long)pos, b->src.why ? b->src.why : "cannot read the cache");
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
-	b->c->serve_st.http_bytes += max;
-	b->sent = pos + max;
-	return (ssize_t)max;
+	b->c->serve_st.http_bytes += (uint64_t)n;
+	b->sent = pos + (uint64_t)n;
+	return n;
 }
 
 static void free_body(void *cls)
 {
 	struct body *b = cls;
-	struct ctl_http *h = b->c->http;
 
-	h->readers[b->fi]--;
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		h->bodies = b->next;
-	if (b->next)
-		b->next->prev = b->prev;
+	UNLINK(b->c->http->bodies, b);
 	free(b);
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **ptr,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct ctl *c = cls;
+	struct req *r = *ptr;
+
+	(void)conn;
+	(void)toe;
+	if (!r || !c->http || r->c != c)
+		return;                 /* the headers-only marker */
+	UNLINK(c->http->reqs, r);
+	free(r);
+	*ptr = NULL;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text)
@@ -132,7 +174,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	char etag[72], crange[96];
 	const char *path;
 	uint64_t from = 0, to = 0;
-	int fi, ranged;
+	int ranged;
 
 	(void)version;
 	(void)upload;
@@ -142,27 +184,57 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_size)
 		return MHD_NO;                  /* a body we never asked for */
-	st->http_requests++;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
-		st->http_refused++;
-		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+	struct req *rq = *req == &first ? NULL : *req;
+	if (!rq) {
+		st->http_requests++;
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+			st->http_refused++;
+			return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+		}
+		if (!(path = ctl_serve_confine(c, url))) {
+			st->http_refused++;
+			return reply(conn, MHD_HTTP_FORBIDDEN, "not a file this server serves\n");
+		}
+		if (!(rq = calloc(1, sizeof(*rq))))
+			return MHD_NO;
+		rq->c = c;
+		rq->conn = conn;
+		LINK(c->http->reqs, rq);
+		*req = rq;
+		ctl_src_open(c, &rq->src, path);
+		if (!rq->src.complete)
+			st->waited++;
 	}
-	if (!(path = ctl_serve_confine(c, url))) {
-		st->http_refused++;
-		return reply(conn, MHD_HTTP_FORBIDDEN, "not a file this server serves\n");
-	}
-	if ((fi = ctl_serve_cached(c, path)) < 0) {
+	switch (c->http->closing ? CTL_SRC_FAILED : rq->src.state) {
+	case CTL_SRC_WAIT:                      /* resumed by ctl_http_kick */
+		rq->suspended = true;
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	case CTL_SRC_NOT_FOUND:
 		st->http_not_found++;
+		ctl_log(c, "http: %s cannot be had: %s", rq->src.path, rq->src.why);
 		return reply(conn, MHD_HTTP_NOT_FOUND, "file not found\n");
+	case CTL_SRC_FAILED:
+		st->http_unavailable++;
+		ctl_log(c, "http: %s cannot be had: %s", rq->src.path,
+			rq->src.why ? rq->src.why : "stopping");
+		return reply(conn, MHD_HTTP_BAD_GATEWAY, "the file could not be fetched\n");
+	case CTL_SRC_READY:
+		break;
 	}
-	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
-	snprintf(etag, sizeof(etag), "\"");
-	for (int i = 0; i < 16; i++)
-		snprintf(etag + 1 + 2 * i, sizeof(etag) - 1 - 2 * i, "%02x", f->sha256[i]);
-	strcat(etag, "\"");
+	uint64_t size = rq->src.size;
+	/* The ETag is the digest, final once the entry is complete. */
+	etag[0] = '\0';
+	if (rq->src.complete) {
+		struct pfs_cache_file *f = pfs_cache_file(c->cache, rq->src.fi);
+		snprintf(etag, sizeof(etag), "\"");
+		for (int i = 0; i < 16; i++)
+			snprintf(etag + 1 + 2 * i, sizeof(etag) - 1 - 2 * i, "%02x", f->sha256[i]);
+		strcat(etag, "\"");
+	}
 	const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
-	if (inm && (!strcmp(inm, etag) || !strcmp(inm, "*"))) {
+	if (etag[0] && inm && (!strcmp(inm, etag) || !strcmp(inm, "*"))) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL,
 									 MHD_RESPMEM_PERSISTENT);
 		if (!r)
@@ -174,13 +246,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return rc;
 	}
 	ranged = parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							 MHD_HTTP_HEADER_RANGE), f->size, &from, &to);
+							 MHD_HTTP_HEADER_RANGE), size, &from, &to);
 	if (ranged < 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL,
 									 MHD_RESPMEM_PERSISTENT);
 		if (!r)
 			return MHD_NO;
-		snprintf(crange, sizeof(crange), "bytes */%" PRIu64, f->size);
+		snprintf(crange, sizeof(crange), "bytes */%" PRIu64, size);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 		enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
 		MHD_destroy_response(r);
@@ -189,13 +261,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (!ranged) {
 		from = 0;
-		to = f->size ? f->size - 1 : 0;
+		to = size ? size - 1 : 0;
 	}
 	struct body *b = malloc(sizeof(*b));
 	if (!b)
 		return MHD_NO;
-	uint64_t len = f->size ? to - from + 1 : 0;
-	*b = (struct body){ .c = c, .fi = fi, .start = from, .len = len, .started = ctl_now() };
+	uint64_t len = size ? to - from + 1 : 0;
+	*b = (struct body){ .c = c, .conn = conn, .src = rq->src, .start = from, .len = len,
+			    .started = ctl_now() };
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
@@ -209,22 +282,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		free(b);
 		return MHD_NO;
 	}
-	c->http->readers[fi]++;
-	b->next = c->http->bodies;
-	if (b->next)
-		b->next->prev = b;
-	c->http->bodies = b;
+	LINK(c->http->bodies, b);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+	if (etag[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
 	if (ranged) {
 		snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to,
-			 f->size);
+			 size);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
 		st->http_ranges++;
 	}
-	pfs_cache_touch(c->cache, fi);
-	pfs_cache_count_hit(c->cache, fi);
+	pfs_cache_touch(c->cache, rq->src.fi);
 	enum MHD_Result rc = MHD_queue_response(conn, ranged ? MHD_HTTP_PARTIAL_CONTENT :
 						MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
@@ -265,13 +334,14 @@ int ctl_http_open(struct ctl *c)
 		return 0;
 	if (!(h = calloc(1, sizeof(*h))))
 		return -ENOMEM;
+	c->http = h;                            /* request_done may run inside */
 	rc = ctl_mhd_start(c, &h->m, "serving HTTP", c->cfg.serve_http_ip, c->cfg.serve_http_port,
-			   (unsigned)c->cfg.serve_max_clients, on_request, unescape);
+			   (unsigned)c->cfg.serve_max_clients, on_request, unescape, request_done);
 	if (rc < 0) {
+		c->http = NULL;
 		free(h);
 		return rc;
 	}
-	c->http = h;
 	return 0;
 }
 
@@ -293,9 +363,38 @@ int64_t ctl_http_deadline(const struct ctl *c)
 
 void ctl_http_pins(const struct ctl *c, bool *pin)
 {
-	for (int fi = 0; c->http && fi < PFS_CACHE_FILES; fi++)
-		if (c->http->readers[fi])
-			pin[fi] = true;
+	for (const struct req *r = c->http ? c->http->reqs : NULL; r; r = r->next)
+		if (r->src.fi >= 0)
+			pin[r->src.fi] = true;
+	for (const struct body *b = c->http ? c->http->bodies : NULL; b; b = b->next)
+		if (b->src.fi >= 0)
+			pin[b->src.fi] = true;
+}
+
+/* Entries grew or fetches ended: requests waiting for their file's size,
+ * and bodies that caught up with it, go on when there is more for them. */
+void ctl_http_kick(struct ctl *c)
+{
+	bool resumed = false;
+
+	for (struct req *r = c->http ? c->http->reqs : NULL; r; r = r->next) {
+		if (r->suspended && ctl_src_update(c, &r->src) != CTL_SRC_WAIT) {
+			r->suspended = false;
+			MHD_resume_connection(r->conn);
+			resumed = true;
+		}
+	}
+	for (struct body *b = c->http ? c->http->bodies : NULL; b; b = b->next) {
+		if (b->suspended && (ctl_src_update(c, &b->src) != CTL_SRC_READY ||
+				     b->src.avail > b->start + b->sent ||
+				     b->src.avail == b->src.size)) {
+			b->suspended = false;
+			MHD_resume_connection(b->conn);
+			resumed = true;
+		}
+	}
+	if (resumed)
+		MHD_run(c->http->m.d);
 }
 
 void ctl_http_clients(const struct ctl *c, void *array)
@@ -305,7 +404,7 @@ void ctl_http_clients(const struct ctl *c, void *array)
 	for (const struct body *b = c->http ? c->http->bodies : NULL; b; b = b->next)
 		json_array_append_new(array, json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I}",
 			"proto", "http", "client", b->client,
-			"file", pfs_cache_file(c->cache, b->fi)->path, "done", (json_int_t)b->sent,
+			"file", b->src.path, "done", (json_int_t)b->sent,
 			"size", (json_int_t)b->len, "age_s", (now - b->started) / 1e9,
 			"from", (json_int_t)b->start));
 }
@@ -314,6 +413,18 @@ void ctl_http_close(struct ctl *c)
 {
 	if (!c->http)
 		return;
+	/* Nothing is left suspended: each one resumed ends now (closing). */
+	c->http->closing = true;
+	for (struct req *r = c->http->reqs; r; r = r->next)
+		if (r->suspended) {
+			r->suspended = false;
+			MHD_resume_connection(r->conn);
+		}
+	for (struct body *b = c->http->bodies; b; b = b->next)
+		if (b->suspended) {
+			b->suspended = false;
+			MHD_resume_connection(b->conn);
+		}
 	ctl_mhd_stop(&c->http->m);
 	free(c->http);
 	c->http = NULL;

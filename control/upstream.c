@@ -15,6 +15,8 @@
  * cache entry ("parked"): the engine's retry resumes it where its bytes
  * stopped (a Range request) instead of fetching the file again.
  *
+ * One fetch per file, whatever asks for it: see upstream_share.c.
+ *
  * A manifest is kept in the cache as its own entry (model, PATH.pfsm), so a
  * later wave of devices is served, signature and all, without a WAN byte.
  * A cached file is re-checked against the manifest at every hit (about 1 ms
@@ -30,7 +32,7 @@
 
 #define MAN_CHUNK 1024          /* cache chunk size of a manifest entry */
 
-static int fetch_slot_alloc(struct ctl *c, int eng, int hidx, bool manifest)
+int ctl_fetch_slot_alloc(struct ctl *c, int eng, int hidx, bool manifest)
 {
 	for (int i = 0; i < PFS_FETCH_MAX; i++) {
 		if (!c->fetch_slot[i].used) {
@@ -43,10 +45,28 @@ static int fetch_slot_alloc(struct ctl *c, int eng, int hidx, bool manifest)
 	return -EBUSY;
 }
 
-static void slot_free(struct ctl_fetch_slot *s)
+void ctl_fetch_slot_free(struct ctl_fetch_slot *s)
 {
 	pfs_membuf_free(&s->man);
 	*s = (struct ctl_fetch_slot){ 0 };
+}
+
+/* The entry holding path: this model's first, else another model's (the
+ * same path on the same server is the same bytes). complete: only a
+ * complete one. -1 for none. */
+int ctl_cache_lookup(const struct ctl *c, const char *model, const char *path, bool complete)
+{
+	int fi = model ? pfs_cache_find(c->cache, model, path) : -1, any = -1;
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+
+	if (f && (!complete || atomic_load(&f->state) == PFS_CF_COMPLETE))
+		return fi;
+	for (fi = 0; fi < PFS_CACHE_FILES && any < 0; fi++) {
+		f = pfs_cache_file(c->cache, fi);
+		if (f && atomic_load(&f->state) == PFS_CF_COMPLETE && !strcmp(f->path, path))
+			any = fi;
+	}
+	return any;
 }
 
 /* "PATH.pfsm", the manifest's name on the server and in the cache. */
@@ -67,7 +87,7 @@ void ctl_manifest_keep(struct ctl *c, struct ctl_engine *ce, const struct pfs_ac
 		ctl_log(c, "%s %s: cannot keep manifest sequence %llu: %s", ce->model, act->path,
 			(unsigned long long)act->sequence, strerror(-rc));
 	fi = manifest_name(act->path, name, sizeof(name)) < 0 ? -1 :
-	     pfs_cache_find(c->cache, ce->model, name);
+	     ctl_cache_lookup(c, ce->model, name, false);
 	if (fi >= 0 || !act->data || !act->len)
 		return;                 /* cached already (or nothing to keep) */
 	fi = pfs_cache_create(c->cache, pfs_hier_key(ce->model, strlen(ce->model), name,
@@ -92,7 +112,7 @@ static uint8_t *cached_manifest(struct ctl *c, const char *model, const char *pa
 	int fi;
 
 	if (manifest_name(path, name, sizeof(name)) < 0 ||
-	    (fi = pfs_cache_find(c->cache, model, name)) < 0 ||
+	    (fi = ctl_cache_lookup(c, model, name, true)) < 0 ||
 	    !(f = pfs_cache_file(c->cache, fi)) || atomic_load(&f->state) != PFS_CF_COMPLETE ||
 	    f->size > PFS_MAN_MAX_LEN || !(buf = malloc(f->size ? f->size : 1)))
 		return NULL;
@@ -110,7 +130,7 @@ static uint8_t *cached_manifest(struct ctl *c, const char *model, const char *pa
 static bool serve_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx,
 			     const struct pfs_hier_info *info)
 {
-	int fi = pfs_cache_find(c->cache, ce->model, info->path);
+	int fi = ctl_cache_lookup(c, ce->model, info->path, true);
 	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
 	pfs_time_t now = (pfs_time_t)ctl_now();
 	uint64_t off = 0;
@@ -143,7 +163,7 @@ static bool serve_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx,
 
 void ctl_member_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx, const char *path)
 {
-	int fi = pfs_cache_find(c->cache, ce->model, path);
+	int fi = ctl_cache_lookup(c, ce->model, path, true);
 	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
 	struct pfs_manifest m;
 	uint8_t *man = NULL;
@@ -208,6 +228,8 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 	}
 	if (serve_from_cache(c, ce, hidx, &info))
 		return;
+	if ((id = ctl_leader_for(c, info.path, info.chunk_size)) >= 0 && ctl_follow(c, ce, hidx, id))
+		return;
 	pfs_cache_count_miss(c->cache);
 	c->st.cache_misses++;
 	ce->from_cache[hidx] = false;
@@ -222,10 +244,10 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 	ce->cache_fi[hidx] = fi;
 	if (info.chunks_total)          /* a signed manifest told the size */
 		pfs_cache_expect_size(c->cache, fi, info.size);
-	id = fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
+	id = ctl_fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
 	if (id < 0 || pfs_fetch_start(c->fetch, id, c->cfg.server, info.path) < 0) {
 		if (id >= 0)
-			slot_free(&c->fetch_slot[id]);
+			ctl_fetch_slot_free(&c->fetch_slot[id]);
 		pfs_engine_upstream_failed(ce->e, now, hidx, -EIO);
 		return;
 	}
@@ -264,11 +286,11 @@ void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 		free(man);
 		return;
 	}
-	id = fetch_slot_alloc(c, (int)(ce - c->eng), act->hidx, true);
+	id = ctl_fetch_slot_alloc(c, (int)(ce - c->eng), act->hidx, true);
 	if (id < 0 || manifest_name(act->path, name, sizeof(name)) < 0 ||
 	    pfs_fetch_start(c->fetch, id, c->cfg.server, name) < 0) {
 		if (id >= 0)
-			slot_free(&c->fetch_slot[id]);
+			ctl_fetch_slot_free(&c->fetch_slot[id]);
 		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), act->hidx, -EIO);
 		return;
 	}
@@ -283,7 +305,7 @@ static void fetch_release(struct ctl *c, struct ctl_engine *ce, int hidx, bool d
 	int id = ce->fetch_id[hidx];
 
 	if (id >= 0)
-		slot_free(&c->fetch_slot[id]);
+		ctl_fetch_slot_free(&c->fetch_slot[id]);
 	ce->fetch_id[hidx] = -1;
 	if (drop_partial && ce->cache_fi[hidx] >= 0) {
 		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
@@ -293,7 +315,15 @@ static void fetch_release(struct ctl *c, struct ctl_engine *ce, int hidx, bool d
 
 void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
 {
-	if (ce->fetch_id[hidx] < 0)
+	int id = ce->fetch_id[hidx];
+
+	if (id < 0)
+		return;
+	if (c->fetch_slot[id].follows) {
+		ctl_unfollow(c, ce, hidx);          /* the leader's fetch goes on */
+		return;
+	}
+	if (!c->fetch_slot[id].manifest && !c->fetch_slot[id].parked && ctl_hand_over(c, ce, hidx, id))
 		return;
 	pfs_fetch_abort(c->fetch, ce->fetch_id[hidx]);
 	fetch_release(c, ce, hidx, !c->fetch_slot[ce->fetch_id[hidx]].manifest);
@@ -330,7 +360,18 @@ static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t
 	}
 	/* The engine checks each chunk as it completes; -EBADMSG fails the
 	 * fetch ("the server's bytes do not match the signed manifest"). */
-	return pfs_engine_upstream_write(ce->e, (pfs_time_t)ctl_now(), hidx, off, data, len);
+	rc = pfs_engine_upstream_write(ce->e, (pfs_time_t)ctl_now(), hidx, off, data, len);
+	for (int j = 0; !rc && j < PFS_FETCH_MAX; j++) {
+		int fh;
+		struct ctl_engine *fe = ctl_follower(c, id, j, &fh);
+
+		if (fe && pfs_engine_upstream_write(fe->e, (pfs_time_t)ctl_now(), fh, off, data,
+						    len) < 0) {
+			ctl_unfollow(c, fe, fh);
+			pfs_engine_upstream_failed(fe->e, (pfs_time_t)ctl_now(), fh, -EBADMSG);
+		}
+	}
+	return rc;
 }
 
 static void fetch_progress(void *ctx, int id, uint64_t bytes)
@@ -340,8 +381,15 @@ static void fetch_progress(void *ctx, int id, uint64_t bytes)
 	struct ctl_engine *ce = slot_engine(c, id, &hidx);
 
 	(void)bytes;
-	if (ce)
-		ctl_engine_drain(c, ce);        /* chunks the engine took in fetch_write */
+	if (!ce)
+		return;
+	ctl_engine_drain(c, ce);        /* chunks the engine took in fetch_write */
+	for (int j = 0; j < PFS_FETCH_MAX; j++) {
+		struct ctl_engine *fe = ctl_follower(c, id, j, &hidx);
+
+		if (fe)
+			ctl_engine_drain(c, fe);
+	}
 }
 
 static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
@@ -364,6 +412,7 @@ static void fetch_done(void *ctx, int id, uint64_t size, const uint8_t sha[32])
 		manifest_ready(c, ce, hidx, info.path, man.p, man.len);
 		pfs_membuf_free(&man);
 	} else {
+		ctl_followers_end(c, id, true, size, sha, 0);
 		fetch_release(c, ce, hidx, false);
 		c->st.fetches_ok++;
 		pfs_engine_upstream_done(ce->e, (pfs_time_t)ctl_now(), hidx, size, sha);
@@ -386,6 +435,8 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 	store_err = c->fetch_slot[id].store_err;
 	if (!(manifest && err == -ENOENT))     /* no manifest: an unsigned file, not a failure */
 		c->st.fetches_failed++;
+	if (!manifest)
+		ctl_followers_end(c, id, false, 0, NULL, store_err ? -EIO : err);
 	if (!manifest && !store_err && pfs_fetch_resumable(c->fetch, id))
 		c->fetch_slot[id].parked = true;        /* see the top of this file */
 	else

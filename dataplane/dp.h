@@ -40,7 +40,9 @@
 #define DP_COPYBREAK    4096
 
 struct dp_range {
-	uint64_t hier;
+	uint64_t hier;                  /* in the DATA headers */
+	uint64_t entry;                 /* the cache file's own key (it may be
+					 * another hierarchy's: one copy, two models) */
 	int32_t fi;
 	uint32_t next, end;
 };

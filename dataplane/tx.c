@@ -83,8 +83,13 @@ int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m)
 		d->st->queue_drops++;   /* the child's NACK brings them back */
 		return -ENOBUFS;
 	}
+	uint64_t entry = m->hier;
+
+	if (m->len >= sizeof(entry))
+		memcpy(&entry, m->data, sizeof(entry));
 	c->q[(c->head + c->len++) % DP_CHILD_RANGES] = (struct dp_range){
-		.hier = m->hier, .fi = (int32_t)m->slot, .next = first, .end = first + count,
+		.hier = m->hier, .entry = entry, .fi = (int32_t)m->slot, .next = first,
+		.end = first + count,
 	};
 	return 0;
 }
@@ -199,7 +204,7 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 	uint32_t len;
 	uint64_t flen;
 
-	if (!f || f->hier != r->hier ||
+	if (!f || f->hier != r->entry ||
 	    !(payload = pfs_cache_chunk(d->cache, r->fi, idx, &len))) {
 		d->st->chunk_missing++;
 		return 0;               /* skip it: nothing to send, ever */

@@ -41,7 +41,10 @@ enum pfs_rmsg_type {
 	PFS_RMSG_CONFIG = 3,    /* c2d: ip = our address, slot = broadcast address,
 				 * value = node id, port = PFS port */
 	PFS_RMSG_SEND_CHUNKS = 4, /* c2d: send chunks [value>>32, +(value&0xffffffff))
-				 * of cache file `slot` (hierarchy hier) to ip:port */
+				 * of cache file `slot` (hierarchy hier) to ip:port;
+				 * data, len 8: the file's own key when it is another
+				 * hierarchy's (one copy for two models), else hier:
+				 * a file that is not that key's is never sent */
 	PFS_RMSG_FANOUT = 5,    /* c2d: hierarchy hier, stored in cache file `slot`, is
 				 * relayed by the dataplane itself: data holds a struct
 				 * pfs_rmsg_fanout, value its generation; F_DELETE ends it */

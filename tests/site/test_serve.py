@@ -252,8 +252,97 @@ def scenario_serve_http_from_cache():
             wan)
 
 
+COLD = {"fw/a.bin": 4 * 1024 * 1024 + 77, "fw/b.bin": 1024 * 1024 + 3}
+
+
+def legacy_cmd(d, name, out):
+    """A legacy device's download of name: eight kinds of client in turn,
+    TFTP (tftp-hpa, atftp with windowsize, busybox) and HTTP (curl, busybox
+    wget)."""
+    url = "http://%s:6970/%s" % (APP_IP, name)
+    return [["tftp", "-m", "binary", APP_IP, "-c", "get", name, out],
+            ["atftp", "--option", "blksize 1468", "--option", "windowsize 8", "--option",
+             "tsize 0", "-g", "-r", name, "-l", out, APP_IP],
+            ["busybox", "tftp", "-b", "1024", "-g", "-r", name, "-l", out, APP_IP],
+            ["curl", "-sS", "-f", "-m", "100", "-o", out, url],
+            ["tftp", "-m", "binary", APP_IP, "-c", "get", "/" + name, out],
+            ["atftp", "--option", "blksize 512", "-g", "-r", name, "-l", out, APP_IP],
+            ["curl", "-sS", "-f", "-0", "-m", "100", "-o", out, url],
+            ["busybox", "wget", "-q", "-O", out, url]][d.idx % 8]
+
+
+def fetch_lines(site, path):
+    """The appliance's log lines saying it fetched path from the server."""
+    with open(os.path.join(site.work, "control.log")) as f:
+        return [ln for ln in f if ln.rstrip().endswith("%s: fetching it from %s" % (
+            path, S.HQ_IP)) or (" %s: fetching it from " % path) in ln]
+
+
+def scenario_serve_cold_cache_one_wan_copy():
+    """Issue 12 section 2 with a cold cache: 32 legacy devices (TFTP and
+    HTTP, five kinds of client) ask for two files at once while 8 pfs-peer
+    devices want one of them; half the legacy devices ask only once the
+    file is arriving. Every copy is byte-identical, the server sends each
+    file once (one fetch in the appliance's log, WAN bytes within the files'
+    sizes), no device fetches from the server itself."""
+    with S.Site(40, [MODEL], COLD, work=os.environ.get("PFS_KEEP_WORK")) as site:
+        app = Appliance(site, extra_config=SERVE_HTTP.replace("16", "64"))
+        app.start()
+        wan0 = site.wan_bytes()
+        legacy, peers = site.devices[:32], site.devices[32:]
+        procs = []
+
+        def launch(group):
+            for d in group:
+                os.makedirs(d.out, exist_ok=True)
+                name = "fw/a.bin" if d.idx % 2 == 0 else "fw/b.bin"
+                out = os.path.join(d.out, os.path.basename(name))
+                procs.append((d, name, out, subprocess.Popen(
+                    ["ip", "netns", "exec", d.ns] + legacy_cmd(d, name, out),
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+
+        t0 = time.time()
+        launch(legacy[:16])
+        for d in peers:
+            d.start(["fw/a.bin"])
+        # The rest once a.bin is arriving (its cache entry filling).
+        deadline, filling = time.time() + 30, None
+        while time.time() < deadline and not filling:
+            filling = [f for f in app.ctl_json("files")["files"]
+                       if f["file"] == "fw/a.bin" and f["state"] == "filling" and f["size"]]
+            time.sleep(0.02)
+        expect(filling, "fw/a.bin never seen arriving")
+        launch(legacy[16:])
+        for d, name, out, p in procs:
+            text, _ = p.communicate(timeout=150)
+            expect(p.returncode == 0, "d%d %s: exit %d: %s" % (d.idx, name, p.returncode,
+                                                             text.strip()[-300:]))
+            expect(os.path.exists(out) and S.sha256(out) == site.files[name][1],
+                   "d%d: %s differs from the server's" % (d.idx, name))
+        took = time.time() - t0
+        expect(site.wait(120), "the pfs-peer devices did not finish")
+        problems = S.check_outputs(site, peers)
+        expect(not problems, "; ".join(problems))
+        starts = [(d.idx, [e.get("event") for e in d.events][:12]) for d, _ in
+                  S.events(site, "upstream_start")]
+        expect(not starts, "devices fetched from the server: %s" % starts)
+        for path in COLD:
+            n = len(fetch_lines(site, path))
+            expect(n == 1, "%s fetched %d times from the server" % (path, n))
+        wan = site.wan_bytes() - wan0
+        expect(wan < sum(COLD.values()) * 1.05 + 256 * 1024,
+               "%d WAN bytes for %d bytes of files" % (wan, sum(COLD.values())))
+        st = app.ctl_json("stats")["serve"]
+        expect(st["tftp_done"] == 20 and st["tftp_failed"] == 0 and st["clients"] == 0,
+               "TFTP counters: %s" % st)
+        expect(st["waited"] >= 16, "fewer requests than expected waited: %s" % st)
+        return "32 legacy + 8 pfs-peer devices from a cold cache in %.1f s, %.2f MB over the " \
+            "WAN for %.2f MB of files (each fetched once)" % (took, wan / 1e6,
+                                                                sum(COLD.values()) / 1e6)
+
+
 SCENARIOS = [scenario_serve_tftp_clients_from_cache, scenario_serve_refusals_and_vanished_client,
-             scenario_serve_http_from_cache]
+             scenario_serve_http_from_cache, scenario_serve_cold_cache_one_wan_copy]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "serve"))
