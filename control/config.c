@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "pfs_bcast.h"
@@ -35,8 +36,8 @@ static int fail(const struct ctl_config *c, config_setting_t *s, const char *key
 /* Keys each group may hold: anything else is a typo to report. */
 static const char *const known[][12] = {
 	{ "site", "address", "broadcast", "prefix", NULL },
-	{ "upstream", "tftp", "http", "connect_timeout", "stall_timeout", "low_speed", "min_rate",
-	  "retries", NULL },
+	{ "upstream", "url", "tftp", "http", "ca_file", "connect_timeout", "stall_timeout",
+	  "low_speed", "min_rate", "retries", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", "relay", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
@@ -212,19 +213,41 @@ static int get_int(const struct ctl_config *c, config_setting_t *root, const cha
 	return 0;
 }
 
-/* The server: tftp = "HOST[:PORT]" or http = "http(s)://HOST[:PORT][/BASE]",
- * exactly one of them. */
+/* The server, exactly one of: url = "tftp://HOST[:PORT]" or
+ * "http(s)://HOST[:PORT][/BASE]" (the general form), tftp = "HOST[:PORT]",
+ * http = "http(s)://..." (the older names). ca_file: HTTPS's CA store. */
 static int load_server(struct ctl_config *c, config_setting_t *g)
 {
-	config_setting_t *t = config_setting_lookup(g, "tftp"), *h = config_setting_lookup(g, "http");
+	config_setting_t *u = config_setting_lookup(g, "url"), *t = config_setting_lookup(g, "tftp"),
+			 *h = config_setting_lookup(g, "http"), *ca;
 
-	if (t && h)
-		return fail(c, h, "upstream.http", "give tftp or http, not both");
-	if (!t && !h)
-		return fail(c, g, "upstream", "tftp or http is required");
+	if (!!u + !!t + !!h > 1)
+		return fail(c, u ? u : h, u ? "upstream.url" : "upstream.http",
+			    "give one of url, tftp and http");
+	if (!u && !t && !h)
+		return fail(c, g, "upstream", "url (or tftp, or http) is required");
+	if ((ca = config_setting_lookup(g, "ca_file"))) {
+		if (get_str(c, g, "upstream.ca_file", c->ca_file, sizeof(c->ca_file), true) < 0)
+			return -1;
+		if (access(c->ca_file, R_OK) < 0)
+			return fail(c, ca, "upstream.ca_file", "cannot read '%s': %s", c->ca_file,
+				    strerror(errno));
+	}
 	if (t)
 		return get_str(c, g, "upstream.tftp", c->server, sizeof(c->server), true) < 0 ||
 		       check_hostport(c, g, "upstream.tftp", c->server) < 0 ? -1 : 0;
+	if (u) {
+		if (get_str(c, g, "upstream.url", c->server, sizeof(c->server), true) < 0)
+			return -1;
+		if (strncmp(c->server, "tftp://", 7) && strncmp(c->server, "http://", 7) &&
+		    strncmp(c->server, "https://", 8))
+			return fail(c, u, "upstream.url", "'%s' is not a tftp://, http:// or https:// "
+				    "URL", c->server);
+		if (!pfs_fetch_server_ok(c->server))
+			return fail(c, u, "upstream.url", "'%s' has no host, or a bad port",
+				    c->server);
+		return 0;
+	}
 	if (get_str(c, g, "upstream.http", c->server, sizeof(c->server), true) < 0)
 		return -1;
 	if ((strncmp(c->server, "http://", 7) && strncmp(c->server, "https://", 8)) ||
@@ -514,7 +537,7 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	    site_broadcast(c, g) < 0)
 		goto out;
 	if (!(g = config_setting_lookup(root, "upstream"))) {
-		fail(c, NULL, "upstream", "missing section (tftp or http is required)");
+		fail(c, NULL, "upstream", "missing section (url is required)");
 		goto out;
 	}
 	if (load_server(c, g) < 0 || load_upstream(c, g) < 0)

@@ -40,7 +40,8 @@ struct ctl_config {
 	char site_address[16], site_broadcast[16];
 	uint32_t ip, bcast;             /* host order */
 	/* [upstream] */
-	char server[256];               /* tftp: HOST[:PORT]; http: the URL */
+	char server[256];               /* tftp: HOST[:PORT]; else the URL */
+	char ca_file[256];              /* HTTPS: CA certificates, "" the system's */
 	struct pfs_fetch_limits limits; /* connect/stall timeouts, low speed, min rate */
 	int upstream_retries;
 	/* [appliance] */

@@ -257,6 +257,8 @@ int main(int argc, char **argv)
 	c->cfg.limits.port_lo = FETCH_PORT_LO;
 	c->cfg.limits.port_count = FETCH_PORT_COUNT;
 	pfs_fetch_set_limits(c->fetch, &c->cfg.limits);
+	if (c->cfg.ca_file[0] && pfs_fetch_set_ca_file(c->fetch, c->cfg.ca_file) < 0)
+		goto out_fetch;
 	if ((rc = make_socket_dir(c->cfg.socket)) < 0) {
 		fprintf(stderr, "pfs-control: %s: cannot create its directory: %s\n",
 			c->cfg.socket, strerror(-rc));

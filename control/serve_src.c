@@ -70,10 +70,14 @@ static int filling_entry(const struct ctl *c, const char *path)
 	return -1;
 }
 
-static const char *cause_words(uint8_t cause)
+/* Why a file cannot be had, in words: the fetch's own error where there is
+ * one ("file not found on the server", "the server's TLS certificate is not
+ * trusted", ...), else its cause. */
+static const char *fail_words(const struct pfs_hier_info *info)
 {
-	switch (cause) {
-	case PFS_FAIL_NOT_FOUND: return "the server has no such file, or refuses it";
+	if (info->fail_err)
+		return pfs_fetch_strerror(-(int)info->fail_err);
+	switch (info->fail_cause) {
 	case PFS_FAIL_LOCAL:     return "the appliance cannot store it";
 	case PFS_FAIL_INVALID:   return "larger than the appliance accepts";
 	default:                 return "the server could not send it whole and verified";
@@ -95,7 +99,7 @@ static enum ctl_src_state fetch(struct ctl *c, struct ctl_src *s)
 	h = pfs_engine_find(ce->e, s->path);
 	if (h >= 0 && pfs_engine_hier_info(ce->e, h, &info) == 0) {
 		if (info.failed && s->asked) {
-			s->why = cause_words(info.fail_cause);
+			s->why = fail_words(&info);
 			return info.fail_cause == PFS_FAIL_NOT_FOUND ? CTL_SRC_NOT_FOUND :
 			       CTL_SRC_FAILED;
 		}

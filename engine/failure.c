@@ -126,6 +126,11 @@ void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, 
 		xfer_fail(e, h, PFS_FAIL_NOT_FOUND, err);
 		return;
 	}
+	if (err == -EKEYREJECTED) {
+		/* A certificate we do not trust is not trusted on a retry. */
+		xfer_fail(e, h, PFS_FAIL_SERVER, err);
+		return;
+	}
 	if (h->upstream_tries < e->cfg.upstream_retries) {
 		/* Back-off doubling from upstream_retry_delay, jittered so that
 		 * the roots of a site's files do not return to a recovering

@@ -232,6 +232,7 @@ struct pfs_hier_info {
 	const char *state;
 	bool is_root, complete, failed;
 	uint8_t fail_cause;             /* enum pfs_fail_cause, when failed */
+	uint16_t fail_err;              /* the positive errno behind it (0: the roots' word) */
 	uint32_t root_id, parent_id;
 	struct pfs_addr parent;
 	uint8_t depth;                  /* 1 = root */
@@ -308,7 +309,8 @@ void pfs_engine_seq_floor(struct pfs_engine *e, int hidx, uint64_t sequence);
 void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 			      uint64_t size, const uint8_t sha256[32]);
 /* The fetch failed; err as pfs_fetch's (-ENOENT and -EACCES are the
- * server's last word: no retry; others are retried with back-off). */
+ * server's last word, -EKEYREJECTED an untrusted certificate: no retry;
+ * others are retried with back-off). */
 void pfs_engine_upstream_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int err);
 /* This node cannot store the file (err: -ENOSPC, -EIO, ...): it gives the
  * hierarchy up without failing it for anyone else. A root stops its fetch

@@ -50,6 +50,7 @@ int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_i
 	o->complete = h->f.complete;
 	o->failed = h->f.failed;
 	o->fail_cause = h->f.fail_cause;
+	o->fail_err = h->f.fail_err;
 	o->root_id = h->state == H_ROOT ? e->cfg.node_id : h->root_id;
 	o->parent_id = h->state == H_MEMBER ? h->parent_id : 0;
 	o->parent = h->parent;

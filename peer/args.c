@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "peer.h"
 
@@ -21,11 +22,13 @@ void peer_usage(FILE *f)
 		"                [--broadcast ADDR]\n"
 		"                [--connect-timeout S] [--stall-timeout S] [--low-speed B/S]\n"
 		"                [--min-rate B/S] [--retries N] [--fallback-timeout S]\n"
-		"                [--min-parent-rate B/S]\n"
+		"                [--min-parent-rate B/S] [--ca-file PEM]\n"
 		"\n"
 		"  --upstream URL    the firmware server as tftp://HOST[:PORT],\n"
 		"                    http://HOST[:PORT][/BASE] or https://...; over HTTP a\n"
 		"                    fetch cut short resumes where it stopped (Range)\n"
+		"  --ca-file PEM     HTTPS: the CA certificates the server's must chain to\n"
+		"                    (default: the system's); verification is never off\n"
 		"  --strength N      priority class 0..15 placed in the high bits of the\n"
 		"                    election strength (devices 1, appliances 8)\n"
 		"  --max-children N  child slots per file (default 2, as in the seed)\n"
@@ -119,6 +122,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "retries", required_argument, NULL, 1004 },
 		{ "fallback-timeout", required_argument, NULL, 1005 },
 		{ "min-parent-rate", required_argument, NULL, 1006 },
+		{ "ca-file", required_argument, NULL, 1007 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -277,6 +281,14 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 			if (parse_long("--min-parent-rate", optarg, 0, 1L << 30, &v) < 0)
 				return -EINVAL;
 			a->min_parent_rate = (uint32_t)v;
+			break;
+		case 1007:
+			if (access(optarg, R_OK) < 0) {
+				fprintf(stderr, "pfs-peer: --ca-file: cannot read '%s': %s\n", optarg,
+					strerror(errno));
+				return -EINVAL;
+			}
+			a->ca_file = optarg;
 			break;
 		case 'h': return 1;
 		default:

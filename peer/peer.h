@@ -35,6 +35,7 @@ struct peer_args {
 	const char *wants[PEER_MAX_WANTS];
 	int nwants;
 	const char *server;             /* --tftp HOST[:PORT] or --upstream URL */
+	const char *ca_file;            /* --ca-file: HTTPS's CA certificates */
 	const char *out;
 	int priority_class;
 	int max_children;

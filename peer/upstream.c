@@ -147,7 +147,7 @@ int peer_upstream_init(struct peer *p)
 	if (!p->fetch)
 		return -ENOMEM;
 	pfs_fetch_set_limits(p->fetch, &p->a.limits);
-	return 0;
+	return p->a.ca_file ? pfs_fetch_set_ca_file(p->fetch, p->a.ca_file) : 0;
 }
 
 int peer_upstream_start(struct peer *p, int hidx, const char *path, bool want_manifest)

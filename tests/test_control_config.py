@@ -65,11 +65,19 @@ CASES = [   # (config text, the line, the key or message part expected)
     ('site = { address = "10.0.0.2" \n', 2, "syntax"),
     # issue 17, section 1: the server and the bounds of every fetch
     (GOOD.replace('tftp = "h"', 'tftp = "h"; http = "http://h/"'), 2,
-     "upstream.http: give tftp or http, not both"),
+     "upstream.http: give one of url, tftp and http"),
+    (GOOD.replace('tftp = "h"', 'url = "http://h/"; tftp = "h"'), 2,
+     "upstream.url: give one of url, tftp and http"),
+    (GOOD.replace('tftp = "h"', 'url = "ftp://h/fw"'), 2,
+     "upstream.url: 'ftp://h/fw' is not a tftp://, http:// or https:// URL"),
+    (GOOD.replace('tftp = "h"', 'url = "tftp://h:99999"'), 2, "has no host, or a bad port"),
+    (GOOD.replace('tftp = "h"', 'url = "https://h/"; ca_file = "/nonexistent.pem"'), 2,
+     "upstream.ca_file: cannot read '/nonexistent.pem'"),
     (GOOD.replace('tftp = "h"', 'http = "ftp://h/fw"'), 2,
      "upstream.http: 'ftp://h/fw' is not an http:// or https:// URL"),
     (GOOD.replace('tftp = "h"', 'http = "http://"'), 2, "is not an http:// or https:// URL"),
-    (GOOD.replace('tftp = "h"', 'connect_timeout = 5'), 2, "upstream: tftp or http is required"),
+    (GOOD.replace('tftp = "h"', 'connect_timeout = 5'), 2,
+     "upstream: url (or tftp, or http) is required"),
     (GOOD.replace('tftp = "h"', 'tftp = "h"; stall_timeout = 0'), 2,
      "upstream.stall_timeout: must be 0.1..3600 seconds"),
     (GOOD.replace('tftp = "h"', 'tftp = "h"; min_rate = -1'), 2,
@@ -118,6 +126,16 @@ with tempfile.TemporaryDirectory() as tmp:
     if r.returncode != 0:
         print("not ok: an http upstream with bounds: %r" % r.stderr)
         failures += 1
+    # upstream.url, the general form, with each scheme; a CA file for HTTPS.
+    for url in ("tftp://fw.example", "tftp://fw.example:6969", "http://fw.example/cisco",
+                "https://fw.example:8443/"):
+        with open(path, "w") as f:
+            f.write(GOOD.replace('tftp = "h"', 'url = "%s"; ca_file = "%s"' % (url, path)))
+        r = subprocess.run([CONTROL, "--config", path, "--check"], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            print("not ok: upstream.url %s: %r" % (url, r.stderr))
+            failures += 1
     # --check: a socket whose directory cannot be made is named.
     path = os.path.join(tmp, "nodir.conf")
     with open(path, "w") as f:

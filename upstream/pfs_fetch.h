@@ -28,6 +28,7 @@ struct pfs_fetch_ops {
 	 *   -EHOSTUNREACH  no answer to the request within connect_timeout
 	 *   -ETIMEDOUT     stalled, too slow, or past the deadline
 	 *   -ECONNRESET    the server cut the transfer short
+	 *   -EKEYREJECTED  the server's TLS certificate is not trusted (HTTPS)
 	 *   -EPROTO        another error from the server or the transfer
 	 *   other          what the write callback returned */
 	void (*failed)(void *ctx, int id, int err, const char *why);
@@ -56,6 +57,10 @@ struct pfs_fetch;
 /* A fetcher whose sockets are registered in epfd with data.fd = the socket. */
 struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void *ctx);
 void pfs_fetch_free(struct pfs_fetch *f);
+/* HTTPS: the CA certificates (a PEM file) a server's certificate must chain
+ * to, instead of the system's store (NULL: the system's). Verification is
+ * never off. 0 or -ENOMEM. */
+int pfs_fetch_set_ca_file(struct pfs_fetch *f, const char *path);
 /* Limits for fetches started from now on. */
 void pfs_fetch_set_limits(struct pfs_fetch *f, const struct pfs_fetch_limits *l);
 

@@ -329,6 +329,16 @@ class Site:
             time.sleep(0.02)
         raise RuntimeError("lighttpd did not listen within 10 s")
 
+    def cut_http(self, after_bytes, outage_s=0.5, timeout=30):
+        """Once the WAN has carried after_bytes, kill the HTTP server and
+        start it again outage_s later (an outage mid-fetch)."""
+        deadline = time.time() + timeout
+        while self.wan_bytes() < after_bytes and time.time() < deadline:
+            time.sleep(0.01)
+        self.stop_http()
+        time.sleep(outage_s)    # the outage itself, not a synchronisation
+        self.start_http()
+
     def stop_http(self):
         if self.httpd and self.httpd.poll() is None:
             self.httpd.kill()

@@ -335,12 +335,7 @@ def scenario_appliance_http_server_killed_resumes():
         app.start()
         for d in site.devices:
             d.start(sorted(files))
-        deadline = time.time() + 30
-        while site.wan_bytes() < size / 3 and time.time() < deadline:
-            time.sleep(0.01)
-        site.stop_http()
-        time.sleep(0.5)         # the outage itself, not a synchronisation
-        site.start_http()
+        site.cut_http(size / 3)
         expect(site.wait(90), "devices did not finish")
         check_devices(site, site.devices)
         log = app.log("control")

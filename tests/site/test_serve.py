@@ -341,8 +341,123 @@ def scenario_serve_cold_cache_one_wan_copy():
                                                                 sum(COLD.values()) / 1e6)
 
 
+def scenario_serve_http_upstream_cut_resumes():
+    """A cold cache and an HTTP upstream (lighttpd at HQ) cut a third of the
+    way through the one fetch and back 0.5 s later: 8 legacy devices (TFTP
+    and HTTP) that asked at the start all complete byte-identical, the
+    fetch resumed where its bytes stopped (Range), and the WAN carried the
+    file about once."""
+    size = 4 * 1024 * 1024 + 5
+    files = {"fw/big.bin": size}
+    with S.Site(8, [MODEL], files, wan_mbit=8) as site:
+        site.start_http()
+        app = Appliance(site, upstream=S.HTTP_URL, extra_config=SERVE_HTTP)
+        app.start()
+        procs = []
+        for d in site.devices:
+            os.makedirs(d.out, exist_ok=True)
+            out = os.path.join(d.out, "big.bin")
+            procs.append((d, out, subprocess.Popen(
+                ["ip", "netns", "exec", d.ns] + legacy_cmd(d, "fw/big.bin", out),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        site.cut_http(size / 3)
+        for d, out, p in procs:
+            text, _ = p.communicate(timeout=120)
+            expect(p.returncode == 0 and S.sha256(out) == site.files["fw/big.bin"][1],
+                   "d%d: exit %d, %s" % (d.idx, p.returncode, text.strip()[-300:]))
+        with open(os.path.join(site.work, "control.log")) as f:
+            log = f.read()
+        expect("resuming the fetch at byte" in log, "no resume in: %s" % log[-800:])
+        wan = site.wan_bytes()
+        expect(wan <= 1.15 * size, "WAN %d bytes for %d" % (wan, size))
+        return "cut and back: resumed, 8 legacy devices done, WAN %.2f x the file" % (
+            wan / size)
+
+
+HTTPS_SERVER = r"""
+import functools, http.server, ssl, sys
+root, ip, port, cert, key = sys.argv[1:6]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+srv = http.server.ThreadingHTTPServer((ip, int(port)), handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("ready", flush=True)
+srv.serve_forever()
+"""
+
+
+def scenario_serve_https_upstream_trust():
+    """An HTTPS upstream whose certificate the appliance does not trust: a
+    legacy device's request gets TFTP error 1 and an HTTP one 502, the log
+    says why (no retry: a certificate is not trusted on a second try). With
+    upstream.ca_file naming the certificate, the same file is served. The
+    same for pfs-peer: exit 1 naming the certificate, then --ca-file."""
+    files = {"fw/tls.bin": 300 * 1024 + 9}
+    with S.Site(2, [MODEL], files) as site:
+        cert, key = os.path.join(site.work, "hq.pem"), os.path.join(site.work, "hq.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
+                        "/CN=" + S.HQ_IP, "-addext", "subjectAltName=IP:" + S.HQ_IP,
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        https = subprocess.Popen(["ip", "netns", "exec", site.prefix + "-hq", "python3", "-c",
+                                  HTTPS_SERVER, site.tftp_root, S.HQ_IP, "8443", cert, key],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            expect(https.stdout.readline().strip() == "ready", "the HTTPS server did not start")
+            url = "https://%s:8443/" % S.HQ_IP
+            app = Appliance(site, upstream=url, extra_config=SERVE_HTTP)
+            app.start()
+            out = os.path.join(site.work, "tls.bin")
+            r = subprocess.run(["ip", "netns", "exec", site.devices[0].ns, "tftp", "-m",
+                                "binary", APP_IP, "-c", "get", "fw/tls.bin", out],
+                               capture_output=True, text=True, timeout=60)
+            said = (r.stdout + r.stderr).strip()
+            expect("Error code 1" in said and "certificate is not trusted" in said,
+                   "TFTP from an untrusted HTTPS upstream: %r" % said)
+            code, _, _ = curl(site, 1, "-o", "/dev/null", "http://%s:6970/fw/tls.bin" % APP_IP)
+            expect(code == 502, "HTTP from an untrusted HTTPS upstream: %d" % code)
+            with open(os.path.join(site.work, "control.log")) as f:
+                log = f.read()
+            expect("certificate is not trusted" in log, "the log does not say why: %s" %
+                   log[-600:])
+            st = app.ctl_json("stats")["serve"]
+            expect(st["tftp_unavailable"] == 1 and st["http_unavailable"] == 1,
+                   "counters: %s" % st)
+            # Trusted through upstream.ca_file: served, byte-identical.
+            app.control.terminate()
+            app.control.wait(10)
+            with open(app.conf) as f:
+                conf = f.read()
+            with open(app.conf, "w") as f:
+                f.write(conf.replace('url = "%s"' % url, 'url = "%s"; ca_file = "%s"' % (
+                    url, cert)))
+            app.start_control()
+            code, body, err = curl(site, 1, "http://%s:6970/fw/tls.bin" % APP_IP)
+            with open(os.path.join(site.tftp_root, "fw/tls.bin"), "rb") as f:
+                expect(code == 200 and body == f.read(), "with ca_file: %d %s" % (code, err))
+            # pfs-peer fetching by itself (tftp-only mode): the same rule.
+            site.devices[0].start(["fw/tls.bin"], mode="tftp-only", upstream=url)
+            site.devices[1].start(["fw/tls.bin"], mode="tftp-only", upstream=url,
+                                  extra=["--ca-file", cert])
+            expect(site.wait(60), "pfs-peer did not finish")
+            d0, d1 = site.devices
+            expect(d0.proc.returncode == 1 and "certificate is not trusted" in
+                   d0.stderr_text(), "pfs-peer, untrusted: exit %s, %r" % (
+                       d0.proc.returncode, d0.stderr_text()[-300:]))
+            expect(d1.proc.returncode == 0 and not S.check_outputs(site, [d1]),
+                   "pfs-peer --ca-file: exit %s, %r" % (d1.proc.returncode,
+                                                        d1.stderr_text()[-300:]))
+        finally:
+            https.kill()
+            https.wait()
+        return "untrusted certificate: TFTP error 1, HTTP 502, pfs-peer exit 1, logged; " \
+            "trusted by ca_file: served"
+
+
 SCENARIOS = [scenario_serve_tftp_clients_from_cache, scenario_serve_refusals_and_vanished_client,
-             scenario_serve_http_from_cache, scenario_serve_cold_cache_one_wan_copy]
+             scenario_serve_http_from_cache, scenario_serve_cold_cache_one_wan_copy,
+             scenario_serve_http_upstream_cut_resumes, scenario_serve_https_upstream_trust]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "serve"))
