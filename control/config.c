@@ -44,7 +44,7 @@ static const char *const known[][12] = {
 	{ "control", "socket", "socket_mode", "heartbeat_timeout", "max_clients",
 	  "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
-	{ "serve", "tftp", "http", "files", "max_clients", NULL },
+	{ "serve", "tftp", "http", "files", "max_clients", "max_per_client", NULL },
 	{ "metrics", "listen", NULL },
 };
 
@@ -371,17 +371,20 @@ static int get_listen(const struct ctl_config *c, config_setting_t *g, const cha
 	return 0;
 }
 
-/* serve { tftp, files, max_clients } (issue 12): the load server. A glob
- * is a path pattern (fnmatch, '*' within one directory). */
+/* serve { tftp, http, files, max_clients, max_per_client } (issue 12): the
+ * load server. A glob is a path pattern (fnmatch, '*' within one
+ * directory). */
 static int load_serve(struct ctl_config *c, config_setting_t *g)
 {
 	config_setting_t *s;
-	long long v = c->serve_max_clients;
+	long long v = c->serve_max_clients, per = c->serve_max_per_client;
 
 	if (get_bool(c, g, "serve.tftp", &c->serve_tftp) < 0 ||
-	    get_int(c, g, "serve.max_clients", 1, 4096, &v) < 0)
+	    get_int(c, g, "serve.max_clients", 1, 4096, &v) < 0 ||
+	    get_int(c, g, "serve.max_per_client", 1, 4096, &per) < 0)
 		return -1;
 	c->serve_max_clients = (int)v;
+	c->serve_max_per_client = (int)per;
 	if (get_listen(c, g, "serve.http", &c->serve_http_ip, &c->serve_http_port) < 0)
 		return -1;
 	if (!(s = config_setting_lookup(g, "files")))
@@ -495,6 +498,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	c->local_fanout = true;
 	c->relay = true;
 	c->serve_max_clients = 256;
+	c->serve_max_per_client = 4;
 	strcpy(c->segment, "/dev/shm/pfs-relay");
 	c->ring_slots = 1024;
 	c->cache_bytes = 256ull << 20;

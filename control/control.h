@@ -74,7 +74,8 @@ struct ctl_config {
 	uint16_t metrics_port;
 	char serve_globs[CTL_SERVE_GLOBS][PFS_FILEPATH_MAX + 1];
 	int serve_nglobs;               /* 0: every cached file */
-	int serve_max_clients;
+	int serve_max_clients;          /* transfers (TFTP) and requests (HTTP) at once */
+	int serve_max_per_client;       /* of them from one address */
 	/* [trust] (docs/security.md): keys loaded at parse time */
 	struct pfs_trust trust;
 	struct pfs_site_auth site;      /* nkeys 0: no site key */
@@ -148,7 +149,7 @@ struct ctl_serve_stats {
 	uint64_t tftp_bad_requests, tftp_refused, tftp_not_found, tftp_busy;
 	uint64_t tftp_bad_replies, tftp_send_errors, tftp_duplicates, tftp_unavailable;
 	uint64_t http_requests, http_bytes, http_refused, http_not_found, http_not_modified;
-	uint64_t http_ranges, http_bad_ranges, http_errors, http_unavailable;
+	uint64_t http_ranges, http_bad_ranges, http_errors, http_unavailable, http_busy;
 	uint64_t waited;                /* requests that waited for the file to arrive */
 };
 

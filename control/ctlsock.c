@@ -260,7 +260,7 @@ static json_t *cmd_stats(struct ctl *c)
 		SS(tftp_bad_replies); SS(tftp_send_errors); SS(http_requests); SS(http_bytes);
 		SS(http_refused); SS(http_not_found); SS(http_not_modified); SS(http_ranges);
 		SS(http_bad_ranges); SS(http_errors); SS(tftp_duplicates); SS(tftp_unavailable);
-		SS(http_unavailable); SS(waited);
+		SS(http_unavailable); SS(http_busy); SS(waited);
 #undef SS
 		json_object_set_new(sv, "clients", json_integer(ctl_serve_clients(c)));
 	}

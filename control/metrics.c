@@ -180,7 +180,7 @@ static void load_server(FILE *f, struct ctl *c)
 		{ "http", "refused", s->http_refused }, { "http", "not_found", s->http_not_found },
 		{ "http", "bad_range", s->http_bad_ranges },
 		{ "tftp", "unavailable", s->tftp_unavailable },
-		{ "http", "unavailable", s->http_unavailable },
+		{ "http", "unavailable", s->http_unavailable }, { "http", "busy", s->http_busy },
 	};
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
 		fprintf(f, "pfs_relay_load_refusals_total{proto=\"%s\",reason=\"%s\"} %llu\n",

@@ -270,13 +270,22 @@ static void on_request(struct ctl *c, const uint8_t *buf, size_t len,
 		refuse(c, from, TFTP_EACCESS, "not a file this server serves");
 		return;
 	}
+	int same_ip = 0;
 	for (int i = 0; i < sv->nxf; i++) {
 		struct xfer *y = &sv->xf[i];
-		if (y->used && y->peer.sin_addr.s_addr == from->sin_addr.s_addr &&
-		    y->peer.sin_port == from->sin_port) {
+		if (!y->used || y->peer.sin_addr.s_addr != from->sin_addr.s_addr)
+			continue;
+		if (y->peer.sin_port == from->sin_port) {
 			c->serve_st.tftp_duplicates++;
 			return;         /* its retransmission: we are on it */
 		}
+		same_ip++;
+	}
+	if (same_ip >= c->cfg.serve_max_per_client) {
+		c->serve_st.tftp_busy++;
+		refuse(c, from, TFTP_EUNDEF, "too many transfers from this address at once: "
+		       "try again later");
+		return;
 	}
 	for (int i = 0; i < sv->nxf && !x; i++)
 		if (!sv->xf[i].used)

@@ -34,6 +34,7 @@
 struct req {
 	struct ctl *c;
 	struct MHD_Connection *conn;
+	uint32_t ip;                    /* the client's, network order */
 	struct ctl_src src;
 	bool suspended;
 	struct req *prev, *next;        /* the requests of the load server */
@@ -123,6 +124,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	rc = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -195,10 +198,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			st->http_refused++;
 			return reply(conn, MHD_HTTP_FORBIDDEN, "not a file this server serves\n");
 		}
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		uint32_t ip = ci && ci->client_addr && ci->client_addr->sa_family == AF_INET ?
+			      ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr : 0;
+		int all = 0, same = 0;
+		for (const struct req *o = c->http->reqs; o; o = o->next) {
+			all++;
+			same += o->ip == ip;
+		}
+		if (all >= c->cfg.serve_max_clients || same >= c->cfg.serve_max_per_client) {
+			st->http_busy++;
+			return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, all >= c->cfg.serve_max_clients ?
+				     "too many downloads at once: try again later\n" :
+				     "too many downloads from this address at once: try again "
+				     "later\n");
+		}
 		if (!(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		rq->c = c;
 		rq->conn = conn;
+		rq->ip = ip;
 		LINK(c->http->reqs, rq);
 		*req = rq;
 		ctl_src_open(c, &rq->src, path);
@@ -336,7 +356,9 @@ int ctl_http_open(struct ctl *c)
 		return -ENOMEM;
 	c->http = h;                            /* request_done may run inside */
 	rc = ctl_mhd_start(c, &h->m, "serving HTTP", c->cfg.serve_http_ip, c->cfg.serve_http_port,
-			   (unsigned)c->cfg.serve_max_clients, on_request, unescape, request_done);
+			   /* room above max_clients, so requests past it get a 503 */
+			   (unsigned)c->cfg.serve_max_clients + 16, on_request, unescape,
+			   request_done);
 	if (rc < 0) {
 		c->http = NULL;
 		free(h);

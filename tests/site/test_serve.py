@@ -131,17 +131,23 @@ def scenario_serve_refusals_and_vanished_client():
     """Names that are not served get TFTP's errors: outside serve.files and
     path escapes 2, not cached 1, a write 2, netascii 0, garbage 4; a
     client that stops answering holds its transfer only until the
-    timeouts run out, then nothing is left."""
+    timeouts run out, then nothing is left. serve.max_per_client = 2: a
+    third transfer from one address is told to try later (error 0) while
+    another address is served."""
     with S.Site(2, [MODEL], FILES) as site:
-        app = Appliance(site, extra_config=SERVE)
+        app = Appliance(site, extra_config=SERVE.replace("16;", "16; max_per_client = 2;"))
         app.start()
         warm(app, ["fw/b.bin", "dnld/c.bin"])
-        got = raw(site, 0, 1, "fw/b.bin", how="vanish")
-        expect(got.startswith("DATA 512 block 1"), "vanishing client: %r" % got)
-        expect(app.ctl_json("stats")["serve"]["clients"] == 1, "the transfer is not held")
+        for _ in range(2):
+            got = raw(site, 0, 1, "fw/b.bin", how="vanish")
+            expect(got.startswith("DATA 512 block 1"), "vanishing client: %r" % got)
+        expect(app.ctl_json("stats")["serve"]["clients"] == 2, "the transfers are not held")
         held = app.ctl_json("clients")["clients"]
-        expect(len(held) == 1 and held[0]["proto"] == "tftp" and held[0]["file"] == "fw/b.bin"
+        expect(len(held) == 2 and held[0]["proto"] == "tftp" and held[0]["file"] == "fw/b.bin"
                and held[0]["size"] == FILES["fw/b.bin"], "pfsctl clients: %s" % held)
+        got = raw(site, 0, 1, "fw/b.bin")
+        expect(got.startswith("ERROR 0 ") and "this address" in got,
+               "a third transfer from one address: %r" % got)
         expect("fw/b.bin" in app.ctl("clients").stdout, "pfsctl clients (text)")
         cases = [(1, "../etc/passwd", "octet", "-", 2), (1, "fw/../../etc/passwd", "octet",
                                                           "-", 2),
@@ -154,15 +160,17 @@ def scenario_serve_refusals_and_vanished_client():
                 "WRQ" if op == 2 else "RRQ", name, got, code))
         st = app.ctl_json("stats")["serve"]
         expect(st["tftp_refused"] == 4 and st["tftp_not_found"] == 1 and
-               st["tftp_bad_requests"] == 2, "refusal counters: %s" % st)
+               st["tftp_bad_requests"] == 2 and st["tftp_busy"] == 1,
+               "refusal counters: %s" % st)
         # The vanished client: 1+2+4+4+4 s of retries (timeout 1 s asked).
         deadline = time.time() + 30
         while time.time() < deadline and app.ctl_json("stats")["serve"]["clients"]:
             time.sleep(0.5)
         st = app.ctl_json("stats")["serve"]
-        expect(st["clients"] == 0 and st["tftp_failed"] == 1, "after the timeouts: %s" % st)
+        expect(st["clients"] == 0 and st["tftp_failed"] == 2, "after the timeouts: %s" % st)
         expect("stopped answering" in app.log("control"), "the log does not say why")
-        return "7 refusals with TFTP's codes; the silent client freed after its timeouts"
+        return "7 refusals with TFTP's codes, a per-address limit; the silent clients freed " \
+            "after their timeouts"
 
 
 def curl(site, d, *args):
@@ -178,9 +186,10 @@ def scenario_serve_http_from_cache():
     ranges (206, suffix, 416 past the end), a download resumed with -C -,
     ETag and If-None-Match (304), HTTP/1.0, keep-alive; 403 for escapes
     (.., %2e%2e, an encoded NUL) and files outside serve.files, 404, 405;
-    no WAN byte."""
+    no WAN byte; with serve.max_per_client = 1, a 503 for a second download
+    from one address."""
     with S.Site(2, [MODEL], FILES) as site:
-        app = Appliance(site, extra_config=SERVE_HTTP)
+        app = Appliance(site, extra_config=SERVE_HTTP.replace("16;", "16; max_per_client = 1;"))
         app.start()
         warm(app, sorted(FILES))
         wan0 = site.wan_bytes()
@@ -236,6 +245,12 @@ def scenario_serve_http_from_cache():
             time.sleep(0.1)
         expect(seen and seen[0]["file"] == "fw/a.bin" and seen[0]["size"] == len(a),
                "a slow HTTP download not in pfsctl clients: %s" % seen)
+        # serve.max_per_client = 1: a second download from that address is
+        # told to come back (503, Retry-After), another address is served.
+        code, _, _ = curl(site, 1, "-o", "/dev/null", base + "fw/b.bin")
+        expect(code == 503, "a second download from one address: %d" % code)
+        code, _, _ = curl(site, 0, "-o", "/dev/null", base + "fw/b.bin")
+        expect(code == 200, "another address while one is at its limit: %d" % code)
         slow.kill()                             # the client vanishes mid-transfer
         slow.wait()
         deadline = time.time() + 10
@@ -247,7 +262,7 @@ def scenario_serve_http_from_cache():
         st = app.ctl_json("stats")["serve"]
         expect(st["http_refused"] == 5 and st["http_not_found"] == 1 and
                st["http_not_modified"] == 1 and st["http_bad_ranges"] == 1 and
-               st["http_ranges"] >= 3, "HTTP counters: %s" % st)
+               st["http_ranges"] >= 3 and st["http_busy"] == 1, "HTTP counters: %s" % st)
         return "GET, HEAD, ranges, resume, ETag, HTTP/1.0, keep-alive; 6 refusals; %d WAN bytes" % (
             wan)
 
