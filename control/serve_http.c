@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "http_parse.h"
 
 #define HTTP_BLOCK (64 * 1024)
 
@@ -131,42 +132,6 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	return rc;
 }
 
-/* "bytes=A-B", "bytes=A-" or "bytes=-N" against size: 1 and [*from, *to]
- * for a range we serve, 0 to serve the whole file (no header, or several
- * ranges: a server may ignore Range), -1 when it lies past the end. */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
-{
-	char *end;
-
-	if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
-		return 0;
-	h += 6;
-	if (*h == '-') {                        /* the last N bytes */
-		uint64_t n = strtoull(h + 1, &end, 10);
-		if (*end || end == h + 1 || n == 0)
-			return 0;
-		if (size == 0)
-			return -1;
-		*from = n >= size ? 0 : size - n;
-		*to = size - 1;
-		return 1;
-	}
-	if (*h < '0' || *h > '9')
-		return 0;
-	*from = strtoull(h, &end, 10);
-	if (*end != '-')
-		return 0;
-	h = end + 1;
-	*to = *h ? strtoull(h, &end, 10) : UINT64_MAX;
-	if (*h && (*end || *to < *from))
-		return 0;
-	if (*from >= size)
-		return -1;
-	if (*to >= size)
-		*to = size - 1;
-	return 1;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req)
@@ -265,7 +230,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		st->http_not_modified++;
 		return rc;
 	}
-	ranged = parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	ranged = http_parse_range(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							 MHD_HTTP_HEADER_RANGE), size, &from, &to);
 	if (ranged < 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL,
@@ -320,29 +285,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return rc;
 }
 
-/* Percent-decoding in place; an encoded NUL, or a '%' not followed by two
- * hex digits, leaves a byte no served path may hold (so it is refused). */
+/* libmicrohttpd's unescape callback: ours, strict (http_parse.c). */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
-	char *w = s;
-
 	(void)cls;
 	(void)conn;
-	for (const char *r = s; *r; r++) {
-		unsigned v;
-		if (*r != '%') {
-			*w++ = *r;
-			continue;
-		}
-		if (sscanf(r + 1, "%2x", &v) != 1 || !r[1] || !r[2] || v == 0) {
-			*w++ = '\x01';
-			break;
-		}
-		*w++ = (char)v;
-		r += 2;
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return http_unescape(s);
 }
 
 int ctl_http_open(struct ctl *c)

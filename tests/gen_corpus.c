@@ -4,7 +4,7 @@
  * in an Ethernet/IPv4/UDP frame to port 4051 (and one DATA frame with the
  * AUTH flag and a tag too short for it), the corpus for fuzz_dp_rx; with
  * --tftp, requests with and without options, an ACK and an ERROR, the
- * corpus for fuzz_tftp. */
+ * corpus for fuzz_tftp; with --http, Range headers and paths for fuzz_http. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +87,25 @@ static int tftp_seeds(const char *dir)
 	       write_file(dir, "ack", ack, sizeof(ack)) || write_file(dir, "error", err, sizeof(err));
 }
 
+/* fuzz_http: an 8-byte file size (1000, little-endian), then a header or
+ * a path. */
+static int http_seeds(const char *dir)
+{
+	static const char *const seeds[] = { "bytes=100-199", "bytes=-50", "bytes=990-",
+					     "bytes=1-2,5-6", "fw/%2e%2e/a%00.bin", "fw/a%20b.bin" };
+	uint8_t buf[64] = { 0xe8, 0x03 };
+	char name[16];
+
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		size_t n = strlen(seeds[i]);
+		memcpy(buf + 8, seeds[i], n);
+		snprintf(name, sizeof(name), "http%zu", i);
+		if (write_file(dir, name, buf, 8 + n))
+			return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t buf[PFS_DGRAM_MAX];
@@ -96,6 +115,8 @@ int main(int argc, char **argv)
 		return frames(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "--tftp"))
 		return tftp_seeds(argv[2]) ? 1 : 0;
+	if (argc == 3 && !strcmp(argv[1], "--http"))
+		return http_seeds(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--manifest")) {
 		size_t len;
 		uint8_t *m = manifest_sample(&len);
@@ -111,7 +132,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp] DIR\n");
+		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp | --http] DIR\n");
 		return 2;
 	}
 	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {

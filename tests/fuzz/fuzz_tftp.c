@@ -8,7 +8,11 @@
  * into replies (2-byte length prefixes), with time jumping between them:
  * every packet the session sends must be a well-formed DATA, OACK or ERROR,
  * DATA in order of what the client last acknowledged, never past the file.
+ * Half the inputs serve a file still arriving (reads past what is there say
+ * -EAGAIN, more arrives with each reply); once the input is used up the rest
+ * arrives and time passes, and the transfer must end.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +20,15 @@
 #include "tftp_session.h"
 
 static uint8_t file[3000];
+static uint64_t avail;          /* the file arrives: bytes there so far */
 
 static int rd(void *ctx, uint64_t off, void *buf, uint32_t len)
 {
 	(void)ctx;
 	if (off + len > sizeof(file))
 		abort();                /* the session read past the size it was given */
+	if (off + len > avail)
+		return -EAGAIN;         /* not arrived yet */
 	memcpy(buf, file + off, len);
 	return (int)len;
 }
@@ -52,9 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r.options = data[0] & 1;
 	}
 	uint64_t fsize = (data[0] * 37u + data[1]) % sizeof(file);
+	avail = data[0] & 2 ? fsize / 3 : fsize;
 	tftp_session_start(&s, &r, fsize, &lim, rd, NULL, now);
 	size_t at = 2 + first;
-	for (int steps = 0; steps < 4096 && !tftp_session_over(&s); steps++) {
+	int steps;
+	for (steps = 0; steps < 4096 && !tftp_session_over(&s); steps++) {
 		int n = tftp_session_poll(&s, now, out, sizeof(out));
 		if (n < 0)
 			abort();
@@ -67,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		if (at + 2 > size) {            /* input used up: let time pass */
+			avail = fsize;
 			now = tftp_session_deadline(&s);
 			tftp_session_on_timer(&s, now);
 			continue;
@@ -79,9 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (tftp_parse_reply(data + at, len, &rep) == TFTP_P_OK)
 			tftp_session_on_reply(&s, now, &rep);
 		at += len;
+		avail += 97 * len;
 		now += 1000000ull * (len & 7);
 		if (s.acked > s.nblocks || s.next > s.nblocks + 1 || s.acked + 1 > s.next)
 			abort();
 	}
+	if (steps == 4096 && at + 2 > size && s.state != TS_DONE)
+		abort();                /* everything arrived, time passed: not over */
 	return 0;
 }
