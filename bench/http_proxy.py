@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import time
 
+import legacy_clients as L
 import pfs_site as S
 
 PROXY_IP = S.SUBNET + ".3"
@@ -79,29 +80,11 @@ class CachingProxy:
         raise RuntimeError("nginx did not listen within 10 s")
 
     def fetch_all(self, path, timeout):
-        """Every device GETs path at once; returns {device index: seconds}
-        from the start of all requests to its last byte, and checks each
-        copy against the server's."""
-        size, digest = self.site.files[path]
+        """Every device GETs path at once with curl; returns {device index:
+        seconds until its copy was whole}, each copy checked."""
         url = "http://%s:%d/%s" % (PROXY_IP, PROXY_PORT, path.lstrip("/"))
-        procs = {}
-        t0 = time.time()
-        for d in self.site.devices:
-            os.makedirs(d.out, exist_ok=True)
-            out = os.path.join(d.out, os.path.basename(path))
-            procs[d.idx] = (out, time.time() - t0, subprocess.Popen(
-                ["ip", "netns", "exec", d.ns, "curl", "-sS", "--fail", "-m", str(timeout),
-                 "-w", "%{time_total}", "-o", out, url],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        done = {}
-        for idx, (out, started, p) in procs.items():
-            took, err = p.communicate(timeout=timeout + 10)
-            if p.returncode != 0:
-                raise RuntimeError("d%d: curl exited %d: %s" % (idx, p.returncode, err.strip()))
-            done[idx] = started + float(took)     # curl's own clock, from its launch
-            if os.path.getsize(out) != size or S.sha256(out) != digest:
-                raise RuntimeError("d%d: the copy from nginx differs from the server's" % idx)
-        return done
+        return L.fetch_all(self.site, path, lambda out: L.curl_cmd(url, out, timeout), timeout,
+                           "nginx")
 
     def close(self):
         if self.proc and self.proc.poll() is None:

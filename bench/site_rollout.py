@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""site_rollout.py - site rollouts, four ways, against the number of devices
-(issue 4 section 3; results in bench/RESULTS.md).
+"""site_rollout.py - site rollouts, nine ways, against the number of devices
+(issue 4 section 3, issue 12 section 6; results in bench/RESULTS.md).
 
 For each N and each way, a fresh site of N devices (network namespaces, a
 real tftpd-hpa at HQ behind a tbf-limited WAN, tests/site/pfs_site.py) rolls
@@ -16,9 +16,17 @@ out one firmware file:
   nginx          no PFS: nginx as an HTTP caching proxy on the site
                  (proxy_cache_lock, bench/http_proxy.py), devices GET with
                  curl; what an administrator would otherwise install
+  legacy-hq      devices that only speak TFTP (tftp-hpa, 512-byte lock-step
+                 blocks), each fetching from HQ: what they do today
+  legacy         the same devices with the appliance as their load server
+                 (TFTP on UDP 69, a cold cache, one fetch from HQ by TFTP)
+  legacy-http    HTTP-only devices (curl) with the appliance as their load
+                 server, fetching over HTTP from HQ: nginx's setting exactly
 
 It reports, per run: seconds until the last device held a verified copy
-(from the devices' own file_done events; curl's own times for nginx), WAN bytes (HQ's side of the WAN
+(from the devices' own file_done events; for TFTP- and HTTP-only devices,
+until the last client exited with a copy checked against the server's,
+bench/legacy_clients.py), WAN bytes (HQ's side of the WAN
 link), LAN bytes (the site bridge's device ports), and the appliance's CPU
 seconds (pfs-control, and pfs-dataplane, which busy-polls its core: its CPU
 time is its run time). The bound, file size over WAN rate, is what one copy
@@ -43,19 +51,27 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "site"))
 import pfs_site as S  # noqa: E402
-from appliance import Appliance  # noqa: E402
+from appliance import APP_IP, Appliance  # noqa: E402
 from http_proxy import CachingProxy  # noqa: E402
+import legacy_clients as L  # noqa: E402
 
 MODEL = "CP-7961G"
 FILE = "dnld/SCCP41.9-4-2SR2-2S.loads"
-MODES = ["tftp-only", "seed", "peers", "appliance", "appliance-http", "nginx"]
+MODES = ["tftp-only", "seed", "peers", "appliance", "appliance-http", "nginx", "legacy-hq",
+         "legacy", "legacy-http"]
 PEER_MODE = {"tftp-only": "tftp-only", "seed": "store-forward", "peers": "cut-through",
              "appliance": "cut-through", "appliance-http": "cut-through"}
 LABEL = {"tftp-only": "traditional TFTP", "seed": "seed-style PFS (store-and-forward)",
          "peers": "our peers (cut-through)", "appliance": "our peers + appliance (TFTP)",
          "appliance-http": "our peers + appliance (HTTP)",
-         "nginx": "nginx caching proxy (HTTP, curl)"}
-APPLIANCE = ("appliance", "appliance-http")
+         "nginx": "nginx caching proxy (HTTP, curl)",
+         "legacy-hq": "TFTP-only devices, from HQ",
+         "legacy": "TFTP-only devices + appliance load server",
+         "legacy-http": "HTTP-only devices (curl) + appliance load server"}
+APPLIANCE = ("appliance", "appliance-http", "legacy", "legacy-http")
+HTTP_UPSTREAM = ("appliance-http", "nginx", "legacy-http")
+LEGACY = ("legacy-hq", "legacy", "legacy-http", "nginx")     # no pfs-peer on the devices
+SERVE = 'serve = { tftp = true; http = "0.0.0.0:6970"; max_clients = 256; };' 
 
 
 def cpu_seconds(pid):
@@ -77,11 +93,12 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
     """One rollout; returns its figures or raises with what went wrong."""
     with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
         app = proxy = None
-        if mode in ("appliance-http", "nginx"):
+        if mode in HTTP_UPSTREAM:
             site.start_http()
         if mode in APPLIANCE:
-            app = Appliance(site, upstream=S.HTTP_URL if mode == "appliance-http" else None,
-                            idle_sleep_us=idle_sleep_us)
+            app = Appliance(site, upstream=S.HTTP_URL if mode in HTTP_UPSTREAM else None,
+                            idle_sleep_us=idle_sleep_us,
+                            extra_config=SERVE if mode in LEGACY else "")
             app.start()
         if mode == "nginx":
             proxy = CachingProxy(site)
@@ -91,6 +108,14 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
         t0 = time.time()
         if proxy:
             done = {FILE: max(proxy.fetch_all(FILE, timeout).values())}
+        elif mode in ("legacy-hq", "legacy"):
+            host = S.HQ_IP if mode == "legacy-hq" else APP_IP
+            done = {FILE: max(L.fetch_all(site, FILE, lambda out: L.tftp_cmd(host, FILE, out),
+                                          timeout, mode).values())}
+        elif mode == "legacy-http":
+            url = "http://%s:6970/%s" % (APP_IP, FILE)
+            done = {FILE: max(L.fetch_all(site, FILE, lambda out: L.curl_cmd(url, out, timeout),
+                                          timeout, mode).values())}
         else:
             for d in site.devices:
                 d.start([FILE], mode=PEER_MODE[mode])
@@ -195,12 +220,13 @@ def sane(r):
         problems.append("faster than the WAN allows (%.2f s < %.2f s)" % (
             r["completion_s"], r["bound_s"]))
     copies = r["wan_copies"]
-    want = r["devices"] if r["mode"] == "tftp-only" else 1
+    want = r["devices"] if r["mode"] in ("tftp-only", "legacy-hq") else 1
     if not want * 0.95 <= copies <= want * 1.25 + 0.25:
         problems.append("%.2f WAN copies, expected about %d" % (copies, want))
-    if r["mode"] != "tftp-only" and r["lan_bytes"] < r["file_bytes"] * (r["devices"] - 1) * 0.95:
-        problems.append("LAN bytes %.0f below what %d peer copies need" % (
-            r["lan_bytes"], r["devices"] - 1))
+    lan_copies = r["devices"] - (0 if r["mode"] in LEGACY else 1)  # peers: the root's came in
+    if r["mode"] != "tftp-only" and r["lan_bytes"] < r["file_bytes"] * lan_copies * 0.95:
+        problems.append("LAN bytes %.0f below what %d copies need" % (r["lan_bytes"],
+                                                                        lan_copies))
     if r["mode"] in APPLIANCE and r["appliance_dataplane_cpu_s"] <= 0:
         problems.append("no appliance CPU time measured")
     return problems
