@@ -179,7 +179,8 @@ struct ctl {
 	uint8_t txbuf[PFS_DGRAM_MAX];
 	uint64_t fill_gen;              /* bumped by every engine drain: cache
 					 * entries may have grown (serve_src.c) */
-	uint64_t serve_gen;             /* fill_gen the load server last saw */
+	uint64_t seen_gen;              /* fill_gen the main loop last acted on */
+	bool fanout_behind;             /* a fan-out table waits for ring room */
 };
 
 int64_t ctl_now(void);
@@ -270,6 +271,7 @@ int ctl_src_read(struct ctl *c, struct ctl_src *s, uint64_t off, void *buf, size
 /* As a site relay, start announcing (at start, and when enabled). */
 int ctl_engines_start(struct ctl *c);
 void ctl_engines_timeout(struct ctl *c);
+void ctl_engines_pin(struct ctl *c);
 int64_t ctl_engines_deadline(const struct ctl *c);
 void ctl_engines_stats(const struct ctl *c, struct pfs_engine_stats *sum);
 void ctl_engines_drain(struct ctl *c);
@@ -306,7 +308,8 @@ bool ctl_hand_over(struct ctl *c, struct ctl_engine *ce, int hidx, int id);
 
 /* fanout.c */
 /* Push, update or withdraw the dataplane's tables; reserve cache room. */
-void ctl_fanout_sync(struct ctl *c);
+/* false while a table could not be pushed (ring full): call again. */
+bool ctl_fanout_sync(struct ctl *c);
 /* The dataplane restarted: it holds no table. */
 void ctl_fanout_lost(struct ctl *c);
 /* A CHUNKS_STORED report: feed the chunks to the engine, note the sends. */

@@ -251,9 +251,11 @@ void ctl_engines_set_enabled(struct ctl *c, bool on)
 	pfs_cache_drop_partial(c->cache);
 }
 
-/* Pin the cache files that active hierarchies use, so LRU eviction never
- * takes a file from under a rollout. */
-static void pin_active(struct ctl *c)
+/* Pin the cache files that active hierarchies and load-server transfers
+ * use, so LRU eviction never takes a file from under a rollout. Run when
+ * engines moved (main.c): nothing else changes what they use, and a
+ * transfer pins its entry itself when it opens one (serve_src.c). */
+void ctl_engines_pin(struct ctl *c)
 {
 	bool pin[PFS_CACHE_FILES] = { false };
 
@@ -287,7 +289,6 @@ void ctl_engines_timeout(struct ctl *c)
 			drain(c, &c->eng[i]);
 		}
 	}
-	pin_active(c);
 }
 
 /* Every engine's counters added up (pfsctl stats, /metrics). */

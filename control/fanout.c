@@ -120,7 +120,8 @@ static void reserve_ahead(struct ctl *c, struct ctl_fanout *f, const struct pfs_
 		c->st.cache_write_errors++;     /* the dataplane hands chunks to us */
 }
 
-static void sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
+/* false when the table could not be pushed (ring full). */
+static bool sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 {
 	struct ctl_fanout *f = ce->fan[hidx];
 	struct pfs_hier_info info;
@@ -129,7 +130,7 @@ static void sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 	bool want;
 
 	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0)
-		return;
+		return true;
 	/* The cache entry is made on the first chunk; make it as soon as the
 	 * manifest is known, so the first chunks can be relayed here too. */
 	if (*fi < 0 && c->cfg.local_fanout && relay_allowed(c, ce, &info, NULL) &&
@@ -139,15 +140,16 @@ static void sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 	want = want_table(c, ce, hidx, *fi, &info, &t);
 	if (!want) {
 		if (f && f->active) {
-			send_table(c, f, true);
+			if (send_table(c, f, true) < 0)
+				return false;
 			f->active = false;
 		}
-		return;
+		return true;
 	}
 	if (!f) {
 		f = ce->fan[hidx] = calloc(1, sizeof(*f));
 		if (!f)
-			return;
+			return true;    /* no table: the engine relays it */
 	}
 	if (f->fi != *fi || f->hier != info.key) {
 		free(f->sent);
@@ -158,20 +160,24 @@ static void sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 	reserve_ahead(c, f, &info);
 	t.generation = f->generation;
 	if (f->active && !memcmp(&t, &f->tab, sizeof(t)))
-		return;
+		return true;
 	forget_changed_slots(f, &t);
 	t.generation = ++f->generation;
 	f->tab = t;
 	f->active = send_table(c, f, false) == 0;
+	return f->active;
 }
 
-void ctl_fanout_sync(struct ctl *c)
+bool ctl_fanout_sync(struct ctl *c)
 {
+	bool all = true;
+
 	for (int i = 0; i < c->neng; i++) {
 		int n = pfs_engine_hier_count(c->eng[i].e);
 		for (int h = 0; h < n && h < CTL_MAX_HIERS; h++)
-			sync_one(c, &c->eng[i], h);
+			all &= sync_one(c, &c->eng[i], h);
 	}
+	return all;
 }
 
 void ctl_fanout_lost(struct ctl *c)
@@ -180,6 +186,7 @@ void ctl_fanout_lost(struct ctl *c)
 		for (int h = 0; h < CTL_MAX_HIERS; h++)
 			if (c->eng[i].fan[h])
 				c->eng[i].fan[h]->active = false;       /* sync pushes it again */
+	c->fanout_behind = true;
 }
 
 static int mark_sent(struct ctl_fanout *f, uint32_t idx, uint16_t mask)

@@ -114,15 +114,20 @@ static void run(struct ctl *c)
 		if (pfs_fetch_deadline(c->fetch) >= 0 && now >= pfs_fetch_deadline(c->fetch))
 			pfs_fetch_on_timeout(c->fetch);
 		ctl_engines_timeout(c);
-		if (c->fill_gen != c->serve_gen) {      /* entries grew, fetches ended */
-			c->serve_gen = c->fill_gen;
-			ctl_serve_kick(c);
+		/* What depends on the engines' state is looked at again only
+		 * when an engine moved (a drain): not for every TFTP ACK. */
+		if (c->fill_gen != c->seen_gen) {
+			c->seen_gen = c->fill_gen;
+			ctl_serve_kick(c);              /* entries grew, fetches ended */
 			ctl_http_kick(c);
+			ctl_engines_pin(c);
+			c->fanout_behind = true;
 		}
+		if (c->fanout_behind)
+			c->fanout_behind = !ctl_fanout_sync(c);
 		ctl_serve_timeout(c);
 		ctl_http_timeout(c);
 		ctl_mhd_run_due(&c->metrics);
-		ctl_fanout_sync(c);
 		ctl_sock_sweep(c, now);
 	}
 	ctl_log(c, "stopping: leaving every hierarchy");

@@ -339,11 +339,14 @@ bool ctl_serve_event(struct ctl *c, int fd)
 		struct xfer *x = &sv->xf[i];
 		if (!x->used || x->fd != fd)
 			continue;
-		while (x->used && (n = recv(fd, sv->pkt, sizeof(sv->pkt), 0)) >= 0) {
+		/* One datagram per event: epoll is level-triggered, so a second
+		 * one (rare: a client answers once per window) comes back at
+		 * once, and the common case spends no recv on EAGAIN. */
+		if ((n = recv(fd, sv->pkt, sizeof(sv->pkt), 0)) >= 0) {
 			struct tftp_reply r;
 			if (tftp_parse_reply(sv->pkt, (size_t)n, &r) < 0) {
 				c->serve_st.tftp_bad_replies++;
-				continue;
+				return true;
 			}
 			tftp_session_on_reply(&x->s, (tftp_time_t)ctl_now(), &r);
 			xfer_pump(c, x);
@@ -353,16 +356,27 @@ bool ctl_serve_event(struct ctl *c, int fd)
 	return false;
 }
 
+/* When x next needs its timer: its session's deadline, or the end of its
+ * wait for the file. */
+static int64_t xfer_due(const struct xfer *x)
+{
+	int64_t d = x->moved + XFER_WAIT_MAX;
+
+	if (!x->waiting && (int64_t)tftp_session_deadline(&x->s) < d)
+		d = (int64_t)tftp_session_deadline(&x->s);
+	return d;
+}
+
 void ctl_serve_timeout(struct ctl *c)
 {
-	tftp_time_t now = (tftp_time_t)ctl_now();
+	int64_t now = ctl_now();
 
 	for (int i = 0; c->serve && i < c->serve->nxf; i++) {
 		struct xfer *x = &c->serve->xf[i];
-		if (!x->used)
+		if (!x->used || now < xfer_due(x))
 			continue;
 		if (!x->waiting)
-			tftp_session_on_timer(&x->s, now);
+			tftp_session_on_timer(&x->s, (tftp_time_t)now);
 		xfer_poll(c, x);
 	}
 }
@@ -379,14 +393,9 @@ int64_t ctl_serve_deadline(const struct ctl *c)
 {
 	int64_t t = INT64_MAX;
 
-	for (int i = 0; c->serve && i < c->serve->nxf; i++) {
-		const struct xfer *x = &c->serve->xf[i];
-		int64_t d = x->moved + XFER_WAIT_MAX;
-		if (!x->waiting && (int64_t)tftp_session_deadline(&x->s) < d)
-			d = (int64_t)tftp_session_deadline(&x->s);
-		if (x->used && d < t)
-			t = d;
-	}
+	for (int i = 0; c->serve && i < c->serve->nxf; i++)
+		if (c->serve->xf[i].used && xfer_due(&c->serve->xf[i]) < t)
+			t = xfer_due(&c->serve->xf[i]);
 	return t;
 }
 

@@ -163,6 +163,8 @@ enum ctl_src_state ctl_src_open(struct ctl *c, struct ctl_src *s, const char *pa
 	s->fi = -1;
 	if (ctl_src_update(c, s) == CTL_SRC_READY && s->complete)
 		pfs_cache_count_hit(c->cache, s->fi);   /* no WAN byte for this one */
+	if (s->fi >= 0)
+		pfs_cache_pin(c->cache, s->fi, true);   /* until the next ctl_engines_pin */
 	return s->state;
 }
 

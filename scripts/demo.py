@@ -3,11 +3,15 @@
 pfs-relay appliance, then with devices only (pfs-peer), then the traditional
 way, and a summary of the three.
 
-16 devices of two models on one subnet, a real tftpd-hpa at HQ behind a
-20 Mbit/s WAN link, three firmware files. Shows live progress (with the
-appliance's own view, `pfsctl trees`, while it runs), then a table: per
-(model, file) the time until the last device held a verified copy, and the
-WAN bytes, for each way.
+16 devices of two models on one subnet running pfs-peer, 8 more that only
+speak TFTP (tftp-hpa, as phones of other makes, cameras: --legacy N), a
+real tftpd-hpa at HQ behind a 20 Mbit/s WAN link, three firmware files.
+With the appliance, the TFTP-only devices have it as their load server
+(its cache, one WAN copy of each file for everyone); without it they fetch
+from HQ, as they do today. Shows live progress (with the appliance's own
+view, `pfsctl trees`, while it runs), then a table: per (model, file) the
+time until the last device held a verified copy, and the WAN bytes, for
+each way.
 
 --rtt MS gives the WAN a round trip (tests/netem/wan_delay.c); --http makes
 the firmware server HTTP (lighttpd at HQ) for the appliance and the devices
@@ -15,12 +19,14 @@ alike, instead of TFTP, whose lock-step pays that round trip per block.
 """
 import argparse
 import os
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "site"))
 import pfs_site as S  # noqa: E402
-from appliance import Appliance  # noqa: E402
+from appliance import APP_IP, Appliance  # noqa: E402
 
 FILES = {
     "dnld/SCCP41.9-4-2SR2-2S.loads": 6 * 1024 * 1024,
@@ -28,6 +34,52 @@ FILES = {
     "dnld/cnu41.9-4-2ES26.sbn": 2 * 1024 * 1024 + 777,
 }
 MODELS = ["CP-7961G", "CP-7941G"]
+LEGACY = "TFTP-only"                    # the model column of devices without pfs-peer
+SERVE = 'serve = { tftp = true; };'
+
+
+class LegacyGroup:
+    """Devices that only speak TFTP: each fetches the files one after the
+    other with tftp-hpa from its load server (the appliance, or HQ), as a
+    phone's firmware loader does. Each copy is checked against the server's."""
+
+    def __init__(self, site, devices, server):
+        self.site, self.devices, self.server = site, devices, server
+        self.done = {}          # (LEGACY, file) -> seconds until the last device had it
+        self.finished = {}      # device index -> files it holds, checked
+        self.errors = []
+        self.threads = []
+
+    def _fetch(self, d, t0):
+        have = self.finished.setdefault(d.idx, [])
+        for w in sorted(FILES):
+            out = os.path.join(d.out, w)
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            r = subprocess.run(["ip", "netns", "exec", d.ns, "tftp", "-m", "binary",
+                                self.server, "-c", "get", w, out], capture_output=True,
+                               text=True, timeout=600)
+            said = (r.stdout + r.stderr).strip()
+            if r.returncode != 0 or S.sha256(out) != self.site.files[w][1]:
+                self.errors.append("%s: %s: %s" % (d.ip, w, said[-200:] or "a wrong copy"))
+                return
+            key = (LEGACY, w)
+            self.done[key] = max(self.done.get(key, 0.0), time.time() - t0)
+            have.append(w)
+
+    def start(self, t0):
+        for d in self.devices:
+            t = threading.Thread(target=self._fetch, args=(d, t0), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def running(self):
+        return any(t.is_alive() for t in self.threads)
+
+    def wait(self, timeout):
+        deadline = time.time() + timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.time()))
+        return not self.running()
 
 
 def bar(frac, width=10):
@@ -35,16 +87,20 @@ def bar(frac, width=10):
     return "#" * full + "." * (width - full)
 
 
-def progress(site, t0, tty, app=None):
+def progress(site, t0, tty, app=None, legacy=None):
     """One screen (tty) or one line (log) of where the rollout stands."""
     rows, files_done, total = [], 0, 0
     for d in site.devices:
         cells = []
+        held = legacy.finished.get(d.idx) if legacy and d in legacy.devices else None
         for w in sorted(FILES):
             total += 1
             final = os.path.join(d.out, w)
             part = os.path.join(os.path.dirname(final), "." + os.path.basename(final) + ".part")
-            if os.path.exists(final):
+            if held is not None and w not in held:  # tftp writes the final name as it goes
+                frac = min(0.99, os.path.getsize(final) / max(1, FILES[w])) \
+                    if os.path.exists(final) else 0.0
+            elif os.path.exists(final):
                 frac = 1.0
                 files_done += 1
             elif os.path.exists(part):
@@ -53,7 +109,8 @@ def progress(site, t0, tty, app=None):
                 frac = 0.0
             cells.append("%s %3d%%" % (bar(frac), int(frac * 100)))
         role = "root" if any(e.get("event") == "root_confirmed" for e in d.events) else ""
-        rows.append("  %-11s %-9s %-5s %s" % (d.ip, d.model, role, "  ".join(cells)))
+        rows.append("  %-11s %-9s %-5s %s" % (d.ip, LEGACY if held is not None else d.model,
+                                             role, "  ".join(cells)))
     wan = site.wan_bytes() / 1e6
     head = "t=%5.1fs  files complete %d/%d  WAN %.1f MB" % (time.time() - t0, files_done,
                                                           total, wan)
@@ -70,32 +127,42 @@ def progress(site, t0, tty, app=None):
     sys.stdout.flush()
 
 
-def rollout(mode, n, wan_mbit, tty, with_appliance=False, rtt_ms=0, http=False):
-    with S.Site(n, MODELS, FILES, wan_mbit=wan_mbit, site_key=True, rtt_ms=rtt_ms) as site:
+def rollout(mode, n, wan_mbit, tty, with_appliance=False, rtt_ms=0, http=False, legacy=8):
+    with S.Site(n + legacy, MODELS, FILES, wan_mbit=wan_mbit, site_key=True,
+                rtt_ms=rtt_ms) as site:
         app = None
         if http:
             site.start_http()
         if with_appliance:
-            app = Appliance(site, upstream=S.HTTP_URL if http else None)
+            app = Appliance(site, upstream=S.HTTP_URL if http else None,
+                            extra_config=SERVE if legacy else "")
             app.start()
-        print("\n== %s rollout: %d devices, %s, WAN %d Mbit/s, RTT %d ms, %s server" % (
-            "appliance + cut-through" if app else mode, n, ", ".join(MODELS), wan_mbit, rtt_ms,
-            "HTTP" if http else "TFTP"))
+        peers = site.devices[:n]
+        group = LegacyGroup(site, site.devices[n:], APP_IP if app else S.HQ_IP)
+        print("\n== %s rollout: %d devices, %s, and %d TFTP-only devices (from %s), WAN %d "
+              "Mbit/s, RTT %d ms, %s server" % (
+                  "appliance + cut-through" if app else mode, n, ", ".join(MODELS), legacy,
+                  "the appliance" if app else "HQ", wan_mbit, rtt_ms, "HTTP" if http else "TFTP"))
         t0 = time.time()
-        for d in site.devices:
+        for d in peers:
             d.start(sorted(FILES), mode=mode, upstream=S.HTTP_URL if http else None)
+        group.start(t0)
         last = [0.0]
 
         def tick(s):
             if time.time() - last[0] >= (0.5 if tty else 2.0):
                 last[0] = time.time()
-                progress(s, t0, tty, app)
+                progress(s, t0, tty, app, group)
 
         finished = site.wait(600, on_tick=tick, tick=0.25)
-        progress(site, t0, tty, app)
+        while finished and group.running() and time.time() - t0 < 600:
+            tick(site)
+            group.wait(0.25)
+        finished = finished and group.wait(max(0.0, 600 - (time.time() - t0)))
+        progress(site, t0, tty, app, group)
         wall = time.time() - t0
-        failed = [d for d in site.devices if d.proc.returncode != 0]
-        problems = S.check_outputs(site)
+        failed = [d for d in peers if d.proc.returncode != 0]
+        problems = S.check_outputs(site, peers) + group.errors
         if not finished or failed or problems:
             for d in failed:
                 print("d%d exited %s: %s" % (d.idx, d.proc.returncode, d.stderr_text().strip()))
@@ -104,17 +171,17 @@ def rollout(mode, n, wan_mbit, tty, with_appliance=False, rtt_ms=0, http=False):
         if app:
             print("\n  pfsctl files:\n" + "".join("  " + line + "\n" for line in
                                                   app.ctl("files").stdout.splitlines()))
-        return {"wall": wall, "done": S.done_times(site), "wan": site.wan_bytes(),
-                "lan": site.lan_bytes()}
+        return {"wall": wall, "done": dict(S.done_times(site), **group.done),
+                "wan": site.wan_bytes(), "lan": site.lan_bytes()}
 
 
-def summary(runs, n, wan_mbit, rtt_ms=0, http=False):
+def summary(runs, n, wan_mbit, rtt_ms=0, http=False, legacy=8):
     """runs: [(name, result)], the traditional way last (ratios are against it)."""
     names = [name for name, _ in runs]
     base = runs[-1][1]
     lines = ["| model | file | size | " + " | ".join("%s: last device" % x for x in names) + " |",
              "|---|---|---:|" + "---:|" * len(runs)]
-    for m in MODELS:
+    for m in MODELS + ([LEGACY] if legacy else []):
         for f in sorted(FILES):
             lines.append("| %s | %s | %.1f MiB | " % (m, os.path.basename(f), FILES[f] / 2**20) +
                          " | ".join("%.1f s" % r["done"].get((m, f), float("nan"))
@@ -129,13 +196,20 @@ def summary(runs, n, wan_mbit, rtt_ms=0, http=False):
                   "%.1f MB" % (r["wan"] / 1e6) for _, r in runs) + " |",
               "| WAN bytes / (models x files) | " + " | ".join(
                   "%.2f" % (r["wan"] / payload) for _, r in runs) + " |",
+              "| WAN bytes / files (one copy each) | " + " | ".join(
+                  "%.2f" % (r["wan"] / sum(FILES.values())) for _, r in runs) + " |",
               "| LAN bytes (site bridge, device ports) | " + " | ".join(
                   "%.1f MB" % (r["lan"] / 1e6) for _, r in runs) + " |",
               "", "%d devices, %d models, %d files (%.1f MB per device; MB = 10^6 bytes), "
-              "WAN %d Mbit/s (tbf), round trip %d ms, %s server; the bound for one copy per "
-              "model over the WAN is %.1f s." % (
-                  n, len(MODELS), len(FILES), sum(FILES.values()) / 1e6, wan_mbit, rtt_ms,
-                  "HTTP" if http else "TFTP", payload * 8 / (wan_mbit * 1e6))]
+              "and %d TFTP-only devices (tftp-hpa, the three files one after the other; the "
+              "appliance is their load server, else HQ), WAN %d Mbit/s (tbf), round trip %d "
+              "ms, %s server. One copy of each file over the WAN takes %.1f s; one per model "
+              "%.1f s. The appliance fetches each file once for every model and the TFTP-only "
+              "devices (the same path on the server is the same bytes); devices alone elect "
+              "a root per (model, file)." % (
+                  n, len(MODELS), len(FILES), sum(FILES.values()) / 1e6, legacy, wan_mbit,
+                  rtt_ms, "HTTP" if http else "TFTP",
+                  sum(FILES.values()) * 8 / (wan_mbit * 1e6), payload * 8 / (wan_mbit * 1e6))]
     return "\n".join(lines)
 
 
@@ -150,13 +224,18 @@ def main():
                     help="the WAN's round trip, ms (default 0)")
     ap.add_argument("--http", action="store_true",
                     help="the firmware server speaks HTTP (lighttpd), not TFTP")
+    ap.add_argument("--legacy", type=int, default=8, metavar="N",
+                    help="devices that only speak TFTP, beside the pfs-peer ones (default 8)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("demo: needs root (network namespaces)")
     if not 0 <= args.rtt <= 1000:
         raise SystemExit("demo: --rtt: %d is not 0..1000 ms" % args.rtt)
+    if not 0 <= args.legacy <= 64 or not 1 <= args.devices <= 128:
+        raise SystemExit("demo: --devices 1..128 and --legacy 0..64 (got %d, %d)" % (
+            args.devices, args.legacy))
     tty = sys.stdout.isatty()
-    way = dict(rtt_ms=args.rtt, http=args.http)
+    way = dict(rtt_ms=args.rtt, http=args.http, legacy=args.legacy)
     runs = [("appliance", rollout("cut-through", args.devices, args.wan_mbit, tty, True, **way))]
     if not args.no_peers_only:
         runs.append(("peers only", rollout("cut-through", args.devices, args.wan_mbit, tty,
