@@ -171,8 +171,9 @@ def rollout(mode, n, wan_mbit, tty, with_appliance=False, rtt_ms=0, http=False, 
         if app:
             print("\n  pfsctl files:\n" + "".join("  " + line + "\n" for line in
                                                   app.ctl("files").stdout.splitlines()))
-        return {"wall": wall, "done": dict(S.done_times(site), **group.done),
-                "wan": site.wan_bytes(), "lan": site.lan_bytes()}
+        done = S.done_times(site)
+        done.update(group.done)
+        return {"wall": wall, "done": done, "wan": site.wan_bytes(), "lan": site.lan_bytes()}
 
 
 def summary(runs, n, wan_mbit, rtt_ms=0, http=False, legacy=8):
