@@ -87,7 +87,9 @@ def dataplane_case(work):
         while time.monotonic() < deadline and dp.poll() is None:
             r = subprocess.run(pfsctl, shell=True, capture_output=True, text=True, timeout=20)
             m = re.search(r"\{.*\}", r.stdout, re.S)
-            stats = json.loads(m.group(0)).get("/pfs/stats", {}) if m else {}
+            # null until the dataplane has registered the command (its EAL,
+            # and so the telemetry socket, comes up first)
+            stats = (json.loads(m.group(0)).get("/pfs/stats") or {}) if m else {}
             if stats.get("fanout_tx", 0) > 0:
                 break
             time.sleep(0.1)
