@@ -52,6 +52,21 @@ static void engines(FILE *f, struct ctl *c)
 			fprintf(f, "pfs_relay_hierarchies{model=\"%s\",state=\"%s\"} %u\n",
 				c->eng[i].model, states[s], n[s]);
 	}
+	/* Elections by outcome: won (root confirmed), deferred to a stronger
+	 * claimer, yielded a root to a stronger one, joined another's tree
+	 * (as a member); then every engine event by name (a fixed set). */
+	family(f, "pfs_relay_elections_total", "counter", "Election outcomes.");
+	const struct { const char *o; enum pfs_event_code ev; } outcome[] = {
+		{ "won", PFS_EV_ROOT_CONFIRMED }, { "deferred", PFS_EV_DEFER },
+		{ "yielded", PFS_EV_YIELD }, { "joined", PFS_EV_JOINED },
+	};
+	for (size_t i = 0; i < sizeof(outcome) / sizeof(outcome[0]); i++)
+		fprintf(f, "pfs_relay_elections_total{outcome=\"%s\"} %llu\n", outcome[i].o,
+			(unsigned long long)c->st.events[outcome[i].ev]);
+	family(f, "pfs_relay_events_total", "counter", "The engines' events, by name.");
+	for (int ev = 0; ev < PFS_EV_COUNT; ev++)
+		fprintf(f, "pfs_relay_events_total{event=\"%s\"} %llu\n", pfs_event_name(ev),
+			(unsigned long long)c->st.events[ev]);
 	ctl_engines_stats(c, &sum);
 	uint64_t rejected = 0;
 	for (int k = 1; k < PFS_MAN_E_COUNT; k++)
@@ -130,6 +145,15 @@ static void dataplane(FILE *f, struct ctl *c)
 	    (double)c->st.dataplane_restarts);
 	if (d->magic != PFS_DP_STATS_MAGIC)
 		return;
+	if (d->xdp_maps) {
+		static const char *const verdict[] = { "steered", "passed", "malformed",
+						       "ttl_drop", "unauth_drop" };
+		family(f, "pfs_relay_xdp_packets_total", "counter", "Frames the XDP steering "
+		       "program saw, by verdict, summed over CPUs.");
+		for (size_t i = 0; i < sizeof(verdict) / sizeof(verdict[0]); i++)
+			fprintf(f, "pfs_relay_xdp_packets_total{verdict=\"%s\"} %llu\n", verdict[i],
+				(unsigned long long)d->xdp[i]);
+	}
 	one(f, "pfs_relay_dataplane_rx_packets_total", "counter", "Frames received.",
 	    (double)d->rx_pkts);
 	one(f, "pfs_relay_dataplane_rx_bytes_total", "counter", "Bytes received.",

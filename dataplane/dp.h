@@ -176,6 +176,8 @@ const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip);
 /* tx.c */
 void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *m);
 int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m);
+/* xdpstats.c: the XDP filter's counters into the stats page. */
+void dp_xdp_stats(struct dp *d);
 void dp_tx_pump(struct dp *d);
 void dp_tx_reset_children(struct dp *d);
 unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,

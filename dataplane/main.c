@@ -212,7 +212,11 @@ static void from_control(struct dp *d)
  * and a control process that restarted (its old ranges mean nothing now). */
 static void housekeeping(struct dp *d)
 {
+	static unsigned n;
+
 	pfs_shm_beat(d->shm, now_ns());
+	if (n++ % 10 == 0)              /* every second */
+		dp_xdp_stats(d);
 	if (pfs_shm_peer_restarted(d->shm)) {
 		printf("pfs-dataplane: pfs-control (re)attached\n");
 		dp_tx_reset_children(d);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define PFS_DP_STATS_MAGIC 0x5354415450445046ull   /* "PFDPTATS" */
+#define PFS_DP_XDP_STATS   8                        /* >= PFS_STEER_STAT_MAX */
 
 struct pfs_dp_stats {
 	uint64_t magic;
@@ -43,6 +44,10 @@ struct pfs_dp_stats {
 	uint64_t rx_oversize;           /* above a ring message, not relayed here */
 	uint64_t tx_chained;            /* chunk frames sent zero-copy (of tx_chunks) */
 	uint64_t fanout_reused;         /* received frames sent on as a child's copy */
+	/* the XDP steering program's counters (enum pfs_steer_stat), summed
+	 * over CPUs, once a second; valid while xdp_maps is 1 */
+	uint64_t xdp_maps;
+	uint64_t xdp[PFS_DP_XDP_STATS];
 };
 
 #endif /* PFS_DP_STATS_H */
