@@ -122,6 +122,7 @@ struct ctl_fetch_slot {
 
 struct ctl_client {
 	int fd;
+	bool subscribed;                /* `pfsctl events`: events are pushed to it */
 	int64_t last_active;            /* ctl_now() of its last request or connect */
 	size_t len;
 	char buf[CTL_REQ_MAX];
@@ -132,9 +133,11 @@ struct ctl_stats {
 	uint64_t tx_datagrams, tx_ring_full, chunk_ranges, chunks_queued;
 	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
+	uint64_t events_sent, subscribers_dropped;
 	uint64_t fanout_tables, fanout_chunks, fanout_skipped, fanout_stale;
 	uint64_t manifests_fetched, manifests_cached, cache_rejected;
 	uint64_t fetches_ok, fetches_failed;
+	uint64_t events[PFS_EV_COUNT];  /* the engines' events, by code */
 };
 
 /* A libmicrohttpd daemon run from our epoll loop (mhd_loop.c). */
@@ -325,6 +328,13 @@ void ctl_sock_close(struct ctl *c);
 bool ctl_sock_event(struct ctl *c, int fd, uint32_t events);
 /* Close connections idle for control.client_idle_timeout. */
 void ctl_sock_sweep(struct ctl *c, int64_t now);
+void ctl_sock_drop(struct ctl *c, struct ctl_client *cl);
+
+/* events.c: the event stream of `pfsctl events`. An engine's event, or one
+ * of our own (name, and a detail for humans), to every subscriber. */
+void ctl_sock_event_out(struct ctl *c, const struct ctl_engine *ce,
+			const struct pfs_action *act);
+void ctl_sock_notice(struct ctl *c, const char *event, const char *detail);
 
 void ctl_log(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

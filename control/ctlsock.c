@@ -5,7 +5,9 @@
  * The daemon never blocks on a client: requests are read as they come, a
  * line longer than CTL_REQ_MAX or a client that does not read its replies
  * is disconnected, and every malformed or unknown request gets
- * {"ok": false, "error": "..."} naming the problem.
+ * {"ok": false, "error": "..."} naming the problem. A client that asks for
+ * "events" is pushed every event from then on (events.c); it is never
+ * swept as idle, and is dropped if it does not read them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -184,7 +186,7 @@ static json_t *dataplane_json(struct ctl *c)
 	if (d->magic != PFS_DP_STATS_MAGIC)
 		return o;
 #define DP(k) json_object_set_new(o, #k, json_integer((json_int_t)d->k))
-	DP(rx_pkts); DP(rx_pfs); DP(rx_not_pfs); DP(rx_malformed); DP(rx_bad_crc); DP(rx_ttl);
+	DP(rx_pkts); DP(rx_bytes); DP(rx_pfs); DP(rx_not_pfs); DP(rx_malformed); DP(rx_bad_crc); DP(rx_ttl);
 	DP(to_control); DP(to_control_drops); DP(from_control); DP(tx_ctrl); DP(tx_chunks);
 	DP(tx_bytes); DP(tx_drops); DP(mbuf_drops); DP(chunk_missing); DP(queue_drops);
 	DP(children); DP(neighbours); DP(fanout_tables); DP(fanout_chunks); DP(fanout_tx);
@@ -341,6 +343,12 @@ static void client_close(struct ctl *c, struct ctl_client *cl)
 	close(cl->fd);
 	cl->fd = -1;
 	cl->len = 0;
+	cl->subscribed = false;
+}
+
+void ctl_sock_drop(struct ctl *c, struct ctl_client *cl)
+{
+	client_close(c, cl);
 }
 
 /* Reply, or drop a client whose socket buffer is full: never wait. */
@@ -383,7 +391,14 @@ static void client_read(struct ctl *c, struct ctl_client *cl)
 			json_t *req = json_loadb(cl->buf, line, 0, &jerr), *r;
 
 			c->st.ctl_requests++;
-			r = req ? dispatch(c, req) : err_reply("malformed JSON: %s", jerr.text);
+			const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+			if (cmd && !cl->subscribed && !strcmp(cmd, "events")) {
+				/* From now on events are pushed to it (events.c). */
+				cl->subscribed = true;
+				r = json_pack("{s:b, s:b}", "ok", 1, "subscribed", 1);
+			} else {
+				r = req ? dispatch(c, req) : err_reply("malformed JSON: %s", jerr.text);
+			}
 			json_decref(req);
 			memmove(cl->buf, nl + 1, cl->len - line - 1);
 			cl->len -= line + 1;
@@ -402,7 +417,7 @@ static void client_read(struct ctl *c, struct ctl_client *cl)
 void ctl_sock_sweep(struct ctl *c, int64_t now)
 {
 	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (c->clients[i].fd >= 0 &&
+		if (c->clients[i].fd >= 0 && !c->clients[i].subscribed &&
 		    now - c->clients[i].last_active > (int64_t)(c->cfg.client_idle_s * 1e9))
 			client_close(c, &c->clients[i]);
 }
@@ -420,7 +435,7 @@ static struct ctl_client *client_slot(struct ctl *c, int64_t now)
 		if (cl->fd < 0)
 			continue;
 		used++;
-		if (!idle || cl->last_active < idle->last_active)
+		if (!cl->subscribed && (!idle || cl->last_active < idle->last_active))
 			idle = cl;
 	}
 	if (used < c->cfg.max_clients) {

@@ -92,6 +92,8 @@ void ctl_dplink_poll(struct ctl *c)
 				   (uint64_t)(c->cfg.heartbeat_timeout_s * 1e9));
 	if (alive != c->dp_alive) {
 		ctl_log(c, "dataplane %s", alive ? "up" : "down (no heartbeat)");
+		ctl_sock_notice(c, alive ? "dataplane_up" : "dataplane_down",
+				alive ? "beating" : "no heartbeat");
 		c->dp_alive = alive;
 	}
 	for (int n = 0; n < RX_PER_POLL && pfs_shm_recv(c->shm, &m) == 1; n++) {

@@ -503,6 +503,9 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 			pfs_fetch_strerror(-(int)act->a));
 		break;
 	case PFS_ACT_EVENT:
+		if (act->event < PFS_EV_COUNT)
+			c->st.events[act->event]++;
+		ctl_sock_event_out(c, ce, act);
 		/* The size is final: the file's last chunk goes out at its true
 		 * length while the rest still arrives (cut-through). */
 		if (act->event == PFS_EV_MANIFEST && ce->cache_fi[act->hidx] >= 0)

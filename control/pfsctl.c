@@ -2,7 +2,8 @@
  *
  *   pfsctl [--socket PATH] [--json] COMMAND [ARGS]
  *
- * One JSON request, one JSON reply (docs/appliance.md 5). Human tables and
+ * One JSON request, one JSON reply (docs/appliance.md 5); `watch` and
+ * `events` stay connected (pfsctl_live.c). Human tables and
  * progress bars by default; --json prints the reply as it came, for scripts.
  * Exit: 0 ok, 1 the daemon answered with an error, 2 usage, 3 no daemon.
  */
@@ -19,6 +20,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pfsctl.h"
+
+#define S pfsctl_s
+#define I pfsctl_i
 #define DEFAULT_SOCKET "/run/pfs-relay/control.sock"
 
 static void usage(FILE *f)
@@ -36,10 +41,15 @@ static void usage(FILE *f)
 		"  prefetch MODEL FILE  fetch a file into the cache before devices ask\n"
 		"  evict                drop every cached file no rollout uses\n"
 		"  set priority N       priority class 0..15 for new elections\n"
-		"  enable | disable     take part in elections, or leave every tree\n");
+		"  enable | disable     take part in elections, or leave every tree\n"
+		"  watch [--interval S] [--count N]\n"
+		"                       a live view, refreshed every S seconds (1); plain\n"
+		"                       snapshots when not on a terminal\n"
+		"  events               every event as it happens, until interrupted\n"
+		"                       (one JSON object a line with --json)\n");
 }
 
-static int connect_to(const char *path)
+int pfsctl_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 10 };
@@ -63,8 +73,7 @@ static int connect_to(const char *path)
 	return fd;
 }
 
-/* Send one request line, read one reply line. */
-static json_t *call(int fd, json_t *req, char *err, size_t errlen)
+json_t *pfsctl_call(int fd, json_t *req, char *err, size_t errlen)
 {
 	char *s = json_dumps(req, JSON_COMPACT), buf[1 << 20];
 	size_t len = 0;
@@ -95,18 +104,18 @@ static json_t *call(int fd, json_t *req, char *err, size_t errlen)
 	return r;
 }
 
-static const char *S(json_t *o, const char *k)
+const char *pfsctl_s(json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
 	return v ? v : "-";
 }
 
-static long long I(json_t *o, const char *k)
+long long pfsctl_i(json_t *o, const char *k)
 {
 	return json_integer_value(json_object_get(o, k));
 }
 
-static void bar(char *out, long long have, long long total)
+void pfsctl_bar(char *out, long long have, long long total)
 {
 	if (total <= 0 && have > 0) {   /* size not final yet: the root is fetching */
 		sprintf(out, "%lld chunks so far", have);
@@ -130,7 +139,7 @@ static void print_trees(json_t *r)
 	       "SOURCE", "KIDS", "SUBTREE", "PROGRESS");
 	json_array_foreach(json_object_get(r, "trees"), i, t) {
 		char b[64];
-		bar(b, I(t, "have"), I(t, "total"));
+		pfsctl_bar(b, I(t, "have"), I(t, "total"));
 		printf("%-16s %-12s %-30s %-9s %-8s %2lld/%-2lld %7lld  %s%s\n", S(t, "key"),
 		       S(t, "model"), S(t, "file"), S(t, "state"), S(t, "source"), I(t, "children"),
 		       I(t, "max_children"), I(t, "subtree"), b,
@@ -144,7 +153,7 @@ static void print_tree(json_t *r)
 	char b[64];
 	size_t i, n = json_array_size(kids);
 
-	bar(b, I(t, "have"), I(t, "total"));
+	pfsctl_bar(b, I(t, "have"), I(t, "total"));
 	printf("%s %s  [%s]  %s, %lld bytes, source %s\n", S(t, "model"), S(t, "file"),
 	       S(t, "key"), S(t, "state"), I(t, "size"), S(t, "source"));
 	printf("this appliance  %s  subtree %lld nodes\n", b, I(t, "subtree"));
@@ -237,6 +246,37 @@ static json_t *request(int argc, char **argv)
 	return NULL;
 }
 
+/* watch [--interval S] [--count N] */
+static int watch_args(const char *sock, int argc, char **argv)
+{
+	double interval = 1.0;
+	long count = 0;
+
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+			interval = strtod(argv[++i], &end);
+			if (*end || interval < 0.1 || interval > 3600) {
+				fprintf(stderr, "pfsctl: watch --interval: '%s' is not 0.1..3600 "
+					"seconds\n", argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			count = strtol(argv[++i], &end, 10);
+			if (*end || count < 1) {
+				fprintf(stderr, "pfsctl: watch --count: '%s' is not a positive "
+					"number\n", argv[i]);
+				return 2;
+			}
+		} else {
+			fprintf(stderr, "pfsctl: watch: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	return pfsctl_watch(sock, interval, count);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -260,13 +300,17 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "events") && optind + 1 == argc)
+		return pfsctl_events(sock, as_json);
+	if (optind < argc && !strcmp(argv[optind], "watch"))
+		return watch_args(sock, argc - optind, argv + optind);
 	if (optind == argc || !(req = request(argc - optind, argv + optind))) {
 		fprintf(stderr, "pfsctl: %s\n", optind == argc ? "no command" :
 			"unknown command or wrong arguments");
 		usage(stderr);
 		return 2;
 	}
-	if ((fd = connect_to(sock)) < 0) {
+	if ((fd = pfsctl_connect(sock)) < 0) {
 		fprintf(stderr, "pfsctl: cannot reach pfs-control at %s: %s\n", sock,
 			errno == ECONNREFUSED ? "nothing listens there (is pfs-control running?)" :
 			errno == ENOENT ? "no such socket (is pfs-control running, with this "
@@ -274,7 +318,7 @@ int main(int argc, char **argv)
 		json_decref(req);
 		return 3;
 	}
-	r = call(fd, req, err, sizeof(err));
+	r = pfsctl_call(fd, req, err, sizeof(err));
 	close(fd);
 	json_decref(req);
 	if (!r) {

@@ -6,7 +6,9 @@ running pfs-peer (docs/appliance.md 6).
 Same conventions as test_site.py: each scenario builds and tears down its own
 site, one line per scenario, non-zero exit on any failure. Run as root.
 """
+import json
 import os
+import signal
 import socket  # noqa: F401 - used by the code run inside namespaces
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
-from appliance import APP_IP, Appliance  # noqa: E402
+from appliance import APP_IP, PFSCTL, Appliance  # noqa: E402
 from test_site import FILES, MODELS, expect, main  # noqa: E402
 
 
@@ -428,11 +430,22 @@ def metric(body, name, labels=""):
     raise AssertionError("no sample %s{%s} in /metrics" % (name, labels))
 
 
+def pfsctl_bg(app, *args):
+    """pfsctl ARGS in the background, stdout and stderr piped."""
+    return subprocess.Popen(["ip", "netns", "exec", app.ns, PFSCTL, "--socket", app.socket] +
+                            list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
 def scenario_appliance_metrics():
     """GET /metrics (metrics.listen): the page passes promtool check metrics
     before and after a rollout of 4 devices, and its counters move with it:
     the dataplane's chunks out, WAN bytes, one fetch, a root hierarchy, a
-    complete cache file; other paths 404."""
+    complete cache file, the XDP filter's steered frames, election and event
+    counters; other paths 404. Meanwhile two `pfsctl events --json`
+    subscribers get the same events as they happen (children added, the
+    file complete), and `pfsctl watch` (not on a terminal: plain snapshots)
+    shows the hierarchy and the last events."""
     files = {"fw/m.bin": 2 * 1024 * 1024}
     with S.Site(4, MODELS[:1], files) as site:
         app = Appliance(site, extra_config='metrics = { listen = "127.0.0.1:9851"; };')
@@ -440,10 +453,30 @@ def scenario_appliance_metrics():
         pages = []
         code, before = scrape(app)
         expect(code == 200, "GET /metrics: %d" % code)
+        subs = [pfsctl_bg(app, "--json", "events") for _ in range(2)]
+        for p in subs:      # subscribed before the rollout starts: nothing missed
+            expect("subscribed" in p.stderr.readline(), "pfsctl events did not subscribe")
+        watch = pfsctl_bg(app, "watch", "--count", "4", "--interval", "0.5")
         for d in site.devices:
             d.start(sorted(files))
         expect(site.wait(60), "devices did not finish")
         check_devices(site, site.devices)
+        shown, _ = watch.communicate(timeout=30)
+        streams = []
+        for p in subs:
+            p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=10)
+            expect(p.returncode == 0, "pfsctl events exited %s" % p.returncode)
+            streams.append([json.loads(ln) for ln in out.splitlines()])
+        names = [e["event"] for e in streams[0]]
+        expect(streams[0] == streams[1], "the two subscribers got different streams")
+        expect(names.count("child_added") >= 4 and "complete" in names and
+               all(e.get("file") == "fw/m.bin" for e in streams[0] if e.get("model")),
+               "events: %s" % names)
+        expect(watch.returncode == 0 and "pfs-relay %s" % APP_IP in shown and
+               "fw/m.bin" in shown and shown.count("last events:") == 4 and
+               "child_added" in shown and "\x1b[" not in shown,
+               "pfsctl watch: %s" % shown[-1500:])
         code, after = scrape(app)
         for text in (before, after):
             p = subprocess.run(["promtool", "check", "metrics"], input=text,
@@ -458,6 +491,11 @@ def scenario_appliance_metrics():
         expect(metric(after, "pfs_relay_cache_files", 'state="complete"') >= 1, "cache files")
         expect(metric(after, "pfs_relay_dataplane_up") == 1 and
                metric(after, "pfs_relay_site_relay") == 1, "up and relay")
+        expect(metric(after, "pfs_relay_xdp_packets_total", 'verdict="steered"') > 0,
+               "the XDP filter's counters are not on the page")
+        expect(metric(after, "pfs_relay_events_total", 'event="child_added"') >= 4 and
+               metric(after, "pfs_relay_elections_total", 'outcome="won"') >= 0,
+               "event and election counters")
         expect(scrape(app, "/other")[0] == 404, "/other is not 404")
         return "promtool-clean pages of %d and %d lines; counters moved with the rollout" % (
             pages[0], pages[1])
