@@ -38,7 +38,10 @@ static void usage(FILE *f)
 		"  peers                the devices it serves\n"
 		"  clients              TFTP and HTTP transfers in progress (load server)\n"
 		"  stats                counters of control, engine, dataplane and cache\n"
-		"  prefetch MODEL FILE  fetch a file into the cache before devices ask\n"
+		"  prefetch MODEL FILE [--wait]\n"
+		"                       fetch a file into the cache before devices ask;\n"
+		"                       --wait shows its progress until it is whole (exit 0)\n"
+		"                       or failed (exit 1)\n"
 		"  evict                drop every cached file no rollout uses\n"
 		"  set priority N       priority class 0..15 for new elections\n"
 		"  enable | disable     take part in elections, or leave every tree\n"
@@ -233,7 +236,7 @@ static json_t *request(int argc, char **argv)
 			return argc == 1 ? json_pack("{s:s}", "cmd", cmd) : NULL;
 	if (!strcmp(cmd, "tree") && argc == 2)
 		return json_pack("{s:s, s:s}", "cmd", "tree", "key", argv[1]);
-	if (!strcmp(cmd, "prefetch") && argc == 3)
+	if (!strcmp(cmd, "prefetch") && (argc == 3 || (argc == 4 && !strcmp(argv[3], "--wait"))))
 		return json_pack("{s:s, s:s, s:s}", "cmd", "prefetch", "model", argv[1], "file",
 				 argv[2]);
 	if (!strcmp(cmd, "set") && argc == 3 && !strcmp(argv[1], "priority")) {
@@ -350,5 +353,7 @@ int main(int argc, char **argv)
 			printf("ok\n");
 	}
 	json_decref(r);
+	if (!rc && !strcmp(argv[optind], "prefetch") && argc - optind == 4)
+		return pfsctl_follow(sock, argv[optind + 1], argv[optind + 2]);
 	return rc;
 }

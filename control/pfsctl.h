@@ -21,5 +21,7 @@ void pfsctl_bar(char *out, long long have, long long total);
 /* pfsctl_live.c; exit codes as pfsctl's. */
 int pfsctl_events(const char *sock, bool json);
 int pfsctl_watch(const char *sock, double interval_s, long count);
+/* Progress of (model, file) until it is complete (0) or failed (1). */
+int pfsctl_follow(const char *sock, const char *model, const char *file);
 
 #endif /* PFSCTL_H */

@@ -321,3 +321,61 @@ int pfsctl_watch(const char *sock, double interval_s, long count)
 	close(efd);
 	return rc;
 }
+
+/* --- prefetch --wait ---------------------------------------------------- */
+
+int pfsctl_follow(const char *sock, const char *model, const char *file)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	double last_print = 0;
+	char err[512], b[64];
+	int fd, rc = 3;
+
+	catch_stop();
+	if ((fd = pfsctl_connect(sock)) < 0) {
+		fprintf(stderr, "pfsctl: cannot reach pfs-control at %s: %s\n", sock,
+			strerror(errno));
+		return 3;
+	}
+	while (!stop) {
+		json_t *q = json_pack("{s:s}", "cmd", "trees"), *r = pfsctl_call(fd, q, err,
+										  sizeof(err));
+		json_t *t, *found = NULL;
+		size_t i;
+
+		json_decref(q);
+		if (!r) {
+			fprintf(stderr, "pfsctl: prefetch: %s\n", err);
+			break;
+		}
+		json_array_foreach(json_object_get(r, "trees"), i, t)
+			if (!strcmp(S(t, "model"), model) && !strcmp(S(t, "file"), file))
+				found = t;
+		if (!found) {
+			fprintf(stderr, "pfsctl: prefetch: %s %s is no longer there (disabled?)\n",
+				model, file);
+			json_decref(r);
+			rc = 1;
+			break;
+		}
+		pfsctl_bar(b, I(found, "have"), I(found, "total"));
+		bool done = json_is_true(json_object_get(found, "complete"));
+		bool failed = json_is_true(json_object_get(found, "failed"));
+		if (tty || done || failed || now_s() - last_print >= 2) {
+			printf(tty ? "\r%s %s  %s  %s" : "%s %s  %s  %s\n", model, file, b,
+			       done ? "done" : failed ? "FAILED" : S(found, "state"));
+			fflush(stdout);
+			last_print = now_s();
+		}
+		json_decref(r);
+		if (done || failed) {
+			if (tty)
+				printf("\n");
+			rc = failed;
+			break;
+		}
+		poll(NULL, 0, 250);
+	}
+	close(fd);
+	return rc;
+}

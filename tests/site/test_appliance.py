@@ -136,13 +136,10 @@ def check_operator_commands(site, app, nentries):
     r = app.ctl_json("prefetch", MODELS[0], "one.bin")
     expect(not r["ok"] and "already" in r["error"], "prefetch of a served file: %s" % r)
     wan0 = site.wan_bytes()
-    expect(app.ctl_json("prefetch", MODELS[0], "extra.bin")["ok"], "prefetch extra.bin")
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        got = [f for f in app.ctl_json("files")["files"] if f["file"] == "extra.bin"]
-        if got and got[0]["state"] == "complete":
-            break
-        time.sleep(0.2)
+    r = app.ctl("prefetch", MODELS[0], "extra.bin", "--wait")     # progress until whole
+    expect(r.returncode == 0 and r.stdout.strip().endswith("done"),
+           "prefetch --wait: exit %d, %r %r" % (r.returncode, r.stdout[-300:], r.stderr))
+    got = [f for f in app.ctl_json("files")["files"] if f["file"] == "extra.bin"]
     expect(got and got[0]["state"] == "complete" and got[0]["size"] == EXTRA,
            "prefetched file: %s" % got)
     expect(site.wan_bytes() - wan0 >= EXTRA, "the prefetch crossed no WAN")
