@@ -337,5 +337,8 @@ void ctl_sock_event_out(struct ctl *c, const struct ctl_engine *ce,
 void ctl_sock_notice(struct ctl *c, const char *event, const char *detail);
 
 void ctl_log(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same at warning level (the journal shows it as such): something went
+ * wrong that the appliance works around or an operator should know. */
+void ctl_warn(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* PFS_CONTROL_H */

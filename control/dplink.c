@@ -91,7 +91,7 @@ void ctl_dplink_poll(struct ctl *c)
 	alive = pfs_shm_peer_alive(c->shm, (uint64_t)now,
 				   (uint64_t)(c->cfg.heartbeat_timeout_s * 1e9));
 	if (alive != c->dp_alive) {
-		ctl_log(c, "dataplane %s", alive ? "up" : "down (no heartbeat)");
+		(alive ? ctl_log : ctl_warn)(c, "dataplane %s", alive ? "up" : "down (no heartbeat)");
 		ctl_sock_notice(c, alive ? "dataplane_up" : "dataplane_down",
 				alive ? "beating" : "no heartbeat");
 		c->dp_alive = alive;

@@ -436,7 +436,7 @@ static void file_done(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 
 	if (f && atomic_load(&f->state) == PFS_CF_FILLING &&
 	    pfs_cache_complete(c->cache, fi, act->size, act->sha256) < 0)
-		ctl_log(c, "%s %s: cannot complete cache entry", ce->model, act->path);
+		ctl_warn(c, "%s %s: cannot complete cache entry", ce->model, act->path);
 	ctl_log(c, "%s %s complete: %llu bytes%s", ce->model, act->path,
 		(unsigned long long)act->size, ce->from_cache[act->hidx] ? " (from cache)" : "");
 }
@@ -498,7 +498,7 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		break;
 	case PFS_ACT_FILE_FAILED:
 		ctl_upstream_abort(c, ce, act->hidx);   /* a parked fetch and its partial entry */
-		ctl_log(c, "%s %s failed: %s%s", ce->model, act->path,
+		ctl_warn(c, "%s %s failed: %s%s", ce->model, act->path,
 			act->b == PFS_FAIL_LOCAL ? "cannot store it here: " : "",
 			pfs_fetch_strerror(-(int)act->a));
 		break;

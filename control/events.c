@@ -43,7 +43,7 @@ static void push(struct ctl *c, json_t *o)
 			c->st.events_sent++;
 		} else {
 			c->st.subscribers_dropped++;
-			ctl_log(c, "events: a subscriber does not keep up: dropped");
+			ctl_warn(c, "events: a subscriber does not keep up: dropped");
 			ctl_sock_drop(c, cl);
 		}
 	}

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "pfs_sd.h"
 
 #define RING_POLL_MS 1
 
@@ -35,16 +36,31 @@ int64_t ctl_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void vlog(struct ctl *c, const char *level, const char *fmt, va_list ap)
+{
+	double t = c->t0 ? (ctl_now() - c->t0) / 1e9 : 0;
+
+	fprintf(stderr, "%s[%9.3f] pfs-control: ", pfs_sd_level(level), t);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void ctl_log(struct ctl *c, const char *fmt, ...)
 {
 	va_list ap;
-	double t = c->t0 ? (ctl_now() - c->t0) / 1e9 : 0;
 
-	fprintf(stderr, "[%9.3f] pfs-control: ", t);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vlog(c, PFS_SD_INFO, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void ctl_warn(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(c, PFS_SD_WARNING, fmt, ap);
+	va_end(ap);
 }
 
 static void usage(FILE *f)
@@ -282,7 +298,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pfs-control: site relay: %s\n", strerror(-rc));
 		goto out_sock;
 	}
+	/* Serving now (control socket, load server, metrics, the segment):
+	 * a Type=notify unit is started, pfsctl and the dataplane may come. */
+	if ((rc = pfs_sd_notify("READY=1")) < 0)
+		ctl_warn(c, "cannot tell systemd we are ready: %s", strerror(-rc));
 	run(c);
+	pfs_sd_notify("STOPPING=1");
 	status = 0;
 out_sock:
 	ctl_metrics_close(c);

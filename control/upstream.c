@@ -143,7 +143,7 @@ static bool serve_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx,
 		if (len > f->size - off)
 			len = (uint32_t)(f->size - off);
 		if (!p || pfs_engine_upstream_write(ce->e, now, hidx, off, p, len) < 0) {
-			ctl_log(c, "%s %s: cached copy does not match the signed manifest; "
+			ctl_warn(c, "%s %s: cached copy does not match the signed manifest; "
 				"fetching it again", ce->model, info->path);
 			c->st.cache_rejected++;
 			pfs_cache_drop(c->cache, fi);
@@ -236,7 +236,7 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 	fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
 	if (fi < 0) {
 		/* Our trouble, not the server's: the hierarchy goes to others. */
-		ctl_log(c, "%s %s: no room in the cache (%s): giving the hierarchy up to the "
+		ctl_warn(c, "%s %s: no room in the cache (%s): giving the hierarchy up to the "
 			"devices", ce->model, info.path, strerror(-fi));
 		pfs_engine_store_failed(ce->e, now, hidx, fi);
 		return;
@@ -263,7 +263,7 @@ static void manifest_ready(struct ctl *c, struct ctl_engine *ce, int hidx, const
 	int rc = pfs_engine_upstream_manifest(ce->e, (pfs_time_t)ctl_now(), hidx, buf, len);
 
 	if (rc < 0) {
-		ctl_log(c, "%s %s.pfsm refused: %s", ce->model, path, pfs_man_strerror(rc));
+		ctl_warn(c, "%s %s.pfsm refused: %s", ce->model, path, pfs_man_strerror(rc));
 		return;         /* counted by the engine as an upstream failure */
 	}
 	upstream_file(c, ce, hidx);
@@ -443,7 +443,7 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 		fetch_release(c, ce, hidx, !manifest);
 	pfs_engine_hier_info(ce->e, hidx, &info);
 	if (store_err) {
-		ctl_log(c, "%s %s: cannot store in the cache (%s): giving the hierarchy up to "
+		ctl_warn(c, "%s %s: cannot store in the cache (%s): giving the hierarchy up to "
 			"the devices", ce->model, info.path, strerror(-store_err));
 		pfs_engine_store_failed(ce->e, (pfs_time_t)ctl_now(), hidx, store_err);
 	} else if (manifest && err == -ENOENT) {
@@ -453,7 +453,7 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 		snprintf(name, sizeof(name), "%s%s", info.path, manifest ? ".pfsm" : "");
 		if (pfs_fetch_url(c->cfg.server, name, url, sizeof(url)) < 0)
 			snprintf(url, sizeof(url), "%s", name);
-		ctl_log(c, "cannot fetch %s: %s", url, why);
+		ctl_warn(c, "cannot fetch %s: %s", url, why);
 		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), hidx, err);
 	}
 	ctl_engine_drain(c, ce);

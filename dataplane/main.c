@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "pfs_sd.h"
 #include "verify.h"
 
 volatile bool dp_stop;
@@ -293,9 +294,14 @@ int main(int argc, char **argv)
 		goto out_port;
 	if (dp_telemetry_init(d) < 0)
 		fprintf(stderr, "pfs-dataplane: telemetry commands unavailable\n");
-	printf("pfs-dataplane: running on lcore %u\n", rte_lcore_id());
+	printf("%spfs-dataplane: running on lcore %u\n", pfs_sd_level(PFS_SD_INFO), rte_lcore_id());
 	fflush(stdout);
+	/* The port is up and the segment attached: a Type=notify unit is started. */
+	if ((rc = pfs_sd_notify("READY=1")) < 0)
+		fprintf(stderr, "%spfs-dataplane: cannot tell systemd we are ready: %s\n",
+			pfs_sd_level(PFS_SD_WARNING), strerror(-rc));
 	run(d);
+	pfs_sd_notify("STOPPING=1");
 	printf("pfs-dataplane: stopping\n");
 	status = 0;
 out_port:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -74,19 +75,42 @@ class Appliance:
         site.add_host(self.ns, APP_IP, "va")
         site.extra_stop.append(self.close)
 
+    def _notify_socket(self, name):
+        """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
+        path = os.path.join(self.site.work, name)
+        if os.path.exists(path):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.2)
+        return sock, path
+
+    def _wait_ready(self, sock, proc, what, timeout):
+        """Until proc sends READY=1 (sd_notify), as a Type=notify unit waits."""
+        deadline = time.time() + timeout
+        try:
+            while time.time() < deadline:
+                try:
+                    if b"READY=1" in sock.recv(256):
+                        return
+                except socket.timeout:
+                    pass
+                if proc.poll() is not None:
+                    raise RuntimeError("%s exited: %s" % (what, self.log(what.split("-")[1])))
+            raise RuntimeError("%s sent no READY=1 within %d s" % (what, timeout))
+        finally:
+            sock.close()
+
     def start_control(self):
+        sock, path = self._notify_socket("notify-control")
         self.control = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, CONTROL, "--config", self.conf],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, env=dict(os.environ, NOTIFY_SOCKET=path),
             stderr=open(os.path.join(self.site.work, "control.log"), "a"))
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if os.path.exists(self.socket) and self.ctl("status").returncode == 0:
-                return
-            if self.control.poll() is not None:
-                raise RuntimeError("pfs-control exited: %s" % self.log("control"))
-            time.sleep(0.05)
-        raise RuntimeError("pfs-control did not answer within 10 s")
+        self._wait_ready(sock, self.control, "pfs-control", 10)
+        # Ready means serving: the control socket answers at once.
+        if self.ctl("status").returncode != 0:
+            raise RuntimeError("pfs-control said READY=1 before its socket answered")
 
     def start_dataplane(self):
         self.dp_starts += 1
@@ -98,10 +122,12 @@ class Appliance:
                "-- --segment %s --idle-sleep-us %d") % (
                    DATAPLANE, os.getpid(), self.dp_starts, self.lcore, XDP_OBJ, self.segment,
                    self.idle_sleep_us)
+        sock, path = self._notify_socket("notify-dataplane")
         self.dataplane = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "sh", "-c", cmd],
             stdout=open(os.path.join(self.site.work, "dataplane.log"), "a"),
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, env=dict(os.environ, NOTIFY_SOCKET=path))
+        self._wait_ready(sock, self.dataplane, "pfs-dataplane", 20)
         # Up when pfs-control sees its heartbeat for this incarnation.
         deadline = time.time() + 20
         while time.time() < deadline:
