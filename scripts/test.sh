@@ -82,12 +82,13 @@ if [ "$(id -u)" -eq 0 ]; then
   step appliance timeout 900 python3 tests/site/test_appliance.py
   step serve timeout 300 python3 tests/site/test_serve.py
   step dissector timeout 300 python3 tests/test_dissector.py build
+  step package timeout 900 python3 tests/test_package.py
   step rollout-smoke timeout 600 python3 bench/site_rollout.py --smoke --out "$smoke_dir"
   step rollout-smoke-rtt timeout 300 python3 bench/site_rollout.py --smoke --rtt 20 \
     --modes appliance-http,nginx --out "$smoke_dir/rtt"
   step faults-bench-smoke timeout 600 python3 bench/upstream_faults.py --smoke --out "$smoke_dir"
 else
-  root_steps=(site trust faults wan-delay appliance serve dissector rollout-smoke
+  root_steps=(site trust faults wan-delay appliance serve dissector package rollout-smoke
               rollout-smoke-rtt faults-bench-smoke)
   echo "=== ${root_steps[*]}: need root (network namespaces)"
   failed=$((failed + ${#root_steps[@]})); failures+=("${root_steps[@]}")
