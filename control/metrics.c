@@ -68,9 +68,6 @@ static void engines(FILE *f, struct ctl *c)
 		fprintf(f, "pfs_relay_events_total{event=\"%s\"} %llu\n", pfs_event_name(ev),
 			(unsigned long long)c->st.events[ev]);
 	ctl_engines_stats(c, &sum);
-	uint64_t rejected = 0;
-	for (int k = 1; k < PFS_MAN_E_COUNT; k++)
-		rejected += sum.manifests_rejected[k];
 	one(f, "pfs_relay_chunks_received_total", "counter", "Chunks taken from a parent.",
 	    (double)sum.chunks_rx);
 	one(f, "pfs_relay_chunks_sent_total", "counter", "Chunks the engines sent or queued to "
@@ -81,8 +78,17 @@ static void engines(FILE *f, struct ctl *c)
 	    "digest.", (double)sum.chunks_forged);
 	one(f, "pfs_relay_manifests_verified_total", "counter", "Signed manifests verified.",
 	    (double)sum.manifests_ok);
-	one(f, "pfs_relay_manifests_rejected_total", "counter", "Manifests refused.",
-	    (double)rejected);
+	/* by reason: the manifest codes' short names (a fixed set) */
+	_Static_assert(PFS_MAN_E_COUNT == 12, "a name for every manifest error");
+	static const char *const man_reason[PFS_MAN_E_COUNT] = {
+		"ok", "short", "magic", "version", "field", "length", "untrusted_key",
+		"bad_signature", "wrong_name", "rollback", "unsigned", "no_memory",
+	};
+	family(f, "pfs_relay_manifests_rejected_total", "counter", "Manifests refused, by "
+	       "reason.");
+	for (int k = 1; k < PFS_MAN_E_COUNT; k++)
+		fprintf(f, "pfs_relay_manifests_rejected_total{reason=\"%s\"} %llu\n",
+			man_reason[k], (unsigned long long)sum.manifests_rejected[k]);
 	one(f, "pfs_relay_files_failed_verification_total", "counter", "Whole files whose SHA-256 "
 	    "did not match.", (double)sum.verify_failures);
 	one(f, "pfs_relay_auth_ok_total", "counter", "Control messages whose site-key tag "

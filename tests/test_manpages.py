@@ -3,8 +3,9 @@
 (issue 13 section 4): the options a page documents (its SYNOPSIS and the
 terms of its OPTIONS and COMMANDS lists) are exactly those the program's
 usage names, so neither can gain or lose one alone; pfs-relay.conf(5) names
-every group and key pfs-control accepts (control/config.c's table); and
-every page was built (meson, scdoc) into the build directory.
+every group and key pfs-control accepts (control/config.c's table); the
+README's usage blocks name no option their program lacks; and every page
+was built (meson, scdoc) into the build directory.
 
     test_manpages.py BUILD_DIR
 """
@@ -81,6 +82,32 @@ def main():
             check(re.search(r"\*%s\*" % re.escape(k), body),
                   "pfs-relay.conf(5): %s.%s is not documented" % (group, k))
     print("pfs-relay.conf.5: %d keys documented" % keys)
+    # The README's usage blocks: a line that starts with a program's name,
+    # and the lines indented under it, name only options of that program.
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    helps = {}
+    for page, cmd in PAGES.items():
+        r = subprocess.run([os.path.join(build, cmd[0])] + cmd[1:], capture_output=True,
+                           text=True, timeout=60)
+        helps[os.path.basename(cmd[0])] = set(OPT.findall(r.stdout + r.stderr)) | {"--help"}
+    blocks, seen = re.findall(r"```[a-z]*\n(.*?)```", readme, re.S), 0
+    for block in blocks:
+        prog = None
+        for line in block.splitlines():
+            word = line.split(" ", 1)[0]
+            if word in helps:
+                prog = word
+            elif not line.startswith(" "):
+                prog = None
+            if prog:
+                text = line.split("#", 1)[0]
+                if prog == "pfs-dataplane":     # DPDK's EAL options come before --
+                    text = text.split(" -- ", 1)[1] if " -- " in text else ""
+                extra = set(OPT.findall(text)) - helps[prog]
+                seen += 1
+                check(not extra, "README: %s has no %s (%r)" % (prog, sorted(extra), line))
+    check(seen >= 5, "README: only %d usage lines found" % seen)
+    print("README: %d usage lines agree with --help" % seen)
     print("manpages: %s" % ("ok" if not failures else "%d failure(s)" % len(failures)))
     return 1 if failures else 0
 
