@@ -134,6 +134,7 @@ struct ctl_stats {
 	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
 	uint64_t events_sent, subscribers_dropped;
+	uint64_t loops, bell_wakes;     /* main loop turns; doorbell wake-ups */
 	uint64_t fanout_tables, fanout_chunks, fanout_skipped, fanout_stale;
 	uint64_t manifests_fetched, manifests_cached, cache_rejected;
 	uint64_t fetches_ok, fetches_failed;
@@ -172,6 +173,7 @@ struct ctl {
 	int neng;
 	struct ctl_engine beacon;       /* RELAY for every model (e NULL: none) */
 	int epfd, sigfd, lsock;
+	int bell_fd;                    /* the dataplane's doorbell (dplink.c), -1 none */
 	struct ctl_fetch_slot fetch_slot[PFS_FETCH_MAX];
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 	struct ctl_stats st;
@@ -196,6 +198,8 @@ int ctl_dplink_open(struct ctl *c);
 void ctl_dplink_close(struct ctl *c);
 /* Beat, notice a dataplane (re)start, move received datagrams to engines. */
 void ctl_dplink_poll(struct ctl *c);
+/* An epoll event on the doorbell (true: it was ours). */
+bool ctl_dplink_event(struct ctl *c, int fd);
 int ctl_dplink_send_datagram(struct ctl *c, const struct pfs_action *act, const uint8_t *msg,
 			     size_t len);
 int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pfs_addr dst,

@@ -190,7 +190,8 @@ static json_t *dataplane_json(struct ctl *c)
 	DP(to_control); DP(to_control_drops); DP(from_control); DP(tx_ctrl); DP(tx_chunks);
 	DP(tx_bytes); DP(tx_drops); DP(mbuf_drops); DP(chunk_missing); DP(queue_drops);
 	DP(children); DP(neighbours); DP(fanout_tables); DP(fanout_chunks); DP(fanout_tx);
-	DP(fanout_stray); DP(fanout_no_room); DP(fanout_verified); DP(fanout_bad_digest); DP(fanout_notices); DP(tx_chained); DP(fanout_reused);
+	DP(fanout_stray); DP(fanout_no_room); DP(fanout_verified); DP(fanout_bad_digest);
+	DP(fanout_notices); DP(tx_chained); DP(fanout_reused); DP(bell_rings);
 #undef DP
 	return o;
 }
@@ -252,6 +253,7 @@ static json_t *cmd_stats(struct ctl *c)
 	CS(cache_hits); CS(cache_misses); CS(cache_write_errors); CS(dataplane_restarts);
 	CS(ctl_requests); CS(ctl_errors); CS(fanout_tables); CS(fanout_chunks); CS(fanout_skipped);
 	CS(fanout_stale); CS(manifests_fetched); CS(manifests_cached); CS(cache_rejected);
+	CS(loops); CS(bell_wakes); CS(events_sent); CS(subscribers_dropped);
 #undef CS
 	json_t *sv = json_object();
 	const struct ctl_serve_stats *ss = ctl_serve_stats(c);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "control.h"
 
@@ -25,6 +26,35 @@ static int send_config(struct ctl *c)
 		.port = PFS_PORT,
 	};
 	return pfs_shm_send(c->shm, &m);
+}
+
+/* The doorbell beside the segment (pfs_shm.h): with it we sleep in
+ * epoll until the dataplane enqueues, instead of polling the ring every
+ * millisecond. Without it (it cannot be made) we poll, and say so. */
+static void open_bell(struct ctl *c)
+{
+	char path[sizeof(c->cfg.segment) + 8];
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd;
+
+	c->bell_fd = -1;
+	snprintf(path, sizeof(path), "%s.bell", c->cfg.segment);
+	fd = pfs_shm_bell_open(c->shm, path, true);
+	ev.data.fd = fd;
+	if (fd < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		ctl_warn(c, "doorbell %s: %s: polling the ring every millisecond instead", path,
+			 strerror(fd < 0 ? -fd : errno));
+		return;
+	}
+	c->bell_fd = fd;
+}
+
+bool ctl_dplink_event(struct ctl *c, int fd)
+{
+	if (fd < 0 || fd != c->bell_fd)
+		return false;
+	c->st.bell_wakes++;
+	return true;            /* the ring is read in ctl_dplink_poll */
 }
 
 int ctl_dplink_open(struct ctl *c)
@@ -57,6 +87,7 @@ int ctl_dplink_open(struct ctl *c)
 	send_config(c);
 	pfs_shm_beat(c->shm, (uint64_t)ctl_now());
 	c->last_beat = ctl_now();
+	open_bell(c);
 	return 0;
 err_detach:
 	pfs_shm_detach(c->shm);

@@ -3,10 +3,13 @@
  *   pfs-control --config FILE [--check]
  *
  * The loop sleeps in epoll on the control socket, its clients, libcurl's
- * sockets and a signalfd, until the earliest of the engines' and libcurl's
- * deadlines, and at most a ring poll interval: the rings have no file
- * descriptor, so the dataplane's messages are polled (1 ms, the cost of a
- * wakeup, against the 250 ms granularity of the protocol's timers).
+ * sockets, the load server's, a signalfd and the dataplane's doorbell,
+ * until the earliest of the engines', libcurl's and the servers' deadlines.
+ * The rings have no file descriptor: before it sleeps the loop says so in
+ * the segment, and the dataplane rings the doorbell (a FIFO) when it
+ * enqueues to a sleeper (pfs_shm.h), so an idle appliance wakes for its
+ * timers and heartbeat only. Without a doorbell the ring is polled every
+ * millisecond, as it always was before.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +27,8 @@
 #include "control.h"
 #include "pfs_sd.h"
 
-#define RING_POLL_MS 1
+#define RING_POLL_MS 1           /* without the doorbell */
+#define SLEEP_MAX_MS 100        /* with it: the heartbeat's period (dplink.c) */
 
 #define FETCH_PORT_LO    49152          /* RFC 6335's dynamic ports, 49152-65535 */
 #define FETCH_PORT_COUNT 16384
@@ -102,7 +106,10 @@ static int timeout_ms(struct ctl *c, int64_t now)
 	if (t <= now)
 		return 0;
 	t = (t - now + 999999) / 1000000;
-	return t > RING_POLL_MS ? RING_POLL_MS : (int)t;
+	/* Asleep, the dataplane rings us when it enqueues (pfs_shm_sleep says
+	 * whether we may: it can ring, and the ring is empty); else poll. */
+	int cap = pfs_shm_sleep(c->shm) ? SLEEP_MAX_MS : RING_POLL_MS;
+	return t > cap ? cap : (int)t;
 }
 
 static void run(struct ctl *c)
@@ -113,13 +120,15 @@ static void run(struct ctl *c)
 		int n = epoll_wait(c->epfd, evs, 32, timeout_ms(c, ctl_now()));
 		if (n < 0 && errno != EINTR)
 			break;
+		pfs_shm_woken(c->shm);
+		c->st.loops++;
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			if (fd == c->sigfd) {
 				struct signalfd_siginfo si;
 				if (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 					c->stop = true;
-			} else if (!ctl_sock_event(c, fd, evs[i].events) &&
+			} else if (!ctl_dplink_event(c, fd) && !ctl_sock_event(c, fd, evs[i].events) &&
 				   !ctl_serve_event(c, fd) && !ctl_http_event(c, fd) &&
 				   !ctl_mhd_event(&c->metrics, fd)) {
 				pfs_fetch_on_fd(c->fetch, fd, evs[i].events);
@@ -261,7 +270,7 @@ int main(int argc, char **argv)
 	if (setup_state(c) < 0)
 		return 1;
 	c->t0 = ctl_now();
-	c->lsock = c->sigfd = -1;
+	c->lsock = c->sigfd = c->bell_fd = -1;
 	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(c)) < 0) {
 		perror("pfs-control: epoll/signalfd");
 		return 1;

@@ -130,6 +130,7 @@ struct dp {
 	struct rte_mbuf_ext_shared_info *shinfo;        /* [PFS_CACHE_FILES] */
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */
+	bool bell;                      /* pfs-control's doorbell is open */
 	bool rx_reuse;                  /* a received frame may go out again (port.c) */
 	struct rte_ether_addr mac;
 	/* from pfs-control's CONFIG */

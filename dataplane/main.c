@@ -218,6 +218,12 @@ static void housekeeping(struct dp *d)
 	pfs_shm_beat(d->shm, now_ns());
 	if (n++ % 10 == 0)              /* every second */
 		dp_xdp_stats(d);
+	if (!d->bell) {                 /* pfs-control's doorbell: until it has made it */
+		char path[4096];
+		snprintf(path, sizeof(path), "%s.bell", d->o.segment);
+		d->bell = pfs_shm_bell_open(d->shm, path, false) == 0;
+	}
+	d->st->bell_rings = pfs_shm_bell_rings(d->shm);
 	if (pfs_shm_peer_restarted(d->shm)) {
 		printf("pfs-dataplane: pfs-control (re)attached\n");
 		dp_tx_reset_children(d);
@@ -283,6 +289,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);       /* the doorbell's reader may be gone: EPIPE, not death */
 	d->tsc_hz = rte_get_tsc_hz();
 	if (!(d->verifier = dp_verifier_new())) {
 		fprintf(stderr, "pfs-dataplane: OpenSSL SHA-256 unavailable\n");

@@ -28,7 +28,9 @@ struct shm_side {
 	_Atomic uint64_t generation;
 	_Atomic uint64_t heartbeat_ns;
 	_Atomic int32_t pid;
-	uint8_t pad[64 - 20];           /* one cache line per writer */
+	_Atomic uint32_t sleeping;      /* doorbell: ring me on the next enqueue */
+	_Atomic uint32_t bell_ok;       /* doorbell: I can ring the other side */
+	uint8_t pad[64 - 28];           /* one cache line per writer */
 };
 
 struct shm_hdr {
@@ -47,6 +49,8 @@ struct shm_hdr {
 
 struct pfs_shm {
 	int fd;
+	int bell_fd;                    /* the doorbell FIFO, -1 none */
+	uint64_t rings;                 /* doorbell writes made */
 	enum pfs_shm_role role;
 	uint8_t *base;
 	size_t size;
@@ -158,6 +162,7 @@ int pfs_shm_attach(const char *path, enum pfs_shm_role role,
 	if (!s)
 		return -ENOMEM;
 	s->role = role;
+	s->bell_fd = -1;
 	s->fd = open(path, O_RDWR | O_CLOEXEC | (adopt ? 0 : O_CREAT), 0660);
 	if (s->fd < 0) {
 		rc = errno == ENOENT && adopt ? -ENOENT : -errno;
@@ -220,6 +225,10 @@ void pfs_shm_detach(struct pfs_shm *s)
 	if (!s)
 		return;
 	atomic_store(&s->h->side[s->role].pid, 0);
+	atomic_store(&s->h->side[s->role].bell_ok, 0);
+	atomic_store(&s->h->side[s->role].sleeping, 0);
+	if (s->bell_fd >= 0)
+		close(s->bell_fd);
 	munmap(s->base, s->size);
 	close(s->fd);
 	free(s);
@@ -230,9 +239,30 @@ int pfs_shm_unlink(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
+/* After an enqueue: if the other side said it sleeps, wake it (once). The
+ * fence pairs with pfs_shm_sleep's: either it sees our message before it
+ * sleeps, or we see its flag here. */
+static void ring_bell(struct pfs_shm *s)
+{
+	struct shm_side *peer = &s->h->side[!s->role];
+
+	if (s->bell_fd < 0)
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&peer->sleeping, memory_order_relaxed) &&
+	    atomic_exchange(&peer->sleeping, 0)) {
+		static const char b = 1;
+		if (write(s->bell_fd, &b, 1) == 1)      /* EAGAIN: already ringing */
+			s->rings++;
+	}
+}
+
 int pfs_shm_send(struct pfs_shm *s, const struct pfs_ring_msg *m)
 {
-	return rte_ring_sp_enqueue_elem(s->out, (void *)(uintptr_t)m, sizeof(*m)) == 0 ? 0 : -ENOBUFS;
+	if (rte_ring_sp_enqueue_elem(s->out, (void *)(uintptr_t)m, sizeof(*m)) != 0)
+		return -ENOBUFS;
+	ring_bell(s);
+	return 0;
 }
 
 int pfs_shm_recv(struct pfs_shm *s, struct pfs_ring_msg *m)
@@ -242,7 +272,60 @@ int pfs_shm_recv(struct pfs_shm *s, struct pfs_ring_msg *m)
 
 unsigned pfs_shm_send_burst(struct pfs_shm *s, const struct pfs_ring_msg *m, unsigned n)
 {
-	return rte_ring_sp_enqueue_burst_elem(s->out, m, sizeof(*m), n, NULL);
+	unsigned sent = rte_ring_sp_enqueue_burst_elem(s->out, m, sizeof(*m), n, NULL);
+
+	if (sent)
+		ring_bell(s);
+	return sent;
+}
+
+/* The doorbell is a FIFO beside the segment: the side that sleeps reads it
+ * (it makes it, and opens it read-write so it never sees an end), the other
+ * writes a byte when it enqueues to a sleeper. */
+int pfs_shm_bell_open(struct pfs_shm *s, const char *path, bool reader)
+{
+	int fd;
+
+	if (s->bell_fd >= 0)
+		return reader ? s->bell_fd : 0;
+	if (reader && mkfifo(path, 0600) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(path, (reader ? O_RDWR : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;          /* writer: ENXIO until the reader has it open */
+	s->bell_fd = fd;
+	if (!reader)
+		atomic_store(&s->h->side[s->role].bell_ok, 1);
+	return reader ? fd : 0;
+}
+
+bool pfs_shm_sleep(struct pfs_shm *s)
+{
+	struct shm_side *me = &s->h->side[s->role];
+
+	if (s->bell_fd < 0 || !atomic_load(&s->h->side[!s->role].bell_ok))
+		return false;
+	atomic_store(&me->sleeping, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (rte_ring_count(s->in)) {
+		atomic_store(&me->sleeping, 0);
+		return false;
+	}
+	return true;
+}
+
+void pfs_shm_woken(struct pfs_shm *s)
+{
+	char buf[64];
+
+	atomic_store(&s->h->side[s->role].sleeping, 0);
+	while (s->bell_fd >= 0 && read(s->bell_fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+uint64_t pfs_shm_bell_rings(const struct pfs_shm *s)
+{
+	return s->rings;
 }
 
 unsigned pfs_shm_recv_burst(struct pfs_shm *s, struct pfs_ring_msg *m, unsigned n)

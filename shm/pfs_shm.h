@@ -148,6 +148,19 @@ bool pfs_shm_peer_alive(const struct pfs_shm *s, uint64_t now_ns, uint64_t timeo
  * the caller re-sends whatever state the other side needs. */
 bool pfs_shm_peer_restarted(struct pfs_shm *s);
 
+/* The doorbell (pfs-control sleeps in epoll instead of polling its ring):
+ * the reader (control) makes and opens the FIFO at path and gets its fd to
+ * wait on; the writer (dataplane) opens it, -ENXIO until the reader has,
+ * and from then on rings it when it enqueues to a sleeping reader. */
+int pfs_shm_bell_open(struct pfs_shm *s, const char *path, bool reader);
+/* Reader, before waiting: true if it may sleep (the writer can ring, and
+ * nothing is queued: checked after saying so, so no message is missed). */
+bool pfs_shm_sleep(struct pfs_shm *s);
+/* Reader, after waiting: not sleeping any more; the FIFO emptied. */
+void pfs_shm_woken(struct pfs_shm *s);
+/* Writer: rings made so far. */
+uint64_t pfs_shm_bell_rings(const struct pfs_shm *s);
+
 unsigned pfs_shm_capacity(const struct pfs_shm *s);
 unsigned pfs_shm_out_count(const struct pfs_shm *s);
 void *pfs_shm_cache(const struct pfs_shm *s, uint64_t *bytes);

@@ -1,6 +1,7 @@
 /* test_shm.c - the control/dataplane shared segment and its rings. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <rte_ring.h>
 #include <signal.h>
 #include <stdio.h>
@@ -273,4 +274,49 @@ Test(shm, dataplane_adopts_the_layout_control_made)
 	check(&got, 7);
 	pfs_shm_detach(d);
 	pfs_shm_detach(c);
+}
+
+static bool bell_rang(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* The doorbell: control may sleep only once the dataplane can ring it and
+ * its ring is empty; an enqueue to a sleeper rings once; a ring with a
+ * message waiting keeps control awake; a dataplane that goes away is not
+ * waited for. */
+Test(shm, doorbell_wakes_a_sleeping_reader_once)
+{
+	char bell[160];
+	struct pfs_shm *c, *d;
+	struct pfs_ring_msg m = msg(1), got;
+	int fd;
+
+	snprintf(bell, sizeof(bell), "%s.bell", path);
+	cr_assert_eq(pfs_shm_attach(path, PFS_SHM_CONTROL, &small, &c), 0);
+	cr_assert_eq(pfs_shm_attach(path, PFS_SHM_DATAPLANE, &small, &d), 0);
+	cr_assert_eq(pfs_shm_bell_open(d, bell, false), -ENOENT, "no FIFO before the reader");
+	fd = pfs_shm_bell_open(c, bell, true);
+	cr_assert_geq(fd, 0);
+	cr_assert_not(pfs_shm_sleep(c), "the dataplane cannot ring yet: poll");
+	cr_assert_eq(pfs_shm_bell_open(d, bell, false), 0);
+	cr_assert(pfs_shm_sleep(c));
+	cr_assert_not(bell_rang(fd));
+	cr_assert_eq(pfs_shm_send(d, &m), 0);
+	cr_assert(bell_rang(fd), "an enqueue to a sleeper rings");
+	cr_assert_eq(pfs_shm_send(d, &m), 0);
+	cr_assert_eq(pfs_shm_bell_rings(d), 1, "rung once, not per message");
+	pfs_shm_woken(c);
+	cr_assert_not(bell_rang(fd), "woken: the FIFO is empty");
+	cr_assert_not(pfs_shm_sleep(c), "messages wait: no sleeping");
+	cr_assert_eq(pfs_shm_recv(c, &got), 1);
+	cr_assert_eq(pfs_shm_recv(c, &got), 1);
+	cr_assert(pfs_shm_sleep(c));
+	pfs_shm_detach(d);
+	pfs_shm_woken(c);
+	cr_assert_not(pfs_shm_sleep(c), "the dataplane went away: poll again");
+	pfs_shm_detach(c);
+	unlink(bell);
 }

@@ -450,6 +450,12 @@ def scenario_appliance_metrics():
         pages = []
         code, before = scrape(app)
         expect(code == 200, "GET /metrics: %d" % code)
+        # Idle, pfs-control sleeps until the dataplane rings (its doorbell):
+        # a few turns a second for timers, not a thousand ring polls.
+        loops0 = app.ctl_json("stats")["control"]["loops"]
+        time.sleep(2)           # the window measured, not a synchronisation
+        idle_loops = app.ctl_json("stats")["control"]["loops"] - loops0
+        expect(idle_loops < 200, "idle pfs-control turned %d times in 2 s" % idle_loops)
         subs = [pfsctl_bg(app, "--json", "events") for _ in range(2)]
         for p in subs:      # subscribed before the rollout starts: nothing missed
             expect("subscribed" in p.stderr.readline(), "pfsctl events did not subscribe")
@@ -493,9 +499,12 @@ def scenario_appliance_metrics():
         expect(metric(after, "pfs_relay_events_total", 'event="child_added"') >= 4 and
                metric(after, "pfs_relay_elections_total", 'outcome="won"') >= 0,
                "event and election counters")
+        st = app.ctl_json("stats")
+        expect(st["control"]["bell_wakes"] > 0 and st["dataplane"]["bell_rings"] > 0,
+               "the doorbell never rang: %s" % st["control"])
         expect(scrape(app, "/other")[0] == 404, "/other is not 404")
-        return "promtool-clean pages of %d and %d lines; counters moved with the rollout" % (
-            pages[0], pages[1])
+        return "promtool-clean pages of %d and %d lines; counters moved with the rollout; " \
+            "idle control: %d turns in 2 s" % (pages[0], pages[1], idle_loops)
 
 
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
