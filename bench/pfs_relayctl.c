@@ -294,14 +294,14 @@ static int wait_dataplane(struct pfs_shm *s, const struct pfs_dp_stats *st, doub
 static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *n)
 {
 	printf("{\"fanout_chunks\": %llu, \"fanout_tx\": %llu, \"tx_chunks\": %llu, "
-	       "\"tx_chained\": %llu, \"fanout_reused\": %llu, "
+	       "\"tx_chained\": %llu, \"tx_bad_iova\": %llu, \"fanout_reused\": %llu, "
 	       "\"rx_pkts\": %llu, \"rx_bad_crc\": %llu, \"rx_ttl\": %llu, \"rx_not_pfs\": %llu, "
 	       "\"rx_malformed\": %llu, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
 	       "\"reports\": %llu, \"reported_chunks\": %llu, \"to_control\": %llu, "
 	       "\"fanout_verified\": %llu, \"fanout_bad_digest\": %llu}\n",
 	       (unsigned long long)st->fanout_chunks, (unsigned long long)st->fanout_tx,
 	       (unsigned long long)st->tx_chunks, (unsigned long long)st->tx_chained,
-	       (unsigned long long)st->fanout_reused,
+	       (unsigned long long)st->tx_bad_iova, (unsigned long long)st->fanout_reused,
 	       (unsigned long long)st->rx_pkts,
 	       (unsigned long long)st->rx_bad_crc, (unsigned long long)st->rx_ttl,
 	       (unsigned long long)st->rx_not_pfs, (unsigned long long)st->rx_malformed,

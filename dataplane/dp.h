@@ -131,6 +131,10 @@ struct dp {
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */
 	bool bell;                      /* pfs-control's doorbell is open */
+	bool iova_va;                   /* the cache is registered: IOVA = address */
+	bool dma_mapped;                /* ... and DMA-mapped for the port's device */
+	void *dma_region;
+	uint64_t dma_bytes;
 	bool rx_reuse;                  /* a received frame may go out again (port.c) */
 	struct rte_ether_addr mac;
 	/* from pfs-control's CONFIG */

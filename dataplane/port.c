@@ -5,11 +5,22 @@
  * PMD that takes multi-segment mbufs gets a small header mbuf chained to an
  * mbuf attached to the chunk in the cache; one that does not (net_af_xdp in
  * DPDK 22.11) gets one linear mbuf, which it would copy into its umem anyway.
+ *
+ * A chained payload lives in the shared segment, memory DPDK did not
+ * allocate: a NIC can DMA from it only if DPDK knows it. In IOVA-as-VA mode
+ * (VFIO with an IOMMU, or virtual devices) the cache is registered as
+ * external memory and mapped for the port's device, and a payload's IOVA is
+ * its address. In IOVA-as-PA mode its pages are not physically contiguous
+ * (a chunk may straddle two): chaining is turned off and the log says so.
  */
+/* rte_dev_dma_map() is still marked experimental in DPDK 22.11 */
+#define ALLOW_EXPERIMENTAL_API
 #include <errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_memory.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +37,43 @@
 static void ext_free(void *addr, void *opaque)
 {
 	(void)addr; (void)opaque;       /* cache memory is the segment's */
+}
+
+/* The cache as memory the port may DMA from (see the top of this file). */
+static void dma_setup(struct dp *d, const struct rte_eth_dev_info *info)
+{
+	uint64_t bytes;
+	void *region = pfs_shm_cache(d->shm, &bytes);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	int rc;
+
+	if (rte_eal_iova_mode() != RTE_IOVA_VA) {
+		if (d->o.force_zero_copy) {
+			printf("pfs-dataplane: IOVA as PA: chained payloads have no valid IOVA "
+			       "(--force-zero-copy, for ports that do not DMA)\n");
+			return;
+		}
+		if (d->chain)
+			printf("pfs-dataplane: IOVA as PA: the cache is not physically contiguous, "
+			       "payloads copied, not chained\n");
+		d->chain = false;
+		return;
+	}
+	rc = rte_extmem_register(region, bytes, NULL, 0, page);
+	if (rc < 0 && rte_errno != EEXIST) {
+		printf("pfs-dataplane: cannot register the cache with DPDK (%s): payloads "
+		       "copied, not chained\n", rte_strerror(rte_errno));
+		d->chain = false;
+		return;
+	}
+	d->dma_region = region;
+	d->dma_bytes = bytes;
+	d->iova_va = true;
+	/* A device behind VFIO needs the mapping; virtual ones have no DMA. */
+	rc = rte_dev_dma_map(info->device, region, (uint64_t)(uintptr_t)region, bytes);
+	d->dma_mapped = rc == 0;
+	printf("pfs-dataplane: cache registered with DPDK, IOVA = VA%s\n",
+	       d->dma_mapped ? ", DMA-mapped for the port" : " (the port does no DMA mapping)");
 }
 
 int dp_port_init(struct dp *d)
@@ -87,6 +135,7 @@ int dp_port_init(struct dp *d)
 		return rc;
 	}
 	rte_eth_macaddr_get(d->port, &d->mac);
+	dma_setup(d, &info);
 	if (d->chain)
 		printf("pfs-dataplane: port %u (%s) up, payloads zero-copy (chained mbufs) "
 		       "above %u bytes of copies per chunk%s\n", d->port, info.driver_name,
@@ -101,9 +150,15 @@ void dp_port_close(struct dp *d)
 {
 	dp_tx_flush(d);
 	if (rte_eth_dev_is_valid_port(d->port)) {
+		struct rte_eth_dev_info info;
 		rte_eth_dev_stop(d->port);
+		if (d->dma_mapped && rte_eth_dev_info_get(d->port, &info) == 0)
+			rte_dev_dma_unmap(info.device, d->dma_region,
+					  (uint64_t)(uintptr_t)d->dma_region, d->dma_bytes);
 		rte_eth_dev_close(d->port);
 	}
+	if (d->iova_va)
+		rte_extmem_unregister(d->dma_region, d->dma_bytes);
 	rte_free(d->shinfo);
 	rte_mempool_free(d->ext_pool);
 	rte_mempool_free(d->pool);

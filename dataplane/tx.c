@@ -170,7 +170,10 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 			/* rte_pktmbuf_attach_extbuf() and _chain(), without the
 			 * per-copy reference update done above. */
 			p[k]->buf_addr = (void *)(uintptr_t)payload;
-			rte_mbuf_iova_set(p[k], RTE_BAD_IOVA);
+			/* the cache is registered external memory (port.c) */
+			rte_mbuf_iova_set(p[k], d->iova_va ? (rte_iova_t)(uintptr_t)payload :
+				          RTE_BAD_IOVA);
+			d->st->tx_bad_iova += !d->iova_va;
 			p[k]->buf_len = (uint16_t)len;
 			p[k]->data_off = 0;
 			p[k]->data_len = (uint16_t)len;

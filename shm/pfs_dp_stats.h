@@ -47,6 +47,7 @@ struct pfs_dp_stats {
 	/* the XDP steering program's counters (enum pfs_steer_stat), summed
 	 * over CPUs, once a second; valid while xdp_maps is 1 */
 	uint64_t bell_rings;            /* doorbell writes: pfs-control woken */
+	uint64_t tx_bad_iova;           /* chained payloads without a valid IOVA (must be 0) */
 	uint64_t xdp_maps;
 	uint64_t xdp[PFS_DP_XDP_STATS];
 };

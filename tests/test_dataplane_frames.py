@@ -152,7 +152,14 @@ def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=()):
     expect(dp.returncode == 0, "%s: pfs-dataplane exited %s: %s" % (tag, dp.returncode,
                                                                   dlog[-500:]))
     mode = "zero-copy" if "zero-copy" in dlog else "copied"
-    return json.loads(cout), read_pcap(out)[1], mode
+    totals = json.loads(cout)
+    # Chained payloads point into the cache: registered with DPDK (IOVA = VA
+    # here, --no-huge on virtual devices), every one with a valid IOVA.
+    if mode == "zero-copy":
+        expect("cache registered with DPDK, IOVA = VA" in dlog and totals["tx_bad_iova"] == 0,
+               "%s: chained payloads without a valid IOVA (%d): %s" % (
+                   tag, totals["tx_bad_iova"], dlog[-400:]))
+    return totals, read_pcap(out)[1], mode
 
 
 def zero_udp_checksums(frames):
