@@ -295,7 +295,8 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 {
 	printf("{\"fanout_chunks\": %llu, \"fanout_tx\": %llu, \"tx_chunks\": %llu, "
 	       "\"tx_chained\": %llu, \"tx_bad_iova\": %llu, \"fanout_reused\": %llu, "
-	       "\"rx_pkts\": %llu, \"rx_bad_crc\": %llu, \"rx_ttl\": %llu, \"rx_not_pfs\": %llu, "
+	       "\"rx_pkts\": %llu, \"rx_bad_crc\": %llu, \"rx_bad_csum\": %llu, \"rx_ttl\": %llu, "
+	       "\"rx_not_pfs\": %llu, "
 	       "\"rx_malformed\": %llu, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
 	       "\"reports\": %llu, \"reported_chunks\": %llu, \"to_control\": %llu, "
 	       "\"fanout_verified\": %llu, \"fanout_bad_digest\": %llu}\n",
@@ -303,7 +304,8 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 	       (unsigned long long)st->tx_chunks, (unsigned long long)st->tx_chained,
 	       (unsigned long long)st->tx_bad_iova, (unsigned long long)st->fanout_reused,
 	       (unsigned long long)st->rx_pkts,
-	       (unsigned long long)st->rx_bad_crc, (unsigned long long)st->rx_ttl,
+	       (unsigned long long)st->rx_bad_crc, (unsigned long long)st->rx_bad_csum,
+	       (unsigned long long)st->rx_ttl,
 	       (unsigned long long)st->rx_not_pfs, (unsigned long long)st->rx_malformed,
 	       (unsigned long long)st->mbuf_drops, (unsigned long long)st->tx_drops,
 	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks,

@@ -186,7 +186,8 @@ static json_t *dataplane_json(struct ctl *c)
 	if (d->magic != PFS_DP_STATS_MAGIC)
 		return o;
 #define DP(k) json_object_set_new(o, #k, json_integer((json_int_t)d->k))
-	DP(rx_pkts); DP(rx_bytes); DP(rx_pfs); DP(rx_not_pfs); DP(rx_malformed); DP(rx_bad_crc); DP(rx_ttl);
+	DP(rx_pkts); DP(rx_bytes); DP(rx_pfs); DP(rx_not_pfs); DP(rx_malformed); DP(rx_bad_crc);
+	DP(rx_bad_csum); DP(rx_ttl);
 	DP(to_control); DP(to_control_drops); DP(from_control); DP(tx_ctrl); DP(tx_chunks);
 	DP(tx_bytes); DP(tx_drops); DP(mbuf_drops); DP(chunk_missing); DP(queue_drops);
 	DP(children); DP(neighbours); DP(fanout_tables); DP(fanout_chunks); DP(fanout_tx);

@@ -175,6 +175,7 @@ static void dataplane(FILE *f, struct ctl *c)
 	       "by reason.");
 	const struct { const char *why; uint64_t n; } drops[] = {
 		{ "malformed", d->rx_malformed }, { "bad_crc", d->rx_bad_crc },
+		{ "bad_udp_checksum", d->rx_bad_csum },
 		{ "ttl", d->rx_ttl }, { "not_pfs", d->rx_not_pfs },
 		{ "ring_full", d->to_control_drops }, { "tx_refused", d->tx_drops },
 		{ "no_mbuf", d->mbuf_drops }, { "queue_full", d->queue_drops },

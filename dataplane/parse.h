@@ -1,6 +1,7 @@
 /* parse.h - the dataplane's frame parser: Ethernet/IPv4/UDP, then the PFS
  * header through the codec's one header validator (pfs_hdr_check), then
- * the DATA payload's CRC32C. Pure: no mbuf, no port, no counters, so a
+ * the UDP checksum (unless the NIC checked it), then the DATA payload's
+ * CRC32C. Pure: no mbuf, no port, no counters, so a
  * fuzzer drives it with bytes alone (tests/fuzz/fuzz_dp_rx.c). rx.c counts
  * the verdicts. */
 #ifndef DP_PARSE_H
@@ -19,6 +20,8 @@ enum dp_rx_verdict {
 	DP_RX_NOT_PFS,          /* not IPv4 UDP to the PFS port, or a fragment */
 	DP_RX_TTL,              /* PFS datagram without TTL 255 */
 	DP_RX_BAD_HDR,          /* PFS header refused by pfs_hdr_check */
+	DP_RX_BAD_CSUM,         /* the UDP checksum does not match: a bit flipped
+				 * where the CRC32C does not look (a chunk index) */
 	DP_RX_BAD_CRC,          /* DATA payload fails its CRC32C */
 	DP_RX_VERDICTS,
 };
@@ -33,8 +36,10 @@ struct dp_rx_frame {
 };
 
 /* Parse one frame of len bytes. port: the PFS UDP port (network order is
- * handled inside). check_crc false skips the CRC (--no-crc-check). */
-enum dp_rx_verdict dp_rx_parse(const uint8_t *p, uint32_t len, uint16_t port, bool check_crc,
-			       struct dp_rx_frame *f);
+ * handled inside). check_csum false: the NIC verified the UDP checksum (or
+ * --no-crc-check); a datagram sent without one (0) is not checked.
+ * check_crc false skips the CRC (--no-crc-check). */
+enum dp_rx_verdict dp_rx_parse(const uint8_t *p, uint32_t len, uint16_t port, bool check_csum,
+			       bool check_crc, struct dp_rx_frame *f);
 
 #endif /* DP_PARSE_H */

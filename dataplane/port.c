@@ -119,6 +119,10 @@ int dp_port_init(struct dp *d)
 	d->rx_reuse = !d->o.no_rx_reuse && strcmp(info.driver_name, "net_af_xdp") != 0;
 	if (d->chain && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* The NIC's verdict on UDP checksums where it gives one; else rx.c
+	 * checks them in software (parse.c). */
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
 	if (d->o.max_frame > 1518) {
 		if (d->o.max_frame > info.max_rx_pktlen) {
 			fprintf(stderr, "pfs-dataplane: port %u takes frames of %u bytes at most\n",

@@ -95,8 +95,16 @@ static bool classify(struct dp *d, struct rte_mbuf *m)
 		d->st->rx_malformed++;
 		return false;
 	}
+	/* The port's verdict on the UDP checksum where it gives one. */
+	uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	if (l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+		d->st->rx_bad_csum++;
+		return false;
+	}
 	v = dp_rx_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
-			d->pfs_port ? d->pfs_port : PFS_PORT, !d->o.no_crc_check, &f);
+			d->pfs_port ? d->pfs_port : PFS_PORT,
+			l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !d->o.no_crc_check,
+			!d->o.no_crc_check, &f);
 	if (v == DP_RX_NOT_PFS || v == DP_RX_MALFORMED) {
 		if (v == DP_RX_NOT_PFS)
 			d->st->rx_not_pfs++;
@@ -111,6 +119,9 @@ static bool classify(struct dp *d, struct rte_mbuf *m)
 		return false;
 	case DP_RX_BAD_HDR:
 		d->st->rx_malformed++;
+		return false;
+	case DP_RX_BAD_CSUM:
+		d->st->rx_bad_csum++;
 		return false;
 	case DP_RX_BAD_CRC:
 		d->st->rx_bad_crc++;

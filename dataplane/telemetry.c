@@ -20,6 +20,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *t
 	rte_tel_data_start_dict(t);
 #define T(k) rte_tel_data_add_dict_u64(t, #k, s->k)
 	T(rx_pkts); T(rx_bytes); T(rx_pfs); T(rx_not_pfs); T(rx_malformed); T(rx_bad_crc);
+	T(rx_bad_csum);
 	T(rx_ttl); T(to_control); T(to_control_drops); T(from_control); T(tx_ctrl);
 	T(tx_chunks); T(tx_bytes); T(tx_drops); T(mbuf_drops); T(chunk_missing);
 	T(queue_drops); T(children); T(neighbours); T(loops); T(busy_loops);

@@ -18,6 +18,7 @@ struct pfs_dp_stats {
 	uint64_t rx_not_pfs;            /* anything else that reached the socket */
 	uint64_t rx_malformed;          /* bad Ethernet/IP/UDP/PFS header */
 	uint64_t rx_bad_crc;            /* DATA whose payload fails its CRC32C */
+	uint64_t rx_bad_csum;           /* a wrong UDP checksum (the NIC's verdict or ours) */
 	uint64_t rx_ttl;                /* PFS datagrams without TTL 255 */
 	uint64_t to_control, to_control_drops;  /* ring d2c */
 	uint64_t from_control;          /* ring c2d messages handled */

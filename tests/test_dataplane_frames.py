@@ -7,8 +7,10 @@ hierarchy, three children), and writes what it sends to tx_pcap. Every frame
 sent is then checked byte for byte: Ethernet, IPv4 header checksum and TTL,
 UDP checksum, PFS header, CRC32C, and the payload against the file itself;
 every chunk must reach every child exactly once. Copies take their UDP
-checksum from the sender's (fanout.c): a sender without one (0) still gets
-summed copies, and a sender's wrong one must stay wrong in the copies.
+checksum from the sender's (fanout.c), which the dataplane checked on
+receipt: a sender without one (0) still gets summed copies, and a frame
+whose checksum is wrong (a bit flipped outside the CRC32C's reach, as a
+chunk index) is counted and neither cached nor relayed.
 
 Each case runs four times, with payloads copied into linear mbufs, with the
 zero-copy path (a header mbuf chained to an mbuf attached to the chunk in
@@ -107,12 +109,23 @@ def fix_ip_checksum(fr):
     fr[24:26] = struct.pack("!H", ~csum(bytes(fr[14:34])) & 0xFFFF)
 
 
+def fix_udp_checksum(fr):
+    """As a sender computes it, over whatever the datagram holds."""
+    ip = bytes(fr[14:34])
+    ulen = struct.unpack("!H", fr[38:40])[0]
+    fr[40:42] = b"\0\0"
+    pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, ulen)
+    fr[40:42] = struct.pack("!H", (~csum(pseudo + bytes(fr[34:34 + ulen])) & 0xFFFF) or 0xFFFF)
+
+
 def add_bad_frames(frames):
-    """A bad CRC, a TTL of 64, a datagram to another port, a DATA header
-    whose AUTH tag length does not add up (it once made the payload length
-    wrap): never relayed, each counted."""
+    """A bad CRC (a payload byte wrong under a UDP checksum computed over
+    it: the CRC32C is what catches it), a TTL of 64, a datagram to another
+    port, a DATA header whose AUTH tag length does not add up (it once made
+    the payload length wrap): never relayed, each counted."""
     bad_crc = bytearray(frames[1])
     bad_crc[-1] ^= 0xFF
+    fix_udp_checksum(bad_crc)
     ttl = bytearray(frames[2])
     ttl[22] = 64
     fix_ip_checksum(ttl)
@@ -180,9 +193,8 @@ def break_udp_checksum(frames, n):
 
 
 def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
-    """Every frame right, but the copies of chunk bad_csum_idx, whose sender's
-    UDP checksum was wrong: those must carry a wrong one too (the dataplane
-    derives copies' checksums from the sender's; it must not launder it)."""
+    """Every frame right, and every chunk to every child but bad_csum_idx,
+    whose frame came with a wrong UDP checksum: dropped on receipt."""
     nchunks = (len(content) + chunk - 1) // chunk
     seen = {}
     for n, fr in enumerate(frames):
@@ -201,9 +213,7 @@ def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
         pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, ulen)
         pfs = udp[8:]
         expect(struct.unpack("!H", udp[6:8])[0] != 0, where + ": UDP checksum left out")
-        expect((csum(pseudo + udp) == 0xFFFF) == (struct.unpack("!I", pfs[20:24])[0] !=
-                                                  bad_csum_idx),
-               where + ": UDP checksum")
+        expect(csum(pseudo + udp) == 0xFFFF, where + ": UDP checksum")
         magic, ver, typ, flags, alen, blen, sender, h = struct.unpack("!HBBBBHIQ", pfs[:20])
         expect(magic == 0x5046 and ver == 1 and flags == 0 and alen == 0, where + ": PFS header")
         expect(sender == SELF_IP and h == hier, where + ": sender/hierarchy")
@@ -217,7 +227,7 @@ def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
         expect(key not in seen, where + ": chunk %d sent twice to %08x" % (idx, dst))
         seen[key] = True
     kids = {0x0A630100 + i + 1 for i in range(CHILDREN)}
-    want = {(k, i) for k in kids for i in range(nchunks)}
+    want = {(k, i) for k in kids for i in range(nchunks) if i != bad_csum_idx}
     expect(set(seen) == want, "%d of %d (child, chunk) pairs sent" % (len(seen), len(want)))
 
 
@@ -241,35 +251,38 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
             bad_csum_idx = 4
             frames = break_udp_checksum(frames, bad_csum_idx)
         write_pcap(trace, header, add_bad_frames(frames))
+        got = nchunks - (bad_csum_idx is not None)     # what reaches the cache
         results = {}
         for tag, args in (("copied", ["--no-zero-copy"]),
                           ("chained", ["--force-zero-copy", "--copybreak", "0"]),
                           ("copybreak", ["--force-zero-copy"]),
                           ("no_reuse", ["--force-zero-copy", "--copybreak", "0",
                                         "--no-rx-reuse"])):
-            totals, out, mode = relay(work, tag, chunk, size, nchunks, extra_dp_args + args)
+            totals, out, mode = relay(work, tag, chunk, size, got, extra_dp_args + args)
             expect(mode == ("copied" if tag == "copied" else "zero-copy"),
                    "%s: dataplane used %s payloads" % (tag, mode))
-            expect(totals["fanout_chunks"] == nchunks and
-                   totals["fanout_tx"] == nchunks * CHILDREN,
+            expect(totals["fanout_chunks"] == got and totals["fanout_tx"] == got * CHILDREN,
                    "%s: relayed %s" % (tag, totals))
+            expect(totals["rx_bad_csum"] == (bad_csum_idx is not None),
+                   "%s: %d frames with a wrong UDP checksum counted" % (
+                       tag, totals["rx_bad_csum"]))
             # The frame a chunk came in goes on to the first child; of the
             # other copies, chained: all, or (copybreak) those of chunks
             # whose copies add up to more than 4096 bytes, the short last
             # chunk aside.
-            reused = 0 if tag == "no_reuse" else nchunks
+            reused = 0 if tag == "no_reuse" else got
             built = CHILDREN - (tag != "no_reuse")
             expect(totals["fanout_reused"] == reused,
                    "%s: %d received frames sent on, want %d" % (tag, totals["fanout_reused"],
                                                                reused))
-            chained = {"copied": 0, "chained": nchunks * built, "no_reuse": nchunks * built,
-                       "copybreak": nchunks * built if chunk * built > 4096 else 0}[tag]
+            chained = {"copied": 0, "chained": got * built, "no_reuse": got * built,
+                       "copybreak": got * built if chunk * built > 4096 else 0}[tag]
             expect(abs(totals["tx_chained"] - chained) <= built,
                    "%s: %d copies chained, want %d" % (tag, totals["tx_chained"], chained))
             expect(totals["rx_bad_crc"] == 1 and totals["rx_ttl"] == 1 and
                    totals["rx_not_pfs"] == 1 and totals["rx_malformed"] == 1,
                    "%s: bad frames not counted: %s" % (tag, totals))
-            expect(totals["reported_chunks"] == nchunks and totals["to_control"] == 0,
+            expect(totals["reported_chunks"] == got and totals["to_control"] == 0,
                    "%s: reports to control %s" % (tag, totals))
             check_frames(out, content, chunk, hier, bad_csum_idx)
             results[tag] = (out, totals)

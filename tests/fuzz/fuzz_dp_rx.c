@@ -22,10 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 65535)
 		return 0;
-	v = dp_rx_parse(data, (uint32_t)size, PFS_PORT, true, &f);
+	v = dp_rx_parse(data, (uint32_t)size, PFS_PORT, true, true, &f);
 	if ((unsigned)v >= DP_RX_VERDICTS)
 		abort();
-	if (v != DP_RX_OK && v != DP_RX_BAD_CRC && v != DP_RX_BAD_HDR && v != DP_RX_TTL)
+	if (v != DP_RX_OK && v != DP_RX_BAD_CRC && v != DP_RX_BAD_HDR && v != DP_RX_TTL &&
+	    v != DP_RX_BAD_CSUM)
 		return 0;
 	if (f.pfs < data || f.pfs + f.plen > data + size)
 		abort();
