@@ -112,6 +112,7 @@ struct dp_opts {
 	uint32_t copybreak;             /* copy when a chunk's copies add up to no more */
 	uint32_t max_frame;             /* bytes of the largest frame (jumbo chunks) */
 	bool no_crc_check;              /* trust chunk CRCs (benchmarks: the cost of checking) */
+	bool no_csum_check;             /* trust UDP checksums (partial ones from virtual NICs) */
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */

@@ -47,13 +47,17 @@ static void usage(FILE *f)
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
-		   "         [--idle-sleep-us US]\n"
+		   "         [--idle-sleep-us US] [--no-csum-check]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
 		   "  --child-burst N   chunks per child per loop (default 8)\n"
 		   "  --no-zero-copy    copy payloads even where the port chains mbufs\n"
-		   "  --no-crc-check    do not check received chunks' CRC32C (benchmarks)\n"
+		   "  --no-crc-check    do not check received chunks' CRC32C nor UDP checksums\n"
+		   "                    (benchmarks)\n"
+		   "  --no-csum-check   do not check received UDP checksums: for senders whose\n"
+		   "                    virtual NICs leave partial ones (TX checksum offload on\n"
+		   "                    veth or virtio: counted as rx_bad_csum otherwise)\n"
 		   "  --no-local-fanout send every received chunk through pfs-control\n"
 		   "  --max-frame BYTES largest frame, for chunks above 1408 bytes (default 1518)\n"
 		   "  --force-zero-copy chain payloads even where the port does not announce\n"
@@ -77,6 +81,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "child-burst", required_argument, NULL, 'b' },
 		{ "no-zero-copy", no_argument, NULL, 'z' },
 		{ "no-crc-check", no_argument, NULL, 'c' },
+		{ "no-csum-check", no_argument, NULL, 'u' },
 		{ "no-local-fanout", no_argument, NULL, 'f' },
 		{ "max-frame", required_argument, NULL, 'M' },
 		{ "force-zero-copy", no_argument, NULL, 'Z' },
@@ -100,6 +105,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 's': o->segment = optarg; break;
 		case 'z': o->no_zero_copy = true; break;
 		case 'c': o->no_crc_check = true; break;
+		case 'u': o->no_csum_check = true; break;
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
 		case 'R': o->no_rx_reuse = true; break;

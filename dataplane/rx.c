@@ -103,7 +103,8 @@ static bool classify(struct dp *d, struct rte_mbuf *m)
 	}
 	v = dp_rx_parse(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
 			d->pfs_port ? d->pfs_port : PFS_PORT,
-			l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !d->o.no_crc_check,
+			l4 != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !d->o.no_crc_check &&
+			!d->o.no_csum_check,
 			!d->o.no_crc_check, &f);
 	if (v == DP_RX_NOT_PFS || v == DP_RX_MALFORMED) {
 		if (v == DP_RX_NOT_PFS)

@@ -10,7 +10,7 @@ PKGS=(
   libbpf-dev bpftool linux-libc-dev libdpdk-dev dpdk libconfig-dev
   tftpd-hpa tftp-hpa iproute2 procps psmisc python3 jq
   dpdk-dev libpcap-dev gnuplot-nox lua5.4 libsodium-dev lighttpd nginx atftp busybox libmicrohttpd-dev
-  openssl tshark scdoc
+  openssl tshark scdoc ethtool
   prometheus
 )
 

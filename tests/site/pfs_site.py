@@ -241,6 +241,11 @@ class Site:
             sh("ip", "addr", "add", d.ip + "/24", *(["brd", SUBNET + ".255"] if self.brd else []),
                "dev", "eth0", ns=d.ns)
             sh("ip", "link", "set", "eth0", "up", ns=d.ns)
+            # Whole UDP checksums on the wire, as a device's NIC puts them:
+            # a veth with TX checksum offload leaves a partial one that only
+            # a kernel on the other end trusts, and the appliance's
+            # dataplane, below the kernel (AF_XDP), checks it.
+            sh("ethtool", "-K", "eth0", "tx", "off", ns=d.ns, capture=True)
             sh("ip", "route", "add", "default", "via", GATEWAY, ns=d.ns)
         self.start_tftpd()
 
