@@ -90,6 +90,7 @@ static enum ctl_src_state fetch(struct ctl *c, struct ctl_src *s)
 {
 	struct ctl_engine *ce = ctl_engine_serve(c);
 	struct pfs_hier_info info;
+	bool started = false;
 	int h;
 
 	if (!ce) {
@@ -106,8 +107,10 @@ static enum ctl_src_state fetch(struct ctl *c, struct ctl_src *s)
 		/* Failed before we asked, or complete but its copy is gone
 		 * (evicted): fetch again. Else it is at work (manifest, retry). */
 		if ((info.failed || info.complete) &&
-		    pfs_engine_solo_restart(ce->e, (pfs_time_t)ctl_now(), h) == 0)
+		    pfs_engine_solo_restart(ce->e, (pfs_time_t)ctl_now(), h) == 0) {
 			ctl_log(c, "load server: fetching %s again", s->path);
+			started = true;
+		}
 	} else {
 		if (pfs_engine_hier_count(ce->e) >= CTL_MAX_HIERS ||
 		    (h = pfs_engine_want(ce->e, (pfs_time_t)ctl_now(), s->path)) < 0) {
@@ -117,9 +120,13 @@ static enum ctl_src_state fetch(struct ctl *c, struct ctl_src *s)
 		pfs_engine_seq_floor(ce->e, h, pfs_seqstate_get(c->seqstate, s->path));
 		c->st.cache_misses++;
 		ctl_log(c, "load server: %s is not cached: fetching it", s->path);
+		started = true;
 	}
 	s->asked = true;
-	ctl_engine_drain(c, ce);
+	/* Only when we gave it work: a drain moves fill_gen, which kicks every
+	 * transfer again (main.c); a wait that drained would never settle. */
+	if (started)
+		ctl_engine_drain(c, ce);
 	return CTL_SRC_WAIT;
 }
 
