@@ -16,22 +16,7 @@
 
 #include "control.h"
 #include "pfs_bcast.h"
-
-static int fail(const struct ctl_config *c, config_setting_t *s, const char *key,
-		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int fail(const struct ctl_config *c, config_setting_t *s, const char *key,
-		const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s:%d: %s: ", c->path, s ? config_setting_source_line(s) : 0, key);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return -1;
-}
+#include "config_get.h"
 
 /* Keys each group may hold: anything else is a typo to report. */
 static const char *const known[][12] = {
@@ -59,157 +44,18 @@ static int check_keys(const struct ctl_config *c, config_setting_t *root)
 			if (!strcmp(known[k][0], gname))
 				break;
 		if (k == sizeof(known) / sizeof(known[0]))
-			return fail(c, g, gname, "unknown section");
+			return cfg_fail(c, g, gname, "unknown section");
 		if (!config_setting_is_group(g))
-			return fail(c, g, gname, "must be a group { ... }");
+			return cfg_fail(c, g, gname, "must be a group { ... }");
 		for (int j = 0; j < config_setting_length(g); j++) {
 			config_setting_t *e = config_setting_get_elem(g, (unsigned)j);
 			bool ok = false;
 			for (int n = 1; known[k][n]; n++)
 				ok |= !strcmp(known[k][n], config_setting_name(e));
 			if (!ok)
-				return fail(c, e, gname, "unknown key '%s'", config_setting_name(e));
+				return cfg_fail(c, e, gname, "unknown key '%s'", config_setting_name(e));
 		}
 	}
-	return 0;
-}
-
-static int get_str(const struct ctl_config *c, config_setting_t *root, const char *name,
-		   char *out, size_t cap, bool required)
-{
-	const char *key = strchr(name, '.') ? strchr(name, '.') + 1 : name;
-	config_setting_t *s = config_setting_lookup(root, key);
-
-	if (!s)
-		return required ? fail(c, root, name, "missing (required)") : 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return fail(c, s, name, "must be a string");
-	if (strlen(config_setting_get_string(s)) >= cap)
-		return fail(c, s, name, "longer than %zu characters", cap - 1);
-	strcpy(out, config_setting_get_string(s));
-	return 0;
-}
-
-/* true or false; absent leaves *out as it is. */
-static int get_bool(const struct ctl_config *c, config_setting_t *root, const char *name,
-		    bool *out)
-{
-	config_setting_t *s = config_setting_lookup(root, strchr(name, '.') + 1);
-
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return fail(c, s, name, "must be true or false");
-	*out = config_setting_get_bool(s);
-	return 0;
-}
-
-/* HOST or HOST:PORT, the host non-empty and the port 1..65535. */
-static int check_hostport(const struct ctl_config *c, config_setting_t *g, const char *name,
-			  const char *v)
-{
-	const char *colon = strrchr(v, ':');
-	config_setting_t *s = config_setting_lookup(g, strchr(name, '.') + 1);
-	char *end;
-	long port;
-
-	if (!v[0] || colon == v)
-		return fail(c, s, name, "no host name (want HOST or HOST:PORT)");
-	for (const char *p = v; *p; p++)
-		if (*p <= ' ' || *p == '/')
-			return fail(c, s, name, "'%s' is not a host name (want HOST or HOST:PORT)", v);
-	if (!colon)
-		return 0;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || !colon[1] || *end || port < 1 || port > 65535)
-		return fail(c, s, name, "'%s' has no port in 1..65535 after the colon", v);
-	return 0;
-}
-
-/* libconfig 1.5 parses an integer literal beyond 32 bits without an L
- * suffix as a 32-bit int, silently wrapped (max_children = 4294967297 read
- * as 1). So a plain int is checked against its literal in the file: the
- * number after "key =" on the setting's line, as 64 bits. False when the
- * literal says otherwise; true when it cannot be found (the value stands). */
-static bool literal_agrees(const struct ctl_config *c, config_setting_t *s, const char *key,
-			   long long value, long long *literal)
-{
-	char line[1024];
-	int want = config_setting_source_line(s), n = 0;
-	FILE *f = fopen(c->path, "re");
-	bool ok = true;
-
-	if (!f)
-		return true;
-	while (fgets(line, sizeof(line), f) && ++n < want)
-		;
-	fclose(f);
-	if (n != want)
-		return true;
-	for (char *p = strstr(line, key); p; p = strstr(p + 1, key)) {
-		char *q = p + strlen(key), *end;
-		if (p > line && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
-			continue;       /* the tail of a longer key */
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (*q != '=' && *q != ':')
-			continue;
-		q++;
-		errno = 0;
-		*literal = strtoll(q, &end, 0);
-		if (end != q)
-			ok = errno == 0 && *literal == value;
-		if (errno == ERANGE)
-			*literal = 0;
-		break;
-	}
-	return ok;
-}
-
-/* A number of seconds (integer or float) in [lo, hi]; name as for get_int. */
-static int get_seconds(const struct ctl_config *c, config_setting_t *root, const char *name,
-		       double lo, double hi, double *out)
-{
-	const char *key = strchr(name, '.') + 1;
-	config_setting_t *s = config_setting_lookup(root, key);
-	double v;
-
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_FLOAT && config_setting_type(s) != CONFIG_TYPE_INT)
-		return fail(c, s, name, "must be a number of seconds");
-	v = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) :
-							   config_setting_get_int(s);
-	if (!(v >= lo && v <= hi))
-		return fail(c, s, name, "must be %g..%g seconds", lo, hi);
-	*out = v;
-	return 0;
-}
-
-/* name is "group.key", as reported; the key looked up is after the dot. */
-static int get_int(const struct ctl_config *c, config_setting_t *root, const char *name,
-		   long long lo, long long hi, long long *out)
-{
-	const char *key = strchr(name, '.') ? strchr(name, '.') + 1 : name;
-	config_setting_t *s = config_setting_lookup(root, key);
-
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
-		return fail(c, s, name, "must be an integer");
-	*out = config_setting_get_int64(s);
-	if (config_setting_type(s) == CONFIG_TYPE_INT) {
-		long long lit = 0;
-		if (!literal_agrees(c, s, key, *out, &lit)) {
-			if (!lit)
-				return fail(c, s, name, "a number beyond 64 bits is out of range "
-					    "%lld..%lld", lo, hi);
-			return fail(c, s, name, "%lld is out of range %lld..%lld", lit, lo, hi);
-		}
-	}
-	if (*out < lo || *out > hi)
-		return fail(c, s, name, "%lld is out of range %lld..%lld", *out, lo, hi);
 	return 0;
 }
 
@@ -222,37 +68,37 @@ static int load_server(struct ctl_config *c, config_setting_t *g)
 			 *h = config_setting_lookup(g, "http"), *ca;
 
 	if (!!u + !!t + !!h > 1)
-		return fail(c, u ? u : h, u ? "upstream.url" : "upstream.http",
+		return cfg_fail(c, u ? u : h, u ? "upstream.url" : "upstream.http",
 			    "give one of url, tftp and http");
 	if (!u && !t && !h)
-		return fail(c, g, "upstream", "url (or tftp, or http) is required");
+		return cfg_fail(c, g, "upstream", "url (or tftp, or http) is required");
 	if ((ca = config_setting_lookup(g, "ca_file"))) {
-		if (get_str(c, g, "upstream.ca_file", c->ca_file, sizeof(c->ca_file), true) < 0)
+		if (cfg_str(c, g, "upstream.ca_file", c->ca_file, sizeof(c->ca_file), true) < 0)
 			return -1;
 		if (access(c->ca_file, R_OK) < 0)
-			return fail(c, ca, "upstream.ca_file", "cannot read '%s': %s", c->ca_file,
+			return cfg_fail(c, ca, "upstream.ca_file", "cannot read '%s': %s", c->ca_file,
 				    strerror(errno));
 	}
 	if (t)
-		return get_str(c, g, "upstream.tftp", c->server, sizeof(c->server), true) < 0 ||
-		       check_hostport(c, g, "upstream.tftp", c->server) < 0 ? -1 : 0;
+		return cfg_str(c, g, "upstream.tftp", c->server, sizeof(c->server), true) < 0 ||
+		       cfg_hostport(c, g, "upstream.tftp", c->server) < 0 ? -1 : 0;
 	if (u) {
-		if (get_str(c, g, "upstream.url", c->server, sizeof(c->server), true) < 0)
+		if (cfg_str(c, g, "upstream.url", c->server, sizeof(c->server), true) < 0)
 			return -1;
 		if (strncmp(c->server, "tftp://", 7) && strncmp(c->server, "http://", 7) &&
 		    strncmp(c->server, "https://", 8))
-			return fail(c, u, "upstream.url", "'%s' is not a tftp://, http:// or https:// "
+			return cfg_fail(c, u, "upstream.url", "'%s' is not a tftp://, http:// or https:// "
 				    "URL", c->server);
 		if (!pfs_fetch_server_ok(c->server))
-			return fail(c, u, "upstream.url", "'%s' has no host, or a bad port",
+			return cfg_fail(c, u, "upstream.url", "'%s' has no host, or a bad port",
 				    c->server);
 		return 0;
 	}
-	if (get_str(c, g, "upstream.http", c->server, sizeof(c->server), true) < 0)
+	if (cfg_str(c, g, "upstream.http", c->server, sizeof(c->server), true) < 0)
 		return -1;
 	if ((strncmp(c->server, "http://", 7) && strncmp(c->server, "https://", 8)) ||
 	    !pfs_fetch_server_ok(c->server))
-		return fail(c, h, "upstream.http", "'%s' is not an http:// or https:// URL with a "
+		return cfg_fail(c, h, "upstream.http", "'%s' is not an http:// or https:// URL with a "
 			    "host", c->server);
 	return 0;
 }
@@ -263,34 +109,17 @@ static int load_upstream(struct ctl_config *c, config_setting_t *g)
 	double connect = c->limits.connect_timeout_ms / 1e3, stall = c->limits.stall_timeout_ms / 1e3;
 	long long low = c->limits.low_speed, rate = c->limits.min_rate, retries = c->upstream_retries;
 
-	if (get_seconds(c, g, "upstream.connect_timeout", 0.1, 3600, &connect) < 0 ||
-	    get_seconds(c, g, "upstream.stall_timeout", 0.1, 3600, &stall) < 0 ||
-	    get_int(c, g, "upstream.low_speed", 0, 1 << 30, &low) < 0 ||
-	    get_int(c, g, "upstream.min_rate", 0, 1 << 30, &rate) < 0 ||
-	    get_int(c, g, "upstream.retries", 0, 10, &retries) < 0)
+	if (cfg_seconds(c, g, "upstream.connect_timeout", 0.1, 3600, &connect) < 0 ||
+	    cfg_seconds(c, g, "upstream.stall_timeout", 0.1, 3600, &stall) < 0 ||
+	    cfg_int(c, g, "upstream.low_speed", 0, 1 << 30, &low) < 0 ||
+	    cfg_int(c, g, "upstream.min_rate", 0, 1 << 30, &rate) < 0 ||
+	    cfg_int(c, g, "upstream.retries", 0, 10, &retries) < 0)
 		return -1;
 	c->limits.connect_timeout_ms = (uint32_t)(connect * 1000);
 	c->limits.stall_timeout_ms = (uint32_t)(stall * 1000);
 	c->limits.low_speed = (uint32_t)low;
 	c->limits.min_rate = (uint32_t)rate;
 	c->upstream_retries = (int)retries;
-	return 0;
-}
-
-static int get_ip(const struct ctl_config *c, config_setting_t *root, const char *name,
-		  char *str, uint32_t *ip, bool required)
-{
-	const char *key = strchr(name, '.') + 1;
-	struct in_addr a;
-
-	if (get_str(c, root, name, str, 16, required) < 0)
-		return -1;
-	if (!str[0])
-		return 0;
-	if (inet_pton(AF_INET, str, &a) != 1)
-		return fail(c, config_setting_lookup(root, key), name,
-			    "'%s' is not an IPv4 address", str);
-	*ip = ntohl(a.s_addr);
 	return 0;
 }
 
@@ -301,73 +130,48 @@ static int load_appliance(struct ctl_config *c, config_setting_t *a)
 	config_setting_t *s;
 
 	v = c->node_id;
-	if (get_int(c, a, "appliance.node_id", 0, UINT32_MAX, &v) < 0)
+	if (cfg_int(c, a, "appliance.node_id", 0, UINT32_MAX, &v) < 0)
 		return -1;
 	c->node_id = (uint32_t)v;
 	v = c->priority;
-	if (get_int(c, a, "appliance.priority", 0, 15, &v) < 0)
+	if (cfg_int(c, a, "appliance.priority", 0, 15, &v) < 0)
 		return -1;
 	c->priority = (int)v;
 	v = c->max_children;
-	if (get_int(c, a, "appliance.max_children", 1, 255, &v) < 0)
+	if (cfg_int(c, a, "appliance.max_children", 1, 255, &v) < 0)
 		return -1;
 	c->max_children = (int)v;
 	v = c->chunk_size;
-	if (get_int(c, a, "appliance.chunk_size", 64, PFS_CHUNK_DEFAULT, &v) < 0)
+	if (cfg_int(c, a, "appliance.chunk_size", 64, PFS_CHUNK_DEFAULT, &v) < 0)
 		return -1;
 	c->chunk_size = (uint32_t)v;
-	if (get_str(c, a, "appliance.mode", mode, sizeof(mode), false) < 0)
+	if (cfg_str(c, a, "appliance.mode", mode, sizeof(mode), false) < 0)
 		return -1;
 	if (!mode[0] || !strcmp(mode, "cut-through"))
 		c->mode = PFS_MODE_CUT_THROUGH;
 	else if (!strcmp(mode, "store-forward"))
 		c->mode = PFS_MODE_STORE_FORWARD;
 	else
-		return fail(c, config_setting_lookup(a, "mode"), "appliance.mode",
+		return cfg_fail(c, config_setting_lookup(a, "mode"), "appliance.mode",
 			    "'%s' is not cut-through or store-forward", mode);
-	if (get_bool(c, a, "appliance.enabled", &c->enabled) < 0 ||
-	    get_bool(c, a, "appliance.local_fanout", &c->local_fanout) < 0 ||
-	    get_bool(c, a, "appliance.relay", &c->relay) < 0)
+	if (cfg_bool(c, a, "appliance.enabled", &c->enabled) < 0 ||
+	    cfg_bool(c, a, "appliance.local_fanout", &c->local_fanout) < 0 ||
+	    cfg_bool(c, a, "appliance.relay", &c->relay) < 0)
 		return -1;
 	if ((s = config_setting_lookup(a, "models"))) {
 		if (!config_setting_is_array(s) && !config_setting_is_list(s))
-			return fail(c, s, "appliance.models", "must be a list of strings [ ... ]");
+			return cfg_fail(c, s, "appliance.models", "must be a list of strings [ ... ]");
 		for (int i = 0; i < config_setting_length(s); i++) {
 			const char *m = config_setting_get_string_elem(s, i);
 			if (!m || !pfs_model_valid(m, strlen(m)))
-				return fail(c, s, "appliance.models", "element %d is not a device model",
+				return cfg_fail(c, s, "appliance.models", "element %d is not a device model",
 					    i + 1);
 			if (c->nmodels == CTL_MAX_MODELS)
-				return fail(c, s, "appliance.models", "more than %d models",
+				return cfg_fail(c, s, "appliance.models", "more than %d models",
 					    CTL_MAX_MODELS);
 			strcpy(c->models[c->nmodels++], m);
 		}
 	}
-	return 0;
-}
-
-/* "ADDRESS:PORT" to listen on (an IPv4 address, 0.0.0.0 for all); absent
- * leaves port 0 (off). */
-static int get_listen(const struct ctl_config *c, config_setting_t *g, const char *name,
-		      uint32_t *ip, uint16_t *port)
-{
-	char v[64] = "", *colon, *end = NULL;
-	struct in_addr a;
-	unsigned long p;
-
-	if (get_str(c, g, name, v, sizeof(v), false) < 0)
-		return -1;
-	if (!v[0])
-		return 0;
-	colon = strrchr(v, ':');
-	p = colon ? strtoul(colon + 1, &end, 10) : 0;
-	if (colon)
-		*colon = '\0';
-	if (!colon || *end || p == 0 || p > 65535 || !inet_aton(v, &a))
-		return fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name,
-			    "is not ADDRESS:PORT (an IPv4 address, 0.0.0.0 for all)");
-	*ip = ntohl(a.s_addr);
-	*port = (uint16_t)p;
 	return 0;
 }
 
@@ -379,25 +183,25 @@ static int load_serve(struct ctl_config *c, config_setting_t *g)
 	config_setting_t *s;
 	long long v = c->serve_max_clients, per = c->serve_max_per_client;
 
-	if (get_bool(c, g, "serve.tftp", &c->serve_tftp) < 0 ||
-	    get_int(c, g, "serve.max_clients", 1, 4096, &v) < 0 ||
-	    get_int(c, g, "serve.max_per_client", 1, 4096, &per) < 0)
+	if (cfg_bool(c, g, "serve.tftp", &c->serve_tftp) < 0 ||
+	    cfg_int(c, g, "serve.max_clients", 1, 4096, &v) < 0 ||
+	    cfg_int(c, g, "serve.max_per_client", 1, 4096, &per) < 0)
 		return -1;
 	c->serve_max_clients = (int)v;
 	c->serve_max_per_client = (int)per;
-	if (get_listen(c, g, "serve.http", &c->serve_http_ip, &c->serve_http_port) < 0)
+	if (cfg_listen(c, g, "serve.http", &c->serve_http_ip, &c->serve_http_port) < 0)
 		return -1;
 	if (!(s = config_setting_lookup(g, "files")))
 		return 0;
 	if (!config_setting_is_array(s) && !config_setting_is_list(s))
-		return fail(c, s, "serve.files", "must be a list of path patterns [ ... ]");
+		return cfg_fail(c, s, "serve.files", "must be a list of path patterns [ ... ]");
 	for (int i = 0; i < config_setting_length(s); i++) {
 		const char *p = config_setting_get_string_elem(s, i);
 		if (!p || !*p || strlen(p) > PFS_FILEPATH_MAX || *p == '/' || strstr(p, ".."))
-			return fail(c, s, "serve.files", "element %d is not a relative path pattern "
+			return cfg_fail(c, s, "serve.files", "element %d is not a relative path pattern "
 				    "without '..'", i + 1);
 		if (c->serve_nglobs == CTL_SERVE_GLOBS)
-			return fail(c, s, "serve.files", "more than %d patterns", CTL_SERVE_GLOBS);
+			return cfg_fail(c, s, "serve.files", "more than %d patterns", CTL_SERVE_GLOBS);
 		strcpy(c->serve_globs[c->serve_nglobs++], p);
 	}
 	return 0;
@@ -409,14 +213,14 @@ static int load_site_key(struct ctl_config *c, config_setting_t *g, const char *
 	struct pfs_site_key k;
 	int i = c->site.nkeys;
 
-	if (get_str(c, g, name, path, sizeof(path), false) < 0)
+	if (cfg_str(c, g, name, path, sizeof(path), false) < 0)
 		return -1;
 	if (!path[0])
 		return 0;
 	if (pfs_keyfile_read_site(path, &k, err, sizeof(err)) < 0)
-		return fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name, "%s", err);
+		return cfg_fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name, "%s", err);
 	if (i == 1 && k.id == c->site.key_id[0])
-		return fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name,
+		return cfg_fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name,
 			    "key id %u is the current key's too", k.id);
 	c->site.key_id[i] = k.id;
 	memcpy(c->site.key[i], k.key, sizeof(k.key));
@@ -433,31 +237,31 @@ static int load_trust(struct ctl_config *c, config_setting_t *g)
 
 	if ((s = config_setting_lookup(g, "allow_unsigned"))) {
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			return fail(c, s, "trust.allow_unsigned", "must be true or false");
+			return cfg_fail(c, s, "trust.allow_unsigned", "must be true or false");
 		c->trust.allow_unsigned = config_setting_get_bool(s);
 	}
 	if ((s = config_setting_lookup(g, "keys"))) {
 		if (!config_setting_is_array(s) && !config_setting_is_list(s))
-			return fail(c, s, "trust.keys", "must be a list of key files [ ... ]");
+			return cfg_fail(c, s, "trust.keys", "must be a list of key files [ ... ]");
 		for (int i = 0; i < config_setting_length(s); i++) {
 			const char *k = config_setting_get_string_elem(s, i);
 			if (!k)
-				return fail(c, s, "trust.keys", "element %d is not a string", i + 1);
+				return cfg_fail(c, s, "trust.keys", "element %d is not a string", i + 1);
 			if (pfs_trust_load(&c->trust, &k, 1, err, sizeof(err)) < 0)
-				return fail(c, s, "trust.keys", "%s", err);
+				return cfg_fail(c, s, "trust.keys", "%s", err);
 		}
 	}
 	if (!c->trust.nkeys && !c->trust.allow_unsigned)
-		return fail(c, g, "trust", "no keys: list the publishers' public keys "
+		return cfg_fail(c, g, "trust", "no keys: list the publishers' public keys "
 			    "(trust.keys) or set allow_unsigned = true");
 	if (load_site_key(c, g, "trust.site_key") < 0)
 		return -1;
 	if (config_setting_lookup(g, "previous_site_key") && !c->site.nkeys)
-		return fail(c, config_setting_lookup(g, "previous_site_key"),
+		return cfg_fail(c, config_setting_lookup(g, "previous_site_key"),
 			    "trust.previous_site_key", "given without trust.site_key");
 	if (load_site_key(c, g, "trust.previous_site_key") < 0)
 		return -1;
-	return get_str(c, g, "trust.state_dir", c->state_dir, sizeof(c->state_dir), false);
+	return cfg_str(c, g, "trust.state_dir", c->state_dir, sizeof(c->state_dir), false);
 }
 
 /* site.broadcast, or the subnet's from site.prefix: claims sent to the
@@ -469,16 +273,16 @@ static int site_broadcast(struct ctl_config *c, config_setting_t *g)
 	bool derived;
 	struct in_addr a;
 
-	if (get_int(c, g, "site.prefix", 1, 32, &prefix) < 0)
+	if (cfg_int(c, g, "site.prefix", 1, 32, &prefix) < 0)
 		return -1;
 	if (c->site_broadcast[0]) {
 		if (c->bcast == c->ip)
-			return fail(c, config_setting_lookup(g, "broadcast"), "site.broadcast",
+			return cfg_fail(c, config_setting_lookup(g, "broadcast"), "site.broadcast",
 				    "is site.address itself: claims would reach no device");
 		return 0;
 	}
 	if (prefix < 0)
-		return fail(c, g, "site", "broadcast or prefix is required (prefix = 24; "
+		return cfg_fail(c, g, "site", "broadcast or prefix is required (prefix = 24; "
 			    "derives the subnet's broadcast address)");
 	c->bcast = pfs_broadcast_for(c->ip, pfs_prefix_mask((unsigned)prefix), 0, &derived);
 	a.s_addr = htonl(c->bcast);
@@ -533,15 +337,15 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	if (check_keys(c, root) < 0)
 		goto out;
 	if (!(g = config_setting_lookup(root, "site"))) {
-		fail(c, NULL, "site", "missing section (address and broadcast are required)");
+		cfg_fail(c, NULL, "site", "missing section (address and broadcast are required)");
 		goto out;
 	}
-	if (get_ip(c, g, "site.address", c->site_address, &c->ip, true) < 0 ||
-	    get_ip(c, g, "site.broadcast", c->site_broadcast, &c->bcast, false) < 0 ||
+	if (cfg_ip(c, g, "site.address", c->site_address, &c->ip, true) < 0 ||
+	    cfg_ip(c, g, "site.broadcast", c->site_broadcast, &c->bcast, false) < 0 ||
 	    site_broadcast(c, g) < 0)
 		goto out;
 	if (!(g = config_setting_lookup(root, "upstream"))) {
-		fail(c, NULL, "upstream", "missing section (url is required)");
+		cfg_fail(c, NULL, "upstream", "missing section (url is required)");
 		goto out;
 	}
 	if (load_server(c, g) < 0 || load_upstream(c, g) < 0)
@@ -549,61 +353,61 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	if ((g = config_setting_lookup(root, "serve")) && load_serve(c, g) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "metrics")) &&
-	    get_listen(c, g, "metrics.listen", &c->metrics_ip, &c->metrics_port) < 0)
+	    cfg_listen(c, g, "metrics.listen", &c->metrics_ip, &c->metrics_port) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "appliance")) && load_appliance(c, g) < 0)
 		goto out;
 	if ((g = config_setting_lookup(root, "segment"))) {
-		if (get_str(c, g, "segment.path", c->segment, sizeof(c->segment), false) < 0)
+		if (cfg_str(c, g, "segment.path", c->segment, sizeof(c->segment), false) < 0)
 			goto out;
 		v = c->ring_slots;
-		if (get_int(c, g, "segment.ring_slots", 16, 1 << 20, &v) < 0)
+		if (cfg_int(c, g, "segment.ring_slots", 16, 1 << 20, &v) < 0)
 			goto out;
 		if (v & (v - 1)) {
-			fail(c, config_setting_lookup(g, "ring_slots"), "segment.ring_slots",
+			cfg_fail(c, config_setting_lookup(g, "ring_slots"), "segment.ring_slots",
 			     "%lld is not a power of two", v);
 			goto out;
 		}
 		c->ring_slots = (uint32_t)v;
 		v = (long long)(c->cache_bytes >> 20);
-		if (get_int(c, g, "segment.cache_mb", 4, 1 << 20, &v) < 0)
+		if (cfg_int(c, g, "segment.cache_mb", 4, 1 << 20, &v) < 0)
 			goto out;
 		c->cache_bytes = (uint64_t)v << 20;
 	}
 	if ((g = config_setting_lookup(root, "control"))) {
-		if (get_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)
+		if (cfg_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)
 			goto out;
 		if (strlen(c->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			fail(c, config_setting_lookup(g, "socket"), "control.socket",
+			cfg_fail(c, config_setting_lookup(g, "socket"), "control.socket",
 			     "longer than %zu bytes, the most a socket path may have",
 			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 			goto out;
 		}
 		char mode[16] = "", *end;
-		if (get_str(c, g, "control.socket_mode", mode, sizeof(mode), false) < 0)
+		if (cfg_str(c, g, "control.socket_mode", mode, sizeof(mode), false) < 0)
 			goto out;
 		if (mode[0]) {
 			/* A string: libconfig has no octal integers. */
 			long m = strtol(mode, &end, 8);
 			if (*end || m < 0 || m > 0777) {
-				fail(c, config_setting_lookup(g, "socket_mode"), "control.socket_mode",
+				cfg_fail(c, config_setting_lookup(g, "socket_mode"), "control.socket_mode",
 				     "'%s' is not an octal mode like \"0660\"", mode);
 				goto out;
 			}
 			c->socket_mode = (int)m;
 		}
 		v = c->max_clients;
-		if (get_int(c, g, "control.max_clients", 1, CTL_MAX_CLIENTS, &v) < 0)
+		if (cfg_int(c, g, "control.max_clients", 1, CTL_MAX_CLIENTS, &v) < 0)
 			goto out;
 		c->max_clients = (int)v;
-		if (get_seconds(c, g, "control.client_idle_timeout", 1, 86400,
+		if (cfg_seconds(c, g, "control.client_idle_timeout", 1, 86400,
 				&c->client_idle_s) < 0 ||
-		    get_seconds(c, g, "control.heartbeat_timeout", 0.001, 60,
+		    cfg_seconds(c, g, "control.heartbeat_timeout", 0.001, 60,
 				&c->heartbeat_timeout_s) < 0)
 			goto out;
 	}
 	if (!(g = config_setting_lookup(root, "trust"))) {
-		fail(c, NULL, "trust", "missing section (keys = [ \"publisher.pub\" ]; or "
+		cfg_fail(c, NULL, "trust", "missing section (keys = [ \"publisher.pub\" ]; or "
 		     "allow_unsigned = true;)");
 		goto out;
 	}
