@@ -29,7 +29,8 @@ static const char *const known[][12] = {
 	{ "control", "socket", "socket_mode", "heartbeat_timeout", "max_clients",
 	  "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
-	{ "serve", "tftp", "http", "files", "max_clients", "max_per_client", NULL },
+	{ "serve", "tftp", "http", "files", "max_clients", "max_per_client", "wait_timeout",
+	  NULL },
 	{ "metrics", "listen", NULL },
 };
 
@@ -182,6 +183,7 @@ static int load_serve(struct ctl_config *c, config_setting_t *g)
 {
 	config_setting_t *s;
 	long long v = c->serve_max_clients, per = c->serve_max_per_client;
+	double wait = c->serve_wait_ns / 1e9;
 
 	if (cfg_bool(c, g, "serve.tftp", &c->serve_tftp) < 0 ||
 	    cfg_int(c, g, "serve.max_clients", 1, 4096, &v) < 0 ||
@@ -189,6 +191,9 @@ static int load_serve(struct ctl_config *c, config_setting_t *g)
 		return -1;
 	c->serve_max_clients = (int)v;
 	c->serve_max_per_client = (int)per;
+	if (cfg_seconds(c, g, "serve.wait_timeout", 0.1, 3600, &wait) < 0)
+		return -1;
+	c->serve_wait_ns = (int64_t)(wait * 1e9);
 	if (cfg_listen(c, g, "serve.http", &c->serve_http_ip, &c->serve_http_port) < 0)
 		return -1;
 	if (!(s = config_setting_lookup(g, "files")))
@@ -303,6 +308,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	c->relay = true;
 	c->serve_max_clients = 256;
 	c->serve_max_per_client = 4;
+	c->serve_wait_ns = 120 * 1000000000ll;
 	strcpy(c->segment, "/dev/shm/pfs-relay");
 	c->ring_slots = 1024;
 	c->cache_bytes = 256ull << 20;

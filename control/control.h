@@ -76,6 +76,7 @@ struct ctl_config {
 	int serve_nglobs;               /* 0: every cached file */
 	int serve_max_clients;          /* transfers (TFTP) and requests (HTTP) at once */
 	int serve_max_per_client;       /* of them from one address */
+	int64_t serve_wait_ns;          /* longest wait for a file's next byte */
 	/* [trust] (docs/security.md): keys loaded at parse time */
 	struct pfs_trust trust;
 	struct pfs_site_auth site;      /* nkeys 0: no site key */

@@ -35,7 +35,6 @@
 
 #define XFER_TIMEOUT  1000000000ull     /* a block's first wait, doubling (tftp_session.c) */
 #define XFER_RETRIES  5
-#define XFER_WAIT_MAX (120 * 1000000000ll)     /* for the file to arrive: then given up */
 
 struct xfer {
 	bool used;
@@ -209,7 +208,7 @@ static void xfer_poll(struct ctl *c, struct xfer *x)
 			xfer_pump(c, x);
 		break;
 	}
-	if (x->used && ctl_now() - x->moved > XFER_WAIT_MAX)
+	if (x->used && ctl_now() - x->moved > c->cfg.serve_wait_ns)
 		xfer_fail(c, x, false, "the file did not arrive in time");
 }
 
@@ -358,9 +357,9 @@ bool ctl_serve_event(struct ctl *c, int fd)
 
 /* When x next needs its timer: its session's deadline, or the end of its
  * wait for the file. */
-static int64_t xfer_due(const struct xfer *x)
+static int64_t xfer_due(const struct ctl *c, const struct xfer *x)
 {
-	int64_t d = x->moved + XFER_WAIT_MAX;
+	int64_t d = x->moved + c->cfg.serve_wait_ns;
 
 	if (!x->waiting && (int64_t)tftp_session_deadline(&x->s) < d)
 		d = (int64_t)tftp_session_deadline(&x->s);
@@ -373,7 +372,7 @@ void ctl_serve_timeout(struct ctl *c)
 
 	for (int i = 0; c->serve && i < c->serve->nxf; i++) {
 		struct xfer *x = &c->serve->xf[i];
-		if (!x->used || now < xfer_due(x))
+		if (!x->used || now < xfer_due(c, x))
 			continue;
 		if (!x->waiting)
 			tftp_session_on_timer(&x->s, (tftp_time_t)now);
@@ -394,8 +393,8 @@ int64_t ctl_serve_deadline(const struct ctl *c)
 	int64_t t = INT64_MAX;
 
 	for (int i = 0; c->serve && i < c->serve->nxf; i++)
-		if (c->serve->xf[i].used && xfer_due(&c->serve->xf[i]) < t)
-			t = xfer_due(&c->serve->xf[i]);
+		if (c->serve->xf[i].used && xfer_due(c, &c->serve->xf[i]) < t)
+			t = xfer_due(c, &c->serve->xf[i]);
 	return t;
 }
 

@@ -38,8 +38,11 @@ struct req {
 	uint32_t ip;                    /* the client's, network order */
 	struct ctl_src src;
 	bool suspended;
+	bool timed_out;                 /* waited serve.wait_timeout for its file: 504 */
+	int64_t since;                  /* ctl_now() when it began to wait */
 	struct req *prev, *next;        /* the requests of the load server */
 };
+
 
 struct body {                           /* one response's reader */
 	struct ctl *c;
@@ -186,9 +189,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->ip = ip;
 		LINK(c->http->reqs, rq);
 		*req = rq;
+		rq->since = ctl_now();
 		ctl_src_open(c, &rq->src, path);
 		if (!rq->src.complete)
 			st->waited++;
+	}
+	if (rq->timed_out) {
+		st->http_unavailable++;
+		ctl_warn(c, "http: %s did not arrive within %.1f s", rq->src.path,
+			 c->cfg.serve_wait_ns / 1e9);
+		return reply(conn, MHD_HTTP_GATEWAY_TIMEOUT, "the file did not arrive in time\n");
 	}
 	switch (c->http->closing ? CTL_SRC_FAILED : rq->src.state) {
 	case CTL_SRC_WAIT:                      /* resumed by ctl_http_kick */
@@ -320,15 +330,37 @@ bool ctl_http_event(struct ctl *c, int fd)
 	return c->http && ctl_mhd_event(&c->http->m, fd);
 }
 
+/* A request suspended while its file does not come is answered 504 once
+ * it has waited serve.wait_timeout (libmicrohttpd does not time suspended
+ * connections out); TFTP's waits end the same way (serve.c). */
 void ctl_http_timeout(struct ctl *c)
 {
-	if (c->http)
-		ctl_mhd_run_due(&c->http->m);
+	bool resumed = false;
+	int64_t now = ctl_now();
+
+	if (!c->http)
+		return;
+	for (struct req *r = c->http->reqs; r; r = r->next) {
+		if (r->suspended && now - r->since >= c->cfg.serve_wait_ns) {
+			r->suspended = false;
+			r->timed_out = true;
+			MHD_resume_connection(r->conn);
+			resumed = true;
+		}
+	}
+	if (resumed)
+		MHD_run(c->http->m.d);
+	ctl_mhd_run_due(&c->http->m);
 }
 
 int64_t ctl_http_deadline(const struct ctl *c)
 {
-	return c->http ? ctl_mhd_deadline(&c->http->m) : INT64_MAX;
+	int64_t t = c->http ? ctl_mhd_deadline(&c->http->m) : INT64_MAX;
+
+	for (const struct req *r = c->http ? c->http->reqs : NULL; r; r = r->next)
+		if (r->suspended && r->since + c->cfg.serve_wait_ns < t)
+			t = r->since + c->cfg.serve_wait_ns;
+	return t;
 }
 
 void ctl_http_pins(const struct ctl *c, bool *pin)

@@ -22,6 +22,7 @@ CASES = [   # (config text, the line, the key or message part expected)
     (GOOD + 'serve = { files = [ "/abs/*" ]; };\n', 3, "serve.files: element 1"),
     (GOOD + 'serve = { max_clients = 0; };\n', 3, "serve.max_clients"),
     (GOOD + 'serve = { max_per_client = 0; };\n', 3, "serve.max_per_client: 0 is out of range"),
+    (GOOD + 'serve = { wait_timeout = 0; };\n', 3, "serve.wait_timeout: must be 0.1..3600 seconds"),
     (GOOD + 'serve = { http = "0.0.0.0"; };\n', 3, "serve.http: is not ADDRESS:PORT"),
     (GOOD + 'serve = { http = "10.0.0.300:80"; };\n', 3, "serve.http: is not ADDRESS:PORT"),
     (GOOD + 'serve = { http = "0.0.0.0:70000"; };\n', 3, "serve.http: is not ADDRESS:PORT"),

@@ -470,9 +470,42 @@ def scenario_serve_https_upstream_trust():
             "trusted by ca_file: served"
 
 
+def scenario_serve_wait_timeout():
+    """The server at HQ unreachable (blackholed), serve.wait_timeout = 1: a
+    TFTP request waiting for its file gets ERROR 1 "did not arrive in time"
+    and an HTTP one 504, each about when the timeout says, long before the
+    fetch itself gives up; nothing is left waiting."""
+    with S.Site(2, [MODEL], {"fw/slow.bin": 100 * 1024}) as site:
+        app = Appliance(site, extra_config=SERVE_HTTP.replace(
+            "16;", "16; wait_timeout = 1;"))
+        app.start()
+        site.blackhole_server()
+        out = os.path.join(site.work, "slow.bin")
+        t0 = time.time()
+        r = subprocess.run(["ip", "netns", "exec", site.devices[0].ns, "tftp", "-m", "binary",
+                            APP_IP, "-c", "get", "fw/slow.bin", out], capture_output=True,
+                           text=True, timeout=60)
+        took_tftp = time.time() - t0
+        said = (r.stdout + r.stderr).strip()
+        expect("Error code 1" in said and "did not arrive in time" in said,
+               "TFTP while the server is unreachable: %r" % said)
+        t0 = time.time()
+        code, _, _ = curl(site, 1, "-o", "/dev/null", "http://%s:6970/fw/slow.bin" % APP_IP)
+        took_http = time.time() - t0
+        expect(code == 504, "HTTP while the server is unreachable: %d" % code)
+        expect(took_tftp < 5 and took_http < 5, "waited %.1f s (TFTP) and %.1f s (HTTP) "
+               "with a 1 s wait_timeout" % (took_tftp, took_http))
+        st = app.ctl_json("stats")["serve"]
+        expect(st["clients"] == 0 and st["tftp_unavailable"] == 1 and
+               st["http_unavailable"] == 1, "after the timeouts: %s" % st)
+        return "unreachable server: TFTP error 1 in %.1f s, HTTP 504 in %.1f s" % (
+            took_tftp, took_http)
+
+
 SCENARIOS = [scenario_serve_tftp_clients_from_cache, scenario_serve_refusals_and_vanished_client,
              scenario_serve_http_from_cache, scenario_serve_cold_cache_one_wan_copy,
-             scenario_serve_http_upstream_cut_resumes, scenario_serve_https_upstream_trust]
+             scenario_serve_http_upstream_cut_resumes, scenario_serve_https_upstream_trust,
+             scenario_serve_wait_timeout]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "serve"))
