@@ -208,10 +208,11 @@ class Appliance:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        try:
-            os.unlink(self.segment)
-        except FileNotFoundError:
-            pass
+        for path in (self.segment, self.segment + ".bell"):     # and the doorbell FIFO
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         # EAL leaves a runtime directory per file prefix, even with --no-shconf.
         for n in range(1, self.dp_starts + 1):
             shutil.rmtree("/var/run/dpdk/pfsapp%d_%d" % (os.getpid(), n), ignore_errors=True)
