@@ -4,7 +4,7 @@
  *   pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]
  *                [--file-size BYTES] [--children N] [--from IP] [--self IP]
  *                [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]
- *                [--verify CONTENT] [--hash-cycles]
+ *                [--verify CONTENT] [--hash-cycles] [--echo]
  *
  * It plays the control process's part for one hierarchy the dataplane is a
  * member of: lays out the segment, makes the cache entry and reserves the
@@ -26,6 +26,10 @@
  * chunk against them. --hash-cycles: also time the digest of one chunk
  * alone, with the dataplane's own code (dataplane/verify.c), in the same
  * run, as TSC cycles ("hash_cycles").
+ *
+ * --echo: every datagram the dataplane hands to "control" is sent back to
+ * its sender, and once to the broadcast address, through the dataplane's
+ * own path for control's datagrams (tests: the VLAN tags they go out with).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,7 +50,7 @@
 
 struct rc_opts {
 	const char *segment, *model, *path, *verify;
-	bool hash_cycles;
+	bool hash_cycles, echo;
 	uint32_t chunk_size, children, from, self;
 	uint64_t file_size, until_chunks;
 	double warmup, seconds, timeout;
@@ -54,6 +58,7 @@ struct rc_opts {
 
 struct rc_counts {
 	uint64_t reports, reported_chunks, to_control;
+	uint64_t echoes;                /* datagrams queued for the dataplane to send */
 };
 
 static volatile sig_atomic_t stop;
@@ -72,7 +77,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]\n"
 		   "         [--file-size BYTES] [--children N] [--from IP] [--self IP]\n"
 		   "         [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]\n"
-		   "         [--verify CONTENT] [--hash-cycles]\n");
+		   "         [--verify CONTENT] [--hash-cycles] [--echo]\n");
 }
 
 static int num(const char *s, const char *name, double lo, double hi, double *v)
@@ -112,6 +117,7 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		{ "until-chunks", required_argument, NULL, 'u' },
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
 		{ "verify", required_argument, NULL, 'V' }, { "hash-cycles", no_argument, NULL, 'H' },
+		{ "echo", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double v;
@@ -141,6 +147,7 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		case 't': if (num(optarg, "timeout", 0.1, 3600, &o->timeout) < 0) return -1; break;
 		case 'V': o->verify = optarg; break;
 		case 'H': o->hash_cycles = true; break;
+		case 'E': o->echo = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -153,7 +160,22 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 	return 0;
 }
 
-static void drain(struct pfs_shm *s, struct rc_counts *n)
+/* A datagram handed to us back to its sender, and once broadcast. */
+static void echo(struct pfs_shm *s, const struct pfs_ring_msg *rx, struct rc_counts *n)
+{
+	struct pfs_ring_msg m = *rx;
+
+	m.type = PFS_RMSG_PFS_TX;
+	for (int bcast = 0; bcast < 2; bcast++) {
+		m.flags = bcast ? PFS_RMSG_F_BCAST : 0;
+		if (pfs_shm_send(s, &m) < 0)
+			fprintf(stderr, "pfs-relayctl: ring full, echo lost\n");
+		else
+			n->echoes++;
+	}
+}
+
+static void drain(const struct rc_opts *o, struct pfs_shm *s, struct rc_counts *n)
 {
 	struct pfs_ring_msg m[32];
 	unsigned k;
@@ -165,6 +187,8 @@ static void drain(struct pfs_shm *s, struct rc_counts *n)
 				n->reported_chunks += (uint32_t)m[i].value;
 			} else {
 				n->to_control++;
+				if (o->echo && m[i].type == PFS_RMSG_PFS_RX)
+					echo(s, &m[i], n);
 			}
 		}
 	}
@@ -293,32 +317,29 @@ static int wait_dataplane(struct pfs_shm *s, const struct pfs_dp_stats *st, doub
 
 static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *n)
 {
-	printf("{\"fanout_chunks\": %llu, \"fanout_tx\": %llu, \"tx_chunks\": %llu, "
-	       "\"tx_chained\": %llu, \"tx_bad_iova\": %llu, \"fanout_reused\": %llu, "
-	       "\"rx_pkts\": %llu, \"rx_bad_crc\": %llu, \"rx_bad_csum\": %llu, \"rx_ttl\": %llu, "
-	       "\"rx_not_pfs\": %llu, "
-	       "\"rx_malformed\": %llu, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
-	       "\"reports\": %llu, \"reported_chunks\": %llu, \"to_control\": %llu, "
-	       "\"fanout_verified\": %llu, \"fanout_bad_digest\": %llu}\n",
-	       (unsigned long long)st->fanout_chunks, (unsigned long long)st->fanout_tx,
-	       (unsigned long long)st->tx_chunks, (unsigned long long)st->tx_chained,
-	       (unsigned long long)st->tx_bad_iova, (unsigned long long)st->fanout_reused,
-	       (unsigned long long)st->rx_pkts,
-	       (unsigned long long)st->rx_bad_crc, (unsigned long long)st->rx_bad_csum,
-	       (unsigned long long)st->rx_ttl,
-	       (unsigned long long)st->rx_not_pfs, (unsigned long long)st->rx_malformed,
-	       (unsigned long long)st->mbuf_drops, (unsigned long long)st->tx_drops,
-	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks,
-	       (unsigned long long)n->to_control, (unsigned long long)st->fanout_verified,
-	       (unsigned long long)st->fanout_bad_digest);
+	const struct { const char *name; uint64_t v; } f[] = {
+#define S(k) { #k, st->k }
+		S(fanout_chunks), S(fanout_tx), S(tx_chunks), S(tx_chained), S(tx_bad_iova),
+		S(fanout_reused), S(rx_pkts), S(rx_bad_crc), S(rx_bad_csum), S(rx_ttl),
+		S(rx_not_pfs), S(rx_malformed), S(rx_tagged), S(neighbours), S(mbuf_drops),
+		S(tx_drops), S(fanout_verified), S(fanout_bad_digest),
+#undef S
+		{ "reports", n->reports }, { "reported_chunks", n->reported_chunks },
+		{ "to_control", n->to_control }, { "echoes", n->echoes }, { "tx_ctrl", st->tx_ctrl },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		printf("%s\"%s\": %llu", i ? ", " : "{", f[i].name, (unsigned long long)f[i].v);
+	printf("}\n");
 }
 
 /* Sleep in short steps, beating and draining, until t or a stop. */
-static void tend_until(struct pfs_shm *s, struct rc_counts *n, double t)
+static void tend_until(const struct rc_opts *o, struct pfs_shm *s, struct rc_counts *n,
+		       double t)
 {
 	while (!stop && now_s() < t) {
 		pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
-		drain(s, n);
+		drain(o, s, n);
 		usleep(2000);
 	}
 }
@@ -329,10 +350,10 @@ static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_
 	struct pfs_dp_stats a, b;
 	double t0, t1, dt;
 
-	tend_until(s, n, now_s() + o->warmup);
+	tend_until(o, s, n, now_s() + o->warmup);
 	a = *st;
 	t0 = now_s();
-	tend_until(s, n, t0 + o->seconds);
+	tend_until(o, s, n, t0 + o->seconds);
 	b = *st;
 	t1 = now_s();
 	dt = t1 - t0;
@@ -393,15 +414,19 @@ int main(int argc, char **argv)
 		goto out;
 	if (o.until_chunks) {
 		double deadline = now_s() + o.timeout;
-		while (!stop && st->fanout_chunks < o.until_chunks && now_s() < deadline)
-			tend_until(s, &n, now_s() + 0.01);
-		tend_until(s, &n, now_s() + 0.05);      /* the last reports */
+		/* Until the chunks are relayed, their reports read, and the
+		 * echoes sent: each is an event the counters show. */
+		while (!stop && (st->fanout_chunks < o.until_chunks ||
+				 n.reported_chunks < st->fanout_chunks || st->tx_ctrl < n.echoes) &&
+		       now_s() < deadline)
+			tend_until(&o, s, &n, now_s() + 0.002);
 		print_totals(st, &n);
-		status = st->fanout_chunks >= o.until_chunks ? 0 : 1;
+		status = st->fanout_chunks >= o.until_chunks && st->tx_ctrl >= n.echoes ? 0 : 1;
 		if (status)
-			fprintf(stderr, "pfs-relayctl: only %llu of %llu chunks relayed\n",
-				(unsigned long long)st->fanout_chunks,
-				(unsigned long long)o.until_chunks);
+			fprintf(stderr, "pfs-relayctl: %llu of %llu chunks relayed, %llu of %llu "
+				"datagrams sent\n", (unsigned long long)st->fanout_chunks,
+				(unsigned long long)o.until_chunks, (unsigned long long)st->tx_ctrl,
+				(unsigned long long)n.echoes);
 	} else {
 		status = measure(&o, s, st, &n) < 0 ? 1 : 0;
 	}

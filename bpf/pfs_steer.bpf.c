@@ -4,11 +4,11 @@
  * (docs/appliance.md). The map name xsks_map is what DPDK's net_af_xdp PMD
  * fills when given this object with xdp_prog=.
  *
- * Steered: exactly what the dataplane handles (dataplane/parse.c), untagged
- * IPv4 UDP to the PFS port, not a fragment. Everything else goes to the
- * kernel, which answers it (a TCP reset, an ICMP port unreachable) instead
- * of the dataplane dropping it unseen: TCP, IPv6, VLAN-tagged frames (until
- * the dataplane takes them), fragments (it does not reassemble, and
+ * Steered: exactly what the dataplane handles (dataplane/parse.c), IPv4 UDP
+ * to the PFS port behind at most two VLAN tags (802.1Q, 802.1ad), not a
+ * fragment. Everything else goes to the kernel, which answers it (a TCP
+ * reset, an ICMP port unreachable) instead of the dataplane dropping it
+ * unseen: TCP, IPv6, three tags or more, fragments (it does not reassemble, and
  * steering only the first would leave the kernel a datagram it can never
  * complete). Malformed headers are counted and passed (the kernel drops
  * what is really broken). A queue with no AF_XDP socket bound falls back to
@@ -59,15 +59,16 @@ static __always_inline int count(__u32 stat, int verdict)
 	return verdict;
 }
 
-/* An untagged IPv4 UDP datagram's header: 1 and *udp, -1 when a header is
- * cut short or inconsistent, 0 when it is not one the dataplane takes. */
+/* An IPv4 UDP datagram's header after the Ethernet header (and its tags):
+ * 1 and *udp, -1 when a header is cut short or inconsistent, 0 when it is
+ * not one the dataplane takes. */
 static __always_inline int parse_ipv4_udp(void *data, void *end, __u16 proto,
 					  struct udphdr **udp, __u8 *ttl)
 {
 	struct iphdr *ip = data;
 
 	if (proto != bpf_htons(ETH_P_IP))
-		return 0;               /* IPv6, ARP, VLAN tags (802.1Q, 802.1ad) */
+		return 0;               /* IPv6, ARP, a third VLAN tag */
 	if ((void *)(ip + 1) > end)
 		return -1;
 	if (ip->version != 4 || ip->ihl < 5)
@@ -111,14 +112,27 @@ int pfs_steer(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > end)
 		return count(PFS_STEER_MALFORMED, XDP_PASS);
-	rc = parse_ipv4_udp(eth + 1, end, eth->h_proto, &udp, &ttl);
+	/* Up to two VLAN tags, as the dataplane reads them (vlan.h). */
+	void *l3 = eth + 1;
+	__u16 proto = eth->h_proto;
+	for (int i = 0; i < 2; i++) {
+		struct vlan_tag { __be16 tci, proto; } *tag = l3;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(tag + 1) > end)
+			return count(PFS_STEER_MALFORMED, XDP_PASS);
+		proto = tag->proto;
+		l3 = tag + 1;
+	}
+	rc = parse_ipv4_udp(l3, end, proto, &udp, &ttl);
 	if (rc < 0)
 		return count(PFS_STEER_MALFORMED, XDP_PASS);
 	if (rc == 0 || bpf_ntohs(udp->dest) != port)
 		return count(PFS_STEER_PASSED, XDP_PASS);
 	__u16 ulen = bpf_ntohs(udp->len);
 	if (ulen < sizeof(struct udphdr) + PFS_HDR_LEN ||
-	    (void *)udp + ulen > (void *)(eth + 1) + bpf_ntohs(((struct iphdr *)(eth + 1))->tot_len))
+	    (void *)udp + ulen > l3 + bpf_ntohs(((struct iphdr *)l3)->tot_len))
 		return count(PFS_STEER_MALFORMED, XDP_PASS);
 	/* Junk the dataplane would drop anyway never costs it a ring slot:
 	 * off-link datagrams (docs/protocol.md 2) and, on a site with a key,

@@ -24,6 +24,7 @@
 #include "pfs_shm.h"
 #include "pfs_wire.h"
 #include "tmpl.h"
+#include "vlan.h"
 
 #define DP_BURST        32
 #define DP_IDLE_LOOPS   256     /* empty loops before --idle-sleep-us applies */
@@ -61,6 +62,7 @@ struct dp_child {
 struct dp_neigh {
 	uint32_t ip;                    /* 0: empty */
 	struct rte_ether_addr mac;
+	struct dp_vlan vlan;            /* the tags its frames come with (vlan.h) */
 };
 
 struct dp_memo {                        /* per chunk: computed once, sent N times */
@@ -116,6 +118,8 @@ struct dp_opts {
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
+	struct dp_vlan vlan;            /* --vlan: tags of broadcasts and of frames to
+					 * neighbours not learned yet */
 };
 
 struct dp_verifier;
@@ -176,8 +180,9 @@ static inline void dp_tx(struct dp *d, struct rte_mbuf *m)
 /* rx.c */
 void dp_rx_burst(struct dp *d);
 struct pfs_ring_msg *dp_to_control_slot(struct dp *d);
-void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac);
-const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip);
+void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
+		    const struct dp_vlan *vlan);
+const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip);
 
 /* tx.c */
 void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *m);

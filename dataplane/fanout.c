@@ -169,7 +169,7 @@ static uint16_t payload_sum(const struct rte_ipv4_hdr *ip, const struct rte_udp_
 	if (!udp->dgram_cksum)
 		return dp_csum(payload, len);
 	return (uint16_t)~dp_fold16(dp_phdr_sum(ip, udp->dgram_len) +
-				    rte_raw_cksum(udp, DP_TMPL_LEN - DP_OFF_UDP));
+				    rte_raw_cksum(udp, DP_UDP_TO_PAYLOAD));
 }
 
 /* Does the payload match its signed digest? Checked on the received bytes,
@@ -239,11 +239,12 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 		t[n++] = ct;
 	}
 	mask = f->live;
-	/* The frame the chunk came in is laid out as the copies are (no IP
-	 * options: 70 header bytes, then the payload): the first child gets
-	 * it, restamped, instead of a new mbuf and a copy. */
-	in = d->rx_reuse && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
-	     (const uint8_t *)udp == rte_pktmbuf_mtod(m, const uint8_t *) + DP_OFF_UDP ? m : NULL;
+	/* When the frame the chunk came in has its payload where the first
+	 * child's copy has it (no IP options, as many VLAN tags), that child
+	 * gets it, restamped, instead of a new mbuf and a copy. */
+	in = n && d->rx_reuse && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+	     (const uint8_t *)(dh + 1) == rte_pktmbuf_mtod(m, const uint8_t *) + t[0]->hlen ?
+	     m : NULL;
 	/* Out of mbufs: none sent, the engine sends them instead. */
 	if (n && !dp_tx_chunk(d, t, n, f->fi, idx, dst, len, crc, sum, in)) {
 		mask = 0;

@@ -4,6 +4,7 @@
  *                 [--child-rate MBIT] [--child-burst N] [--no-zero-copy]
  *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
  *                 [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]
+ *                 [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
-		   "         [--idle-sleep-us US] [--no-csum-check]\n"
+		   "         [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -68,7 +69,10 @@ static void usage(FILE *f)
 		   "                    is sent on to the first child (not on net_af_xdp)\n"
 		   "  --idle-sleep-us US after %d loops with nothing to do, sleep US\n"
 		   "                    microseconds per loop until work comes (default 0:\n"
-		   "                    busy-poll the core; for a host whose cores are shared)\n",
+		   "                    busy-poll the core; for a host whose cores are shared)\n"
+		   "  --vlan VID[.VID]  VLAN tags of broadcasts and of frames to devices not\n"
+		   "                    heard yet: VID (802.1Q) or OUTER.INNER (802.1ad, 802.1Q);\n"
+		   "                    frames to a device carry the tags its own came with\n",
 		   DP_IDLE_LOOPS);
 }
 
@@ -88,6 +92,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "copybreak", required_argument, NULL, 'C' },
 		{ "no-rx-reuse", no_argument, NULL, 'R' },
 		{ "idle-sleep-us", required_argument, NULL, 'I' },
+		{ "vlan", required_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -109,6 +114,13 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
 		case 'R': o->no_rx_reuse = true; break;
+		case 'V':
+			if (dp_vlan_parse(optarg, &o->vlan) < 0) {
+				fprintf(stderr, "pfs-dataplane: bad value '%s' for --vlan (VID or "
+					"OUTER.INNER, VIDs 1..4094)\n", optarg);
+				return -1;
+			}
+			break;
 		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);

@@ -1,9 +1,9 @@
-/* parse.h - the dataplane's frame parser: Ethernet/IPv4/UDP, then the PFS
- * header through the codec's one header validator (pfs_hdr_check), then
- * the UDP checksum (unless the NIC checked it), then the DATA payload's
- * CRC32C. Pure: no mbuf, no port, no counters, so a
- * fuzzer drives it with bytes alone (tests/fuzz/fuzz_dp_rx.c). rx.c counts
- * the verdicts. */
+/* parse.h - the dataplane's frame parser: Ethernet (up to two VLAN tags,
+ * vlan.h), IPv4, UDP, then the PFS header through the codec's one header
+ * validator (pfs_hdr_check), then the UDP checksum (unless the NIC checked
+ * it), then the DATA payload's CRC32C. Pure: no mbuf, no port, no
+ * counters, so a fuzzer drives it with bytes alone
+ * (tests/fuzz/fuzz_dp_rx.c). rx.c counts the verdicts. */
 #ifndef DP_PARSE_H
 #define DP_PARSE_H
 
@@ -13,11 +13,13 @@
 #include <stdint.h>
 
 #include "pfs_codec.h"
+#include "vlan.h"
 
 enum dp_rx_verdict {
 	DP_RX_OK,               /* a PFS datagram that passed every check */
 	DP_RX_MALFORMED,        /* bad Ethernet/IPv4/UDP framing */
-	DP_RX_NOT_PFS,          /* not IPv4 UDP to the PFS port, or a fragment */
+	DP_RX_NOT_PFS,          /* not IPv4 UDP to the PFS port (behind at most
+				 * two VLAN tags), or a fragment */
 	DP_RX_TTL,              /* PFS datagram without TTL 255 */
 	DP_RX_BAD_HDR,          /* PFS header refused by pfs_hdr_check */
 	DP_RX_BAD_CSUM,         /* the UDP checksum does not match: a bit flipped
@@ -27,6 +29,8 @@ enum dp_rx_verdict {
 };
 
 struct dp_rx_frame {
+	struct dp_vlan vlan;            /* the tags it came with */
+	uint32_t l2_len;                /* Ethernet header with them */
 	const struct rte_ipv4_hdr *ip;
 	const struct rte_udp_hdr *udp;
 	const uint8_t *pfs;             /* the PFS datagram, plen bytes */

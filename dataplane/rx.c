@@ -1,13 +1,15 @@
 /* rx.c - receive, classify (parse.c judges each frame), count, dispatch.
  *
- * Frames reach us because the XDP filter steered them (UDP/TCP to the PFS
- * port); anything else that arrives is counted and dropped. A PFS datagram
+ * Frames reach us because the XDP filter steered them (IPv4 UDP to the PFS
+ * port, behind up to two VLAN tags); anything else that arrives is counted
+ * and dropped. A PFS datagram
  * must come with IP TTL 255 (the link-local guard, docs/protocol.md 2), and
  * a DATA chunk must pass its CRC32C here, so a corrupted chunk costs neither
  * a ring slot nor the control process's time. A chunk of a hierarchy that
  * is relayed locally is stored and replicated by fanout.c; what else passes
  * goes to pfs-control whole, with its source. The sender's MAC is learned
- * so that replies and chunks can be addressed without ARP.
+ * so that replies and chunks can be addressed without ARP, with its VLAN
+ * tags, which everything sent to it carries back.
  */
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -23,7 +25,8 @@ static unsigned neigh_slot(uint32_t ip)
 	return (ip * 2654435761u) & (DP_NEIGH - 1);
 }
 
-void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac)
+void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
+		    const struct dp_vlan *vlan)
 {
 	/* Linear probing over a bounded window; a full window overwrites the
 	 * home slot: a stale entry costs a broadcast-MAC frame, not a loss. */
@@ -31,30 +34,33 @@ void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac)
 
 	for (unsigned i = 0; i < 8; i++) {
 		struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
-		if (n->ip == ip && rte_is_same_ether_addr(&n->mac, mac))
+		if (n->ip == ip && rte_is_same_ether_addr(&n->mac, mac) &&
+		    dp_vlan_same(&n->vlan, vlan))
 			return;         /* the common case: nothing to write */
 		if (n->ip == ip || n->ip == 0) {
 			if (n->ip == 0)
 				d->st->neighbours++;
 			n->ip = ip;
 			n->mac = *mac;
-			d->hdr_gen++;   /* templates sent to broadcast or an old MAC */
+			n->vlan = *vlan;
+			d->hdr_gen++;   /* templates sent to broadcast, an old MAC or tag */
 			return;
 		}
 	}
 	d->neigh[h].ip = ip;
 	d->neigh[h].mac = *mac;
+	d->neigh[h].vlan = *vlan;
 	d->hdr_gen++;
 }
 
-const struct rte_ether_addr *dp_neigh_find(const struct dp *d, uint32_t ip)
+const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip)
 {
 	unsigned h = neigh_slot(ip);
 
 	for (unsigned i = 0; i < 8; i++) {
 		const struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
 		if (n->ip == ip)
-			return &n->mac;
+			return n;
 		if (n->ip == 0)
 			break;
 	}
@@ -132,8 +138,9 @@ static bool classify(struct dp *d, struct rte_mbuf *m)
 	}
 	if (f.h.type == PFS_MSG_DATA && d->o.no_crc_check)
 		d->st->crc_skipped++;
+	d->st->rx_tagged += f.vlan.n != 0;
 	dp_neigh_learn(d, rte_be_to_cpu_32(f.ip->src_addr),
-		       &rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr);
+		       &rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr, &f.vlan);
 	if (f.h.type == PFS_MSG_DATA && !d->o.no_local_fanout) {
 		enum dp_fanout_verdict fv = dp_fanout_chunk(d, m, f.ip, f.udp, f.plen);
 		if (fv != DP_FANOUT_PASS)

@@ -26,7 +26,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *t
 	T(queue_drops); T(children); T(neighbours); T(loops); T(busy_loops);
 	T(fanout_tables); T(fanout_chunks); T(fanout_tx); T(fanout_stray); T(fanout_no_room);
 	T(fanout_verified); T(fanout_bad_digest);
-	T(fanout_notices); T(crc_skipped); T(rx_oversize); T(tx_chained); T(fanout_reused);
+	T(fanout_notices); T(crc_skipped); T(rx_oversize); T(tx_chained); T(fanout_reused); T(rx_tagged);
 #undef T
 	return 0;
 }

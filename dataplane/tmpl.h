@@ -1,7 +1,8 @@
 /* tmpl.h - a DATA frame's headers for one child, built once, stamped per chunk.
  *
  * Every chunk to a given child of a given hierarchy carries the same 70
- * header bytes (Ethernet, IPv4 TTL 255, UDP, PFS header, DATA header) but
+ * header bytes (Ethernet, IPv4 TTL 255, UDP, PFS header, DATA header; 4
+ * more per VLAN tag the child's frames came with) but
  * for four fields: the IP id, the IP checksum, the chunk index and its
  * CRC32C, and the UDP checksum. A template holds those bytes and the
  * one's complement sums of the constant parts, so that sending a chunk is a
@@ -23,18 +24,23 @@
 #include <string.h>
 
 #include "pfs_wire.h"
+#include "vlan.h"
 
+/* Untagged: 14 + 20 + 8 bytes of headers, 70 with PFS's; each VLAN tag
+ * adds 4 (vlan.h), so a template's layout is its L2 length plus these. */
 #define DP_HDRS_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
 		     sizeof(struct rte_udp_hdr))
+#define DP_HDRS_MAX (DP_HDRS_LEN + 4 * DP_VLAN_MAX)
 #define DP_TMPL_LEN (DP_HDRS_LEN + PFS_HDR_LEN + sizeof(struct pfs_wire_data))
-
-/* Offsets of the stamped fields in the frame. */
-#define DP_OFF_IP   sizeof(struct rte_ether_hdr)
-#define DP_OFF_UDP  (DP_OFF_IP + sizeof(struct rte_ipv4_hdr))
-#define DP_OFF_DATA (DP_HDRS_LEN + PFS_HDR_LEN)
+#define DP_TMPL_MAX (DP_TMPL_LEN + 4 * DP_VLAN_MAX)
+/* From the UDP header to the payload: UDP, PFS and DATA headers. */
+#define DP_UDP_TO_PAYLOAD (sizeof(struct rte_udp_hdr) + PFS_HDR_LEN + \
+			   sizeof(struct pfs_wire_data))
 
 struct dp_tmpl {
-	uint8_t bytes[DP_TMPL_LEN];     /* id, index, CRC and both checksums zero */
+	uint8_t bytes[DP_TMPL_MAX];     /* id, index, CRC and both checksums zero */
+	uint8_t l2;                     /* Ethernet header bytes, tags included */
+	uint8_t hlen;                   /* all header bytes: the payload's offset */
 	uint32_t ip;                    /* the child, host order */
 	uint16_t port;
 	uint32_t len;                   /* payload bytes the lengths are for; 0: empty */
@@ -63,13 +69,16 @@ static inline uint32_t dp_fold16(uint32_t s)
 static inline void dp_tmpl_stamp(const struct dp_tmpl *t, uint8_t *frame, uint16_t ip_id,
 				 uint32_t idx, uint32_t crc, uint16_t psum)
 {
-	struct rte_ipv4_hdr *iph = (struct rte_ipv4_hdr *)(frame + DP_OFF_IP);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(frame + DP_OFF_UDP);
-	struct pfs_wire_data *dh = (struct pfs_wire_data *)(frame + DP_OFF_DATA);
+	struct rte_ipv4_hdr *iph = (struct rte_ipv4_hdr *)(frame + t->l2);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(iph + 1);
+	struct pfs_wire_data *dh = (struct pfs_wire_data *)(frame + t->hlen) - 1;
 	uint32_t id_be = rte_cpu_to_be_16(ip_id), idx_be = rte_cpu_to_be_32(idx);
 	uint32_t crc_be = rte_cpu_to_be_32(crc), s;
 
+	/* Constant sizes: a few vector moves; tags add a second, short one. */
 	memcpy(frame, t->bytes, DP_TMPL_LEN);
+	if (unlikely(t->hlen > DP_TMPL_LEN))
+		memcpy(frame + DP_TMPL_LEN, t->bytes + DP_TMPL_LEN, t->hlen - DP_TMPL_LEN);
 	iph->packet_id = (rte_be16_t)id_be;
 	iph->hdr_checksum = (rte_be16_t)~dp_fold16(t->ip_sum + id_be);
 	dh->index = idx_be;
@@ -84,10 +93,12 @@ struct dp;
 /* Build t for chunks of len payload bytes of hier to ip:port (tmpl.c). */
 void dp_tmpl_build(const struct dp *d, struct dp_tmpl *t, uint32_t ip, uint16_t port,
 		   uint64_t hier, uint32_t len);
-/* Ethernet + IPv4 (TTL 255, DF, id ip_id, checksummed) + UDP headers for
- * plen bytes of UDP payload at frame; the UDP checksum is left zero. */
-void dp_put_headers(const struct dp *d, uint8_t *frame, uint32_t dst_ip, uint16_t dst_port,
-		    bool bcast, uint32_t plen, uint16_t ip_id);
+/* Ethernet (the destination's VLAN tags) + IPv4 (TTL 255, DF, id ip_id,
+ * checksummed) + UDP headers for plen bytes of UDP payload at frame, which
+ * has room for DP_HDRS_MAX; the UDP checksum is left zero. Returns the
+ * headers' length: the UDP payload's offset. */
+uint32_t dp_put_headers(const struct dp *d, uint8_t *frame, uint32_t dst_ip, uint16_t dst_port,
+			bool bcast, uint32_t plen, uint16_t ip_id);
 /* Raw sum of the UDP pseudo header of iph's datagram, whose UDP length is
  * udp_len (network order), as rte_raw_cksum() orders words. */
 static inline uint32_t dp_phdr_sum(const struct rte_ipv4_hdr *iph, rte_be16_t udp_len)

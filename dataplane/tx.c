@@ -2,7 +2,8 @@
  * and chunks from the cache to children, range by range, paced per child.
  *
  * A chunk is sent to each child that asks for it with its own small header
- * mbuf (Ethernet, IPv4 TTL 255, UDP, PFS DATA header), stamped from the
+ * mbuf (Ethernet with the child's VLAN tags, IPv4 TTL 255, UDP, PFS DATA
+ * header), stamped from the
  * child's template (tmpl.h), and the payload: chained to the chunk in the
  * cache where the port takes chained mbufs and the copies of a chunk add up
  * to more than the copybreak, copied into the frame otherwise. Its CRC32C
@@ -26,6 +27,7 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *rm)
 	struct rte_mbuf *m;
 	struct rte_udp_hdr *udp;
 	bool bcast = rm->flags & PFS_RMSG_F_BCAST;
+	uint32_t hdrs;
 
 	if (!d->configured || rm->len > PFS_RMSG_DATA)
 		return;
@@ -34,14 +36,15 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *rm)
 		d->st->mbuf_drops++;
 		return;
 	}
-	if (!rte_pktmbuf_append(m, (uint16_t)(DP_HDRS_LEN + rm->len))) {
+	if (!rte_pktmbuf_append(m, (uint16_t)(DP_HDRS_MAX + rm->len))) {
 		rte_pktmbuf_free(m);
 		d->st->mbuf_drops++;
 		return;
 	}
-	dp_put_headers(d, rte_pktmbuf_mtod(m, uint8_t *), bcast ? d->bcast : rm->ip,
-		       bcast ? d->pfs_port : rm->port, bcast, rm->len, d->ip_id++);
-	udp = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, DP_OFF_UDP);
+	hdrs = dp_put_headers(d, rte_pktmbuf_mtod(m, uint8_t *), bcast ? d->bcast : rm->ip,
+			      bcast ? d->pfs_port : rm->port, bcast, rm->len, d->ip_id++);
+	rte_pktmbuf_trim(m, (uint16_t)(DP_HDRS_MAX - hdrs));   /* fewer tags than room for */
+	udp = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, hdrs - sizeof(*udp));
 	memcpy(udp + 1, rm->data, rm->len);
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)udp - 1, udp);
 	d->st->tx_ctrl++;
@@ -139,7 +142,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		     struct rte_mbuf *in)
 {
 	struct rte_mbuf *h[PFS_FANOUT_SLOTS], *p[PFS_FANOUT_SLOTS];
-	uint32_t flen = (uint32_t)DP_TMPL_LEN + len;
+	uint64_t bytes = 0;
 	unsigned built = in ? n - 1 : n;        /* copies that need mbufs */
 	bool chain = d->chain && len * built > d->o.copybreak;
 
@@ -156,14 +159,18 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], (int16_t)built);
 	}
 	if (in) {
+		uint32_t flen = t[0]->hlen + len;
+
 		dp_tmpl_stamp(t[0], rte_pktmbuf_mtod(in, uint8_t *), d->ip_id++, idx, crc, psum);
 		in->data_len = (uint16_t)flen;  /* Ethernet padding, if any, goes */
 		in->pkt_len = flen;
+		bytes += flen;
 		dp_tx(d, in);
 		t++;
 	}
 	for (unsigned k = 0; k < built; k++) {
 		uint8_t *frame = rte_pktmbuf_mtod(h[k], uint8_t *);
+		uint32_t flen = t[k]->hlen + len;
 
 		dp_tmpl_stamp(t[k], frame, d->ip_id++, idx, crc, psum);
 		if (chain) {
@@ -180,19 +187,20 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 			p[k]->pkt_len = len;
 			p[k]->ol_flags |= RTE_MBUF_F_EXTERNAL;
 			p[k]->shinfo = &d->shinfo[fi];
-			h[k]->data_len = (uint16_t)DP_TMPL_LEN;
+			h[k]->data_len = t[k]->hlen;
 			h[k]->next = p[k];
 			h[k]->nb_segs = 2;
 		} else {
-			memcpy(frame + DP_TMPL_LEN, payload, len);
+			memcpy(frame + t[k]->hlen, payload, len);
 			h[k]->data_len = (uint16_t)flen;
 		}
 		h[k]->pkt_len = flen;
+		bytes += flen;
 		dp_tx(d, h[k]);
 	}
 	d->st->tx_chunks += n;
 	d->st->tx_chained += chain ? built : 0;
-	d->st->tx_bytes += (uint64_t)flen * n;
+	d->st->tx_bytes += bytes;
 	return n;
 }
 
@@ -217,7 +225,7 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 		dp_tmpl_build(d, t, c->ip, c->port, r->hier, len);
 	if (!dp_tx_chunk(d, &tc, 1, r->fi, idx, payload, len, mm->crc, mm->sum, NULL))
 		return -1;
-	flen = DP_TMPL_LEN + len;
+	flen = t->hlen + len;
 	c->sent++;
 	c->tokens = c->tokens >= flen ? c->tokens - flen : 0;
 	return 0;

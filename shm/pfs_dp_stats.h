@@ -49,6 +49,7 @@ struct pfs_dp_stats {
 	 * over CPUs, once a second; valid while xdp_maps is 1 */
 	uint64_t bell_rings;            /* doorbell writes: pfs-control woken */
 	uint64_t tx_bad_iova;           /* chained payloads without a valid IOVA (must be 0) */
+	uint64_t rx_tagged;             /* PFS frames that came with VLAN tags */
 	uint64_t xdp_maps;
 	uint64_t xdp[PFS_DP_XDP_STATS];
 };

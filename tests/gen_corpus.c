@@ -2,7 +2,8 @@
  * the seed corpus for the fuzz_decode target; with --manifest, a signed
  * manifest, the seed corpus for fuzz_manifest; with --frames, each sample
  * in an Ethernet/IPv4/UDP frame to port 4051 (and one DATA frame with the
- * AUTH flag and a tag too short for it), the corpus for fuzz_dp_rx; with
+ * AUTH flag and a tag too short for it, and DATA behind one and two VLAN
+ * tags), the corpus for fuzz_dp_rx; with
  * --tftp, requests with and without options, an ACK and an ERROR, the
  * corpus for fuzz_tftp; with --http, Range headers and paths for fuzz_http. */
 #include <stdio.h>
@@ -47,6 +48,24 @@ static size_t frame(uint8_t *out, const uint8_t *msg, size_t len, uint8_t ttl)
 	return 42 + len;
 }
 
+/* The frame of n bytes at fr behind one VLAN tag (802.1Q), then behind
+ * two (802.1ad + 802.1Q): the parser's tag paths (dataplane/vlan.h). */
+static int write_tagged(const char *dir, uint8_t *fr, size_t n)
+{
+	static const uint8_t q[] = { 0x81, 0x00, 0xa0, 100 },
+			     qinq[] = { 0x88, 0xa8, 0x00, 10, 0x81, 0x00, 0x00, 200 };
+	static uint8_t out[PFS_DGRAM_MAX + 96];
+
+	memcpy(out, fr, 12);
+	memcpy(out + 12, q, sizeof(q));
+	memcpy(out + 12 + sizeof(q), fr + 12, n - 12);
+	if (write_file(dir, "frame-data-8021q", out, n + sizeof(q)) < 0)
+		return -1;
+	memcpy(out + 12, qinq, sizeof(qinq));
+	memcpy(out + 12 + sizeof(qinq), fr + 12, n - 12);
+	return write_file(dir, "frame-data-qinq", out, n + sizeof(qinq));
+}
+
 static int frames(const char *dir)
 {
 	static uint8_t buf[PFS_DGRAM_MAX], fr[PFS_DGRAM_MAX + 64];
@@ -63,6 +82,8 @@ static int frames(const char *dir)
 			return 1;
 		if (t == PFS_MSG_DATA) {
 			if (write_file(dir, "frame-ttl64", fr, frame(fr, buf, (size_t)len, 64)) < 0)
+				return 1;
+			if (write_tagged(dir, fr, frame(fr, buf, (size_t)len, 255)) < 0)
 				return 1;
 			buf[4] = PFS_HF_AUTH;   /* AUTH with a 4-byte tag the length lacks */
 			buf[5] = 4;

@@ -9,7 +9,8 @@
  * Every frame also goes through the dataplane's own parser (parse.c): the
  * filter steers exactly what the dataplane takes (issue 15: it steered TCP,
  * IPv6 and VLAN-tagged frames that the dataplane then dropped unseen, where
- * the kernel would have answered them).
+ * the kernel would have answered them; the dataplane now takes up to two
+ * VLAN tags, and the filter steers exactly those).
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -276,18 +277,41 @@ Test(bpf_steer, ipv6_goes_to_the_kernel)
 	expect_frame(&f, PFS_STEER_PASSED, "IPv6 TCP 443");
 }
 
-/* Until the dataplane takes VLAN-tagged frames, the kernel does. */
+/* Behind one tag (802.1Q) or two (QinQ), PFS goes to the dataplane, which
+ * answers with the same tags; the rest behind tags is the kernel's, and so
+ * is anything behind a third tag (the dataplane reads two). */
 Test(bpf_steer, vlan_tags)
 {
 	struct frame f;
 
 	eth(&f, ETH_P_IP, 1); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, PFS_PORT);
-	expect_frame(&f, PFS_STEER_PASSED, "802.1Q IPv4");
+	expect_frame(&f, PFS_STEER_STEERED, "802.1Q IPv4 UDP 4051");
+	expect_truncations_malformed(&f, "802.1Q IPv4 UDP cut");
+	eth(&f, ETH_P_IP, 2); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, PFS_PORT);
+	expect_frame(&f, PFS_STEER_STEERED, "802.1ad + 802.1Q IPv4 UDP 4051");
+	expect_truncations_malformed(&f, "QinQ IPv4 UDP cut");
+	f.b[ETH_HLEN + 8 + 8] = 64;             /* the IPv4 TTL, behind two tags */
+	expect_frame(&f, PFS_STEER_TTL_DROP, "QinQ, TTL 64");
+	/* Two 802.1Q tags (no 802.1ad outer) are QinQ too. */
+	eth(&f, ETH_P_IP, 2); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, PFS_PORT);
+	f.b[12] = 0x81; f.b[13] = 0x00;
+	expect_frame(&f, PFS_STEER_STEERED, "802.1Q + 802.1Q IPv4 UDP 4051");
+	eth(&f, ETH_P_IP, 1); ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, 69);
+	expect_frame(&f, PFS_STEER_PASSED, "802.1Q IPv4 UDP 69");
+	eth(&f, ETH_P_IP, 1); ipv4(&f, IPPROTO_TCP, 0, 0); tcp(&f, PFS_PORT);
+	expect_frame(&f, PFS_STEER_PASSED, "802.1Q IPv4 TCP 4051");
 	eth(&f, ETH_P_IPV6, 2); ipv6(&f, 0, NULL, 0, IPPROTO_UDP); udp(&f, PFS_PORT);
 	expect_frame(&f, PFS_STEER_PASSED, "802.1ad + 802.1Q IPv6");
 	static const uint8_t arp[8] = { 0, 1, 8, 0, 6, 4, 0, 1 };
 	eth(&f, ETH_P_ARP, 1); put(&f, arp, sizeof(arp));
 	expect_frame(&f, PFS_STEER_PASSED, "802.1Q ARP");
+
+	/* A third tag: neither reads past the second. */
+	eth(&f, ETH_P_8021Q, 2);
+	uint16_t third[2] = { htons(300), htons(ETH_P_IP) };
+	put(&f, third, sizeof(third));
+	ipv4(&f, IPPROTO_UDP, 0, 0); udp(&f, PFS_PORT);
+	expect_frame(&f, PFS_STEER_PASSED, "three tags");
 }
 
 Test(bpf_steer, configuration)

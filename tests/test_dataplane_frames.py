@@ -192,13 +192,72 @@ def break_udp_checksum(frames, n):
     return frames[:n] + [bytes(fr)] + frames[n + 1:]
 
 
-def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
+# VLANs (dataplane/vlan.h): the parent's chunks come tagged; two children
+# are heard first, each with its own tags (one as the parent's, so the
+# received frame can go on to it; one QinQ); the third is never heard and
+# gets --vlan's tag, as broadcasts do.
+TAG_PARENT = [(0x8100, (5 << 13) | 100)]                # PCP 5, VID 100
+VLAN_KIDS = {0x0A630101: (bytes.fromhex("020000000101"), TAG_PARENT),
+             0x0A630102: (bytes.fromhex("020000000102"), [(0x88A8, 10), (0x8100, 200)])}
+VLAN_DEFAULT = "300"
+TAG_DEFAULT = [(0x8100, 300)]
+BCAST_MAC = b"\xff" * 6
+
+
+def tag_frame(fr, tags):
+    return fr[:12] + b"".join(struct.pack("!HH", tp, tci) for tp, tci in tags) + fr[12:]
+
+
+def untag_frame(fr):
+    """(tags, the frame without them)."""
+    off, tags = 12, []
+    while struct.unpack_from("!H", fr, off)[0] in (0x8100, 0x88A8):
+        tags.append(struct.unpack_from("!HH", fr, off))
+        off += 4
+    return tags, fr[:12] + fr[off:]
+
+
+def heard_from(frame, ip, mac, tags):
+    """A datagram from a child (frame's, with its addresses and PFS sender):
+    the dataplane learns its MAC and tags, and hands it to control."""
+    fr = bytearray(frame)
+    fr[6:12] = mac
+    fr[26:30] = struct.pack("!I", ip)
+    fr[50:54] = struct.pack("!I", ip)        # PFS sender
+    fix_ip_checksum(fr)
+    fix_udp_checksum(fr)
+    return tag_frame(bytes(fr), tags)
+
+
+def vlan_frames(frames):
+    """Two children heard, then the parent's frames (bad ones too), tagged."""
+    kids = [heard_from(frames[0], ip, mac, tags) for ip, (mac, tags) in VLAN_KIDS.items()]
+    return kids + [tag_frame(fr, TAG_PARENT) for fr in frames]
+
+
+def check_echoes(echoes):
+    """pfs-relayctl --echo sent each heard datagram back and broadcast it:
+    back with the child's own MAC and tags, broadcast with --vlan's."""
+    want = sorted([(mac, tags, ip) for ip, (mac, tags) in VLAN_KIDS.items()] +
+                  [(BCAST_MAC, TAG_DEFAULT, ip) for ip in VLAN_KIDS])
+    got = sorted((fr[:6], tags, struct.unpack("!I", fr[50:54])[0]) for tags, fr in echoes)
+    expect(got == want, "datagrams sent: %s, want %s" % (got, want))
+
+
+def check_frames(frames, content, chunk, hier, bad_csum_idx=None, vlan=False):
     """Every frame right, and every chunk to every child but bad_csum_idx,
-    whose frame came with a wrong UDP checksum: dropped on receipt."""
+    whose frame came with a wrong UDP checksum: dropped on receipt. vlan:
+    each child's copies carry its tags and MAC (VLAN_KIDS), or --vlan's tag
+    and the broadcast MAC; the echoed datagrams are checked apart."""
     nchunks = (len(content) + chunk - 1) // chunk
-    seen = {}
+    seen, echoes = {}, []
     for n, fr in enumerate(frames):
         where = "frame %d" % n
+        tags, fr = untag_frame(fr)
+        expect(vlan or not tags, where + ": tagged %s" % tags)
+        if vlan and struct.unpack("!I", fr[50:54])[0] in VLAN_KIDS:
+            echoes.append((tags, fr))
+            continue
         expect(fr[12:14] == b"\x08\x00", where + ": not IPv4")
         ip = fr[14:34]
         expect(ip[0] == 0x45 and ip[8] == 255 and ip[9] == 17, where + ": IP header")
@@ -207,6 +266,10 @@ def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
         expect(len(fr) == 14 + tot, where + ": IP length")
         src, dst = struct.unpack("!II", ip[12:20])
         expect(src == SELF_IP, where + ": source %08x" % src)
+        if vlan:
+            mac, kid_tags = VLAN_KIDS.get(dst, (BCAST_MAC, TAG_DEFAULT))
+            expect(tags == kid_tags and fr[:6] == mac,
+                   where + ": to %08x with tags %s, MAC %s" % (dst, tags, fr[:6].hex()))
         udp = fr[34:14 + tot]
         sport, dport, ulen, _ = struct.unpack("!HHHH", udp[:8])
         expect(sport == 4051 and dport == 4051 and ulen == len(udp), where + ": UDP header")
@@ -229,6 +292,8 @@ def check_frames(frames, content, chunk, hier, bad_csum_idx=None):
     kids = {0x0A630100 + i + 1 for i in range(CHILDREN)}
     want = {(k, i) for k in kids for i in range(nchunks) if i != bad_csum_idx}
     expect(set(seen) == want, "%d of %d (child, chunk) pairs sent" % (len(seen), len(want)))
+    if vlan:
+        check_echoes(echoes)
 
 
 def run_case(chunk, size, extra_dp_args, mangle=None):
@@ -250,7 +315,14 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
         elif mangle == "bad_udp_csum":
             bad_csum_idx = 4
             frames = break_udp_checksum(frames, bad_csum_idx)
-        write_pcap(trace, header, add_bad_frames(frames))
+        frames = add_bad_frames(frames)
+        vlan = mangle == "vlan"
+        ctl_args = []
+        if vlan:
+            frames = vlan_frames(frames)
+            extra_dp_args = extra_dp_args + ["--vlan", VLAN_DEFAULT]
+            ctl_args = ["--echo"]
+        write_pcap(trace, header, frames)
         got = nchunks - (bad_csum_idx is not None)     # what reaches the cache
         results = {}
         for tag, args in (("copied", ["--no-zero-copy"]),
@@ -258,7 +330,8 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
                           ("copybreak", ["--force-zero-copy"]),
                           ("no_reuse", ["--force-zero-copy", "--copybreak", "0",
                                         "--no-rx-reuse"])):
-            totals, out, mode = relay(work, tag, chunk, size, got, extra_dp_args + args)
+            totals, out, mode = relay(work, tag, chunk, size, got, extra_dp_args + args,
+                                      ctl_args)
             expect(mode == ("copied" if tag == "copied" else "zero-copy"),
                    "%s: dataplane used %s payloads" % (tag, mode))
             expect(totals["fanout_chunks"] == got and totals["fanout_tx"] == got * CHILDREN,
@@ -282,9 +355,14 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
             expect(totals["rx_bad_crc"] == 1 and totals["rx_ttl"] == 1 and
                    totals["rx_not_pfs"] == 1 and totals["rx_malformed"] == 1,
                    "%s: bad frames not counted: %s" % (tag, totals))
-            expect(totals["reported_chunks"] == got and totals["to_control"] == 0,
+            heard = len(VLAN_KIDS) if vlan else 0
+            expect(totals["reported_chunks"] == got and totals["to_control"] == heard,
                    "%s: reports to control %s" % (tag, totals))
-            check_frames(out, content, chunk, hier, bad_csum_idx)
+            expect(totals["rx_tagged"] == (heard + got if vlan else 0) and
+                   totals["tx_ctrl"] == 2 * heard,
+                   "%s: %d tagged PFS frames, %d datagrams sent" % (
+                       tag, totals["rx_tagged"], totals["tx_ctrl"]))
+            check_frames(out, content, chunk, hier, bad_csum_idx, vlan)
             results[tag] = (out, totals)
         expect(results["copied"][0] == results["chained"][0] == results["copybreak"][0] ==
                results["no_reuse"][0], "zero-copy frames differ from copied ones")
@@ -298,6 +376,7 @@ CASES = [
     ("chunk_512_short_last", 512, 512 * 40 + 7, []),
     ("sender_no_udp_csum", 1408, 30000, [], "no_udp_csum"),
     ("sender_bad_udp_csum", 1408, 30000, [], "bad_udp_csum"),
+    ("vlan_tags_kept", 1408, 60000, [], "vlan"),
 ]
 
 
