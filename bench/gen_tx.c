@@ -137,8 +137,9 @@ static void send_loop(uint16_t port, struct rte_mbuf **m, uint32_t n, const stru
 		uint16_t want = BURST, sent, got;
 
 		/* What the device under test sends back: counted and freed, so
-		 * a port it shares with us (memif) never backs up. */
-		got = rte_eth_rx_burst(port, 0, back, BURST);
+		 * a port it shares with us (memif) never backs up, unless told
+		 * to stall (--no-rx). */
+		got = o->no_rx ? 0 : rte_eth_rx_burst(port, 0, back, BURST);
 		st->rx_frames += got;
 		rte_pktmbuf_free_bulk(back, got);
 
@@ -222,7 +223,8 @@ int gen_tx_run(int eal_argc, char **eal_argv, const uint8_t *const *frames,
 	 * told to stop, which is what a harness does before stopping the peer. */
 	if (gen_stop) {
 		/* The harness waits for this line before it stops the peer. */
-		fprintf(stderr, "%s\n", GEN_TX_STOPPED);
+		fprintf(stderr, "%s\n%s %llu\n", GEN_TX_STOPPED, GEN_TX_SENT,
+			(unsigned long long)st->frames);
 		fflush(stderr);
 		if (link_wait(o->port, false, PEER_WAIT_S, false) && !intr_thread_drain(PEER_WAIT_S))
 			fprintf(stderr, "pfs-gen: EAL's interrupt thread did not answer; "

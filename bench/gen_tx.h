@@ -4,6 +4,7 @@
 #ifndef PFS_GEN_TX_H
 #define PFS_GEN_TX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct gen_tx_opts {
@@ -11,6 +12,7 @@ struct gen_tx_opts {
 	uint64_t count;                 /* stop after this many frames (0: no limit) */
 	double rate;                    /* frames per second, 0: as fast as the port takes */
 	uint16_t port;
+	bool no_rx;                     /* never read the port: a stalled receiver */
 };
 
 struct gen_tx_stats {
@@ -29,6 +31,9 @@ struct gen_tx_stats {
  * SIGTERM) has ended sending: from then on the port is not polled, and the
  * peer may leave (on memif it must not leave earlier: gen_tx.c). */
 #define GEN_TX_STOPPED "pfs-gen: stopped sending; the peer may leave"
+/* The line after it: how many frames went out, so that a harness can wait
+ * until the peer has received them all before it reads the peer's counters. */
+#define GEN_TX_SENT "pfs-gen: frames sent:"
 
 /* Initialise EAL with eal_argv, send frames[i] (lens[i] bytes) in order,
  * round and round, until a limit; the frames must fit one mbuf each.

@@ -5,7 +5,7 @@
  *           [--path P] [--from IP] [--to IP] [--sender ID] [--rate PPS]
  *           [--seed S] [--content FILE]
  *   pfs-gen --transmit --eal "EAL ARGS" [--port N] [--seconds S] [--count N]
- *           [--tx-rate PPS] [trace options as above]
+ *           [--tx-rate PPS] [--no-rx] [trace options as above]
  *
  * With --transmit the trace goes out of a DPDK port instead of (or as well
  * as) into a file, round and round until --seconds or --count (gen_tx.c):
@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"               [--model M] [--path P] [--from IP] [--to IP] [--sender ID]\n"
 		"               [--rate PPS] [--seed S] [--content FILE]\n"
 		"       pfs-gen --transmit --eal \"ARGS\" [--port N] [--seconds S] [--count N]\n"
-		"               [--tx-rate PPS] [trace options]\n"
+		"               [--tx-rate PPS] [--no-rx] [trace options]\n"
 		"  --file-size BYTES  size of the file sent (default 1048576)\n"
 		"  --chunk-size N     payload bytes per chunk, 1..%d (default %d)\n"
 		"  --model, --path    the hierarchy (default CP-7961G, fw/bench.bin)\n"
@@ -64,7 +64,9 @@ static void usage(FILE *f)
 		"  --port N           DPDK port to send from (default 0)\n"
 		"  --seconds S        stop sending after S seconds\n"
 		"  --count N          stop sending after N frames\n"
-		"  --tx-rate PPS      pace sending to PPS frames per second (default: as fast as it goes)\n",
+		"  --tx-rate PPS      pace sending to PPS frames per second (default: as fast as it goes)\n"
+		"  --no-rx            leave what comes back unread: a receiver that stalls, so\n"
+		"                     the device under test finds its TX ring full\n",
 		PFS_CHUNK_MAX, PFS_CHUNK_DEFAULT);
 }
 
@@ -120,6 +122,7 @@ static int parse_args(struct gen_opts *o, int argc, char **argv)
 		{ "transmit", no_argument, NULL, 'X' }, { "eal", required_argument, NULL, 'E' },
 		{ "port", required_argument, NULL, 'P' }, { "seconds", required_argument, NULL, 'D' },
 		{ "count", required_argument, NULL, 'N' }, { "tx-rate", required_argument, NULL, 'R' },
+		{ "no-rx", no_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -173,6 +176,7 @@ static int parse_args(struct gen_opts *o, int argc, char **argv)
 				return -1;
 			o->tx.rate = (double)v;
 			break;
+		case 'Q': o->tx.no_rx = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}

@@ -322,7 +322,7 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 		S(fanout_chunks), S(fanout_tx), S(tx_chunks), S(tx_chained), S(tx_bad_iova),
 		S(fanout_reused), S(rx_pkts), S(rx_bad_crc), S(rx_bad_csum), S(rx_ttl),
 		S(rx_not_pfs), S(rx_malformed), S(rx_tagged), S(neighbours), S(mbuf_drops),
-		S(tx_drops), S(fanout_verified), S(fanout_bad_digest),
+		S(tx_drops), S(tx_pkts), S(tx_retries), S(fanout_verified), S(fanout_bad_digest),
 #undef S
 		{ "reports", n->reports }, { "reported_chunks", n->reported_chunks },
 		{ "to_control", n->to_control }, { "echoes", n->echoes }, { "tx_ctrl", st->tx_ctrl },

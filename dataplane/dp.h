@@ -16,6 +16,7 @@
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +40,10 @@
  * Measured (bench/RESULTS.md 1): 512 B x 2 and x 8, 1408 B x 2 copy faster;
  * 1408 B x 8 and 8192 B chain faster. */
 #define DP_COPYBREAK    4096
+/* A full TX ring is tried again this long (--tx-retry-us): long enough for
+ * a consumer polling its ring to come round, short against the ~1 ms an RX
+ * ring of 1024 takes to fill at 1 Mpps while we spin. */
+#define DP_TX_RETRY_US  50
 
 struct dp_range {
 	uint64_t hier;                  /* in the DATA headers */
@@ -55,7 +60,7 @@ struct dp_child {
 	uint16_t head, len;             /* ring of pending ranges */
 	struct dp_range q[DP_CHILD_RANGES];
 	uint64_t tokens, last_tsc;      /* pacing: bytes allowed, refilled by TSC */
-	uint64_t sent, dropped;
+	uint64_t sent, dropped;         /* dropped: the port's TX ring stayed full */
 	struct dp_tmpl tmpl;            /* headers of the last chunk sent to it */
 };
 
@@ -89,6 +94,7 @@ struct dp_fanout {
 	struct {
 		uint32_t ip;
 		uint16_t port;
+		uint64_t sent, dropped; /* copies queued; of them, refused by the port */
 		struct dp_tmpl tmpl;    /* built at the first chunk, kept while it fits */
 	} child[PFS_FANOUT_SLOTS];
 };
@@ -118,6 +124,7 @@ struct dp_opts {
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
+	uint32_t tx_retry_us;           /* how long a full TX ring is retried */
 	struct dp_vlan vlan;            /* --vlan: tags of broadcasts and of frames to
 					 * neighbours not learned yet */
 };
@@ -141,6 +148,8 @@ struct dp {
 	void *dma_region;
 	uint64_t dma_bytes;
 	bool rx_reuse;                  /* a received frame may go out again (port.c) */
+	int owner_off;                  /* mbuf dynfield: whose copy a frame is (DP_OWNER_*) */
+	uint64_t tx_retry_tsc;          /* o.tx_retry_us in TSC ticks */
 	struct rte_ether_addr mac;
 	/* from pfs-control's CONFIG */
 	bool configured;
@@ -166,14 +175,22 @@ struct dp {
 
 extern volatile bool dp_stop;
 
+/* Whose copy a frame is, in an mbuf dynfield, so that a frame the port
+ * refuses is counted against its child (dp_child.dropped, or a fan-out
+ * slot's). 0: nobody's (control's datagrams). */
+#define DP_OWNER_CHILD  (1u << 31)      /* | index in children[] */
+#define DP_OWNER_FANOUT (1u << 30)      /* | fanout[] index << 4 | slot */
+#define DP_OWNER_MASK   0x3fffffffu
+
 /* port.c */
 int dp_port_init(struct dp *d);
 void dp_port_close(struct dp *d);
 void dp_tx_flush(struct dp *d);
-static inline void dp_tx(struct dp *d, struct rte_mbuf *m)
+static inline void dp_tx(struct dp *d, struct rte_mbuf *m, uint32_t owner)
 {
 	if (d->ntx == sizeof(d->txq) / sizeof(d->txq[0]))
 		dp_tx_flush(d);
+	*RTE_MBUF_DYNFIELD(m, d->owner_off, uint32_t *) = owner;
 	d->txq[d->ntx++] = m;
 }
 

@@ -234,8 +234,11 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 		unsigned s = (unsigned)__builtin_ctz(live);
 		struct dp_tmpl *ct = &f->child[s].tmpl;
 
-		if (!dp_tmpl_fits(ct, d->hdr_gen, f->child[s].ip, f->child[s].port, f->hier, len))
+		if (!dp_tmpl_fits(ct, d->hdr_gen, f->child[s].ip, f->child[s].port, f->hier, len)) {
 			dp_tmpl_build(d, ct, f->child[s].ip, f->child[s].port, f->hier, len);
+			ct->owner = DP_OWNER_FANOUT | (uint32_t)(f - d->fanout) << 4 | s;
+		}
+		f->child[s].sent++;
 		t[n++] = ct;
 	}
 	mask = f->live;

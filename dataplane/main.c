@@ -5,6 +5,7 @@
  *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
  *                 [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]
  *                 [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]
+ *                 [--tx-retry-us US]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -49,6 +50,7 @@ static void usage(FILE *f)
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
 		   "         [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]\n"
+		   "         [--tx-retry-us US]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -72,8 +74,11 @@ static void usage(FILE *f)
 		   "                    busy-poll the core; for a host whose cores are shared)\n"
 		   "  --vlan VID[.VID]  VLAN tags of broadcasts and of frames to devices not\n"
 		   "                    heard yet: VID (802.1Q) or OUTER.INNER (802.1ad, 802.1Q);\n"
-		   "                    frames to a device carry the tags its own came with\n",
-		   DP_IDLE_LOOPS);
+		   "                    frames to a device carry the tags its own came with\n"
+		   "  --tx-retry-us US  how long a full TX ring is tried again before the\n"
+		   "                    frames left are dropped, counted per child and repaired\n"
+		   "                    by the protocol (default %d, 0..10000)\n",
+		   DP_IDLE_LOOPS, DP_TX_RETRY_US);
 }
 
 static int parse_args(struct dp_opts *o, int argc, char **argv)
@@ -93,6 +98,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "no-rx-reuse", no_argument, NULL, 'R' },
 		{ "idle-sleep-us", required_argument, NULL, 'I' },
 		{ "vlan", required_argument, NULL, 'V' },
+		{ "tx-retry-us", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -104,6 +110,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 	o->child_burst = 8;
 	o->max_frame = 1518;
 	o->copybreak = DP_COPYBREAK;
+	o->tx_retry_us = DP_TX_RETRY_US;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -121,17 +128,18 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				return -1;
 			}
 			break;
-		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I':
+		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I': case 'T':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
 			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000) ||
 			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576) ||
-			    (opt == 'I' && v > 10000)) {
+			    ((opt == 'I' || opt == 'T') && v > 10000)) {
 				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
 					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
 					opt == 'b' ? "child-burst" : opt == 'C' ? "copybreak (0..1048576)" :
-					opt == 'I' ? "idle-sleep-us (0..10000)" : "max-frame (1518..9728)");
+					opt == 'I' ? "idle-sleep-us (0..10000)" :
+					opt == 'T' ? "tx-retry-us (0..10000)" : "max-frame (1518..9728)");
 				return -1;
 			}
 			if (opt == 'p')
@@ -144,6 +152,8 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				o->copybreak = (uint32_t)v;
 			else if (opt == 'I')
 				o->idle_sleep_us = (uint32_t)v;
+			else if (opt == 'T')
+				o->tx_retry_us = (uint32_t)v;
 			else
 				o->max_frame = (uint32_t)v;
 			break;

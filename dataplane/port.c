@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
 #include <unistd.h>
@@ -107,6 +108,14 @@ int dp_port_init(struct dp *d)
 		d->shinfo[i].free_cb = ext_free;
 		rte_mbuf_ext_refcnt_set(&d->shinfo[i], 1);      /* ours, never dropped */
 	}
+	static const struct rte_mbuf_dynfield owner = {
+		.name = "pfs_dp_owner", .size = sizeof(uint32_t), .align = __alignof__(uint32_t),
+	};
+	if ((d->owner_off = rte_mbuf_dynfield_register(&owner)) < 0) {
+		fprintf(stderr, "pfs-dataplane: mbuf field: %s\n", rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	d->tx_retry_tsc = (uint64_t)d->o.tx_retry_us * rte_get_tsc_hz() / 1000000;
 	if ((rc = rte_eth_dev_info_get(d->port, &info)) < 0)
 		return rc;
 	d->chain = !d->o.no_zero_copy &&
@@ -168,18 +177,46 @@ void dp_port_close(struct dp *d)
 	rte_mempool_free(d->pool);
 }
 
+/* A frame the port refused, counted against the child it was for. */
+static void tx_dropped(struct dp *d, struct rte_mbuf *m)
+{
+	uint32_t owner = *RTE_MBUF_DYNFIELD(m, d->owner_off, uint32_t *);
+	uint32_t i = owner & DP_OWNER_MASK;
+
+	if ((owner & DP_OWNER_CHILD) && i < DP_CHILDREN)
+		d->children[i].dropped++;
+	else if ((owner & DP_OWNER_FANOUT) && (i >> 4) < DP_FANOUT)
+		d->fanout[i >> 4].child[i & (PFS_FANOUT_SLOTS - 1)].dropped++;
+	d->st->tx_drops++;
+	rte_pktmbuf_free(m);
+}
+
+/* Everything queued to the port. A full TX ring is tried again for up to
+ * --tx-retry-us (the NIC drains it meanwhile; AF_XDP also completes sends
+ * only when kicked again) before what is left is dropped: a copy to a child
+ * is then repaired by the protocol (the child asks again), and the drop is
+ * counted against that child. */
 void dp_tx_flush(struct dp *d)
 {
-	uint16_t sent = 0;
+	uint16_t sent;
+	uint64_t deadline = 0;
 
 	if (!d->ntx)
 		return;
-	/* A few tries: AF_XDP completes sends only when kicked again. */
-	for (int tries = 0; tries < 8 && sent < d->ntx; tries++)
+	sent = rte_eth_tx_burst(d->port, 0, d->txq, (uint16_t)d->ntx);
+	while (sent < d->ntx) {
+		uint64_t now = rte_rdtsc();
+
+		if (!deadline)
+			deadline = now + d->tx_retry_tsc;
+		else if (now >= deadline)
+			break;
+		rte_pause();
+		d->st->tx_retries++;
 		sent += rte_eth_tx_burst(d->port, 0, d->txq + sent, (uint16_t)(d->ntx - sent));
-	for (unsigned i = sent; i < d->ntx; i++) {
-		d->st->tx_drops++;
-		rte_pktmbuf_free(d->txq[i]);
 	}
+	d->st->tx_pkts += sent;
+	for (unsigned i = sent; i < d->ntx; i++)
+		tx_dropped(d, d->txq[i]);
 	d->ntx = 0;
 }

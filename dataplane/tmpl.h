@@ -46,6 +46,7 @@ struct dp_tmpl {
 	uint32_t len;                   /* payload bytes the lengths are for; 0: empty */
 	uint64_t hier;
 	uint32_t gen;                   /* d->hdr_gen it was built at */
+	uint32_t owner;                 /* DP_OWNER_*: whose frames these are (dp.h) */
 	uint32_t ip_sum;                /* raw sum of the IPv4 header, id and checksum zero */
 	uint32_t udp_sum;               /* raw sum of pseudo header + the 36 bytes after IP */
 };

@@ -49,7 +49,7 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *rm)
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)udp - 1, udp);
 	d->st->tx_ctrl++;
 	d->st->tx_bytes += m->pkt_len;
-	dp_tx(d, m);
+	dp_tx(d, m, 0);
 }
 
 /* --- children -------------------------------------------------------- */
@@ -165,7 +165,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		in->data_len = (uint16_t)flen;  /* Ethernet padding, if any, goes */
 		in->pkt_len = flen;
 		bytes += flen;
-		dp_tx(d, in);
+		dp_tx(d, in, t[0]->owner);
 		t++;
 	}
 	for (unsigned k = 0; k < built; k++) {
@@ -196,7 +196,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		}
 		h[k]->pkt_len = flen;
 		bytes += flen;
-		dp_tx(d, h[k]);
+		dp_tx(d, h[k], t[k]->owner);
 	}
 	d->st->tx_chunks += n;
 	d->st->tx_chained += chain ? built : 0;
@@ -221,8 +221,10 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 		return 0;               /* skip it: nothing to send, ever */
 	}
 	mm = memo_get(d, r, idx, payload, len);
-	if (!dp_tmpl_fits(t, d->hdr_gen, c->ip, c->port, r->hier, len))
+	if (!dp_tmpl_fits(t, d->hdr_gen, c->ip, c->port, r->hier, len)) {
 		dp_tmpl_build(d, t, c->ip, c->port, r->hier, len);
+		t->owner = DP_OWNER_CHILD | (uint32_t)(c - d->children);
+	}
 	if (!dp_tx_chunk(d, &tc, 1, r->fi, idx, payload, len, mm->crc, mm->sum, NULL))
 		return -1;
 	flen = t->hlen + len;

@@ -23,7 +23,9 @@ struct pfs_dp_stats {
 	uint64_t to_control, to_control_drops;  /* ring d2c */
 	uint64_t from_control;          /* ring c2d messages handled */
 	uint64_t tx_ctrl, tx_chunks, tx_bytes;
-	uint64_t tx_drops;              /* the port refused them */
+	uint64_t tx_pkts;               /* frames the port accepted */
+	uint64_t tx_drops;              /* the port refused them, retries spent */
+	uint64_t tx_retries;            /* TX bursts tried again on a full ring */
 	uint64_t mbuf_drops;            /* pool empty */
 	uint64_t chunk_missing;         /* asked to send a chunk not in the cache */
 	uint64_t queue_drops;           /* a child's send queue was full */

@@ -356,6 +356,9 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
                    totals["rx_not_pfs"] == 1 and totals["rx_malformed"] == 1,
                    "%s: bad frames not counted: %s" % (tag, totals))
             heard = len(VLAN_KIDS) if vlan else 0
+            expect(totals["tx_pkts"] == totals["tx_chunks"] + totals["tx_ctrl"] and
+                   totals["tx_drops"] == 0, "%s: frames queued %d + %d, accepted %d" % (
+                       tag, totals["tx_chunks"], totals["tx_ctrl"], totals["tx_pkts"]))
             expect(totals["reported_chunks"] == got and totals["to_control"] == heard,
                    "%s: reports to control %s" % (tag, totals))
             expect(totals["rx_tagged"] == (heard + got if vlan else 0) and
@@ -496,6 +499,105 @@ def memif_stop_case(chunk, size, extra):
     return "%d rounds: stopped on SIGINT, peer left, pfs-gen exited 0 with its figures" % rounds
 
 
+def telemetry(prefix, cmd):
+    """One DPDK telemetry command of the process with EAL file prefix prefix."""
+    r = subprocess.run("echo %s | dpdk-telemetry.py -f %s" % (cmd, prefix), shell=True,
+                       capture_output=True, text=True, timeout=20)
+    m = re.search(r"\{.*\}", r.stdout, re.S)
+    return (json.loads(m.group(0)).get(cmd) or {}) if m else {}
+
+
+def tx_full_case(chunk, size, _args):
+    """A receiver that stalls: pfs-gen sends chunks over memif and never reads
+    what comes back (--no-rx), so the dataplane's TX ring fills with the
+    copies to its two children. It must try a full ring again (tx_retries),
+    then drop what is left, and account for every copy: accepted by the port
+    or dropped (tx_pkts + tx_drops = tx_chunks), each drop counted against
+    the child it was for (DPDK telemetry /pfs/fanout)."""
+    until = 3 * (size // chunk)
+    sent_prefix = gen_header_line("GEN_TX_SENT")
+    with tempfile.TemporaryDirectory() as work:
+        sock = os.path.join(work, "memif.sock")
+        seg = "/dev/shm/pfs-txfull-%d" % os.getpid()
+        prefixes = ["pfstxg%d" % os.getpid(), "pfstxd%d" % os.getpid()]
+        procs, err = [], []
+        try:
+            gen = subprocess.Popen(
+                [GEN, "--out", os.path.join(work, "t.pcap"), "--chunk-size", str(chunk),
+                 "--file-size", str(size), "--transmit", "--no-rx", "--seconds", "60",
+                 "--tx-rate", "20000", "--eal",
+                 "--no-huge -m 256 --no-pci -l 0 --file-prefix %s --log-level=*:error "
+                 "--vdev net_memif0,role=server,socket=%s,socket-abstract=no" % (
+                     prefixes[0], sock)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(gen)
+            deadline = time.monotonic() + 20
+            while not os.path.exists(sock):
+                expect(gen.poll() is None and time.monotonic() < deadline,
+                       "pfs-gen made no memif socket")
+                time.sleep(0.01)
+            ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
+                                    "--file-size", str(size), "--children", "2",
+                                    "--until-chunks", str(until), "--timeout", "30"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            procs.append(ctl)
+            dp = subprocess.Popen(
+                [DATAPLANE, "--no-huge", "-m", "256", "--no-pci", "--file-prefix", prefixes[1],
+                 "-l", "1", "--log-level=lib.eal:error", "--vdev",
+                 "net_memif0,role=client,socket=%s,socket-abstract=no" % sock, "--",
+                 "--segment", seg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            procs.append(dp)
+            cout, cerr = ctl.communicate(timeout=60)
+            expect(ctl.returncode == 0, "pfs-relayctl: %s" % cerr.strip())
+            # Stop sending, then wait until the dataplane has taken every
+            # frame sent: its counters then stand still.
+            gen.send_signal(signal.SIGINT)
+            expect(read_until(gen.stderr, gen_header_line("GEN_TX_STOPPED"), err, 10),
+                   "pfs-gen never stopped: %s" % "".join(err))
+            line = gen.stderr.readline()
+            expect(line.startswith(sent_prefix), "pfs-gen said %r" % line)
+            frames = int(line[len(sent_prefix):])
+            deadline, st = time.monotonic() + 20, {}
+            while time.monotonic() < deadline:
+                st = telemetry(prefixes[1], "/pfs/stats")
+                if st.get("rx_pkts") == frames:
+                    break
+                time.sleep(0.05)
+            expect(st.get("rx_pkts") == frames, "the dataplane received %s of %d frames" % (
+                st.get("rx_pkts"), frames))
+            kids = telemetry(prefixes[1], "/pfs/fanout")
+            st2 = telemetry(prefixes[1], "/pfs/stats")
+            expect(st2["tx_chunks"] == st["tx_chunks"], "the dataplane still sends: %s" % st2)
+            dp.send_signal(signal.SIGINT)
+            dlog = dp.communicate(timeout=20)[0]
+            expect(dp.returncode == 0, "pfs-dataplane exited %d: %s" % (dp.returncode,
+                                                                       dlog[-400:]))
+            gen.communicate(timeout=30)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            if os.path.exists(seg):
+                os.unlink(seg)
+            for pre in prefixes:
+                shutil.rmtree(os.path.join(dpdk_runtime_base(), pre), ignore_errors=True)
+    expect(st["tx_drops"] > 0 and st["tx_retries"] > 0,
+           "a stalled receiver, yet %d drops after %d retries" % (st["tx_drops"],
+                                                                 st["tx_retries"]))
+    expect(st["tx_pkts"] + st["tx_drops"] == st["tx_chunks"] and st["tx_pkts"] <= 1024,
+           "copies: %d queued, %d accepted (a 1024-slot ring), %d dropped" % (
+               st["tx_chunks"], st["tx_pkts"], st["tx_drops"]))
+    # /pfs/fanout: "hierarchy address" -> [sent, dropped]
+    expect(len(kids) == 2 and all(k[0] == st["fanout_chunks"] for k in kids.values()),
+           "per child: %s for %d chunks" % (kids, st["fanout_chunks"]))
+    dropped = [k[1] for k in kids.values()]
+    expect(sum(dropped) == st["tx_drops"] and min(dropped) > 0,
+           "drops per child %s, %d in all" % (dropped, st["tx_drops"]))
+    return "%d copies: %d accepted, %d dropped after %d retries, %s per child" % (
+        st["tx_chunks"], st["tx_pkts"], st["tx_drops"], st["tx_retries"], dropped)
+
+
 def digest_case(chunk, size, _args):
     """Signed chunks: the dataplane checks each against its digest before it
     stores or relays it. One chunk whose bytes (with a valid CRC) are not what
@@ -535,7 +637,8 @@ def main():
         ("gen_transmit_1408", 1408, 100000, [], transmit_case),
         ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case),
         ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case),
-        ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case)]
+        ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case),
+        ("tx_ring_full_accounted", 1408, 1408 * 512, [], tx_full_case)]
     try:
         return run_cases("dataplane frames", [
             (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))

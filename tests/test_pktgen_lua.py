@@ -9,10 +9,15 @@ children (net_pcap replaying it, pfs-relayctl as control), its counters
 read through DPDK telemetry with the command the README gives for a rig
 (PFSCTL="echo /pfs/stats | dpdk-telemetry.py -f PREFIX").
 
-Checked: the script drives pktgen as documented (screen off, count 0, then
-per rate step clr, set rate, start, delay, stop, portStats; quit), prints a
-row per step whose send rate is what the stand-in sent, and whose appliance
-columns move (received, relayed, two copies per relayed chunk, no bad CRC);
+Checked: the script drives pktgen as documented (link state, screen off,
+count 0, then per rate step clr, set rate, start, delay, stop, a delay past
+pktgen's next counter refresh, portStats; quit), turns each step's packets
+per second into the percentage of the port's link speed pktgen takes (the
+stand-in's port says 100 Gbit/s, as memif does), prints a row per step
+whose send rate is what the stand-in sent (it shows its counters as of its
+last once-a-second refresh, as pktgen does), and whose appliance columns
+move (received, relayed, two copies delivered per relayed chunk, nothing
+dropped, no bad CRC); a port whose link is down gives a message, no steps;
 every counter the script parses is a key the dataplane publishes; a command
 that prints no counters gives the "no appliance counters" row, not zeros;
 pfsctl's JSON, where control has a fanout_chunks of its own, is read from
@@ -38,13 +43,15 @@ DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
 SCRIPT = os.path.join(ROOT, "bench", "pktgen", "pfs_replay.lua")
 MOCK_DIR = os.path.join(ROOT, "tests", "pktgen")
 LUA = "lua5.4"
-RATES = [10, 25, 50, 75, 100]
-LINE_PPS = 1e9 / ((1478 + 20) * 8)      # Pktgen.lua's port at 100 %
+RATES = [100000, 250000, 500000, 1000000, 2000000]     # packets per second
+LINK_MBPS = 100000                      # the stand-in's port, as memif says
+WIRE_BITS = (1478 + 4 + 20) * 8         # a 1408-byte chunk's frame on the wire
 STEP_S = 1
 
 
-def run_script(pfsctl, seconds=STEP_S):
-    env = dict(os.environ, PFSCTL=pfsctl, PFS_SECONDS=str(seconds))
+def run_script(pfsctl, seconds=STEP_S, link_mbps=LINK_MBPS):
+    env = dict(os.environ, PFSCTL=pfsctl, PFS_SECONDS=str(seconds),
+               PKTGEN_LINK_MBPS=str(link_mbps))
     r = subprocess.run([LUA, SCRIPT], cwd=MOCK_DIR, env=env, capture_output=True, text=True,
                        timeout=len(RATES) * (seconds + 1) + 60)
     expect(r.returncode == 0, "%s exited %d: %s" % (LUA, r.returncode, r.stderr.strip()))
@@ -56,13 +63,17 @@ def run_script(pfsctl, seconds=STEP_S):
 
 
 def check_calls(calls):
-    want = [["screen", "off"], ["set", "0", "count", "0"]]
-    for rate in RATES:
-        want += [["clr"], ["set", "0", "rate", str(rate)], ["start", "0"],
-                 ["delay", str(STEP_S * 1000)], ["stop", "0"], ["delay", "500"],
-                 ["portStats", "0", "port"]]
+    want = [["linkState", "0"], ["screen", "off"], ["set", "0", "count", "0"]]
+    for pps in RATES:
+        want += [["clr"], ["set", "0", "rate", pps * WIRE_BITS / (LINK_MBPS * 1e6) * 100],
+                 ["start", "0"], ["delay", str(STEP_S * 1000)], ["stop", "0"],
+                 ["delay", "1500"], ["portStats", "0", "port"]]
     want.append(["quit"])
-    expect(calls == want, "pktgen calls differ from the documented sequence:\n%s" % calls)
+    # The rate is a float: compared as a number, the rest as words.
+    same = len(calls) == len(want) and all(
+        c[:3] == w[:3] and abs(float(c[3]) - w[3]) < 1e-9 if w[:3] == ["set", "0", "rate"]
+        else c == w for c, w in zip(calls, want))
+    expect(same, "pktgen calls differ from the documented sequence:\n%s" % calls)
 
 
 def dataplane_case(work):
@@ -112,18 +123,20 @@ def dataplane_case(work):
         if os.path.exists(seg):
             os.unlink(seg)
         shutil.rmtree(os.path.join(dpdk_runtime_base(), prefix), ignore_errors=True)
-    check_calls(calls)
     expect(len(rows) == len(RATES), "%d rows for %d rates:\n%s" % (len(rows), len(RATES), out))
-    for rate, row in zip(RATES, rows):
-        expect(len(row) == 7 and int(row[0]) == rate, "row for %d%%: %s" % (rate, row))
-        sent, rx, relayed, copies, bad = (float(x) for x in row[1:6])
-        want = LINE_PPS * rate / 100
-        expect(abs(sent - want) <= 1, "%d%%: sent/s %g, the stand-in sent %g" % (rate, sent, want))
-        expect(rx > 0 and relayed > 0, "%d%%: the appliance columns did not move: %s" % (
-            rate, row))
-        expect(abs(copies - 2 * relayed) <= 0.01 * copies,
-               "%d%%: %g copies/s for %g relayed/s at fan-out 2" % (rate, copies, relayed))
-        expect(bad == 0, "%d%%: %g bad CRCs from a valid trace" % (rate, bad))
+    for pps, row in zip(RATES, rows):
+        expect(len(row) == 7 and int(row[0]) == pps, "row for %d pps: %s" % (pps, row))
+        sent, rx, relayed, delivered, dropped, bad = (float(x) for x in row[1:7])
+        # What the stand-in sent in the step, all of it: read after its refresh.
+        expect(abs(sent - pps) <= 1, "%d pps: sent/s %g" % (pps, sent))
+        expect(rx > 0 and relayed > 0, "%d pps: the appliance columns did not move: %s" % (
+            pps, row))
+        expect(abs(delivered - 2 * relayed) <= 0.01 * delivered,
+               "%d pps: %g delivered/s for %g relayed/s at fan-out 2" % (pps, delivered,
+                                                                        relayed))
+        expect(dropped == 0 and bad == 0, "%d pps: %g dropped/s, %g bad CRCs" % (
+            pps, dropped, bad))
+    check_calls(calls)
     # (The dataplane relays all along here, drain delay included, so its
     # per-second columns are not rates of this step: only that they moved.)
     return "%d steps against a live dataplane: its columns moved, 2 copies per chunk" % len(rows)
@@ -146,16 +159,23 @@ def pfsctl_json_case(work):
                 "k=$((n * 1000))\n"
                 "echo '{\"ok\": true, \"control\": {\"fanout_chunks\": 7}, \"dataplane\": "
                 "{\"alive\": true, \"rx_pkts\": '$k', \"fanout_chunks\": '$k', "
-                "\"fanout_tx\": '$((k * 3))', \"tx_chunks\": 0, \"rx_bad_crc\": 0, "
-                "\"mbuf_drops\": 0}}'\n" % (seq, seq))
+                "\"tx_pkts\": '$((k * 3))', \"tx_drops\": '$n', \"rx_bad_crc\": 0, "
+                "\"mbuf_drops\": '$n'}}'\n" % (seq, seq))
     os.chmod(path, 0o755)
     calls, rows, out = run_script(path)
     expect(len(rows) == len(RATES), "%d rows:\n%s" % (len(rows), out))
     for row in rows:
-        expect([float(x) for x in row[2:5]] == [1000.0 / STEP_S, 1000.0 / STEP_S,
-                                                 3000.0 / STEP_S],
+        expect([float(x) for x in row[2:6]] == [1000.0 / STEP_S, 1000.0 / STEP_S,
+                                                 3000.0 / STEP_S, 2.0 / STEP_S],
                "pfsctl JSON read wrong (control's counter taken?): %s" % row)
     return "pfsctl's JSON read from its dataplane object"
+
+
+def link_down_case(work):
+    calls, rows, out = run_script("false", seconds=0, link_mbps=0)
+    expect(not rows and "link down" in out and calls == [["linkState", "0"]] * 2 + [["quit"]],
+           "a port with no link must stop the script before any step:\n%s" % out)
+    return "link down: said so, no steps run"
 
 
 def main():
@@ -163,7 +183,7 @@ def main():
         print("FAIL %s not found (scripts/install-deps.sh installs lua5.4)" % LUA)
         return 1
     cases = [("replay_against_dataplane", dataplane_case), ("no_counters", no_counters_case),
-             ("pfsctl_json", pfsctl_json_case)]
+             ("pfsctl_json", pfsctl_json_case), ("link_down", link_down_case)]
     return run_cases("pktgen lua", [(name, lambda fn=fn: in_tempdir(fn)) for name, fn in cases],
                      width=26)
 
