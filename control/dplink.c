@@ -16,6 +16,17 @@
 #define BEAT_NS      (100 * 1000000ll)
 #define RX_PER_POLL  256
 
+/* Our side's generation (it moves at each attach): CONFIG carries it and
+ * every range follows it, so the dataplane drops what an earlier run of
+ * pfs-control queued, in ring order, and nothing of ours. */
+static uint64_t generation(const struct ctl *c)
+{
+	struct pfs_shm_side_info self;
+
+	pfs_shm_self(c->shm, &self);
+	return self.generation;
+}
+
 static int send_config(struct ctl *c)
 {
 	struct pfs_ring_msg m = {
@@ -24,6 +35,7 @@ static int send_config(struct ctl *c)
 		.slot = c->cfg.bcast,
 		.value = c->cfg.node_id,
 		.port = PFS_PORT,
+		.hier = generation(c),
 	};
 	return pfs_shm_send(c->shm, &m);
 }
@@ -175,11 +187,13 @@ int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pf
 		.value = (uint64_t)first << 32 | count,
 	};
 	struct pfs_cache_file *f = pfs_cache_file(c->cache, cache_fi);
+	struct pfs_rmsg_range body = {
+		.entry = f ? f->hier : hier,    /* another hierarchy's when shared */
+		.generation = generation(c),
+	};
 
-	if (f && f->hier != hier) {             /* shared with another hierarchy */
-		m.len = sizeof(f->hier);
-		memcpy(m.data, &f->hier, sizeof(f->hier));
-	}
+	m.len = sizeof(body);
+	memcpy(m.data, &body, sizeof(body));
 
 	/* One message per run of consecutive chunks, not one per chunk. */
 	if (pfs_shm_send(c->shm, &m) < 0) {

@@ -153,6 +153,7 @@ struct dp {
 	struct rte_ether_addr mac;
 	/* from pfs-control's CONFIG */
 	bool configured;
+	uint64_t ctl_gen;               /* of the last CONFIG: ranges follow it */
 	uint32_t ip, bcast, node_id;
 	uint16_t pfs_port;
 	uint16_t ip_id;

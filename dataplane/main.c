@@ -211,6 +211,11 @@ static void from_control(struct dp *d)
 	for (unsigned i = 0; i < n; i++) {
 		switch (m[i].type) {
 		case PFS_RMSG_CONFIG:
+			/* Another run of pfs-control: what the last one queued
+			 * goes, and only that (its ranges came before this). */
+			if (d->configured && m[i].hier != d->ctl_gen)
+				dp_tx_reset_children(d);
+			d->ctl_gen = m[i].hier;
 			d->ip = m[i].ip;
 			d->bcast = m[i].slot;
 			d->node_id = (uint32_t)m[i].value;
@@ -252,13 +257,11 @@ static void housekeeping(struct dp *d)
 		d->bell = pfs_shm_bell_open(d->shm, path, false) == 0;
 	}
 	d->st->bell_rings = pfs_shm_bell_rings(d->shm);
-	if (pfs_shm_peer_restarted(d->shm)) {
+	/* Queued ranges and fan-out tables of an earlier pfs-control are
+	 * dropped by the new one's CONFIG, which comes before its own in the
+	 * ring: not here, where we may already hold the new ones. */
+	if (pfs_shm_peer_restarted(d->shm))
 		printf("pfs-dataplane: pfs-control (re)attached\n");
-		dp_tx_reset_children(d);
-		/* Fan-out tables are dropped by the new control's CONFIG, which
-		 * comes before its own tables in the ring: not here, where we
-		 * may already hold those. */
-	}
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
 		struct pfs_cache_file *f = pfs_cache_file(d->cache, i);
 		atomic_store(&f->inflight, (uint32_t)(rte_mbuf_ext_refcnt_read(&d->shinfo[i]) - 1));

@@ -26,7 +26,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *t
 	T(rx_bad_csum);
 	T(rx_ttl); T(to_control); T(to_control_drops); T(from_control); T(tx_ctrl);
 	T(tx_chunks); T(tx_bytes); T(tx_pkts); T(tx_drops); T(tx_retries); T(mbuf_drops);
-	T(chunk_missing);
+	T(chunk_missing); T(stale_ranges);
 	T(queue_drops); T(children); T(neighbours); T(loops); T(busy_loops);
 	T(fanout_tables); T(fanout_chunks); T(fanout_tx); T(fanout_stray); T(fanout_no_room);
 	T(fanout_verified); T(fanout_bad_digest);

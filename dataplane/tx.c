@@ -77,21 +77,30 @@ static struct dp_child *child_get(struct dp *d, uint32_t ip, uint16_t port)
 	return free_slot;
 }
 
+/* A range of chunks for a child, from pfs-control: checked whole before a
+ * child slot is taken for it (a slot with nothing queued would be pumped). */
 int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m)
 {
-	struct dp_child *c = child_get(d, m->ip, m->port);
 	uint32_t first = (uint32_t)(m->value >> 32), count = (uint32_t)m->value;
+	struct pfs_rmsg_range body;
+	struct dp_child *c;
 
-	if (!c || c->len == DP_CHILD_RANGES || m->slot >= PFS_CACHE_FILES || !count) {
+	if (m->len < sizeof(body) || m->slot >= PFS_CACHE_FILES || !count) {
+		d->st->queue_drops++;
+		return -EINVAL;
+	}
+	memcpy(&body, m->data, sizeof(body));
+	if (body.generation != d->ctl_gen) {
+		d->st->stale_ranges++;  /* queued by a pfs-control that has gone */
+		return -ESTALE;
+	}
+	c = child_get(d, m->ip, m->port);
+	if (!c || c->len == DP_CHILD_RANGES) {
 		d->st->queue_drops++;   /* the child's NACK brings them back */
 		return -ENOBUFS;
 	}
-	uint64_t entry = m->hier;
-
-	if (m->len >= sizeof(entry))
-		memcpy(&entry, m->data, sizeof(entry));
 	c->q[(c->head + c->len++) % DP_CHILD_RANGES] = (struct dp_range){
-		.hier = m->hier, .entry = entry, .fi = (int32_t)m->slot, .next = first,
+		.hier = m->hier, .entry = body.entry, .fi = (int32_t)m->slot, .next = first,
 		.end = first + count,
 	};
 	return 0;

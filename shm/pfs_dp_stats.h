@@ -29,6 +29,7 @@ struct pfs_dp_stats {
 	uint64_t mbuf_drops;            /* pool empty */
 	uint64_t chunk_missing;         /* asked to send a chunk not in the cache */
 	uint64_t queue_drops;           /* a child's send queue was full */
+	uint64_t stale_ranges;          /* ranges of an earlier pfs-control, dropped */
 	uint64_t children;              /* send queues in use */
 	uint64_t neighbours;            /* MAC addresses learned */
 	uint64_t loops, busy_loops;

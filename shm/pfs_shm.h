@@ -39,12 +39,16 @@ enum pfs_rmsg_type {
 	PFS_RMSG_PFS_RX = 1,    /* d2c: a PFS datagram the dataplane received (from ip:port) */
 	PFS_RMSG_PFS_TX = 2,    /* c2d: send this PFS datagram to ip:port, or broadcast */
 	PFS_RMSG_CONFIG = 3,    /* c2d: ip = our address, slot = broadcast address,
-				 * value = node id, port = PFS port */
+				 * value = node id, port = PFS port, hier = the
+				 * sender's generation (its side's, pfs_shm_self):
+				 * a new one drops the ranges queued before it */
 	PFS_RMSG_SEND_CHUNKS = 4, /* c2d: send chunks [value>>32, +(value&0xffffffff))
 				 * of cache file `slot` (hierarchy hier) to ip:port;
-				 * data, len 8: the file's own key when it is another
-				 * hierarchy's (one copy for two models), else hier:
-				 * a file that is not that key's is never sent */
+				 * data, struct pfs_rmsg_range: the file's own key
+				 * (another hierarchy's when two models share one
+				 * copy; a file that is not that key's is never
+				 * sent) and the generation of the CONFIG it
+				 * follows (another one's range is dropped) */
 	PFS_RMSG_FANOUT = 5,    /* c2d: hierarchy hier, stored in cache file `slot`, is
 				 * relayed by the dataplane itself: data holds a struct
 				 * pfs_rmsg_fanout, value its generation; F_DELETE ends it */
@@ -52,6 +56,11 @@ enum pfs_rmsg_type {
 				 * came from ip:port (the parent), are in the cache and
 				 * went to the children of struct pfs_rmsg_stored.mask */
 	PFS_RMSG_TEST = 100,    /* tests */
+};
+
+struct pfs_rmsg_range {
+	uint64_t entry;                 /* the cache file's own key */
+	uint64_t generation;            /* the sender's, as in its CONFIG */
 };
 
 #define PFS_RMSG_F_BCAST  0x0001

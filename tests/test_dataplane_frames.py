@@ -48,6 +48,7 @@ BUILD = os.path.join(ROOT, "build")
 GEN = os.path.join(BUILD, "bench", "pfs-gen")
 RELAYCTL = os.path.join(BUILD, "bench", "pfs-relayctl")
 DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
+RESTART_CTL = os.path.join(BUILD, "tests", "dp_restart_ctl")
 TESTPMD = "dpdk-testpmd"
 CHILDREN = 3
 SELF_IP = 0x0A630002            # pfs-relayctl's defaults (node id = address)
@@ -598,6 +599,58 @@ def tx_full_case(chunk, size, _args):
         st["tx_chunks"], st["tx_pkts"], st["tx_drops"], st["tx_retries"], dropped)
 
 
+def restart_case(_chunk, _size, _args):
+    """pfs-control restarts while the dataplane still works through a range
+    it queued (dp_restart_ctl): the new control's CONFIG carries a new
+    generation, and the dataplane drops the old one's ranges then, in ring
+    order: child A's range stops short, a straggler stamped with the old
+    generation (child B) is dropped and counted, and the new control's
+    range (child C), queued right behind its CONFIG, goes out whole."""
+    with tempfile.TemporaryDirectory() as work:
+        seg = "/dev/shm/pfs-restart-%d" % os.getpid()
+        prefix = "pfsrestart%d" % os.getpid()
+        empty, out = os.path.join(work, "empty.pcap"), os.path.join(work, "out.pcap")
+        write_pcap(empty, struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1), [])
+        ctl = subprocess.Popen([RESTART_CTL, seg], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        dp = subprocess.Popen([DATAPLANE, "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
+                               "--file-prefix", prefix, "-l", "1", "--log-level=lib.eal:error",
+                               "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (empty, out), "--",
+                               "--segment", seg, "--child-rate", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            cout, cerr = ctl.communicate(timeout=60)
+        finally:
+            dp.send_signal(signal.SIGINT)
+            try:
+                dlog = dp.communicate(timeout=20)[0]
+            except subprocess.TimeoutExpired:
+                dp.kill()
+                dlog = dp.communicate()[0]
+            for f in (seg, seg + ".bell"):
+                if os.path.exists(f):
+                    os.unlink(f)
+            shutil.rmtree(os.path.join(dpdk_runtime_base(), prefix), ignore_errors=True)
+        expect(ctl.returncode == 0, "dp_restart_ctl: %s %s" % (cerr.strip(), dlog[-400:]))
+        expect(dp.returncode == 0, "pfs-dataplane exited %d: %s" % (dp.returncode, dlog[-400:]))
+        st = json.loads(cout)
+        sent = {}
+        for fr in read_pcap(out)[1]:
+            dst = struct.unpack("!I", fr[30:34])[0]
+            sent.setdefault(dst, []).append(struct.unpack("!I", fr[62:66])[0])
+        a, b, c = (sent.get(0x0A630100 + i, []) for i in (1, 2, 3))
+        expect(st["stale_ranges"] == 1 and not b,
+               "the old generation's straggler: %d dropped, %d chunks sent" % (
+                   st["stale_ranges"], len(b)))
+        expect(0 < len(a) < 400, "child A got %d of 400 chunks: its range outlived its "
+               "control" % len(a))
+        expect(c == list(range(20)), "child C got %s, want chunks 0..19" % c)
+        expect(st["tx_chunks"] == len(a) + len(c), "%d chunks sent, %d captured" % (
+            st["tx_chunks"], len(a) + len(c)))
+        return "old ranges dropped at the new CONFIG (A: %d of 400), straggler dropped, " \
+               "C: 20 of 20" % len(a)
+
+
 def digest_case(chunk, size, _args):
     """Signed chunks: the dataplane checks each against its digest before it
     stores or relays it. One chunk whose bytes (with a valid CRC) are not what
@@ -638,7 +691,8 @@ def main():
         ("gen_transmit_paced_512", 512, 512 * 40 + 7, ["--tx-rate", "20000"], transmit_case),
         ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case),
         ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case),
-        ("tx_ring_full_accounted", 1408, 1408 * 512, [], tx_full_case)]
+        ("tx_ring_full_accounted", 1408, 1408 * 512, [], tx_full_case),
+        ("control_restart_drops_old_ranges", 1408, 0, [], restart_case)]
     try:
         return run_cases("dataplane frames", [
             (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))
