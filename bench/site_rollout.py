@@ -130,6 +130,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                         for d in failed])))
             done = S.done_times(site)
         wall = time.time() - t0
+        ctl_st = (app.ctl_json("stats") or {}).get("control", {}) if app else {}
         cpu = ((cpu_seconds(app.control.pid) - cpu0[0],
                 cpu_seconds(dataplane_pid(app)) - cpu0[1]) if app else (0.0, 0.0))
         return {"mode": mode, "devices": n, "file_bytes": file_bytes, "wan_mbit": wan_mbit,
@@ -139,6 +140,9 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                 "wan_copies": (site.wan_bytes() - wan0) / file_bytes,
                 "appliance_control_cpu_s": cpu[0], "appliance_dataplane_cpu_s": cpu[1],
                 "dataplane_idle_sleep_us": idle_sleep_us if app else None,
+                # SEND_CHUNKS messages to the dataplane, and the chunks in them
+                "chunk_ranges": ctl_st.get("chunk_ranges"),
+                "chunks_queued": ctl_st.get("chunks_queued"),
                 "bound_s": file_bytes * 8 / (wan_mbit * 1e6)}
 
 
@@ -229,6 +233,12 @@ def sane(r):
                                                                         lan_copies))
     if r["mode"] in APPLIANCE and r["appliance_dataplane_cpu_s"] <= 0:
         problems.append("no appliance CPU time measured")
+    # The root fetches while it sends: chunk sends at the fetch's frontier
+    # are held a moment so ranges grow (control/runs.c), not one per chunk.
+    if r["mode"] in ("appliance", "appliance-http") and r["chunks_queued"] and \
+            r["chunk_ranges"] * 2 > r["chunks_queued"]:
+        problems.append("%d SEND_CHUNKS ranges for %d chunks: not batched" % (
+            r["chunk_ranges"], r["chunks_queued"]))
     return problems
 
 

@@ -289,6 +289,16 @@ void ctl_engines_free(struct ctl *c);
 /* Carry out an engine's pending actions. */
 void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce);
 
+/* runs.c: chunk sends batched into SEND_CHUNKS ranges. A run at a filling
+ * file's frontier is held a little (it grows as chunks arrive); the main
+ * loop sends held runs when due and wakes for the earliest. */
+void ctl_runs_add(struct ctl *c, uint64_t hier, int fi, struct pfs_addr dst, uint32_t index);
+void ctl_runs_end_drain(struct ctl *c);
+void ctl_runs_flush_due(struct ctl *c, int64_t now);
+void ctl_runs_flush_all(struct ctl *c);
+int64_t ctl_runs_deadline(void);
+unsigned ctl_runs_held(void);
+
 /* upstream.c: manifests and files from upstream into the cache, or from it */
 void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
 void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx);

@@ -8,7 +8,7 @@
  * root it serves the file from the chunk cache when it holds it (no WAN
  * bytes), else fetches it upstream into the cache. Chunk sends are not done
  * here: consecutive chunks for one child become one SEND_CHUNKS range for the
- * dataplane, which sends them from the cache.
+ * dataplane (runs.c), which sends them from the cache.
  */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -17,18 +17,6 @@
 #include <sys/random.h>
 
 #include "control.h"
-
-#define RUNS_MAX 64     /* pending chunk ranges per drain */
-
-struct chunk_run {
-	uint64_t hier;
-	int fi;
-	struct pfs_addr dst;
-	uint32_t first, count;
-};
-
-static struct chunk_run runs[RUNS_MAX];
-static int nruns;
 
 static void drain(struct ctl *c, struct ctl_engine *ce);
 
@@ -337,6 +325,7 @@ void ctl_engines_drain(struct ctl *c)
 {
 	for (int i = 0; i < c->neng; i++)
 		drain(c, &c->eng[i]);
+	ctl_runs_flush_all(c);          /* stopping: nothing is held back */
 }
 
 void ctl_engines_free(struct ctl *c)
@@ -354,16 +343,8 @@ void ctl_engines_free(struct ctl *c)
 
 /* --- chunk ranges ------------------------------------------------------ */
 
-static void flush_runs(struct ctl *c)
-{
-	for (int i = 0; i < nruns; i++)
-		ctl_dplink_send_chunks(c, runs[i].hier, runs[i].fi, runs[i].dst, runs[i].first,
-				       runs[i].count);
-	nruns = 0;
-}
-
-/* The engine pumps one chunk per call, round-robin over children: collect
- * each child's chunks into ranges and send the ranges at the end. */
+/* A chunk the engine sends a child: into a range (runs.c), unless the
+ * dataplane already sent it as it arrived (local fan-out). */
 static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
 	int fi = act->hidx < CTL_MAX_HIERS ? ce->cache_fi[act->hidx] : -1;
@@ -374,17 +355,7 @@ static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		c->st.fanout_skipped++;
 		return;         /* the dataplane sent it as it arrived */
 	}
-	for (int i = 0; i < nruns; i++) {
-		struct chunk_run *r = &runs[i];
-		if (r->hier == act->hier && r->dst.ip == act->dst.ip &&
-		    r->dst.port == act->dst.port && r->first + r->count == act->index) {
-			r->count++;
-			return;
-		}
-	}
-	if (nruns == RUNS_MAX)
-		flush_runs(c);
-	runs[nruns++] = (struct chunk_run){ act->hier, fi, act->dst, act->index, 1 };
+	ctl_runs_add(c, act->hier, fi, act->dst, act->index);
 }
 
 /* A chunk received from our parent (we are not root of this one). */
@@ -532,6 +503,6 @@ static void drain(struct ctl *c, struct ctl_engine *ce)
 
 	while (pfs_engine_poll(ce->e, (pfs_time_t)ctl_now(), &act, c->txbuf, sizeof(c->txbuf)) > 0)
 		do_action(c, ce, &act);
-	flush_runs(c);
+	ctl_runs_end_drain(c);
 	c->fill_gen++;
 }

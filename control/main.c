@@ -97,6 +97,8 @@ static int timeout_ms(struct ctl *c, int64_t now)
 
 	if (f >= 0 && f < t)
 		t = f;
+	if (ctl_runs_deadline() < t)
+		t = ctl_runs_deadline();
 	if (ctl_serve_deadline(c) < t)
 		t = ctl_serve_deadline(c);
 	if (ctl_http_deadline(c) < t)
@@ -139,6 +141,7 @@ static void run(struct ctl *c)
 		if (pfs_fetch_deadline(c->fetch) >= 0 && now >= pfs_fetch_deadline(c->fetch))
 			pfs_fetch_on_timeout(c->fetch);
 		ctl_engines_timeout(c);
+		ctl_runs_flush_due(c, now);
 		/* What depends on the engines' state is looked at again only
 		 * when an engine moved (a drain): not for every TFTP ACK. */
 		if (c->fill_gen != c->seen_gen) {
