@@ -123,6 +123,7 @@ struct dp_opts {
 	bool no_csum_check;             /* trust UDP checksums (partial ones from virtual NICs) */
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
+	bool no_tx_csum;                /* sum checksums here even if the port can */
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
 	uint32_t tx_retry_us;           /* how long a full TX ring is retried */
 	struct dp_vlan vlan;            /* --vlan: tags of broadcasts and of frames to
@@ -148,6 +149,7 @@ struct dp {
 	void *dma_region;
 	uint64_t dma_bytes;
 	bool rx_reuse;                  /* a received frame may go out again (port.c) */
+	bool tx_csum;                   /* the port computes IPv4 and UDP checksums */
 	int owner_off;                  /* mbuf dynfield: whose copy a frame is (DP_OWNER_*) */
 	uint64_t tx_retry_tsc;          /* o.tx_retry_us in TSC ticks */
 	struct rte_ether_addr mac;

@@ -229,7 +229,7 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	}
 	memcpy(dst, dh + 1, len);
 	crc = rte_be_to_cpu_32(dh->crc32c);
-	sum = payload_sum(ip, udp, dst, len);
+	sum = d->tx_csum ? 0 : payload_sum(ip, udp, dst, len);        /* the port sums it */
 	for (unsigned live = f->live; live; live &= live - 1) {        /* set bits only */
 		unsigned s = (unsigned)__builtin_ctz(live);
 		struct dp_tmpl *ct = &f->child[s].tmpl;

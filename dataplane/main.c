@@ -5,7 +5,7 @@
  *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
  *                 [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]
  *                 [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]
- *                 [--tx-retry-us US]
+ *                 [--tx-retry-us US] [--no-tx-csum-offload]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
 		   "         [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]\n"
-		   "         [--tx-retry-us US]\n"
+		   "         [--tx-retry-us US] [--no-tx-csum-offload]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -77,7 +77,9 @@ static void usage(FILE *f)
 		   "                    frames to a device carry the tags its own came with\n"
 		   "  --tx-retry-us US  how long a full TX ring is tried again before the\n"
 		   "                    frames left are dropped, counted per child and repaired\n"
-		   "                    by the protocol (default %d, 0..10000)\n",
+		   "                    by the protocol (default %d, 0..10000)\n"
+		   "  --no-tx-csum-offload compute IPv4 and UDP checksums here even where\n"
+		   "                    the port offers to (benchmarks, tests)\n",
 		   DP_IDLE_LOOPS, DP_TX_RETRY_US);
 }
 
@@ -99,6 +101,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "idle-sleep-us", required_argument, NULL, 'I' },
 		{ "vlan", required_argument, NULL, 'V' },
 		{ "tx-retry-us", required_argument, NULL, 'T' },
+		{ "no-tx-csum-offload", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -121,6 +124,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
 		case 'R': o->no_rx_reuse = true; break;
+		case 'O': o->no_tx_csum = true; break;
 		case 'V':
 			if (dp_vlan_parse(optarg, &o->vlan) < 0) {
 				fprintf(stderr, "pfs-dataplane: bad value '%s' for --vlan (VID or "

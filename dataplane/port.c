@@ -128,6 +128,12 @@ int dp_port_init(struct dp *d)
 	d->rx_reuse = !d->o.no_rx_reuse && strcmp(info.driver_name, "net_af_xdp") != 0;
 	if (d->chain && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* The NIC computes what we send's IPv4 and UDP checksums where it
+	 * can (then no payload is summed here, tx.c); else tmpl.h's sums. */
+	const uint64_t csum_tx = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+	d->tx_csum = !d->o.no_tx_csum && (info.tx_offload_capa & csum_tx) == csum_tx;
+	if (d->tx_csum)
+		conf.txmode.offloads |= csum_tx;
 	/* The NIC's verdict on UDP checksums where it gives one; else rx.c
 	 * checks them in software (parse.c). */
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
@@ -151,11 +157,13 @@ int dp_port_init(struct dp *d)
 	dma_setup(d, &info);
 	if (d->chain)
 		printf("pfs-dataplane: port %u (%s) up, payloads zero-copy (chained mbufs) "
-		       "above %u bytes of copies per chunk%s\n", d->port, info.driver_name,
-		       d->o.copybreak, d->rx_reuse ? ", received frames reused" : "");
+		       "above %u bytes of copies per chunk%s%s\n", d->port, info.driver_name,
+		       d->o.copybreak, d->rx_reuse ? ", received frames reused" : "",
+		       d->tx_csum ? ", TX checksums offloaded" : "");
 	else
-		printf("pfs-dataplane: port %u (%s) up, payloads copied (linear mbufs)%s\n",
-		       d->port, info.driver_name, d->rx_reuse ? ", received frames reused" : "");
+		printf("pfs-dataplane: port %u (%s) up, payloads copied (linear mbufs)%s%s\n",
+		       d->port, info.driver_name, d->rx_reuse ? ", received frames reused" : "",
+		       d->tx_csum ? ", TX checksums offloaded" : "");
 	return 0;
 }
 
@@ -203,6 +211,18 @@ void dp_tx_flush(struct dp *d)
 
 	if (!d->ntx)
 		return;
+	/* Offload metadata as this NIC wants it (a no-op on most PMDs). A
+	 * frame it refuses is dropped and counted; the rest go. */
+	while (d->tx_csum) {
+		uint16_t ok = rte_eth_tx_prepare(d->port, 0, d->txq, (uint16_t)d->ntx);
+
+		if (ok == d->ntx)
+			break;
+		tx_dropped(d, d->txq[ok]);
+		memmove(&d->txq[ok], &d->txq[ok + 1], (d->ntx - ok - 1) * sizeof(d->txq[0]));
+		if (--d->ntx == 0)
+			return;
+	}
 	sent = rte_eth_tx_burst(d->port, 0, d->txq, (uint16_t)d->ntx);
 	while (sent < d->ntx) {
 		uint64_t now = rte_rdtsc();

@@ -59,6 +59,7 @@ void dp_tmpl_build(const struct dp *d, struct dp_tmpl *t, uint32_t ip, uint16_t 
 	t->ip_sum = rte_raw_cksum(iph, sizeof(*iph));
 	t->udp_sum = dp_fold16(dp_phdr_sum(iph, udp->dgram_len) +
 			       rte_raw_cksum(udp, DP_UDP_TO_PAYLOAD));
+	t->phdr = rte_ipv4_phdr_cksum(iph, 0);
 	t->l2 = (uint8_t)((const uint8_t *)iph - t->bytes);
 	t->hlen = (uint8_t)(hdrs + PFS_HDR_LEN + sizeof(struct pfs_wire_data));
 	t->ip = ip;

@@ -18,6 +18,7 @@
 
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_mbuf.h>
 #include <rte_udp.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +50,7 @@ struct dp_tmpl {
 	uint32_t owner;                 /* DP_OWNER_*: whose frames these are (dp.h) */
 	uint32_t ip_sum;                /* raw sum of the IPv4 header, id and checksum zero */
 	uint32_t udp_sum;               /* raw sum of pseudo header + the 36 bytes after IP */
+	uint16_t phdr;                  /* the pseudo header's checksum, for TX offload */
 };
 
 static inline bool dp_tmpl_fits(const struct dp_tmpl *t, uint32_t gen, uint32_t ip,
@@ -88,6 +90,36 @@ static inline void dp_tmpl_stamp(const struct dp_tmpl *t, uint8_t *frame, uint16
 	s = dp_fold16(t->udp_sum + (idx_be & 0xffff) + (idx_be >> 16) + (crc_be & 0xffff) +
 		      (crc_be >> 16) + psum);
 	udp->dgram_cksum = (rte_be16_t)~s ? (rte_be16_t)~s : 0xffff;  /* 0 means "none" */
+}
+
+/* The same with the port computing both checksums (TX checksum offload):
+ * the IP checksum left zero, the UDP one holding the pseudo header's sum,
+ * as DPDK's offload contract asks; the frame's mbuf gets the flags
+ * (dp_tx_csum_flags). No payload sum is needed at all. */
+static inline void dp_tmpl_stamp_offload(const struct dp_tmpl *t, uint8_t *frame,
+					 uint16_t ip_id, uint32_t idx, uint32_t crc)
+{
+	struct rte_ipv4_hdr *iph = (struct rte_ipv4_hdr *)(frame + t->l2);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(iph + 1);
+	struct pfs_wire_data *dh = (struct pfs_wire_data *)(frame + t->hlen) - 1;
+
+	memcpy(frame, t->bytes, DP_TMPL_LEN);
+	if (unlikely(t->hlen > DP_TMPL_LEN))
+		memcpy(frame + DP_TMPL_LEN, t->bytes + DP_TMPL_LEN, t->hlen - DP_TMPL_LEN);
+	iph->packet_id = rte_cpu_to_be_16(ip_id);
+	dh->index = rte_cpu_to_be_32(idx);
+	dh->crc32c = rte_cpu_to_be_32(crc);
+	udp->dgram_cksum = t->phdr;
+}
+
+/* An mbuf whose IPv4 and UDP checksums the port computes (l2: Ethernet
+ * header bytes, tags included; no IP options in what we send). */
+static inline void dp_tx_csum_flags(struct rte_mbuf *m, uint32_t l2)
+{
+	m->ol_flags = (m->ol_flags & ~RTE_MBUF_F_TX_OFFLOAD_MASK) | RTE_MBUF_F_TX_IPV4 |
+		      RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+	m->l2_len = l2;
+	m->l3_len = sizeof(struct rte_ipv4_hdr);
 }
 
 struct dp;

@@ -8,7 +8,8 @@
  * cache where the port takes chained mbufs and the copies of a chunk add up
  * to more than the copybreak, copied into the frame otherwise. Its CRC32C
  * and checksum partial sum are computed once per chunk (the memo), not once
- * per child.
+ * per child; where the port computes checksums (TX offload, port.c), the
+ * sum is not computed at all and each frame carries the offload flags.
  */
 #include <rte_cycles.h>
 #include <rte_ip.h>
@@ -46,7 +47,15 @@ void dp_tx_datagram(struct dp *d, const struct pfs_ring_msg *rm)
 	rte_pktmbuf_trim(m, (uint16_t)(DP_HDRS_MAX - hdrs));   /* fewer tags than room for */
 	udp = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, hdrs - sizeof(*udp));
 	memcpy(udp + 1, rm->data, rm->len);
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)udp - 1, udp);
+	if (d->tx_csum) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)udp - 1;
+
+		ip->hdr_checksum = 0;
+		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, 0);
+		dp_tx_csum_flags(m, hdrs - (uint32_t)(sizeof(*ip) + sizeof(*udp)));
+	} else {
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)udp - 1, udp);
+	}
 	d->st->tx_ctrl++;
 	d->st->tx_bytes += m->pkt_len;
 	dp_tx(d, m, 0);
@@ -126,7 +135,7 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
 		mm->hier = r->hier;
 		mm->len = len;
 		mm->crc = pfs_crc32c(payload, len);
-		mm->sum = dp_csum(payload, len);
+		mm->sum = d->tx_csum ? 0 : dp_csum(payload, len);      /* the port sums it */
 		mm->valid = true;
 	}
 	return mm;
@@ -170,7 +179,14 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 	if (in) {
 		uint32_t flen = t[0]->hlen + len;
 
-		dp_tmpl_stamp(t[0], rte_pktmbuf_mtod(in, uint8_t *), d->ip_id++, idx, crc, psum);
+		if (d->tx_csum) {
+			dp_tmpl_stamp_offload(t[0], rte_pktmbuf_mtod(in, uint8_t *), d->ip_id++, idx,
+					      crc);
+			dp_tx_csum_flags(in, t[0]->l2);
+		} else {
+			dp_tmpl_stamp(t[0], rte_pktmbuf_mtod(in, uint8_t *), d->ip_id++, idx, crc,
+				      psum);
+		}
 		in->data_len = (uint16_t)flen;  /* Ethernet padding, if any, goes */
 		in->pkt_len = flen;
 		bytes += flen;
@@ -181,7 +197,12 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		uint8_t *frame = rte_pktmbuf_mtod(h[k], uint8_t *);
 		uint32_t flen = t[k]->hlen + len;
 
-		dp_tmpl_stamp(t[k], frame, d->ip_id++, idx, crc, psum);
+		if (d->tx_csum) {
+			dp_tmpl_stamp_offload(t[k], frame, d->ip_id++, idx, crc);
+			dp_tx_csum_flags(h[k], t[k]->l2);
+		} else {
+			dp_tmpl_stamp(t[k], frame, d->ip_id++, idx, crc, psum);
+		}
 		if (chain) {
 			/* rte_pktmbuf_attach_extbuf() and _chain(), without the
 			 * per-copy reference update done above. */

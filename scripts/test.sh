@@ -79,6 +79,7 @@ if [ "$(id -u)" -eq 0 ]; then
   step trust timeout 900 python3 tests/site/test_trust.py
   step faults timeout 900 python3 tests/site/test_faults.py
   step wan-delay timeout 300 python3 tests/site/test_wan_delay.py
+  step tx-offload timeout 300 python3 tests/site/test_tx_offload.py
   step appliance timeout 900 python3 tests/site/test_appliance.py
   step serve timeout 300 python3 tests/site/test_serve.py
   step dissector timeout 300 python3 tests/test_dissector.py build
@@ -88,7 +89,7 @@ if [ "$(id -u)" -eq 0 ]; then
     --modes appliance-http,nginx --out "$smoke_dir/rtt"
   step faults-bench-smoke timeout 600 python3 bench/upstream_faults.py --smoke --out "$smoke_dir"
 else
-  root_steps=(site trust faults wan-delay appliance serve dissector package rollout-smoke
+  root_steps=(site trust faults wan-delay tx-offload appliance serve dissector package rollout-smoke
               rollout-smoke-rtt faults-bench-smoke)
   echo "=== ${root_steps[*]}: need root (network namespaces)"
   failed=$((failed + ${#root_steps[@]})); failures+=("${root_steps[@]}")
