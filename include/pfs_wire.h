@@ -3,12 +3,16 @@
  * Included by the engine's codec, the reference peer, the dataplane, the BPF
  * steering program and the benchmarks. Fixed-width kernel types only, so it
  * compiles both for user space and for clang -target bpf. Every layout here
- * is specified, with its rationale, in docs/protocol.md section 3; the
- * offsets below are checked at compile time against that table.
+ * is specified, with its rationale, in docs/protocol.md section 3; the size
+ * and every field offset below are checked at compile time against its
+ * tables (the end of this file).
  *
- * All multi-byte fields are big-endian on the wire. These structs describe
- * layout only: code reads fields with explicit big-endian loads (the codec),
- * never by casting an unaligned datagram to a struct.
+ * All multi-byte fields are big-endian on the wire. The codec reads fields
+ * with explicit big-endian loads and never casts a datagram to a struct. The
+ * dataplane does, on the fast path (dataplane/parse.c, fanout.c, tmpl.h):
+ * only after the header validator has checked the datagram's lengths, and
+ * always converting with rte_be_to_cpu_*; these structs are packed, so an
+ * unaligned datagram reads correctly on any CPU.
  */
 #ifndef PFS_WIRE_H
 #define PFS_WIRE_H
@@ -216,5 +220,66 @@ PFS_WIRE_CHECK(pfs_wire_mreq, 8);
 PFS_WIRE_CHECK(pfs_wire_mpiece, 8);
 PFS_WIRE_CHECK(pfs_wire_relay, 8);
 #undef PFS_WIRE_CHECK
+
+/* Every field at the offset docs/protocol.md 3 gives it. */
+#define PFS_WIRE_AT(t, f, off) \
+	_Static_assert(__builtin_offsetof(struct t, f) == (off), #t "." #f " offset")
+PFS_WIRE_AT(pfs_wire_hdr, magic, 0);
+PFS_WIRE_AT(pfs_wire_hdr, version, 2);
+PFS_WIRE_AT(pfs_wire_hdr, type, 3);
+PFS_WIRE_AT(pfs_wire_hdr, flags, 4);
+PFS_WIRE_AT(pfs_wire_hdr, auth_len, 5);
+PFS_WIRE_AT(pfs_wire_hdr, body_len, 6);
+PFS_WIRE_AT(pfs_wire_hdr, sender, 8);
+PFS_WIRE_AT(pfs_wire_hdr, hier, 12);
+PFS_WIRE_AT(pfs_wire_claim, strength, 0);
+PFS_WIRE_AT(pfs_wire_claim, ad, 4);
+PFS_WIRE_AT(pfs_wire_claim, model_len, 5);
+PFS_WIRE_AT(pfs_wire_claim, path_len, 6);
+PFS_WIRE_AT(pfs_wire_root, strength, 0);
+PFS_WIRE_AT(pfs_wire_root, tree_nodes, 4);
+PFS_WIRE_AT(pfs_wire_root, flags, 8);
+PFS_WIRE_AT(pfs_wire_root, model_len, 9);
+PFS_WIRE_AT(pfs_wire_root, path_len, 10);
+PFS_WIRE_AT(pfs_wire_join, subtree_nodes, 0);
+PFS_WIRE_AT(pfs_wire_join, hops, 4);
+PFS_WIRE_AT(pfs_wire_join, model_len, 5);
+PFS_WIRE_AT(pfs_wire_join, path_len, 6);
+PFS_WIRE_AT(pfs_wire_relay, strength, 0);
+PFS_WIRE_AT(pfs_wire_relay, hold_ms, 4);
+PFS_WIRE_AT(pfs_wire_relay, model_len, 6);
+PFS_WIRE_AT(pfs_wire_relay, flags, 7);
+PFS_WIRE_AT(pfs_wire_status, mflags, 0);
+PFS_WIRE_AT(pfs_wire_status, npath, 1);
+PFS_WIRE_AT(pfs_wire_status, reserved, 2);
+PFS_WIRE_AT(pfs_wire_status, chunk_size, 4);
+PFS_WIRE_AT(pfs_wire_status, size, 8);
+PFS_WIRE_AT(pfs_wire_status, sha256, 16);
+PFS_WIRE_AT(pfs_wire_status, parent_prefix, 48);
+PFS_WIRE_AT(pfs_wire_status, manifest_len, 52);
+PFS_WIRE_AT(pfs_wire_accept, slot, 0);
+PFS_WIRE_AT(pfs_wire_accept, reserved, 1);
+PFS_WIRE_AT(pfs_wire_redirect, target_id, 0);
+PFS_WIRE_AT(pfs_wire_redirect, target_ip, 4);
+PFS_WIRE_AT(pfs_wire_redirect, target_port, 8);
+PFS_WIRE_AT(pfs_wire_redirect, reserved, 10);
+PFS_WIRE_AT(pfs_wire_reason, reason, 0);
+PFS_WIRE_AT(pfs_wire_reason, reserved, 1);
+PFS_WIRE_AT(pfs_wire_data, index, 0);
+PFS_WIRE_AT(pfs_wire_data, crc32c, 4);
+PFS_WIRE_AT(pfs_wire_range, start, 0);
+PFS_WIRE_AT(pfs_wire_range, count, 4);
+PFS_WIRE_AT(pfs_wire_mreq, offset, 0);
+PFS_WIRE_AT(pfs_wire_mreq, total, 4);
+PFS_WIRE_AT(pfs_wire_mpiece, total, 0);
+PFS_WIRE_AT(pfs_wire_mpiece, offset, 4);
+PFS_WIRE_AT(pfs_wire_ack, cum, 0);
+PFS_WIRE_AT(pfs_wire_ack, highest, 4);
+PFS_WIRE_AT(pfs_wire_ack, limit, 8);
+PFS_WIRE_AT(pfs_wire_ack, subtree_nodes, 12);
+PFS_WIRE_AT(pfs_wire_ack, flags, 16);
+PFS_WIRE_AT(pfs_wire_ack, nranges, 17);
+PFS_WIRE_AT(pfs_wire_ack, reserved, 18);
+#undef PFS_WIRE_AT
 
 #endif /* PFS_WIRE_H */
