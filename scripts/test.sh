@@ -57,6 +57,26 @@ fuzz() {        # fuzz TARGET [gen_corpus flag]: a bounded libFuzzer run from a 
   rm -rf "$corpus"
   return "$rc"
 }
+# What a device maker builds: the engine and pfs-peer without the
+# appliance's dependencies (meson -Dappliance=disabled), linked against none
+# of them, and their unit tests.
+peer_only() {
+  if [ ! -f build-peer/build.ninja ]; then
+    meson setup build-peer -Dappliance=disabled -Dtests=enabled >/dev/null || return 1
+  fi
+  ninja -C build-peer >/dev/null || return 1
+  local bin
+  for bin in peer/pfs-peer trust/pfs-sign sim/pfs-sim; do
+    if ldd "build-peer/$bin" | grep -E 'librte_|libbpf|libpcap|libconfig|libmicrohttpd'; then
+      echo "build-peer/$bin links an appliance library"; return 1
+    fi
+  done
+  [ ! -e build-peer/dataplane ] && [ ! -e build-peer/control ] ||
+    { echo "the peer-only build built the appliance"; return 1; }
+  meson test -C build-peer --suite unit --print-errorlogs
+}
+step peer-only peer_only
+
 step fuzz-decode fuzz fuzz_decode
 step fuzz-manifest fuzz fuzz_manifest --manifest
 step fuzz-dp-rx fuzz fuzz_dp_rx --frames
