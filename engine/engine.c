@@ -323,8 +323,8 @@ int pfs_engine_accept(struct pfs_engine *e, const uint8_t *buf, size_t len, stru
 	int rc = pfs_decode(buf, len, m);
 
 	if (rc < 0) {
-		e->st.rx_bad[pfs_codec_err_index(rc)]++;
-		return rc;
+		e->st.rx_bad[pfs_codec_err_index(rc)]++;      /* the codec's reason */
+		return -EBADMSG;
 	}
 	if (m->sender == e->cfg.node_id)
 		return 1;       /* our own broadcast looped back */
@@ -347,7 +347,7 @@ int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr 
 
 	if (rc == 0)
 		pfs_engine_recv_msg(e, now, src, &m);
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : 0;         /* -EBADMSG, or 0 (taken, or dropped as ours) */
 }
 
 void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,

@@ -16,7 +16,8 @@
  * own storage, which is what lets a device stream files of any size.
  *
  * Errors: negative errno from functions returning int, NULL + errno from
- * constructors.
+ * constructors. The codec's own reasons (enum pfs_err in pfs_codec.h) stay
+ * in the codec and in the per-reason counters; the engine returns -EBADMSG.
  */
 #ifndef PFS_ENGINE_H
 #define PFS_ENGINE_H
@@ -264,14 +265,17 @@ void pfs_engine_free(struct pfs_engine *e);
 /* Start taking part in the hierarchy (our model, path). Returns its index. */
 int pfs_engine_want(struct pfs_engine *e, pfs_time_t now, const char *path);
 
-/* A datagram arrived. Returns 0, or the codec error it was dropped for. */
+/* A datagram arrived. Returns 0, or -EBADMSG when it did not decode (the
+ * codec's reason, enum pfs_err, is counted in stats.rx_bad: the codec's
+ * codes are their own enum and never returned as errno values). */
 int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
 		    const uint8_t *buf, size_t len);
 /* pfs_engine_recv() in two steps, for a driver that must know a message is
  * authentic before it acts on it (pfs-control joins a hierarchy on a CLAIM):
  * accept decodes, drops our own and authenticates (recording the sequence:
  * accept a datagram once); 0 when m should be given to recv_msg, 1 when it
- * was dropped, or a codec error. m points into buf. */
+ * was dropped (ours, or not authentic), -EBADMSG when it did not decode
+ * (counted by reason in stats.rx_bad). m points into buf. */
 int pfs_engine_accept(struct pfs_engine *e, const uint8_t *buf, size_t len, struct pfs_msg *m);
 void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
 			 const struct pfs_msg *m);
