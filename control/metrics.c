@@ -167,6 +167,8 @@ static void dataplane(FILE *f, struct ctl *c)
 	one(f, "pfs_relay_dataplane_tx_chunks_total", "counter", "Chunk frames sent.",
 	    (double)d->tx_chunks);
 	one(f, "pfs_relay_dataplane_tx_bytes_total", "counter", "Bytes sent.", (double)d->tx_bytes);
+	one(f, "pfs_relay_dataplane_tx_retries_total", "counter", "TX bursts tried again on a "
+	    "full ring.", (double)d->tx_retries);
 	one(f, "pfs_relay_dataplane_fanout_chunks_total", "counter", "Chunks stored and relayed "
 	    "by the dataplane itself.", (double)d->fanout_chunks);
 	one(f, "pfs_relay_dataplane_to_control_total", "counter", "Datagrams passed to "
@@ -180,6 +182,7 @@ static void dataplane(FILE *f, struct ctl *c)
 		{ "ring_full", d->to_control_drops }, { "tx_refused", d->tx_drops },
 		{ "no_mbuf", d->mbuf_drops }, { "queue_full", d->queue_drops },
 		{ "chunk_missing", d->chunk_missing }, { "bad_digest", d->fanout_bad_digest },
+		{ "stale_range", d->stale_ranges },
 	};
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		fprintf(f, "pfs_relay_dataplane_drops_total{reason=\"%s\"} %llu\n", drops[i].why,
