@@ -297,7 +297,6 @@ void ctl_runs_end_drain(struct ctl *c);
 void ctl_runs_flush_due(struct ctl *c, int64_t now);
 void ctl_runs_flush_all(struct ctl *c);
 int64_t ctl_runs_deadline(void);
-unsigned ctl_runs_held(void);
 
 /* upstream.c: manifests and files from upstream into the cache, or from it */
 void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);

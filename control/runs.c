@@ -118,8 +118,3 @@ int64_t ctl_runs_deadline(void)
 			t = runs[i].opened + RUN_HOLD_NS;
 	return t;
 }
-
-unsigned ctl_runs_held(void)
-{
-	return (unsigned)nruns;
-}

@@ -238,7 +238,6 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 			dp_tmpl_build(d, ct, f->child[s].ip, f->child[s].port, f->hier, len);
 			ct->owner = DP_OWNER_FANOUT | (uint32_t)(f - d->fanout) << 4 | s;
 		}
-		f->child[s].sent++;
 		t[n++] = ct;
 	}
 	mask = f->live;
@@ -254,6 +253,8 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 		in = NULL;
 	} else {
 		d->st->fanout_tx += n;
+		for (unsigned live = f->live; live; live &= live - 1)
+			f->child[__builtin_ctz(live)].sent++;
 	}
 	d->st->fanout_chunks++;
 	d->st->fanout_reused += n && in;

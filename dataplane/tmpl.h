@@ -66,6 +66,15 @@ static inline uint32_t dp_fold16(uint32_t s)
 	return (s & 0xffff) + (s >> 16);
 }
 
+/* The template's header bytes to frame: a constant size (a few vector
+ * moves), and a second short copy when VLAN tags make them longer. */
+static inline void dp_tmpl_copy(const struct dp_tmpl *t, uint8_t *frame)
+{
+	memcpy(frame, t->bytes, DP_TMPL_LEN);
+	if (unlikely(t->hlen > DP_TMPL_LEN))
+		memcpy(frame + DP_TMPL_LEN, t->bytes + DP_TMPL_LEN, t->hlen - DP_TMPL_LEN);
+}
+
 /* Write the template's headers at frame for chunk idx (CRC crc, payload
  * raw sum psum, as dp_csum() gives it), with IP id ip_id. The payload
  * starts at an even offset of the UDP datagram, so its sum adds as is. */
@@ -78,10 +87,7 @@ static inline void dp_tmpl_stamp(const struct dp_tmpl *t, uint8_t *frame, uint16
 	uint32_t id_be = rte_cpu_to_be_16(ip_id), idx_be = rte_cpu_to_be_32(idx);
 	uint32_t crc_be = rte_cpu_to_be_32(crc), s;
 
-	/* Constant sizes: a few vector moves; tags add a second, short one. */
-	memcpy(frame, t->bytes, DP_TMPL_LEN);
-	if (unlikely(t->hlen > DP_TMPL_LEN))
-		memcpy(frame + DP_TMPL_LEN, t->bytes + DP_TMPL_LEN, t->hlen - DP_TMPL_LEN);
+	dp_tmpl_copy(t, frame);
 	iph->packet_id = (rte_be16_t)id_be;
 	iph->hdr_checksum = (rte_be16_t)~dp_fold16(t->ip_sum + id_be);
 	dh->index = idx_be;
@@ -103,9 +109,7 @@ static inline void dp_tmpl_stamp_offload(const struct dp_tmpl *t, uint8_t *frame
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(iph + 1);
 	struct pfs_wire_data *dh = (struct pfs_wire_data *)(frame + t->hlen) - 1;
 
-	memcpy(frame, t->bytes, DP_TMPL_LEN);
-	if (unlikely(t->hlen > DP_TMPL_LEN))
-		memcpy(frame + DP_TMPL_LEN, t->bytes + DP_TMPL_LEN, t->hlen - DP_TMPL_LEN);
+	dp_tmpl_copy(t, frame);
 	iph->packet_id = rte_cpu_to_be_16(ip_id);
 	dh->index = rte_cpu_to_be_32(idx);
 	dh->crc32c = rte_cpu_to_be_32(crc);
