@@ -5,17 +5,24 @@
  *                [--file-size BYTES] [--children N] [--from IP] [--self IP]
  *                [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]
  *                [--verify CONTENT] [--hash-cycles] [--echo]
+ *   pfs-relayctl --shard-paths W [--model M]
  *
  * It plays the control process's part for one hierarchy the dataplane is a
  * member of: lays out the segment, makes the cache entry and reserves the
  * whole file, sends CONFIG and a FANOUT table with N children (10.99.1.1..N,
  * port 4051), and drains what the dataplane reports. pfs-gen's defaults
- * match its own, so a trace of pfs-gen is relayed as is.
+ * match its own, so a trace of pfs-gen is relayed as is. --path may be
+ * given up to 8 times: one hierarchy each, the same children (a dataplane
+ * with several workers, one trace per RX queue).
+ *
+ * --shard-paths W prints W file paths, one per line, the first whose
+ * hierarchy worker w of a W-worker dataplane owns (dataplane/shard.h):
+ * traces that keep every worker busy, or none on its own queue.
  *
  * Measuring: --seconds S after --warmup W takes two snapshots of the
  * dataplane's counters and prints the rates between them as one JSON line:
  * chunks in and packets out per second, payload Gbit/s, TSC cycles per chunk
- * (the dataplane polls one core, so cycles = TSC Hz x seconds). With
+ * (cycles = TSC Hz x seconds x the dataplane's polling workers). With
  * --until-chunks it waits until that many chunks were relayed and prints the
  * totals instead (tests). Exits 1 if the dataplane never came or the time
  * ran out.
@@ -46,10 +53,15 @@
 #include "pfs_dp_stats.h"
 #include "pfs_shm.h"
 #include "pfs_wire.h"
+#include "shard.h"
 #include "verify.h"
+
+#define RC_PATHS 8
 
 struct rc_opts {
 	const char *segment, *model, *path, *verify;
+	const char *paths[RC_PATHS];
+	unsigned npaths, shard_paths;
 	bool hash_cycles, echo;
 	uint32_t chunk_size, children, from, self;
 	uint64_t file_size, until_chunks;
@@ -77,7 +89,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]\n"
 		   "         [--file-size BYTES] [--children N] [--from IP] [--self IP]\n"
 		   "         [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]\n"
-		   "         [--verify CONTENT] [--hash-cycles] [--echo]\n");
+		   "         [--verify CONTENT] [--hash-cycles] [--echo]\n"
+		   "       pfs-relayctl --shard-paths W [--model M]\n");
 }
 
 static int num(const char *s, const char *name, double lo, double hi, double *v)
@@ -118,6 +131,7 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
 		{ "verify", required_argument, NULL, 'V' }, { "hash-cycles", no_argument, NULL, 'H' },
 		{ "echo", no_argument, NULL, 'E' },
+		{ "shard-paths", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double v;
@@ -131,7 +145,15 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		switch (opt) {
 		case 'g': o->segment = optarg; break;
 		case 'm': o->model = optarg; break;
-		case 'p': o->path = optarg; break;
+		case 'p':
+			if (o->npaths == RC_PATHS) {
+				fprintf(stderr, "pfs-relayctl: at most %d --path\n", RC_PATHS);
+				return -1;
+			}
+			o->path = o->paths[o->npaths++] = optarg;
+			break;
+		case 'W': if (num(optarg, "shard-paths", 1, 64, &v) < 0) return -1;
+			o->shard_paths = (unsigned)v; break;
 		case 'F': if (ip(optarg, "from", &o->from) < 0) return -1; break;
 		case 'S': if (ip(optarg, "self", &o->self) < 0) return -1; break;
 		case 'c': if (num(optarg, "chunk-size", 1, PFS_CHUNK_MAX, &v) < 0) return -1;
@@ -152,6 +174,15 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		default: return -1;
 		}
 	}
+	if (!o->npaths)
+		o->paths[o->npaths++] = o->path;
+	o->path = o->paths[0];
+	if (o->verify && o->npaths > 1) {
+		fprintf(stderr, "pfs-relayctl: --verify takes one --path\n");
+		return -1;
+	}
+	if (o->shard_paths)
+		return 0;
 	if (!o->segment || optind != argc) {
 		fprintf(stderr, "pfs-relayctl: %s\n", o->segment ? "unexpected argument" :
 							       "--segment is required");
@@ -261,16 +292,16 @@ static double hash_cycles(uint32_t len)
 	return best[4];
 }
 
-static int setup(const struct rc_opts *o, struct pfs_shm *s, struct pfs_cache *cache)
+/* One hierarchy: its cache file, its digests, its fan-out table. */
+static int setup_hier(const struct rc_opts *o, const char *path, struct pfs_shm *s,
+		      struct pfs_cache *cache)
 {
-	uint64_t hier = pfs_hier_key(o->model, strlen(o->model), o->path, strlen(o->path));
-	struct pfs_ring_msg cfg = { .type = PFS_RMSG_CONFIG, .ip = o->self,
-				    .slot = o->self | 0xff, .value = o->self, .port = PFS_PORT };
+	uint64_t hier = pfs_hier_key(o->model, strlen(o->model), path, strlen(path));
 	struct pfs_ring_msg fan = { .type = PFS_RMSG_FANOUT, .hier = hier, .value = 1 };
 	struct pfs_rmsg_fanout *t = (void *)fan.data;
 	int fi, rc;
 
-	fi = pfs_cache_create(cache, hier, o->model, o->path, o->chunk_size);
+	fi = pfs_cache_create(cache, hier, o->model, path, o->chunk_size);
 	if (fi < 0 || (rc = pfs_cache_reserve(cache, fi, o->file_size)) < 0) {
 		fprintf(stderr, "pfs-relayctl: cache: cannot hold %llu bytes: %s\n",
 			(unsigned long long)o->file_size, strerror(fi < 0 ? -fi : -rc));
@@ -294,19 +325,51 @@ static int setup(const struct rc_opts *o, struct pfs_shm *s, struct pfs_cache *c
 		t->child[i].ip = 0x0a630100 + i + 1;    /* 10.99.1.(i+1) */
 		t->child[i].port = PFS_PORT;
 	}
-	if (pfs_shm_send(s, &cfg) < 0 || pfs_shm_send(s, &fan) < 0) {
+	if (pfs_shm_send(s, &fan) < 0) {
 		fprintf(stderr, "pfs-relayctl: ring full\n");
 		return -1;
 	}
 	return 0;
 }
 
-static int wait_dataplane(struct pfs_shm *s, const struct pfs_dp_stats *st, double deadline)
+static int setup(const struct rc_opts *o, struct pfs_shm *s, struct pfs_cache *cache)
+{
+	struct pfs_ring_msg cfg = { .type = PFS_RMSG_CONFIG, .ip = o->self,
+				    .slot = o->self | 0xff, .value = o->self, .port = PFS_PORT };
+
+	if (pfs_shm_send(s, &cfg) < 0) {
+		fprintf(stderr, "pfs-relayctl: ring full\n");
+		return -1;
+	}
+	for (unsigned i = 0; i < o->npaths; i++)
+		if (setup_hier(o, o->paths[i], s, cache) < 0)
+			return -1;
+	return 0;
+}
+
+/* W paths, the first of "fw/bench-K.bin" that worker w owns, for each w. */
+static int print_shard_paths(const struct rc_opts *o)
+{
+	for (unsigned w = 0; w < o->shard_paths; w++)
+		for (unsigned k = 0;; k++) {
+			char path[64];
+			snprintf(path, sizeof(path), "fw/bench-%u.bin", k);
+			if (dp_shard(pfs_hier_key(o->model, strlen(o->model), path, strlen(path)),
+				  o->shard_paths) == w) {
+				printf("%s\n", path);
+				break;
+			}
+		}
+	return 0;
+}
+
+static int wait_dataplane(const struct rc_opts *o, struct pfs_shm *s,
+			  const struct pfs_dp_stats *st, double deadline)
 {
 	while (!stop && now_s() < deadline) {
 		struct pfs_shm_side_info p;
 		pfs_shm_peer(s, &p);
-		if (p.pid && st->magic == PFS_DP_STATS_MAGIC && st->from_control >= 2)
+		if (p.pid && st->magic == PFS_DP_STATS_MAGIC && st->from_control >= 1 + o->npaths)
 			return 0;
 		pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
 		usleep(10000);
@@ -323,6 +386,7 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 		S(fanout_reused), S(rx_pkts), S(rx_bad_crc), S(rx_bad_csum), S(rx_ttl),
 		S(rx_not_pfs), S(rx_malformed), S(rx_tagged), S(neighbours), S(mbuf_drops),
 		S(tx_drops), S(tx_pkts), S(tx_retries), S(fanout_verified), S(fanout_bad_digest),
+		S(rx_handoff), S(handoff_drops), S(workers), S(fanout_tables),
 #undef S
 		{ "reports", n->reports }, { "reported_chunks", n->reported_chunks },
 		{ "to_control", n->to_control }, { "echoes", n->echoes }, { "tx_ctrl", st->tx_ctrl },
@@ -363,13 +427,15 @@ static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_
 	}
 	double in = (double)(b.fanout_chunks - a.fanout_chunks) / dt;
 	double out = (double)(b.tx_chunks - a.tx_chunks) / dt;
-	printf("{\"children\": %u, \"chunk_size\": %u, \"seconds\": %.3f, "
-	       "\"chunks_in_per_s\": %.0f, \"pkts_out_per_s\": %.0f, \"payload_gbit_s\": %.3f, "
+	uint64_t workers = b.workers ? b.workers : 1;
+	printf("{\"children\": %u, \"chunk_size\": %u, \"seconds\": %.3f, \"workers\": %llu, "
+	       "\"hierarchies\": %u, \"rx_handoff\": %llu, \"chunks_in_per_s\": %.0f, \"pkts_out_per_s\": %.0f, \"payload_gbit_s\": %.3f, "
 	       "\"cycles_per_chunk\": %.0f, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
 	       "\"rx_bad_crc\": %llu, \"reports\": %llu, \"reported_chunks\": %llu, "
 	       "\"verified\": %llu, \"bad_digest\": %llu, \"hash_cycles\": %.0f}\n",
-	       o->children, o->chunk_size, dt, in, out, out * o->chunk_size * 8 / 1e9,
-	       in > 0 ? (double)b.tsc_hz / in : 0.0,
+	       o->children, o->chunk_size, dt, (unsigned long long)workers, o->npaths,
+	       (unsigned long long)(b.rx_handoff - a.rx_handoff), in, out,
+	       out * o->chunk_size * 8 / 1e9, in > 0 ? (double)(b.tsc_hz * workers) / in : 0.0,
 	       (unsigned long long)(b.mbuf_drops - a.mbuf_drops),
 	       (unsigned long long)(b.tx_drops - a.tx_drops),
 	       (unsigned long long)(b.rx_bad_crc - a.rx_bad_crc),
@@ -397,8 +463,11 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	/* Room for the file, rounded to extents, plus the cache's own tables. */
-	p.cache_bytes = (o.file_size / PFS_CACHE_EXTENT + 4) * PFS_CACHE_EXTENT + (8u << 20);
+	if (o.shard_paths)
+		return print_shard_paths(&o);
+	/* Room for the files, rounded to extents, plus the cache's own tables. */
+	p.cache_bytes = (o.file_size / PFS_CACHE_EXTENT + 4) * PFS_CACHE_EXTENT * o.npaths +
+			(8u << 20);
 	if ((rc = pfs_shm_attach(o.segment, PFS_SHM_CONTROL, &p, &s)) < 0) {
 		fprintf(stderr, "pfs-relayctl: segment %s: %s\n", o.segment, strerror(-rc));
 		return 1;
@@ -410,7 +479,7 @@ int main(int argc, char **argv)
 	}
 	st = pfs_shm_stats(s);
 	pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
-	if (setup(&o, s, cache) < 0 || wait_dataplane(s, st, now_s() + o.timeout) < 0)
+	if (setup(&o, s, cache) < 0 || wait_dataplane(&o, s, st, now_s() + o.timeout) < 0)
 		goto out;
 	if (o.until_chunks) {
 		double deadline = now_s() + o.timeout;

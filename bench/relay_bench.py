@@ -34,7 +34,17 @@ generator sent and got back. On a two-core machine the generator's core,
 which also drains every frame the device sends back, may be the bottleneck
 of both rows alike.
 
---smoke: one chunk size, fan-out 2, one second: the test command's guard.
+--workers 1,2 (the default): the default row (CRC on, copybreak, not
+signed) at each fan-out is run again with 2 workers (pfs-dataplane
+--workers 2 on lcores 0 and 1): net_pcap then replays two traces, one per
+RX queue, each of a hierarchy the worker polling that queue owns
+(pfs-relayctl --shard-paths), as RSS or a flow rule would spread the
+parents' streams; each such row gives its ratio to the 1-worker row of the
+same run. Only with --source pcap: the generator of --source gen needs a
+core of its own.
+
+--smoke: one chunk size, fan-out 2, one second, 1 and 2 workers: the test
+command's guard.
 """
 import argparse
 import contextlib
@@ -65,12 +75,15 @@ FEED_SLACK = 30         # bound on the feed beyond the window; it is halted when
 
 
 def eal(trace, prefix, lcores, feed):
-    """The device under test's EAL: the trace replayed by net_pcap itself, or
-    the client end of a memif pair whose server is the feed (pfs-gen)."""
+    """The device under test's EAL: the trace replayed by net_pcap itself
+    (several: one per RX queue), or the client end of a memif pair whose
+    server is the feed (pfs-gen)."""
     if feed is None:
+        traces = trace if isinstance(trace, list) else [trace]
         return ["--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "-l", lcores,
                 "--file-prefix", prefix, "--log-level=lib.eal:error",
-                "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % trace]
+                "--vdev", "net_pcap0,%s,infinite_rx=1" % ",".join(
+                    "rx_pcap=%s" % t for t in traces)]
     # memif needs EAL's multi-process channel: no --no-shconf (runtime_dirs()).
     feed.prefixes.append(prefix)
     return ["--no-huge", "-m", "1024", "--no-pci", "-l", lcores, "--file-prefix", prefix,
@@ -173,13 +186,21 @@ def trace_args(chunk):
     return ["--chunk-size", str(chunk), "--file-size", str(chunk * TRACE_CHUNKS)]
 
 
-def make_trace(work, chunk):
-    """The trace, its size, and the file's bytes (what verified rows sign)."""
-    trace = os.path.join(work, "trace-%d.pcap" % chunk)
-    content = os.path.join(work, "content-%d.bin" % chunk)
-    subprocess.run([GEN, "--out", trace, "--content", content] + trace_args(chunk), check=True,
-                   capture_output=True)
+def make_trace(work, chunk, path=None):
+    """The trace, its size, and the file's bytes (what verified rows sign).
+    path: the file of another hierarchy than pfs-gen's default."""
+    tag = "%d%s" % (chunk, "-" + path.replace("/", "_") if path else "")
+    trace = os.path.join(work, "trace-%s.pcap" % tag)
+    content = os.path.join(work, "content-%s.bin" % tag)
+    subprocess.run([GEN, "--out", trace, "--content", content] + trace_args(chunk) +
+                   (["--path", path] if path else []), check=True, capture_output=True)
     return trace, chunk * TRACE_CHUNKS, content
+
+
+def shard_paths(workers):
+    """A file path per worker, of a hierarchy that worker owns."""
+    return subprocess.run([RELAYCTL, "--shard-paths", str(workers)], check=True,
+                          capture_output=True, text=True).stdout.split()
 
 
 def stop(p, timeout=20):
@@ -209,20 +230,24 @@ PAYLOAD_ARGS = {
 
 
 def run_dataplane(trace, size, chunk, children, crc, payload, seconds, warmup, fd=None,
-                  content=None):
+                  content=None, paths=None):
     """One row. content: the chunks are signed and checked against their
-    digests (pfs-relayctl --verify); the hash alone is timed in the same run."""
+    digests (pfs-relayctl --verify); the hash alone is timed in the same run.
+    paths: a worker per path, trace a list of as many traces (--workers)."""
     seg = "/dev/shm/pfs-bench-%d" % os.getpid()
-    args = [DATAPLANE] + eal(trace, "pfsbench%d" % os.getpid(), LCORE, fd) + [
+    workers = len(paths) if paths else 1
+    lcores = LCORE if workers == 1 else "0-%d" % (workers - 1)
+    args = [DATAPLANE] + eal(trace, "pfsbench%d" % os.getpid(), lcores, fd) + [
         "--", "--segment", seg, "--max-frame", str(max_frame(chunk)),
-        ] + PAYLOAD_ARGS[payload]
+        "--workers", str(workers)] + PAYLOAD_ARGS[payload]
     if not crc:
         args.append("--no-crc-check")
     ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
                             "--file-size", str(size), "--children", str(children),
                             "--warmup", str(warmup), "--seconds", str(seconds),
                             "--timeout", "30", "--hash-cycles"] +
-                           (["--verify", content] if content else []),
+                           (["--verify", content] if content else []) +
+                           sum((["--path", p] for p in paths or []), []),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dp = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -313,6 +338,23 @@ def fmt_rate(x):
     return "%.2f M" % (x / 1e6)
 
 
+def median_row(runs):
+    """The median run by packets out; the spread beside it."""
+    runs.sort(key=lambda x: x["pkts_out_per_s"])
+    r = runs[len(runs) // 2]
+    r["runs_pkts_out_per_s"] = [x["pkts_out_per_s"] for x in runs]
+    return r
+
+
+def print_row(r, fd, note=""):
+    print("chunk %5d  fan-out %d  workers %d  crc %-3s  verify %-3s  %-9s  in %9s/s  "
+          "out %9s/s  %6.2f Gbit/s  %6.0f cyc/chunk" % (
+              r["chunk_size"], r["children"], r["workers"], "on" if r["crc"] else "off",
+              "on" if r["verify"] else "off", r["payload"], fmt_rate(r["chunks_in_per_s"]),
+              fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"],
+              r["cycles_per_chunk"]) + note + spread_note(r) + feed_note(r), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true")
@@ -324,14 +366,21 @@ def main():
     ap.add_argument("--source", choices=["pcap", "gen"], default="pcap",
                     help="pcap: net_pcap replays the trace inside the device under test; "
                          "gen: pfs-gen --transmit feeds it over memif from another core")
+    ap.add_argument("--workers", default="1,2",
+                    help="polling lcores of the dataplane rows (1 always; more: --source pcap)")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
     a = ap.parse_args()
     try:
         chunks = [1408] if a.smoke else [int(x) for x in a.chunks.split(",")]
         fanouts = [2] if a.smoke else [int(x) for x in a.fanouts.split(",")]
+        workers = [int(x) for x in a.workers.split(",")]
     except ValueError:
-        ap.error("--chunks and --fanouts take comma-separated integers")
+        ap.error("--chunks, --fanouts and --workers take comma-separated integers")
+    if any(w < 1 or w > os.cpu_count() for w in workers):
+        ap.error("--workers: 1..%d (this machine's cores)" % os.cpu_count())
+    if a.source == "gen":
+        workers = [1]           # the generator has the other core
     if not 1 <= a.repeat <= 9:
         ap.error("--repeat takes 1..9")
     if any(c < 1 or c > 8192 for c in chunks) or any(f < 1 or f > 16 for f in fanouts):
@@ -376,28 +425,36 @@ def main():
                         feed_figures(r, fd)
                         runs.append(r)
                     # The median run by packets out; the spread beside it.
-                    runs.sort(key=lambda x: x["pkts_out_per_s"])
-                    r = runs[len(runs) // 2]
-                    r["runs_pkts_out_per_s"] = [x["pkts_out_per_s"] for x in runs]
+                    r = median_row(runs)
                     results["dataplane"].append(r)
                     rows.append(r)
-                    print("chunk %5d  fan-out %d  crc %-3s  verify %-3s  %-9s  in %9s/s  "
-                          "out %9s/s  %6.2f Gbit/s  %6.0f cyc/chunk" % (
-                              chunk, fan, "on" if crc else "off", "on" if verify else "off",
-                              payload, fmt_rate(r["chunks_in_per_s"]),
-                              fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"],
-                              r["cycles_per_chunk"]) + spread_note(r) + feed_note(r),
-                          flush=True)
+                    print_row(r, fd)
+                # Worker lcores: the default row again on 2 (or more).
+                base = [r for r in rows if r["chunk_size"] == chunk and r["children"] == fan
+                        and r["crc"] and not r["verify"] and r["payload"] == "copybreak"]
+                for w in [w for w in workers if w > 1]:
+                    paths = shard_paths(w)
+                    traces = [make_trace(work, chunk, p)[0] for p in paths]
+                    runs = [run_dataplane(traces, size, chunk, fan, True, "copybreak", seconds,
+                                          warmup, None, None, paths) for _ in range(a.repeat)]
+                    r = median_row(runs)
+                    r["workers_asked"] = w
+                    r["x_one_worker"] = (r["chunks_in_per_s"] / base[0]["chunks_in_per_s"]
+                                         if base and base[0]["chunks_in_per_s"] else 0)
+                    results["dataplane"].append(r)
+                    rows.append(r)
+                    print_row(r, None, "  x%.2f of 1 worker" % r["x_one_worker"])
             pmd.append(testpmd("mac", "after"))
             ref_runs.append(pmd[-1])
             ref = sum(t["pkts_out_per_s"] for t in ref_runs) / len(ref_runs)
             for r in rows:
                 if r["chunk_size"] == chunk:
                     r["ratio_to_testpmd_mac"] = r["pkts_out_per_s"] / ref if ref else 0
-                    print("chunk %5d  fan-out %d  crc %-3s  verify %-3s  %-9s  x%.2f of "
-                          "testpmd mac" % (chunk, r["children"], "on" if r["crc"] else "off",
-                                           "on" if r["verify"] else "off", r["payload"],
-                                           r["ratio_to_testpmd_mac"]))
+                    print("chunk %5d  fan-out %d  workers %d  crc %-3s  verify %-3s  %-9s  x%.2f "
+                          "of testpmd mac" % (chunk, r["children"], r["workers"],
+                                              "on" if r["crc"] else "off",
+                                              "on" if r["verify"] else "off", r["payload"],
+                                              r["ratio_to_testpmd_mac"]))
             results["testpmd"] += pmd
             for m in pmd:
                 print("chunk %5d  testpmd %-3s %-6s     in %9s/s  out %9s/s  %6.2f Gbit/s" % (
@@ -421,26 +478,31 @@ def main():
                                           "met" if extra <= 1.1 * r["hash_cycles"] else "missed"))
     target = [r for r in rows if r["chunk_size"] == 1408 and r["children"] == 2 and
               r["crc"] and not r["verify"] and r["payload"] == "copybreak"]
-    if target:
-        t = target[0]
-        print("target (fan-out 2, 1408 B, one core): %.2f Mpps out (want >= 8.2), "
-              "x%.2f of testpmd mac (want >= 0.75)" % (t["pkts_out_per_s"] / 1e6,
-                                                      t["ratio_to_testpmd_mac"]))
+    for t in target:
+        if t["workers"] == 1:
+            print("target (fan-out 2, 1408 B, one core): %.2f Mpps out (want >= 8.2), "
+                  "x%.2f of testpmd mac (want >= 0.75)" % (t["pkts_out_per_s"] / 1e6,
+                                                          t["ratio_to_testpmd_mac"]))
+        elif t["workers"] == 2:
+            print("target (fan-out 2, 1408 B, 2 workers): x%.2f the chunks/s of 1 worker "
+                  "(want >= 1.7)" % t["x_one_worker"])
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
     if a.markdown:
         with open(a.markdown, "w") as f:
-            f.write("| chunk B | fan-out | CRC | verify | payload | chunks in/s | pkts out/s | "
-                    "Gbit/s out | cycles/chunk | hash alone | x testpmd mac |\n"
-                    "|---|---|---|---|---|---|---|---|---|---|---|\n")
+            f.write("| chunk B | fan-out | workers | CRC | verify | payload | chunks in/s | "
+                    "pkts out/s | Gbit/s out | cycles/chunk | hash alone | x testpmd mac | "
+                    "x 1 worker |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
             for r in rows:
-                f.write("| %d | %d | %s | %s | %s | %s | %s | %.2f | %.0f | %.0f | %.2f |\n" % (
-                    r["chunk_size"], r["children"], "on" if r["crc"] else "off",
+                f.write("| %d | %d | %d | %s | %s | %s | %s | %s | %.2f | %.0f | %.0f | %.2f | "
+                        "%s |\n" % (
+                    r["chunk_size"], r["children"], r["workers"], "on" if r["crc"] else "off",
                     "on" if r["verify"] else "off",
                     r["payload"], fmt_rate(r["chunks_in_per_s"]),
                     fmt_rate(r["pkts_out_per_s"]), r["payload_gbit_s"], r["cycles_per_chunk"],
-                    r["hash_cycles"], r["ratio_to_testpmd_mac"]))
+                    r["hash_cycles"], r["ratio_to_testpmd_mac"],
+                    "%.2f" % r["x_one_worker"] if "x_one_worker" in r else ""))
             f.write("\n| chunk B | testpmd mode | pkts in/s | pkts out/s | Gbit/s out |\n"
                     "|---|---|---|---|---|\n")
             for m in results["testpmd"]:
@@ -459,6 +521,12 @@ def main():
                0.02 * r["pkts_out_per_s"] and r["hash_cycles"] > 0 and
                (r["verified"] > 0 and r["bad_digest"] == 0 if r["verify"] else
                 r["verified"] == 0) for r in rows)
+    # Worker rows: as many workers as asked, each on the hierarchy it owns
+    # (its own queue's: nothing handed over).
+    sane = sane and all(r["workers"] == r.get("workers_asked", 1) and
+                        (r["workers"] == 1 or r["rx_handoff"] == 0 and
+                         r["hierarchies"] == r["workers"]) for r in rows)
+    sane = sane and all(any(r["workers"] == w for r in rows) for w in workers)
     if a.source == "gen":
         sane = sane and all(r["feed"]["pps"] > 0 and r["feed"]["rx_frames"] > 0
                             for r in rows + results["testpmd"])

@@ -192,7 +192,9 @@ static json_t *dataplane_json(struct ctl *c)
 	DP(tx_bytes); DP(tx_drops); DP(mbuf_drops); DP(chunk_missing); DP(queue_drops);
 	DP(children); DP(neighbours); DP(fanout_tables); DP(fanout_chunks); DP(fanout_tx);
 	DP(fanout_stray); DP(fanout_no_room); DP(fanout_verified); DP(fanout_bad_digest);
-	DP(fanout_notices); DP(tx_chained); DP(fanout_reused); DP(bell_rings); DP(rx_tagged); DP(tx_pkts); DP(tx_retries); DP(stale_ranges);
+	DP(fanout_notices); DP(tx_chained); DP(fanout_reused); DP(bell_rings); DP(rx_tagged);
+	DP(tx_pkts); DP(tx_retries); DP(stale_ranges); DP(workers); DP(rx_handoff);
+	DP(handoff_drops);
 #undef DP
 	return o;
 }

@@ -171,6 +171,10 @@ static void dataplane(FILE *f, struct ctl *c)
 	    "full ring.", (double)d->tx_retries);
 	one(f, "pfs_relay_dataplane_fanout_chunks_total", "counter", "Chunks stored and relayed "
 	    "by the dataplane itself.", (double)d->fanout_chunks);
+	one(f, "pfs_relay_dataplane_workers", "gauge", "Polling lcores of the dataplane.",
+	    (double)d->workers);
+	one(f, "pfs_relay_dataplane_handoffs_total", "counter", "Chunks handed from the worker "
+	    "that received them to the one owning their hierarchy.", (double)d->rx_handoff);
 	one(f, "pfs_relay_dataplane_to_control_total", "counter", "Datagrams passed to "
 	    "pfs-control.", (double)d->to_control);
 	family(f, "pfs_relay_dataplane_drops_total", "counter", "Frames the dataplane dropped, "
@@ -182,7 +186,7 @@ static void dataplane(FILE *f, struct ctl *c)
 		{ "ring_full", d->to_control_drops }, { "tx_refused", d->tx_drops },
 		{ "no_mbuf", d->mbuf_drops }, { "queue_full", d->queue_drops },
 		{ "chunk_missing", d->chunk_missing }, { "bad_digest", d->fanout_bad_digest },
-		{ "stale_range", d->stale_ranges },
+		{ "stale_range", d->stale_ranges }, { "handoff_full", d->handoff_drops },
 	};
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		fprintf(f, "pfs_relay_dataplane_drops_total{reason=\"%s\"} %llu\n", drops[i].why,

@@ -1,12 +1,18 @@
 /* dp.h - pfs-dataplane: the appliance's DPDK packet path (docs/appliance.md 2).
  *
- * One polling lcore: RX burst -> parse (rx.c) -> PFS datagrams to pfs-control
- * over the shared ring; from the ring: datagrams to send, configuration, and
- * ranges of chunks to send to a child, which tx.c sends from the chunk cache
- * with per-child pacing. Chunks of a hierarchy whose parent is another node
- * are stored and replicated to its children right here (fanout.c), and only
- * reported to pfs-control. port.c owns the port and the mbuf pools,
- * telemetry.c the /pfs/... telemetry commands, main.c the loop.
+ * Polling lcores (workers, one by default): RX burst -> parse (rx.c) -> PFS
+ * datagrams to pfs-control over the shared ring; from the ring: datagrams to
+ * send, configuration, and ranges of chunks to send to a child, which tx.c
+ * sends from the chunk cache with per-child pacing. Chunks of a hierarchy
+ * whose parent is another node are stored and replicated to its children
+ * right here (fanout.c), and only reported to pfs-control. port.c owns the
+ * port and the mbuf pools, telemetry.c the /pfs/... telemetry commands,
+ * main.c the loop, workers.c the sharding of hierarchies across workers.
+ *
+ * One struct dp per worker: everything a worker writes on its fast path
+ * (queues, children, templates, memo, fan-out tables, counters) is its own;
+ * what all share (port, pools, segment, cache) is only read, or atomic
+ * (mbuf pools, the cache's shared-info counts).
  *
  * Fast path rules: no locks, no allocation outside the mbuf pools, every
  * drop counted in struct pfs_dp_stats (published in the shared segment).
@@ -24,6 +30,7 @@
 #include "pfs_dp_stats.h"
 #include "pfs_shm.h"
 #include "pfs_wire.h"
+#include "shard.h"
 #include "tmpl.h"
 #include "vlan.h"
 
@@ -44,6 +51,7 @@
  * a consumer polling its ring to come round, short against the ~1 ms an RX
  * ring of 1024 takes to fill at 1 Mpps while we spin. */
 #define DP_TX_RETRY_US  50
+#define DP_MAX_WORKERS  16      /* --workers: an RX and a TX queue each */
 
 struct dp_range {
 	uint64_t hier;                  /* in the DATA headers */
@@ -126,21 +134,44 @@ struct dp_opts {
 	bool no_tx_csum;                /* sum checksums here even if the port can */
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
 	uint32_t tx_retry_us;           /* how long a full TX ring is retried */
+	uint32_t workers;               /* polling lcores, each an RX and a TX queue */
 	struct dp_vlan vlan;            /* --vlan: tags of broadcasts and of frames to
 					 * neighbours not learned yet */
 };
 
 struct dp_verifier;
+struct rte_ring;
+
+/* A cache file's reference count for the mbufs chained to its chunks, one
+ * per cache line: two workers relaying two files must not share one (each
+ * chained copy updates it atomically, at send and at free). */
+struct dp_shinfo {
+	struct rte_mbuf_ext_shared_info s;
+} __rte_cache_aligned;
 
 struct dp {
 	struct dp_opts o;
+	/* this worker (workers.c); worker 0 runs on the main lcore and alone
+	 * talks to pfs-control over the shared rings */
+	unsigned wid, nworkers;
+	uint16_t queue;                 /* its RX and TX queue */
+	struct rte_ring *inbox;         /* worker 0 -> it: control's messages (not worker 0's) */
+	struct rte_ring *outbox;        /* it -> worker 0: messages for control (not worker 0's) */
+	struct rte_ring *handoff;       /* any worker -> it: DATA of hierarchies it owns */
+	struct rte_ring *handoff_to[DP_MAX_WORKERS];    /* every worker's handoff */
+	struct dp **all;                /* every worker, by wid */
+	uint64_t inbox_msgs;            /* messages taken from inbox (its idle test) */
 	struct dp_verifier *verifier;   /* signed chunk digests (verify.c) */
 	struct pfs_shm *shm;
 	struct pfs_cache *cache;
-	struct pfs_dp_stats *st;
+	struct pfs_dp_stats *st;        /* where this worker counts: the stats page
+					 * itself with one worker; else own_stats,
+					 * summed into the page by worker 0 */
+	struct pfs_dp_stats *page;      /* the stats page (written by worker 0 only) */
+	struct pfs_dp_stats own_stats;
 	struct rte_mempool *pool;       /* packets and header mbufs */
 	struct rte_mempool *ext_pool;   /* payload mbufs attached to the cache */
-	struct rte_mbuf_ext_shared_info *shinfo;        /* [PFS_CACHE_FILES] */
+	struct dp_shinfo *shinfo;       /* [PFS_CACHE_FILES] */
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */
 	bool bell;                      /* pfs-control's doorbell is open */
@@ -198,9 +229,12 @@ static inline void dp_tx(struct dp *d, struct rte_mbuf *m, uint32_t owner)
 }
 
 /* rx.c */
-void dp_rx_burst(struct dp *d);
+unsigned dp_rx_burst(struct dp *d);
+unsigned dp_rx_handoff(struct dp *d);
+void dp_to_control_flush(struct dp *d);
 struct pfs_ring_msg *dp_to_control_slot(struct dp *d);
-void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
+/* Returns true when the table changed (the other workers must learn it). */
+bool dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 		    const struct dp_vlan *vlan);
 const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip);
 
@@ -232,6 +266,21 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 void dp_fanout_close(struct dp *d);
 
 /* telemetry.c */
-int dp_telemetry_init(struct dp *d);
+int dp_telemetry_init(struct dp *const *w, unsigned n);
+
+/* main.c: one message of pfs-control's, applied to worker d. */
+void dp_control_msg(struct dp *d, const struct pfs_ring_msg *m);
+
+/* workers.c */
+int dp_workers_start(struct dp *d, struct dp **w);
+void dp_workers_stop(struct dp **w, unsigned n);
+unsigned dp_workers_route(struct dp **w, const struct pfs_ring_msg *m, unsigned n);
+unsigned dp_workers_forward(struct dp **w);
+unsigned dp_workers_inbox(struct dp *d);
+void dp_workers_learned(struct dp *d, uint32_t ip);
+void dp_workers_fold_stats(struct dp **w);
+unsigned dp_workers_room(struct dp **w);
+/* main.c: a worker's poll loop (rte_eal_remote_launch). */
+int dp_worker_main(void *arg);
 
 #endif /* PFS_DP_H */

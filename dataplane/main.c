@@ -5,7 +5,7 @@
  *                 [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]
  *                 [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]
  *                 [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]
- *                 [--tx-retry-us US] [--no-tx-csum-offload]
+ *                 [--tx-retry-us US] [--no-tx-csum-offload] [--workers N]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
 		   "         [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]\n"
-		   "         [--tx-retry-us US] [--no-tx-csum-offload]\n"
+		   "         [--tx-retry-us US] [--no-tx-csum-offload] [--workers N]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -79,8 +79,11 @@ static void usage(FILE *f)
 		   "                    frames left are dropped, counted per child and repaired\n"
 		   "                    by the protocol (default %d, 0..10000)\n"
 		   "  --no-tx-csum-offload compute IPv4 and UDP checksums here even where\n"
-		   "                    the port offers to (benchmarks, tests)\n",
-		   DP_IDLE_LOOPS, DP_TX_RETRY_US);
+		   "                    the port offers to (benchmarks, tests)\n"
+		   "  --workers N       poll N lcores (the first N of -l), each with its own RX\n"
+		   "                    and TX queue; hierarchies are shared out among them\n"
+		   "                    (default 1, at most %d)\n",
+		   DP_IDLE_LOOPS, DP_TX_RETRY_US, DP_MAX_WORKERS);
 }
 
 static int parse_args(struct dp_opts *o, int argc, char **argv)
@@ -102,6 +105,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "vlan", required_argument, NULL, 'V' },
 		{ "tx-retry-us", required_argument, NULL, 'T' },
 		{ "no-tx-csum-offload", no_argument, NULL, 'O' },
+		{ "workers", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -114,6 +118,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 	o->max_frame = 1518;
 	o->copybreak = DP_COPYBREAK;
 	o->tx_retry_us = DP_TX_RETRY_US;
+	o->workers = 1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -132,18 +137,20 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				return -1;
 			}
 			break;
-		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I': case 'T':
+		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I': case 'T': case 'W':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
 			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000) ||
 			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576) ||
-			    ((opt == 'I' || opt == 'T') && v > 10000)) {
+			    ((opt == 'I' || opt == 'T') && v > 10000) ||
+			    (opt == 'W' && (v == 0 || v > DP_MAX_WORKERS))) {
 				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
 					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
 					opt == 'b' ? "child-burst" : opt == 'C' ? "copybreak (0..1048576)" :
 					opt == 'I' ? "idle-sleep-us (0..10000)" :
-					opt == 'T' ? "tx-retry-us (0..10000)" : "max-frame (1518..9728)");
+					opt == 'T' ? "tx-retry-us (0..10000)" :
+					opt == 'W' ? "workers (1..16)" : "max-frame (1518..9728)");
 				return -1;
 			}
 			if (opt == 'p')
@@ -158,6 +165,8 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				o->idle_sleep_us = (uint32_t)v;
 			else if (opt == 'T')
 				o->tx_retry_us = (uint32_t)v;
+			else if (opt == 'W')
+				o->workers = (uint32_t)v;
 			else
 				o->max_frame = (uint32_t)v;
 			break;
@@ -199,51 +208,65 @@ static int attach_segment(struct dp *d)
 		d->shm = NULL;
 		return rc;
 	}
-	d->st = pfs_shm_stats(d->shm);
+	d->st = d->page = pfs_shm_stats(d->shm);
 	memset(d->st, 0, sizeof(*d->st));
+	d->st->workers = 1;
 	d->st->magic = PFS_DP_STATS_MAGIC;
 	d->st->tsc_hz = d->tsc_hz;
 	d->st->started_ns = now_ns();
 	return 0;
 }
 
-static void from_control(struct dp *d)
+void dp_control_msg(struct dp *d, const struct pfs_ring_msg *m)
 {
-	struct pfs_ring_msg m[8];
-	unsigned n = pfs_shm_recv_burst(d->shm, m, 8);
-
-	for (unsigned i = 0; i < n; i++) {
-		switch (m[i].type) {
-		case PFS_RMSG_CONFIG:
-			/* Another run of pfs-control: what the last one queued
-			 * goes, and only that (its ranges came before this). */
-			if (d->configured && m[i].hier != d->ctl_gen)
-				dp_tx_reset_children(d);
-			d->ctl_gen = m[i].hier;
-			d->ip = m[i].ip;
-			d->bcast = m[i].slot;
-			d->node_id = (uint32_t)m[i].value;
-			d->pfs_port = m[i].port;
-			d->configured = true;
-			d->hdr_gen++;           /* every frame template names the old address */
-			dp_fanout_reset(d);     /* a new control pushes its tables again */
+	switch (m->type) {
+	case PFS_RMSG_CONFIG:
+		/* Another run of pfs-control: what the last one queued goes,
+		 * and only that (its ranges came before this). */
+		if (d->configured && m->hier != d->ctl_gen)
+			dp_tx_reset_children(d);
+		d->ctl_gen = m->hier;
+		d->ip = m->ip;
+		d->bcast = m->slot;
+		d->node_id = (uint32_t)m->value;
+		d->pfs_port = m->port;
+		d->configured = true;
+		d->hdr_gen++;           /* every frame template names the old address */
+		dp_fanout_reset(d);     /* a new control pushes its tables again */
+		if (d->wid == 0)
 			printf("pfs-dataplane: configured: node %08x, %u.%u.%u.%u\n", d->node_id,
 			       d->ip >> 24, (d->ip >> 16) & 255, (d->ip >> 8) & 255, d->ip & 255);
-			break;
-		case PFS_RMSG_PFS_TX:
-			dp_tx_datagram(d, &m[i]);
-			break;
-		case PFS_RMSG_SEND_CHUNKS:
-			dp_tx_queue_range(d, &m[i]);
-			break;
-		case PFS_RMSG_FANOUT:
-			dp_fanout_update(d, &m[i]);
-			break;
-		default:
-			break;
-		}
+		break;
+	case PFS_RMSG_PFS_TX:
+		dp_tx_datagram(d, m);
+		break;
+	case PFS_RMSG_SEND_CHUNKS:
+		dp_tx_queue_range(d, m);
+		break;
+	case PFS_RMSG_FANOUT:
+		dp_fanout_update(d, m);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Worker 0: pfs-control's messages, applied here or routed to the worker
+ * they belong to (workers.c), as far as every inbox has room. */
+static unsigned from_control(struct dp *d)
+{
+	struct pfs_ring_msg m[8];
+	unsigned room = d->nworkers > 1 ? RTE_MIN(dp_workers_room(d->all), 8u) : 8u;
+	unsigned n = room ? pfs_shm_recv_burst(d->shm, m, room) : 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (d->nworkers > 1)
+			dp_workers_route(d->all, &m[i], d->nworkers);
+		else
+			dp_control_msg(d, &m[i]);
 	}
 	d->st->from_control += n;
+	return n;
 }
 
 /* Housekeeping every 100 ms: liveness, the cache files' in-flight counts,
@@ -260,7 +283,7 @@ static void housekeeping(struct dp *d)
 		snprintf(path, sizeof(path), "%s.bell", d->o.segment);
 		d->bell = pfs_shm_bell_open(d->shm, path, false) == 0;
 	}
-	d->st->bell_rings = pfs_shm_bell_rings(d->shm);
+	d->page->bell_rings = pfs_shm_bell_rings(d->shm);
 	/* Queued ranges and fan-out tables of an earlier pfs-control are
 	 * dropped by the new one's CONFIG, which comes before its own in the
 	 * ring: not here, where we may already hold the new ones. */
@@ -268,7 +291,8 @@ static void housekeeping(struct dp *d)
 		printf("pfs-dataplane: pfs-control (re)attached\n");
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
 		struct pfs_cache_file *f = pfs_cache_file(d->cache, i);
-		atomic_store(&f->inflight, (uint32_t)(rte_mbuf_ext_refcnt_read(&d->shinfo[i]) - 1));
+		atomic_store(&f->inflight,
+			     (uint32_t)(rte_mbuf_ext_refcnt_read(&d->shinfo[i].s) - 1));
 	}
 }
 
@@ -276,38 +300,60 @@ static void housekeeping(struct dp *d)
  * --idle-sleep-us, a loop that found nothing DP_IDLE_LOOPS times in a row
  * sleeps (as l3fwd-power backs off): at a site's WAN pace chunks come every
  * half millisecond, and a busy-polled core is taken from everything else on
- * a host whose cores are shared (bench/RESULTS.md 3: two cores, 64 devices). */
-static void run(struct dp *d)
+ * a host whose cores are shared (bench/RESULTS.md 3: two cores, 64 devices).
+ * Worker 0 also carries the control link, the other workers' messages and
+ * their counters (workers.c), and housekeeping. */
+int dp_worker_main(void *arg)
 {
+	struct dp *d = arg;
 	uint64_t next_hk = 0, hk_period = d->tsc_hz / 10;
+	uint64_t next_fold = 0, fold_period = d->tsc_hz / 1000;
 	uint32_t idle = 0;
 
 	while (!dp_stop) {
-		uint64_t before = d->st->rx_pkts + d->st->from_control + d->st->tx_chunks;
+		uint64_t before = d->st->rx_pkts + d->st->tx_chunks;
 		uint64_t now = rte_rdtsc();
+		unsigned work = 0;
 
 		if (d->configured)      /* until then frames wait in the port's queue */
-			dp_rx_burst(d);
-		from_control(d);
+			work += dp_rx_burst(d);
+		if (d->nworkers > 1)
+			work += dp_rx_handoff(d);
+		if (d->wid == 0) {
+			work += from_control(d);
+			if (d->nworkers > 1)
+				work += dp_workers_forward(d->all);
+		} else {
+			work += dp_workers_inbox(d);
+		}
 		dp_tx_pump(d);
 		dp_tx_flush(d);
 		d->st->loops++;
-		if (d->st->rx_pkts + d->st->from_control + d->st->tx_chunks != before) {
+		if (work || d->st->rx_pkts + d->st->tx_chunks != before) {
 			d->st->busy_loops++;
 			idle = 0;
 		} else if (d->o.idle_sleep_us && ++idle >= DP_IDLE_LOOPS) {
 			rte_delay_us_sleep(d->o.idle_sleep_us);
+		}
+		if (d->wid != 0)
+			continue;
+		if (d->nworkers > 1 && now >= next_fold) {
+			dp_workers_fold_stats(d->all);
+			next_fold = now + fold_period;
 		}
 		if (now >= next_hk) {
 			housekeeping(d);
 			next_hk = now + hk_period;
 		}
 	}
+	dp_tx_flush(d);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static struct dp dp;
+	static struct dp *workers[DP_MAX_WORKERS];
 	struct dp *d = &dp;
 	int rc, eal_args, status = 1;
 
@@ -330,22 +376,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pfs-dataplane: OpenSSL SHA-256 unavailable\n");
 		goto out_eal;
 	}
+	if (rte_lcore_count() < d->o.workers) {
+		fprintf(stderr, "pfs-dataplane: --workers %u needs %u lcores, EAL has %u (-l)\n",
+			d->o.workers, d->o.workers, rte_lcore_count());
+		goto out_eal;
+	}
 	if ((rc = attach_segment(d)) < 0)
 		goto out_eal;
 	if ((rc = dp_port_init(d)) < 0)
 		goto out_port;
-	if (dp_telemetry_init(d) < 0)
+	if ((rc = dp_workers_start(d, workers)) < 0)
+		goto out_workers;
+	if (dp_telemetry_init(workers, d->o.workers) < 0)
 		fprintf(stderr, "pfs-dataplane: telemetry commands unavailable\n");
-	printf("%spfs-dataplane: running on lcore %u\n", pfs_sd_level(PFS_SD_INFO), rte_lcore_id());
+	printf("%spfs-dataplane: running on lcore %u%s\n", pfs_sd_level(PFS_SD_INFO),
+	       rte_lcore_id(), d->o.workers > 1 ? " (worker 0)" : "");
 	fflush(stdout);
 	/* The port is up and the segment attached: a Type=notify unit is started. */
 	if ((rc = pfs_sd_notify("READY=1")) < 0)
 		fprintf(stderr, "%spfs-dataplane: cannot tell systemd we are ready: %s\n",
 			pfs_sd_level(PFS_SD_WARNING), strerror(-rc));
-	run(d);
+	dp_worker_main(d);
 	pfs_sd_notify("STOPPING=1");
 	printf("pfs-dataplane: stopping\n");
 	status = 0;
+out_workers:
+	dp_stop = true;
+	dp_workers_stop(workers, d->o.workers);
 out_port:
 	dp_port_close(d);
 	pfs_cache_close(d->cache);

@@ -1,7 +1,7 @@
 /* port.c - the dataplane's port and mbuf pools.
  *
- * One RX and one TX queue on one port (the site interface, net_af_xdp by
- * default). Whether payloads can go out zero-copy depends on the port: a
+ * One RX and one TX queue per worker on one port (the site interface,
+ * net_af_xdp by default). Whether payloads can go out zero-copy depends on the port: a
  * PMD that takes multi-segment mbufs gets a small header mbuf chained to an
  * mbuf attached to the chunk in the cache; one that does not (net_af_xdp in
  * DPDK 22.11) gets one linear mbuf, which it would copy into its umem anyway.
@@ -91,22 +91,25 @@ int dp_port_init(struct dp *d)
 	socket = rte_eth_dev_socket_id(d->port);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
-	/* Every frame fits one mbuf: jumbo chunks get jumbo buffers. */
-	d->pool = rte_pktmbuf_pool_create("pfs_pkt", NB_MBUF, 256, 0,
+	/* Every frame fits one mbuf: jumbo chunks get jumbo buffers. Each
+	 * worker's rings and per-lcore cache hold their share. */
+	d->pool = rte_pktmbuf_pool_create("pfs_pkt", (NB_MBUF + 1) * d->o.workers - 1, 256, 0,
 					  (uint16_t)RTE_MAX((uint32_t)RTE_MBUF_DEFAULT_BUF_SIZE,
 							    (uint32_t)RTE_PKTMBUF_HEADROOM + d->o.max_frame),
 					  socket);
-	d->ext_pool = rte_pktmbuf_pool_create("pfs_ext", NB_EXT, 256, 0, 0, socket);
+	d->ext_pool = rte_pktmbuf_pool_create("pfs_ext", (NB_EXT + 1) * d->o.workers - 1, 256, 0, 0,
+					      socket);
 	if (!d->pool || !d->ext_pool) {
 		fprintf(stderr, "pfs-dataplane: mbuf pools: %s\n", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	d->shinfo = rte_zmalloc("pfs_shinfo", sizeof(*d->shinfo) * PFS_CACHE_FILES, 0);
+	d->shinfo = rte_zmalloc("pfs_shinfo", sizeof(*d->shinfo) * PFS_CACHE_FILES,
+				RTE_CACHE_LINE_SIZE);
 	if (!d->shinfo)
 		return -ENOMEM;
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
-		d->shinfo[i].free_cb = ext_free;
-		rte_mbuf_ext_refcnt_set(&d->shinfo[i], 1);      /* ours, never dropped */
+		d->shinfo[i].s.free_cb = ext_free;
+		rte_mbuf_ext_refcnt_set(&d->shinfo[i].s, 1);     /* ours, never dropped */
 	}
 	static const struct rte_mbuf_dynfield owner = {
 		.name = "pfs_dp_owner", .size = sizeof(uint32_t), .align = __alignof__(uint32_t),
@@ -146,13 +149,30 @@ int dp_port_init(struct dp *d)
 		}
 		conf.rxmode.mtu = d->o.max_frame - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN;
 	}
-	if ((rc = rte_eth_dev_configure(d->port, 1, 1, &conf)) < 0 ||
-	    (rc = rte_eth_rx_queue_setup(d->port, 0, RX_DESC, (unsigned)socket, NULL, d->pool)) < 0 ||
-	    (rc = rte_eth_tx_queue_setup(d->port, 0, TX_DESC, (unsigned)socket, NULL)) < 0 ||
-	    (rc = rte_eth_dev_start(d->port)) < 0) {
-		fprintf(stderr, "pfs-dataplane: port %u: %s\n", d->port, rte_strerror(-rc));
-		return rc;
+	if (d->o.workers > 1) {
+		if (info.max_rx_queues < d->o.workers || info.max_tx_queues < d->o.workers) {
+			fprintf(stderr, "pfs-dataplane: port %u (%s) has %u RX and %u TX queues, "
+				"--workers %u needs as many of each\n", d->port, info.driver_name,
+				info.max_rx_queues, info.max_tx_queues, d->o.workers);
+			return -EINVAL;
+		}
+		/* Spread flows over the queues where the port can; the
+		 * workers hand each chunk to its hierarchy's owner anyway. */
+		if (info.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_UDP) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+		}
 	}
+	if ((rc = rte_eth_dev_configure(d->port, (uint16_t)d->o.workers, (uint16_t)d->o.workers,
+					&conf)) < 0)
+		goto fail;
+	for (uint16_t q = 0; q < d->o.workers; q++)
+		if ((rc = rte_eth_rx_queue_setup(d->port, q, RX_DESC, (unsigned)socket, NULL,
+						 d->pool)) < 0 ||
+		    (rc = rte_eth_tx_queue_setup(d->port, q, TX_DESC, (unsigned)socket, NULL)) < 0)
+			goto fail;
+	if ((rc = rte_eth_dev_start(d->port)) < 0)
+		goto fail;
 	rte_eth_macaddr_get(d->port, &d->mac);
 	dma_setup(d, &info);
 	if (d->chain)
@@ -165,6 +185,9 @@ int dp_port_init(struct dp *d)
 		       d->port, info.driver_name, d->rx_reuse ? ", received frames reused" : "",
 		       d->tx_csum ? ", TX checksums offloaded" : "");
 	return 0;
+fail:
+	fprintf(stderr, "pfs-dataplane: port %u: %s\n", d->port, rte_strerror(-rc));
+	return rc;
 }
 
 void dp_port_close(struct dp *d)
@@ -214,7 +237,7 @@ void dp_tx_flush(struct dp *d)
 	/* Offload metadata as this NIC wants it (a no-op on most PMDs). A
 	 * frame it refuses is dropped and counted; the rest go. */
 	while (d->tx_csum) {
-		uint16_t ok = rte_eth_tx_prepare(d->port, 0, d->txq, (uint16_t)d->ntx);
+		uint16_t ok = rte_eth_tx_prepare(d->port, d->queue, d->txq, (uint16_t)d->ntx);
 
 		if (ok == d->ntx)
 			break;
@@ -223,7 +246,7 @@ void dp_tx_flush(struct dp *d)
 		if (--d->ntx == 0)
 			return;
 	}
-	sent = rte_eth_tx_burst(d->port, 0, d->txq, (uint16_t)d->ntx);
+	sent = rte_eth_tx_burst(d->port, d->queue, d->txq, (uint16_t)d->ntx);
 	while (sent < d->ntx) {
 		uint64_t now = rte_rdtsc();
 
@@ -233,7 +256,7 @@ void dp_tx_flush(struct dp *d)
 			break;
 		rte_pause();
 		d->st->tx_retries++;
-		sent += rte_eth_tx_burst(d->port, 0, d->txq + sent, (uint16_t)(d->ntx - sent));
+		sent += rte_eth_tx_burst(d->port, d->queue, d->txq + sent, (uint16_t)(d->ntx - sent));
 	}
 	d->st->tx_pkts += sent;
 	for (unsigned i = sent; i < d->ntx; i++)

@@ -10,9 +10,16 @@
  * goes to pfs-control whole, with its source. The sender's MAC is learned
  * so that replies and chunks can be addressed without ARP, with its VLAN
  * tags, which everything sent to it carries back.
+ *
+ * With several workers (workers.c) the worker whose queue a frame came in
+ * on checks it (header, checksum, CRC) and learns its sender; a DATA chunk
+ * of a hierarchy another worker owns is then handed to that worker's
+ * handoff ring, and the owner relays it without checking it again.
  */
 #include <rte_ethdev.h>
 #include <rte_ip.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 #include <rte_udp.h>
 #include <string.h>
 
@@ -25,7 +32,7 @@ static unsigned neigh_slot(uint32_t ip)
 	return (ip * 2654435761u) & (DP_NEIGH - 1);
 }
 
-void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
+bool dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 		    const struct dp_vlan *vlan)
 {
 	/* Linear probing over a bounded window; a full window overwrites the
@@ -36,7 +43,7 @@ void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 		struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
 		if (n->ip == ip && rte_is_same_ether_addr(&n->mac, mac) &&
 		    dp_vlan_same(&n->vlan, vlan))
-			return;         /* the common case: nothing to write */
+			return false;   /* the common case: nothing to write */
 		if (n->ip == ip || n->ip == 0) {
 			if (n->ip == 0)
 				d->st->neighbours++;
@@ -44,13 +51,14 @@ void dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 			n->mac = *mac;
 			n->vlan = *vlan;
 			d->hdr_gen++;   /* templates sent to broadcast, an old MAC or tag */
-			return;
+			return true;
 		}
 	}
 	d->neigh[h].ip = ip;
 	d->neigh[h].mac = *mac;
 	d->neigh[h].vlan = *vlan;
 	d->hdr_gen++;
+	return true;
 }
 
 const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip)
@@ -67,14 +75,21 @@ const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip)
 	return NULL;
 }
 
-static void to_control_flush(struct dp *d)
+/* The batch for control: into the shared ring (worker 0), or to worker 0
+ * through this worker's outbox (workers.c forwards it, in order). */
+void dp_to_control_flush(struct dp *d)
 {
 	unsigned n;
 
 	if (!d->ntocontrol)
 		return;
-	n = pfs_shm_send_burst(d->shm, d->tocontrol, d->ntocontrol);
-	d->st->to_control += n;
+	if (d->wid == 0) {
+		n = pfs_shm_send_burst(d->shm, d->tocontrol, d->ntocontrol);
+		d->st->to_control += n;
+	} else {
+		n = rte_ring_sp_enqueue_burst_elem(d->outbox, d->tocontrol, sizeof(d->tocontrol[0]),
+						   d->ntocontrol, NULL);
+	}
 	d->st->to_control_drops += d->ntocontrol - n;   /* ring full: the protocol repairs */
 	d->ntocontrol = 0;
 }
@@ -83,16 +98,41 @@ static void to_control_flush(struct dp *d)
 struct pfs_ring_msg *dp_to_control_slot(struct dp *d)
 {
 	if (d->ntocontrol == DP_BURST)
-		to_control_flush(d);
+		dp_to_control_flush(d);
 	return &d->tocontrol[d->ntocontrol++];
 }
 
-/* One frame: counted, then relayed here, handed to control, or dropped.
- * True when the frame itself was sent on (the caller must not free it). */
+/* A checked datagram: relayed here, or handed to control whole. True when
+ * the frame itself was sent on (the caller must not free it). */
+static bool deliver(struct dp *d, struct rte_mbuf *m, const struct dp_rx_frame *f)
+{
+	struct pfs_ring_msg *out;
+
+	if (f->h.type == PFS_MSG_DATA && !d->o.no_local_fanout) {
+		enum dp_fanout_verdict fv = dp_fanout_chunk(d, m, f->ip, f->udp, f->plen);
+		if (fv != DP_FANOUT_PASS)
+			return fv == DP_FANOUT_SENT;
+	}
+	if (f->plen > PFS_RMSG_DATA) {
+		d->st->rx_oversize++;   /* a jumbo chunk we do not relay: no ring slot holds it */
+		return false;
+	}
+	dp_fanout_close(d);     /* control sees the chunks before what followed them */
+	out = dp_to_control_slot(d);
+	out->type = PFS_RMSG_PFS_RX;
+	out->len = (uint16_t)f->plen;
+	out->flags = 0;
+	out->ip = rte_be_to_cpu_32(f->ip->src_addr);
+	out->port = rte_be_to_cpu_16(f->udp->src_port);
+	memcpy(out->data, f->pfs, f->plen);
+	return false;
+}
+
+/* One frame: counted, checked, then relayed here, handed to its owner or
+ * to control, or dropped. True when the frame is no longer the caller's. */
 static bool classify(struct dp *d, struct rte_mbuf *m)
 {
 	struct dp_rx_frame f;
-	struct pfs_ring_msg *out;
 	enum dp_rx_verdict v;
 
 	d->st->rx_pkts++;
@@ -139,32 +179,31 @@ static bool classify(struct dp *d, struct rte_mbuf *m)
 	if (f.h.type == PFS_MSG_DATA && d->o.no_crc_check)
 		d->st->crc_skipped++;
 	d->st->rx_tagged += f.vlan.n != 0;
-	dp_neigh_learn(d, rte_be_to_cpu_32(f.ip->src_addr),
-		       &rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr, &f.vlan);
-	if (f.h.type == PFS_MSG_DATA && !d->o.no_local_fanout) {
-		enum dp_fanout_verdict fv = dp_fanout_chunk(d, m, f.ip, f.udp, f.plen);
-		if (fv != DP_FANOUT_PASS)
-			return fv == DP_FANOUT_SENT;
+	if (dp_neigh_learn(d, rte_be_to_cpu_32(f.ip->src_addr),
+			   &rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr, &f.vlan) &&
+	    d->nworkers > 1)
+		dp_workers_learned(d, rte_be_to_cpu_32(f.ip->src_addr));
+	if (f.h.type == PFS_MSG_DATA && d->nworkers > 1) {
+		unsigned owner = dp_shard(f.h.hier, d->nworkers);
+
+		if (owner != d->wid) {
+			/* Checked: its owner relays it (or hands it to control,
+			 * after the chunks it reported itself). */
+			if (rte_ring_mp_enqueue(d->handoff_to[owner], m) == 0) {
+				d->st->rx_handoff++;
+				return true;
+			}
+			d->st->handoff_drops++; /* the owner is behind: repaired */
+			return false;
+		}
 	}
-	if (f.plen > PFS_RMSG_DATA) {
-		d->st->rx_oversize++;   /* a jumbo chunk we do not relay: no ring slot holds it */
-		return false;
-	}
-	dp_fanout_close(d);     /* control sees the chunks before what followed them */
-	out = dp_to_control_slot(d);
-	out->type = PFS_RMSG_PFS_RX;
-	out->len = (uint16_t)f.plen;
-	out->flags = 0;
-	out->ip = rte_be_to_cpu_32(f.ip->src_addr);
-	out->port = rte_be_to_cpu_16(f.udp->src_port);
-	memcpy(out->data, f.pfs, f.plen);
-	return false;
+	return deliver(d, m, &f);
 }
 
-void dp_rx_burst(struct dp *d)
+unsigned dp_rx_burst(struct dp *d)
 {
 	struct rte_mbuf *pkts[DP_BURST];
-	uint16_t n = rte_eth_rx_burst(d->port, 0, pkts, DP_BURST);
+	uint16_t n = rte_eth_rx_burst(d->port, d->queue, pkts, DP_BURST);
 
 	for (uint16_t i = 0; i < n; i++) {
 		if (i + 1 < n)
@@ -173,5 +212,28 @@ void dp_rx_burst(struct dp *d)
 			rte_pktmbuf_free(pkts[i]);
 	}
 	dp_fanout_close(d);
-	to_control_flush(d);
+	dp_to_control_flush(d);
+	return n;
+}
+
+/* Chunks other workers received for hierarchies this one owns: checked
+ * there, counted there; parsed here again for their offsets only. */
+unsigned dp_rx_handoff(struct dp *d)
+{
+	struct rte_mbuf *pkts[DP_BURST];
+	unsigned n = rte_ring_sc_dequeue_burst(d->handoff, (void **)pkts, DP_BURST, NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_rx_frame f;
+
+		if (dp_rx_parse(rte_pktmbuf_mtod(pkts[i], const uint8_t *),
+				rte_pktmbuf_data_len(pkts[i]), d->pfs_port ? d->pfs_port : PFS_PORT,
+				false, false, &f) != DP_RX_OK || !deliver(d, pkts[i], &f))
+			rte_pktmbuf_free(pkts[i]);
+	}
+	if (n) {
+		dp_fanout_close(d);
+		dp_to_control_flush(d);
+	}
+	return n;
 }

@@ -13,11 +13,12 @@
 
 #include "dp.h"
 
-static struct dp *dp_for_telemetry;
+static struct dp *const *tel_w;        /* the workers: each its own children */
+static unsigned tel_n;
 
 static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *t)
 {
-	const struct pfs_dp_stats *s = dp_for_telemetry->st;
+	const struct pfs_dp_stats *s = tel_w[0]->page;
 
 	(void)cmd; (void)params;
 	rte_tel_data_start_dict(t);
@@ -31,6 +32,7 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *t
 	T(fanout_tables); T(fanout_chunks); T(fanout_tx); T(fanout_stray); T(fanout_no_room);
 	T(fanout_verified); T(fanout_bad_digest);
 	T(fanout_notices); T(crc_skipped); T(rx_oversize); T(tx_chained); T(fanout_reused); T(rx_tagged);
+	T(rx_handoff); T(handoff_drops); T(workers);
 #undef T
 	return 0;
 }
@@ -61,48 +63,77 @@ static void ip_port(char *name, size_t n, uint32_t ip, uint16_t port)
 		 port);
 }
 
-/* Children fed from the cache (ranges from pfs-control). */
+/* Whether worker w's child c was listed already (under an earlier worker). */
+static bool seen_before(unsigned w, const struct dp_child *c)
+{
+	for (unsigned v = 0; v < w; v++)
+		for (unsigned i = 0; i < DP_CHILDREN; i++) {
+			const struct dp_child *o = &tel_w[v]->children[i];
+			if (o->used && o->ip == c->ip && o->port == c->port)
+				return true;
+		}
+	return false;
+}
+
+/* Children fed from the cache (ranges from pfs-control); a child fed by
+ * several workers (hierarchies of different owners) once, summed. */
 static int tel_children(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	(void)cmd; (void)params;
 	rte_tel_data_start_dict(t);
-	for (unsigned i = 0; i < DP_CHILDREN; i++) {
-		const struct dp_child *c = &dp_for_telemetry->children[i];
-		char name[32];
-		if (!c->used)
-			continue;
-		ip_port(name, sizeof(name), c->ip, c->port);
-		if (add_child(t, name, c->sent, c->dropped) < 0)
-			return -ENOMEM;
-	}
+	for (unsigned w = 0; w < tel_n; w++)
+		for (unsigned i = 0; i < DP_CHILDREN; i++) {
+			const struct dp_child *c = &tel_w[w]->children[i];
+			uint64_t sent = 0, dropped = 0;
+			char name[32];
+
+			if (!c->used || seen_before(w, c))
+				continue;
+			for (unsigned v = w; v < tel_n; v++)
+				for (unsigned j = 0; j < DP_CHILDREN; j++) {
+					const struct dp_child *o = &tel_w[v]->children[j];
+					if (o->used && o->ip == c->ip && o->port == c->port) {
+						sent += o->sent;
+						dropped += o->dropped;
+					}
+				}
+			ip_port(name, sizeof(name), c->ip, c->port);
+			if (add_child(t, name, sent, dropped) < 0)
+				return -ENOMEM;
+		}
 	return 0;
 }
 
-/* Children of the hierarchies relayed here (fanout.c), by hierarchy. */
+/* Children of the hierarchies relayed here (fanout.c), by hierarchy (each
+ * in its owner's tables). */
 static int tel_fanout(const char *cmd, const char *params, struct rte_tel_data *t)
 {
 	(void)cmd; (void)params;
 	rte_tel_data_start_dict(t);
-	for (unsigned i = 0; i < DP_FANOUT; i++) {
-		const struct dp_fanout *f = &dp_for_telemetry->fanout[i];
+	for (unsigned w = 0; w < tel_n; w++)
+		for (unsigned i = 0; i < DP_FANOUT; i++) {
+			const struct dp_fanout *f = &tel_w[w]->fanout[i];
 
-		for (unsigned s = 0; f->hier && s < PFS_FANOUT_SLOTS; s++) {
-			char name[64];
-			int n = snprintf(name, sizeof(name), "%016llx/", (unsigned long long)f->hier);
+			for (unsigned s = 0; f->hier && s < PFS_FANOUT_SLOTS; s++) {
+				char name[64];
+				int n = snprintf(name, sizeof(name), "%016llx/",
+						 (unsigned long long)f->hier);
 
-			if (!f->child[s].ip)
-				continue;
-			ip_port(name + n, sizeof(name) - (size_t)n, f->child[s].ip, f->child[s].port);
-			if (add_child(t, name, f->child[s].sent, f->child[s].dropped) < 0)
-				return -ENOMEM;
+				if (!f->child[s].ip)
+					continue;
+				ip_port(name + n, sizeof(name) - (size_t)n, f->child[s].ip,
+					f->child[s].port);
+				if (add_child(t, name, f->child[s].sent, f->child[s].dropped) < 0)
+					return -ENOMEM;
+			}
 		}
-	}
 	return 0;
 }
 
-int dp_telemetry_init(struct dp *d)
+int dp_telemetry_init(struct dp *const *w, unsigned n)
 {
-	dp_for_telemetry = d;
+	tel_w = w;
+	tel_n = n;
 	if (rte_telemetry_register_cmd("/pfs/stats", tel_stats,
 				       "pfs-dataplane counters. Takes no parameters") < 0 ||
 	    rte_telemetry_register_cmd("/pfs/children", tel_children,

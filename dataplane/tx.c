@@ -174,7 +174,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 			d->st->mbuf_drops += n;
 			return 0;
 		}
-		rte_mbuf_ext_refcnt_update(&d->shinfo[fi], (int16_t)built);
+		rte_mbuf_ext_refcnt_update(&d->shinfo[fi].s, (int16_t)built);
 	}
 	if (in) {
 		uint32_t flen = t[0]->hlen + len;
@@ -216,7 +216,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 			p[k]->data_len = (uint16_t)len;
 			p[k]->pkt_len = len;
 			p[k]->ol_flags |= RTE_MBUF_F_EXTERNAL;
-			p[k]->shinfo = &d->shinfo[fi];
+			p[k]->shinfo = &d->shinfo[fi].s;
 			h[k]->data_len = t[k]->hlen;
 			h[k]->next = p[k];
 			h[k]->nb_segs = 2;

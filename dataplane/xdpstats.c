@@ -23,10 +23,10 @@ void dp_xdp_stats(struct dp *d)
 	if (pfs_steer_stats_read(&maps, v) < 0) {
 		pfs_steer_close(&maps);         /* the program went away: look again */
 		maps.cfg_fd = maps.stats_fd = -1;
-		d->st->xdp_maps = 0;
+		d->page->xdp_maps = 0;
 		return;
 	}
 	for (int i = 0; i < PFS_STEER_STAT_MAX && i < PFS_DP_XDP_STATS; i++)
-		d->st->xdp[i] = v[i];
-	d->st->xdp_maps = 1;
+		d->page->xdp[i] = v[i];
+	d->page->xdp_maps = 1;
 }

@@ -1,7 +1,9 @@
 /* pfs_dp_stats.h - the counters pfs-dataplane publishes in the shared
  * segment's stats page, for pfs-control, pfsctl and the benchmarks.
- * Written by the dataplane only (plain stores, one writer); readers may see
- * a counter a moment old, never a torn one (aligned 64-bit words).
+ * Written by the dataplane only (plain stores, one writer: with several
+ * workers, each counts in its own copy and the main lcore writes their sum
+ * here every millisecond); readers may see a counter a moment old, never a
+ * torn one (aligned 64-bit words).
  */
 #ifndef PFS_DP_STATS_H
 #define PFS_DP_STATS_H
@@ -53,6 +55,10 @@ struct pfs_dp_stats {
 	uint64_t bell_rings;            /* doorbell writes: pfs-control woken */
 	uint64_t tx_bad_iova;           /* chained payloads without a valid IOVA (must be 0) */
 	uint64_t rx_tagged;             /* PFS frames that came with VLAN tags */
+	uint64_t rx_handoff;            /* checked chunks handed to the worker owning
+					 * their hierarchy (--workers) */
+	uint64_t handoff_drops;         /* ... or a neighbour's address: its ring was full */
+	uint64_t workers;               /* polling lcores (gauge) */
 	uint64_t xdp_maps;
 	uint64_t xdp[PFS_DP_XDP_STATS];
 };

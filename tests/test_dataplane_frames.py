@@ -137,18 +137,26 @@ def add_bad_frames(frames):
     return frames + [bytes(bad_crc), bytes(ttl), bytes(port), bytes(auth)]
 
 
-def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=()):
+def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=(), queues=1):
+    """One run; with queues > 1, a worker per queue (--workers), each queue
+    its own trace (in-Q.pcap) and capture: the captures' frames, a list."""
     seg = "/dev/shm/pfs-frames-%d-%s" % (os.getpid(), tag)
     out = os.path.join(work, tag + ".pcap")
+    vdev = "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (os.path.join(work, "in.pcap"), out)
+    if queues > 1:
+        outs = [os.path.join(work, "%s-%d.pcap" % (tag, q)) for q in range(queues)]
+        vdev = "net_pcap0," + ",".join(
+            ["rx_pcap=%s" % os.path.join(work, "in-%d.pcap" % q) for q in range(queues)] +
+            ["tx_pcap=%s" % o for o in outs])
+        dp_args = list(dp_args) + ["--workers", str(queues)]
     ctl = subprocess.Popen([RELAYCTL, "--segment", seg, "--chunk-size", str(chunk),
                             "--file-size", str(size), "--children", str(CHILDREN),
                             "--until-chunks", str(nframes), "--timeout", "30"] + list(ctl_args),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     dp = subprocess.Popen([DATAPLANE, "--no-huge", "-m", "256", "--no-pci", "--no-shconf",
                            "--file-prefix", "pfsframes%d" % os.getpid(),
-                           "-l", "1", "--log-level=lib.eal:error",
-                           "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (
-                               os.path.join(work, "in.pcap"), out),
+                           "-l", "1" if queues == 1 else "0-%d" % (queues - 1),
+                           "--log-level=lib.eal:error", "--vdev", vdev,
                            "--", "--segment", seg] + dp_args,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -173,6 +181,8 @@ def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=()):
         expect("cache registered with DPDK, IOVA = VA" in dlog and totals["tx_bad_iova"] == 0,
                "%s: chained payloads without a valid IOVA (%d): %s" % (
                    tag, totals["tx_bad_iova"], dlog[-400:]))
+    if queues > 1:
+        return totals, [read_pcap(o)[1] for o in outs], mode
     return totals, read_pcap(out)[1], mode
 
 
@@ -684,6 +694,63 @@ def digest_case(chunk, size, _args):
             totals["fanout_verified"], len(sent))
 
 
+def workers_case(chunk, size, _args):
+    """Two workers, a hierarchy each (pfs-relayctl --shard-paths picks a path
+    per owner), both hierarchies' chunks on both RX queues: a chunk that
+    comes in on the other worker's queue is checked there and handed to its
+    owner, which alone relays it, from its own TX queue, so each capture
+    holds exactly its hierarchy's copies, every one right. Two children are
+    heard only on worker 1's queue: worker 0 learns their MACs from it
+    before control's answers (pfs-relayctl --echo) go out on worker 0's
+    queue, to the children's own MACs."""
+    with tempfile.TemporaryDirectory() as work:
+        paths = subprocess.run([RELAYCTL, "--shard-paths", "2"], capture_output=True, text=True,
+                               check=True).stdout.split()
+        hiers, contents, traces = [], [], []
+        for i, path in enumerate(paths):
+            trace = os.path.join(work, "h%d.pcap" % i)
+            content = os.path.join(work, "h%d.bin" % i)
+            r = subprocess.run([GEN, "--out", trace, "--file-size", str(size), "--chunk-size",
+                                str(chunk), "--content", content, "--path", path],
+                               capture_output=True, text=True)
+            expect(r.returncode == 0, "pfs-gen: %s" % r.stderr)
+            hiers.append(int(r.stdout.split("hierarchy ")[1].split(",")[0], 16))
+            contents.append(open(content, "rb").read())
+            header, frames = read_pcap(trace)
+            traces.append(frames)
+        # queue 0: even chunks of both; queue 1: odd ones, after the children
+        kids = {0x0A630101: bytes.fromhex("020000000101"),
+                0x0A630102: bytes.fromhex("020000000102")}
+        queue = [[f for i, f in enumerate(t) if i % 2 == q] for q in (0, 1) for t in traces]
+        q0, q1 = queue[0] + queue[1], queue[2] + queue[3]
+        q1 = [heard_from(traces[1][0], ip, mac, []) for ip, mac in kids.items()] + q1
+        write_pcap(os.path.join(work, "in-0.pcap"), header, q0)
+        write_pcap(os.path.join(work, "in-1.pcap"), header, q1)
+        n = [len(t) for t in traces]
+        handed = (n[0] // 2) + (n[1] + 1) // 2      # hierarchy 0's odd, 1's even chunks
+        totals, outs, _ = relay(work, "workers", chunk, size, n[0] + n[1], ["--no-zero-copy"],
+                                ["--path", paths[0], "--path", paths[1], "--echo"], queues=2)
+        expect(totals["workers"] == 2 and totals["fanout_tables"] == 2, "workers: %s" % totals)
+        expect(totals["fanout_chunks"] == n[0] + n[1] and
+               totals["fanout_tx"] == (n[0] + n[1]) * CHILDREN and
+               totals["reported_chunks"] == n[0] + n[1], "relayed: %s" % totals)
+        expect(totals["rx_handoff"] == handed and totals["handoff_drops"] == 0,
+               "%d chunks handed to their owner, want %d (%d lost)" % (
+                   totals["rx_handoff"], handed, totals["handoff_drops"]))
+        expect(totals["to_control"] == len(kids) and totals["tx_pkts"] == totals["tx_chunks"] +
+               totals["tx_ctrl"] and totals["tx_drops"] == 0, "sent: %s" % totals)
+        echoes = [f for f in outs[0] if struct.unpack("!I", f[50:54])[0] in kids]
+        expect(not [f for f in outs[1] if struct.unpack("!I", f[50:54])[0] in kids],
+               "control's datagrams left on worker 1's queue")
+        got = sorted((f[:6], struct.unpack("!I", f[50:54])[0]) for f in echoes)
+        want = sorted([(mac, ip) for ip, mac in kids.items()] + [(BCAST_MAC, ip) for ip in kids])
+        expect(got == want, "datagrams sent: %s, want %s" % (got, want))
+        for q in (0, 1):
+            check_frames([f for f in outs[q] if f not in echoes], contents[q], chunk, hiers[q])
+        return "%d + %d chunks x %d children, %d handed to their owner, each on its own queue" % (
+            n[0], n[1], CHILDREN, handed)
+
+
 def main():
     cases = [(c[0], c[1], c[2], c[3:], lambda ch, sz, rest: run_case(ch, sz, *rest))
              for c in CASES] + [
@@ -692,7 +759,8 @@ def main():
         ("gen_memif_stop_order", 1408, 100000, ["4"], memif_stop_case),
         ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case),
         ("tx_ring_full_accounted", 1408, 1408 * 512, [], tx_full_case),
-        ("control_restart_drops_old_ranges", 1408, 0, [], restart_case)]
+        ("control_restart_drops_old_ranges", 1408, 0, [], restart_case),
+        ("workers_handoff", 1408, 1408 * 64 + 100, [], workers_case)]
     try:
         return run_cases("dataplane frames", [
             (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))
