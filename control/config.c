@@ -26,8 +26,8 @@ static const char *const known[][12] = {
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", "relay", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", NULL },
-	{ "control", "socket", "socket_mode", "heartbeat_timeout", "max_clients",
-	  "client_idle_timeout", NULL },
+	{ "control", "socket", "socket_mode", "ro_socket", "ro_socket_mode", "heartbeat_timeout",
+	  "max_clients", "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
 	{ "serve", "tftp", "http", "files", "max_clients", "max_per_client", "wait_timeout",
 	  NULL },
@@ -314,6 +314,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	c->cache_bytes = 256ull << 20;
 	strcpy(c->socket, "/run/pfs-relay/control.sock");
 	c->socket_mode = 0660;
+	c->ro_socket_mode = 0666;
 	c->heartbeat_timeout_s = 2.0;
 	pfs_fetch_limits_default(&c->limits);
 	c->upstream_retries = 2;
@@ -327,6 +328,7 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	config_t cf;
 	config_setting_t *root, *g;
 	long long v;
+	bool ro_set = false;
 	int rc = -1;
 
 	defaults(c, path);
@@ -389,18 +391,22 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 			goto out;
 		}
-		char mode[16] = "", *end;
-		if (cfg_str(c, g, "control.socket_mode", mode, sizeof(mode), false) < 0)
+		if (cfg_mode(c, g, "control.socket_mode", &c->socket_mode) < 0 ||
+		    cfg_mode(c, g, "control.ro_socket_mode", &c->ro_socket_mode) < 0)
 			goto out;
-		if (mode[0]) {
-			/* A string: libconfig has no octal integers. */
-			long m = strtol(mode, &end, 8);
-			if (*end || m < 0 || m > 0777) {
-				cfg_fail(c, config_setting_lookup(g, "socket_mode"), "control.socket_mode",
-				     "'%s' is not an octal mode like \"0660\"", mode);
+		if (config_setting_lookup(g, "ro_socket")) {
+			if (cfg_str(c, g, "control.ro_socket", c->ro_socket, sizeof(c->ro_socket),
+				    false) < 0)
+				goto out;
+			if (strlen(c->ro_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+			    (c->ro_socket[0] && !strcmp(c->ro_socket, c->socket))) {
+				cfg_fail(c, config_setting_lookup(g, "ro_socket"), "control.ro_socket",
+				     "%s", c->ro_socket[0] && !strcmp(c->ro_socket, c->socket) ?
+				     "is control.socket itself" :
+				     "longer than the most a socket path may have");
 				goto out;
 			}
-			c->socket_mode = (int)m;
+			ro_set = true;
 		}
 		v = c->max_clients;
 		if (cfg_int(c, g, "control.max_clients", 1, CTL_MAX_CLIENTS, &v) < 0)
@@ -411,6 +417,19 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		    cfg_seconds(c, g, "control.heartbeat_timeout", 0.001, 60,
 				&c->heartbeat_timeout_s) < 0)
 			goto out;
+	}
+	/* The read-only socket beside the other: control.sock -> control-ro.sock. */
+	if (!ro_set) {
+		size_t n = strlen(c->socket);
+		bool dot_sock = n > 5 && !strcmp(c->socket + n - 5, ".sock");
+
+		if (n + 4 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			cfg_fail(c, NULL, "control.ro_socket", "control.socket is too long to put "
+				 "the read-only socket beside it: set control.ro_socket");
+			goto out;
+		}
+		snprintf(c->ro_socket, sizeof(c->ro_socket), "%.*s-ro%s", (int)(n - 5 * dot_sock),
+			 c->socket, dot_sock ? ".sock" : "");
 	}
 	if (!(g = config_setting_lookup(root, "trust"))) {
 		cfg_fail(c, NULL, "trust", "missing section (keys = [ \"publisher.pub\" ]; or "

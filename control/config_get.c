@@ -203,3 +203,20 @@ int cfg_listen(const struct ctl_config *c, config_setting_t *g, const char *name
 	return 0;
 }
 
+
+int cfg_mode(const struct ctl_config *c, config_setting_t *g, const char *name, int *out)
+{
+	char mode[16] = "", *end;
+	long m;
+
+	if (cfg_str(c, g, name, mode, sizeof(mode), false) < 0)
+		return -1;
+	if (!mode[0])
+		return 0;
+	m = strtol(mode, &end, 8);
+	if (*end || m < 0 || m > 0777)
+		return cfg_fail(c, config_setting_lookup(g, strchr(name, '.') + 1), name,
+				"'%s' is not an octal mode like \"0660\"", mode);
+	*out = (int)m;
+	return 0;
+}

@@ -26,6 +26,8 @@ int cfg_int(const struct ctl_config *c, config_setting_t *root, const char *name
 	    long long lo, long long hi, long long *out);
 int cfg_ip(const struct ctl_config *c, config_setting_t *root, const char *name,
 	   char *str, uint32_t *ip, bool required);
+/* An octal permission mode as a string ("0660": libconfig has no octal). */
+int cfg_mode(const struct ctl_config *c, config_setting_t *g, const char *name, int *out);
 int cfg_listen(const struct ctl_config *c, config_setting_t *g, const char *name,
 	       uint32_t *ip, uint16_t *port);
 

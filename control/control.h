@@ -62,6 +62,8 @@ struct ctl_config {
 	/* [control] */
 	char socket[4096];
 	int socket_mode;
+	char ro_socket[4096];           /* read-only commands only; "" none */
+	int ro_socket_mode;
 	double heartbeat_timeout_s;
 	int max_clients;                /* operator connections at once */
 	double client_idle_s;           /* a connection silent this long is closed */
@@ -124,6 +126,7 @@ struct ctl_fetch_slot {
 struct ctl_client {
 	int fd;
 	bool subscribed;                /* `pfsctl events`: events are pushed to it */
+	bool read_only;                 /* came in on control.ro_socket */
 	int64_t last_active;            /* ctl_now() of its last request or connect */
 	size_t len;
 	char buf[CTL_REQ_MAX];
@@ -173,7 +176,7 @@ struct ctl {
 	struct ctl_engine eng[CTL_MAX_MODELS];
 	int neng;
 	struct ctl_engine beacon;       /* RELAY for every model (e NULL: none) */
-	int epfd, sigfd, lsock;
+	int epfd, sigfd, lsock, lsock_ro;
 	int bell_fd;                    /* the dataplane's doorbell (dplink.c), -1 none */
 	struct ctl_fetch_slot fetch_slot[PFS_FETCH_MAX];
 	struct ctl_client clients[CTL_MAX_CLIENTS];

@@ -273,7 +273,7 @@ int main(int argc, char **argv)
 	if (setup_state(c) < 0)
 		return 1;
 	c->t0 = ctl_now();
-	c->lsock = c->sigfd = c->bell_fd = -1;
+	c->lsock = c->lsock_ro = c->sigfd = c->bell_fd = -1;
 	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(c)) < 0) {
 		perror("pfs-control: epoll/signalfd");
 		return 1;

@@ -5,7 +5,10 @@
  * One JSON request, one JSON reply (docs/appliance.md 5); `watch` and
  * `events` stay connected (pfsctl_live.c). Human tables and
  * progress bars by default; --json prints the reply as it came, for scripts.
- * Exit: 0 ok, 1 the daemon answered with an error, 2 usage, 3 no daemon.
+ * The commands, their arguments and their help come from the daemon's own
+ * table (ctl_commands.h): `pfsctl help` needs no daemon.
+ * Exit: 0 ok, 1 the daemon answered with an error (its code in the
+ * message), 2 usage, 3 no daemon.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,36 +23,61 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl_commands.h"
 #include "pfsctl.h"
 
 #define S pfsctl_s
 #define I pfsctl_i
 #define DEFAULT_SOCKET "/run/pfs-relay/control.sock"
 
+/* One command's line of usage: name, arguments, what pfsctl adds; with
+ * mark, a '*' before those that change state. */
+static void usage_line(FILE *f, const struct ctl_command *k, bool mark)
+{
+	char head[64];
+	const char *extra = !strcmp(k->name, "prefetch") ? " [--wait]" : "";
+	const char *lead = mark && !k->read_only ? "* " : "  ";
+
+	snprintf(head, sizeof(head), "%s%s%s%s", k->name, k->args[0] ? " " : "", k->args, extra);
+	if (strlen(head) > 20)
+		fprintf(f, "%s%s\n  %-20s %s\n", lead, head, "", k->help);
+	else
+		fprintf(f, "%s%-20s %s\n", lead, head, k->help);
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: pfsctl [--socket PATH] [--json] COMMAND\n"
-		"commands:\n"
-		"  status               the appliance, its dataplane and cache\n"
-		"  trees                every hierarchy it takes part in\n"
-		"  tree KEY             one hierarchy, drawn (a key prefix of 4+ hex digits)\n"
-		"  files                the chunk cache\n"
-		"  peers                the devices it serves\n"
-		"  clients              TFTP and HTTP transfers in progress (load server)\n"
-		"  stats                counters of control, engine, dataplane and cache\n"
-		"  prefetch MODEL FILE [--wait]\n"
-		"                       fetch a file into the cache before devices ask;\n"
-		"                       --wait shows its progress until it is whole (exit 0)\n"
-		"                       or failed (exit 1)\n"
-		"  evict                drop every cached file no rollout uses\n"
-		"  set priority N       priority class 0..15 for new elections\n"
-		"  enable | disable     take part in elections, or leave every tree\n"
-		"  watch [--interval S] [--count N]\n"
-		"                       a live view, refreshed every S seconds (1); plain\n"
-		"                       snapshots when not on a terminal\n"
-		"  events               every event as it happens, until interrupted\n"
-		"                       (one JSON object a line with --json)\n");
+	fprintf(f, "usage: pfsctl [--socket PATH] [--json] COMMAND\n"
+		   "commands:\n");
+	for (int i = 0; i < CTL_CMD_COUNT; i++)
+		usage_line(f, &ctl_commands[i], false);
+	fprintf(f, "  watch [--interval S] [--count N]\n"
+		   "                       a live view, refreshed every S seconds (1); plain\n"
+		   "                       snapshots when not on a terminal\n"
+		   "prefetch --wait shows the file's progress until it is whole (exit 0) or\n"
+		   "failed (exit 1); events prints one JSON object a line with --json.\n");
+}
+
+/* pfsctl help: the table this pfsctl was built with, and the error codes;
+ * no daemon needed. */
+static int help(bool as_json)
+{
+	if (as_json) {
+		json_t *r = ctl_help_json();
+		char *s = json_dumps(r, JSON_COMPACT);
+
+		printf("%s\n", s ? s : "{}");
+		free(s);
+		json_decref(r);
+		return 0;
+	}
+	printf("commands (* changes state: not on the read-only socket, control.ro_socket):\n");
+	for (int i = 0; i < CTL_CMD_COUNT; i++)
+		usage_line(stdout, &ctl_commands[i], true);
+	printf("error codes:\n");
+	for (int code = 1; ctl_error_name(code); code++)
+		printf("  %d %-16s %s\n", code, ctl_error_name(code), ctl_error_meaning(code));
+	return 0;
 }
 
 int pfsctl_connect(const char *path)
@@ -224,28 +252,42 @@ static void print_kv(json_t *o, int indent)
 	}
 }
 
-/* The request for argv, or NULL with a usage message. */
+/* The request for argv, or NULL: the table says how many arguments a
+ * command takes and which members of the request they become. */
 static json_t *request(int argc, char **argv)
 {
-	const char *cmd = argv[0];
-	static const char *const simple[] = { "status", "trees", "files", "peers", "stats",
-					      "evict", "enable", "disable", "clients", NULL };
+	const struct ctl_command *k = ctl_command_find(argv[0]);
+	json_t *req;
+	const char *p;
+	int i = 1;
 
-	for (int i = 0; simple[i]; i++)
-		if (!strcmp(cmd, simple[i]))
-			return argc == 1 ? json_pack("{s:s}", "cmd", cmd) : NULL;
-	if (!strcmp(cmd, "tree") && argc == 2)
-		return json_pack("{s:s, s:s}", "cmd", "tree", "key", argv[1]);
-	if (!strcmp(cmd, "prefetch") && (argc == 3 || (argc == 4 && !strcmp(argv[3], "--wait"))))
-		return json_pack("{s:s, s:s, s:s}", "cmd", "prefetch", "model", argv[1], "file",
-				 argv[2]);
-	if (!strcmp(cmd, "set") && argc == 3 && !strcmp(argv[1], "priority")) {
-		char *end;
-		long v = strtol(argv[2], &end, 10);
-		if (*end || end == argv[2])
-			return NULL;
-		return json_pack("{s:s, s:s, s:i}", "cmd", "set", "key", "priority", "value", (int)v);
+	if (!k)
+		return NULL;
+	if (!strcmp(k->name, "prefetch") && argc == 4 && !strcmp(argv[3], "--wait"))
+		argc--;                 /* pfsctl's own: follow it */
+	req = json_pack("{s:s}", "cmd", k->name);
+	for (p = k->params; *p; p += strcspn(p, " "), p += *p == ' ', i++) {
+		size_t n = strcspn(p, " ");
+		bool integer = p[n - 1] == '#';
+		char name[32], *end;
+		long long v;
+
+		if (i >= argc)
+			goto bad;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - integer), p);
+		if (!integer) {
+			json_object_set_new(req, name, json_string(argv[i]));
+			continue;
+		}
+		v = strtoll(argv[i], &end, 10);
+		if (*end || end == argv[i])
+			goto bad;
+		json_object_set_new(req, name, json_integer(v));
 	}
+	if (i == argc)
+		return req;
+bad:
+	json_decref(req);
 	return NULL;
 }
 
@@ -303,6 +345,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "help") && optind + 1 == argc)
+		return help(as_json);
 	if (optind < argc && !strcmp(argv[optind], "events") && optind + 1 == argc)
 		return pfsctl_events(sock, as_json);
 	if (optind < argc && !strcmp(argv[optind], "watch"))
@@ -334,7 +378,9 @@ int main(int argc, char **argv)
 		printf("%s\n", s ? s : "{}");
 		free(s);
 	} else if (rc) {
-		fprintf(stderr, "pfsctl: %s\n", S(r, "error"));
+		long long code = I(r, "code");
+		fprintf(stderr, "pfsctl: error %lld (%s): %s\n", code,
+			ctl_error_name((int)code) ? ctl_error_name((int)code) : "?", S(r, "error"));
 	} else {
 		const char *cmd = argv[optind];
 		if (!strcmp(cmd, "trees"))
