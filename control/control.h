@@ -28,6 +28,7 @@
 #include "pfs_fetch.h"
 #include "pfs_keys.h"
 #include "pfs_shm.h"
+#include "prefix_hash.h"
 
 #define CTL_MAX_MODELS   16
 #define CTL_MAX_CLIENTS  64     /* control.max_clients: at most this */
@@ -110,6 +111,11 @@ struct ctl_engine {
 	int fetch_id[CTL_MAX_HIERS];    /* upstream fetch in progress, -1 none */
 	bool from_cache[CTL_MAX_HIERS]; /* served without the WAN */
 	struct ctl_fanout *fan[CTL_MAX_HIERS];  /* NULL until relayed locally */
+	/* hashing.c: each hierarchy's whole-file digest, as its entry fills */
+	struct pfs_prefix_hash hash[CTL_MAX_HIERS];
+	int hash_fi[CTL_MAX_HIERS];     /* the entry hash[] is of */
+	bool hash_pending[CTL_MAX_HIERS];       /* the engine asked (HASH_FILE) */
+	uint64_t hash_size[CTL_MAX_HIERS];
 };
 
 struct ctl_fetch_slot {
@@ -291,6 +297,17 @@ void ctl_engines_set_enabled(struct ctl *c, bool on);
 void ctl_engines_free(struct ctl *c);
 /* Carry out an engine's pending actions. */
 void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce);
+
+/* hashing.c: HASH_FILE answered from the loop; one slice of every digest
+ * per turn (true while one the engine asked for is unfinished: the loop
+ * must not sleep). */
+struct ctl_hash_ctx {
+	struct ctl *c;
+	int fi;
+};
+void ctl_hash_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
+bool ctl_hash_step(struct ctl *c);
+void ctl_hash_free(struct ctl_engine *ce);
 
 /* runs.c: chunk sends batched into SEND_CHUNKS ranges. A run at a filling
  * file's frontier is held a little (it grows as chunks arrive); the main

@@ -334,6 +334,7 @@ void ctl_engines_free(struct ctl *c)
 		for (int h = 0; h < CTL_MAX_HIERS; h++)
 			ctl_upstream_abort(c, &c->eng[i], h);
 		ctl_fanout_free(c, &c->eng[i]);
+		ctl_hash_free(&c->eng[i]);
 		pfs_engine_free(c->eng[i].e);
 	}
 	c->neng = 0;
@@ -376,28 +377,6 @@ static void store_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 	}
 	if (pfs_cache_write(c->cache, *fi, act->offset, act->data, act->len) < 0)
 		c->st.cache_write_errors++;
-}
-
-static void hash_cached(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
-{
-	uint8_t sha[32] = { 0 }, buf[65536];
-	EVP_MD_CTX *x = EVP_MD_CTX_new();
-	int fi = ce->cache_fi[act->hidx];
-	uint64_t off = 0;
-
-	if (x && fi >= 0 && EVP_DigestInit_ex(x, EVP_sha256(), NULL)) {
-		while (off < act->size) {
-			size_t n = act->size - off < sizeof(buf) ? (size_t)(act->size - off) : sizeof(buf);
-			if (pfs_cache_read(c->cache, fi, off, buf, n) < 0)
-				break;
-			EVP_DigestUpdate(x, buf, n);
-			off += n;
-		}
-		if (off == act->size)
-			EVP_DigestFinal_ex(x, sha, NULL);
-	}
-	EVP_MD_CTX_free(x);
-	pfs_engine_file_hashed(ce->e, (pfs_time_t)ctl_now(), act->hidx, sha);  /* zeros: mismatch */
 }
 
 static void file_done(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
@@ -462,7 +441,7 @@ static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 		ctl_manifest_keep(c, ce, act);
 		break;
 	case PFS_ACT_HASH_FILE:
-		hash_cached(c, ce, act);
+		ctl_hash_start(c, ce, act);     /* answered from the loop (hashing.c) */
 		break;
 	case PFS_ACT_FILE_DONE:
 		file_done(c, ce, act);

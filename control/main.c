@@ -117,9 +117,11 @@ static int timeout_ms(struct ctl *c, int64_t now)
 static void run(struct ctl *c)
 {
 	struct epoll_event evs[32];
+	bool hashing = false;
 
 	while (!c->stop) {
-		int n = epoll_wait(c->epfd, evs, 32, timeout_ms(c, ctl_now()));
+		/* A digest the engine waits for: look at the fds, do not sleep. */
+		int n = epoll_wait(c->epfd, evs, 32, hashing ? 0 : timeout_ms(c, ctl_now()));
 		if (n < 0 && errno != EINTR)
 			break;
 		pfs_shm_woken(c->shm);
@@ -157,6 +159,7 @@ static void run(struct ctl *c)
 		ctl_http_timeout(c);
 		ctl_mhd_run_due(&c->metrics);
 		ctl_sock_sweep(c, now);
+		hashing = ctl_hash_step(c);
 	}
 	ctl_log(c, "stopping: leaving every hierarchy");
 	for (int i = 0; i < c->neng; i++)

@@ -146,7 +146,10 @@ enum pfs_action_type {
 	PFS_ACT_WRITE_CHUNK,    /* store data[len] at offset of hier's file */
 	PFS_ACT_UPSTREAM_START, /* fetch path from the server into hier's file */
 	PFS_ACT_UPSTREAM_ABORT,
-	PFS_ACT_HASH_FILE,      /* SHA-256 the stored file: pfs_engine_file_hashed */
+	PFS_ACT_HASH_FILE,      /* SHA-256 the stored file: pfs_engine_file_hashed,
+				 * now or from a later turn of the loop (the
+				 * drivers answer a slice at a time:
+				 * common/prefix_hash.h) */
 	PFS_ACT_FILE_DONE,      /* verified: publish the file */
 	PFS_ACT_FILE_FAILED,    /* the file cannot be had: a = errno (0: the roots
 				 * the site elected in turn all said FAILED),

@@ -178,12 +178,14 @@ static bool time_to_exit(struct peer *p, int64_t now)
 static void run(struct peer *p)
 {
 	struct epoll_event evs[16];
+	bool hashing = false;
 
 	while (!p->stop) {
 		int64_t now = peer_now();
 		if (time_to_exit(p, now))
 			break;
-		int n = epoll_wait(p->epfd, evs, 16, timeout_ms(p, now));
+		/* A digest still to finish: look at the sockets, do not wait. */
+		int n = epoll_wait(p->epfd, evs, 16, hashing ? 0 : timeout_ms(p, now));
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -205,6 +207,7 @@ static void run(struct peer *p)
 			pfs_engine_timeout(p->e, (pfs_time_t)now);
 			peer_drain(p);
 		}
+		hashing = peer_store_hash_step(p);
 	}
 	pfs_engine_shutdown(p->e, (pfs_time_t)peer_now());
 	peer_drain(p);

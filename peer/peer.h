@@ -16,6 +16,7 @@
 #include "pfs_engine.h"
 #include "pfs_fetch.h"
 #include "pfs_keys.h"
+#include "prefix_hash.h"
 
 #define PEER_MAX_WANTS  32
 
@@ -67,8 +68,9 @@ struct peer_file {                      /* one wanted file */
 	int store_err;                  /* the upstream write's error, for on_failed */
 	char fail_reason[512];
 	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
-	EVP_MD_CTX *sha;                /* SHA-256 of [0, hashed) as written in order */
-	uint64_t hashed;
+	struct pfs_prefix_hash hash;    /* SHA-256 of the prefix written in order */
+	bool hash_pending;              /* the engine asked (HASH_FILE): a slice a turn */
+	uint64_t hash_size;
 	struct pfs_membuf man;          /* the manifest as it arrives */
 };
 
@@ -111,7 +113,12 @@ void peer_udp_recv_all(struct peer *p);
 int peer_store_open(struct peer *p, int hidx, const char *path);
 int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, size_t len);
 int peer_store_read(struct peer *p, int hidx, uint64_t off, void *buf, size_t len);
-int peer_store_hash(struct peer *p, int hidx, uint64_t size, uint8_t sha[32]);
+/* HASH_FILE: the digest of [0, size), reported to the engine once the
+ * slices of peer_store_hash_step() have covered it. */
+void peer_store_hash_start(struct peer *p, int hidx, uint64_t size);
+/* One slice of every pending digest (a loop turn's worth); true while one
+ * is still pending (the loop must not sleep). */
+bool peer_store_hash_step(struct peer *p);
 int peer_store_publish(struct peer *p, int hidx, uint64_t size);
 void peer_store_strerror(struct peer *p, int hidx, int err, char *buf, size_t cap);
 /* The file cannot be stored here: say why, hand the hierarchy over. */

@@ -1,0 +1,101 @@
+/* hashing.c - the whole-file digests of pfs-control's hierarchies, advanced
+ * as their cache entries fill (common/prefix_hash.h).
+ *
+ * A member checks the file it received against its manifest's SHA-256 when
+ * the engine asks (PFS_ACT_HASH_FILE). Computed then in one go, the digest
+ * of a large file held the event loop (heartbeats, the dataplane's ring,
+ * the control socket) for as long as it took. Instead each loop turn folds
+ * in, for at most PFS_PREFIX_HASH_SLICE_NS in all, what the entries filled
+ * by a parent (not by our own upstream fetch, which hashes as it receives)
+ * hold contiguously beyond what is hashed; the engine's request then finds
+ * most of the work done, and the rest is answered a slice a turn.
+ *
+ *   entry filling, no fetch of ours ──(stored grows)──> fold in [done, stored)
+ *   HASH_FILE(size) ──> pending ──(done == size)──> final ──> file_hashed()
+ *   entry changed (another file, or it shrank) ──> start over
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "control.h"
+#include "pfs_clock.h"
+
+static int read_cache(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct ctl_hash_ctx *x = ctx;
+
+	return pfs_cache_read(x->c->cache, x->fi, off, buf, len);
+}
+
+void ctl_hash_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	(void)c;
+	ce->hash_pending[act->hidx] = true;
+	ce->hash_size[act->hidx] = act->size;
+}
+
+/* What of hierarchy h's entry can be hashed now. Asked for (HASH_FILE):
+ * the whole file, every chunk of it written. Before: the prefix the cache
+ * knows to be contiguous (`stored`, which only in-order writes move: a
+ * lower bound), of an entry filled by a parent, not by our own fetch (it
+ * hashes what it receives). */
+static uint64_t hashable(struct ctl *c, struct ctl_engine *ce, int h)
+{
+	int fi = ce->cache_fi[h];
+	struct pfs_cache_file *f = fi >= 0 ? pfs_cache_file(c->cache, fi) : NULL;
+
+	if (ce->hash_pending[h])
+		return ce->hash_size[h];
+	if (!f || atomic_load(&f->state) != PFS_CF_FILLING || ce->fetch_id[h] >= 0)
+		return 0;
+	return atomic_load(&f->stored);
+}
+
+bool ctl_hash_step(struct ctl *c)
+{
+	int64_t deadline = pfs_mono_ns() + PFS_PREFIX_HASH_SLICE_NS;
+	bool pending = false;
+
+	for (int i = 0; i < c->neng; i++) {
+		struct ctl_engine *ce = &c->eng[i];
+
+		for (int h = 0; h < CTL_MAX_HIERS && h < pfs_engine_hier_count(ce->e); h++) {
+			struct pfs_prefix_hash *ph = &ce->hash[h];
+			uint64_t upto = hashable(c, ce, h);
+			struct ctl_hash_ctx x = { c, ce->cache_fi[h] };
+			uint8_t sha[32] = { 0 };        /* zeros: a mismatch */
+			int64_t left, budget = deadline - pfs_mono_ns();
+
+			if (ce->hash_fi[h] != ce->cache_fi[h] || ph->done > upto) {
+				pfs_prefix_hash_reset(ph);      /* another entry, or it shrank */
+				ce->hash_fi[h] = ce->cache_fi[h];
+			}
+			if (budget <= 0 || (ph->done == upto && !ce->hash_pending[h])) {
+				pending |= ce->hash_pending[h];
+				continue;
+			}
+			left = pfs_prefix_hash_catch_up(ph, upto, budget, read_cache, &x);
+			if (!ce->hash_pending[h])
+				continue;
+			if (left > 0) {
+				pending = true;
+				continue;
+			}
+			if (left < 0 || x.fi < 0 || pfs_prefix_hash_final(ph, ce->hash_size[h], sha) < 0)
+				memset(sha, 0, sizeof(sha));
+			pfs_prefix_hash_reset(ph);      /* a refetch after a mismatch starts over */
+			ce->hash_pending[h] = false;
+			pfs_engine_file_hashed(ce->e, (pfs_time_t)ctl_now(), h, sha);
+			ctl_engine_drain(c, ce);
+		}
+	}
+	return pending;
+}
+
+void ctl_hash_free(struct ctl_engine *ce)
+{
+	for (int h = 0; h < CTL_MAX_HIERS; h++) {
+		pfs_prefix_hash_free(&ce->hash[h]);
+		ce->hash_pending[h] = false;
+	}
+}
