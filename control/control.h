@@ -28,6 +28,7 @@
 #include "pfs_fetch.h"
 #include "pfs_keys.h"
 #include "pfs_shm.h"
+#include "pfs_log.h"
 #include "prefix_hash.h"
 
 #define CTL_MAX_MODELS   16

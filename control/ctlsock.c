@@ -186,7 +186,7 @@ static int listen_at(struct ctl *c, const char *path, int mode, const char *key,
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "pfs-control: %s: path longer than %zu bytes\n", key,
+		pfs_log(PFS_LOG_ERR, "%s: path longer than %zu bytes", key,
 			sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
@@ -195,7 +195,7 @@ static int listen_at(struct ctl *c, const char *path, int mode, const char *key,
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
-		fprintf(stderr, "pfs-control: %s: another pfs-control is running\n", path);
+		pfs_log(PFS_LOG_ERR, "%s: another pfs-control is running", path);
 		rc = -EADDRINUSE;
 		goto err;
 	}
@@ -203,8 +203,8 @@ static int listen_at(struct ctl *c, const char *path, int mode, const char *key,
 	/* Only a stale socket is removed: a path naming anything else is a
 	 * configuration mistake, and deleting it would lose someone's file. */
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "pfs-control: %s %s exists and is not a socket: refusing to "
-			"replace it\n", key, path);
+		pfs_log(PFS_LOG_ERR, "%s %s exists and is not a socket: refusing to "
+			"replace it", key, path);
 		return -EEXIST;
 	}
 	unlink(path);
@@ -214,7 +214,7 @@ static int listen_at(struct ctl *c, const char *path, int mode, const char *key,
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, (mode_t)mode) < 0 ||
 	    listen(fd, 16) < 0) {
 		rc = -errno;
-		fprintf(stderr, "pfs-control: %s: %s\n", path, strerror(-rc));
+		pfs_log(PFS_LOG_ERR, "%s: %s", path, strerror(-rc));
 		goto err;
 	}
 	ev.data.fd = fd;

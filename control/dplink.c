@@ -80,14 +80,14 @@ int ctl_dplink_open(struct ctl *c)
 	int rc;
 
 	if ((rc = pfs_shm_attach(c->cfg.segment, PFS_SHM_CONTROL, &p, &c->shm)) < 0) {
-		fprintf(stderr, "pfs-control: segment %s: %s%s\n", c->cfg.segment, strerror(-rc),
+		pfs_log(PFS_LOG_ERR, "segment %s: %s%s", c->cfg.segment, strerror(-rc),
 			rc == -EBUSY ? " (a running dataplane uses another layout: stop it, "
 				       "or match segment.ring_slots and segment.cache_mb)" : "");
 		return rc;
 	}
 	region = pfs_shm_cache(c->shm, &bytes);
 	if ((rc = pfs_cache_open(region, bytes, true, &c->cache)) < 0) {
-		fprintf(stderr, "pfs-control: cache in %s: %s\n", c->cfg.segment, strerror(-rc));
+		pfs_log(PFS_LOG_ERR, "cache in %s: %s", c->cfg.segment, strerror(-rc));
 		goto err_detach;
 	}
 	/* Nobody finishes what a previous incarnation was filling. */

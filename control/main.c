@@ -19,12 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "control.h"
+#include "pfs_clock.h"
+#include "pfs_loop.h"
 #include "pfs_sd.h"
 
 #define RING_POLL_MS 1           /* without the doorbell */
@@ -35,26 +36,17 @@
 
 int64_t ctl_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return pfs_mono_ns();
 }
 
-static void vlog(struct ctl *c, const char *level, const char *fmt, va_list ap)
-{
-	double t = c->t0 ? (ctl_now() - c->t0) / 1e9 : 0;
-
-	fprintf(stderr, "%s[%9.3f] pfs-control: ", pfs_sd_level(level), t);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
+/* pfs-control's lines, through the one logger (common/pfs_log.h). */
 void ctl_log(struct ctl *c, const char *fmt, ...)
 {
 	va_list ap;
 
+	(void)c;
 	va_start(ap, fmt);
-	vlog(c, PFS_SD_INFO, fmt, ap);
+	pfs_vlog(PFS_LOG_INFO, fmt, ap);
 	va_end(ap);
 }
 
@@ -62,31 +54,27 @@ void ctl_warn(struct ctl *c, const char *fmt, ...)
 {
 	va_list ap;
 
+	(void)c;
 	va_start(ap, fmt);
-	vlog(c, PFS_SD_WARNING, fmt, ap);
+	pfs_vlog(PFS_LOG_WARNING, fmt, ap);
 	va_end(ap);
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pfs-control --config FILE [--check]\n"
+	fprintf(f, "usage: pfs-control --config FILE [--check] [--log-json] [--log-level LEVEL]\n"
 		   "  --config FILE  the appliance configuration (see configs/pfs-relay.conf)\n"
-		   "  --check        only check the configuration, then exit\n");
+		   "  --check        only check the configuration, then exit\n"
+		   "  --log-json     log one JSON object a line\n"
+		   "  --log-level LEVEL err, warning, info (default) or debug\n");
 }
 
 static int setup_signals(struct ctl *c)
 {
-	sigset_t set;
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	c->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (c->sigfd < 0)
-		return -errno;
+	if ((c->sigfd = pfs_loop_signals()) < 0)
+		return c->sigfd;
 	ev.data.fd = c->sigfd;
 	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sigfd, &ev) < 0 ? -errno : 0;
 }
@@ -105,13 +93,9 @@ static int timeout_ms(struct ctl *c, int64_t now)
 		t = ctl_http_deadline(c);
 	if (ctl_mhd_deadline(&c->metrics) < t)
 		t = ctl_mhd_deadline(&c->metrics);
-	if (t <= now)
-		return 0;
-	t = (t - now + 999999) / 1000000;
 	/* Asleep, the dataplane rings us when it enqueues (pfs_shm_sleep says
 	 * whether we may: it can ring, and the ring is empty); else poll. */
-	int cap = pfs_shm_sleep(c->shm) ? SLEEP_MAX_MS : RING_POLL_MS;
-	return t > cap ? cap : (int)t;
+	return pfs_loop_timeout_ms(t, now, pfs_shm_sleep(c->shm) ? SLEEP_MAX_MS : RING_POLL_MS);
 }
 
 static void run(struct ctl *c)
@@ -129,9 +113,7 @@ static void run(struct ctl *c)
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			if (fd == c->sigfd) {
-				struct signalfd_siginfo si;
-				if (read(c->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-					c->stop = true;
+				c->stop |= pfs_loop_signal_read(c->sigfd);
 			} else if (!ctl_dplink_event(c, fd) && !ctl_sock_event(c, fd, evs[i].events) &&
 				   !ctl_serve_event(c, fd) && !ctl_http_event(c, fd) &&
 				   !ctl_mhd_event(&c->metrics, fd)) {
@@ -213,20 +195,20 @@ static int setup_state(struct ctl *c)
 	uint32_t boot;
 
 	if (mkdir(c->cfg.state_dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "pfs-control: trust.state_dir %s: %s\n", c->cfg.state_dir,
+		pfs_log(PFS_LOG_ERR, "trust.state_dir %s: %s", c->cfg.state_dir,
 			strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/manifest-sequences", c->cfg.state_dir);
 	if (!(c->seqstate = pfs_seqstate_open(path, err, sizeof(err)))) {
-		fprintf(stderr, "pfs-control: rollback state: %s\n", err);
+		pfs_log(PFS_LOG_ERR, "rollback state: %s", err);
 		return -1;
 	}
 	if (!c->cfg.site.nkeys)
 		return 0;
 	snprintf(path, sizeof(path), "%s/boot-count", c->cfg.state_dir);
 	if (pfs_boot_count_next(path, &boot, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pfs-control: boot count: %s\n", err);
+		pfs_log(PFS_LOG_ERR, "boot count: %s", err);
 		return -1;
 	}
 	c->tx_seq = (uint64_t)boot << 32;
@@ -239,25 +221,39 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "log-json", no_argument, NULL, 'J' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct ctl ctl;
 	struct ctl *c = &ctl;
+	struct pfs_log_opts lo = { .program = "pfs-control", .uptime = true };
 	const char *config = NULL;
 	bool check = false;
-	int opt, rc, status = 1;
+	int opt, rc, status = 1, level;
 
+	pfs_log_init(&lo);
 	while ((opt = getopt_long(argc, argv, "c:kh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config = optarg; break;
 		case 'k': check = true; break;
+		case 'J': lo.json = true; break;
+		case 'L':
+			if ((level = pfs_log_level_parse(optarg)) < 0) {
+				pfs_log(PFS_LOG_ERR, "bad value '%s' for --log-level (err, warning, "
+					"info, debug)", optarg);
+				return 2;
+			}
+			lo.min = (enum pfs_log_level)level;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	pfs_log_init(&lo);
 	if (!config || optind != argc) {
-		fprintf(stderr, "pfs-control: %s\n", config ? "unexpected argument" :
+		pfs_log(PFS_LOG_ERR, "%s", config ? "unexpected argument" :
 			"--config FILE is required");
 		usage(stderr);
 		return 2;
@@ -278,14 +274,14 @@ int main(int argc, char **argv)
 	c->t0 = ctl_now();
 	c->lsock = c->lsock_ro = c->sigfd = c->bell_fd = -1;
 	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(c)) < 0) {
-		perror("pfs-control: epoll/signalfd");
+		pfs_log(PFS_LOG_ERR, "epoll/signalfd: %s", strerror(errno));
 		return 1;
 	}
 	if (ctl_dplink_open(c) < 0)
 		goto out_fds;
 	c->fetch = pfs_fetch_new(c->epfd, &ctl_fetch_ops, c);
 	if (!c->fetch) {
-		fprintf(stderr, "pfs-control: libcurl initialisation failed\n");
+		pfs_log(PFS_LOG_ERR, "libcurl initialisation failed");
 		goto out_dplink;
 	}
 	/* Upstream fetches keep to the IANA dynamic range, which 4051 is not
@@ -296,7 +292,7 @@ int main(int argc, char **argv)
 	if (c->cfg.ca_file[0] && pfs_fetch_set_ca_file(c->fetch, c->cfg.ca_file) < 0)
 		goto out_fetch;
 	if ((rc = make_socket_dir(c->cfg.socket)) < 0) {
-		fprintf(stderr, "pfs-control: %s: cannot create its directory: %s\n",
+		pfs_log(PFS_LOG_ERR, "%s: cannot create its directory: %s",
 			c->cfg.socket, strerror(-rc));
 		goto out_fetch;
 	}
@@ -310,7 +306,7 @@ int main(int argc, char **argv)
 	if (ctl_serve_open(c) < 0 || ctl_http_open(c) < 0 || ctl_metrics_open(c) < 0)
 		goto out_sock;
 	if ((rc = ctl_engines_start(c)) < 0) {
-		fprintf(stderr, "pfs-control: site relay: %s\n", strerror(-rc));
+		pfs_log(PFS_LOG_ERR, "site relay: %s", strerror(-rc));
 		goto out_sock;
 	}
 	/* Serving now (control socket, load server, metrics, the segment):

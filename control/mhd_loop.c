@@ -39,7 +39,7 @@ int ctl_mhd_start(struct ctl *c, struct ctl_mhd *m, const char *what, uint32_t i
 	}
 	if (!info || epoll_ctl(c->epfd, EPOLL_CTL_ADD, m->efd, &ev) < 0) {
 		int err = errno ? errno : EADDRINUSE;
-		fprintf(stderr, "pfs-control: %s: cannot listen on %s:%u: %s\n", what,
+		pfs_log(PFS_LOG_ERR, "%s: cannot listen on %s:%u: %s", what,
 			inet_ntoa(sa.sin_addr), port, strerror(err));
 		if (m->d)
 			MHD_stop_daemon(m->d);

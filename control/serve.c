@@ -102,7 +102,7 @@ int ctl_serve_open(struct ctl *c)
 	sv->fd = udp_socket(c->cfg.ip, TFTP_PORT);
 	if (sv->fd < 0 || (rc = epoll_add(c, sv->fd)) < 0) {
 		rc = sv->fd < 0 ? sv->fd : rc;
-		fprintf(stderr, "pfs-control: serve.tftp: cannot listen on %s:69: %s\n",
+		pfs_log(PFS_LOG_ERR, "serve.tftp: cannot listen on %s:69: %s",
 			c->cfg.site_address, strerror(-rc));
 		if (sv->fd >= 0)
 			close(sv->fd);

@@ -28,6 +28,7 @@
 
 #include "pfs_cache.h"
 #include "pfs_dp_stats.h"
+#include "pfs_log.h"
 #include "pfs_shm.h"
 #include "pfs_wire.h"
 #include "shard.h"
@@ -135,6 +136,8 @@ struct dp_opts {
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
 	uint32_t tx_retry_us;           /* how long a full TX ring is retried */
 	uint32_t workers;               /* polling lcores, each an RX and a TX queue */
+	bool log_json;                  /* --log-json: one JSON object a line */
+	int log_level;                  /* --log-level: enum pfs_log_level */
 	struct dp_vlan vlan;            /* --vlan: tags of broadcasts and of frames to
 					 * neighbours not learned yet */
 };
@@ -264,6 +267,9 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 				       const struct rte_udp_hdr *udp, uint32_t plen);
 /* Queue the open run's report before anything else goes to control. */
 void dp_fanout_close(struct dp *d);
+
+/* log.c: DPDK's log stream and libbpf's print function into pfs_log. */
+int dp_log_libraries(void);
 
 /* telemetry.c */
 int dp_telemetry_init(struct dp *const *w, unsigned n);

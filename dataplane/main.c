@@ -6,6 +6,7 @@
  *                 [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]
  *                 [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]
  *                 [--tx-retry-us US] [--no-tx-csum-offload] [--workers N]
+ *                 [--log-json] [--log-level LEVEL]
  *
  * The port comes from EAL: on the appliance,
  *   --vdev net_af_xdp0,iface=IFACE,xdp_prog=.../pfs_steer.bpf.o
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "pfs_log.h"
 #include "pfs_sd.h"
 #include "verify.h"
 
@@ -51,6 +53,7 @@ static void usage(FILE *f)
 		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
 		   "         [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]\n"
 		   "         [--tx-retry-us US] [--no-tx-csum-offload] [--workers N]\n"
+		   "         [--log-json] [--log-level LEVEL]\n"
 		   "  --segment PATH    shared segment of pfs-control (default /dev/shm/pfs-relay)\n"
 		   "  --port N          DPDK port to serve (default 0)\n"
 		   "  --child-rate MBIT pace each child to this rate (default 0: the window only)\n"
@@ -82,7 +85,10 @@ static void usage(FILE *f)
 		   "                    the port offers to (benchmarks, tests)\n"
 		   "  --workers N       poll N lcores (the first N of -l), each with its own RX\n"
 		   "                    and TX queue; hierarchies are shared out among them\n"
-		   "                    (default 1, at most %d)\n",
+		   "                    (default 1, at most %d)\n"
+		   "  --log-json        log one JSON object a line (DPDK's and libbpf's\n"
+		   "                    messages too)\n"
+		   "  --log-level LEVEL err, warning, info (default) or debug\n",
 		   DP_IDLE_LOOPS, DP_TX_RETRY_US, DP_MAX_WORKERS);
 }
 
@@ -106,6 +112,8 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "tx-retry-us", required_argument, NULL, 'T' },
 		{ "no-tx-csum-offload", no_argument, NULL, 'O' },
 		{ "workers", required_argument, NULL, 'W' },
+		{ "log-json", no_argument, NULL, 'J' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -130,10 +138,18 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'f': o->no_local_fanout = true; break;
 		case 'R': o->no_rx_reuse = true; break;
 		case 'O': o->no_tx_csum = true; break;
+		case 'J': o->log_json = true; break;
+		case 'L':
+			if ((o->log_level = pfs_log_level_parse(optarg)) < 0) {
+				pfs_log(PFS_LOG_ERR, "bad value '%s' for --log-level (err, warning, "
+					"info, debug)", optarg);
+				return -1;
+			}
+			break;
 		case 'V':
 			if (dp_vlan_parse(optarg, &o->vlan) < 0) {
-				fprintf(stderr, "pfs-dataplane: bad value '%s' for --vlan (VID or "
-					"OUTER.INNER, VIDs 1..4094)\n", optarg);
+				pfs_log(PFS_LOG_ERR, "bad value '%s' for --vlan (VID or "
+					"OUTER.INNER, VIDs 1..4094)", optarg);
 				return -1;
 			}
 			break;
@@ -145,7 +161,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576) ||
 			    ((opt == 'I' || opt == 'T') && v > 10000) ||
 			    (opt == 'W' && (v == 0 || v > DP_MAX_WORKERS))) {
-				fprintf(stderr, "pfs-dataplane: bad value '%s' for --%s\n", optarg,
+				pfs_log(PFS_LOG_ERR, "bad value '%s' for --%s", optarg,
 					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
 					opt == 'b' ? "child-burst" : opt == 'C' ? "copybreak (0..1048576)" :
 					opt == 'I' ? "idle-sleep-us (0..10000)" :
@@ -175,7 +191,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "pfs-dataplane: unexpected argument '%s'\n", argv[optind]);
+		pfs_log(PFS_LOG_ERR, "unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -192,12 +208,12 @@ static int attach_segment(struct dp *d)
 	while ((rc = pfs_shm_attach(d->o.segment, PFS_SHM_DATAPLANE, &adopt, &d->shm)) == -ENOENT &&
 	       !dp_stop) {
 		if (waited++ == 0)
-			printf("pfs-dataplane: waiting for pfs-control to create %s\n", d->o.segment);
+			pfs_log(PFS_LOG_INFO, "waiting for pfs-control to create %s", d->o.segment);
 		usleep(100000);
 	}
 	if (rc < 0) {
 		if (!dp_stop)
-			fprintf(stderr, "pfs-dataplane: segment %s: %s\n", d->o.segment, strerror(-rc));
+			pfs_log(PFS_LOG_ERR, "segment %s: %s", d->o.segment, strerror(-rc));
 		return rc;
 	}
 	region = pfs_shm_cache(d->shm, &bytes);
@@ -234,8 +250,8 @@ void dp_control_msg(struct dp *d, const struct pfs_ring_msg *m)
 		d->hdr_gen++;           /* every frame template names the old address */
 		dp_fanout_reset(d);     /* a new control pushes its tables again */
 		if (d->wid == 0)
-			printf("pfs-dataplane: configured: node %08x, %u.%u.%u.%u\n", d->node_id,
-			       d->ip >> 24, (d->ip >> 16) & 255, (d->ip >> 8) & 255, d->ip & 255);
+			pfs_log(PFS_LOG_INFO, "configured: node %08x, %u.%u.%u.%u", d->node_id,
+			        d->ip >> 24, (d->ip >> 16) & 255, (d->ip >> 8) & 255, d->ip & 255);
 		break;
 	case PFS_RMSG_PFS_TX:
 		dp_tx_datagram(d, m);
@@ -288,7 +304,7 @@ static void housekeeping(struct dp *d)
 	 * dropped by the new one's CONFIG, which comes before its own in the
 	 * ring: not here, where we may already hold the new ones. */
 	if (pfs_shm_peer_restarted(d->shm))
-		printf("pfs-dataplane: pfs-control (re)attached\n");
+		pfs_log(PFS_LOG_INFO, "pfs-control (re)attached");
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
 		struct pfs_cache_file *f = pfs_cache_file(d->cache, i);
 		atomic_store(&f->inflight,
@@ -350,6 +366,25 @@ int dp_worker_main(void *arg)
 	return 0;
 }
 
+/* The logger as our options after "--" set it, before EAL speaks: its
+ * messages take the same form. parse_args() checks the options later. */
+static void early_log(int argc, char **argv)
+{
+	struct pfs_log_opts lo = { .program = "pfs-dataplane" };
+	int i = 1;
+
+	while (i < argc && strcmp(argv[i], "--"))
+		i++;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--log-json"))
+			lo.json = true;
+		else if (!strcmp(argv[i], "--log-level") && i + 1 < argc &&
+			 pfs_log_level_parse(argv[i + 1]) > 0)
+			lo.min = (enum pfs_log_level)pfs_log_level_parse(argv[i + 1]);
+	}
+	pfs_log_init(&lo);
+}
+
 int main(int argc, char **argv)
 {
 	static struct dp dp;
@@ -357,9 +392,12 @@ int main(int argc, char **argv)
 	struct dp *d = &dp;
 	int rc, eal_args, status = 1;
 
+	early_log(argc, argv);
+	if (dp_log_libraries() < 0)
+		pfs_log(PFS_LOG_WARNING, "DPDK's messages cannot be routed to the logger");
 	eal_args = rte_eal_init(argc, argv);
 	if (eal_args < 0) {
-		fprintf(stderr, "pfs-dataplane: EAL: %s\n", rte_strerror(rte_errno));
+		pfs_log(PFS_LOG_ERR, "EAL: %s", rte_strerror(rte_errno));
 		return 1;
 	}
 	argv[eal_args] = argv[0];
@@ -373,11 +411,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);       /* the doorbell's reader may be gone: EPIPE, not death */
 	d->tsc_hz = rte_get_tsc_hz();
 	if (!(d->verifier = dp_verifier_new())) {
-		fprintf(stderr, "pfs-dataplane: OpenSSL SHA-256 unavailable\n");
+		pfs_log(PFS_LOG_ERR, "OpenSSL SHA-256 unavailable");
 		goto out_eal;
 	}
 	if (rte_lcore_count() < d->o.workers) {
-		fprintf(stderr, "pfs-dataplane: --workers %u needs %u lcores, EAL has %u (-l)\n",
+		pfs_log(PFS_LOG_ERR, "--workers %u needs %u lcores, EAL has %u (-l)",
 			d->o.workers, d->o.workers, rte_lcore_count());
 		goto out_eal;
 	}
@@ -388,17 +426,15 @@ int main(int argc, char **argv)
 	if ((rc = dp_workers_start(d, workers)) < 0)
 		goto out_workers;
 	if (dp_telemetry_init(workers, d->o.workers) < 0)
-		fprintf(stderr, "pfs-dataplane: telemetry commands unavailable\n");
-	printf("%spfs-dataplane: running on lcore %u%s\n", pfs_sd_level(PFS_SD_INFO),
-	       rte_lcore_id(), d->o.workers > 1 ? " (worker 0)" : "");
-	fflush(stdout);
+		pfs_log(PFS_LOG_ERR, "telemetry commands unavailable");
+	pfs_log(PFS_LOG_INFO, "running on lcore %u%s", rte_lcore_id(),
+		d->o.workers > 1 ? " (worker 0)" : "");
 	/* The port is up and the segment attached: a Type=notify unit is started. */
 	if ((rc = pfs_sd_notify("READY=1")) < 0)
-		fprintf(stderr, "%spfs-dataplane: cannot tell systemd we are ready: %s\n",
-			pfs_sd_level(PFS_SD_WARNING), strerror(-rc));
+		pfs_log(PFS_LOG_WARNING, "cannot tell systemd we are ready: %s", strerror(-rc));
 	dp_worker_main(d);
 	pfs_sd_notify("STOPPING=1");
-	printf("pfs-dataplane: stopping\n");
+	pfs_log(PFS_LOG_INFO, "stopping");
 	status = 0;
 out_workers:
 	dp_stop = true;

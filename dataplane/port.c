@@ -50,20 +50,20 @@ static void dma_setup(struct dp *d, const struct rte_eth_dev_info *info)
 
 	if (rte_eal_iova_mode() != RTE_IOVA_VA) {
 		if (d->o.force_zero_copy) {
-			printf("pfs-dataplane: IOVA as PA: chained payloads have no valid IOVA "
-			       "(--force-zero-copy, for ports that do not DMA)\n");
+			pfs_log(PFS_LOG_INFO, "IOVA as PA: chained payloads have no valid IOVA "
+			        "(--force-zero-copy, for ports that do not DMA)");
 			return;
 		}
 		if (d->chain)
-			printf("pfs-dataplane: IOVA as PA: the cache is not physically contiguous, "
-			       "payloads copied, not chained\n");
+			pfs_log(PFS_LOG_INFO, "IOVA as PA: the cache is not physically contiguous, "
+			        "payloads copied, not chained");
 		d->chain = false;
 		return;
 	}
 	rc = rte_extmem_register(region, bytes, NULL, 0, page);
 	if (rc < 0 && rte_errno != EEXIST) {
-		printf("pfs-dataplane: cannot register the cache with DPDK (%s): payloads "
-		       "copied, not chained\n", rte_strerror(rte_errno));
+		pfs_log(PFS_LOG_INFO, "cannot register the cache with DPDK (%s): payloads "
+		        "copied, not chained", rte_strerror(rte_errno));
 		d->chain = false;
 		return;
 	}
@@ -73,8 +73,8 @@ static void dma_setup(struct dp *d, const struct rte_eth_dev_info *info)
 	/* A device behind VFIO needs the mapping; virtual ones have no DMA. */
 	rc = rte_dev_dma_map(info->device, region, (uint64_t)(uintptr_t)region, bytes);
 	d->dma_mapped = rc == 0;
-	printf("pfs-dataplane: cache registered with DPDK, IOVA = VA%s\n",
-	       d->dma_mapped ? ", DMA-mapped for the port" : " (the port does no DMA mapping)");
+	pfs_log(PFS_LOG_INFO, "cache registered with DPDK, IOVA = VA%s",
+	        d->dma_mapped ? ", DMA-mapped for the port" : " (the port does no DMA mapping)");
 }
 
 int dp_port_init(struct dp *d)
@@ -85,7 +85,7 @@ int dp_port_init(struct dp *d)
 
 	d->port = d->o.port_id;
 	if (!rte_eth_dev_is_valid_port(d->port)) {
-		fprintf(stderr, "pfs-dataplane: no port %u (give one with --vdev or -a)\n", d->port);
+		pfs_log(PFS_LOG_ERR, "no port %u (give one with --vdev or -a)", d->port);
 		return -ENODEV;
 	}
 	socket = rte_eth_dev_socket_id(d->port);
@@ -100,7 +100,7 @@ int dp_port_init(struct dp *d)
 	d->ext_pool = rte_pktmbuf_pool_create("pfs_ext", (NB_EXT + 1) * d->o.workers - 1, 256, 0, 0,
 					      socket);
 	if (!d->pool || !d->ext_pool) {
-		fprintf(stderr, "pfs-dataplane: mbuf pools: %s\n", rte_strerror(rte_errno));
+		pfs_log(PFS_LOG_ERR, "mbuf pools: %s", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	d->shinfo = rte_zmalloc("pfs_shinfo", sizeof(*d->shinfo) * PFS_CACHE_FILES,
@@ -115,7 +115,7 @@ int dp_port_init(struct dp *d)
 		.name = "pfs_dp_owner", .size = sizeof(uint32_t), .align = __alignof__(uint32_t),
 	};
 	if ((d->owner_off = rte_mbuf_dynfield_register(&owner)) < 0) {
-		fprintf(stderr, "pfs-dataplane: mbuf field: %s\n", rte_strerror(rte_errno));
+		pfs_log(PFS_LOG_ERR, "mbuf field: %s", rte_strerror(rte_errno));
 		return -rte_errno;
 	}
 	d->tx_retry_tsc = (uint64_t)d->o.tx_retry_us * rte_get_tsc_hz() / 1000000;
@@ -143,7 +143,7 @@ int dp_port_init(struct dp *d)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
 	if (d->o.max_frame > 1518) {
 		if (d->o.max_frame > info.max_rx_pktlen) {
-			fprintf(stderr, "pfs-dataplane: port %u takes frames of %u bytes at most\n",
+			pfs_log(PFS_LOG_ERR, "port %u takes frames of %u bytes at most",
 				d->port, info.max_rx_pktlen);
 			return -EINVAL;
 		}
@@ -151,8 +151,8 @@ int dp_port_init(struct dp *d)
 	}
 	if (d->o.workers > 1) {
 		if (info.max_rx_queues < d->o.workers || info.max_tx_queues < d->o.workers) {
-			fprintf(stderr, "pfs-dataplane: port %u (%s) has %u RX and %u TX queues, "
-				"--workers %u needs as many of each\n", d->port, info.driver_name,
+			pfs_log(PFS_LOG_ERR, "port %u (%s) has %u RX and %u TX queues, "
+				"--workers %u needs as many of each", d->port, info.driver_name,
 				info.max_rx_queues, info.max_tx_queues, d->o.workers);
 			return -EINVAL;
 		}
@@ -176,17 +176,17 @@ int dp_port_init(struct dp *d)
 	rte_eth_macaddr_get(d->port, &d->mac);
 	dma_setup(d, &info);
 	if (d->chain)
-		printf("pfs-dataplane: port %u (%s) up, payloads zero-copy (chained mbufs) "
-		       "above %u bytes of copies per chunk%s%s\n", d->port, info.driver_name,
-		       d->o.copybreak, d->rx_reuse ? ", received frames reused" : "",
-		       d->tx_csum ? ", TX checksums offloaded" : "");
+		pfs_log(PFS_LOG_INFO, "port %u (%s) up, payloads zero-copy (chained mbufs) "
+		        "above %u bytes of copies per chunk%s%s", d->port, info.driver_name,
+		        d->o.copybreak, d->rx_reuse ? ", received frames reused" : "",
+		        d->tx_csum ? ", TX checksums offloaded" : "");
 	else
-		printf("pfs-dataplane: port %u (%s) up, payloads copied (linear mbufs)%s%s\n",
-		       d->port, info.driver_name, d->rx_reuse ? ", received frames reused" : "",
-		       d->tx_csum ? ", TX checksums offloaded" : "");
+		pfs_log(PFS_LOG_INFO, "port %u (%s) up, payloads copied (linear mbufs)%s%s",
+		        d->port, info.driver_name, d->rx_reuse ? ", received frames reused" : "",
+		        d->tx_csum ? ", TX checksums offloaded" : "");
 	return 0;
 fail:
-	fprintf(stderr, "pfs-dataplane: port %u: %s\n", d->port, rte_strerror(-rc));
+	pfs_log(PFS_LOG_ERR, "port %u: %s", d->port, rte_strerror(-rc));
 	return rc;
 }
 

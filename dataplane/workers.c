@@ -91,7 +91,7 @@ static struct rte_ring *ring(const char *what, unsigned wid, unsigned count, ssi
 		      : rte_ring_create_elem(name, (unsigned)esize, count, (int)rte_socket_id(),
 					     flags);
 	if (!r)
-		fprintf(stderr, "pfs-dataplane: ring %s: %s\n", name, rte_strerror(rte_errno));
+		pfs_log(PFS_LOG_ERR, "ring %s: %s", name, rte_strerror(rte_errno));
 	return r;
 }
 
@@ -139,16 +139,16 @@ int dp_workers_start(struct dp *d, struct dp **w)
 	for (unsigned i = 1; i < n; i++) {
 		lcore = rte_get_next_lcore(lcore, 1, 0);
 		if (rte_eal_remote_launch(dp_worker_main, w[i], lcore) < 0) {
-			fprintf(stderr, "pfs-dataplane: cannot launch worker %u on lcore %u\n", i,
+			pfs_log(PFS_LOG_ERR, "cannot launch worker %u on lcore %u", i,
 				lcore);
 			dp_stop = true;
 			return -EBUSY;
 		}
-		printf("pfs-dataplane: worker %u on lcore %u, queue %u\n", i, lcore, i);
+		pfs_log(PFS_LOG_INFO, "worker %u on lcore %u, queue %u", i, lcore, i);
 	}
 	return 0;
 fail:
-	fprintf(stderr, "pfs-dataplane: cannot set up %u workers\n", n);
+	pfs_log(PFS_LOG_ERR, "cannot set up %u workers", n);
 	return -ENOMEM;
 }
 

@@ -11,19 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "peer.h"
+#include "pfs_clock.h"
+#include "pfs_loop.h"
 
 int64_t peer_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return pfs_mono_ns();
 }
 
 static int setup_engine(struct peer *p)
@@ -105,16 +103,8 @@ static int setup_trust(struct peer *p)
 
 static int setup_signals(struct peer *p)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	signal(SIGPIPE, SIG_IGN);
-	p->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	return p->sigfd < 0 ? -errno : 0;
+	p->sigfd = pfs_loop_signals();
+	return p->sigfd < 0 ? p->sigfd : 0;
 }
 
 static int epoll_add(struct peer *p, int fd)
@@ -153,12 +143,7 @@ static int timeout_ms(struct peer *p, int64_t now)
 		if (linger_end < t)
 			t = linger_end;
 	}
-	if (t == INT64_MAX)
-		return 1000;
-	if (t <= now)
-		return 0;
-	t = (t - now + 999999) / 1000000;
-	return t > 1000 ? 1000 : (int)t;
+	return pfs_loop_timeout_ms(t, now, 1000);
 }
 
 /* Exit once every file is done or failed and our children are served (or
@@ -193,9 +178,7 @@ static void run(struct peer *p)
 			if (fd == p->udp) {
 				peer_udp_recv_all(p);
 			} else if (fd == p->sigfd) {
-				struct signalfd_siginfo si;
-				if (read(p->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-					p->stop = true;
+				p->stop |= pfs_loop_signal_read(p->sigfd);
 			} else {
 				pfs_fetch_on_fd(p->fetch, fd, evs[i].events);
 			}

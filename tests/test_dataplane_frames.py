@@ -51,6 +51,7 @@ DATAPLANE = os.path.join(BUILD, "dataplane", "pfs-dataplane")
 RESTART_CTL = os.path.join(BUILD, "tests", "dp_restart_ctl")
 TESTPMD = "dpdk-testpmd"
 CHILDREN = 3
+LAST_LOG = [""]                 # the last relay()'s dataplane output
 SELF_IP = 0x0A630002            # pfs-relayctl's defaults (node id = address)
 PARENT_IP = 0x0A630001
 
@@ -173,6 +174,7 @@ def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=(), queues=1):
     expect(ctl.returncode == 0, "%s: pfs-relayctl: %s %s" % (tag, cerr.strip(), dlog[-500:]))
     expect(dp.returncode == 0, "%s: pfs-dataplane exited %s: %s" % (tag, dp.returncode,
                                                                   dlog[-500:]))
+    LAST_LOG[0] = dlog
     mode = "zero-copy" if "zero-copy" in dlog else "copied"
     totals = json.loads(cout)
     # Chained payloads point into the cache: registered with DPDK (IOVA = VA
@@ -728,8 +730,17 @@ def workers_case(chunk, size, _args):
         write_pcap(os.path.join(work, "in-1.pcap"), header, q1)
         n = [len(t) for t in traces]
         handed = (n[0] // 2) + (n[1] + 1) // 2      # hierarchy 0's odd, 1's even chunks
-        totals, outs, _ = relay(work, "workers", chunk, size, n[0] + n[1], ["--no-zero-copy"],
+        totals, outs, _ = relay(work, "workers", chunk, size, n[0] + n[1],
+                                ["--no-zero-copy", "--log-json"],
                                 ["--path", paths[0], "--path", paths[1], "--echo"], queues=2)
+        # --log-json: every line an object, DPDK's own messages among them.
+        lines = [json.loads(ln) for ln in LAST_LOG[0].splitlines() if ln.strip()]
+        expect(lines and all(set(o) == {"t", "level", "program", "msg"} and
+                             o["program"] == "pfs-dataplane" for o in lines),
+               "--log-json: %s" % LAST_LOG[0][-400:])
+        expect(any(o["msg"].startswith("TELEMETRY:") for o in lines) and
+               any("worker 1 on lcore" in o["msg"] for o in lines),
+               "DPDK's and our lines: %s" % [o["msg"] for o in lines])
         expect(totals["workers"] == 2 and totals["fanout_tables"] == 2, "workers: %s" % totals)
         expect(totals["fanout_chunks"] == n[0] + n[1] and
                totals["fanout_tx"] == (n[0] + n[1]) * CHILDREN and
