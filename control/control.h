@@ -141,6 +141,8 @@ struct ctl_client {
 
 struct ctl_stats {
 	uint64_t rx_datagrams, rx_undecodable, rx_model_refused, auto_joins;
+	uint64_t rx_bad[PFS_E_ERR_COUNT];       /* undecodable, by the codec's reason
+						 * (decoded here once, not by the engines) */
 	uint64_t tx_datagrams, tx_ring_full, chunk_ranges, chunks_queued;
 	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
@@ -221,9 +223,6 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 /* The load server's engine, made on first need (NULL: no room). */
 struct ctl_engine *ctl_engine_serve(struct ctl *c);
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len);
-/* One datagram to one engine (and its actions done). */
-void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
-		     const uint8_t *buf, size_t len);
 /* serve.c: the load server (issue 12). */
 int ctl_serve_open(struct ctl *c);
 void ctl_serve_close(struct ctl *c);

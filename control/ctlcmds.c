@@ -223,7 +223,7 @@ static json_t *cmd_stats(struct ctl *c, struct ctl_client *cl, json_t *req)
 	ctl_engines_stats(c, &sum);
 	uint64_t bad = 0;
 	for (int k = 0; k < PFS_E_ERR_COUNT; k++)
-		bad += sum.rx_bad[k];
+		bad += sum.rx_bad[k] + c->st.rx_bad[k];        /* control decodes once */
 	e = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		      "chunks_rx", (json_int_t)sum.chunks_rx, "chunks_tx", (json_int_t)sum.chunks_tx,
 		      "chunks_retx", (json_int_t)sum.chunks_retx,

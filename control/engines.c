@@ -168,14 +168,19 @@ static struct ctl_engine *model_engine(struct ctl *c, const struct pfs_msg *m, c
 	return ce;
 }
 
+/* A datagram from the dataplane: decoded once (and a DATA chunk's CRC
+ * checked once), then handed to every engine as a message; each
+ * authenticates it against its own replay window. */
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len)
 {
 	struct ctl_engine *first = NULL;
 	char path[PFS_FILEPATH_MAX + 1];
 	struct pfs_msg m;
+	int rc = pfs_decode(buf, len, &m);
 
-	if (pfs_decode(buf, len, &m) < 0) {
+	if (rc < 0) {
 		c->st.rx_undecodable++;
+		c->st.rx_bad[pfs_codec_err_index(rc)]++;
 		return;
 	}
 	/* A claim joins us to its hierarchy only once its engine has
@@ -184,22 +189,21 @@ void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *bu
 	if (c->cfg.enabled && (m.type == PFS_MSG_CLAIM || m.type == PFS_MSG_ROOT ||
 			       (m.type == PFS_MSG_JOIN && c->cfg.relay)) &&
 	    m.sender != c->cfg.node_id && (first = model_engine(c, &m, path))) {
-		if (pfs_engine_accept(first->e, buf, len, &m) == 0) {
+		if (pfs_engine_accept_msg(first->e, buf, len, &m) == 0) {
 			want(c, first, path);   /* -EEXIST: already in it */
 			pfs_engine_recv_msg(first->e, (pfs_time_t)ctl_now(), src, &m);
 		}
 		drain(c, first);
 	}
-	for (int i = 0; i < c->neng; i++)
-		if (&c->eng[i] != first && !c->eng[i].solo)
-			ctl_engine_feed(c, &c->eng[i], src, buf, len);
-}
+	for (int i = 0; i < c->neng; i++) {
+		struct ctl_engine *ce = &c->eng[i];
 
-void ctl_engine_feed(struct ctl *c, struct ctl_engine *ce, const struct pfs_addr *src,
-		     const uint8_t *buf, size_t len)
-{
-	pfs_engine_recv(ce->e, (pfs_time_t)ctl_now(), src, buf, len);
-	drain(c, ce);           /* WRITE_CHUNK points into buf */
+		if (ce == first || ce->solo)
+			continue;
+		if (pfs_engine_accept_msg(ce->e, buf, len, &m) == 0)
+			pfs_engine_recv_msg(ce->e, (pfs_time_t)ctl_now(), src, &m);
+		drain(c, ce);           /* WRITE_CHUNK points into buf */
+	}
 }
 
 int ctl_engines_prefetch(struct ctl *c, const char *model, const char *path)

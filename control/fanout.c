@@ -6,8 +6,10 @@
  * and reports runs of them (CHUNKS_STORED). Here we
  *   - keep each table in step with the engine (sync, every loop), and keep
  *     cache room reserved ahead of the stream, since only we allocate;
- *   - rebuild each reported chunk from the cache and feed it to the engine,
- *     which then knows it holds it (ACKs, completion, its own children);
+ *   - hand each reported chunk to the engine as the DATA message it came
+ *     in, its payload where the dataplane stored it (no encoding, no second
+ *     CRC; the engine's WRITE_CHUNK finds the bytes in place and copies
+ *     nothing): it then knows it holds it (ACKs, completion, its children);
  *   - remember, per chunk, which child slots the dataplane sent it to, and
  *     drop the engine's first send of it to such a child (consume). A later
  *     send of the same chunk to that child is a repair and goes out.
@@ -224,7 +226,6 @@ void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m)
 	const struct pfs_rmsg_stored *r = (const void *)m->data;
 	uint32_t first = (uint32_t)(m->value >> 32), count = (uint32_t)m->value;
 	struct pfs_addr src = { .ip = m->ip, .port = m->port };
-	uint8_t buf[PFS_DGRAM_MAX];
 	struct ctl_engine *ce;
 	struct ctl_fanout *f;
 	int hidx;
@@ -233,24 +234,25 @@ void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m)
 		return;         /* a table withdrawn meanwhile: the parent repairs */
 	if (r->generation != f->generation)
 		c->st.fanout_stale++;
+	/* Each chunk as the DATA message it came in, its payload where the
+	 * dataplane stored it: no encoding, no second CRC, and the engine's
+	 * WRITE_CHUNK finds the bytes already in place (pfs_cache_write). */
 	for (uint32_t i = 0; i < count; i++) {
 		struct pfs_msg msg = { .type = PFS_MSG_DATA, .sender = r->sender, .hier = m->hier };
 		uint32_t room;
 		const uint8_t *p = pfs_cache_chunk(c->cache, f->fi, first + i, &room);
-		int n;
 
-		if (!p || r->chunk_len > room)
+		if (!p || r->chunk_len > room || r->chunk_len > PFS_CHUNK_MAX)
 			continue;
 		msg.u.data.index = first + i;
 		msg.u.data.payload = p;
 		msg.u.data.len = (uint16_t)r->chunk_len;
-		if ((n = pfs_encode(&msg, buf, sizeof(buf))) < 0)
-			continue;
 		if (r->generation == f->generation && r->mask)
 			mark_sent(f, first + i, r->mask);
 		c->st.fanout_chunks++;
-		ctl_engine_feed(c, ce, &src, buf, (size_t)n);
+		pfs_engine_recv_msg(ce->e, (pfs_time_t)ctl_now(), &src, &msg);
 	}
+	ctl_engine_drain(c, ce);
 }
 
 bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act)

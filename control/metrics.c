@@ -102,7 +102,7 @@ static void engines(FILE *f, struct ctl *c)
 	       "error.");
 	for (int k = 1; k < PFS_E_ERR_COUNT; k++)
 		fprintf(f, "pfs_relay_rx_malformed_total{error=\"%s\"} %llu\n",
-			pfs_codec_strerror(-k), (unsigned long long)sum.rx_bad[k]);
+			pfs_codec_strerror(-k), (unsigned long long)(sum.rx_bad[k] + c->st.rx_bad[k]));
 }
 
 static void control_and_cache(FILE *f, struct ctl *c)

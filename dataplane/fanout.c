@@ -18,10 +18,10 @@
  *     slot's template -> payload in the cache (no copy)  for all of them)
  *   extend the run being reported: CHUNKS_STORED(first, count, mask)
  *
- * The engine still decides everything else: pfs-control rebuilds each
- * reported chunk from the cache for it, and skips the engine's first send of
- * a chunk the dataplane already sent to that child (the mask), so a repair
- * (a second send) still goes out. A chunk that finds no reserved room, or a
+ * The engine still decides everything else: pfs-control hands it each
+ * reported chunk as held (its bytes where we stored them), and skips the
+ * engine's first send of a chunk the dataplane already sent to that child
+ * (the mask), so a repair (a second send) still goes out. A chunk that finds no reserved room, or a
  * file that is not filling any more, goes to control whole, as without a
  * table: local fan-out is an acceleration, never a second source of truth.
  *

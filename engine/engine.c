@@ -326,6 +326,12 @@ int pfs_engine_accept(struct pfs_engine *e, const uint8_t *buf, size_t len, stru
 		e->st.rx_bad[pfs_codec_err_index(rc)]++;      /* the codec's reason */
 		return -EBADMSG;
 	}
+	return pfs_engine_accept_msg(e, buf, len, m);
+}
+
+int pfs_engine_accept_msg(struct pfs_engine *e, const uint8_t *buf, size_t len,
+			  const struct pfs_msg *m)
+{
 	if (m->sender == e->cfg.node_id)
 		return 1;       /* our own broadcast looped back */
 	if (e->auth && m->type != PFS_MSG_DATA) {

@@ -280,6 +280,12 @@ int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr 
  * was dropped (ours, or not authentic), -EBADMSG when it did not decode
  * (counted by reason in stats.rx_bad). m points into buf. */
 int pfs_engine_accept(struct pfs_engine *e, const uint8_t *buf, size_t len, struct pfs_msg *m);
+/* pfs_engine_accept() for a message the driver decoded itself (pfs-control
+ * decodes each datagram once and hands it to every engine): drops our own
+ * and authenticates against buf, the datagram m was decoded from. 0 or 1
+ * as accept. */
+int pfs_engine_accept_msg(struct pfs_engine *e, const uint8_t *buf, size_t len,
+			  const struct pfs_msg *m);
 void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
 			 const struct pfs_msg *m);
 void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now);

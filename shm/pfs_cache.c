@@ -269,7 +269,9 @@ int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data,
 
 		if (!dst)
 			return -ENOSPC;
-		memcpy(dst, p, n);
+		if (dst != p)           /* the bytes are there already: a chunk the
+					 * dataplane stored, reported as held */
+			memcpy(dst, p, n);
 		p += n;
 		off += n;
 		len -= n;

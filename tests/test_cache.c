@@ -218,3 +218,33 @@ Test(cache, reserved_room_is_addressable_by_the_reader)
 	pfs_cache_close(r);
 	pfs_cache_close(w);
 }
+
+/* A chunk the dataplane stored is handed to the engine as held: its
+ * WRITE_CHUNK names the bytes where they already are. Nothing is copied
+ * (memcpy onto itself would be undefined), and the contiguous prefix still
+ * advances as for any write. */
+Test(cache, write_of_bytes_in_place_moves_nothing)
+{
+	struct pfs_cache *w, *r;
+	uint32_t len;
+	int fi;
+
+	make_region(8);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
+	fi = pfs_cache_create(w, 43, "CP-7961G", "fw/b.bin", 1408);
+	cr_assert_geq(fi, 0);
+	cr_assert_eq(pfs_cache_reserve(w, fi, 4 * 1408), 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		uint8_t *p = (uint8_t *)(uintptr_t)pfs_cache_chunk(r, fi, i, &len);
+		cr_assert_not_null(p);
+		memset(p, 0x30 + (int)i, len);          /* the dataplane's store */
+		cr_assert_eq(pfs_cache_write(w, fi, (uint64_t)i * 1408, p, 1408), 0);
+		cr_assert_eq(p[0], 0x30 + i);
+		cr_assert_eq(p[1407], 0x30 + i);
+	}
+	cr_assert_eq(atomic_load(&pfs_cache_file(w, fi)->stored), 2 * 1408,
+		     "the prefix advances over bytes written in place");
+	pfs_cache_close(r);
+	pfs_cache_close(w);
+}
