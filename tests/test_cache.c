@@ -186,17 +186,28 @@ Test(cache, bad_requests_are_refused)
 /* Local fan-out: control reserves room, the dataplane (a reader) finds each
  * chunk's address there and writes it; nothing is allocated past what was
  * reserved, and a complete file takes no reservation. */
+/* A region of 8 extents opened by a writer (control) and a reader
+ * (dataplane), and a file of 1408-byte chunks in it. */
+static int writer_reader_file(struct pfs_cache **w, struct pfs_cache **r, uint64_t hier,
+			      const char *path)
+{
+	int fi;
+
+	make_region(8);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, true, w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, false, r), 0);
+	fi = pfs_cache_create(*w, hier, "CP-7961G", path, 1408);
+	cr_assert_geq(fi, 0);
+	return fi;
+}
+
 Test(cache, reserved_room_is_addressable_by_the_reader)
 {
 	struct pfs_cache *w, *r;
 	uint32_t len;
 	int fi;
 
-	make_region(8);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &w), 0);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
-	fi = pfs_cache_create(w, 42, "CP-7961G", "fw/a.bin", 1408);
-	cr_assert_geq(fi, 0);
+	fi = writer_reader_file(&w, &r, 42, "fw/a.bin");
 	cr_assert_null(pfs_cache_chunk(r, fi, 0, &len), "room before any reservation");
 	cr_assert_eq(pfs_cache_reserve(w, fi, 3 * EXT / 2), 0);
 	uint64_t got = pfs_cache_reserved(r, fi);
@@ -229,11 +240,7 @@ Test(cache, write_of_bytes_in_place_moves_nothing)
 	uint32_t len;
 	int fi;
 
-	make_region(8);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &w), 0);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
-	fi = pfs_cache_create(w, 43, "CP-7961G", "fw/b.bin", 1408);
-	cr_assert_geq(fi, 0);
+	fi = writer_reader_file(&w, &r, 43, "fw/b.bin");
 	cr_assert_eq(pfs_cache_reserve(w, fi, 4 * 1408), 0);
 	for (uint32_t i = 0; i < 2; i++) {
 		uint8_t *p = (uint8_t *)(uintptr_t)pfs_cache_chunk(r, fi, i, &len);
