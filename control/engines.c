@@ -11,12 +11,12 @@
  * dataplane (runs.c), which sends them from the cache.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "control.h"
+#include "pfs_driver.h"
 
 static void drain(struct ctl *c, struct ctl_engine *ce);
 
@@ -421,59 +421,121 @@ static void log_event(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 	}
 }
 
-static void do_action(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+static void file_failed(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
-	if (act->hidx >= CTL_MAX_HIERS)
-		return;
-	switch (act->type) {
-	case PFS_ACT_SEND:
-		ctl_dplink_send_datagram(c, act, act->msg, act->len);
-		break;
-	case PFS_ACT_SEND_CHUNK:
-		add_chunk(c, ce, act);
-		break;
-	case PFS_ACT_WRITE_CHUNK:
-		store_chunk(c, ce, act);
-		break;
-	case PFS_ACT_UPSTREAM_START:
-		ctl_upstream_start(c, ce, act);
-		break;
-	case PFS_ACT_UPSTREAM_ABORT:
-		ctl_upstream_abort(c, ce, act->hidx);
-		break;
-	case PFS_ACT_MANIFEST_OK:
-		ctl_manifest_keep(c, ce, act);
-		break;
-	case PFS_ACT_HASH_FILE:
-		ctl_hash_start(c, ce, act);     /* answered from the loop (hashing.c) */
-		break;
-	case PFS_ACT_FILE_DONE:
-		file_done(c, ce, act);
-		break;
-	case PFS_ACT_FILE_FAILED:
-		ctl_upstream_abort(c, ce, act->hidx);   /* a parked fetch and its partial entry */
-		ctl_warn(c, "%s %s failed: %s%s", ce->model, act->path,
-			act->b == PFS_FAIL_LOCAL ? "cannot store it here: " : "",
-			pfs_fetch_strerror(-(int)act->a));
-		break;
-	case PFS_ACT_EVENT:
-		if (act->event < PFS_EV_COUNT)
-			c->st.events[act->event]++;
-		ctl_sock_event_out(c, ce, act);
-		/* The size is final: the file's last chunk goes out at its true
-		 * length while the rest still arrives (cut-through). */
-		if (act->event == PFS_EV_MANIFEST && ce->cache_fi[act->hidx] >= 0)
-			pfs_cache_expect_size(c->cache, ce->cache_fi[act->hidx], act->size);
-		/* Demoted below the devices (or another appliance is root): a
-		 * copy we hold is kept and served, not fetched again. */
-		if (act->event == PFS_EV_JOINED && ce->cache_fi[act->hidx] < 0)
-			ctl_member_from_cache(c, ce, act->hidx, act->path);
-		log_event(c, ce, act);
-		break;
-	default:
-		break;
-	}
+	ctl_upstream_abort(c, ce, act->hidx);   /* a parked fetch and its partial entry */
+	ctl_warn(c, "%s %s failed: %s%s", ce->model, act->path,
+		 act->b == PFS_FAIL_LOCAL ? "cannot store it here: " : "",
+		 pfs_fetch_strerror(-(int)act->a));
 }
+
+static void on_event(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+{
+	if (act->event < PFS_EV_COUNT)
+		c->st.events[act->event]++;
+	ctl_sock_event_out(c, ce, act);
+	/* The size is final: the file's last chunk goes out at its true
+	 * length while the rest still arrives (cut-through). */
+	if (act->event == PFS_EV_MANIFEST && ce->cache_fi[act->hidx] >= 0)
+		pfs_cache_expect_size(c->cache, ce->cache_fi[act->hidx], act->size);
+	/* Demoted below the devices (or another appliance is root): a
+	 * copy we hold is kept and served, not fetched again. */
+	if (act->event == PFS_EV_JOINED && ce->cache_fi[act->hidx] < 0)
+		ctl_member_from_cache(c, ce, act->hidx, act->path);
+	log_event(c, ce, act);
+}
+
+/* --- pfs-control's ops for pfs_drive (engine/pfs_driver.h) ------------- */
+
+struct drive_ctx {
+	struct ctl *c;
+	struct ctl_engine *ce;
+};
+
+static void do_send(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	ctl_dplink_send_datagram(x->c, act, act->msg, act->len);
+}
+
+static void do_send_chunk(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	add_chunk(x->c, x->ce, act);
+}
+
+static void do_write_chunk(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	store_chunk(x->c, x->ce, act);
+}
+
+static void do_upstream_start(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	ctl_upstream_start(x->c, x->ce, act);
+}
+
+static void do_upstream_abort(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	ctl_upstream_abort(x->c, x->ce, act->hidx);
+}
+
+static void do_manifest_ok(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	ctl_manifest_keep(x->c, x->ce, act);
+}
+
+/* Answered from the loop, a slice a turn (hashing.c). */
+static void do_hash_file(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	ctl_hash_start(x->c, x->ce, act);
+}
+
+static void do_file_done(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	file_done(x->c, x->ce, act);
+}
+
+static void do_file_failed(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	file_failed(x->c, x->ce, act);
+}
+
+static void do_event(void *ctx, const struct pfs_action *act)
+{
+	struct drive_ctx *x = ctx;
+
+	on_event(x->c, x->ce, act);
+}
+
+static pfs_time_t drive_now(void *ctx)
+{
+	(void)ctx;
+	return (pfs_time_t)ctl_now();
+}
+
+static const struct pfs_driver_ops ops = {
+	.now = drive_now, .hidx_limit = CTL_MAX_HIERS, .send = do_send, .send_chunk = do_send_chunk,
+	.write_chunk = do_write_chunk, .upstream_start = do_upstream_start,
+	.upstream_abort = do_upstream_abort, .manifest_ok = do_manifest_ok,
+	.hash_file = do_hash_file, .file_done = do_file_done, .file_failed = do_file_failed,
+	.event = do_event,
+};
 
 void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce)
 {
@@ -482,10 +544,9 @@ void ctl_engine_drain(struct ctl *c, struct ctl_engine *ce)
 
 static void drain(struct ctl *c, struct ctl_engine *ce)
 {
-	struct pfs_action act;
+	struct drive_ctx x = { c, ce };
 
-	while (pfs_engine_poll(ce->e, (pfs_time_t)ctl_now(), &act, c->txbuf, sizeof(c->txbuf)) > 0)
-		do_action(c, ce, &act);
+	pfs_drive(ce->e, &ops, &x, c->txbuf, sizeof(c->txbuf));
 	ctl_runs_end_drain(c);
 	c->fill_gen++;
 }

@@ -291,6 +291,10 @@ void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_
 void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now);
 pfs_time_t pfs_engine_next_deadline(const struct pfs_engine *e);
 
+/* Drivers take the actions through pfs_drive() (pfs_driver.h), which polls
+ * and hands each to the driver's op. While draining, an op may call the
+ * engine's entry points (store_failed, upstream_failed, file_hashed...);
+ * what they queue comes out of the same drain. It must not drain again. */
 /* Next action: 1 and *act filled, or 0 when there is nothing to do now.
  * Messages are encoded into buf, which must hold PFS_DGRAM_MAX bytes. */
 int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act,

@@ -1,6 +1,7 @@
-/* actions.c - carry out the engine's actions with sockets and files.
+/* actions.c - the engine's actions with sockets and files: pfs-peer's ops
+ * table for pfs_drive() (engine/pfs_driver.h).
  *
- * Called after every event given to the engine, so actions that point into
+ * Driven after every event given to the engine, so actions that point into
  * the receive buffer (WRITE_CHUNK) are used before the buffer is reused.
  */
 #include <errno.h>
@@ -8,11 +9,11 @@
 #include <string.h>
 
 #include "peer.h"
+#include "pfs_driver.h"
 
-static void send_chunk(struct peer *p, const struct pfs_action *act)
+static void do_send_chunk(void *ctx, const struct pfs_action *act)
 {
-	struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = ntohl(p->ip.s_addr),
-			     .hier = act->hier };
+	struct peer *p = ctx;
 	int len;
 
 	if (act->len > sizeof(p->chunkbuf) ||
@@ -20,93 +21,119 @@ static void send_chunk(struct peer *p, const struct pfs_action *act)
 		p->tx_errors++;
 		return;
 	}
-	m.u.data = (struct pfs_msg_data){ act->index, 0, p->chunkbuf, (uint16_t)act->len };
-	len = pfs_encode(&m, p->txbuf, sizeof(p->txbuf));
+	len = pfs_chunk_datagram(act, ntohl(p->ip.s_addr), p->chunkbuf, p->txbuf,
+				 sizeof(p->txbuf));
 	if (len > 0)
 		peer_udp_send(p, act, p->txbuf, (size_t)len);
 }
 
-static void do_action(struct peer *p, const struct pfs_action *act)
+static void do_send(void *ctx, const struct pfs_action *act)
 {
-	struct peer_file *f = act->hidx >= 0 ? &p->files[act->hidx] : NULL;
-	int rc;
-
-	switch (act->type) {
-	case PFS_ACT_SEND:
-		peer_udp_send(p, act, act->msg, act->len);
-		break;
-	case PFS_ACT_SEND_CHUNK:
-		send_chunk(p, act);
-		break;
-	case PFS_ACT_WRITE_CHUNK:
-		rc = peer_store_write(p, act->hidx, act->offset, act->data, act->len);
-		if (rc < 0)
-			peer_store_failed(p, act->hidx, rc);
-		break;
-	case PFS_ACT_UPSTREAM_START:
-		rc = peer_upstream_start(p, act->hidx, act->path, act->want_manifest);
-		if (rc < 0)
-			pfs_engine_upstream_failed(p->e, (pfs_time_t)peer_now(), act->hidx, rc);
-		break;
-	case PFS_ACT_UPSTREAM_ABORT:
-		peer_upstream_abort(p, act->hidx);
-		break;
-	case PFS_ACT_HASH_FILE:
-		/* Answered from the loop, a slice a turn (store.c): never
-		 * from inside this drain. */
-		peer_store_hash_start(p, act->hidx, act->size);
-		break;
-	case PFS_ACT_FILE_DONE:
-		rc = peer_store_publish(p, act->hidx, act->size);
-		if (rc < 0) {
-			/* Verified, but not kept: a local failure like any other
-			 * (children already served keep being served from it). */
-			f->failed = f->local_failure = true;
-			peer_store_strerror(p, act->hidx, rc, f->fail_reason, sizeof(f->fail_reason));
-			peer_log(p, "ERR", "store_error", "cannot publish %s: %s", f->final_path,
-				 f->fail_reason);
-			break;
-		}
-		{
-			char hex[65];
-			for (int i = 0; i < 32; i++)
-				snprintf(hex + 2 * i, 3, "%02x", act->sha256[i]);
-			peer_log_json_kv(p, "file_done", act->path, "sha256", hex,
-					 "size", (long long)act->size);
-			if (!p->a.log_json)
-				peer_log(p, "NOT", "file_done", "%s complete: %llu bytes sha256=%.16s...",
-					 f->final_path, (unsigned long long)act->size, hex);
-		}
-		break;
-	case PFS_ACT_FILE_FAILED:
-		f->failed = true;
-		if (act->b == PFS_FAIL_SERVER && act->a == 0)
-			snprintf(f->fail_reason, sizeof(f->fail_reason), "three roots in turn could "
-				 "not get it from the server (not reachable, stalled or cut short)");
-		else if (act->b == PFS_FAIL_INVALID)
-			snprintf(f->fail_reason, sizeof(f->fail_reason), "larger than this node "
-				 "accepts");
-		else if (!f->fail_reason[0])
-			snprintf(f->fail_reason, sizeof(f->fail_reason), "%s",
-				 pfs_fetch_strerror(-(int)act->a));
-		peer_log_json_kv(p, "file_failed", act->path, "reason", f->fail_reason,
-				 "cause", (long long)act->b);
-		break;
-	case PFS_ACT_EVENT:
-		peer_log_event(p, act);
-		break;
-	case PFS_ACT_MANIFEST_OK:
-		rc = pfs_seqstate_raise(p->seqstate, act->path, act->sequence);
-		if (rc < 0)     /* the protection is weaker after a restart: say so */
-			peer_log(p, "ERR", "state_error", "cannot keep sequence %llu of %s: %s",
-				 (unsigned long long)act->sequence, act->path, strerror(-rc));
-		peer_log_json_kv(p, "manifest_verified", act->path, "state", "ok",
-				 "sequence", (long long)act->sequence);
-		break;
-	default:
-		break;
-	}
+	peer_udp_send(ctx, act, act->msg, act->len);
 }
+
+static void do_write_chunk(void *ctx, const struct pfs_action *act)
+{
+	struct peer *p = ctx;
+	int rc = peer_store_write(p, act->hidx, act->offset, act->data, act->len);
+
+	if (rc < 0)
+		peer_store_failed(p, act->hidx, rc);
+}
+
+static void do_upstream_start(void *ctx, const struct pfs_action *act)
+{
+	struct peer *p = ctx;
+	int rc = peer_upstream_start(p, act->hidx, act->path, act->want_manifest);
+
+	if (rc < 0)
+		pfs_engine_upstream_failed(p->e, (pfs_time_t)peer_now(), act->hidx, rc);
+}
+
+static void do_upstream_abort(void *ctx, const struct pfs_action *act)
+{
+	peer_upstream_abort(ctx, act->hidx);
+}
+
+/* Answered from the loop, a slice a turn (store.c): never from inside the
+ * drain. */
+static void do_hash_file(void *ctx, const struct pfs_action *act)
+{
+	peer_store_hash_start(ctx, act->hidx, act->size);
+}
+
+static void do_file_done(void *ctx, const struct pfs_action *act)
+{
+	struct peer *p = ctx;
+	struct peer_file *f = &p->files[act->hidx];
+	char hex[65];
+	int rc = peer_store_publish(p, act->hidx, act->size);
+
+	if (rc < 0) {
+		/* Verified, but not kept: a local failure like any other
+		 * (children already served keep being served from it). */
+		f->failed = f->local_failure = true;
+		peer_store_strerror(p, act->hidx, rc, f->fail_reason, sizeof(f->fail_reason));
+		peer_log(p, "ERR", "store_error", "cannot publish %s: %s", f->final_path,
+			 f->fail_reason);
+		return;
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", act->sha256[i]);
+	peer_log_json_kv(p, "file_done", act->path, "sha256", hex, "size", (long long)act->size);
+	if (!p->a.log_json)
+		peer_log(p, "NOT", "file_done", "%s complete: %llu bytes sha256=%.16s...",
+			 f->final_path, (unsigned long long)act->size, hex);
+}
+
+static void do_file_failed(void *ctx, const struct pfs_action *act)
+{
+	struct peer *p = ctx;
+	struct peer_file *f = &p->files[act->hidx];
+
+	f->failed = true;
+	if (act->b == PFS_FAIL_SERVER && act->a == 0)
+		snprintf(f->fail_reason, sizeof(f->fail_reason), "three roots in turn could "
+			 "not get it from the server (not reachable, stalled or cut short)");
+	else if (act->b == PFS_FAIL_INVALID)
+		snprintf(f->fail_reason, sizeof(f->fail_reason), "larger than this node accepts");
+	else if (!f->fail_reason[0])
+		snprintf(f->fail_reason, sizeof(f->fail_reason), "%s",
+			 pfs_fetch_strerror(-(int)act->a));
+	peer_log_json_kv(p, "file_failed", act->path, "reason", f->fail_reason,
+			 "cause", (long long)act->b);
+}
+
+static void do_event(void *ctx, const struct pfs_action *act)
+{
+	peer_log_event(ctx, act);
+}
+
+static void do_manifest_ok(void *ctx, const struct pfs_action *act)
+{
+	struct peer *p = ctx;
+	int rc = pfs_seqstate_raise(p->seqstate, act->path, act->sequence);
+
+	if (rc < 0)     /* the protection is weaker after a restart: say so */
+		peer_log(p, "ERR", "state_error", "cannot keep sequence %llu of %s: %s",
+			 (unsigned long long)act->sequence, act->path, strerror(-rc));
+	peer_log_json_kv(p, "manifest_verified", act->path, "state", "ok",
+			 "sequence", (long long)act->sequence);
+}
+
+static pfs_time_t do_now(void *ctx)
+{
+	(void)ctx;
+	return (pfs_time_t)peer_now();
+}
+
+static const struct pfs_driver_ops ops = {
+	.now = do_now, .send = do_send, .send_chunk = do_send_chunk,
+	.write_chunk = do_write_chunk, .upstream_start = do_upstream_start,
+	.upstream_abort = do_upstream_abort, .manifest_ok = do_manifest_ok,
+	.hash_file = do_hash_file, .file_done = do_file_done, .file_failed = do_file_failed,
+	.event = do_event,
+};
 
 void peer_store_failed(struct peer *p, int hidx, int err)
 {
@@ -123,8 +150,5 @@ void peer_store_failed(struct peer *p, int hidx, int err)
 
 void peer_drain(struct peer *p)
 {
-	struct pfs_action act;
-
-	while (pfs_engine_poll(p->e, (pfs_time_t)peer_now(), &act, p->txbuf, sizeof(p->txbuf)) > 0)
-		do_action(p, &act);
+	pfs_drive(p->e, &ops, p, p->txbuf, sizeof(p->txbuf));
 }

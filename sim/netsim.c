@@ -8,6 +8,7 @@
  * scan of the nodes, so a step costs the same at 10 nodes and at 100,000.
  */
 #include "netsim.h"
+#include "pfs_driver.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -467,75 +468,132 @@ static void hash_file(struct netsim *ns, int idx, const struct pfs_action *a)
 	pfs_engine_file_hashed(n->e, ns->now, a->hidx, sha);
 }
 
-static void do_action(struct netsim *ns, int idx, const struct pfs_action *a)
+/* --- the simulator's ops for pfs_drive (engine/pfs_driver.h) ----------- */
+
+struct drive_ctx {
+	struct netsim *ns;
+	int idx;
+};
+
+/* The node's file for the action, or NULL (the action is not about one). */
+static struct simfile *act_file(struct netsim *ns, int idx, const struct pfs_action *a)
 {
 	struct node *n = &ns->nodes[idx];
-	struct simfile *f = a->hidx >= 0 && a->hidx < n->nwants ? &n->files[a->hidx] : NULL;
-	int rc;
 
-	switch (a->type) {
-	case PFS_ACT_SEND:
-		send_to(ns, idx, a, a->msg, a->len, a->len);
-		break;
-	case PFS_ACT_SEND_CHUNK:
-		if (f)
-			send_chunk(ns, idx, a);
-		break;
-	case PFS_ACT_WRITE_CHUNK:
-		rc = f ? simfile_write(f, ns->p.verify, a->offset, a->data, a->len, a->index) : 0;
-		if (rc == -EILSEQ)
-			ns->c.chunks_mismatched++;
-		else if (rc == -ENOSPC)
-			pfs_engine_store_failed(n->e, ns->now, a->hidx, rc);
-		break;
-	case PFS_ACT_UPSTREAM_START:
-		if (f)
-			upstream_start(ns, idx, a);
-		break;
-	case PFS_ACT_UPSTREAM_ABORT:
-		if (f)
-			f->up_gen++;
-		break;
-	case PFS_ACT_HASH_FILE:
-		if (f)
-			hash_file(ns, idx, a);
-		break;
-	case PFS_ACT_FILE_DONE:
-		if (f) {
-			want_finished(ns, f, true);
-			f->size = a->size;
-			f->done_at = ns->now;
-		}
-		break;
-	case PFS_ACT_FILE_FAILED:
-		if (f)
-			want_finished(ns, f, false);
-		break;
-	case PFS_ACT_EVENT:
-		ns->c.events++;
-		ns->ev_counts[a->event]++;
-		if (f && f->attached_at == PFS_TIME_NEVER &&
-		    (a->event == PFS_EV_JOINED || a->event == PFS_EV_ROOT_CONFIRMED))
-			f->attached_at = ns->now;
-		if (ns->p.trace)
-			printf("%10.3f n%-3d %-20s %s peer=%08x a=%u b=%u\n",
-			       (double)ns->now / 1e9, idx, a->path, pfs_event_name(a->event),
-			       a->peer_id, a->a, a->b);
-		break;
-	default:
-		break;
+	return a->hidx >= 0 && a->hidx < n->nwants ? &n->files[a->hidx] : NULL;
+}
+
+static void do_send(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+
+	send_to(x->ns, x->idx, a, a->msg, a->len, a->len);
+}
+
+static void do_send_chunk(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+
+	if (act_file(x->ns, x->idx, a))
+		send_chunk(x->ns, x->idx, a);
+}
+
+static void do_write_chunk(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+	struct simfile *f = act_file(x->ns, x->idx, a);
+	int rc = f ? simfile_write(f, x->ns->p.verify, a->offset, a->data, a->len, a->index) : 0;
+
+	if (rc == -EILSEQ)
+		x->ns->c.chunks_mismatched++;
+	else if (rc == -ENOSPC)
+		pfs_engine_store_failed(x->ns->nodes[x->idx].e, x->ns->now, a->hidx, rc);
+}
+
+static void do_upstream_start(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+
+	if (act_file(x->ns, x->idx, a))
+		upstream_start(x->ns, x->idx, a);
+}
+
+static void do_upstream_abort(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+	struct simfile *f = act_file(x->ns, x->idx, a);
+
+	if (f)
+		f->up_gen++;
+}
+
+static void do_hash_file(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+
+	if (act_file(x->ns, x->idx, a))
+		hash_file(x->ns, x->idx, a);
+}
+
+static void do_file_done(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+	struct simfile *f = act_file(x->ns, x->idx, a);
+
+	if (f) {
+		want_finished(x->ns, f, true);
+		f->size = a->size;
+		f->done_at = x->ns->now;
 	}
 }
+
+static void do_file_failed(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+	struct simfile *f = act_file(x->ns, x->idx, a);
+
+	if (f)
+		want_finished(x->ns, f, false);
+}
+
+static void do_event(void *ctx, const struct pfs_action *a)
+{
+	struct drive_ctx *x = ctx;
+	struct netsim *ns = x->ns;
+	struct simfile *f = act_file(ns, x->idx, a);
+
+	ns->c.events++;
+	ns->ev_counts[a->event]++;
+	if (f && f->attached_at == PFS_TIME_NEVER &&
+	    (a->event == PFS_EV_JOINED || a->event == PFS_EV_ROOT_CONFIRMED))
+		f->attached_at = ns->now;
+	if (ns->p.trace)
+		printf("%10.3f n%-3d %-20s %s peer=%08x a=%u b=%u\n",
+		       (double)ns->now / 1e9, x->idx, a->path, pfs_event_name(a->event),
+		       a->peer_id, a->a, a->b);
+}
+
+static pfs_time_t sim_now(void *ctx)
+{
+	return ((struct drive_ctx *)ctx)->ns->now;
+}
+
+static const struct pfs_driver_ops sim_ops = {
+	.now = sim_now, .send = do_send, .send_chunk = do_send_chunk,
+	.write_chunk = do_write_chunk, .upstream_start = do_upstream_start,
+	.upstream_abort = do_upstream_abort, .hash_file = do_hash_file,
+	.file_done = do_file_done, .file_failed = do_file_failed, .event = do_event,
+};
+/* A node that is down polls its engine and carries out nothing. */
+static const struct pfs_driver_ops sim_down_ops = { .now = sim_now };
 
 /* Run a node's actions, then re-arm its timer. */
 static void drain(struct netsim *ns, int idx)
 {
 	struct node *n = &ns->nodes[idx];
-	struct pfs_action a;
+	struct drive_ctx x = { ns, idx };
 
-	while (pfs_engine_poll(n->e, ns->now, &a, ns->scratch, sizeof(ns->scratch)) > 0)
-		if (n->alive)
-			do_action(ns, idx, &a);
+	pfs_drive(n->e, n->alive ? &sim_ops : &sim_down_ops, &x, ns->scratch, sizeof(ns->scratch));
 	pfs_time_t d = pfs_engine_next_deadline(n->e);
 	if (d != n->armed) {
 		n->armed = d;
