@@ -8,9 +8,9 @@
  *
  * Lines below the minimum level are dropped. Messages may end in a newline
  * (libbpf's and DPDK's do): it is not doubled. Libraries' own log callbacks
- * come here too: libbpf through an adapter in bpf/steer (pfs_steer_log_to_
- * pfs_log) and DPDK through a stream in dataplane/log.c, so that everything
- * a daemon says has one format and one level filter.
+ * come here too: libbpf's print function and DPDK's log stream, both set
+ * in dataplane/log.c, so that everything a daemon says has one format and
+ * one level filter.
  */
 #ifndef PFS_LOG_H
 #define PFS_LOG_H

@@ -233,8 +233,8 @@ static json_t *cmd_stats(struct ctl *c, struct ctl_client *cl, json_t *req)
 		      "verify_failures", (json_int_t)sum.verify_failures);
 	/* Trust (docs/security.md): what was refused, and why. */
 #define ES(k) json_object_set_new(e, #k, json_integer((json_int_t)sum.k))
-	ES(chunks_forged); ES(manifests_ok); ES(distrusted); ES(rx_wrong_source);
-	ES(upstream_bad_chunks);
+	ES(chunks_forged); ES(chunks_prechecked); ES(manifests_ok); ES(distrusted);
+	ES(rx_wrong_source); ES(upstream_bad_chunks);
 #undef ES
 	uint64_t rejected = 0;
 	for (int k = 1; k < PFS_MAN_E_COUNT; k++)

@@ -299,6 +299,7 @@ void ctl_engines_stats(const struct ctl *c, struct pfs_engine_stats *sum)
 		sum->queue_drops += s->queue_drops;
 		sum->verify_failures += s->verify_failures;
 		sum->chunks_forged += s->chunks_forged;
+		sum->chunks_prechecked += s->chunks_prechecked;
 		sum->manifests_ok += s->manifests_ok;
 		sum->distrusted += s->distrusted;
 		sum->rx_wrong_source += s->rx_wrong_source;

@@ -236,7 +236,12 @@ void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m)
 		c->st.fanout_stale++;
 	/* Each chunk as the DATA message it came in, its payload where the
 	 * dataplane stored it: no encoding, no second CRC, and the engine's
-	 * WRITE_CHUNK finds the bytes already in place (pfs_cache_write). */
+	 * WRITE_CHUNK finds the bytes already in place (pfs_cache_write). A
+	 * table with digests (relay_allowed: every table of a signed file)
+	 * made the dataplane check each chunk before storing it: the engine
+	 * need not hash it again. Not with a report of another generation. */
+	bool checked = r->generation == f->generation && (f->tab.flags & PFS_FANOUT_VERIFY);
+
 	for (uint32_t i = 0; i < count; i++) {
 		struct pfs_msg msg = { .type = PFS_MSG_DATA, .sender = r->sender, .hier = m->hier };
 		uint32_t room;
@@ -250,7 +255,7 @@ void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m)
 		if (r->generation == f->generation && r->mask)
 			mark_sent(f, first + i, r->mask);
 		c->st.fanout_chunks++;
-		pfs_engine_recv_msg(ce->e, (pfs_time_t)ctl_now(), &src, &msg);
+		pfs_engine_recv_held(ce->e, (pfs_time_t)ctl_now(), &src, &msg, checked);
 	}
 	ctl_engine_drain(c, ce);
 }

@@ -356,6 +356,14 @@ int pfs_engine_recv(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr 
 	return rc < 0 ? rc : 0;         /* -EBADMSG, or 0 (taken, or dropped as ours) */
 }
 
+void pfs_engine_recv_held(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
+			  const struct pfs_msg *m, bool digest_checked)
+{
+	e->rx_digest_checked = digest_checked && m->type == PFS_MSG_DATA;
+	pfs_engine_recv_msg(e, now, src, m);
+	e->rx_digest_checked = false;
+}
+
 void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
 			 const struct pfs_msg *m)
 {

@@ -193,6 +193,9 @@ struct relay_seen {
 };
 
 struct pfs_engine {
+	bool rx_digest_checked;         /* during pfs_engine_recv_held() only: the
+					 * DATA chunk was checked against its signed
+					 * digest by the driver (the dataplane) */
 	struct pfs_engine_config cfg;
 	struct auth_state *auth;        /* with cfg.site */
 	struct hier *hiers;

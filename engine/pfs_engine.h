@@ -218,6 +218,7 @@ struct pfs_engine_stats {
 	uint64_t verify_failures;
 	/* integrity */
 	uint64_t chunks_forged;         /* failed their signed digest */
+	uint64_t chunks_prechecked;     /* signed chunks the driver had checked (recv_held) */
 	uint64_t chunks_unverified;     /* arrived before a verified manifest */
 	uint64_t manifests_ok, manifests_rejected[PFS_MAN_E_COUNT];
 	uint64_t distrusted;            /* neighbours left for bad data */
@@ -288,6 +289,14 @@ int pfs_engine_accept_msg(struct pfs_engine *e, const uint8_t *buf, size_t len,
 			  const struct pfs_msg *m);
 void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
 			 const struct pfs_msg *m);
+/* A DATA chunk the driver's store already holds (pfs-control: one the
+ * dataplane stored and relayed), its payload pointing at it. digest_checked:
+ * the driver checked it against the hierarchy's signed digest before it
+ * stored it, so the engine does not hash it again (counted in
+ * stats.chunks_prechecked); only then, and only once the engine has a
+ * verified manifest, is the check skipped. */
+void pfs_engine_recv_held(struct pfs_engine *e, pfs_time_t now, const struct pfs_addr *src,
+			  const struct pfs_msg *m, bool digest_checked);
 void pfs_engine_timeout(struct pfs_engine *e, pfs_time_t now);
 pfs_time_t pfs_engine_next_deadline(const struct pfs_engine *e);
 

@@ -275,10 +275,17 @@ def scenario_appliance_member_relays_locally():
         expect(ctl["fanout_skipped"] > 0, "the engine re-sent every relayed chunk: %s" % ctl)
         expect(dp["fanout_verified"] >= dp["fanout_chunks"] and dp["fanout_bad_digest"] == 0,
                "relayed chunks not checked against their digests: %s" % dp)
+        # What the dataplane checked, the engine does not hash again: every
+        # reported chunk of the current table reaches it as checked.
+        eng = st["engine"]
+        expect(0 < eng["chunks_prechecked"] <= ctl["fanout_chunks"] and
+               eng["chunks_forged"] == 0,
+               "chunks hashed twice: %d of %d reported reached the engine as checked" % (
+                   eng["chunks_prechecked"], ctl["fanout_chunks"]))
         return "member at depth %d: %d chunks verified and relayed locally as %d copies " \
-               "(%d reports), %d engine sends skipped" % (
+               "(%d reports, %d not hashed again), %d engine sends skipped" % (
                    trees[0]["depth"], dp["fanout_chunks"], dp["fanout_tx"],
-                   dp["fanout_notices"], ctl["fanout_skipped"])
+                   dp["fanout_notices"], eng["chunks_prechecked"], ctl["fanout_skipped"])
 
 
 def scenario_appliance_demoted_keeps_cache():
