@@ -168,8 +168,9 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-            if os.path.exists(segment):
-                os.unlink(segment)
+            for leftover in (segment, segment + ".bell"):      # the segment, its doorbell
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
         check(not os.path.exists(main_sock) and not os.path.exists(ro_sock),
               "both sockets removed at exit")
     print("ctlsock: %d failed" % len(failures))
