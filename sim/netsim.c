@@ -8,7 +8,6 @@
  * scan of the nodes, so a step costs the same at 10 nodes and at 100,000.
  */
 #include "netsim.h"
-#include "pfs_driver.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -20,62 +19,14 @@
 #include "simrand.h"
 #include "simstore.h"
 
-#define MAX_FILES  64
-#define MAX_WANTS  16
-#define NODE_IP0   0x0a000001u          /* 10.0.0.1: node 0 */
-#define WIRE_OVERHEAD 42u               /* Ethernet 14 + IPv4 20 + UDP 8 */
-
-struct node {
-	struct pfs_engine *e;
-	bool alive, started;
-	bool corrupt;                   /* hostile: alters every chunk it sends */
-	bool preload;                   /* holds its files from the start */
-	bool autojoin;                  /* wants a file once a node names it (appliance) */
-	uint8_t nwanted;                /* autojoin: wants[0..nwanted) asked of the engine */
-	uint64_t lan_rate;              /* its port, bytes/s; 0: the network's */
-	pfs_time_t want_at;             /* wants its files then, not at start (0: start) */
-	const struct sfile *rogue;      /* hostile: its own server's file */
-	uint8_t nwants;
-	uint64_t timer_gen;
-	pfs_time_t armed;
-	pfs_time_t tx_free;             /* its LAN port is busy until then */
-	const char **wants;
-	struct simfile *files;
-};
-
-struct upstream_count {
-	char model[PFS_MODEL_MAX + 1];
-	char path[PFS_FILEPATH_MAX + 1];
-	uint32_t starts;
-};
-
-struct netsim {
-	struct netsim_params p;
-	pfs_time_t now;
-	uint64_t rng, digest;
-	uint32_t roots_killed;
-	struct evheap q;
-	struct node *nodes;
-	int nnodes, capnodes;
-	uint64_t pending;               /* unstarted nodes + unfinished wants of live ones */
-	pfs_time_t wan_free;            /* the WAN is busy until then */
-	struct sfile files[MAX_FILES];
-	int nfiles;
-	struct sfile rogue[MAX_FILES];
-	int nrogue;
-	struct upstream_count *ups;
-	int nups;
-	struct netsim_counts c;
-	uint64_t ev_counts[PFS_EV_COUNT];
-	uint8_t scratch[PFS_DGRAM_MAX], chunk[PFS_DGRAM_MAX], forged[PFS_CHUNK_MAX];
-};
+#include "netsim_internal.h"
 
 static bool lost(struct netsim *ns)
 {
 	return ns->p.loss > 0 && sim_unit(&ns->rng) < ns->p.loss;
 }
 
-static void push(struct netsim *ns, struct ev ev)
+void netsim_push(struct netsim *ns, struct ev ev)
 {
 	if (evheap_push(&ns->q, ev) < 0) {
 		/* Out of memory mid-run: nothing sound can follow. */
@@ -133,7 +84,6 @@ int netsim_add_file(struct netsim *ns, const char *path, const uint8_t *data, si
 	return ns->nfiles++;
 }
 
-static uint32_t node_ip(int idx) { return NODE_IP0 + (uint32_t)idx; }
 
 static int node_by_ip(const struct netsim *ns, uint32_t ip)
 {
@@ -188,13 +138,13 @@ int netsim_add_node(struct netsim *ns, const struct pfs_engine_config *cfg,
 		n->wants[i] = wants[i];
 		n->files[i].attached_at = PFS_TIME_NEVER;
 	}
-	push(ns, (struct ev){ .t = start, .type = EV_START, .node = ns->nnodes });
+	netsim_push(ns, (struct ev){ .t = start, .type = EV_START, .node = ns->nnodes });
 	ns->pending += 1 + (uint64_t)nwants;
 	return ns->nnodes++;
 }
 
 /* A want stops counting as pending once, whichever way it ends. */
-static void want_finished(struct netsim *ns, struct simfile *f, bool done)
+void netsim_want_finished(struct netsim *ns, struct simfile *f, bool done)
 {
 	if (!f->done && !f->failed)
 		ns->pending--;
@@ -223,7 +173,7 @@ void netsim_kill(struct netsim *ns, int node)
  * without knowing in advance which node the election picks. */
 int netsim_kill_roots_at(struct netsim *ns, pfs_time_t t)
 {
-	push(ns, (struct ev){ .t = t, .type = EV_KILL_ROOTS, .node = 0 });
+	netsim_push(ns, (struct ev){ .t = t, .type = EV_KILL_ROOTS, .node = 0 });
 	return 0;
 }
 
@@ -243,16 +193,15 @@ int netsim_kill_at(struct netsim *ns, int node, pfs_time_t t)
 {
 	if (node < 0 || node >= ns->nnodes)
 		return -EINVAL;
-	push(ns, (struct ev){ .t = t, .type = EV_KILL, .node = node });
+	netsim_push(ns, (struct ev){ .t = t, .type = EV_KILL, .node = node });
 	return 0;
 }
 
-static void drain(struct netsim *ns, int idx);
 
 void netsim_shutdown(struct netsim *ns, int node)
 {
 	pfs_engine_shutdown(ns->nodes[node].e, ns->now);
-	drain(ns, node);
+	netsim_drain(ns, node);
 	netsim_kill(ns, node);
 }
 
@@ -272,7 +221,7 @@ static pfs_time_t departure(struct netsim *ns, int from, uint64_t link_bytes)
 	return n->tx_free;
 }
 
-static void send_to(struct netsim *ns, int from, const struct pfs_action *a,
+void netsim_send_to(struct netsim *ns, int from, const struct pfs_action *a,
 		    const uint8_t *msg, size_t len, uint64_t link_bytes)
 {
 	struct ev ev = { .type = EV_DELIVER, .node = -1, .src_ip = node_ip(from),
@@ -297,10 +246,11 @@ static void send_to(struct netsim *ns, int from, const struct pfs_action *a,
 	if (!ev.dgram)
 		return;
 	memcpy(ev.dgram, msg, len);
-	push(ns, ev);
+	netsim_push(ns, ev);
 }
 
-static struct upstream_count *ups_slot(struct netsim *ns, const char *model, const char *path)
+struct upstream_count *netsim_ups_slot(struct netsim *ns, const char *model,
+				       const char *path)
 {
 	for (int i = 0; i < ns->nups; i++)
 		if (!strcmp(ns->ups[i].model, model) && !strcmp(ns->ups[i].path, path))
@@ -407,203 +357,6 @@ void netsim_corrupt_sends(struct netsim *ns, int node)
 		ns->nodes[node].corrupt = true;
 }
 
-static void upstream_start(struct netsim *ns, int node, const struct pfs_action *a)
-{
-	struct simfile *f = &ns->nodes[node].files[a->hidx];
-	struct upstream_count *u = ups_slot(ns, a->model, a->path);
-
-	if (u)
-		u->starts++;
-	/* The manifest first, in no time (it is small): the engine takes it
-	 * or counts an upstream failure and retries. */
-	if (a->want_manifest &&
-	    pfs_engine_upstream_manifest(ns->nodes[node].e, ns->now, a->hidx,
-					 f->ref ? f->ref->man : NULL,
-					 f->ref ? f->ref->man_len : 0) < 0)
-		return;
-	f->up_gen++;
-	f->up_off = 0;
-	push(ns, (struct ev){ .t = ns->now + PFS_MSEC(1), .type = EV_UPSTREAM, .node = node,
-			      .hidx = a->hidx, .gen = f->up_gen });
-}
-
-static void send_chunk(struct netsim *ns, int idx, const struct pfs_action *a)
-{
-	struct simfile *f = &ns->nodes[idx].files[a->hidx];
-	struct pfs_msg m = { .type = PFS_MSG_DATA, .sender = node_ip(idx), .hier = a->hier };
-	const uint8_t *data = simfile_chunk(f, ns->p.verify, a->offset, a->len, a->index,
-					    a->chunk_size);
-	int len;
-
-	if (!data) {
-		ns->c.chunks_unheld++;  /* the engine only sends what it holds */
-		return;
-	}
-	if (f->ref && (a->offset + a->len > f->ref->size ||
-		       memcmp(data, f->ref->data + a->offset, a->len)))
-		ns->c.bad_forwards++;   /* holds bytes that are not the server's */
-	if (ns->nodes[idx].corrupt && a->len <= sizeof(ns->forged)) {
-		memcpy(ns->forged, data, a->len);
-		ns->forged[a->len / 2] ^= 0x5a;
-		data = ns->forged;
-	}
-	m.u.data = (struct pfs_msg_data){ a->index, 0, data, (uint16_t)a->len };
-	len = pfs_encode(&m, ns->chunk, sizeof(ns->chunk));
-	if (len > 0) {
-		ns->c.chunk_sends++;
-		send_to(ns, idx, a, ns->chunk, (size_t)len,
-			(uint64_t)len + a->len * (uint64_t)(ns->p.byte_scale - 1));
-	}
-}
-
-static void hash_file(struct netsim *ns, int idx, const struct pfs_action *a)
-{
-	struct node *n = &ns->nodes[idx];
-	struct pfs_hier_info info;
-	uint8_t sha[32];
-
-	if (pfs_engine_hier_info(n->e, a->hidx, &info) < 0)
-		return;
-	simfile_hash(&n->files[a->hidx], ns->p.verify, a->size, info.chunk_size, sha);
-	pfs_engine_file_hashed(n->e, ns->now, a->hidx, sha);
-}
-
-/* --- the simulator's ops for pfs_drive (engine/pfs_driver.h) ----------- */
-
-struct drive_ctx {
-	struct netsim *ns;
-	int idx;
-};
-
-/* The node's file for the action, or NULL (the action is not about one). */
-static struct simfile *act_file(struct netsim *ns, int idx, const struct pfs_action *a)
-{
-	struct node *n = &ns->nodes[idx];
-
-	return a->hidx >= 0 && a->hidx < n->nwants ? &n->files[a->hidx] : NULL;
-}
-
-static void do_send(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-
-	send_to(x->ns, x->idx, a, a->msg, a->len, a->len);
-}
-
-static void do_send_chunk(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-
-	if (act_file(x->ns, x->idx, a))
-		send_chunk(x->ns, x->idx, a);
-}
-
-static void do_write_chunk(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-	struct simfile *f = act_file(x->ns, x->idx, a);
-	int rc = f ? simfile_write(f, x->ns->p.verify, a->offset, a->data, a->len, a->index) : 0;
-
-	if (rc == -EILSEQ)
-		x->ns->c.chunks_mismatched++;
-	else if (rc == -ENOSPC)
-		pfs_engine_store_failed(x->ns->nodes[x->idx].e, x->ns->now, a->hidx, rc);
-}
-
-static void do_upstream_start(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-
-	if (act_file(x->ns, x->idx, a))
-		upstream_start(x->ns, x->idx, a);
-}
-
-static void do_upstream_abort(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-	struct simfile *f = act_file(x->ns, x->idx, a);
-
-	if (f)
-		f->up_gen++;
-}
-
-static void do_hash_file(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-
-	if (act_file(x->ns, x->idx, a))
-		hash_file(x->ns, x->idx, a);
-}
-
-static void do_file_done(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-	struct simfile *f = act_file(x->ns, x->idx, a);
-
-	if (f) {
-		want_finished(x->ns, f, true);
-		f->size = a->size;
-		f->done_at = x->ns->now;
-	}
-}
-
-static void do_file_failed(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-	struct simfile *f = act_file(x->ns, x->idx, a);
-
-	if (f)
-		want_finished(x->ns, f, false);
-}
-
-static void do_event(void *ctx, const struct pfs_action *a)
-{
-	struct drive_ctx *x = ctx;
-	struct netsim *ns = x->ns;
-	struct simfile *f = act_file(ns, x->idx, a);
-
-	ns->c.events++;
-	ns->ev_counts[a->event]++;
-	if (f && f->attached_at == PFS_TIME_NEVER &&
-	    (a->event == PFS_EV_JOINED || a->event == PFS_EV_ROOT_CONFIRMED))
-		f->attached_at = ns->now;
-	if (ns->p.trace)
-		printf("%10.3f n%-3d %-20s %s peer=%08x a=%u b=%u\n",
-		       (double)ns->now / 1e9, x->idx, a->path, pfs_event_name(a->event),
-		       a->peer_id, a->a, a->b);
-}
-
-static pfs_time_t sim_now(void *ctx)
-{
-	return ((struct drive_ctx *)ctx)->ns->now;
-}
-
-static const struct pfs_driver_ops sim_ops = {
-	.now = sim_now, .send = do_send, .send_chunk = do_send_chunk,
-	.write_chunk = do_write_chunk, .upstream_start = do_upstream_start,
-	.upstream_abort = do_upstream_abort, .hash_file = do_hash_file,
-	.file_done = do_file_done, .file_failed = do_file_failed, .event = do_event,
-};
-/* A node that is down polls its engine and carries out nothing. */
-static const struct pfs_driver_ops sim_down_ops = { .now = sim_now };
-
-/* Run a node's actions, then re-arm its timer. */
-static void drain(struct netsim *ns, int idx)
-{
-	struct node *n = &ns->nodes[idx];
-	struct drive_ctx x = { ns, idx };
-
-	pfs_drive(n->e, n->alive ? &sim_ops : &sim_down_ops, &x, ns->scratch, sizeof(ns->scratch));
-	pfs_time_t d = pfs_engine_next_deadline(n->e);
-	if (d != n->armed) {
-		n->armed = d;
-		n->timer_gen++;
-		if (d != PFS_TIME_NEVER)
-			push(ns, (struct ev){ .t = d < ns->now ? ns->now : d, .type = EV_TIMER,
-					      .node = idx, .gen = n->timer_gen });
-	}
-}
-
 /* One block of a fetch: paced at upstream_rate for this fetch, and all
  * fetches in flight share the WAN's wan_rate. */
 static void upstream_step(struct netsim *ns, const struct ev *ev)
@@ -647,7 +400,7 @@ static void upstream_step(struct netsim *ns, const struct ev *ev)
 		if (ns->wan_free > next)
 			next = ns->wan_free;
 	}
-	push(ns, (struct ev){ .t = next, .type = EV_UPSTREAM, .node = ev->node, .hidx = ev->hidx,
+	netsim_push(ns, (struct ev){ .t = next, .type = EV_UPSTREAM, .node = ev->node, .hidx = ev->hidx,
 			      .gen = f->up_gen });
 }
 
@@ -668,7 +421,7 @@ static void deliver_bcast(struct netsim *ns, const struct ev *ev)
 		ns->c.datagrams_delivered++;
 		autojoin_check(ns, i, ev->dgram, ev->len);
 		pfs_engine_recv(n->e, ns->now, &src, ev->dgram, ev->len);
-		drain(ns, i);
+		netsim_drain(ns, i);
 	}
 }
 
@@ -695,7 +448,7 @@ static void start_node(struct netsim *ns, int idx)
 		n->started = true;
 		ns->pending--;
 		if (n->want_at > ns->now) {     /* up and listening; wants later */
-			push(ns, (struct ev){ .t = n->want_at, .type = EV_WANT, .node = idx });
+			netsim_push(ns, (struct ev){ .t = n->want_at, .type = EV_WANT, .node = idx });
 			return;
 		}
 	}
@@ -767,7 +520,7 @@ static void step(struct netsim *ns)
 		netsim_kill(ns, ev.node);
 		return;
 	}
-	drain(ns, ev.node);
+	netsim_drain(ns, ev.node);
 	free(ev.dgram);
 }
 
