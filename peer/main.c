@@ -17,6 +17,7 @@
 
 #include "peer.h"
 #include "pfs_clock.h"
+#include "pfs_log.h"
 #include "pfs_loop.h"
 
 int64_t peer_now(void)
@@ -58,11 +59,11 @@ static int setup_site_key(struct peer *p)
 	for (int i = 0; i < p->a.nsite_keys; i++) {
 		struct pfs_site_key k;
 		if (pfs_keyfile_read_site(p->a.site_key[i], &k, err, sizeof(err)) < 0) {
-			fprintf(stderr, "pfs-peer: --site-key %s\n", err);
+			pfs_log(PFS_LOG_ERR, "--site-key %s", err);
 			return -EINVAL;
 		}
 		if (i == 1 && k.id == p->site.key_id[0]) {
-			fprintf(stderr, "pfs-peer: --site-key %s: same key id %u as %s\n",
+			pfs_log(PFS_LOG_ERR, "--site-key %s: same key id %u as %s",
 				p->a.site_key[1], k.id, p->a.site_key[0]);
 			return -EINVAL;
 		}
@@ -74,7 +75,7 @@ static int setup_site_key(struct peer *p)
 		return 0;
 	snprintf(path, sizeof(path), "%s/.pfs-peer-boot", p->a.state_dir);
 	if (pfs_boot_count_next(path, &boot, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pfs-peer: boot count: %s\n", err);
+		pfs_log(PFS_LOG_ERR, "boot count: %s", err);
 		return -EINVAL;
 	}
 	p->tx_seq = (uint64_t)boot << 32;
@@ -89,13 +90,13 @@ static int setup_trust(struct peer *p)
 
 	p->trust.allow_unsigned = p->a.allow_unsigned;
 	if (pfs_trust_load(&p->trust, p->a.trust, p->a.ntrust, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pfs-peer: --trust %s\n", err);
+		pfs_log(PFS_LOG_ERR, "--trust %s", err);
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/.pfs-peer-state", p->a.state_dir);
 	p->seqstate = pfs_seqstate_open(path, err, sizeof(err));
 	if (!p->seqstate) {
-		fprintf(stderr, "pfs-peer: rollback state: %s\n", err);
+		pfs_log(PFS_LOG_ERR, "rollback state: %s", err);
 		return -EINVAL;
 	}
 	return setup_site_key(p);
@@ -210,7 +211,7 @@ static int verdict(struct peer *p)
 		char url[4200];
 		if (pfs_fetch_url(p->a.server, p->a.wants[i], url, sizeof(url)) < 0)
 			snprintf(url, sizeof(url), "%s", p->a.wants[i]);
-		fprintf(stderr, "pfs-peer: cannot get %s: %s\n", url,
+		pfs_log(PFS_LOG_ERR, "cannot get %s: %s", url,
 			f->failed ? f->fail_reason : "interrupted before completion");
 		interrupted |= !f->failed;
 		storage |= f->failed && f->local_failure;
@@ -232,12 +233,16 @@ int main(int argc, char **argv)
 		peer_usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? PEER_EXIT_OK : PEER_EXIT_USAGE;
 	}
+	/* Its own errors through the shared logger (a JSON line with
+	 * --log-json); its protocol events keep their seed-style lines
+	 * (log.c). */
+	pfs_log_init(&(struct pfs_log_opts){ .program = "pfs-peer", .json = p->a.log_json });
 	p->udp = p->sigfd = p->epfd = -1;
 	for (int i = 0; i < PEER_MAX_WANTS; i++)
 		p->files[i].fd = -1;
 	p->t0 = peer_now();
 	if (stat(p->a.out, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "pfs-peer: --out %s: not a directory\n", p->a.out);
+		pfs_log(PFS_LOG_ERR, "--out %s: not a directory", p->a.out);
 		return PEER_EXIT_STORAGE;
 	}
 	if (setup_trust(p) < 0)
@@ -245,16 +250,16 @@ int main(int argc, char **argv)
 	if ((rc = peer_udp_open(p)) < 0)
 		goto out;
 	if ((rc = setup_engine(p)) < 0) {
-		fprintf(stderr, "pfs-peer: engine: %s\n", strerror(-rc));
+		pfs_log(PFS_LOG_ERR, "engine: %s", strerror(-rc));
 		goto out_udp;
 	}
 	if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || (rc = setup_signals(p)) < 0 ||
 	    (rc = epoll_add(p, p->udp)) < 0 || (rc = epoll_add(p, p->sigfd)) < 0) {
-		fprintf(stderr, "pfs-peer: event loop: %s\n", strerror(errno));
+		pfs_log(PFS_LOG_ERR, "event loop: %s", strerror(errno));
 		goto out_engine;
 	}
 	if ((rc = peer_upstream_init(p)) < 0) {
-		fprintf(stderr, "pfs-peer: libcurl: %s\n", strerror(-rc));
+		pfs_log(PFS_LOG_ERR, "libcurl: %s", strerror(-rc));
 		goto out_engine;
 	}
 	peer_log(p, "DBG", "start", "XID%08X listening on UDP %s:%u (%s) model=%s mode=%s "
@@ -274,7 +279,7 @@ int main(int argc, char **argv)
 			 p->bcast_reported ? rep : "none", use);
 	}
 	if ((rc = want_files(p)) < 0) {
-		fprintf(stderr, "pfs-peer: cannot prepare output files in %s: %s\n", p->a.out,
+		pfs_log(PFS_LOG_ERR, "cannot prepare output files in %s: %s", p->a.out,
 			strerror(-rc));
 		code = PEER_EXIT_STORAGE;
 		goto out_curl;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "pfs_log.h"
 
 /* mkdir -p for the directories of path (not its last component). */
 static int make_parents(char *path)
@@ -63,7 +64,7 @@ int peer_store_open(struct peer *p, int hidx, const char *path)
 	f->fd = open(f->temp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (f->fd < 0) {
 		int rc = -errno;
-		fprintf(stderr, "pfs-peer: %s: %s\n", f->temp_path, strerror(errno));
+		pfs_log(PFS_LOG_ERR, "%s: %s", f->temp_path, strerror(errno));
 		return rc;
 	}
 	return 0;
