@@ -9,11 +9,11 @@ ROOT=$PWD
 FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 
 passed=0; failed=0; failures=()
-step() {        # step NAME CMD...: run one test step, record its verdict
-  local name=$1; shift
+step() {        # step NAME CMD...: run one test step, record its verdict and time
+  local name=$1 t0=$SECONDS; shift
   echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok"
-  else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED"; fi
+  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok ($((SECONDS - t0)) s)"
+  else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($((SECONDS - t0)) s)"; fi
 }
 
 # Every DPDK process leaves a directory under /var/run/dpdk (empty with
@@ -118,5 +118,5 @@ rm -rf "$smoke_dir"
 
 echo
 [ "$failed" -eq 0 ] || echo "failed steps: ${failures[*]}"
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed in $((SECONDS / 60)) min $((SECONDS % 60)) s"
 [ "$failed" -eq 0 ]
