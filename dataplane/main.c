@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dp.h"
+#include "pfs_clock.h"
 #include "pfs_log.h"
 #include "pfs_sd.h"
 #include "verify.h"
@@ -36,13 +37,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	dp_stop = true;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void usage(FILE *f)
@@ -229,7 +223,7 @@ static int attach_segment(struct dp *d)
 	d->st->workers = 1;
 	d->st->magic = PFS_DP_STATS_MAGIC;
 	d->st->tsc_hz = d->tsc_hz;
-	d->st->started_ns = now_ns();
+	d->st->started_ns = (uint64_t)pfs_mono_ns();
 	return 0;
 }
 
@@ -291,7 +285,7 @@ static void housekeeping(struct dp *d)
 {
 	static unsigned n;
 
-	pfs_shm_beat(d->shm, now_ns());
+	pfs_shm_beat(d->shm, (uint64_t)pfs_mono_ns());
 	if (n++ % 10 == 0)              /* every second */
 		dp_xdp_stats(d);
 	if (!d->bell) {                 /* pfs-control's doorbell: until it has made it */
