@@ -29,7 +29,8 @@ until the last client exited with a copy checked against the server's,
 bench/legacy_clients.py), WAN bytes (HQ's side of the WAN
 link), LAN bytes (the site bridge's device ports), and the appliance's CPU
 seconds (pfs-control, and pfs-dataplane, which busy-polls its core: its CPU
-time is its run time). The bound, file size over WAN rate, is what one copy
+time is its run time), and the devices' CPU seconds (pfs-peer's own, from
+their stats events, summed). The bound, file size over WAN rate, is what one copy
 over the WAN costs; no way can beat it.
 
     bench/site_rollout.py [--devices 4,8,16,32,64] [--file-mb 8] [--wan-mbit 20]
@@ -92,7 +93,7 @@ def dataplane_pid(app):
 def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
     """One rollout; returns its figures or raises with what went wrong."""
     with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
-        app = proxy = None
+        app = proxy = device_cpu = None
         if mode in HTTP_UPSTREAM:
             site.start_http()
         if mode in APPLIANCE:
@@ -129,6 +130,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                         d.idx, d.proc.returncode, d.stderr_text().strip()[-200:])
                         for d in failed])))
             done = S.done_times(site)
+            device_cpu = sum(ev.get("cpu_s", 0.0) for _, ev in S.events(site, "stats"))
         wall = time.time() - t0
         ctl_st = (app.ctl_json("stats") or {}).get("control", {}) if app else {}
         cpu = ((cpu_seconds(app.control.pid) - cpu0[0],
@@ -139,6 +141,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                 "wan_bytes": site.wan_bytes() - wan0, "lan_bytes": site.lan_bytes() - lan0,
                 "wan_copies": (site.wan_bytes() - wan0) / file_bytes,
                 "appliance_control_cpu_s": cpu[0], "appliance_dataplane_cpu_s": cpu[1],
+                "device_cpu_s": device_cpu,     # pfs-peer's own, all devices
                 "dataplane_idle_sleep_us": idle_sleep_us if app else None,
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),
@@ -150,8 +153,8 @@ def table(runs, modes, counts, rtts):
     by = {(r["mode"], r["devices"], r["rtt_ms"]): r for r in runs}
     bound = runs[0]["bound_s"]
     lines = ["| way | N | RTT | last device verified | / bound | / nginx | WAN bytes "
-             "| WAN copies | LAN bytes | appliance CPU (control + dataplane) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| WAN copies | LAN bytes | appliance CPU (control + dataplane) | devices' CPU |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m, n, rtt in ((m, n, rtt) for rtt in rtts for m in modes for n in counts):
         r = by.get((m, n, rtt))
         if not r:
@@ -159,15 +162,17 @@ def table(runs, modes, counts, rtts):
         cpu = ("%.2f s + %.1f s" % (r["appliance_control_cpu_s"], r["appliance_dataplane_cpu_s"])
                if m in APPLIANCE else "-")
         px = by.get(("nginx", n, rtt))
-        lines.append("| %s | %d | %d ms | %.1f s | %.2f | %s | %.1f MB | %.2f | %.1f MB | %s |" % (
+        dev = "%.1f s" % r["device_cpu_s"] if r.get("device_cpu_s") is not None else "-"
+        lines.append("| %s | %d | %d ms | %.1f s | %.2f | %s | %.1f MB | %.2f | %.1f MB | %s | %s |" % (
             LABEL[m], n, rtt, r["completion_s"], r["completion_s"] / bound,
             "%.2f" % (r["completion_s"] / px["completion_s"]) if px and m != "nginx" else "-",
-            r["wan_bytes"] / 1e6, r["wan_copies"], r["lan_bytes"] / 1e6, cpu))
+            r["wan_bytes"] / 1e6, r["wan_copies"], r["lan_bytes"] / 1e6, cpu, dev))
     lines.append("")
     lines.append("File %.1f MiB, WAN %d Mbit/s (tbf): bound = file / WAN rate = %.2f s. "
                  "MB = 10^6 bytes. Target with the appliance (issue 14): 1.1 x bound + 0.25 s = "
                  "%.2f s. The dataplane busy-polls one core unless told to sleep when idle "
-                 "(--dp-idle-sleep-us), so its CPU time is then its run time." % (
+                 "(--dp-idle-sleep-us), so its CPU time is then its run time. Devices' CPU: "
+                 "the pfs-peer processes' user + system time, summed." % (
                      runs[0]["file_bytes"] / 2**20, runs[0]["wan_mbit"], bound,
                      1.1 * bound + 0.25))
     return "\n".join(lines)

@@ -3,6 +3,8 @@
  *
  * Driven after every event given to the engine, so actions that point into
  * the receive buffer (WRITE_CHUNK) are used before the buffer is reused.
+ * Datagrams are queued, not sent: udp.c sends them in batches when the
+ * loop turn ends or the batch is full.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,20 +13,27 @@
 #include "peer.h"
 #include "pfs_driver.h"
 
+/* A chunk to a child: the same chunk to its sibling reuses the bytes
+ * already encoded; a chunk just received is sent from the receive buffer;
+ * only a repair or a late child's catch-up reads the file. */
 static void do_send_chunk(void *ctx, const struct pfs_action *act)
 {
 	struct peer *p = ctx;
-	int len;
+	const uint8_t *payload = p->chunkbuf;
 
-	if (act->len > sizeof(p->chunkbuf) ||
-	    peer_store_read(p, act->hidx, act->offset, p->chunkbuf, act->len) < 0) {
+	if (peer_udp_chunk_queued(p, act))
+		return;
+	if (p->wrote.data && p->wrote.hidx == act->hidx && p->wrote.offset == act->offset &&
+	    p->wrote.len == act->len) {
+		payload = p->wrote.data;
+	} else if (act->len > sizeof(p->chunkbuf) ||
+		   peer_store_read(p, act->hidx, act->offset, p->chunkbuf, act->len) < 0) {
 		p->tx_errors++;
 		return;
+	} else {
+		p->chunks_read_back++;
 	}
-	len = pfs_chunk_datagram(act, ntohl(p->ip.s_addr), p->chunkbuf, p->txbuf,
-				 sizeof(p->txbuf));
-	if (len > 0)
-		peer_udp_send(p, act, p->txbuf, (size_t)len);
+	peer_udp_send_chunk(p, act, payload);
 }
 
 static void do_send(void *ctx, const struct pfs_action *act)
@@ -37,8 +46,14 @@ static void do_write_chunk(void *ctx, const struct pfs_action *act)
 	struct peer *p = ctx;
 	int rc = peer_store_write(p, act->hidx, act->offset, act->data, act->len);
 
-	if (rc < 0)
+	if (rc < 0) {
 		peer_store_failed(p, act->hidx, rc);
+		return;
+	}
+	p->wrote.hidx = act->hidx;
+	p->wrote.offset = act->offset;
+	p->wrote.len = act->len;
+	p->wrote.data = act->data;
 }
 
 static void do_upstream_start(void *ctx, const struct pfs_action *act)
@@ -150,5 +165,6 @@ void peer_store_failed(struct peer *p, int hidx, int err)
 
 void peer_drain(struct peer *p)
 {
-	pfs_drive(p->e, &ops, p, p->txbuf, sizeof(p->txbuf));
+	pfs_drive(p->e, &ops, p, p->encbuf, sizeof(p->encbuf));
+	p->wrote.data = NULL;           /* its receive buffer is reused next */
 }

@@ -242,6 +242,16 @@ void peer_log_stats(struct peer *p)
 			json_object_set_new(o, k, json_integer((json_int_t)s->auth_drops[i]));
 		}
 		json_object_set_new(o, "max_rss_kb", json_integer(ru.ru_maxrss));
+		/* CPU time and socket calls: what a chunk costs a device */
+		json_object_set_new(o, "cpu_s", json_real(
+			(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6));
+		json_object_set_new(o, "rx_calls", json_integer((json_int_t)p->rx_calls));
+		json_object_set_new(o, "tx_calls", json_integer((json_int_t)p->tx_calls));
+		json_object_set_new(o, "rx_datagrams", json_integer((json_int_t)p->rx_datagrams));
+		json_object_set_new(o, "tx_datagrams", json_integer((json_int_t)p->tx_datagrams));
+		json_object_set_new(o, "chunks_read_back",
+				    json_integer((json_int_t)p->chunks_read_back));
 		emit_json(p, o);
 		return;
 	}

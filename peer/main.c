@@ -170,6 +170,7 @@ static void run(struct peer *p)
 		int64_t now = peer_now();
 		if (time_to_exit(p, now))
 			break;
+		peer_udp_flush(p);      /* what the last turn queued leaves now */
 		/* A digest still to finish: look at the sockets, do not wait. */
 		int n = epoll_wait(p->epfd, evs, 16, hashing ? 0 : timeout_ms(p, now));
 		if (n < 0 && errno != EINTR)
@@ -195,6 +196,7 @@ static void run(struct peer *p)
 	}
 	pfs_engine_shutdown(p->e, (pfs_time_t)peer_now());
 	peer_drain(p);
+	peer_udp_flush(p);
 }
 
 /* The verdict: 0 if every file is here and verified, else name what is not
@@ -238,6 +240,7 @@ int main(int argc, char **argv)
 	 * (log.c). */
 	pfs_log_init(&(struct pfs_log_opts){ .program = "pfs-peer", .json = p->a.log_json });
 	p->udp = p->sigfd = p->epfd = -1;
+	p->tx.chunk_slot = -1;
 	for (int i = 0; i < PEER_MAX_WANTS; i++)
 		p->files[i].fd = -1;
 	p->t0 = peer_now();

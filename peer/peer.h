@@ -10,6 +10,7 @@
 
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +75,31 @@ struct peer_file {                      /* one wanted file */
 	struct pfs_membuf man;          /* the manifest as it arrives */
 };
 
+/* Datagrams a recvmmsg or sendmmsg call moves at most: under load one
+ * call, not one per datagram; idle, nothing changes (a batch of one). */
+#define PEER_BATCH      32
+
+struct peer_rx_batch {
+	struct mmsghdr msg[PEER_BATCH];
+	struct iovec iov[PEER_BATCH];
+	struct sockaddr_in from[PEER_BATCH];
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl[PEER_BATCH];
+	uint8_t buf[PEER_BATCH][PFS_DGRAM_MAX + 64];
+};
+
+/* Datagrams queued since the last flush (udp.c). The last DATA queued is
+ * remembered: the same chunk to another child reuses its encoded bytes. */
+struct peer_tx_batch {
+	struct mmsghdr msg[PEER_BATCH];
+	struct iovec iov[PEER_BATCH];
+	struct sockaddr_in to[PEER_BATCH];
+	uint8_t buf[PEER_BATCH][PFS_DGRAM_MAX];
+	unsigned n;
+	int chunk_slot;                 /* -1: no DATA in this batch */
+	int chunk_hidx;
+	uint32_t chunk_index, chunk_len;
+};
+
 struct peer {
 	struct peer_args a;
 	struct pfs_engine *e;
@@ -90,11 +116,24 @@ struct peer {
 	uint64_t tx_seq;                /* boot count << 32 | messages sent */
 	struct peer_file files[PEER_MAX_WANTS];
 	uint64_t tx_errors, rx_ttl_drops, rx_errors;
+	uint64_t rx_calls, tx_calls;    /* recvmmsg / sendmmsg calls that moved datagrams */
+	uint64_t rx_datagrams, tx_datagrams;    /* and the datagrams they moved */
+	uint64_t chunks_read_back;      /* chunks sent from the file, not as received */
 	int64_t t0;
 	int64_t done_at;
 	bool stop;
-	uint8_t rxbuf[PFS_DGRAM_MAX + 64];
-	uint8_t txbuf[PFS_DGRAM_MAX];
+	/* The chunk WRITE_CHUNK just stored, valid until the drain ends (its
+	 * bytes are in a receive buffer): a SEND_CHUNK of the same chunk sends
+	 * them without reading them back from the file. */
+	struct {
+		int hidx;               /* -1: none */
+		uint64_t offset;
+		size_t len;
+		const uint8_t *data;
+	} wrote;
+	struct peer_rx_batch rx;
+	struct peer_tx_batch tx;
+	uint8_t encbuf[PFS_DGRAM_MAX];  /* pfs_drive's messages */
 	uint8_t chunkbuf[PFS_CHUNK_MAX];
 };
 
@@ -106,7 +145,14 @@ void peer_usage(FILE *f);
 
 /* udp.c */
 int peer_udp_open(struct peer *p);
-int peer_udp_send(struct peer *p, const struct pfs_action *act, const uint8_t *msg, size_t len);
+/* Queue msg[len] to the action's destination (sent by the next flush). */
+void peer_udp_send(struct peer *p, const struct pfs_action *act, const uint8_t *msg, size_t len);
+/* A SEND_CHUNK: queued again from the batch if the same chunk is there
+ * (true), else the payload is encoded into the batch and queued. */
+bool peer_udp_chunk_queued(struct peer *p, const struct pfs_action *act);
+void peer_udp_send_chunk(struct peer *p, const struct pfs_action *act, const uint8_t *payload);
+/* Send what is queued: before the loop waits, and when the batch is full. */
+void peer_udp_flush(struct peer *p);
 void peer_udp_recv_all(struct peer *p);
 
 /* store.c */

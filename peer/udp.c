@@ -1,4 +1,5 @@
-/* udp.c - the port-4051 socket: bind to one interface, broadcast, TTL guard.
+/* udp.c - the port-4051 socket: bind to one interface, broadcast, TTL guard,
+ * datagrams in and out in batches (recvmmsg, sendmmsg).
  *
  * Every datagram leaves with IP TTL 255 and only datagrams that arrive with
  * TTL 255 are accepted: a router decrements the TTL, so this admits the local
@@ -16,6 +17,7 @@
 
 #include "peer.h"
 #include "pfs_bcast.h"
+#include "pfs_driver.h"
 
 /* The interface's IPv4 address and the broadcast address claims go to:
  * --broadcast, else what the interface reports, unless that is unusable
@@ -91,23 +93,98 @@ err:
 	return rc;
 }
 
-int peer_udp_send(struct peer *p, const struct pfs_action *act, const uint8_t *msg, size_t len)
+static void queue_to(struct peer *p, const struct pfs_action *act, unsigned slot,
+		     size_t len)
 {
-	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct peer_tx_batch *tx = &p->tx;
+	struct sockaddr_in *to = &tx->to[tx->n];
 
+	*to = (struct sockaddr_in){ .sin_family = AF_INET };
 	if (act->bcast) {
-		to.sin_addr = p->bcast;
-		to.sin_port = htons(p->a.port);
+		to->sin_addr = p->bcast;
+		to->sin_port = htons(p->a.port);
 	} else {
-		to.sin_addr.s_addr = htonl(act->dst.ip);
-		to.sin_port = htons(act->dst.port);
+		to->sin_addr.s_addr = htonl(act->dst.ip);
+		to->sin_port = htons(act->dst.port);
 	}
-	if (sendto(p->udp, msg, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
-		/* UDP: a full buffer loses this datagram, repair recovers it. */
+	tx->iov[tx->n] = (struct iovec){ tx->buf[slot], len };
+	tx->msg[tx->n].msg_hdr = (struct msghdr){ .msg_name = to, .msg_namelen = sizeof(*to),
+						  .msg_iov = &tx->iov[tx->n], .msg_iovlen = 1 };
+	tx->n++;
+}
+
+void peer_udp_flush(struct peer *p)
+{
+	struct peer_tx_batch *tx = &p->tx;
+	unsigned i = 0;
+
+	while (i < tx->n) {
+		int rc = sendmmsg(p->udp, tx->msg + i, tx->n - i, 0);
+
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			/* UDP: a full buffer loses this datagram, repair
+			 * recovers it; the rest of the batch is still tried. */
+			p->tx_errors++;
+			i++;
+			continue;
+		}
+		p->tx_calls++;
+		p->tx_datagrams += (unsigned)rc;
+		i += (unsigned)rc;
+	}
+	tx->n = 0;
+	tx->chunk_slot = -1;
+}
+
+/* The next free slot, the batch flushed first if it is full. */
+static unsigned next_slot(struct peer *p)
+{
+	if (p->tx.n == PEER_BATCH)
+		peer_udp_flush(p);
+	return p->tx.n;
+}
+
+void peer_udp_send(struct peer *p, const struct pfs_action *act, const uint8_t *msg, size_t len)
+{
+	unsigned slot;
+
+	if (len > PFS_DGRAM_MAX) {
 		p->tx_errors++;
-		return -errno;
+		return;
 	}
-	return 0;
+	slot = next_slot(p);
+	memcpy(p->tx.buf[slot], msg, len);
+	queue_to(p, act, slot, len);
+}
+
+bool peer_udp_chunk_queued(struct peer *p, const struct pfs_action *act)
+{
+	struct peer_tx_batch *tx = &p->tx;
+
+	if (tx->chunk_slot < 0 || tx->n == PEER_BATCH || tx->chunk_hidx != act->hidx ||
+	    tx->chunk_index != act->index || tx->chunk_len != act->len)
+		return false;
+	queue_to(p, act, (unsigned)tx->chunk_slot, tx->iov[tx->chunk_slot].iov_len);
+	return true;
+}
+
+void peer_udp_send_chunk(struct peer *p, const struct pfs_action *act, const uint8_t *payload)
+{
+	unsigned slot = next_slot(p);
+	int len = pfs_chunk_datagram(act, ntohl(p->ip.s_addr), payload, p->tx.buf[slot],
+				     PFS_DGRAM_MAX);
+
+	if (len < 0) {
+		p->tx_errors++;
+		return;
+	}
+	queue_to(p, act, slot, (size_t)len);
+	p->tx.chunk_slot = (int)slot;
+	p->tx.chunk_hidx = act->hidx;
+	p->tx.chunk_index = act->index;
+	p->tx.chunk_len = (uint32_t)act->len;
 }
 
 /* TTL of a received datagram, or -1 if the kernel did not say. */
@@ -124,27 +201,42 @@ static int rx_ttl(struct msghdr *mh)
 
 void peer_udp_recv_all(struct peer *p)
 {
-	/* Bounded so a flood cannot starve timers and the upstream fetch. */
-	for (int n = 0; n < 256; n++) {
-		struct sockaddr_in from;
-		union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
-		struct iovec iov = { p->rxbuf, sizeof(p->rxbuf) };
-		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
-				     .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-		ssize_t len = recvmsg(p->udp, &mh, 0);
+	struct peer_rx_batch *rx = &p->rx;
 
-		if (len < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+	/* Bounded so a flood cannot starve timers and the upstream fetch. */
+	for (int got = 0; got < 256;) {
+		int n;
+
+		for (int i = 0; i < PEER_BATCH; i++) {
+			rx->iov[i] = (struct iovec){ rx->buf[i], sizeof(rx->buf[i]) };
+			rx->msg[i].msg_hdr = (struct msghdr){
+				.msg_name = &rx->from[i], .msg_namelen = sizeof(rx->from[i]),
+				.msg_iov = &rx->iov[i], .msg_iovlen = 1,
+				.msg_control = rx->ctl[i].buf, .msg_controllen = sizeof(rx->ctl[i].buf) };
+		}
+		n = recvmmsg(p->udp, rx->msg, PEER_BATCH, 0, NULL);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				p->rx_errors++;
 			return;
 		}
-		if (rx_ttl(&mh) != PFS_TTL) {
-			p->rx_ttl_drops++;
-			continue;
+		p->rx_calls++;
+		p->rx_datagrams += (unsigned)n;
+		for (int i = 0; i < n; i++) {
+			struct msghdr *mh = &rx->msg[i].msg_hdr;
+
+			if (rx_ttl(mh) != PFS_TTL) {
+				p->rx_ttl_drops++;
+				continue;
+			}
+			struct pfs_addr src = { ntohl(rx->from[i].sin_addr.s_addr),
+						ntohs(rx->from[i].sin_port) };
+			pfs_engine_recv(p->e, (pfs_time_t)peer_now(), &src, rx->buf[i],
+					rx->msg[i].msg_len);
+			peer_drain(p);
 		}
-		struct pfs_addr src = { ntohl(from.sin_addr.s_addr), ntohs(from.sin_port) };
-		pfs_engine_recv(p->e, (pfs_time_t)peer_now(), &src, p->rxbuf, (size_t)len);
-		peer_drain(p);
+		got += n;
+		if (n < PEER_BATCH)     /* the socket is empty: no EAGAIN call */
+			return;
 	}
 }
