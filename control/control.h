@@ -104,20 +104,32 @@ struct ctl_fanout {
  * the engine takes it, but never routed a datagram (ctl_engine_for). */
 #define CTL_SERVE_MODEL "load-server"
 
+/* What pfs-control keeps of one hierarchy of an engine: made with it
+ * (ctl_engine_want) as the engine's user pointer, so every action of it
+ * carries it (act->user) and ctl_hier() finds it by index. */
+struct ctl_hier {
+	int cache_fi;                   /* cache file, -1 none */
+	int fetch_id;                   /* upstream fetch in progress, -1 none */
+	bool from_cache;                /* served without the WAN */
+	struct ctl_fanout *fan;         /* NULL until relayed locally */
+	/* hashing.c: the whole-file digest, as its entry fills */
+	struct pfs_prefix_hash hash;
+	int hash_fi;                    /* the entry hash is of */
+	bool hash_pending;              /* the engine asked (HASH_FILE) */
+	uint64_t hash_size;
+};
+
 struct ctl_engine {
 	char model[PFS_MODEL_MAX + 1];
 	bool solo;                      /* the load server's: fetches alone */
 	struct pfs_engine *e;
-	int cache_fi[CTL_MAX_HIERS];    /* hier index -> cache file, -1 none */
-	int fetch_id[CTL_MAX_HIERS];    /* upstream fetch in progress, -1 none */
-	bool from_cache[CTL_MAX_HIERS]; /* served without the WAN */
-	struct ctl_fanout *fan[CTL_MAX_HIERS];  /* NULL until relayed locally */
-	/* hashing.c: each hierarchy's whole-file digest, as its entry fills */
-	struct pfs_prefix_hash hash[CTL_MAX_HIERS];
-	int hash_fi[CTL_MAX_HIERS];     /* the entry hash[] is of */
-	bool hash_pending[CTL_MAX_HIERS];       /* the engine asked (HASH_FILE) */
-	uint64_t hash_size[CTL_MAX_HIERS];
 };
+
+/* Hierarchy hidx of ce as pfs-control made it; NULL for none. */
+static inline struct ctl_hier *ctl_hier(const struct ctl_engine *ce, int hidx)
+{
+	return pfs_engine_hier_user(ce->e, hidx);
+}
 
 struct ctl_fetch_slot {
 	bool used;
@@ -220,6 +232,9 @@ int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pf
 
 /* engines.c */
 struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create);
+/* Take part in path's hierarchy, with its struct ctl_hier: its index, or
+ * -ENOSPC (CTL_MAX_HIERS), -ENOMEM, or the engine's -EEXIST... */
+int ctl_engine_want(struct ctl *c, struct ctl_engine *ce, const char *path);
 /* The load server's engine, made on first need (NULL: no room). */
 struct ctl_engine *ctl_engine_serve(struct ctl *c);
 void ctl_engines_rx(struct ctl *c, const struct pfs_addr *src, const uint8_t *buf, size_t len);
@@ -305,7 +320,7 @@ struct ctl_hash_ctx {
 	struct ctl *c;
 	int fi;
 };
-void ctl_hash_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act);
+void ctl_hash_start(const struct pfs_action *act);
 bool ctl_hash_step(struct ctl *c);
 void ctl_hash_free(struct ctl_engine *ce);
 
@@ -352,7 +367,7 @@ void ctl_fanout_lost(struct ctl *c);
 /* A CHUNKS_STORED report: feed the chunks to the engine, note the sends. */
 void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m);
 /* True (and forgotten) if the dataplane already sent this chunk there. */
-bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act);
+bool ctl_fanout_consume(const struct pfs_action *act);
 void ctl_fanout_free(struct ctl *c, struct ctl_engine *ce);
 
 /* ctlsock.c */

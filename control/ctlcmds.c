@@ -51,7 +51,7 @@ static json_t *hier_json(struct ctl *c, struct ctl_engine *ce, int h, bool with_
 		return NULL;
 	snprintf(key, sizeof(key), "%016llx", (unsigned long long)in.key);
 	if (in.is_root)
-		source = h < CTL_MAX_HIERS && ce->from_cache[h] ? "cache" : "upstream";
+		source = ctl_hier(ce, h) && ctl_hier(ce, h)->from_cache ? "cache" : "upstream";
 	else if (in.parent_id)
 		source = "peer";
 	o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:s,"

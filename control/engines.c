@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -72,8 +73,6 @@ struct ctl_engine *ctl_engine_for(struct ctl *c, const char *model, bool create)
 	if (!ce->e)
 		return NULL;
 	snprintf(ce->model, sizeof(ce->model), "%s", model);
-	for (int i = 0; i < CTL_MAX_HIERS; i++)
-		ce->cache_fi[i] = ce->fetch_id[i] = -1;
 	c->neng++;
 	ctl_log(c, "serving model %s (priority class %d, %d child slots)", model,
 		c->cfg.priority, c->cfg.max_children);
@@ -98,8 +97,6 @@ struct ctl_engine *ctl_engine_serve(struct ctl *c)
 		return NULL;
 	ce->solo = true;
 	snprintf(ce->model, sizeof(ce->model), "%s", CTL_SERVE_MODEL);
-	for (int i = 0; i < CTL_MAX_HIERS; i++)
-		ce->cache_fi[i] = ce->fetch_id[i] = -1;
 	c->neng++;
 	return ce;
 }
@@ -114,8 +111,6 @@ int ctl_engines_start(struct ctl *c)
 	if (!c->cfg.nmodels) {
 		if (!c->beacon.e && !(c->beacon.e = engine_new(c, "", PFS_RELAY_ON, false)))
 			return -errno;
-		for (int i = 0; i < CTL_MAX_HIERS; i++)
-			c->beacon.cache_fi[i] = c->beacon.fetch_id[i] = -1;
 		ctl_log(c, "site relay: announcing for every model");
 		return 0;
 	}
@@ -126,15 +121,33 @@ int ctl_engines_start(struct ctl *c)
 	return 0;
 }
 
-static int want(struct ctl *c, struct ctl_engine *ce, const char *path)
+int ctl_engine_want(struct ctl *c, struct ctl_engine *ce, const char *path)
 {
+	struct ctl_hier *ch;
 	int hidx;
 
 	if (pfs_engine_hier_count(ce->e) >= CTL_MAX_HIERS)
 		return -ENOSPC;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->cache_fi = ch->fetch_id = ch->hash_fi = -1;
 	hidx = pfs_engine_want(ce->e, (pfs_time_t)ctl_now(), path);
+	if (hidx < 0) {
+		free(ch);
+		return hidx;
+	}
+	/* Before the drain that carries out its first actions. */
+	pfs_engine_hier_set_user(ce->e, hidx, ch);
+	pfs_engine_seq_floor(ce->e, hidx, pfs_seqstate_get(c->seqstate, path));
+	return hidx;
+}
+
+static int want(struct ctl *c, struct ctl_engine *ce, const char *path)
+{
+	int hidx = ctl_engine_want(c, ce, path);
+
 	if (hidx >= 0) {
-		pfs_engine_seq_floor(ce->e, hidx, pfs_seqstate_get(c->seqstate, path));
 		c->st.auto_joins++;
 		ctl_log(c, "joining hierarchy %s %s", ce->model, path);
 	}
@@ -252,9 +265,10 @@ void ctl_engines_pin(struct ctl *c)
 	bool pin[PFS_CACHE_FILES] = { false };
 
 	for (int i = 0; i < c->neng; i++) {
-		for (int h = 0; h < pfs_engine_hier_count(c->eng[i].e) && h < CTL_MAX_HIERS; h++) {
+		for (int h = 0; h < pfs_engine_hier_count(c->eng[i].e); h++) {
+			struct ctl_hier *ch = ctl_hier(&c->eng[i], h);
 			struct pfs_hier_info info;
-			int fi = c->eng[i].cache_fi[h];
+			int fi = ch ? ch->cache_fi : -1;
 			if (fi < 0 || pfs_engine_hier_info(c->eng[i].e, h, &info) < 0)
 				continue;
 			if (info.nchildren || info.upstream_active || !info.complete)
@@ -336,11 +350,15 @@ void ctl_engines_drain(struct ctl *c)
 void ctl_engines_free(struct ctl *c)
 {
 	for (int i = 0; i < c->neng; i++) {
-		for (int h = 0; h < CTL_MAX_HIERS; h++)
-			ctl_upstream_abort(c, &c->eng[i], h);
-		ctl_fanout_free(c, &c->eng[i]);
-		ctl_hash_free(&c->eng[i]);
-		pfs_engine_free(c->eng[i].e);
+		struct ctl_engine *ce = &c->eng[i];
+
+		for (int h = 0; h < pfs_engine_hier_count(ce->e); h++)
+			ctl_upstream_abort(c, ce, h);
+		ctl_fanout_free(c, ce);
+		ctl_hash_free(ce);
+		for (int h = 0; h < pfs_engine_hier_count(ce->e); h++)
+			free(ctl_hier(ce, h));
+		pfs_engine_free(ce->e);
 	}
 	c->neng = 0;
 	pfs_engine_free(c->beacon.e);   /* silent from now: devices' holds run out */
@@ -351,13 +369,13 @@ void ctl_engines_free(struct ctl *c)
 
 /* A chunk the engine sends a child: into a range (runs.c), unless the
  * dataplane already sent it as it arrived (local fan-out). */
-static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+static void add_chunk(struct ctl *c, const struct pfs_action *act)
 {
-	int fi = act->hidx < CTL_MAX_HIERS ? ce->cache_fi[act->hidx] : -1;
+	int fi = ((struct ctl_hier *)act->user)->cache_fi;
 
 	if (fi < 0)
 		return;         /* nothing cached: the child's NACK will retry */
-	if (ctl_fanout_consume(ce, act)) {
+	if (ctl_fanout_consume(act)) {
 		c->st.fanout_skipped++;
 		return;         /* the dataplane sent it as it arrived */
 	}
@@ -367,7 +385,7 @@ static void add_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 /* A chunk received from our parent (we are not root of this one). */
 static void store_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
-	int *fi = &ce->cache_fi[act->hidx];
+	int *fi = &((struct ctl_hier *)act->user)->cache_fi;
 
 	if (*fi < 0) {
 		struct pfs_hier_info info;
@@ -386,14 +404,14 @@ static void store_chunk(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 
 static void file_done(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
-	int fi = ce->cache_fi[act->hidx];
-	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+	const struct ctl_hier *ch = act->user;
+	struct pfs_cache_file *f = pfs_cache_file(c->cache, ch->cache_fi);
 
 	if (f && atomic_load(&f->state) == PFS_CF_FILLING &&
-	    pfs_cache_complete(c->cache, fi, act->size, act->sha256) < 0)
+	    pfs_cache_complete(c->cache, ch->cache_fi, act->size, act->sha256) < 0)
 		ctl_warn(c, "%s %s: cannot complete cache entry", ce->model, act->path);
 	ctl_log(c, "%s %s complete: %llu bytes%s", ce->model, act->path,
-		(unsigned long long)act->size, ce->from_cache[act->hidx] ? " (from cache)" : "");
+		(unsigned long long)act->size, ch->from_cache ? " (from cache)" : "");
 }
 
 static void log_event(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
@@ -432,16 +450,18 @@ static void file_failed(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 
 static void on_event(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
+	const struct ctl_hier *ch = act->user;
+
 	if (act->event < PFS_EV_COUNT)
 		c->st.events[act->event]++;
 	ctl_sock_event_out(c, ce, act);
 	/* The size is final: the file's last chunk goes out at its true
 	 * length while the rest still arrives (cut-through). */
-	if (act->event == PFS_EV_MANIFEST && ce->cache_fi[act->hidx] >= 0)
-		pfs_cache_expect_size(c->cache, ce->cache_fi[act->hidx], act->size);
+	if (act->event == PFS_EV_MANIFEST && ch && ch->cache_fi >= 0)
+		pfs_cache_expect_size(c->cache, ch->cache_fi, act->size);
 	/* Demoted below the devices (or another appliance is root): a
 	 * copy we hold is kept and served, not fetched again. */
-	if (act->event == PFS_EV_JOINED && ce->cache_fi[act->hidx] < 0)
+	if (act->event == PFS_EV_JOINED && ch && ch->cache_fi < 0)
 		ctl_member_from_cache(c, ce, act->hidx, act->path);
 	log_event(c, ce, act);
 }
@@ -464,7 +484,7 @@ static void do_send_chunk(void *ctx, const struct pfs_action *act)
 {
 	struct drive_ctx *x = ctx;
 
-	add_chunk(x->c, x->ce, act);
+	add_chunk(x->c, act);
 }
 
 static void do_write_chunk(void *ctx, const struct pfs_action *act)
@@ -498,9 +518,8 @@ static void do_manifest_ok(void *ctx, const struct pfs_action *act)
 /* Answered from the loop, a slice a turn (hashing.c). */
 static void do_hash_file(void *ctx, const struct pfs_action *act)
 {
-	struct drive_ctx *x = ctx;
-
-	ctl_hash_start(x->c, x->ce, act);
+	(void)ctx;
+	ctl_hash_start(act);
 }
 
 static void do_file_done(void *ctx, const struct pfs_action *act)
@@ -531,7 +550,7 @@ static pfs_time_t drive_now(void *ctx)
 }
 
 static const struct pfs_driver_ops ops = {
-	.now = drive_now, .hidx_limit = CTL_MAX_HIERS, .send = do_send, .send_chunk = do_send_chunk,
+	.now = drive_now, .need_user = true, .send = do_send, .send_chunk = do_send_chunk,
 	.write_chunk = do_write_chunk, .upstream_start = do_upstream_start,
 	.upstream_abort = do_upstream_abort, .manifest_ok = do_manifest_ok,
 	.hash_file = do_hash_file, .file_done = do_file_done, .file_failed = do_file_failed,

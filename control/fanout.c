@@ -125,14 +125,17 @@ static void reserve_ahead(struct ctl *c, struct ctl_fanout *f, const struct pfs_
 /* false when the table could not be pushed (ring full). */
 static bool sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 {
-	struct ctl_fanout *f = ce->fan[hidx];
+	struct ctl_hier *ch = ctl_hier(ce, hidx);
+	struct ctl_fanout *f;
 	struct pfs_hier_info info;
 	struct pfs_rmsg_fanout t;
-	int *fi = &ce->cache_fi[hidx];
+	int *fi;
 	bool want;
 
-	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0)
+	if (!ch || pfs_engine_hier_info(ce->e, hidx, &info) < 0)
 		return true;
+	f = ch->fan;
+	fi = &ch->cache_fi;
 	/* The cache entry is made on the first chunk; make it as soon as the
 	 * manifest is known, so the first chunks can be relayed here too. */
 	if (*fi < 0 && c->cfg.local_fanout && relay_allowed(c, ce, &info, NULL) &&
@@ -149,7 +152,7 @@ static bool sync_one(struct ctl *c, struct ctl_engine *ce, int hidx)
 		return true;
 	}
 	if (!f) {
-		f = ce->fan[hidx] = calloc(1, sizeof(*f));
+		f = ch->fan = calloc(1, sizeof(*f));
 		if (!f)
 			return true;    /* no table: the engine relays it */
 	}
@@ -176,7 +179,7 @@ bool ctl_fanout_sync(struct ctl *c)
 
 	for (int i = 0; i < c->neng; i++) {
 		int n = pfs_engine_hier_count(c->eng[i].e);
-		for (int h = 0; h < n && h < CTL_MAX_HIERS; h++)
+		for (int h = 0; h < n; h++)
 			all &= sync_one(c, &c->eng[i], h);
 	}
 	return all;
@@ -185,9 +188,11 @@ bool ctl_fanout_sync(struct ctl *c)
 void ctl_fanout_lost(struct ctl *c)
 {
 	for (int i = 0; i < c->neng; i++)
-		for (int h = 0; h < CTL_MAX_HIERS; h++)
-			if (c->eng[i].fan[h])
-				c->eng[i].fan[h]->active = false;       /* sync pushes it again */
+		for (int h = 0; h < pfs_engine_hier_count(c->eng[i].e); h++) {
+			struct ctl_hier *ch = ctl_hier(&c->eng[i], h);
+			if (ch && ch->fan)
+				ch->fan->active = false;        /* sync pushes it again */
+		}
 	c->fanout_behind = true;
 }
 
@@ -212,12 +217,14 @@ static int mark_sent(struct ctl_fanout *f, uint32_t idx, uint16_t mask)
 static struct ctl_fanout *find(struct ctl *c, uint64_t hier, struct ctl_engine **ce, int *hidx)
 {
 	for (int i = 0; i < c->neng; i++)
-		for (int h = 0; h < CTL_MAX_HIERS; h++)
-			if (c->eng[i].fan[h] && c->eng[i].fan[h]->hier == hier) {
+		for (int h = 0; h < pfs_engine_hier_count(c->eng[i].e); h++) {
+			struct ctl_hier *ch = ctl_hier(&c->eng[i], h);
+			if (ch && ch->fan && ch->fan->hier == hier) {
 				*ce = &c->eng[i];
 				*hidx = h;
-				return c->eng[i].fan[h];
+				return ch->fan;
 			}
+		}
 	return NULL;
 }
 
@@ -260,9 +267,9 @@ void ctl_fanout_stored(struct ctl *c, const struct pfs_ring_msg *m)
 	ctl_engine_drain(c, ce);
 }
 
-bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act)
+bool ctl_fanout_consume(const struct pfs_action *act)
 {
-	struct ctl_fanout *f = act->hidx < CTL_MAX_HIERS ? ce->fan[act->hidx] : NULL;
+	struct ctl_fanout *f = ((struct ctl_hier *)act->user)->fan;
 
 	if (!f || act->index >= f->nsent || !f->sent[act->index])
 		return false;
@@ -279,13 +286,15 @@ bool ctl_fanout_consume(struct ctl_engine *ce, const struct pfs_action *act)
 
 void ctl_fanout_free(struct ctl *c, struct ctl_engine *ce)
 {
-	for (int h = 0; h < CTL_MAX_HIERS; h++) {
-		if (!ce->fan[h])
+	for (int h = 0; h < pfs_engine_hier_count(ce->e); h++) {
+		struct ctl_hier *ch = ctl_hier(ce, h);
+
+		if (!ch || !ch->fan)
 			continue;
-		if (ce->fan[h]->active && c->shm)
-			send_table(c, ce->fan[h], true);        /* the engine is going */
-		free(ce->fan[h]->sent);
-		free(ce->fan[h]);
-		ce->fan[h] = NULL;
+		if (ch->fan->active && c->shm)
+			send_table(c, ch->fan, true);   /* the engine is going */
+		free(ch->fan->sent);
+		free(ch->fan);
+		ch->fan = NULL;
 	}
 }

@@ -27,11 +27,12 @@ static int read_cache(void *ctx, uint64_t off, void *buf, size_t len)
 	return pfs_cache_read(x->c->cache, x->fi, off, buf, len);
 }
 
-void ctl_hash_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
+void ctl_hash_start(const struct pfs_action *act)
 {
-	(void)c;
-	ce->hash_pending[act->hidx] = true;
-	ce->hash_size[act->hidx] = act->size;
+	struct ctl_hier *ch = act->user;
+
+	ch->hash_pending = true;
+	ch->hash_size = act->size;
 }
 
 /* What of hierarchy h's entry can be hashed now. Asked for (HASH_FILE):
@@ -39,14 +40,14 @@ void ctl_hash_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_actio
  * knows to be contiguous (`stored`, which only in-order writes move: a
  * lower bound), of an entry filled by a parent, not by our own fetch (it
  * hashes what it receives). */
-static uint64_t hashable(struct ctl *c, struct ctl_engine *ce, int h)
+static uint64_t hashable(struct ctl *c, const struct ctl_hier *ch)
 {
-	int fi = ce->cache_fi[h];
+	int fi = ch->cache_fi;
 	struct pfs_cache_file *f = fi >= 0 ? pfs_cache_file(c->cache, fi) : NULL;
 
-	if (ce->hash_pending[h])
-		return ce->hash_size[h];
-	if (!f || atomic_load(&f->state) != PFS_CF_FILLING || ce->fetch_id[h] >= 0)
+	if (ch->hash_pending)
+		return ch->hash_size;
+	if (!f || atomic_load(&f->state) != PFS_CF_FILLING || ch->fetch_id >= 0)
 		return 0;
 	return atomic_load(&f->stored);
 }
@@ -59,32 +60,35 @@ bool ctl_hash_step(struct ctl *c)
 	for (int i = 0; i < c->neng; i++) {
 		struct ctl_engine *ce = &c->eng[i];
 
-		for (int h = 0; h < CTL_MAX_HIERS && h < pfs_engine_hier_count(ce->e); h++) {
-			struct pfs_prefix_hash *ph = &ce->hash[h];
-			uint64_t upto = hashable(c, ce, h);
-			struct ctl_hash_ctx x = { c, ce->cache_fi[h] };
+		for (int h = 0; h < pfs_engine_hier_count(ce->e); h++) {
+			struct ctl_hier *ch = ctl_hier(ce, h);
+			if (!ch)
+				continue;
+			struct pfs_prefix_hash *ph = &ch->hash;
+			uint64_t upto = hashable(c, ch);
+			struct ctl_hash_ctx x = { c, ch->cache_fi };
 			uint8_t sha[32] = { 0 };        /* zeros: a mismatch */
 			int64_t left, budget = deadline - pfs_mono_ns();
 
-			if (ce->hash_fi[h] != ce->cache_fi[h] || ph->done > upto) {
+			if (ch->hash_fi != ch->cache_fi || ph->done > upto) {
 				pfs_prefix_hash_reset(ph);      /* another entry, or it shrank */
-				ce->hash_fi[h] = ce->cache_fi[h];
+				ch->hash_fi = ch->cache_fi;
 			}
-			if (budget <= 0 || (ph->done == upto && !ce->hash_pending[h])) {
-				pending |= ce->hash_pending[h];
+			if (budget <= 0 || (ph->done == upto && !ch->hash_pending)) {
+				pending |= ch->hash_pending;
 				continue;
 			}
 			left = pfs_prefix_hash_catch_up(ph, upto, budget, read_cache, &x);
-			if (!ce->hash_pending[h])
+			if (!ch->hash_pending)
 				continue;
 			if (left > 0) {
 				pending = true;
 				continue;
 			}
-			if (left < 0 || x.fi < 0 || pfs_prefix_hash_final(ph, ce->hash_size[h], sha) < 0)
+			if (left < 0 || x.fi < 0 || pfs_prefix_hash_final(ph, ch->hash_size, sha) < 0)
 				memset(sha, 0, sizeof(sha));
 			pfs_prefix_hash_reset(ph);      /* a refetch after a mismatch starts over */
-			ce->hash_pending[h] = false;
+			ch->hash_pending = false;
 			pfs_engine_file_hashed(ce->e, (pfs_time_t)ctl_now(), h, sha);
 			ctl_engine_drain(c, ce);
 		}
@@ -94,8 +98,12 @@ bool ctl_hash_step(struct ctl *c)
 
 void ctl_hash_free(struct ctl_engine *ce)
 {
-	for (int h = 0; h < CTL_MAX_HIERS; h++) {
-		pfs_prefix_hash_free(&ce->hash[h]);
-		ce->hash_pending[h] = false;
+	for (int h = 0; h < pfs_engine_hier_count(ce->e); h++) {
+		struct ctl_hier *ch = ctl_hier(ce, h);
+
+		if (!ch)
+			continue;
+		pfs_prefix_hash_free(&ch->hash);
+		ch->hash_pending = false;
 	}
 }

@@ -44,8 +44,9 @@ static bool checked_bytes(const struct ctl *c, int fi, uint64_t *n)
 	*n = 0;
 	for (int i = 0; i < c->neng; i++) {
 		const struct ctl_engine *ce = &c->eng[i];
-		for (int h = 0; h < CTL_MAX_HIERS; h++) {
-			if (ce->cache_fi[h] != fi)
+		for (int h = 0; h < pfs_engine_hier_count(ce->e); h++) {
+			const struct ctl_hier *ch = ctl_hier(ce, h);
+			if (!ch || ch->cache_fi != fi)
 				continue;
 			uint64_t b = pfs_engine_checked_bytes(ce->e, h);
 			owned = true;
@@ -112,12 +113,10 @@ static enum ctl_src_state fetch(struct ctl *c, struct ctl_src *s)
 			started = true;
 		}
 	} else {
-		if (pfs_engine_hier_count(ce->e) >= CTL_MAX_HIERS ||
-		    (h = pfs_engine_want(ce->e, (pfs_time_t)ctl_now(), s->path)) < 0) {
+		if ((h = ctl_engine_want(c, ce, s->path)) < 0) {
 			s->why = "too many files fetched for the load server";
 			return CTL_SRC_FAILED;
 		}
-		pfs_engine_seq_floor(ce->e, h, pfs_seqstate_get(c->seqstate, s->path));
 		c->st.cache_misses++;
 		ctl_log(c, "load server: %s is not cached: fetching it", s->path);
 		started = true;

@@ -151,8 +151,8 @@ static bool serve_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx,
 		}
 		off += len;
 	}
-	ce->cache_fi[hidx] = fi;
-	ce->from_cache[hidx] = true;
+	ctl_hier(ce, hidx)->cache_fi = fi;
+	ctl_hier(ce, hidx)->from_cache = true;
 	pfs_cache_count_hit(c->cache, fi);
 	c->st.cache_hits++;
 	ctl_log(c, "%s %s: from cache (%llu bytes, hit %llu)", ce->model, info->path,
@@ -199,8 +199,8 @@ void ctl_member_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx, const
 			rc == -EINVAL ? "it disagrees with its manifest" : pfs_man_strerror(rc));
 		return;
 	}
-	ce->cache_fi[hidx] = fi;
-	ce->from_cache[hidx] = true;
+	ctl_hier(ce, hidx)->cache_fi = fi;
+	ctl_hier(ce, hidx)->from_cache = true;
 	pfs_cache_count_hit(c->cache, fi);
 	c->st.cache_hits++;
 	ctl_log(c, "%s %s: member with a complete cached copy (%llu bytes): takes nothing, "
@@ -216,7 +216,7 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 
 	if (pfs_engine_hier_info(ce->e, hidx, &info) < 0)
 		return;
-	if ((id = ce->fetch_id[hidx]) >= 0 && c->fetch_slot[id].parked) {
+	if ((id = ctl_hier(ce, hidx)->fetch_id) >= 0 && c->fetch_slot[id].parked) {
 		uint64_t from;
 		if (pfs_fetch_resume(c->fetch, id, &from) == 0) {
 			c->fetch_slot[id].parked = false;
@@ -232,7 +232,7 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 		return;
 	pfs_cache_count_miss(c->cache);
 	c->st.cache_misses++;
-	ce->from_cache[hidx] = false;
+	ctl_hier(ce, hidx)->from_cache = false;
 	fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
 	if (fi < 0) {
 		/* Our trouble, not the server's: the hierarchy goes to others. */
@@ -241,7 +241,7 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 		pfs_engine_store_failed(ce->e, now, hidx, fi);
 		return;
 	}
-	ce->cache_fi[hidx] = fi;
+	ctl_hier(ce, hidx)->cache_fi = fi;
 	if (info.chunks_total)          /* a signed manifest told the size */
 		pfs_cache_expect_size(c->cache, fi, info.size);
 	id = ctl_fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
@@ -251,7 +251,7 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 		pfs_engine_upstream_failed(ce->e, now, hidx, -EIO);
 		return;
 	}
-	ce->fetch_id[hidx] = id;
+	ctl_hier(ce, hidx)->fetch_id = id;
 	ctl_log(c, "%s %s: fetching it from %s", ce->model, info.path, c->cfg.server);
 }
 
@@ -294,7 +294,7 @@ void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
 		pfs_engine_upstream_failed(ce->e, (pfs_time_t)ctl_now(), act->hidx, -EIO);
 		return;
 	}
-	ce->fetch_id[act->hidx] = id;
+	ctl_hier(ce, act->hidx)->fetch_id = id;
 	c->st.manifests_fetched++;
 }
 
@@ -302,20 +302,21 @@ void ctl_upstream_start(struct ctl *c, struct ctl_engine *ce, const struct pfs_a
  * completed, the partial cache entry nobody will finish. */
 static void fetch_release(struct ctl *c, struct ctl_engine *ce, int hidx, bool drop_partial)
 {
-	int id = ce->fetch_id[hidx];
+	struct ctl_hier *ch = ctl_hier(ce, hidx);
 
-	if (id >= 0)
-		ctl_fetch_slot_free(&c->fetch_slot[id]);
-	ce->fetch_id[hidx] = -1;
-	if (drop_partial && ce->cache_fi[hidx] >= 0) {
-		pfs_cache_drop(c->cache, ce->cache_fi[hidx]);
-		ce->cache_fi[hidx] = -1;
+	if (ch->fetch_id >= 0)
+		ctl_fetch_slot_free(&c->fetch_slot[ch->fetch_id]);
+	ch->fetch_id = -1;
+	if (drop_partial && ch->cache_fi >= 0) {
+		pfs_cache_drop(c->cache, ch->cache_fi);
+		ch->cache_fi = -1;
 	}
 }
 
 void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
 {
-	int id = ce->fetch_id[hidx];
+	const struct ctl_hier *ch = ctl_hier(ce, hidx);
+	int id = ch ? ch->fetch_id : -1;
 
 	if (id < 0)
 		return;
@@ -325,8 +326,8 @@ void ctl_upstream_abort(struct ctl *c, struct ctl_engine *ce, int hidx)
 	}
 	if (!c->fetch_slot[id].manifest && !c->fetch_slot[id].parked && ctl_hand_over(c, ce, hidx, id))
 		return;
-	pfs_fetch_abort(c->fetch, ce->fetch_id[hidx]);
-	fetch_release(c, ce, hidx, !c->fetch_slot[ce->fetch_id[hidx]].manifest);
+	pfs_fetch_abort(c->fetch, id);
+	fetch_release(c, ce, hidx, !c->fetch_slot[id].manifest);
 }
 
 static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
@@ -350,9 +351,9 @@ static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t
 	c->st.wan_bytes += len;
 	if (s->manifest)
 		return pfs_membuf_append(&s->man, data, len, PFS_MAN_MAX_LEN);
-	if (ce->cache_fi[hidx] < 0)
+	if (ctl_hier(ce, hidx)->cache_fi < 0)
 		return -ENOENT;
-	rc = pfs_cache_write(c->cache, ce->cache_fi[hidx], off, data, len);
+	rc = pfs_cache_write(c->cache, ctl_hier(ce, hidx)->cache_fi, off, data, len);
 	if (rc < 0) {
 		c->st.cache_write_errors++;
 		s->store_err = rc;

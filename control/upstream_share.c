@@ -26,9 +26,10 @@
 /* A follower stops following: its slot goes, and the entry it shared. */
 void ctl_unfollow(struct ctl *c, struct ctl_engine *ce, int hidx)
 {
-	ctl_fetch_slot_free(&c->fetch_slot[ce->fetch_id[hidx]]);
-	ce->fetch_id[hidx] = -1;
-	ce->cache_fi[hidx] = -1;
+	struct ctl_hier *ch = ctl_hier(ce, hidx);
+
+	ctl_fetch_slot_free(&c->fetch_slot[ch->fetch_id]);
+	ch->fetch_id = ch->cache_fi = -1;
 }
 
 struct ctl_engine *ctl_follower(struct ctl *c, int lead, int j, int *hidx)
@@ -51,7 +52,7 @@ int ctl_leader_for(struct ctl *c, const char *path, uint32_t chunk_size)
 
 		if (!s->used || s->manifest || s->parked || s->follows)
 			continue;
-		f = pfs_cache_file(c->cache, c->eng[s->eng].cache_fi[s->hidx]);
+		f = pfs_cache_file(c->cache, ctl_hier(&c->eng[s->eng], s->hidx)->cache_fi);
 		if (f && atomic_load(&f->state) == PFS_CF_FILLING && f->chunk_size == chunk_size &&
 		    !strcmp(f->path, path))
 			return i;
@@ -66,7 +67,7 @@ bool ctl_follow(struct ctl *c, struct ctl_engine *ce, int hidx, int lead)
 {
 	struct ctl_fetch_slot *ls = &c->fetch_slot[lead];
 	struct ctl_engine *le = &c->eng[ls->eng];
-	int fi = le->cache_fi[ls->hidx], id = ctl_fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
+	int fi = ctl_hier(le, ls->hidx)->cache_fi, id = ctl_fetch_slot_alloc(c, (int)(ce - c->eng), hidx, false);
 	struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
 	uint64_t stored = atomic_load(&f->stored), off = 0;
 	pfs_time_t now = (pfs_time_t)ctl_now();
@@ -74,8 +75,8 @@ bool ctl_follow(struct ctl *c, struct ctl_engine *ce, int hidx, int lead)
 	if (id < 0)
 		return false;
 	c->fetch_slot[id].follows = lead + 1;
-	ce->fetch_id[hidx] = id;
-	ce->cache_fi[hidx] = fi;
+	ctl_hier(ce, hidx)->fetch_id = id;
+	ctl_hier(ce, hidx)->cache_fi = fi;
 	for (uint32_t idx = 0; off < stored; idx++) {
 		uint32_t len;
 		const uint8_t *p = pfs_cache_chunk(c->cache, fi, idx, &len);
@@ -108,11 +109,11 @@ void ctl_followers_end(struct ctl *c, int lead, bool ok, uint64_t size,
 		if (!fe)
 			continue;
 		ctl_fetch_slot_free(&c->fetch_slot[j]);
-		fe->fetch_id[hidx] = -1;
+		ctl_hier(fe, hidx)->fetch_id = -1;
 		if (ok) {
 			pfs_engine_upstream_done(fe->e, now, hidx, size, sha);
 		} else {
-			fe->cache_fi[hidx] = -1;        /* the leader drops or parks it */
+			ctl_hier(fe, hidx)->cache_fi = -1;      /* the leader drops or parks it */
 			pfs_engine_upstream_failed(fe->e, now, hidx, err);
 		}
 		ctl_engine_drain(c, fe);
@@ -132,15 +133,14 @@ bool ctl_hand_over(struct ctl *c, struct ctl_engine *ce, int hidx, int id)
 		ctl_fetch_slot_free(&c->fetch_slot[j]);
 		c->fetch_slot[id].eng = (int)(fe - c->eng);
 		c->fetch_slot[id].hidx = fh;
-		fe->fetch_id[fh] = id;
+		ctl_hier(fe, fh)->fetch_id = id;
 		for (int k = 0; k < PFS_FETCH_MAX; k++)
 			if (c->fetch_slot[k].used && c->fetch_slot[k].follows == id + 1 &&
 			    c->fetch_slot[k].eng == (int)(fe - c->eng) && c->fetch_slot[k].hidx == fh)
 				c->fetch_slot[k].follows = 0;   /* cannot follow itself */
-		ce->fetch_id[hidx] = -1;
-		ce->cache_fi[hidx] = -1;
+		ctl_hier(ce, hidx)->fetch_id = ctl_hier(ce, hidx)->cache_fi = -1;
 		ctl_log(c, "%s %s: its fetch goes on for %s", ce->model,
-			pfs_cache_file(c->cache, fe->cache_fi[fh])->path, fe->model);
+			pfs_cache_file(c->cache, ctl_hier(fe, fh)->cache_fi)->path, fe->model);
 		return true;
 	}
 	return false;

@@ -13,7 +13,7 @@ unsigned pfs_drive(struct pfs_engine *e, const struct pfs_driver_ops *ops, void 
 		pfs_driver_op *op = NULL;
 
 		n++;
-		if (ops->hidx_limit && a.hidx >= ops->hidx_limit)
+		if (ops->need_user && a.hidx >= 0 && !a.user)
 			continue;
 		switch (a.type) {
 		case PFS_ACT_SEND: op = ops->send; break;

@@ -505,8 +505,10 @@ int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act
 		e->qhead = (e->qhead + 1) % e->qcap;
 		e->qlen--;
 		*act = qi->act;
+		act->user = NULL;
 		if (act->hidx >= 0) {
 			struct hier *h = &e->hiers[act->hidx];
+			act->user = h->user;
 			act->hier = h->key;
 			act->path = h->path;
 			act->chunk_size = h->f.chunk_size;
@@ -532,6 +534,7 @@ int pfs_engine_poll(struct pfs_engine *e, pfs_time_t now, struct pfs_action *act
 		struct hier *h = &e->hiers[e->pump_hier % e->nhiers];
 		if (xfer_pump(e, h, now, act)) {
 			act->hidx = eng_hidx(e, h);
+			act->user = h->user;
 			act->hier = h->key;
 			act->model = e->cfg.model;
 			act->path = h->path;

@@ -112,6 +112,7 @@ struct exclusion {
 
 struct hier {
 	uint64_t key;
+	void *user;                     /* the driver's (pfs_engine_hier_set_user) */
 	char path[PFS_FILEPATH_MAX + 1];
 	uint16_t plen;
 	enum hier_state state;

@@ -27,9 +27,8 @@ typedef void pfs_driver_op(void *ctx, const struct pfs_action *a);
 
 struct pfs_driver_ops {
 	pfs_time_t (*now)(void *ctx);   /* the time each poll is made at */
-	int hidx_limit;                 /* actions of hierarchies at or beyond this
-					 * index are dropped: a driver's per-hierarchy
-					 * tables end there (0: no limit) */
+	bool need_user;                 /* drop the actions of a hierarchy the driver
+					 * gave no user pointer (one it did not make) */
 	pfs_driver_op *send;            /* PFS_ACT_SEND: msg[len] to dst, or broadcast */
 	pfs_driver_op *send_chunk;      /* read chunk index, send it (pfs_chunk_datagram) */
 	pfs_driver_op *write_chunk;     /* store data[len] at offset */

@@ -186,6 +186,7 @@ enum pfs_event_code {
 struct pfs_action {
 	enum pfs_action_type type;
 	int hidx;                       /* engine's index of the hierarchy */
+	void *user;                     /* its pfs_engine_hier_set_user pointer */
 	uint64_t hier;
 	const char *model, *path;       /* of the hierarchy */
 	struct pfs_addr dst;
@@ -361,6 +362,12 @@ bool pfs_engine_done(const struct pfs_engine *e);        /* all complete or fail
 bool pfs_engine_all_ok(const struct pfs_engine *e);      /* all complete */
 bool pfs_engine_children_served(const struct pfs_engine *e);
 int pfs_engine_hier_count(const struct pfs_engine *e);
+/* A driver's own state for a hierarchy, handed back in each of its actions
+ * (act->user), in place of tables indexed by hidx beside the engine's
+ * (pfs-control's struct ctl_hier). The engine never looks at it. 0, or
+ * -ENOENT for no such hierarchy. */
+int pfs_engine_hier_set_user(struct pfs_engine *e, int hidx, void *user);
+void *pfs_engine_hier_user(const struct pfs_engine *e, int hidx);
 /* The index of the hierarchy of path, or -ENOENT. */
 int pfs_engine_find(const struct pfs_engine *e, const char *path);
 /* Bytes [0, n) of hidx's file that this node holds and has checked: chunk

@@ -35,6 +35,19 @@ bool pfs_engine_children_served(const struct pfs_engine *e)
 
 int pfs_engine_hier_count(const struct pfs_engine *e) { return e->nhiers; }
 
+int pfs_engine_hier_set_user(struct pfs_engine *e, int hidx, void *user)
+{
+	if (hidx < 0 || hidx >= e->nhiers)
+		return -ENOENT;
+	e->hiers[hidx].user = user;
+	return 0;
+}
+
+void *pfs_engine_hier_user(const struct pfs_engine *e, int hidx)
+{
+	return hidx >= 0 && hidx < e->nhiers ? e->hiers[hidx].user : NULL;
+}
+
 int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_info *o)
 {
 	const struct hier *h;

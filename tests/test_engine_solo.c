@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "pfs_driver.h"
 #include "pfs_manifest.h"
 #include "sim_helpers.h"
 
@@ -160,4 +161,63 @@ Test(solo, restart_refuses_other_hierarchies)
 	cr_assert_eq(pfs_engine_solo_restart(e, 1, h), -EINVAL);      /* electing */
 	cr_assert_eq(pfs_engine_solo_restart(e, 1, 7), -EINVAL);
 	pfs_engine_free(e);
+}
+
+/* pfs_drive's ops for the user-pointer test: what each action carried. */
+struct seen { int starts, with_user, other; void *user; };
+
+static void seen_start(void *ctx, const struct pfs_action *a)
+{
+	struct seen *s = ctx;
+
+	s->starts++;
+	if (a->user == s->user)
+		s->with_user++;
+	else
+		s->other++;
+}
+
+static pfs_time_t seen_now(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+/* A driver's per-hierarchy state rides on every action of its hierarchy
+ * (issue 16 item 1), and a driver that asks for it never sees the actions
+ * of a hierarchy it did not make. */
+Test(solo, user_pointer_rides_on_actions_and_need_user_drops_the_rest)
+{
+	struct pfs_engine *e = solo(false);
+	static uint8_t buf[PFS_DGRAM_MAX];
+	int mine = 0xbeef, h1, h2;
+	struct seen s = { .user = &mine };
+	struct pfs_driver_ops ops = { .now = seen_now, .upstream_start = seen_start,
+				      .need_user = true };
+
+	h1 = pfs_engine_want(e, 0, PATH);
+	h2 = pfs_engine_want(e, 0, "fw/other.bin");
+	cr_assert_geq(h1, 0);
+	cr_assert_geq(h2, 0);
+	cr_assert_eq(pfs_engine_hier_set_user(e, h1, &mine), 0);
+	cr_assert_eq(pfs_engine_hier_set_user(e, 7, &mine), -ENOENT);
+	cr_assert_eq(pfs_engine_hier_user(e, h1), &mine);
+	cr_assert_null(pfs_engine_hier_user(e, h2));
+	cr_assert_null(pfs_engine_hier_user(e, -1));
+	pfs_drive(e, &ops, &s, buf, sizeof(buf));
+	cr_assert_eq(s.starts, 1, "%d UPSTREAM_STARTs reached the driver", s.starts);
+	cr_assert_eq(s.with_user, 1);
+	/* Without need_user the other hierarchy's comes through, userless. */
+	ops.need_user = false;
+	cr_assert_eq(pfs_engine_solo_restart(e, 1, h2), -EBUSY);
+	pfs_engine_upstream_failed(e, 1, h2, -ENOENT);
+	pfs_engine_upstream_failed(e, 1, h1, -ENOENT);
+	pfs_drive(e, &ops, &s, buf, sizeof(buf));
+	cr_assert_eq(pfs_engine_solo_restart(e, 2, h1), 0);
+	cr_assert_eq(pfs_engine_solo_restart(e, 2, h2), 0);
+	pfs_drive(e, &ops, &s, buf, sizeof(buf));
+	cr_assert_eq(s.with_user, 2);
+	cr_assert_eq(s.other, 1);
+	pfs_engine_free(e);
+	free(file);
 }
