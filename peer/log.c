@@ -252,6 +252,10 @@ void peer_log_stats(struct peer *p)
 		json_object_set_new(o, "tx_datagrams", json_integer((json_int_t)p->tx_datagrams));
 		json_object_set_new(o, "chunks_read_back",
 				    json_integer((json_int_t)p->chunks_read_back));
+		uint64_t hashed_back = 0;
+		for (int i = 0; i < p->a.nwants; i++)
+			hashed_back += p->files[i].hash_read_back;
+		json_object_set_new(o, "hash_read_back", json_integer((json_int_t)hashed_back));
 		emit_json(p, o);
 		return;
 	}

@@ -71,6 +71,7 @@ struct peer_file {                      /* one wanted file */
 	bool fetching_manifest;         /* upstream: PATH.pfsm before PATH */
 	struct pfs_prefix_hash hash;    /* SHA-256 of the prefix written in order */
 	bool hash_pending;              /* the engine asked (HASH_FILE): a slice a turn */
+	uint64_t hash_read_back;        /* bytes read back to hash (written out of order) */
 	uint64_t hash_size;
 	struct pfs_membuf man;          /* the manifest as it arrives */
 };

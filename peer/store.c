@@ -124,6 +124,8 @@ static int read_back(void *ctx, uint64_t off, void *buf, size_t len)
 	struct peer_file *f = ctx;
 	ssize_t n = pread(f->fd, buf, len, (off_t)off);
 
+	if (n > 0)
+		f->hash_read_back += (uint64_t)n;
 	return n < 0 ? -errno : (size_t)n == len ? 0 : -EIO;
 }
 
