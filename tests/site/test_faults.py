@@ -348,4 +348,8 @@ SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_killed_for_go
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("test_faults.py needs root (namespaces, tc, mount)")
-    sys.exit(main(SCENARIOS, "faults"))
+    # The three that wait for three roots' tries (about 40 s each, the CPU
+    # idle) run beside the others, each in namespaces of its own.
+    sys.exit(main(SCENARIOS, "faults", beside=(scenario_server_killed_for_good,
+                                               scenario_server_unreachable,
+                                               scenario_server_refusing)))

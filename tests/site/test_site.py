@@ -364,23 +364,59 @@ SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_thr
              scenario_no_broadcast_address, scenario_big_file_heartbeats]
 
 
-def main(scenarios=None, label="site"):
+def run_beside(name):
+    """One scenario in a process of its own (its own site prefix, so its own
+    namespaces), started now and judged by finish_beside()."""
+    return name, subprocess.Popen([sys.executable, sys.argv[0], name], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+
+
+def finish_beside(kid, timeout=600):
+    """Its report lines as run_scenarios prints them; True if it passed."""
+    name, proc = kid
+    try:
+        out = proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.terminate()        # its own handler tears its site down
+        out = proc.communicate(timeout=60)[0] + "\nFAIL %s: no verdict in %d s" % (name, timeout)
+    lines = [ln for ln in out.splitlines() if ln.startswith(("ok ", "FAIL "))]
+    ok = proc.returncode == 0 and len(lines) == 1 and lines[0].startswith("ok ")
+    print("\n".join(lines if ok else out.splitlines()[-40:]), flush=True)
+    return ok
+
+
+def main(scenarios=None, label="site", beside=()):
+    """Run the scenarios named on the command line, or all. beside: those
+    that mostly wait (for timeouts, not the CPU), each run in a process of
+    its own alongside the others when all are run."""
     only = sys.argv[1:]
     passed = failed = 0
-    for sc in scenarios or SCENARIOS:
-        name = sc.__name__.replace("scenario_", "")
-        if only and name not in only:
-            continue
-        t0 = time.time()
-        try:
-            info = sc()
-            passed += 1
-            print("ok   %-22s %5.1fs  %s" % (name, time.time() - t0, info), flush=True)
-        except Exception as exc:  # noqa: BLE001 - report and go on to the next
-            failed += 1
-            print("FAIL %-22s %5.1fs  %s" % (name, time.time() - t0, exc), flush=True)
-            if not isinstance(exc, AssertionError):
-                traceback.print_exc()
+    kids = [] if only else [run_beside(sc.__name__.replace("scenario_", "")) for sc in beside]
+    try:
+        for sc in scenarios or SCENARIOS:
+            name = sc.__name__.replace("scenario_", "")
+            if (only and name not in only) or (not only and sc in beside):
+                continue
+            t0 = time.time()
+            try:
+                info = sc()
+                passed += 1
+                print("ok   %-22s %5.1fs  %s" % (name, time.time() - t0, info), flush=True)
+            except Exception as exc:  # noqa: BLE001 - report and go on to the next
+                failed += 1
+                print("FAIL %-22s %5.1fs  %s" % (name, time.time() - t0, exc), flush=True)
+                if not isinstance(exc, AssertionError):
+                    traceback.print_exc()
+        while kids:
+            if finish_beside(kids.pop(0)):
+                passed += 1
+            else:
+                failed += 1
+    finally:
+        for _, proc in kids:    # interrupted: the others tear their sites down
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(60)
     print("%s: %d passed, %d failed" % (label, passed, failed))
     return 1 if failed else 0
 
