@@ -10,7 +10,7 @@ checksums the kernel sees. In a network namespace of its own, pfs-dataplane
 runs on a tap port with pfs-relayctl as control (one hierarchy, three
 children); tests/site/tap_io.py, on the kernel's side of the tap, sends a
 pfs-gen trace of a parent's chunks into it and captures the copies. Every
-copy is checked byte for byte (tests/test_dataplane_frames.py's checker:
+copy is checked byte for byte (tests/dpframes.py's checker:
 IPv4 and UDP checksums, headers, CRC32C, payload, each chunk to each child
 once), with the offload on (copied payloads, chained payloads, behind a
 VLAN tag) and off (--no-tx-csum-offload, the sums computed on the core).
@@ -25,7 +25,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-import test_dataplane_frames as F  # noqa: E402
+import dpframes as F  # noqa: E402
 from caserun import dpdk_runtime_base, expect, run_cases  # noqa: E402
 
 NS = "pfsoff%d" % os.getpid()
