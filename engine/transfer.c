@@ -269,6 +269,9 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 }
 
 /* Does a STALL from this child send everything after what it holds again?
+ * (Only a STALL: an ACK without one is late news of a child still
+ * receiving, and rewinding on it sent again what was on its way: 10-25 %
+ * more chunks at 64 devices with an HTTP upstream's bursts.)
  * Only if we stopped sending to it (a STALL while we still send means our
  * chunks queue on the way, at a busy port: sending them twice would lengthen
  * that queue), and, like a retransmission timer, with a backoff that doubles
@@ -309,7 +312,7 @@ void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		c->nrepair = 0;
 		return;
 	}
-	if (!c->acked || stall_rewinds(e, c, now)) {
+	if (!c->acked || (stall && stall_rewinds(e, c, now))) {
 		/* Resume point: after what it holds, or after the last hole it
 		 * could list; everything listed is repaired below. */
 		c->next = (a->flags & PFS_AF_MORE) && a->nranges ?

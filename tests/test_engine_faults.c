@@ -171,3 +171,32 @@ Test(faults, members_leave_a_parent_that_creeps)
 	cr_assert_eq(creeping_root_left(0), 0, "any progress counts without a rate");
 	cr_assert_geq(creeping_root_left(8192), 3, "its 3 members left it");
 }
+
+/* ACKs arrive late (30 ms each way) and the root's data comes in bursts a
+ * WAN's TCP delivers, 64 KB every 64 ms: after each burst the root sends
+ * nothing for longer than ack_interval, and the ACKs it then reads were
+ * sent before the burst arrived. Only a STALL moves its cursor back
+ * (docs/protocol.md 5.1): rewinding on any such ACK sent every burst
+ * twice (pfs-control at 64 devices: 10-25 % more chunks). */
+Test(faults, late_acks_after_a_quiet_spell_do_not_resend_what_is_on_its_way)
+{
+	struct netsim_params p = { .seed = 5, .latency = PFS_MSEC(30), .upstream_rate = 1000000,
+				   .upstream_block = 65536 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "burst.bin", 2000000, make_file(2000000, 5) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+	uint64_t nchunks = (f.size + c.chunk_size - 1) / c.chunk_size;
+
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 3; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert(netsim_run(ns, PFS_SEC(60)));
+	assert_all_files(ns, &f, 1, 1);
+	cr_assert_leq(netsim_counts(ns)->chunk_sends, 2 * nchunks + nchunks / 50,
+		      "%llu chunk sends for 2 x %llu chunks",
+		      (unsigned long long)netsim_counts(ns)->chunk_sends,
+		      (unsigned long long)nchunks);
+	netsim_free(ns);
+	free(f.data);
+}
