@@ -18,6 +18,7 @@
 #include "peer.h"
 #include "pfs_bcast.h"
 #include "pfs_driver.h"
+#include "pfs_log.h"
 
 /* The interface's IPv4 address and the broadcast address claims go to:
  * --broadcast, else what the interface reports, unless that is unusable
@@ -64,7 +65,7 @@ int peer_udp_open(struct peer *p)
 
 	rc = iface_addrs(p);
 	if (rc < 0) {
-		fprintf(stderr, "pfs-peer: interface %s: no IPv4 address (%s)\n", p->a.iface,
+		pfs_log(PFS_LOG_ERR, "interface %s: no IPv4 address (%s)", p->a.iface,
 			strerror(-rc));
 		return rc;
 	}
@@ -88,7 +89,7 @@ int peer_udp_open(struct peer *p)
 	return 0;
 err:
 	rc = -errno;
-	fprintf(stderr, "pfs-peer: UDP port %u on %s: %s\n", p->a.port, p->a.iface, strerror(errno));
+	pfs_log(PFS_LOG_ERR, "UDP port %u on %s: %s", p->a.port, p->a.iface, strerror(-rc));
 	close(fd);
 	return rc;
 }
