@@ -341,7 +341,7 @@ static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
 static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t len)
 {
 	struct ctl *c = ctx;
-	int hidx, rc;
+	int hidx, rc, fi;
 	struct ctl_engine *ce = slot_engine(c, id, &hidx);
 	struct ctl_fetch_slot *s;
 
@@ -351,9 +351,10 @@ static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t
 	c->st.wan_bytes += len;
 	if (s->manifest)
 		return pfs_membuf_append(&s->man, data, len, PFS_MAN_MAX_LEN);
-	if (ctl_hier(ce, hidx)->cache_fi < 0)
+	fi = ctl_hier(ce, hidx)->cache_fi;
+	if (fi < 0)
 		return -ENOENT;
-	rc = pfs_cache_write(c->cache, ctl_hier(ce, hidx)->cache_fi, off, data, len);
+	rc = pfs_cache_write(c->cache, fi, off, data, len);
 	if (rc < 0) {
 		c->st.cache_write_errors++;
 		s->store_err = rc;

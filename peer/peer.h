@@ -127,10 +127,10 @@ struct peer {
 	 * bytes are in a receive buffer): a SEND_CHUNK of the same chunk sends
 	 * them without reading them back from the file. */
 	struct {
-		int hidx;               /* -1: none */
+		int hidx;
 		uint64_t offset;
 		size_t len;
-		const uint8_t *data;
+		const uint8_t *data;    /* NULL: none */
 	} wrote;
 	struct peer_rx_batch rx;
 	struct peer_tx_batch tx;
