@@ -77,7 +77,11 @@ struct dp_neigh {
 	uint32_t ip;                    /* 0: empty */
 	struct rte_ether_addr mac;
 	struct dp_vlan vlan;            /* the tags its frames come with (vlan.h) */
+	bool owed;                      /* learned here, and a full ring kept it from
+					 * the other workers: told again when next heard */
 };
+
+#define DP_IMSG_NEIGH   0x8001  /* between workers only: ip's MAC and tags */
 
 struct dp_memo {                        /* per chunk: computed once, sent N times */
 	int32_t fi;
@@ -136,6 +140,8 @@ struct dp_opts {
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
 	uint32_t tx_retry_us;           /* how long a full TX ring is retried */
 	uint32_t workers;               /* polling lcores, each an RX and a TX queue */
+	uint32_t fault_drop_outbox;     /* tests: drop the first N messages of workers
+					 * other than 0 to worker 0, as a full outbox */
 	bool log_json;                  /* --log-json: one JSON object a line */
 	int log_level;                  /* --log-level: enum pfs_log_level */
 	struct dp_vlan vlan;            /* --vlan: tags of broadcasts and of frames to
@@ -236,7 +242,8 @@ unsigned dp_rx_burst(struct dp *d);
 unsigned dp_rx_handoff(struct dp *d);
 void dp_to_control_flush(struct dp *d);
 struct pfs_ring_msg *dp_to_control_slot(struct dp *d);
-/* Returns true when the table changed (the other workers must learn it). */
+/* Returns true when the other workers must learn ip: the table changed, or
+ * an earlier message about it was lost to a full ring (dp_neigh.owed). */
 bool dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 		    const struct dp_vlan *vlan);
 const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip);

@@ -80,6 +80,8 @@ static void usage(FILE *f)
 		   "  --workers N       poll N lcores (the first N of -l), each with its own RX\n"
 		   "                    and TX queue; hierarchies are shared out among them\n"
 		   "                    (default 1, at most %d)\n"
+		   "  --fault-drop-outbox N  tests: drop the first N messages the workers\n"
+		   "                    other than 0 pass to worker 0, as a full ring would\n"
 		   "  --log-json        log one JSON object a line (DPDK's and libbpf's\n"
 		   "                    messages too)\n"
 		   "  --log-level LEVEL err, warning, info (default) or debug\n",
@@ -104,6 +106,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "idle-sleep-us", required_argument, NULL, 'I' },
 		{ "vlan", required_argument, NULL, 'V' },
 		{ "tx-retry-us", required_argument, NULL, 'T' },
+		{ "fault-drop-outbox", required_argument, NULL, 'F' },
 		{ "no-tx-csum-offload", no_argument, NULL, 'O' },
 		{ "workers", required_argument, NULL, 'W' },
 		{ "log-json", no_argument, NULL, 'J' },
@@ -148,19 +151,22 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 			}
 			break;
 		case 'p': case 'r': case 'b': case 'M': case 'C': case 'I': case 'T': case 'W':
+		case 'F':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || (opt == 'p' && v >= RTE_MAX_ETHPORTS) ||
 			    (opt == 'b' && (v == 0 || v > 64)) || (opt == 'r' && v > 1000000) ||
 			    (opt == 'M' && (v < 1518 || v > 9728)) || (opt == 'C' && v > 1048576) ||
-			    ((opt == 'I' || opt == 'T') && v > 10000) ||
+			    ((opt == 'I' || opt == 'T') && v > 10000) || (opt == 'F' && v > 1000000) ||
 			    (opt == 'W' && (v == 0 || v > DP_MAX_WORKERS))) {
 				pfs_log(PFS_LOG_ERR, "bad value '%s' for --%s", optarg,
 					opt == 'p' ? "port" : opt == 'r' ? "child-rate" :
 					opt == 'b' ? "child-burst" : opt == 'C' ? "copybreak (0..1048576)" :
 					opt == 'I' ? "idle-sleep-us (0..10000)" :
 					opt == 'T' ? "tx-retry-us (0..10000)" :
-					opt == 'W' ? "workers (1..16)" : "max-frame (1518..9728)");
+					opt == 'W' ? "workers (1..16)" :
+					opt == 'F' ? "fault-drop-outbox (0..1000000)" :
+					"max-frame (1518..9728)");
 				return -1;
 			}
 			if (opt == 'p')
@@ -177,6 +183,8 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 				o->tx_retry_us = (uint32_t)v;
 			else if (opt == 'W')
 				o->workers = (uint32_t)v;
+			else if (opt == 'F')
+				o->fault_drop_outbox = (uint32_t)v;
 			else
 				o->max_frame = (uint32_t)v;
 			break;

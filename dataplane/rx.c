@@ -32,6 +32,16 @@ static unsigned neigh_slot(uint32_t ip)
 	return (ip * 2654435761u) & (DP_NEIGH - 1);
 }
 
+static void neigh_set(struct dp *d, struct dp_neigh *n, uint32_t ip,
+		      const struct rte_ether_addr *mac, const struct dp_vlan *vlan)
+{
+	n->ip = ip;
+	n->mac = *mac;
+	n->vlan = *vlan;
+	n->owed = false;
+	d->hdr_gen++;           /* templates sent to broadcast, an old MAC or tag */
+}
+
 bool dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 		    const struct dp_vlan *vlan)
 {
@@ -43,22 +53,25 @@ bool dp_neigh_learn(struct dp *d, uint32_t ip, const struct rte_ether_addr *mac,
 		struct dp_neigh *n = &d->neigh[(h + i) & (DP_NEIGH - 1)];
 		if (n->ip == ip && rte_is_same_ether_addr(&n->mac, mac) &&
 		    dp_vlan_same(&n->vlan, vlan))
-			return false;   /* the common case: nothing to write */
+			return n->owed; /* the common case: nothing to write */
 		if (n->ip == ip || n->ip == 0) {
 			if (n->ip == 0)
 				d->st->neighbours++;
-			n->ip = ip;
-			n->mac = *mac;
-			n->vlan = *vlan;
-			d->hdr_gen++;   /* templates sent to broadcast, an old MAC or tag */
+			neigh_set(d, n, ip, mac, vlan);
 			return true;
 		}
 	}
-	d->neigh[h].ip = ip;
-	d->neigh[h].mac = *mac;
-	d->neigh[h].vlan = *vlan;
-	d->hdr_gen++;
+	neigh_set(d, &d->neigh[h], ip, mac, vlan);
 	return true;
+}
+
+/* A message about ip to the other workers was lost to a full ring. */
+static void neigh_owe(struct dp *d, uint32_t ip)
+{
+	struct dp_neigh *n = (struct dp_neigh *)dp_neigh_find(d, ip);
+
+	if (n)
+		n->owed = true;
 }
 
 const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip)
@@ -79,7 +92,7 @@ const struct dp_neigh *dp_neigh_find(const struct dp *d, uint32_t ip)
  * through this worker's outbox (workers.c forwards it, in order). */
 void dp_to_control_flush(struct dp *d)
 {
-	unsigned n;
+	unsigned n, skip = 0;
 
 	if (!d->ntocontrol)
 		return;
@@ -87,8 +100,15 @@ void dp_to_control_flush(struct dp *d)
 		n = pfs_shm_send_burst(d->shm, d->tocontrol, d->ntocontrol);
 		d->st->to_control += n;
 	} else {
-		n = rte_ring_sp_enqueue_burst_elem(d->outbox, d->tocontrol, sizeof(d->tocontrol[0]),
-						   d->ntocontrol, NULL);
+		skip = RTE_MIN(d->o.fault_drop_outbox, d->ntocontrol);
+		d->o.fault_drop_outbox -= skip;
+		n = rte_ring_sp_enqueue_burst_elem(d->outbox, d->tocontrol + skip,
+						   sizeof(d->tocontrol[0]), d->ntocontrol - skip, NULL);
+		/* What did not fit: a neighbour the others have not learned is
+		 * told again when next heard; the rest the protocol repairs. */
+		for (unsigned i = 0; (skip || n < d->ntocontrol) && i < d->ntocontrol; i++)
+			if ((i < skip || i >= skip + n) && d->tocontrol[i].type == DP_IMSG_NEIGH)
+				neigh_owe(d, d->tocontrol[i].ip);
 	}
 	d->st->to_control_drops += d->ntocontrol - n;   /* ring full: the protocol repairs */
 	d->ntocontrol = 0;

@@ -42,7 +42,6 @@
 #include "dp.h"
 #include "verify.h"
 
-#define DP_IMSG_NEIGH   0x8001  /* between workers only: ip's MAC and tags */
 #define INBOX_SLOTS     1024    /* messages: 1.5 MB per worker */
 #define OUTBOX_SLOTS    1024
 #define HANDOFF_SLOTS   1024    /* frames: about one RX ring */
@@ -189,10 +188,13 @@ unsigned dp_workers_room(struct dp **w)
 	return room;
 }
 
-static void post(struct dp *to, struct dp *from, const struct pfs_ring_msg *m)
+static bool post(struct dp *to, struct dp *from, const struct pfs_ring_msg *m)
 {
-	if (rte_ring_sp_enqueue_elem(to->inbox, (void *)(uintptr_t)m, (unsigned)msg_size) < 0)
+	if (rte_ring_sp_enqueue_elem(to->inbox, (void *)(uintptr_t)m, (unsigned)msg_size) < 0) {
 		from->st->handoff_drops++;      /* dp_workers_room() keeps this from happening */
+		return false;
+	}
+	return true;
 }
 
 /* One control message, on worker 0: applied where it belongs. */
@@ -241,23 +243,29 @@ static bool neigh_apply(struct dp *d, const struct pfs_ring_msg *m)
 	return dp_neigh_learn(d, m->ip, &mac, &vlan);
 }
 
-/* d's neighbour table changed for ip: the others learn it too. From worker
- * 0 straight to their inboxes; from another, through its outbox, ahead of
- * the datagram it came with (worker 0 passes it on). Rare: once a device. */
+/* d's neighbour table changed for ip, or a full ring kept the change from
+ * the others: they learn it now. From worker 0 straight to their inboxes;
+ * from another, through its outbox, ahead of the datagram it came with
+ * (worker 0 passes it on). A message that finds its ring full leaves the
+ * entry owed (dp_to_control_flush() for the outbox): without that, the
+ * others would send to the device's broadcast MAC until its MAC changed.
+ * Rare: once a device. */
 void dp_workers_learned(struct dp *d, uint32_t ip)
 {
-	const struct dp_neigh *nb = dp_neigh_find(d, ip);
+	struct dp_neigh *nb = (struct dp_neigh *)dp_neigh_find(d, ip);
 	struct pfs_ring_msg m;
 
 	if (!nb)
 		return;
+	nb->owed = false;
 	if (d->wid != 0) {
 		neigh_msg(dp_to_control_slot(d), nb, d->wid);
 		return;
 	}
 	neigh_msg(&m, nb, 0);
 	for (unsigned i = 1; i < d->nworkers; i++)
-		post(d->all[i], d, &m);
+		if (!post(d->all[i], d, &m))
+			nb->owed = true;        /* those that had it learn nothing new */
 }
 
 static void to_shm(struct dp *w0, const struct pfs_ring_msg *m, unsigned n)

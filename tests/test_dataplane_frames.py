@@ -436,7 +436,7 @@ def digest_case(chunk, size, _args):
             totals["fanout_verified"], len(sent))
 
 
-def workers_case(chunk, size, _args):
+def workers_case(chunk, size, args):
     """Two workers, a hierarchy each (pfs-relayctl --shard-paths picks a path
     per owner), both hierarchies' chunks on both RX queues: a chunk that
     comes in on the other worker's queue is checked there and handed to its
@@ -444,7 +444,14 @@ def workers_case(chunk, size, _args):
     holds exactly its hierarchy's copies, every one right. Two children are
     heard only on worker 1's queue: worker 0 learns their MACs from it
     before control's answers (pfs-relayctl --echo) go out on worker 0's
-    queue, to the children's own MACs."""
+    queue, to the children's own MACs.
+
+    With args ["lost"]: worker 1's first two messages to worker 0 (the
+    first child's MAC and its datagram) are lost as to a full ring
+    (--fault-drop-outbox 2), and both children are heard again before the
+    last chunk: the answer to the first child's second datagram must still
+    go to its own MAC (worker 1 owed worker 0 that neighbour), not to the
+    broadcast MAC."""
     with tempfile.TemporaryDirectory() as work:
         paths = subprocess.run([RELAYCTL, "--shard-paths", "2"], capture_output=True, text=True,
                                check=True).stdout.split()
@@ -465,14 +472,23 @@ def workers_case(chunk, size, _args):
                 0x0A630102: bytes.fromhex("020000000102")}
         queue = [[f for i, f in enumerate(t) if i % 2 == q] for q in (0, 1) for t in traces]
         q0, q1 = queue[0] + queue[1], queue[2] + queue[3]
-        q1 = [heard_from(traces[1][0], ip, mac, []) for ip, mac in kids.items()] + q1
+        lost = "lost" in args
+        heard = [heard_from(traces[1][0], ip, mac, []) for ip, mac in kids.items()]
+        q1 = heard + q1
+        if lost:        # again, ahead of the last chunk (its report ends the run)
+            q1 = q1[:-1] + heard + q1[-1:]
         write_pcap(os.path.join(work, "in-0.pcap"), header, q0)
         write_pcap(os.path.join(work, "in-1.pcap"), header, q1)
         n = [len(t) for t in traces]
         handed = (n[0] // 2) + (n[1] + 1) // 2      # hierarchy 0's odd, 1's even chunks
         totals, outs, _ = relay(work, "workers", chunk, size, n[0] + n[1],
-                                ["--no-zero-copy", "--log-json"],
+                                ["--no-zero-copy", "--log-json"] +
+                                (["--fault-drop-outbox", "2"] if lost else []),
                                 ["--path", paths[0], "--path", paths[1], "--echo"], queues=2)
+        # datagrams control answers: each child's, but the first one lost
+        answered = [ip for ip in kids] * (2 if lost else 1)
+        if lost:
+            answered.remove(0x0A630101)
         # --log-json: every line an object, DPDK's own messages among them.
         lines = [json.loads(ln) for ln in LAST_LOG[0].splitlines() if ln.strip()]
         expect(lines and all(set(o) == {"t", "level", "program", "msg"} and
@@ -488,18 +504,20 @@ def workers_case(chunk, size, _args):
         expect(totals["rx_handoff"] == handed and totals["handoff_drops"] == 0,
                "%d chunks handed to their owner, want %d (%d lost)" % (
                    totals["rx_handoff"], handed, totals["handoff_drops"]))
-        expect(totals["to_control"] == len(kids) and totals["tx_pkts"] == totals["tx_chunks"] +
-               totals["tx_ctrl"] and totals["tx_drops"] == 0, "sent: %s" % totals)
+        expect(totals["to_control"] == len(answered) and totals["tx_pkts"] ==
+               totals["tx_chunks"] + totals["tx_ctrl"] and totals["tx_drops"] == 0,
+               "sent: %s" % totals)
         echoes = [f for f in outs[0] if struct.unpack("!I", f[50:54])[0] in kids]
         expect(not [f for f in outs[1] if struct.unpack("!I", f[50:54])[0] in kids],
                "control's datagrams left on worker 1's queue")
         got = sorted((f[:6], struct.unpack("!I", f[50:54])[0]) for f in echoes)
-        want = sorted([(mac, ip) for ip, mac in kids.items()] + [(BCAST_MAC, ip) for ip in kids])
+        want = sorted([(kids[ip], ip) for ip in answered] + [(BCAST_MAC, ip) for ip in answered])
         expect(got == want, "datagrams sent: %s, want %s" % (got, want))
         for q in (0, 1):
             check_frames([f for f in outs[q] if f not in echoes], contents[q], chunk, hiers[q])
-        return "%d + %d chunks x %d children, %d handed to their owner, each on its own queue" % (
-            n[0], n[1], CHILDREN, handed)
+        return "%d + %d chunks x %d children, %d handed to their owner, each on its own " \
+            "queue; %d answers, each to its child's MAC" % (n[0], n[1], CHILDREN, handed,
+                                                            len(answered))
 
 
 def main():
@@ -511,7 +529,10 @@ def main():
         ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case),
         ("tx_ring_full_accounted", 1408, 1408 * 512, [], tx_full_case),
         ("control_restart_drops_old_ranges", 1408, 0, [], restart_case),
-        ("workers_handoff", 1408, 1408 * 64 + 100, [], workers_case)]
+        ("workers_handoff", 1408, 1408 * 64 + 100, [], workers_case),
+        ("workers_neighbour_lost_then_owed", 1408, 1408 * 64 + 100, ["lost"], workers_case)]
+    only = sys.argv[1:]         # names of cases to run; none: all
+    cases = [c for c in cases if not only or c[0] in only]
     try:
         return run_cases("dataplane frames", [
             (name, lambda fn=fn, ch=chunk, sz=size, a=args: fn(ch, sz, a))
