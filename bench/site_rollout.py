@@ -130,7 +130,11 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                         d.idx, d.proc.returncode, d.stderr_text().strip()[-200:])
                         for d in failed])))
             done = S.done_times(site)
-            device_cpu = sum(ev.get("cpu_s", 0.0) for _, ev in S.events(site, "stats"))
+            stats = [ev for _, ev in S.events(site, "stats")]
+            device_cpu = sum(ev.get("cpu_s", 0.0) for ev in stats)
+            # what the devices' sockets moved, and in how many messages
+            sock = {k: sum(ev.get(k, 0) for ev in stats) for k in (
+                "tx_datagrams", "tx_calls", "rx_datagrams", "rx_calls", "loop_turns")}
         wall = time.time() - t0
         ctl_st = (app.ctl_json("stats") or {}).get("control", {}) if app else {}
         cpu = ((cpu_seconds(app.control.pid) - cpu0[0],
@@ -142,6 +146,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                 "wan_copies": (site.wan_bytes() - wan0) / file_bytes,
                 "appliance_control_cpu_s": cpu[0], "appliance_dataplane_cpu_s": cpu[1],
                 "device_cpu_s": device_cpu,     # pfs-peer's own, all devices
+                "device_sockets": sock,
                 "dataplane_idle_sleep_us": idle_sleep_us if app else None,
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),

@@ -173,6 +173,7 @@ static void run(struct peer *p)
 		peer_udp_flush(p);      /* what the last turn queued leaves now */
 		/* A digest still to finish: look at the sockets, do not wait. */
 		int n = epoll_wait(p->epfd, evs, 16, hashing ? 0 : timeout_ms(p, now));
+		p->loop_turns++;
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {

@@ -120,6 +120,7 @@ struct peer {
 	uint64_t rx_calls, tx_calls;    /* recvmmsg / sendmmsg calls that moved datagrams */
 	uint64_t rx_datagrams, tx_datagrams;    /* and the datagrams they moved */
 	uint64_t chunks_read_back;      /* chunks sent from the file, not as received */
+	uint64_t loop_turns;            /* event loop iterations (epoll_wait calls) */
 	int64_t t0;
 	int64_t done_at;
 	bool stop;
