@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "pfs_driver.h"
 
 #define MAN_CHUNK 1024          /* cache chunk size of a manifest entry */
 
@@ -338,12 +339,25 @@ static struct ctl_engine *slot_engine(struct ctl *c, int id, int *hidx)
 	return &c->eng[c->fetch_slot[id].eng];
 }
 
+struct cache_run {
+	struct pfs_cache *cache;
+	int fi;
+};
+
+static int cache_store_run(void *ctx, uint64_t off, const uint8_t *data, size_t len)
+{
+	const struct cache_run *r = ctx;
+
+	return pfs_cache_write(r->cache, r->fi, off, data, len);
+}
+
 static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t len)
 {
 	struct ctl *c = ctx;
 	int hidx, rc, fi;
 	struct ctl_engine *ce = slot_engine(c, id, &hidx);
 	struct ctl_fetch_slot *s;
+	struct cache_run run;
 
 	if (!ce)
 		return -ENOENT;
@@ -354,7 +368,11 @@ static int fetch_write(void *ctx, int id, uint64_t off, const void *data, size_t
 	fi = ctl_hier(ce, hidx)->cache_fi;
 	if (fi < 0)
 		return -ENOENT;
-	rc = pfs_cache_write(c->cache, fi, off, data, len);
+	/* Not over chunks held already: a fetch that started again from 0
+	 * would put unchecked bytes where the dataplane and the load server
+	 * send checked ones. */
+	run = (struct cache_run){ c->cache, fi };
+	rc = pfs_upstream_store(ce->e, hidx, off, data, len, cache_store_run, &run);
 	if (rc < 0) {
 		c->st.cache_write_errors++;
 		s->store_err = rc;

@@ -44,3 +44,20 @@ int pfs_chunk_datagram(const struct pfs_action *a, uint32_t sender, const uint8_
 	m.u.data = (struct pfs_msg_data){ a->index, 0, payload, (uint16_t)a->len };
 	return pfs_encode(&m, out, cap);
 }
+
+int pfs_upstream_store(const struct pfs_engine *e, int hidx, uint64_t off, const uint8_t *data,
+		       size_t len, pfs_store_fn *store, void *ctx)
+{
+	while (len) {
+		bool held;
+		size_t n = pfs_engine_held_run(e, hidx, off, len, &held);
+		int rc = held ? 0 : store(ctx, off, data, n);
+
+		if (rc < 0)
+			return rc;
+		off += n;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}

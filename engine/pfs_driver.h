@@ -47,6 +47,20 @@ struct pfs_driver_ops {
 unsigned pfs_drive(struct pfs_engine *e, const struct pfs_driver_ops *ops, void *ctx,
 		   uint8_t *buf, size_t cap);
 
+/* Upstream bytes [off, off + len) of hidx into the driver's storage, by
+ * store(ctx, off, data, len), except those of chunks the engine already
+ * holds checked against the signed manifest. A fetch that started over
+ * (TFTP cannot resume) must not replace bytes that were checked, and maybe
+ * sent on or served since, with what the server sends this time: a server
+ * whose file changed, or a path that corrupts, would have them forwarded
+ * unchecked. The engine still checks the new bytes
+ * (pfs_engine_upstream_write(), called after this) and fails the fetch if
+ * they differ. An unsigned file is stored whole, as it comes: its digest
+ * is the last fetch's. 0, or store's first error. */
+typedef int pfs_store_fn(void *ctx, uint64_t off, const uint8_t *data, size_t len);
+int pfs_upstream_store(const struct pfs_engine *e, int hidx, uint64_t off, const uint8_t *data,
+		       size_t len, pfs_store_fn *store, void *ctx);
+
 /* The DATA datagram of a SEND_CHUNK action, its payload read by the driver
  * from its storage: its length in out, or a negative enum pfs_codec_err. */
 int pfs_chunk_datagram(const struct pfs_action *a, uint32_t sender, const uint8_t *payload,

@@ -317,9 +317,11 @@ void pfs_engine_upstream_data(struct pfs_engine *e, pfs_time_t now, int hidx, ui
  * enum pfs_man_err: do not (the engine counts it as an upstream failure). */
 int pfs_engine_upstream_manifest(struct pfs_engine *e, pfs_time_t now, int hidx,
 				 const uint8_t *buf, size_t len);
-/* Bytes of the file as they arrive from upstream (sequential). With a
- * signed manifest each chunk is checked before anyone is sent it; returns
- * -EBADMSG when the server's bytes fail their digest (fail the fetch). */
+/* Bytes of the file as they arrive from upstream (sequential), once the
+ * driver stored them with pfs_upstream_store() (never over a chunk this
+ * node holds). With a signed manifest each chunk is checked before anyone
+ * is sent it; returns -EBADMSG when the server's bytes fail their digest
+ * (fail the fetch). */
 int pfs_engine_upstream_write(struct pfs_engine *e, pfs_time_t now, int hidx,
 			      uint64_t off, const uint8_t *data, size_t len);
 /* The driver already holds this file whole and checked (the appliance's
@@ -375,6 +377,12 @@ int pfs_engine_find(const struct pfs_engine *e, const char *path);
  * verified. What a driver may hand on while the rest still arrives (the
  * appliance's load server). */
 uint64_t pfs_engine_checked_bytes(const struct pfs_engine *e, int hidx);
+/* Of bytes [off, off + len) of hidx's file, how many from off lie in chunks
+ * that are all held and checked against a signed manifest, or all not
+ * (*held says which): at least 1 when len is not 0. Of an unsigned file,
+ * none. What pfs_upstream_store() (pfs_driver.h) stores by. */
+size_t pfs_engine_held_run(const struct pfs_engine *e, int hidx, uint64_t off, size_t len,
+			   bool *held);
 int pfs_engine_hier_info(const struct pfs_engine *e, int hidx, struct pfs_hier_info *out);
 int pfs_engine_child_info(const struct pfs_engine *e, int hidx, unsigned slot,
 			  struct pfs_child_info *out);

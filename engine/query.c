@@ -120,6 +120,32 @@ int pfs_engine_find(const struct pfs_engine *e, const char *path)
  * digest before they were stored, so they may go out before the file is
  * whole. Unsigned: nothing is checked until the whole-file SHA-256, so
  * nothing counts until then. */
+size_t pfs_engine_held_run(const struct pfs_engine *e, int hidx, uint64_t off, size_t len,
+			   bool *held)
+{
+	const struct hier *h;
+	uint32_t cs;
+	uint64_t idx, end;
+
+	*held = false;
+	if (hidx < 0 || hidx >= e->nhiers || !len)
+		return len;
+	h = &e->hiers[hidx];
+	cs = h->f.chunk_size;
+	/* Unsigned, a chunk held is not a chunk checked: the file is what the
+	 * last fetch brought, all of it (its digest is that fetch's). */
+	if (!h->man.verified || !cs || off / cs > UINT32_MAX)
+		return len;
+	idx = off / cs;
+	*held = pfs_bitmap_test(&h->f.have, (uint32_t)idx);
+	/* To the end of the first chunk whose state differs. */
+	for (end = (idx + 1) * cs; end < off + len; end += cs) {
+		if (++idx > UINT32_MAX || pfs_bitmap_test(&h->f.have, (uint32_t)idx) != *held)
+			break;
+	}
+	return end - off < len ? (size_t)(end - off) : len;
+}
+
 uint64_t pfs_engine_checked_bytes(const struct pfs_engine *e, int hidx)
 {
 	const struct hier *h;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "peer.h"
+#include "pfs_driver.h"
 
 /* The URL of path (or of its manifest), for messages. */
 static const char *url_of(struct peer *p, const char *path, const char *suffix)
@@ -40,15 +41,30 @@ static int start_file(struct peer *p, int hidx, const char *path)
 	return pfs_fetch_start(p->fetch, hidx, p->a.server, path);
 }
 
+struct store_ctx {
+	struct peer *p;
+	int hidx;
+};
+
+static int store_run(void *ctx, uint64_t off, const uint8_t *data, size_t len)
+{
+	struct store_ctx *s = ctx;
+
+	return peer_store_write(s->p, s->hidx, off, data, len);
+}
+
 static int on_write(void *ctx, int hidx, uint64_t off, const void *data, size_t len)
 {
 	struct peer *p = ctx;
 	struct peer_file *f = &p->files[hidx];
+	struct store_ctx s = { p, hidx };
 	int rc;
 
 	if (f->fetching_manifest)
 		return pfs_membuf_append(&f->man, data, len, PFS_MAN_MAX_LEN);
-	rc = peer_store_write(p, hidx, off, data, len);
+	/* Not over chunks held already: a fetch that started again from 0
+	 * would put unchecked bytes where children are sent checked ones. */
+	rc = pfs_upstream_store(p->e, hidx, off, data, len, store_run, &s);
 	if (rc < 0) {
 		f->store_err = rc;      /* ours, not the server's: see on_failed */
 		return rc;

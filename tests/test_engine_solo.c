@@ -121,6 +121,77 @@ Test(solo, whole_signed_file_counts_to_its_size_and_lost_copy_is_fetched_again)
 	free(man);
 }
 
+struct stored_log {
+	uint64_t off[8];
+	size_t len[8];
+	int n;
+};
+
+static int log_store(void *ctx, uint64_t off, const uint8_t *data, size_t len)
+{
+	struct stored_log *l = ctx;
+
+	(void)data;
+	cr_assert_lt(l->n, 8);
+	l->off[l->n] = off;
+	l->len[l->n++] = len;
+	return 0;
+}
+
+/* Found by fuzz_engine: a fetch that failed part-way is tried again from
+ * byte 0 (TFTP cannot resume), and the driver stored what came over the
+ * chunks the first attempt had checked: a server whose file changed (or a
+ * path that corrupts) had those bytes sent on and served unchecked. The
+ * driver now stores upstream bytes with pfs_upstream_store(), which skips
+ * the chunks held; the engine still checks the new bytes and fails them. */
+Test(solo, a_fetch_started_again_does_not_store_over_checked_chunks)
+{
+	struct pfs_engine *e = solo(true);
+	struct stored_log log = { .n = 0 };
+	uint8_t *other = make_file(SIZE, 6);
+	bool held;
+	int h = pfs_engine_want(e, 0, PATH);
+
+	cr_assert_eq(due(e, 0, PFS_ACT_UPSTREAM_START, NULL), 1);
+	cr_assert_eq(pfs_engine_upstream_manifest(e, 1, h, man, man_len), 0);
+	cr_assert_eq(pfs_upstream_store(e, h, 0, file, 2500, log_store, &log), 0);
+	cr_assert(log.n == 1 && log.off[0] == 0 && log.len[0] == 2500, "first attempt: all");
+	cr_assert_eq(pfs_engine_upstream_write(e, 2, h, 0, file, 2500), 0);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 2000);
+	cr_assert_eq(pfs_engine_held_run(e, h, 0, SIZE, &held), 2000);
+	cr_assert(held);
+	cr_assert_eq(pfs_engine_held_run(e, h, 1500, SIZE - 1500, &held), 500);
+	cr_assert(held);
+	cr_assert_eq(pfs_engine_held_run(e, h, 2000, SIZE - 2000, &held), SIZE - 2000);
+	cr_assert_not(held);
+	/* The connection drops; the retry starts from 0 and the server now
+	 * sends other bytes. */
+	pfs_engine_upstream_failed(e, 3, h, -EIO);
+	pfs_engine_timeout(e, PFS_SEC(60));
+	cr_assert_eq(due(e, PFS_SEC(60), PFS_ACT_UPSTREAM_START, NULL), 1);
+	log.n = 0;
+	cr_assert_eq(pfs_upstream_store(e, h, 0, other, 2500, log_store, &log), 0);
+	cr_assert(log.n == 1 && log.off[0] == 2000 && log.len[0] == 500,
+		  "stored %d runs, the first [%llu, +%zu): the checked chunks were written over",
+		  log.n, (unsigned long long)log.off[0], log.len[0]);
+	cr_assert_eq(pfs_engine_upstream_write(e, PFS_SEC(61), h, 0, other, 2500), -EBADMSG);
+	cr_assert_eq(pfs_engine_checked_bytes(e, h), 2000);
+	pfs_engine_free(e);
+	free(other);
+	free(file);
+	free(man);
+	/* Unsigned, nothing is checked before the whole file: a fetch that
+	 * starts again stores all it brings (its digest is the one that counts). */
+	e = solo(false);
+	h = pfs_engine_want(e, 0, PATH);
+	cr_assert_eq(due(e, 0, PFS_ACT_UPSTREAM_START, NULL), 1);
+	cr_assert_eq(pfs_engine_upstream_write(e, 1, h, 0, file, 2500), 0);
+	cr_assert_eq(pfs_engine_held_run(e, h, 0, SIZE, &held), SIZE);
+	cr_assert_not(held);
+	pfs_engine_free(e);
+	free(file);
+}
+
 Test(solo, unsigned_file_counts_nothing_until_whole_and_failure_can_be_retried)
 {
 	struct pfs_engine *e = solo(false);
