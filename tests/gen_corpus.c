@@ -5,12 +5,15 @@
  * AUTH flag and a tag too short for it, and DATA behind one and two VLAN
  * tags), the corpus for fuzz_dp_rx; with
  * --tftp, requests with and without options, an ACK and an ERROR, the
- * corpus for fuzz_tftp; with --http, Range headers and paths for fuzz_http. */
+ * corpus for fuzz_tftp; with --http, Range headers and paths for fuzz_http;
+ * with --engine, scripts of a rollout for fuzz_engine (fuzz/engine_seeds.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "msg_samples.h"
+
+int engine_seeds(const char *dir);     /* fuzz/engine_seeds.c */
 
 static int write_file(const char *dir, const char *name, const uint8_t *b, size_t len)
 {
@@ -138,6 +141,8 @@ int main(int argc, char **argv)
 		return tftp_seeds(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--http"))
 		return http_seeds(argv[2]) ? 1 : 0;
+	if (argc == 3 && !strcmp(argv[1], "--engine"))
+		return engine_seeds(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--manifest")) {
 		size_t len;
 		uint8_t *m = manifest_sample(&len);
@@ -153,7 +158,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp | --http] DIR\n");
+		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp | --http | --engine] "
+			"DIR\n");
 		return 2;
 	}
 	for (unsigned t = 1; t <= PFS_MSG_TYPE_MAX; t++) {
