@@ -116,10 +116,6 @@ int pfs_engine_find(const struct pfs_engine *e, const char *path)
 	return -ENOENT;
 }
 
-/* Signed: the chunks below the held prefix were each checked against their
- * digest before they were stored, so they may go out before the file is
- * whole. Unsigned: nothing is checked until the whole-file SHA-256, so
- * nothing counts until then. */
 size_t pfs_engine_held_run(const struct pfs_engine *e, int hidx, uint64_t off, size_t len,
 			   bool *held)
 {
@@ -146,6 +142,10 @@ size_t pfs_engine_held_run(const struct pfs_engine *e, int hidx, uint64_t off, s
 	return end - off < len ? (size_t)(end - off) : len;
 }
 
+/* Signed: the chunks below the held prefix were each checked against their
+ * digest before they were stored, so they may go out before the file is
+ * whole. Unsigned: nothing is checked until the whole-file SHA-256, so
+ * nothing counts until then. */
 uint64_t pfs_engine_checked_bytes(const struct pfs_engine *e, int hidx)
 {
 	const struct hier *h;

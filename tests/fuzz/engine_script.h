@@ -26,6 +26,9 @@
 #define ES_F_STORE_FORWARD  0x02
 #define ES_F_APPLIANCE      0x04
 #define ES_F_SIGNED         0x08        /* trusts the publisher's key, nothing unsigned */
+#define ES_F_SITE_KEY       0x10        /* a site key: peers' messages carry tags */
+#define ES_F_RELAY          0x20        /* a site relay (the appliance, protocol.md 4.4) */
+#define ES_F_SOLO           0x40        /* alone, from the server (the load server's way) */
 
 enum es_kind {
 	ES_RAW = 0,             /* u32 length (mod 1600), then the datagram's bytes */
@@ -47,6 +50,7 @@ static inline uint8_t es_op(enum es_kind kind, unsigned peer)
 #define ES_K_FORGED 0x04        /* DATA: other bytes of the chunk's own length (over
 				 * ES_K_TRUTH; neither: a u8 and a u32 give the
 				 * first byte and the length) */
+#define ES_K_UNTAGGED 0x08      /* with a site key: a zero tag, not the peer's */
 
 /* A status block's k byte: these fields are the truth, the rest read. */
 #define ES_S_CHUNK  0x01

@@ -1,8 +1,9 @@
 /* engine_seeds.c - seed scripts for fuzz_engine (engine_script.h), written
  * by gen_corpus --engine: a member that joins a root, gets the file (signed
- * or not; from an honest parent or one that forges chunks) and feeds a
- * child; a root that fetches it (with its manifest or without) and feeds a
- * child. From there the fuzzer mutates its way into the states a random
+ * or not; from an honest parent or one that forges chunks; with a site key)
+ * and feeds a child; a root (elected, or a site relay) that fetches it
+ * (with its manifest or without) and feeds a child; a node alone that
+ * fetches it. From there the fuzzer mutates its way into the states a random
  * start takes minutes to reach.
  */
 #include <stdbool.h>
@@ -85,9 +86,11 @@ static void forgeries(struct es_buf *s)
 	}
 }
 
-static void member(struct es_buf *s, bool signed_only, bool forged)
+static void member(struct es_buf *s, unsigned flags, bool forged)
 {
-	w8(s, signed_only ? ES_F_SIGNED : 0);
+	bool signed_only = flags & ES_F_SIGNED;
+
+	w8(s, flags);
 	w32(s, 1);
 	timers(s, 2);
 	msg(s, 1, PFS_MSG_ROOT, 0);             /* a strong confirmed root */
@@ -112,10 +115,14 @@ static void member(struct es_buf *s, bool signed_only, bool forged)
 	timers(s, 4);
 }
 
-static void root(struct es_buf *s, bool signed_only, bool forged)
+/* A root by election, a site relay (at once) or alone (the load server's
+ * way, no children): it fetches, the manifest first when signed. */
+static void root(struct es_buf *s, unsigned flags, bool forged)
 {
+	bool signed_only = flags & ES_F_SIGNED;
+
 	(void)forged;
-	w8(s, ES_F_APPLIANCE | (signed_only ? ES_F_SIGNED : 0));
+	w8(s, flags);
 	w32(s, 2);
 	timers(s, 10);                          /* claims, then the fetch */
 	if (signed_only) {
@@ -130,7 +137,8 @@ static void root(struct es_buf *s, bool signed_only, bool forged)
 	w32(s, 1999);                           /* the other 2000 */
 	w8(s, es_op(ES_UPSTREAM, 0));
 	w8(s, ES_U_DONE);
-	child_joins(s);
+	if (!(flags & ES_F_SOLO))
+		child_joins(s);
 	timers(s, 4);
 }
 
@@ -138,13 +146,20 @@ int engine_seeds(const char *dir)
 {
 	static const struct {
 		const char *name;
-		void (*write)(struct es_buf *, bool, bool);
-		bool signed_only, forged;
+		void (*write)(struct es_buf *, unsigned, bool);
+		unsigned flags;
+		bool forged;
 	} seeds[] = {
-		{ "member-unsigned", member, false, false }, { "member-signed", member, true, false },
-		{ "member-unsigned-forged", member, false, true },
-		{ "member-signed-forged", member, true, true },
-		{ "root-unsigned", root, false, false }, { "root-signed", root, true, false },
+		{ "member-unsigned", member, 0, false },
+		{ "member-signed", member, ES_F_SIGNED, false },
+		{ "member-unsigned-forged", member, 0, true },
+		{ "member-signed-forged", member, ES_F_SIGNED, true },
+		{ "member-signed-site-key", member, ES_F_SIGNED | ES_F_SITE_KEY, false },
+		{ "root-unsigned", root, ES_F_APPLIANCE, false },
+		{ "root-signed", root, ES_F_APPLIANCE | ES_F_SIGNED, false },
+		{ "relay-signed-site-key", root,
+		  ES_F_APPLIANCE | ES_F_RELAY | ES_F_SIGNED | ES_F_SITE_KEY, false },
+		{ "solo-signed", root, ES_F_SOLO | ES_F_SIGNED, false },
 	};
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
@@ -152,7 +167,7 @@ int engine_seeds(const char *dir)
 		char path[4096];
 		FILE *f;
 
-		seeds[i].write(&s, seeds[i].signed_only, seeds[i].forged);
+		seeds[i].write(&s, seeds[i].flags, seeds[i].forged);
 		snprintf(path, sizeof(path), "%s/%s", dir, seeds[i].name);
 		f = fopen(path, "wb");
 		if (!f) {

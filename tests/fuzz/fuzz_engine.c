@@ -2,7 +2,8 @@
  *
  * fuzz_decode covers the codec; this covers what comes after it. One engine
  * (a device; by the first byte's flags an appliance-class node, one child
- * slot, store-and-forward, signed files only) wants one file. The rest of
+ * slot, store-and-forward, signed files only, a site key, a site relay,
+ * alone from the server) wants one file. The rest of
  * the input is a script: what four other nodes send it (raw datagrams, or
  * messages of every type whose fields come from the input: chunks of the
  * real file or of anything, pieces of its signed manifest or of anything,
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "engine_script.h"
+#include "engine_internal.h"       /* auth_sign: the peers' tags */
 #include "pfs_codec.h"
 #include "pfs_driver.h"
 #include "pfs_engine.h"
@@ -71,6 +73,14 @@ static uint8_t truth[FILE_SIZE], truth_sha[32], *man;
 static size_t man_len;
 static struct pfs_trust trust;
 
+/* The site key, and an engine that holds it to tag the peers' messages
+ * (auth_sign, the engine's own): their sequence counts up across runs,
+ * as a peer's does across its boots. */
+static uint64_t node_seq, peers_seq = 1ull << 32;
+static struct pfs_site_auth node_site = { .nkeys = 1, .key_id = { 7 }, .tx_seq = &node_seq },
+			     peers_site = { .nkeys = 1, .key_id = { 7 }, .tx_seq = &peers_seq };
+static struct pfs_engine *signer;
+
 static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
 {
 	unsigned len = 32;
@@ -92,6 +102,16 @@ static void init_once(void)
 	man = pfs_manifest_from_buffer(truth, sizeof(truth), PATH, CHUNK, 1, pfs_key_id(pub),
 				       seed, &man_len);
 	if (!man)
+		abort();
+	memset(node_site.key[0], 0x5A, 32);
+	memset(peers_site.key[0], 0x5A, 32);
+	struct pfs_engine_config c;
+	pfs_engine_config_defaults(&c);
+	c.node_id = ES_PEER_IP(PEERS);
+	c.self = (struct pfs_addr){ c.node_id, PFS_PORT };
+	strcpy(c.model, MODEL);
+	c.site = &peers_site;
+	if (!(signer = pfs_engine_new(&c)))
 		abort();
 }
 
@@ -223,8 +243,9 @@ static void status(struct cur *c, struct pfs_status *st)
 }
 
 /* A message of any type from peer, its fields from the input; encoded into
- * buf: its length, or -1 if the encoder refused the fields. */
-static int build(struct cur *c, uint32_t sender, uint8_t *buf, size_t cap)
+ * buf (with site_key, tagged as the peer would, unless k says not): its
+ * length, or -1 if the encoder refused the fields. */
+static int build(struct cur *c, uint32_t sender, bool site_key, uint8_t *buf, size_t cap)
 {
 	static uint8_t junk[2048];
 	const struct pfs_str model = { MODEL, sizeof(MODEL) - 1 }, path = { PATH, sizeof(PATH) - 1 };
@@ -322,7 +343,14 @@ static int build(struct cur *c, uint32_t sender, uint8_t *buf, size_t cap)
 	default:
 		return -1;
 	}
-	return pfs_encode(&m, buf, cap);
+	if (!site_key || m.type == PFS_MSG_DATA)        /* DATA: its digest decides */
+		return pfs_encode(&m, buf, cap);
+	m.flags |= PFS_HF_AUTH;
+	m.auth_len = PFS_TAG_LEN;
+	int len = pfs_encode(&m, buf, cap);
+	if (len > 0 && !(k & ES_K_UNTAGGED) && auth_sign(signer, buf, (size_t)len) < 0)
+		abort();
+	return len;
 }
 
 /* The server's side of a fetch the engine started. */
@@ -431,7 +459,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strcpy(cfg.model, MODEL);
 	cfg.random = u32(&c);
 	cfg.max_children = flags & ES_F_ONE_CHILD ? 1 : 2;
-	cfg.mode = flags & ES_F_STORE_FORWARD ? PFS_MODE_STORE_FORWARD : PFS_MODE_CUT_THROUGH;
+	cfg.mode = flags & ES_F_SOLO ? PFS_MODE_TFTP_ONLY :
+		   flags & ES_F_STORE_FORWARD ? PFS_MODE_STORE_FORWARD : PFS_MODE_CUT_THROUGH;
+	cfg.relay = flags & ES_F_RELAY ? PFS_RELAY_ON : PFS_RELAY_OFF;
+	cfg.site = flags & ES_F_SITE_KEY ? &node_site : NULL;
 	cfg.priority_class = flags & ES_F_APPLIANCE ? PFS_CLASS_APPLIANCE : PFS_CLASS_DEVICE;
 	r.signed_only = flags & ES_F_SIGNED;
 	cfg.trust = r.signed_only ? &trust : NULL;
@@ -459,7 +490,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			c.n -= (size_t)len;
 			break;
 		case ES_MSG: case ES_MSG + 1: case ES_MSG + 2:
-			len = build(&c, src.ip, buf, sizeof(buf));
+			len = build(&c, src.ip, flags & ES_F_SITE_KEY, buf, sizeof(buf));
 			if (len > 0)
 				pfs_engine_recv(r.e, r.now, &src, buf, (size_t)len);
 			break;
