@@ -2,7 +2,8 @@
 """test_faults.py - pfs-peer when the server, the link or a disk fails.
 
 Real processes on the site harness (namespaces, tftpd-hpa and lighttpd
-behind tbf): the server killed mid-transfer (and restarted, or not),
+behind tbf): the server killed mid-transfer (and restarted, or not, or
+back with other bytes under the same name),
 unreachable, refusing, missing the file; 5 % random loss on every packet
 reaching the devices; a root's and a member's disk full; over HTTP, a
 resumed transfer, loss and a 404. Each case asserts exit codes, files, messages in words,
@@ -10,6 +11,7 @@ how often the server was asked, and that it ended within a bound.
 Run as root from a built tree (scripts/test.sh does both).
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +45,13 @@ def server_asks(site, path, device=None):
     for d, ev in S.events(site, "manifest_fetch"):
         n += ev["file"] == path and device in (None, d)
     return n
+
+
+def polled(site, name):
+    """(device, event) of that name logged so far, every log read again."""
+    for d in site.devices:
+        d.poll_events()
+    return list(S.events(site, name))
 
 
 def exits(site):
@@ -79,6 +88,51 @@ def scenario_server_killed_and_restarted():
         expect(not list(S.events(site, "fallback")), "a member fetched by itself")
         return "all 4 done %.1f s after the start, %.1f s after the kill; 2 fetches" % (
             took, after_kill)
+
+
+def scenario_server_file_changed_on_retry():
+    """The server's copy changes while the root's fetch is down (tftpd
+    killed mid-transfer, back with other bytes under the same name): the
+    retry's bytes fail their signed digests, and the root must not have
+    stored them over the chunks it had checked, which it still sends. A
+    device that joins it then gets every chunk right: none fails its digest
+    there (before the fix the root sent its children the new bytes of the
+    chunks the retry had reached)."""
+    with S.Site(3, [MODEL], {"fw.bin": 2 << 20}, wan_mbit=8) as site:
+        late = site.devices[2]
+        for d in site.devices[:2]:
+            d.start(["fw.bin"], extra=FAST)
+        wait_for(lambda: site.wan_bytes() > 600000, 30, "the root's fetch")
+        site.stop_tftpd()
+        path = os.path.join(site.tftp_root, "fw.bin")
+        with open(path, "r+b") as f:
+            other = bytes(b ^ 0x5A for b in f.read())
+            f.seek(0)
+            f.write(other)
+        site.start_tftpd()
+        # From the server (no peer named): the root's.
+        wait_for(lambda: polled(site, "chunk_rejected"), 30,
+                 "the retry's first chunk to fail its digest")
+        root, rejected = polled(site, "chunk_rejected")[0]
+        expect("peer" not in rejected, "a chunk from a peer was rejected: %s" % rejected)
+        late.start(["fw.bin"], extra=FAST)
+        # Chunks at the late device: a tenth of the file, or one refused.
+        wait_for(lambda: [d for name in ("progress", "chunk_rejected")
+                          for d, _ in polled(site, name) if d is late], 30,
+                 "the late device's chunks")
+        for d in site.devices:
+            d.kill(signal.SIGTERM)
+        stats = {d.idx: ev for d, ev in polled(site, "stats")}
+        joined = [ev["peer"] for d, ev in polled(site, "joined") if d is late]
+        expect(joined and joined[0] == root.ip, "the late device joined %s, not the root %s" % (
+            joined, root.ip))
+        expect(stats[root.idx]["upstream_bad_chunks"] >= 1, "the retry's bytes were taken")
+        got = stats[late.idx]["chunks_rx"]
+        expect(got >= 100, "the late device got %d chunks" % got)
+        forged = {i: st["chunks_forged"] for i, st in stats.items()}
+        expect(not any(forged.values()), "chunks that failed their digest: %s" % forged)
+        return "the root held %d chunks when its retry failed; the late device got %d, " \
+            "all right" % (rejected["have"], got)
 
 
 def scenario_server_killed_for_good():
@@ -337,7 +391,8 @@ def scenario_member_disk_full():
     return disk_full(3, 0, 1)
 
 
-SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_killed_for_good,
+SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_file_changed_on_retry,
+             scenario_server_killed_for_good,
              scenario_server_unreachable, scenario_server_refusing, scenario_missing_file,
              scenario_loss_5_percent, scenario_root_disk_full, scenario_member_disk_full,
              scenario_root_killed, scenario_root_cut_off_members_reelect,
