@@ -442,7 +442,16 @@ static void log_event(struct ctl *c, struct ctl_engine *ce, const struct pfs_act
 
 static void file_failed(struct ctl *c, struct ctl_engine *ce, const struct pfs_action *act)
 {
+	struct ctl_hier *ch = act->user;
+	struct pfs_cache_file *f;
+
 	ctl_upstream_abort(c, ce, act->hidx);   /* a parked fetch and its partial entry */
+	/* or the entry a failed attempt left for its retry */
+	f = pfs_cache_file(c->cache, ch->cache_fi);
+	if (f && atomic_load(&f->state) == PFS_CF_FILLING) {
+		pfs_cache_drop(c->cache, ch->cache_fi);
+		ch->cache_fi = -1;
+	}
 	ctl_warn(c, "%s %s failed: %s%s", ce->model, act->path,
 		 act->b == PFS_FAIL_LOCAL ? "cannot store it here: " : "",
 		 pfs_fetch_strerror(-(int)act->a));

@@ -208,6 +208,15 @@ void ctl_member_from_cache(struct ctl *c, struct ctl_engine *ce, int hidx, const
 		"serves its children from the cache", ce->model, path, (unsigned long long)f->size);
 }
 
+/* fi is a partial entry of this hierarchy's file (a failed attempt's). */
+static bool partial_entry_of(struct ctl *c, int fi, const struct pfs_hier_info *info)
+{
+	const struct pfs_cache_file *f = pfs_cache_file(c->cache, fi);
+
+	return f && atomic_load(&f->state) == PFS_CF_FILLING && f->hier == info->key &&
+	       f->chunk_size == info->chunk_size && !strcmp(f->path, info->path);
+}
+
 /* The file itself, once the manifest (if any) is accepted. */
 static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 {
@@ -234,7 +243,11 @@ static void upstream_file(struct ctl *c, struct ctl_engine *ce, int hidx)
 	pfs_cache_count_miss(c->cache);
 	c->st.cache_misses++;
 	ctl_hier(ce, hidx)->from_cache = false;
-	fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
+	/* A retry goes on in the entry of the attempt before, whose checked
+	 * chunks the engine holds (it stores nothing over them). */
+	fi = ctl_hier(ce, hidx)->cache_fi;
+	if (!partial_entry_of(c, fi, &info))
+		fi = pfs_cache_create(c->cache, info.key, ce->model, info.path, info.chunk_size);
 	if (fi < 0) {
 		/* Our trouble, not the server's: the hierarchy goes to others. */
 		ctl_warn(c, "%s %s: no room in the cache (%s): giving the hierarchy up to the "
@@ -459,8 +472,10 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 		ctl_followers_end(c, id, false, 0, NULL, store_err ? -EIO : err);
 	if (!manifest && !store_err && pfs_fetch_resumable(c->fetch, id))
 		c->fetch_slot[id].parked = true;        /* see the top of this file */
-	else
-		fetch_release(c, ce, hidx, !manifest);
+	else    /* the entry stays while it holds chunks the engine checked:
+		 * they are sent and served from it during the retry */
+		fetch_release(c, ce, hidx, !manifest &&
+			      (store_err || !pfs_engine_checked_bytes(ce->e, hidx)));
 	pfs_engine_hier_info(ce->e, hidx, &info);
 	if (store_err) {
 		ctl_warn(c, "%s %s: cannot store in the cache (%s): giving the hierarchy up to "

@@ -42,9 +42,10 @@ trust = {{ {trust} state_dir = "{state}"; }};
 class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
                  local_fanout=True, upstream=None, idle_sleep_us=0, extra_config="",
-                 ca_file=None):
+                 ca_file=None, upstream_extra=""):
         """upstream: a URL (S.HTTP_URL, https://...); default TFTP at HQ.
         ca_file: HTTPS's CA certificates (upstream.ca_file).
+        upstream_extra: more settings of the upstream group ("retries = 8").
         idle_sleep_us: the dataplane sleeps when idle instead of busy-polling
         (its --idle-sleep-us), for benchmarks whose devices share its cores.
         extra_config: more groups for pfs-relay.conf (serve = { ... };)."""
@@ -66,6 +67,8 @@ class Appliance:
             server = 'url = "%s"' % upstream if upstream else 'tftp = "%s"' % S.HQ_IP
             if ca_file:
                 server += '; ca_file = "%s"' % ca_file
+            if upstream_extra:
+                server += "; " + upstream_extra
             f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", server=server,
                                   kids=max_children, prio=priority,
                                   fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,

@@ -351,6 +351,64 @@ def scenario_appliance_http_server_killed_resumes():
         return "resumed after the kill; 6 devices done, WAN %.2f x the file" % (wan / size)
 
 
+def scenario_appliance_server_file_changed_on_retry():
+    """The server's copy changes while the appliance's TFTP fetch is down
+    (tftpd killed, back with other bytes under the same name), then is put
+    back. pfs-control's retries fail the other bytes' signed digests; the
+    cache entry of the first attempt stays, and the chunks it checked are
+    sent from it meanwhile: a device that joins then gets them, every one
+    right (before, the entry was dropped with the failed attempt and the
+    appliance had nothing to send for chunks its engine held). Once the file
+    is back, a retry completes that entry, storing nothing over what it
+    held, and every device ends with the file."""
+    path = "fw/changed.bin"
+    with S.Site(3, MODELS[:1], {path: 2 << 20}, wan_mbit=8) as site:
+        # Retries enough that it stays the root (its own FAILED would send
+        # the devices to another root) until the file is back.
+        app = Appliance(site, upstream_extra="retries = 10")
+        app.start()
+        late = site.devices[2]
+        for d in site.devices[:2]:
+            d.start([path])
+        deadline = time.time() + 30
+        while site.wan_bytes() < 600000:
+            expect(time.time() < deadline, "the appliance's fetch did not start")
+            time.sleep(0.02)
+        site.stop_tftpd()
+        full = os.path.join(site.tftp_root, path)
+        with open(full, "rb") as f:
+            orig = f.read()
+        with open(full, "wb") as f:
+            f.write(bytes(b ^ 0x5A for b in orig))
+        site.start_tftpd()
+        deadline = time.time() + 30
+        while "do not match the signed manifest" not in app.log("control"):
+            expect(time.time() < deadline, "the retry's bytes were not refused: %s" %
+                   app.log("control")[-600:])
+            time.sleep(0.05)
+        late.start([path])
+        deadline = time.time() + 30
+        while not [ev for ev in late.poll_events() + late.events
+                   if ev.get("event") in ("progress", "chunk_rejected")]:
+            expect(time.time() < deadline, "the late device got nothing: %s" % [
+                (e.get("event"), e.get("peer"), e.get("a"), e.get("have")) for e in late.events])
+            time.sleep(0.05)
+        with open(full, "wb") as f:
+            f.write(orig)
+        expect(site.wait(90), "devices did not finish once the file was back")
+        check_devices(site, site.devices)
+        st = {d.idx: ev for d, ev in S.events(site, "stats")}
+        joined = [ev.get("peer") for ev in late.events if ev.get("event") == "joined"]
+        expect(joined == [APP_IP], "the late device joined %s, not the appliance alone" % joined)
+        # A chunk whose bytes changed in the cache fails its digest at a
+        # device, or its CRC (the dataplane keeps each chunk's CRC).
+        bad = {i: (s["chunks_forged"], s["rx_bad"]) for i, s in st.items()}
+        expect(not any(f or b for f, b in bad.values()),
+               "(chunks that failed their digest, datagrams refused) by device: %s" % bad)
+        return "retries refused, the held chunks served meanwhile; 3 devices done once " \
+            "the file was back"
+
+
 def scenario_appliance_relay_no_election():
     """With a site key and the filter requiring it: 12 devices boot beside
     the appliance, a site relay (docs/protocol.md 4.4). It is root at the
@@ -517,6 +575,7 @@ def scenario_appliance_metrics():
 SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_traffic,
              scenario_appliance_dataplane_restart, scenario_appliance_member_relays_locally,
              scenario_appliance_demoted_keeps_cache, scenario_appliance_http_server_killed_resumes,
+             scenario_appliance_server_file_changed_on_retry,
              scenario_appliance_relay_no_election, scenario_appliance_metrics,
              scenario_appliance_fetch_port_pinned]
 
