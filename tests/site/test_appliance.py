@@ -351,6 +351,14 @@ def scenario_appliance_http_server_killed_resumes():
         return "resumed after the kill; 6 devices done, WAN %.2f x the file" % (wan / size)
 
 
+def udp_csum_errors(ns):
+    """UDP datagrams the kernel of namespace ns dropped for their checksum."""
+    lines = [ln.split() for ln in subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"], capture_output=True, text=True,
+        check=True).stdout.splitlines() if ln.startswith("Udp:")]
+    return int(lines[1][lines[0].index("InCsumErrors")])
+
+
 def scenario_appliance_server_file_changed_on_retry():
     """The server's copy changes while the appliance's TFTP fetch is down
     (tftpd killed, back with other bytes under the same name), then is put
@@ -358,7 +366,9 @@ def scenario_appliance_server_file_changed_on_retry():
     cache entry of the first attempt stays, and the chunks it checked are
     sent from it meanwhile: a device that joins then gets them, every one
     right (before, the entry was dropped with the failed attempt and the
-    appliance had nothing to send for chunks its engine held). Once the file
+    appliance had nothing to send for chunks its engine held; and bytes the
+    retry had stored over a chunk went out with the CRC and checksum the
+    dataplane remembered for it, dropped by the device's kernel). Once the file
     is back, a retry completes that entry, storing nothing over what it
     held, and every device ends with the file."""
     path = "fw/changed.bin"
@@ -393,6 +403,11 @@ def scenario_appliance_server_file_changed_on_retry():
             expect(time.time() < deadline, "the late device got nothing: %s" % [
                 (e.get("event"), e.get("peer"), e.get("a"), e.get("have")) for e in late.events])
             time.sleep(0.05)
+        # Changed bytes under a chunk the dataplane sent before go out with
+        # its remembered CRC and checksum: the device's kernel drops them.
+        csum_errors = udp_csum_errors(late.ns)
+        expect(csum_errors == 0, "%d datagrams from the appliance with a bad UDP checksum "
+               "(bytes changed in the cache under a chunk sent before)" % csum_errors)
         with open(full, "wb") as f:
             f.write(orig)
         expect(site.wait(90), "devices did not finish once the file was back")
