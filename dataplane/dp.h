@@ -85,6 +85,7 @@ struct dp_neigh {
 
 struct dp_memo {                        /* per chunk: computed once, sent N times */
 	int32_t fi;
+	uint32_t gen;                   /* the slot's file (pfs_cache_file.gen) */
 	uint32_t idx;
 	uint64_t hier;
 	uint32_t len;                   /* a file's last chunk changes length once its size is known */

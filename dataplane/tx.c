@@ -123,14 +123,18 @@ void dp_tx_reset_children(struct dp *d)
 	memset(d->memo, 0, sizeof(d->memo));
 }
 
-static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t idx,
-				const uint8_t *payload, uint32_t len)
+/* The chunk's CRC and payload sum, computed once: keyed by the cache slot,
+ * the file it holds (its generation: a new version of a file is often put
+ * in the slot the old one left, under the same key), index and length. */
+static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t gen,
+				uint32_t idx, const uint8_t *payload, uint32_t len)
 {
 	struct dp_memo *mm = &d->memo[(idx * 2654435761u ^ (uint32_t)r->fi) & (DP_MEMO - 1)];
 
-	if (!mm->valid || mm->fi != r->fi || mm->idx != idx || mm->hier != r->hier ||
-	    mm->len != len) {
+	if (!mm->valid || mm->fi != r->fi || mm->gen != gen || mm->idx != idx ||
+	    mm->hier != r->hier || mm->len != len) {
 		mm->fi = r->fi;
+		mm->gen = gen;
 		mm->idx = idx;
 		mm->hier = r->hier;
 		mm->len = len;
@@ -250,7 +254,7 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 		d->st->chunk_missing++;
 		return 0;               /* skip it: nothing to send, ever */
 	}
-	mm = memo_get(d, r, idx, payload, len);
+	mm = memo_get(d, r, f->gen, idx, payload, len);
 	if (!dp_tmpl_fits(t, d->hdr_gen, c->ip, c->port, r->hier, len)) {
 		dp_tmpl_build(d, t, c->ip, c->port, r->hier, len);
 		t->owner = DP_OWNER_CHILD | (uint32_t)(c - d->children);

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_MAGIC 0x3130304843534650ull      /* "PFSCH001" */
+#define CACHE_MAGIC 0x3230304843534650ull      /* "PFSCH002" */
 
 struct cache_hdr {
 	uint64_t magic;
@@ -195,6 +195,7 @@ int pfs_cache_create(struct pfs_cache *c, uint64_t hier, const char *model, cons
 		     uint32_t chunk_size)
 {
 	struct pfs_cache_file *f;
+	uint32_t gen;
 	int fi, old;
 
 	if (!c->writer)
@@ -216,8 +217,10 @@ int pfs_cache_create(struct pfs_cache *c, uint64_t hier, const char *model, cons
 		c->h->evictions++;
 	}
 	f = &c->files[fi];
+	gen = f->gen + 1;
 	memset((uint8_t *)f + sizeof(f->state), 0, offsetof(struct pfs_cache_file, ext) -
 	       sizeof(f->state));
+	f->gen = gen;
 	f->chunk_size = chunk_size;
 	f->chunks_per_ext = c->h->extent_size / chunk_size;
 	f->hier = hier;

@@ -48,6 +48,11 @@ struct pfs_cache_file {
 	uint64_t hits;                  /* times served without the WAN */
 	_Atomic uint32_t inflight;      /* dataplane mbufs pointing into it */
 	uint32_t pinned;                /* control: an active hierarchy uses it */
+	uint32_t gen;                   /* files this slot has held: a new version
+					 * of a file in the same slot has other
+					 * bytes under the same key (the dataplane
+					 * keys what it computes per chunk on it) */
+	uint32_t pad;
 	uint8_t sha256[32];
 	char model[33];
 	char path[PFS_CACHE_NAME_MAX + 1];

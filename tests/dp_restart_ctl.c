@@ -11,8 +11,10 @@
  * child B stamped with the old generation (a straggler: must be dropped)
  * and one for child C with the new one (must be sent whole). It waits until
  * the dataplane has dropped the straggler and has nothing left to send,
- * and prints the dataplane's counters as one JSON line. Exit 1 on a
- * timeout.
+ * and, after a new version of the file is put in the same slot under the
+ * same key, a range of it for child D (sent with its own CRCs, not the old
+ * version's), and prints the dataplane's counters as one JSON line. Exit 1
+ * on a timeout.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #define CHILD_A 0x0a630101u
 #define CHILD_B 0x0a630102u
 #define CHILD_C 0x0a630103u
+#define CHILD_D 0x0a630104u
 #define C_CHUNKS 20
 
 static double now_s(void)
@@ -107,7 +110,7 @@ int main(int argc, char **argv)
 {
 	static uint8_t file[CHUNK * CHUNKS];
 	const uint8_t sha[32] = { 0 };
-	uint64_t hier = pfs_hier_key("CP-7961G", 8, "fw/restart.bin", 14), old_gen;
+	uint64_t hier = pfs_hier_key("CP-7961G", 8, "fw/restart.bin", 14), old_gen, tx0;
 	struct pfs_shm *s = NULL;
 	struct pfs_cache *cache = NULL;
 	const struct pfs_dp_stats *st;
@@ -156,6 +159,22 @@ int main(int argc, char **argv)
 	 * all five messages taken, then child C's range run out. */
 	WAIT_FOR(s, st->from_control >= 5 && st->children == 0,
 		 "the straggler dropped and child C served");
+
+	/* A new version of the file under the same name: its entry takes the
+	 * slot the old one left, under the same key; what the dataplane
+	 * computed per chunk of the old one must not be used for it. */
+	for (size_t i = 0; i < sizeof(file); i++)
+		file[i] ^= 0xA5;
+	tx0 = st->tx_chunks;
+	if (pfs_cache_create(cache, hier, "CP-7961G", "fw/restart.bin", CHUNK) != fi ||
+	    pfs_cache_write(cache, fi, 0, file, sizeof(file)) < 0 ||
+	    pfs_cache_complete(cache, fi, sizeof(file), sha) < 0 ||
+	    send_range(s, hier, fi, CHILD_D, C_CHUNKS, generation(s)) < 0) {
+		fprintf(stderr, "dp_restart_ctl: the new version is not in the old one's slot\n");
+		goto out;
+	}
+	WAIT_FOR(s, st->tx_chunks >= tx0 + C_CHUNKS && st->children == 0,
+		 "child D served the new version");
 	printf("{\"tx_chunks\": %llu, \"stale_ranges\": %llu, \"queue_drops\": %llu, "
 	       "\"chunk_missing\": %llu}\n", (unsigned long long)st->tx_chunks,
 	       (unsigned long long)st->stale_ranges, (unsigned long long)st->queue_drops,

@@ -390,17 +390,26 @@ def restart_case(_chunk, _size, _args):
         for fr in read_pcap(out)[1]:
             dst = struct.unpack("!I", fr[30:34])[0]
             sent.setdefault(dst, []).append(struct.unpack("!I", fr[62:66])[0])
-        a, b, c = (sent.get(0x0A630100 + i, []) for i in (1, 2, 3))
+        a, b, c, d = (sent.get(0x0A630100 + i, []) for i in (1, 2, 3, 4))
         expect(st["stale_ranges"] == 1 and not b,
                "the old generation's straggler: %d dropped, %d chunks sent" % (
                    st["stale_ranges"], len(b)))
         expect(0 < len(a) < 400, "child A got %d of 400 chunks: its range outlived its "
                "control" % len(a))
         expect(c == list(range(20)), "child C got %s, want chunks 0..19" % c)
-        expect(st["tx_chunks"] == len(a) + len(c), "%d chunks sent, %d captured" % (
-            st["tx_chunks"], len(a) + len(c)))
+        expect(st["tx_chunks"] == len(a) + len(c) + len(d), "%d chunks sent, %d captured" % (
+            st["tx_chunks"], len(a) + len(c) + len(d)))
+        # Child D: the file's new version, in the old one's slot under the
+        # same key: its own bytes, CRCs and checksums (the dataplane's memo
+        # of the old version's must not serve it).
+        expect(d == list(range(20)), "child D got %s, want chunks 0..19" % d)
+        v2 = bytes(((i * 7 + i // 1408) & 0xFF) ^ 0xA5 for i in range(1408 * 20))
+        check_frames([fr for fr in read_pcap(out)[1]
+                      if struct.unpack("!I", fr[30:34])[0] == 0x0A630104], v2, 1408,
+                     struct.unpack("!Q", read_pcap(out)[1][0][54:62])[0], children=[4])
         return "old ranges dropped at the new CONFIG (A: %d of 400), straggler dropped, " \
-               "C: 20 of 20" % len(a)
+               "C: 20 of 20; the new version in the same slot: D: 20 of 20, its own CRCs" % (
+                   len(a))
 
 
 def digest_case(chunk, size, _args):
