@@ -23,7 +23,8 @@
 
 static bool lost(struct netsim *ns)
 {
-	return ns->p.loss > 0 && sim_unit(&ns->rng) < ns->p.loss;
+	return ns->p.loss > 0 && (!ns->p.loss_until || ns->now < ns->p.loss_until) &&
+	       sim_unit(&ns->rng) < ns->p.loss;
 }
 
 void netsim_push(struct netsim *ns, struct ev ev)
@@ -318,6 +319,21 @@ void netsim_lan_rate(struct netsim *ns, int node, uint64_t rate)
 	ns->nodes[node].lan_rate = rate;
 }
 
+/* A warm copy: the bytes stored, the engine told it holds them. */
+static void preload_file(struct netsim *ns, struct node *n, int hidx, struct simfile *f)
+{
+	uint32_t cs = pfs_engine_config(n->e)->chunk_size;
+	struct pfs_manifest m;
+
+	if (f->ref->man && pfs_manifest_parse(f->ref->man, f->ref->man_len, &m) == 0)
+		cs = m.chunk_size;
+	f->up_off = 0;
+	if (simfile_upstream(f, ns->p.verify, f->ref->size) < 0)
+		return;
+	pfs_engine_have_file(n->e, ns->now, hidx, cs, f->ref->size, f->ref->sha, f->ref->man,
+			     f->ref->man_len);
+}
+
 /* As pfs-control does: the first CLAIM, ROOT or JOIN naming a file the
  * node may serve makes it want that file. Wants are asked in the order
  * they are named, so files[] is kept in the engine's hierarchy order. */
@@ -327,7 +343,9 @@ static void autojoin_check(struct netsim *ns, int idx, const uint8_t *dgram, siz
 	const struct pfs_str *path;
 	struct pfs_msg m;
 
-	if (!n->autojoin || n->nwanted == n->nwants || pfs_decode(dgram, len, &m) < 0)
+	/* Not before the node wants files at all (netsim_want_at). */
+	if (!n->autojoin || !n->wanting || n->nwanted == n->nwants ||
+	    pfs_decode(dgram, len, &m) < 0)
 		return;
 	if (m.type == PFS_MSG_CLAIM)
 		path = &m.u.claim.path;
@@ -346,7 +364,9 @@ static void autojoin_check(struct netsim *ns, int idx, const uint8_t *dgram, siz
 		n->files[w] = n->files[n->nwanted];
 		n->wants[n->nwanted] = wt;
 		n->files[n->nwanted++] = ft;
-		pfs_engine_want(n->e, ns->now, wt);
+		int hidx = pfs_engine_want(n->e, ns->now, wt);
+		if (n->preload && ft.ref && hidx >= 0)  /* a warm cache, as pfs-control's */
+			preload_file(ns, n, hidx, &n->files[n->nwanted - 1]);
 		return;
 	}
 }
@@ -425,21 +445,6 @@ static void deliver_bcast(struct netsim *ns, const struct ev *ev)
 	}
 }
 
-/* A warm copy: the bytes stored, the engine told it holds them. */
-static void preload_file(struct netsim *ns, struct node *n, int hidx, struct simfile *f)
-{
-	uint32_t cs = pfs_engine_config(n->e)->chunk_size;
-	struct pfs_manifest m;
-
-	if (f->ref->man && pfs_manifest_parse(f->ref->man, f->ref->man_len, &m) == 0)
-		cs = m.chunk_size;
-	f->up_off = 0;
-	if (simfile_upstream(f, ns->p.verify, f->ref->size) < 0)
-		return;
-	pfs_engine_have_file(n->e, ns->now, hidx, cs, f->ref->size, f->ref->sha, f->ref->man,
-			     f->ref->man_len);
-}
-
 static void start_node(struct netsim *ns, int idx)
 {
 	struct node *n = &ns->nodes[idx];
@@ -452,6 +457,7 @@ static void start_node(struct netsim *ns, int idx)
 			return;
 		}
 	}
+	n->wanting = true;
 	for (int w = 0; w < n->nwants; w++) {
 		const struct sfile *ref = n->rogue && !strcmp(n->rogue->path, n->wants[w]) ?
 					  n->rogue : server_file(ns, n->wants[w]);

@@ -26,6 +26,7 @@
 struct netsim_params {
 	uint64_t seed;
 	double loss;                    /* per datagram copy, 0..1 */
+	pfs_time_t loss_until;          /* no loss from then on (0: loss all along) */
 	pfs_time_t latency;             /* one way, after serialization */
 	uint64_t upstream_rate;         /* bytes per second per fetch */
 	uint32_t upstream_block;        /* real bytes per upstream step */
@@ -44,7 +45,7 @@ struct netsim_counts {
 	uint64_t events;                /* engine events (PFS_ACT_EVENT) */
 	uint64_t upstream_bytes;        /* real bytes */
 	uint64_t lan_bytes;             /* link bytes sent by nodes, scaled */
-	uint64_t chunks_mismatched;     /* written, but not the server's bytes */
+	uint64_t chunks_mismatched;     /* an honest node stored bytes not the server's */
 	uint64_t chunks_unheld;         /* asked to send a chunk it does not hold */
 	uint64_t bad_forwards;          /* chunks an honest node sent that are not the server's */
 	uint64_t sim_events;            /* events processed */

@@ -39,9 +39,15 @@ static void send_chunk(struct netsim *ns, int idx, const struct pfs_action *a)
 		ns->c.chunks_unheld++;  /* the engine only sends what it holds */
 		return;
 	}
-	if (f->ref && (a->offset + a->len > f->ref->size ||
-		       memcmp(data, f->ref->data + a->offset, a->len)))
+	/* A hostile node with a server of its own may well hold the site's
+	 * bytes (its own manifest refused, it joins the others): not counted. */
+	if (!ns->nodes[idx].rogue && f->ref &&
+	    (a->offset + a->len > f->ref->size || memcmp(data, f->ref->data + a->offset, a->len))) {
 		ns->c.bad_forwards++;   /* holds bytes that are not the server's */
+		if (ns->p.trace)
+			printf("%10.3f n%-3d sends chunk %u, not the server's\n",
+			       (double)ns->now / 1e9, idx, a->index);
+	}
 	if (ns->nodes[idx].corrupt && a->len <= sizeof(ns->forged)) {
 		memcpy(ns->forged, data, a->len);
 		ns->forged[a->len / 2] ^= 0x5a;
@@ -103,8 +109,8 @@ static void do_write_chunk(void *ctx, const struct pfs_action *a)
 	struct simfile *f = act_file(x->ns, x->idx, a);
 	int rc = f ? simfile_write(f, x->ns->p.verify, a->offset, a->data, a->len, a->index) : 0;
 
-	if (rc == -EILSEQ)
-		x->ns->c.chunks_mismatched++;
+	if (rc == -EILSEQ && !x->ns->nodes[x->idx].rogue)
+		x->ns->c.chunks_mismatched++;   /* an honest node stored bad bytes */
 	else if (rc == -ENOSPC)
 		pfs_engine_store_failed(x->ns->nodes[x->idx].e, x->ns->now, a->hidx, rc);
 }

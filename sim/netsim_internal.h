@@ -23,6 +23,7 @@ struct node {
 	bool preload;                   /* holds its files from the start */
 	bool autojoin;                  /* wants a file once a node names it (appliance) */
 	uint8_t nwanted;                /* autojoin: wants[0..nwanted) asked of the engine */
+	bool wanting;                   /* started, and its want time has come */
 	uint64_t lan_rate;              /* its port, bytes/s; 0: the network's */
 	pfs_time_t want_at;             /* wants its files then, not at start (0: start) */
 	const struct sfile *rogue;      /* hostile: its own server's file */
