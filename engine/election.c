@@ -60,6 +60,7 @@ void elect_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	if (relay_follow(e, h, now))
 		return;         /* a site relay takes every file: no contest (4.4) */
 	h->state = H_CLAIMING;
+	h->walks = 0;
 	h->ads_sent = 0;
 	h->best_id = 0;
 	h->best_strength = 0;

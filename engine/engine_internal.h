@@ -135,6 +135,7 @@ struct hier {
 	uint32_t target_id;
 	struct pfs_addr target;
 	uint8_t hops, tries;
+	uint8_t walks;                  /* walks from the root that found no parent */
 	pfs_time_t t_join;
 
 	/* parent side of the link (we are a child) */

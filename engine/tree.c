@@ -26,6 +26,9 @@
 
 #define JOIN_REDIRECT_TRIES 2   /* JOINs to a redirect target before the root again */
 #define JOIN_REDIRECT_DIV 3     /* its timeout: join_timeout / this */
+#define WALK_FREE 2             /* walks from the root again at once */
+#define WALK_WAIT_DIV 12        /* then the first wait: join_timeout / this (25 ms) */
+#define WALK_BACKOFF_MAX 4      /* a walk again waits at most 16 times the first wait */
 
 struct child *tree_child_by_id(struct hier *h, uint32_t id)
 {
@@ -103,6 +106,37 @@ void tree_join_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	h->hops = 0;
 	h->tries = 0;
 	send_join(e, h, now);
+}
+
+/* Back to the root after a walk that found no parent: a REFUSE on the way,
+ * a redirect loop, a redirect to a node we exclude. Twice at once (churn
+ * refuses a walk now and then: pfs-sim, 10,000 devices, 2 % loss, 5 %
+ * churn, about 1 walk in 10 is a second one and 1 in 200 a third); then after
+ * 25 ms, doubling to sixteen times that: a subtree that refuses every joiner
+ * (a child entry its parent still keeps for a member that left, one we
+ * exclude) would otherwise send each joiner round root -> member -> REFUSE
+ * at the speed of the LAN (fuzz_site found three joiners doing 40,000 walks
+ * a second for 24 s; docs/protocol.md 5.1). */
+static void tree_walk_again(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	unsigned k;
+
+	if (h->walks < UINT8_MAX)
+		h->walks++;
+	if (h->walks <= WALK_FREE) {
+		tree_join_root(e, h, now);
+		return;
+	}
+	k = h->walks - WALK_FREE - 1u;
+	if (k > WALK_BACKOFF_MAX)
+		k = WALK_BACKOFF_MAX;
+	h->state = H_JOINING;
+	h->parent_id = 0;
+	h->target_id = h->root_id;
+	h->target = h->root_addr;
+	h->hops = 0;
+	h->tries = 0;           /* the timer's JOIN is the first of join_retries */
+	h->t_join = now + eng_jitter(e, (e->cfg.join_timeout / WALK_WAIT_DIV) << k);
 }
 
 static void send_reason(struct pfs_engine *e, struct hier *h, uint8_t type, uint8_t reason,
@@ -250,6 +284,7 @@ void tree_on_accept(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		return;
 	}
 	h->state = H_MEMBER;
+	h->walks = 0;
 	h->parent_id = m->sender;
 	h->parent = *src;
 	h->parent_heard = now;
@@ -275,8 +310,12 @@ void tree_on_redirect(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		e->st.rx_stray++;
 		return;
 	}
-	if (r->target_id == e->cfg.node_id || ++h->hops > 2 * PFS_PATH_MAX) {
-		tree_join_root(e, h, now);      /* a stale map led us astray */
+	/* A stale map led us astray, or into a subtree under a node that
+	 * served us bad data: its ACCEPT would be dropped unheard (and hold
+	 * a slot there for us), so it is not asked. */
+	if (r->target_id == e->cfg.node_id || ++h->hops > 2 * PFS_PATH_MAX ||
+	    integ_excluded(h, r->target_id, now)) {
+		tree_walk_again(e, h, now);
 		return;
 	}
 	h->target_id = r->target_id;
@@ -350,7 +389,7 @@ void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 			}
 			elect_start(e, h, now);
 		} else
-			tree_join_root(e, h, now);
+			tree_walk_again(e, h, now);
 	} else {
 		e->st.rx_stray++;
 	}

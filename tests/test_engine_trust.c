@@ -290,3 +290,59 @@ Test(engine, member_with_the_file_already_takes_nothing)
 	free(man);
 	free(f.data);
 }
+
+/* Found by fuzz_site: a chain of one-slot nodes under a root with one slot,
+ * whose only child forges chunks. Its child leaves it and is redirected
+ * back to it by the root: it must not ask it again (the ACCEPT of a node it
+ * excludes is dropped unheard while that node keeps a slot for it), and the
+ * joiners sent into that subtree and refused there must not walk root ->
+ * member -> REFUSE at the speed of the LAN. Every honest node completes,
+ * by the server if the tree has no room for it. */
+Test(engine, subtree_that_refuses_every_joiner_is_no_storm)
+{
+	struct netsim_params p = { .seed = 5, .latency = PFS_MSEC(1) / 10,
+				   .upstream_rate = 400000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "chain.bin", 60000, make_file(60000, 5) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), root;
+	struct pfs_trust trust = { 0 };
+	size_t mlen;
+	uint8_t *man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+	uint64_t control;
+	int evil;
+
+	c.trust = &trust;
+	c.max_children = 1;
+	root = c;
+	root.priority_class = PFS_CLASS_APPLIANCE;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	cr_assert_eq(netsim_add_manifest(ns, f.path, man, mlen), 0);
+	netsim_add_node(ns, &root, wants, 1, 0);
+	evil = netsim_add_node(ns, &c, wants, 1, PFS_MSEC(300));
+	netsim_corrupt_sends(ns, evil);
+	for (int i = 0; i < 4; i++)     /* each joins the last: a chain */
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(1400 + 100 * i));
+	cr_assert(netsim_run(ns, PFS_SEC(120)), "the rollout must finish");
+	for (int n = 0; n < netsim_nodes(ns); n++) {
+		size_t size;
+		bool done, failed;
+		const uint8_t *got = netsim_file(ns, n, 0, &size, &done, &failed);
+
+		if (n == evil)
+			continue;
+		cr_assert(done && size == f.size && !memcmp(got, f.data, size),
+			  "node %d did not complete with the signed file", n);
+	}
+	cr_assert_gt(pfs_engine_stats(netsim_engine(ns, evil + 1))->distrusted, 0,
+		     "the hostile node's child never left it: the test tests nothing");
+	control = netsim_counts(ns)->datagrams_sent - netsim_counts(ns)->chunk_sends;
+	cr_assert_lt(control, 400 * (uint64_t)(netsim_now(ns) / PFS_SEC(1) + 1),
+		     "%llu control datagrams among 6 nodes in %.1f s: a storm",
+		     (unsigned long long)control, netsim_now(ns) / 1e9);
+	cr_assert_lt(netsim_event_count(ns, PFS_EV_REDIRECTED), 400, "%llu redirects",
+		     (unsigned long long)netsim_event_count(ns, PFS_EV_REDIRECTED));
+	netsim_free(ns);
+	free(man);
+	free(f.data);
+}
