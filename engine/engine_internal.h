@@ -172,6 +172,7 @@ struct hier {
 	struct man_state man;
 	struct exclusion excl[EXCLUDE_MAX];
 	uint16_t bad_chunks;            /* from the current parent */
+	uint8_t bad_files;              /* files from the current parent that failed their SHA-256 */
 };
 
 /* Queued action; SEND messages are encoded at poll time from live state. */

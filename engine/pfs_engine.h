@@ -126,6 +126,7 @@ enum pfs_distrust_reason {
 	PFS_DISTRUST_UNSIGNED,          /* offers an unsigned file where signed is required */
 	PFS_DISTRUST_NO_MANIFEST,       /* did not deliver its manifest */
 	PFS_DISTRUST_SILENT_ROOT,       /* a confirmed root that answered no JOIN */
+	PFS_DISTRUST_BAD_FILE,          /* its file failed the whole-file SHA-256 twice */
 };
 
 /* Why a file failed (EVENT FAILED b, FILE_FAILED b; docs/protocol.md 6.5).

@@ -285,6 +285,7 @@ void tree_on_accept(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	}
 	h->state = H_MEMBER;
 	h->walks = 0;
+	h->bad_files = 0;               /* counted per parent */
 	h->parent_id = m->sender;
 	h->parent = *src;
 	h->parent_heard = now;

@@ -200,3 +200,44 @@ Test(faults, late_acks_after_a_quiet_spell_do_not_resend_what_is_on_its_way)
 	netsim_free(ns);
 	free(f.data);
 }
+
+/* Found by fuzz_site: an unsigned file (no digest per chunk), and the
+ * joiner's only way in is under a member that alters every chunk it sends
+ * (CRC32C right). The joiner's whole-file SHA-256 fails; it fetches the
+ * file again, and a second failure in a row leaves that parent (excluded
+ * like a forger, docs/protocol.md 6.6): without that it fetched the same
+ * bad file from it at LAN speed for as long as both lived. */
+Test(faults, member_fed_a_bad_file_twice_leaves_its_parent)
+{
+	struct netsim_params p = { .seed = 9, .latency = PFS_MSEC(1), .upstream_rate = 400000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "unsigned.bin", 40000, make_file(40000, 9) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), root;
+	const struct pfs_engine_stats *st;
+	size_t size;
+	bool done, failed;
+	const uint8_t *got;
+	int evil, victim;
+
+	c.max_children = 1;
+	root = c;
+	root.priority_class = PFS_CLASS_APPLIANCE;      /* an honest, certain root */
+	netsim_add_file(ns, f.path, f.data, f.size);
+	netsim_add_node(ns, &root, wants, 1, 0);
+	evil = netsim_add_node(ns, &c, wants, 1, PFS_MSEC(300));     /* takes its slot */
+	netsim_corrupt_sends(ns, evil);
+	victim = netsim_add_node(ns, &c, wants, 1, PFS_MSEC(1500));
+	cr_assert(netsim_run(ns, PFS_SEC(120)), "not done at %.1f s", netsim_now(ns) / 1e9);
+	got = netsim_file(ns, victim, 0, &size, &done, &failed);
+	cr_assert(done && size == f.size && !memcmp(got, f.data, size),
+		  "the joiner did not complete with the server's file");
+	st = pfs_engine_stats(netsim_engine(ns, victim));
+	cr_assert_eq(st->verify_failures, 2, "%llu whole-file failures",
+		     (unsigned long long)st->verify_failures);
+	cr_assert_eq(st->distrusted, 1);
+	cr_assert_lt(netsim_counts(ns)->chunk_sends, 200, "%llu chunk sends",
+		     (unsigned long long)netsim_counts(ns)->chunk_sends);
+	netsim_free(ns);
+	free(f.data);
+}
