@@ -85,6 +85,7 @@ step fuzz-dp-rx fuzz fuzz_dp_rx --frames
 step fuzz-tftp fuzz fuzz_tftp --tftp
 step fuzz-http fuzz fuzz_http --http
 step fuzz-engine fuzz fuzz_engine --engine
+step fuzz-site fuzz fuzz_site --site
 
 # The dataplane on virtual devices (no root needed): frames checked byte by byte.
 step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py

@@ -6,7 +6,8 @@
  * tags), the corpus for fuzz_dp_rx; with
  * --tftp, requests with and without options, an ACK and an ERROR, the
  * corpus for fuzz_tftp; with --http, Range headers and paths for fuzz_http;
- * with --engine, scripts of a rollout for fuzz_engine (fuzz/engine_seeds.c). */
+ * with --engine, scripts of a rollout for fuzz_engine (fuzz/engine_seeds.c);
+ * with --site, sites for fuzz_site (fuzz/site_seeds.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "msg_samples.h"
 
 int engine_seeds(const char *dir);     /* fuzz/engine_seeds.c */
+int site_seeds(const char *dir);       /* fuzz/site_seeds.c */
 
 static int write_file(const char *dir, const char *name, const uint8_t *b, size_t len)
 {
@@ -143,6 +145,8 @@ int main(int argc, char **argv)
 		return http_seeds(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--engine"))
 		return engine_seeds(argv[2]) ? 1 : 0;
+	if (argc == 3 && !strcmp(argv[1], "--site"))
+		return site_seeds(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--manifest")) {
 		size_t len;
 		uint8_t *m = manifest_sample(&len);
@@ -158,7 +162,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp | --http | --engine] "
+		fprintf(stderr, "usage: gen_corpus [--manifest | --frames | --tftp | --http | --engine | --site] "
 			"DIR\n");
 		return 2;
 	}

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cursor.h"
 #include "engine_script.h"
 #include "engine_internal.h"       /* auth_sign: the peers' tags */
 #include "pfs_codec.h"
@@ -46,27 +47,6 @@
 #define MAX_CHUNKS 16                   /* the engine's bound on a file... */
 #define STORE      (MAX_CHUNKS * PFS_CHUNK_MAX)  /* ...of chunks of any size */
 
-struct cur {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct cur *c)
-{
-	if (!c->n)
-		return 0;
-	c->n--;
-	return *c->p++;
-}
-
-static uint32_t u32(struct cur *c)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)     /* one call a statement: a fixed order */
-		v = v << 8 | u8(c);
-	return v;
-}
 
 /* The file a publisher signed, its manifest, and the key devices trust. */
 static uint8_t truth[FILE_SIZE], truth_sha[32], *man;
