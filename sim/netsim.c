@@ -328,7 +328,7 @@ static void preload_file(struct netsim *ns, struct node *n, int hidx, struct sim
 	if (f->ref->man && pfs_manifest_parse(f->ref->man, f->ref->man_len, &m) == 0)
 		cs = m.chunk_size;
 	f->up_off = 0;
-	if (simfile_upstream(f, ns->p.verify, f->ref->size) < 0)
+	if (simfile_upstream(f, ns->p.verify, f->ref->size, NULL, hidx) < 0)
 		return;
 	pfs_engine_have_file(n->e, ns->now, hidx, cs, f->ref->size, f->ref->sha, f->ref->man,
 			     f->ref->man_len);
@@ -397,7 +397,7 @@ static void upstream_step(struct netsim *ns, const struct ev *ev)
 	}
 	blk = f->ref->size - f->up_off < ns->p.upstream_block ? f->ref->size - f->up_off
 							       : ns->p.upstream_block;
-	int rc = simfile_upstream(f, ns->p.verify, blk);
+	int rc = simfile_upstream(f, ns->p.verify, blk, n->e, ev->hidx);
 	if (rc == -ENOSPC)
 		pfs_engine_store_failed(n->e, ns->now, ev->hidx, rc);
 	if (rc < 0)

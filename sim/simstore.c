@@ -2,6 +2,8 @@
  * (see simstore.h). */
 #include "simstore.h"
 
+#include "pfs_driver.h"
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -39,16 +41,27 @@ int simfile_write(struct simfile *f, bool verify, uint64_t off, const uint8_t *d
 	return pfs_bitmap_set(&f->held, index) < 0 ? -ENOMEM : 0;
 }
 
-int simfile_upstream(struct simfile *f, bool verify, size_t blk)
+static int store_upstream(void *ctx, uint64_t off, const uint8_t *data, size_t len)
+{
+	memcpy(((struct simfile *)ctx)->buf + off, data, len);
+	return 0;
+}
+
+int simfile_upstream(struct simfile *f, bool verify, size_t blk, const struct pfs_engine *e,
+		     int hidx)
 {
 	if (f->store_limit && f->up_off + blk > f->store_limit)
 		return -ENOSPC;
-	if (!verify) {
-		int rc = grow(f, f->up_off + blk);
+	if (!verify && blk) {   /* an empty file has no buffer to copy into */
+		const uint8_t *data = f->ref->data + f->up_off;
+		int rc;
+
+		if ((rc = grow(f, f->up_off + blk)) < 0)
+			return rc;
+		rc = e ? pfs_upstream_store(e, hidx, f->up_off, data, blk, store_upstream, f)
+		       : store_upstream(f, f->up_off, data, blk);
 		if (rc < 0)
 			return rc;
-		if (blk)        /* an empty file has no buffer to copy into */
-			memcpy(f->buf + f->up_off, f->ref->data + f->up_off, blk);
 	}
 	f->up_off += blk;
 	return 0;

@@ -44,8 +44,11 @@ struct simfile {
  * -ENOSPC (past store_limit) or -ENOMEM. */
 int simfile_write(struct simfile *f, bool verify, uint64_t off, const uint8_t *d,
 		  size_t len, uint32_t index);
-/* The next blk bytes of the upstream fetch arrived. 0, -ENOSPC or -ENOMEM. */
-int simfile_upstream(struct simfile *f, bool verify, size_t blk);
+/* The next blk bytes of the upstream fetch arrived. Stored as the real
+ * drivers store them (pfs_upstream_store): not over chunks engine e holds
+ * for hierarchy hidx (e NULL: all of them). 0, -ENOSPC or -ENOMEM. */
+int simfile_upstream(struct simfile *f, bool verify, size_t blk, const struct pfs_engine *e,
+		     int hidx);
 /* Bytes of a chunk to send, or NULL if the node does not hold it. */
 const uint8_t *simfile_chunk(const struct simfile *f, bool verify, uint64_t off, size_t len,
 			     uint32_t index, uint32_t chunk_size);

@@ -57,12 +57,12 @@ Test(simstore, upstream_prefix_counts_as_held)
 	struct simfile f = { .ref = &ref };
 	uint8_t sha[32];
 
-	cr_assert_eq(simfile_upstream(&f, true, CHUNK * 2 + 5), 0);
+	cr_assert_eq(simfile_upstream(&f, true, CHUNK * 2 + 5, NULL, 0), 0);
 	cr_assert_not_null(simfile_chunk(&f, true, CHUNK, CHUNK, 1, CHUNK));
 	cr_assert_null(simfile_chunk(&f, true, 2 * CHUNK, CHUNK, 2, CHUNK), "only 5 bytes of it");
 	simfile_hash(&f, true, SIZE, CHUNK, sha);
 	cr_assert_neq(memcmp(sha, ref.sha, 32), 0);
-	cr_assert_eq(simfile_upstream(&f, true, SIZE - (CHUNK * 2 + 5)), 0);
+	cr_assert_eq(simfile_upstream(&f, true, SIZE - (CHUNK * 2 + 5), NULL, 0), 0);
 	simfile_hash(&f, true, SIZE, CHUNK, sha);
 	cr_assert_eq(memcmp(sha, ref.sha, 32), 0);
 	simfile_free(&f);
