@@ -192,6 +192,14 @@ void elect_on_root(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 			}
 			h->strength &= ~PFS_STRENGTH_CONFIRMED;
 			tree_drop_children(e, h, PFS_REASON_REPARENT);
+			/* A root whose file failed (the driver was told) takes
+			 * no further part: as a member it would take no chunk
+			 * and ask for them all again every ack_interval, for
+			 * as long as it lived (found by fuzz_site). */
+			if (h->f.failed) {
+				h->state = H_IDLE;
+				break;
+			}
 			follow_root(e, h, now, m->sender, s, src);
 		} else {
 			answer_claim(e, h, now);

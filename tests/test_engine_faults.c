@@ -241,3 +241,36 @@ Test(faults, member_fed_a_bad_file_twice_leaves_its_parent)
 	netsim_free(ns);
 	free(f.data);
 }
+
+/* Found by fuzz_site: a root whose fetches failed (the server was down)
+ * said FAILED, and later yielded to a stronger root that could fetch. It
+ * joined that root as a member whose file had failed: it took no chunk
+ * and asked for them all again every ack_interval, for as long as it
+ * lived. A root whose file failed yields into taking no further part. */
+Test(faults, failed_root_yields_without_joining)
+{
+	struct netsim_params p = { .seed = 4, .latency = PFS_MSEC(1), .upstream_rate = 1000000,
+				   .server_down_from = 0, .server_down_until = PFS_SEC(15) };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "later.bin", 42240, make_file(42240, 4) };  /* 30 chunks */
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), strong = c;
+	size_t size;
+	bool done, failed;
+	int early, late;
+
+	strong.priority_class = PFS_CLASS_APPLIANCE;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	early = netsim_add_node(ns, &c, wants, 1, 0);
+	late = netsim_add_node(ns, &strong, wants, 1, PFS_SEC(20));
+	netsim_run_until(ns, PFS_SEC(90));
+	netsim_file(ns, early, 0, &size, &done, &failed);
+	cr_assert(failed, "the first root did not fail with the server down");
+	netsim_file(ns, late, 0, &size, &done, &failed);
+	cr_assert(done, "the second root did not fetch the file");
+	cr_assert_gt(netsim_event_count(ns, PFS_EV_YIELD), 0, "nobody yielded: the test tests nothing");
+	cr_assert_lt(netsim_counts(ns)->chunk_sends, 30, "%llu chunks sent to a node that failed",
+		     (unsigned long long)netsim_counts(ns)->chunk_sends);
+	netsim_free(ns);
+	free(f.data);
+}
