@@ -173,6 +173,7 @@ struct hier {
 	struct exclusion excl[EXCLUDE_MAX];
 	uint16_t bad_chunks;            /* from the current parent */
 	uint8_t bad_files;              /* files from the current parent that failed their SHA-256 */
+	uint8_t distrusts;              /* neighbours left for bad data (integ_distrust) */
 };
 
 /* Queued action; SEND messages are encoded at poll time from live state. */
@@ -274,6 +275,8 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err);
+/* Leave the tree and fetch from the server ourselves, once. */
+void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_leave_tree(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool server_said_no,
 		     bool stalled);
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now);

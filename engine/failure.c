@@ -186,6 +186,11 @@ static void fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now, bool 
 	h->t_upstream_retry = now + 1 + eng_random(e) % FALLBACK_SPREAD;
 }
 
+void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now)
+{
+	fallback(e, h, now, false);
+}
+
 /* A member leaves a tree whose root said FAILED or that made no progress
  * for fallback_timeout (or whose parent left it so: LEAVE(root failed)).
  * Re-elect first: that root is excluded, our children are told to leave it

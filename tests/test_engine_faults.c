@@ -274,3 +274,45 @@ Test(faults, failed_root_yields_without_joining)
 	netsim_free(ns);
 	free(f.data);
 }
+
+/* Found by fuzz_site (this is its site): an unsigned file, eight devices
+ * booting together, seven of them altering every chunk they send, 8 % loss
+ * for 22 s, the server down for the first 5 s. The honest member left each
+ * parent after two bad files but remembers only EXCLUDE_MAX of them: it
+ * cycled through the forgers for good, a whole file each time (1,286
+ * whole-file failures in 300 s). A third neighbour left for bad data sends
+ * it to the server, once (docs/protocol.md 6.7). */
+Test(faults, member_among_many_forgers_fetches_the_file_itself)
+{
+	struct netsim_params p = { .seed = 0xff03, .loss = 0.08, .loss_until = PFS_SEC(22),
+				   .latency = PFS_MSEC(1) / 10 + PFS_MSEC(7),
+				   .upstream_rate = 760000, .upstream_block = 4096,
+				   .server_down_from = 0, .server_down_until = PFS_SEC(5) };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "forged.bin", 13613, make_file(13613, 12) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+	const struct pfs_engine_stats *st;
+	size_t size;
+	bool done, failed;
+	const uint8_t *got;
+
+	c.chunk_size = 1024;
+	c.max_children = 1;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	netsim_add_node(ns, &c, wants, 1, PFS_MSEC(2800));              /* honest */
+	for (int i = 0; i < 7; i++)
+		netsim_corrupt_sends(ns, netsim_add_node(ns, &c, wants, 1, PFS_MSEC(2800)));
+	netsim_run_until(ns, PFS_SEC(120));
+	got = netsim_file(ns, 0, 0, &size, &done, &failed);
+	cr_assert(done && size == f.size && !memcmp(got, f.data, size),
+		  "the honest member did not complete with the server's file");
+	st = pfs_engine_stats(netsim_engine(ns, 0));
+	cr_assert_leq(st->distrusted, 3, "%llu neighbours left", (unsigned long long)st->distrusted);
+	cr_assert_leq(st->verify_failures, 6, "%llu whole-file failures",
+		      (unsigned long long)st->verify_failures);
+	cr_assert_lt(netsim_counts(ns)->chunk_sends, 2000, "%llu chunk sends",
+		     (unsigned long long)netsim_counts(ns)->chunk_sends);
+	netsim_free(ns);
+	free(f.data);
+}
