@@ -34,6 +34,16 @@
  * alone, with the dataplane's own code (dataplane/verify.c), in the same
  * run, as TSC cycles ("hash_cycles").
  *
+ * --check-cache CONTENT: once the chunks are relayed, read the first path's
+ * file back from the cache as pfs-control does and count its chunks that
+ * are CONTENT's (cache_same), that are not (cache_differ), and that are kept
+ * in the frames they came in (cache_kept). --check-path P: the file of path
+ * P instead, which this run does not relay (one an earlier run left in the
+ * cache: a restarted dataplane must not receive into its frames).
+ *
+ * --drop-wait: then drop the relayed files and report the frames the
+ * dataplane still holds 3 s later at most (frames_after_drop: 0).
+ *
  * --echo: every datagram the dataplane hands to "control" is sent back to
  * its sender, and once to the broadcast address, through the dataplane's
  * own path for control's datagrams (tests: the VLAN tags they go out with).
@@ -59,18 +69,24 @@
 #define RC_PATHS 8
 
 struct rc_opts {
-	const char *segment, *model, *path, *verify;
+	const char *segment, *model, *path, *verify, *check_cache, *check_path;
 	const char *paths[RC_PATHS];
 	unsigned npaths, shard_paths;
-	bool hash_cycles, echo;
+	bool hash_cycles, echo, drop_wait;
 	uint32_t chunk_size, children, from, self;
 	uint64_t file_size, until_chunks;
+	int64_t frames;                 /* -1: room to keep every chunk of the files */
 	double warmup, seconds, timeout;
 };
 
 struct rc_counts {
 	uint64_t reports, reported_chunks, to_control;
 	uint64_t echoes;                /* datagrams queued for the dataplane to send */
+	/* --check-cache: the first path's chunks read back from the cache */
+	uint64_t cache_same, cache_differ, cache_kept;
+	/* --drop-wait: frames the dataplane still held a while after the
+	 * relayed file was dropped (UINT64_MAX: not asked) */
+	uint64_t frames_after_drop;
 };
 
 static volatile sig_atomic_t stop;
@@ -89,7 +105,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pfs-relayctl --segment PATH [--model M] [--path P] [--chunk-size N]\n"
 		   "         [--file-size BYTES] [--children N] [--from IP] [--self IP]\n"
 		   "         [--warmup S] [--seconds S] [--until-chunks N] [--timeout S]\n"
-		   "         [--verify CONTENT] [--hash-cycles] [--echo]\n"
+		   "         [--verify CONTENT] [--hash-cycles] [--echo] [--frames N]\n"
+		   "         [--check-cache CONTENT [--check-path P]] [--drop-wait]\n"
 		   "       pfs-relayctl --shard-paths W [--model M]\n");
 }
 
@@ -130,7 +147,10 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		{ "until-chunks", required_argument, NULL, 'u' },
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
 		{ "verify", required_argument, NULL, 'V' }, { "hash-cycles", no_argument, NULL, 'H' },
-		{ "echo", no_argument, NULL, 'E' },
+		{ "echo", no_argument, NULL, 'E' }, { "frames", required_argument, NULL, 'R' },
+		{ "check-cache", required_argument, NULL, 'K' },
+		{ "check-path", required_argument, NULL, 'P' },
+		{ "drop-wait", no_argument, NULL, 'D' },
 		{ "shard-paths", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -140,7 +160,7 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 	*o = (struct rc_opts){ .model = "CP-7961G", .path = "fw/bench.bin",
 			       .chunk_size = PFS_CHUNK_DEFAULT, .children = 2, .from = 0x0a630001,
 			       .self = 0x0a630002, .file_size = 1 << 20, .warmup = 1, .seconds = 3,
-			       .timeout = 60 };
+			       .timeout = 60, .frames = -1 };
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'g': o->segment = optarg; break;
@@ -168,8 +188,13 @@ static int parse_args(struct rc_opts *o, int argc, char **argv)
 		case 's': if (num(optarg, "seconds", 0.1, 3600, &o->seconds) < 0) return -1; break;
 		case 't': if (num(optarg, "timeout", 0.1, 3600, &o->timeout) < 0) return -1; break;
 		case 'V': o->verify = optarg; break;
+		case 'K': o->check_cache = optarg; break;
+		case 'P': o->check_path = optarg; break;
+		case 'D': o->drop_wait = true; break;
 		case 'H': o->hash_cycles = true; break;
 		case 'E': o->echo = true; break;
+		case 'R': if (num(optarg, "frames", 0, 1 << 20, &v) < 0) return -1;
+			o->frames = (int64_t)v; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -292,6 +317,70 @@ static double hash_cycles(uint32_t len)
 	return best[4];
 }
 
+/* --check-cache: every chunk of the first path's file that the cache holds,
+ * read back as pfs-control reads it (through the chunk map: frames or
+ * extents), against the file's bytes; and how many are kept in frames. A
+ * chunk never stored reads as zeros in its reserved room: neither. */
+static int check_cache(const struct rc_opts *o, const struct pfs_cache *cache,
+		       struct rc_counts *n)
+{
+	FILE *f = fopen(o->check_cache, "rb");
+	int fi = pfs_cache_find(cache, o->model, o->check_path ? o->check_path : o->path);
+	uint8_t *want = malloc(o->chunk_size), *got = malloc(o->chunk_size);
+	int rc = -1;
+
+	if (!f || fi < 0 || !want || !got) {
+		fprintf(stderr, "pfs-relayctl: --check-cache %s: %s\n", o->check_cache,
+			!f ? strerror(errno) : "no cache file");
+		goto out;
+	}
+	for (uint32_t idx = 0;; idx++) {       /* CONTENT's chunks, to its end */
+		uint64_t off = (uint64_t)idx * o->chunk_size;
+		size_t len = fread(want, 1, o->chunk_size, f);
+		_Atomic uint32_t *slot = pfs_cache_map_slot(cache, fi, idx);
+		bool zeros = true;
+
+		if (!len)
+			break;
+		if (pfs_cache_read(cache, fi, off, got, len) < 0)
+			goto out;
+		for (size_t i = 0; i < len && zeros; i++)
+			zeros = !got[i];
+		n->cache_same += !memcmp(want, got, len);
+		n->cache_differ += memcmp(want, got, len) && !zeros;
+		n->cache_kept += slot && atomic_load(slot);
+	}
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	free(want);
+	free(got);
+	return rc;
+}
+
+/* --drop-wait: the relayed files dropped, as pfs-control drops or evicts
+ * one; the dataplane must give their frames back to its pool (frames.c),
+ * which its frames_held gauge shows within a few housekeeping rounds. */
+static void drop_wait(const struct rc_opts *o, struct pfs_cache *cache,
+		      const struct pfs_dp_stats *st, struct rc_counts *n)
+{
+	double deadline = now_s() + 3;
+
+	/* The gauge first shows the frames kept (it moves every 100 ms). */
+	while (st->frames_held < st->fanout_kept && now_s() < deadline && !stop)
+		usleep(10000);
+	deadline = now_s() + 3;
+	for (unsigned i = 0; i < o->npaths; i++) {
+		int fi = pfs_cache_find(cache, o->model, o->paths[i]);
+		if (fi >= 0)
+			pfs_cache_drop(cache, fi);
+	}
+	while (st->frames_held && now_s() < deadline && !stop)
+		usleep(10000);
+	n->frames_after_drop = st->frames_held;
+}
+
 /* One hierarchy: its cache file, its digests, its fan-out table. */
 static int setup_hier(const struct rc_opts *o, const char *path, struct pfs_shm *s,
 		      struct pfs_cache *cache)
@@ -386,10 +475,13 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 		S(fanout_reused), S(rx_pkts), S(rx_bad_crc), S(rx_bad_csum), S(rx_ttl),
 		S(rx_not_pfs), S(rx_malformed), S(rx_tagged), S(neighbours), S(mbuf_drops),
 		S(tx_drops), S(tx_pkts), S(tx_retries), S(fanout_verified), S(fanout_bad_digest),
-		S(rx_handoff), S(handoff_drops), S(workers), S(fanout_tables),
+		S(rx_handoff), S(handoff_drops), S(workers), S(fanout_tables), S(fanout_kept),
+		S(frames_held),
 #undef S
 		{ "reports", n->reports }, { "reported_chunks", n->reported_chunks },
 		{ "to_control", n->to_control }, { "echoes", n->echoes }, { "tx_ctrl", st->tx_ctrl },
+		{ "cache_same", n->cache_same }, { "cache_differ", n->cache_differ },
+		{ "cache_kept", n->cache_kept }, { "frames_after_drop", n->frames_after_drop },
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -432,7 +524,8 @@ static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_
 	       "\"hierarchies\": %u, \"rx_handoff\": %llu, \"chunks_in_per_s\": %.0f, \"pkts_out_per_s\": %.0f, \"payload_gbit_s\": %.3f, "
 	       "\"cycles_per_chunk\": %.0f, \"mbuf_drops\": %llu, \"tx_drops\": %llu, "
 	       "\"rx_bad_crc\": %llu, \"reports\": %llu, \"reported_chunks\": %llu, "
-	       "\"verified\": %llu, \"bad_digest\": %llu, \"hash_cycles\": %.0f}\n",
+	       "\"verified\": %llu, \"bad_digest\": %llu, \"hash_cycles\": %.0f, "
+	       "\"kept\": %llu}\n",
 	       o->children, o->chunk_size, dt, (unsigned long long)workers, o->npaths,
 	       (unsigned long long)(b.rx_handoff - a.rx_handoff), in, out,
 	       out * o->chunk_size * 8 / 1e9, in > 0 ? (double)(b.tsc_hz * workers) / in : 0.0,
@@ -442,7 +535,8 @@ static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_
 	       (unsigned long long)n->reports, (unsigned long long)n->reported_chunks,
 	       (unsigned long long)(b.fanout_verified - a.fanout_verified),
 	       (unsigned long long)(b.fanout_bad_digest - a.fanout_bad_digest),
-	       o->hash_cycles ? hash_cycles(o->chunk_size) : 0.0);
+	       o->hash_cycles ? hash_cycles(o->chunk_size) : 0.0,
+	       (unsigned long long)b.fanout_kept);      /* since the start: chunks kept */
 	return 0;
 }
 
@@ -465,15 +559,20 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	if (o.shard_paths)
 		return print_shard_paths(&o);
-	/* Room for the files, rounded to extents, plus the cache's own tables. */
-	p.cache_bytes = (o.file_size / PFS_CACHE_EXTENT + 4) * PFS_CACHE_EXTENT * o.npaths +
-			(8u << 20);
+	/* Room for the files, rounded to extents (and their chunk maps), plus
+	 * the cache's own tables; and frames for the dataplane to receive into,
+	 * enough to keep every chunk (its RX rings take 4096 more at most). */
+	if (o.frames < 0)
+		o.frames = (int64_t)((o.file_size + o.chunk_size - 1) / o.chunk_size * o.npaths) +
+			   4096;
+	p.cache_bytes = (o.file_size / PFS_CACHE_EXTENT + 5) * PFS_CACHE_EXTENT * o.npaths +
+			(8u << 20) + (uint64_t)o.frames * PFS_CACHE_FRAME;
 	if ((rc = pfs_shm_attach(o.segment, PFS_SHM_CONTROL, &p, &s)) < 0) {
 		fprintf(stderr, "pfs-relayctl: segment %s: %s\n", o.segment, strerror(-rc));
 		return 1;
 	}
 	void *region = pfs_shm_cache(s, &bytes);
-	if ((rc = pfs_cache_open(region, bytes, true, &cache)) < 0) {
+	if ((rc = pfs_cache_open(region, bytes, (uint32_t)o.frames, true, &cache)) < 0) {
 		fprintf(stderr, "pfs-relayctl: cache: %s\n", strerror(-rc));
 		goto out;
 	}
@@ -489,6 +588,11 @@ int main(int argc, char **argv)
 				 n.reported_chunks < st->fanout_chunks || st->tx_ctrl < n.echoes) &&
 		       now_s() < deadline)
 			tend_until(&o, s, &n, now_s() + 0.002);
+		if (o.check_cache && check_cache(&o, cache, &n) < 0)
+			goto out;
+		n.frames_after_drop = UINT64_MAX;
+		if (o.drop_wait)
+			drop_wait(&o, cache, st, &n);
 		print_totals(st, &n);
 		status = st->fanout_chunks >= o.until_chunks && st->tx_ctrl >= n.echoes ? 0 : 1;
 		if (status)

@@ -25,7 +25,7 @@ static const char *const known[][12] = {
 	  "low_speed", "min_rate", "retries", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", "relay", NULL },
-	{ "segment", "path", "ring_slots", "cache_mb", NULL },
+	{ "segment", "path", "ring_slots", "cache_mb", "rx_frames", NULL },
 	{ "control", "socket", "socket_mode", "ro_socket", "ro_socket_mode", "heartbeat_timeout",
 	  "max_clients", "client_idle_timeout", NULL },
 	{ "trust", "keys", "allow_unsigned", "site_key", "previous_site_key", "state_dir", NULL },
@@ -312,6 +312,7 @@ static void defaults(struct ctl_config *c, const char *path)
 	strcpy(c->segment, "/dev/shm/pfs-relay");
 	c->ring_slots = 1024;
 	c->cache_bytes = 256ull << 20;
+	c->rx_frames = -1;
 	strcpy(c->socket, "/run/pfs-relay/control.sock");
 	c->socket_mode = 0660;
 	c->ro_socket_mode = 0666;
@@ -381,6 +382,18 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		if (cfg_int(c, g, "segment.cache_mb", 4, 1 << 20, &v) < 0)
 			goto out;
 		c->cache_bytes = (uint64_t)v << 20;
+		v = c->rx_frames;
+		if (config_setting_lookup(g, "rx_frames")) {
+			if (cfg_int(c, g, "segment.rx_frames", 0, 1 << 20, &v) < 0)
+				goto out;
+			if ((uint64_t)v * PFS_CACHE_FRAME > c->cache_bytes / 2) {
+				cfg_fail(c, config_setting_lookup(g, "rx_frames"),
+					 "segment.rx_frames", "%lld frames of %u bytes take more "
+					 "than half of segment.cache_mb", v, PFS_CACHE_FRAME);
+				goto out;
+			}
+			c->rx_frames = v;
+		}
 	}
 	if ((g = config_setting_lookup(root, "control"))) {
 		if (cfg_str(c, g, "control.socket", c->socket, sizeof(c->socket), false) < 0)

@@ -61,6 +61,7 @@ struct ctl_config {
 	char segment[4096];
 	uint32_t ring_slots;
 	uint64_t cache_bytes;
+	int64_t rx_frames;              /* frames in the cache; -1: an eighth of it */
 	/* [control] */
 	char socket[4096];
 	int socket_mode;

@@ -190,7 +190,7 @@ static json_t *dataplane_json(struct ctl *c)
 	DP(fanout_stray); DP(fanout_no_room); DP(fanout_verified); DP(fanout_bad_digest);
 	DP(fanout_notices); DP(tx_chained); DP(fanout_reused); DP(bell_rings); DP(rx_tagged);
 	DP(tx_pkts); DP(tx_retries); DP(stale_ranges); DP(workers); DP(rx_handoff);
-	DP(handoff_drops);
+	DP(handoff_drops); DP(fanout_kept); DP(frames_held);
 #undef DP
 	return o;
 }

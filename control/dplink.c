@@ -77,6 +77,7 @@ int ctl_dplink_open(struct ctl *c)
 	};
 	uint64_t bytes;
 	void *region;
+	uint32_t frames;
 	int rc;
 
 	if ((rc = pfs_shm_attach(c->cfg.segment, PFS_SHM_CONTROL, &p, &c->shm)) < 0) {
@@ -86,7 +87,11 @@ int ctl_dplink_open(struct ctl *c)
 		return rc;
 	}
 	region = pfs_shm_cache(c->shm, &bytes);
-	if ((rc = pfs_cache_open(region, bytes, true, &c->cache)) < 0) {
+	/* Frames the dataplane receives into (kept chunks stay there): by
+	 * default an eighth of the cache, at most 32 MB. */
+	frames = c->cfg.rx_frames >= 0 ? (uint32_t)c->cfg.rx_frames :
+		 (uint32_t)(bytes / 8 / PFS_CACHE_FRAME < 16384 ? bytes / 8 / PFS_CACHE_FRAME : 16384);
+	if ((rc = pfs_cache_open(region, bytes, frames, true, &c->cache)) < 0) {
 		pfs_log(PFS_LOG_ERR, "cache in %s: %s", c->cfg.segment, strerror(-rc));
 		goto err_detach;
 	}

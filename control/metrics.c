@@ -171,6 +171,10 @@ static void dataplane(FILE *f, struct ctl *c)
 	    "full ring.", (double)d->tx_retries);
 	one(f, "pfs_relay_dataplane_fanout_chunks_total", "counter", "Chunks stored and relayed "
 	    "by the dataplane itself.", (double)d->fanout_chunks);
+	one(f, "pfs_relay_dataplane_fanout_kept_total", "counter", "Of those, kept in the frame "
+	    "they came in (no copy into the cache).", (double)d->fanout_kept);
+	one(f, "pfs_relay_dataplane_frames_held", "gauge", "Receive frames the cache keeps "
+	    "chunks in.", (double)d->frames_held);
 	one(f, "pfs_relay_dataplane_workers", "gauge", "Polling lcores of the dataplane.",
 	    (double)d->workers);
 	one(f, "pfs_relay_dataplane_handoffs_total", "counter", "Chunks handed from the worker "

@@ -137,6 +137,7 @@ struct dp_opts {
 	bool no_csum_check;             /* trust UDP checksums (partial ones from virtual NICs) */
 	bool no_local_fanout;           /* every chunk goes through pfs-control */
 	bool no_rx_reuse;               /* never send a received frame on as a copy */
+	bool no_rx_keep;                /* copy chunks into the cache, never keep frames */
 	bool no_tx_csum;                /* sum checksums here even if the port can */
 	uint32_t idle_sleep_us;         /* sleep this long when idle (0: busy-poll) */
 	uint32_t tx_retry_us;           /* how long a full TX ring is retried */
@@ -151,6 +152,26 @@ struct dp_opts {
 
 struct dp_verifier;
 struct rte_ring;
+
+/* The cache's frames, which the RX queues receive into (frames.c): a chunk
+ * from a parent may stay in the frame it came in as the cache's copy.
+ * Shared by every worker; held[] and owner[] are written by the worker that
+ * keeps a frame (it alone has it: it came from the pool) and cleared by
+ * worker 0's release scan. */
+struct dp_frame_owner {
+	int32_t fi;
+	uint32_t gen, idx, entry;       /* the chunk and its map entry */
+};
+
+struct dp_frames {
+	struct rte_mempool *pool;       /* the RX queues' */
+	uint8_t *base;
+	uint32_t n;
+	uint32_t budget;                /* frames the cache may hold; the rest feed RX */
+	_Atomic uint32_t nheld;
+	struct rte_mbuf *_Atomic *held; /* [n]: a frame's mbuf while the cache holds it */
+	struct dp_frame_owner *owner;   /* [n] */
+};
 
 /* A cache file's reference count for the mbufs chained to its chunks, one
  * per cache line: two workers relaying two files must not share one (each
@@ -181,6 +202,7 @@ struct dp {
 	struct pfs_dp_stats own_stats;
 	struct rte_mempool *pool;       /* packets and header mbufs */
 	struct rte_mempool *ext_pool;   /* payload mbufs attached to the cache */
+	struct dp_frames *frames;       /* NULL: chunks are copied into the cache */
 	struct dp_shinfo *shinfo;       /* [PFS_CACHE_FILES] */
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */
@@ -259,6 +281,20 @@ void dp_tx_reset_children(struct dp *d);
 unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
 		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum,
 		     struct rte_mbuf *in);
+
+/* frames.c */
+int dp_frames_init(struct dp *d, const char *driver, uint32_t need, int socket);
+bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte_mbuf *m,
+		    const uint8_t *payload, uint32_t len);
+void dp_frames_release(struct dp *d);
+void dp_frames_close(struct dp *d);
+struct rte_mempool *dp_frames_pool(const struct dp *d);  /* the RX queues', or NULL */
+/* Is p in a frame (a chunk kept there, when the cache gave p as its room)? */
+static inline bool dp_frames_kept(const struct dp *d, const uint8_t *p)
+{
+	return d->frames && p >= d->frames->base &&
+	       p < d->frames->base + (uint64_t)d->frames->n * PFS_CACHE_FRAME;
+}
 
 /* fanout.c */
 void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m);

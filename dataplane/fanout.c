@@ -10,8 +10,9 @@
  *
  *   signed file: SHA-256/128 of the payload against its digest (verify.c);
  *     a mismatch goes to pfs-control, stored and relayed nowhere
- *   copy payload into the cache file's reserved room   (one copy, kept for
- *                                                        repairs and later waves)
+ *   keep the frame it came in as the cache's copy     (frames.c: no copy;
+ *     or copy payload into the file's reserved room      kept for repairs
+ *                                                        and later waves)
  *   payload checksum sum from the sender's UDP checksum (no pass over it)
  *   first child: the received frame, restamped         (no mbuf, no copy)
  *   other child slots: header mbuf stamped from the     (one bulk allocation
@@ -227,7 +228,13 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 		d->st->fanout_bad_digest++;
 		return DP_FANOUT_PASS;  /* the engine counts it against the parent */
 	}
-	memcpy(dst, dh + 1, len);
+	/* Kept in the frame it came in (frames.c), or copied into the room
+	 * reserved for it; a chunk kept already (a resend) is left as it was
+	 * stored, as the engine keeps the first copy of a chunk. */
+	if (dp_frames_keep(d, f->fi, cf->gen, idx, m, (const uint8_t *)(dh + 1), len))
+		dst = (uint8_t *)(uintptr_t)(dh + 1);
+	else if (!dp_frames_kept(d, dst))
+		memcpy(dst, dh + 1, len);
 	crc = rte_be_to_cpu_32(dh->crc32c);
 	sum = d->tx_csum ? 0 : payload_sum(ip, udp, dst, len);        /* the port sums it */
 	for (unsigned live = f->live; live; live &= live - 1) {        /* set bits only */
@@ -244,7 +251,8 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	/* When the frame the chunk came in has its payload where the first
 	 * child's copy has it (no IP options, as many VLAN tags), that child
 	 * gets it, restamped, instead of a new mbuf and a copy. */
-	in = n && d->rx_reuse && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+	in = n && d->rx_reuse && (RTE_MBUF_DIRECT(m) || m->pool == dp_frames_pool(d)) &&
+	     rte_mbuf_refcnt_read(m) == 1 + (dst == (const uint8_t *)(dh + 1)) &&
 	     (const uint8_t *)(dh + 1) == rte_pktmbuf_mtod(m, const uint8_t *) + t[0]->hlen ?
 	     m : NULL;
 	/* Out of mbufs: none sent, the engine sends them instead. */

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pfs-dataplane [EAL options] -- [--segment PATH] [--port N]\n"
 		   "         [--child-rate MBIT] [--child-burst N] [--no-zero-copy]\n"
 		   "         [--no-crc-check] [--no-local-fanout] [--max-frame BYTES]\n"
-		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse]\n"
+		   "         [--force-zero-copy] [--copybreak BYTES] [--no-rx-reuse] [--no-rx-keep]\n"
 		   "         [--idle-sleep-us US] [--no-csum-check] [--vlan VID[.VID]]\n"
 		   "         [--tx-retry-us US] [--no-tx-csum-offload] [--workers N]\n"
 		   "         [--log-json] [--log-level LEVEL]\n"
@@ -66,6 +66,9 @@ static void usage(FILE *f)
 		   "                    add up to at most BYTES (default 4096; 0: always chain)\n"
 		   "  --no-rx-reuse     build every copy; by default a received chunk's frame\n"
 		   "                    is sent on to the first child (not on net_af_xdp)\n"
+		   "  --no-rx-keep      copy every chunk from a parent into the cache; by\n"
+		   "                    default the port receives into the cache's frames and\n"
+		   "                    a chunk stays in the frame it came in (not on net_af_xdp)\n"
 		   "  --idle-sleep-us US after %d loops with nothing to do, sleep US\n"
 		   "                    microseconds per loop until work comes (default 0:\n"
 		   "                    busy-poll the core; for a host whose cores are shared)\n"
@@ -103,6 +106,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		{ "force-zero-copy", no_argument, NULL, 'Z' },
 		{ "copybreak", required_argument, NULL, 'C' },
 		{ "no-rx-reuse", no_argument, NULL, 'R' },
+		{ "no-rx-keep", no_argument, NULL, 'K' },
 		{ "idle-sleep-us", required_argument, NULL, 'I' },
 		{ "vlan", required_argument, NULL, 'V' },
 		{ "tx-retry-us", required_argument, NULL, 'T' },
@@ -134,6 +138,7 @@ static int parse_args(struct dp_opts *o, int argc, char **argv)
 		case 'Z': o->force_zero_copy = true; break;
 		case 'f': o->no_local_fanout = true; break;
 		case 'R': o->no_rx_reuse = true; break;
+		case 'K': o->no_rx_keep = true; break;
 		case 'O': o->no_tx_csum = true; break;
 		case 'J': o->log_json = true; break;
 		case 'L':
@@ -219,7 +224,7 @@ static int attach_segment(struct dp *d)
 		return rc;
 	}
 	region = pfs_shm_cache(d->shm, &bytes);
-	while ((rc = pfs_cache_open(region, bytes, false, &d->cache)) == -ENODATA && !dp_stop)
+	while ((rc = pfs_cache_open(region, bytes, 0, false, &d->cache)) == -ENODATA && !dp_stop)
 		usleep(100000);
 	if (rc < 0) {
 		pfs_shm_detach(d->shm);
@@ -312,6 +317,7 @@ static void housekeeping(struct dp *d)
 		atomic_store(&f->inflight,
 			     (uint32_t)(rte_mbuf_ext_refcnt_read(&d->shinfo[i].s) - 1));
 	}
+	dp_frames_release(d);           /* frames whose chunk is gone */
 }
 
 /* The loop polls without pause, as a DPDK lcore does. With

@@ -129,6 +129,11 @@ int dp_port_init(struct dp *d)
 	 * sent back out they never return to its fill ring; after 2048 the
 	 * port receives nothing more (tests/site/test_appliance.py). */
 	d->rx_reuse = !d->o.no_rx_reuse && strcmp(info.driver_name, "net_af_xdp") != 0;
+	/* The cache registered with DPDK before any pool is laid on it. */
+	dma_setup(d, &info);
+	if ((rc = dp_frames_init(d, info.driver_name,
+				 (RX_DESC + DP_BURST * 4) * d->o.workers, socket)) < 0)
+		return rc;
 	if (d->chain && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	/* The NIC computes what we send's IPv4 and UDP checksums where it
@@ -168,13 +173,12 @@ int dp_port_init(struct dp *d)
 		goto fail;
 	for (uint16_t q = 0; q < d->o.workers; q++)
 		if ((rc = rte_eth_rx_queue_setup(d->port, q, RX_DESC, (unsigned)socket, NULL,
-						 d->pool)) < 0 ||
+						 d->frames ? dp_frames_pool(d) : d->pool)) < 0 ||
 		    (rc = rte_eth_tx_queue_setup(d->port, q, TX_DESC, (unsigned)socket, NULL)) < 0)
 			goto fail;
 	if ((rc = rte_eth_dev_start(d->port)) < 0)
 		goto fail;
 	rte_eth_macaddr_get(d->port, &d->mac);
-	dma_setup(d, &info);
 	if (d->chain)
 		pfs_log(PFS_LOG_INFO, "port %u (%s) up, payloads zero-copy (chained mbufs) "
 		        "above %u bytes of copies per chunk%s%s", d->port, info.driver_name,
@@ -201,6 +205,7 @@ void dp_port_close(struct dp *d)
 					  (uint64_t)(uintptr_t)d->dma_region, d->dma_bytes);
 		rte_eth_dev_close(d->port);
 	}
+	dp_frames_close(d);
 	if (d->iova_va)
 		rte_extmem_unregister(d->dma_region, d->dma_bytes);
 	rte_free(d->shinfo);

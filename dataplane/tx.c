@@ -167,6 +167,11 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 	uint64_t bytes = 0;
 	unsigned built = in ? n - 1 : n;        /* copies that need mbufs */
 	bool chain = d->chain && len * built > d->o.copybreak;
+	/* Copies are made from the received frame while it is in the cache
+	 * (just checked) and cannot leave before they are made (no flush in
+	 * between): a chunk kept in a frame earlier (a resend) is cold. */
+	const uint8_t *src = in && d->ntx + n <= RTE_DIM(d->txq) ?
+			     rte_pktmbuf_mtod(in, const uint8_t *) + t[0]->hlen : payload;
 
 	if (n > PFS_FANOUT_SLOTS || (built && rte_pktmbuf_alloc_bulk(d->pool, h, built) != 0)) {
 		d->st->mbuf_drops += n;
@@ -225,7 +230,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 			h[k]->next = p[k];
 			h[k]->nb_segs = 2;
 		} else {
-			memcpy(frame + t[k]->hlen, payload, len);
+			memcpy(frame + t[k]->hlen, src, len);
 			h[k]->data_len = (uint16_t)flen;
 		}
 		h[k]->pkt_len = flen;

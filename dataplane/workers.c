@@ -55,6 +55,7 @@ static bool folded(size_t off)
 	       off != offsetof(struct pfs_dp_stats, started_ns) &&
 	       off != offsetof(struct pfs_dp_stats, bell_rings) &&
 	       off != offsetof(struct pfs_dp_stats, neighbours) &&
+	       off != offsetof(struct pfs_dp_stats, frames_held) &&
 	       off != offsetof(struct pfs_dp_stats, workers);
 }
 

@@ -6,61 +6,49 @@
  * file only between the writer publishing it (state store, release) and the
  * engine telling it which chunks exist (through the ring, which orders).
  */
-#include "pfs_cache.h"
+#include "cache_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_MAGIC 0x3230304843534650ull      /* "PFSCH002" */
-
-struct cache_hdr {
-	uint64_t magic;
-	uint64_t bytes;
-	uint32_t extent_size, nextents;
-	uint64_t data_off;
-	uint64_t clock;
-	uint64_t evictions, hits, misses;
-	uint8_t pad[8];
-};
-
-struct pfs_cache {
-	uint8_t *base;
-	struct cache_hdr *h;
-	uint16_t *owner;                        /* [nextents] */
-	struct pfs_cache_file *files;           /* [PFS_CACHE_FILES] */
-	uint8_t *data;
-	bool writer;
-	uint32_t free_hint;
-};
+#define CACHE_MAGIC 0x3330304843534650ull      /* "PFSCH003" */
 
 static uint64_t align64(uint64_t v) { return (v + 63) & ~63ull; }
 
-static int layout(struct pfs_cache *c, uint64_t bytes, struct cache_hdr *want)
+/* The layout of bytes with frames frames at the end (-EINVAL if it leaves
+ * fewer than two extents). */
+static int layout(uint64_t bytes, uint32_t frames, struct cache_hdr *want)
 {
 	uint64_t fixed = align64(sizeof(struct cache_hdr)) +
 			 align64(sizeof(struct pfs_cache_file) * PFS_CACHE_FILES);
-	uint64_t n;
+	uint64_t fbytes = (uint64_t)frames * PFS_CACHE_FRAME, n;
 
 	memset(want, 0, sizeof(*want));
-	if (bytes < fixed + 2ull * PFS_CACHE_EXTENT)
+	if (frames >= 1u << (32 - PFS_CACHE_MAP_OFF_BITS) ||
+	    bytes < fixed + fbytes + 2ull * PFS_CACHE_EXTENT + 8192)
 		return -EINVAL;
 	/* Each extent costs its bytes and a 2-byte owner word; data stays
 	 * page-aligned so a chunk never straddles more pages than it must. */
-	n = (bytes - fixed - 4096) / (PFS_CACHE_EXTENT + 2);
+	n = (bytes - fixed - fbytes - 8192) / (PFS_CACHE_EXTENT + 2);
 	if (n > UINT16_MAX - 1)
 		n = UINT16_MAX - 1;
+	if (n < 2)
+		return -EINVAL;
 	want->magic = CACHE_MAGIC;
 	want->bytes = bytes;
 	want->extent_size = PFS_CACHE_EXTENT;
 	want->nextents = (uint32_t)n;
 	want->data_off = (fixed + align64(n * 2) + 4095) & ~4095ull;
-	(void)c;
+	want->nframes = frames;
+	want->frames_off = frames ? want->data_off + n * PFS_CACHE_EXTENT : 0;
 	return 0;
 }
 
-int pfs_cache_open(void *region, uint64_t bytes, bool writer, struct pfs_cache **out)
+int pfs_cache_open(void *region, uint64_t bytes, uint32_t frames, bool writer,
+		   struct pfs_cache **out)
 {
+	const struct cache_hdr *h = region;
 	struct pfs_cache *c;
 	struct cache_hdr want;
 	int rc;
@@ -68,14 +56,18 @@ int pfs_cache_open(void *region, uint64_t bytes, bool writer, struct pfs_cache *
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	if ((rc = layout(c, bytes, &want)) < 0)
+	/* A reader takes the frame count the writer laid out. */
+	if (!writer && __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == CACHE_MAGIC)
+		frames = h->nframes;
+	if ((rc = layout(bytes, frames, &want)) < 0)
 		goto err;
 	c->base = region;
 	c->h = region;
 	c->writer = writer;
 	if (c->h->magic != CACHE_MAGIC || c->h->bytes != want.bytes ||
 	    c->h->extent_size != want.extent_size || c->h->nextents != want.nextents ||
-	    c->h->data_off != want.data_off) {
+	    c->h->data_off != want.data_off || c->h->nframes != want.nframes ||
+	    c->h->frames_off != want.frames_off) {
 		if (!writer) {
 			rc = -ENODATA;
 			goto err;
@@ -89,6 +81,7 @@ int pfs_cache_open(void *region, uint64_t bytes, bool writer, struct pfs_cache *
 	c->owner = (uint16_t *)((uint8_t *)c->files +
 				align64(sizeof(struct pfs_cache_file) * PFS_CACHE_FILES));
 	c->data = c->base + c->h->data_off;
+	c->frames = c->h->nframes ? c->base + c->h->frames_off : NULL;
 	*out = c;
 	return 0;
 err:
@@ -108,15 +101,22 @@ struct pfs_cache_file *pfs_cache_file(const struct pfs_cache *c, int fi)
 	return &c->files[fi];
 }
 
+static void free_extent(struct pfs_cache *c, int fi, uint32_t e)
+{
+	if (e < c->h->nextents && c->owner[e] == fi + 1)
+		c->owner[e] = 0;
+}
+
 static void free_extents(struct pfs_cache *c, int fi)
 {
 	struct pfs_cache_file *f = &c->files[fi];
 
-	for (uint32_t i = 0; i < f->nexts; i++) {
-		if (f->ext[i] < c->h->nextents && c->owner[f->ext[i]] == fi + 1)
-			c->owner[f->ext[i]] = 0;
-	}
+	for (uint32_t i = 0; i < f->nexts; i++)
+		free_extent(c, fi, f->ext[i]);
+	for (uint32_t i = 0; i < f->nmap && i < PFS_CACHE_MAP_EXTENTS; i++)
+		free_extent(c, fi, f->map_ext[i]);
 	f->nexts = 0;
+	f->nmap = 0;
 }
 
 void pfs_cache_drop(struct pfs_cache *c, int fi)
@@ -152,7 +152,7 @@ static int lru_victim(const struct pfs_cache *c, int keep)
 	return best;
 }
 
-static int alloc_extent(struct pfs_cache *c, int fi)
+int cache_alloc_extent(struct pfs_cache *c, int fi)
 {
 	for (;;) {
 		for (uint32_t n = 0; n < c->h->nextents; n++) {
@@ -241,7 +241,7 @@ static uint8_t *locate(struct pfs_cache *c, int fi, uint64_t off, bool alloc)
 	if (e >= PFS_CACHE_FILE_EXTENTS)
 		return NULL;
 	while (alloc && f->nexts <= e) {
-		int x = alloc_extent(c, fi);
+		int x = cache_alloc_extent(c, fi);
 		if (x < 0)
 			return NULL;
 		/* The dataplane may read nexts concurrently: publish ext[] first. */
@@ -268,13 +268,17 @@ int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data,
 		/* One piece per chunk: chunks are contiguous, extents are not. */
 		size_t room = f->chunk_size - off % f->chunk_size;
 		size_t n = len < room ? len : room;
-		uint8_t *dst = locate(c, fi, off, true);
+		uint8_t *dst;
 
-		if (!dst)
-			return -ENOSPC;
-		if (dst != p)           /* the bytes are there already: a chunk the
+		/* Not over the dataplane's copy in the frame it came in. */
+		if (cache_map_overwrite(c, f, (uint32_t)(off / f->chunk_size), p,
+					(uint32_t)(off % f->chunk_size))) {
+			if (!(dst = locate(c, fi, off, true)))
+				return -ENOSPC;
+			if (dst != p)   /* the bytes are there already: a chunk the
 					 * dataplane stored, reported as held */
-			memcpy(dst, p, n);
+				memcpy(dst, p, n);
+		}
 		p += n;
 		off += n;
 		len -= n;
@@ -339,7 +343,9 @@ int pfs_cache_reserve(struct pfs_cache *c, int fi, uint64_t upto)
 		return 0;
 	if ((upto - 1) / f->chunk_size / f->chunks_per_ext >= PFS_CACHE_FILE_EXTENTS)
 		return -EFBIG;
-	return locate(c, fi, upto - 1, true) ? 0 : -ENOSPC;
+	if (!locate(c, fi, upto - 1, true))
+		return -ENOSPC;
+	return c->h->nframes ? cache_map_reserve(c, fi, (upto - 1) / f->chunk_size + 1) : 0;
 }
 
 uint64_t pfs_cache_reserved(const struct pfs_cache *c, int fi)
@@ -381,7 +387,8 @@ const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, 
 		if (f->size - off < f->chunk_size)
 			*len = (uint32_t)(f->size - off);
 	}
-	return locate((struct pfs_cache *)c, fi, off, false);
+	const uint8_t *kept = cache_mapped(c, f, idx);
+	return kept ? kept : locate((struct pfs_cache *)c, fi, off, false);
 }
 
 void pfs_cache_expect_size(struct pfs_cache *c, int fi, uint64_t size)
@@ -402,8 +409,9 @@ int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, s
 	while (len) {
 		size_t room = f->chunk_size - off % f->chunk_size;
 		size_t n = len < room ? len : room;
-		const uint8_t *src = locate((struct pfs_cache *)c, fi, off, false);
+		const uint8_t *src = cache_mapped(c, f, (uint32_t)(off / f->chunk_size));
 
+		src = src ? src + off % f->chunk_size : locate((struct pfs_cache *)c, fi, off, false);
 		if (!src)
 			return -ENODATA;
 		memcpy(p, src, n);
@@ -419,6 +427,7 @@ void pfs_cache_stats(const struct pfs_cache *c, struct pfs_cache_stats *o)
 	memset(o, 0, sizeof(*o));
 	o->bytes = (uint64_t)c->h->nextents * c->h->extent_size;
 	o->extents = c->h->nextents;
+	o->frames = c->h->nframes;
 	for (uint32_t e = 0; e < c->h->nextents; e++)
 		o->extents_used += c->owner[e] != 0;
 	o->used_bytes = (uint64_t)o->extents_used * c->h->extent_size;

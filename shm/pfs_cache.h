@@ -5,7 +5,17 @@
  * region. Each file's extents hold a whole number of its chunks, so a chunk
  * is always contiguous: the dataplane sends it straight from the segment.
  *
- *   header | extent owners | file table | extent 0 | extent 1 | ...
+ *   header | file table | extent owners | extent 0 | extent 1 | ... | frames
+ *
+ * Frames (docs/appliance.md 3.3): buffers the dataplane receives frames
+ * into (its RX mbuf pool's memory). A chunk received from a parent may
+ * stay in the frame it came in, kept as the cache's copy, instead of being
+ * copied into the file's extents: the file's chunk map (extents of 32-bit
+ * entries, allocated with its reservation) says in which frame and where.
+ * Every reader goes through pfs_cache_chunk()/pfs_cache_read(), which look
+ * in the map first. The dataplane writes map entries (release) and gives a
+ * frame back to its pool once the entry no longer names it (the file was
+ * dropped, or control wrote other bytes over that chunk).
  *
  * Ownership: the control process is the only writer of the table and the
  * allocator (it fetches from upstream and stores received chunks); the
@@ -28,6 +38,16 @@
 #define PFS_CACHE_FILE_EXTENTS  2048
 #define PFS_CACHE_EXTENT        (1u << 20)
 #define PFS_CACHE_NAME_MAX      255
+#define PFS_CACHE_FRAME         2048    /* a frame's buffer: headroom, headers, payload */
+#define PFS_CACHE_MAP_EXTENTS   8       /* a file's map: 8 x 256 Ki chunks */
+#define PFS_CACHE_MAP_PER_EXT   (PFS_CACHE_EXTENT / 4)
+#define PFS_CACHE_MAP_OFF_BITS  11      /* a map entry: frame << 11 | payload offset */
+
+/* The map entry of a chunk kept in frame at byte off of it (off != 0). */
+static inline uint32_t pfs_cache_map_entry(uint32_t frame, uint32_t off)
+{
+	return frame << PFS_CACHE_MAP_OFF_BITS | off;
+}
 
 enum pfs_cache_state {
 	PFS_CF_FREE = 0,
@@ -52,7 +72,8 @@ struct pfs_cache_file {
 					 * of a file in the same slot has other
 					 * bytes under the same key (the dataplane
 					 * keys what it computes per chunk on it) */
-	uint32_t pad;
+	uint32_t nmap;                  /* map extents allocated (release-published) */
+	uint32_t map_ext[PFS_CACHE_MAP_EXTENTS];
 	uint8_t sha256[32];
 	char model[33];
 	char path[PFS_CACHE_NAME_MAX + 1];
@@ -62,6 +83,7 @@ struct pfs_cache_file {
 struct pfs_cache_stats {
 	uint64_t bytes, used_bytes;
 	uint32_t extents, extents_used;
+	uint32_t frames;
 	uint32_t files, files_complete;
 	uint64_t evictions, hits, misses;
 };
@@ -69,9 +91,11 @@ struct pfs_cache_stats {
 struct pfs_cache;
 
 /* Open the cache laid out in region[bytes]; the writer (control process)
- * formats it when it is new or was laid out for another size, a reader
- * (dataplane) never formats: -ENODATA until the writer has. */
-int pfs_cache_open(void *region, uint64_t bytes, bool writer, struct pfs_cache **out);
+ * formats it, with frames frames, when it is new or was laid out for
+ * another size or frame count; a reader (dataplane) takes the writer's
+ * layout (frames ignored) and never formats: -ENODATA until the writer has. */
+int pfs_cache_open(void *region, uint64_t bytes, uint32_t frames, bool writer,
+		   struct pfs_cache **out);
 void pfs_cache_close(struct pfs_cache *c);
 
 /* Writer side. */
@@ -111,6 +135,19 @@ struct pfs_cache_file *pfs_cache_file(const struct pfs_cache *c, int fi);
 const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, uint32_t *len);
 /* Read len bytes at off (they must be stored). */
 int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, size_t len);
+/* The frames (NULL if none), *n of PFS_CACHE_FRAME bytes each. */
+uint8_t *pfs_cache_frames(const struct pfs_cache *c, uint32_t *n);
+/* Dataplane: the map entry of chunk idx of file fi, to store a frame in
+ * (release), or NULL if the file is not filling or has no map that far. */
+_Atomic uint32_t *pfs_cache_map_slot(const struct pfs_cache *c, int fi, uint32_t idx);
+/* Does chunk idx of file fi, generation gen, still keep entry? (A frame
+ * whose chunk is gone goes back to the dataplane's pool.) */
+bool pfs_cache_keeps(const struct pfs_cache *c, int fi, uint32_t gen, uint32_t idx,
+		     uint32_t entry);
+/* Every chunk kept in a frame, to fn (a restarted dataplane must not
+ * receive into them): its file, generation, index and map entry. */
+typedef void pfs_cache_kept_fn(void *ctx, int fi, uint32_t gen, uint32_t idx, uint32_t entry);
+void pfs_cache_each_kept(const struct pfs_cache *c, pfs_cache_kept_fn *fn, void *ctx);
 void pfs_cache_stats(const struct pfs_cache *c, struct pfs_cache_stats *out);
 void pfs_cache_count_hit(struct pfs_cache *c, int fi);
 void pfs_cache_count_miss(struct pfs_cache *c);

@@ -58,6 +58,9 @@ struct pfs_dp_stats {
 	uint64_t rx_handoff;            /* checked chunks handed to the worker owning
 					 * their hierarchy (--workers) */
 	uint64_t handoff_drops;         /* ... or a neighbour's address: its ring was full */
+	uint64_t fanout_kept;           /* of fanout_chunks: kept in the frame they came
+					 * in (no copy into the cache) */
+	uint64_t frames_held;           /* frames the cache keeps chunks in (gauge) */
 	uint64_t workers;               /* polling lcores (gauge) */
 	uint64_t xdp_maps;
 	uint64_t xdp[PFS_DP_XDP_STATS];

@@ -98,7 +98,7 @@ static int attach(const char *seg, struct pfs_shm **s, struct pfs_cache **cache)
 	}
 	void *region = pfs_shm_cache(*s, &bytes);       /* sets bytes: not in the call */
 
-	if ((rc = pfs_cache_open(region, bytes, true, cache)) < 0) {
+	if ((rc = pfs_cache_open(region, bytes, 0, true, cache)) < 0) {
 		fprintf(stderr, "dp_restart_ctl: cache: %s\n", strerror(-rc));
 		pfs_shm_detach(*s);
 		return -1;

@@ -108,10 +108,12 @@ def add_bad_frames(frames):
     return frames + [bytes(bad_crc), bytes(ttl), bytes(port), bytes(auth)]
 
 
-def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=(), queues=1):
+def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=(), queues=1, segment=None,
+          keep_segment=False):
     """One run; with queues > 1, a worker per queue (--workers), each queue
-    its own trace (in-Q.pcap) and capture: the captures' frames, a list."""
-    seg = "/dev/shm/pfs-frames-%d-%s" % (os.getpid(), tag)
+    its own trace (in-Q.pcap) and capture: the captures' frames, a list.
+    segment/keep_segment: a run that leaves its segment to the next."""
+    seg = segment or "/dev/shm/pfs-frames-%d-%s" % (os.getpid(), tag)
     out = os.path.join(work, tag + ".pcap")
     vdev = "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (os.path.join(work, "in.pcap"), out)
     if queues > 1:
@@ -139,7 +141,7 @@ def relay(work, tag, chunk, size, nframes, dp_args, ctl_args=(), queues=1):
         except subprocess.TimeoutExpired:
             dp.kill()
             dlog = dp.communicate()[0]
-        if os.path.exists(seg):
+        if os.path.exists(seg) and not keep_segment:
             os.unlink(seg)
     expect(ctl.returncode == 0, "%s: pfs-relayctl: %s %s" % (tag, cerr.strip(), dlog[-500:]))
     expect(dp.returncode == 0, "%s: pfs-dataplane exited %s: %s" % (tag, dp.returncode,

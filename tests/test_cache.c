@@ -58,9 +58,9 @@ Test(cache, reader_waits_for_the_writer_to_format)
 	struct pfs_cache *r, *w;
 
 	make_region(4);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), -ENODATA);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &w), 0);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, &r), -ENODATA);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, &r), 0);
 	pfs_cache_close(r);
 	pfs_cache_close(w);
 }
@@ -74,7 +74,7 @@ Test(cache, chunks_are_contiguous_and_read_back)
 	int fi;
 
 	make_region(8);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &c), 0);
 	fi = pfs_cache_create(c, 0x1122, "cp-8845", "fw/a.bin", 1408);
 	cr_assert_geq(fi, 0);
 	cr_assert_eq(fill(c, fi, size, 3), 0);
@@ -102,14 +102,14 @@ Test(cache, complete_files_survive_a_reopen_partial_ones_are_dropped)
 	int a, b;
 
 	make_region(4);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &c), 0);
 	a = pfs_cache_create(c, 1, "m", "done.bin", 1408);
 	cr_assert_eq(fill(c, a, 5000, 1), 0);
 	cr_assert_eq(pfs_cache_complete(c, a, 5000, sha0), 0);
 	b = pfs_cache_create(c, 2, "m", "half.bin", 1408);
 	cr_assert_eq(fill(c, b, 3000, 2), 0);
 	pfs_cache_close(c);                     /* the control process restarts */
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &c), 0);
 	cr_assert_eq(pfs_cache_drop_partial(c), 1);
 	cr_assert_eq(pfs_cache_find(c, "m", "done.bin"), a);
 	cr_assert_eq(pfs_cache_find(c, "m", "half.bin"), -ENOENT);
@@ -127,7 +127,7 @@ Test(cache, least_recently_used_is_evicted_never_pinned_or_in_flight)
 	int f[16];
 
 	make_region(4);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &c), 0);
 	pfs_cache_stats(c, &st);
 	cr_assert(st.extents >= 4 && st.extents <= 16, "%u extents", st.extents);
 	/* One extent per file: fill the cache. */
@@ -168,15 +168,15 @@ Test(cache, bad_requests_are_refused)
 	int fi;
 
 	make_region(4);
-	cr_assert_eq(pfs_cache_open(region, 1000, true, &c), -EINVAL);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, &c), 0);
+	cr_assert_eq(pfs_cache_open(region, 1000, 0, true, &c), -EINVAL);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &c), 0);
 	cr_assert_eq(pfs_cache_create(c, 1, "m", "x", 0), -EINVAL);
 	cr_assert_eq(pfs_cache_create(c, 1, "m", "x", EXT + 1), -EINVAL);
 	fi = pfs_cache_create(c, 1, "m", "x", 1408);
 	cr_assert_eq(pfs_cache_write(c, fi, (uint64_t)PFS_CACHE_FILE_EXTENTS * EXT, "a", 1),
 		     -EFBIG);
 	cr_assert_eq(pfs_cache_complete(c, fi, 5000, sha0), -ENODATA);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, false, &r), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, &r), 0);
 	cr_assert_eq(pfs_cache_create(r, 2, "m", "y", 1408), -EPERM);
 	cr_assert_eq(pfs_cache_write(r, fi, 0, "a", 1), -EINVAL);
 	pfs_cache_close(r);
@@ -194,8 +194,8 @@ static int writer_reader_file(struct pfs_cache **w, struct pfs_cache **r, uint64
 	int fi;
 
 	make_region(8);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, true, w), 0);
-	cr_assert_eq(pfs_cache_open(region, region_bytes, false, r), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, r), 0);
 	fi = pfs_cache_create(*w, hier, "CP-7961G", path, 1408);
 	cr_assert_geq(fi, 0);
 	return fi;
@@ -252,6 +252,116 @@ Test(cache, write_of_bytes_in_place_moves_nothing)
 	}
 	cr_assert_eq(atomic_load(&pfs_cache_file(w, fi)->stored), 2 * 1408,
 		     "the prefix advances over bytes written in place");
+	pfs_cache_close(r);
+	pfs_cache_close(w);
+}
+
+/* A region of 12 extents and n frames, laid out by a writer with n frames
+ * and opened by a reader that does not say how many. */
+static void frames_region(uint32_t n, struct pfs_cache **w, struct pfs_cache **r)
+{
+	region_bytes = 12 * EXT + (uint64_t)n * PFS_CACHE_FRAME;
+	region = calloc(1, region_bytes);
+	cr_assert_not_null(region);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, n, true, w), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, r), 0);
+}
+
+/* Frames come after the extents; a reader takes the writer's count; a
+ * writer with another count lays the cache out again (its files dropped,
+ * as for another size). */
+Test(cache, frames_are_laid_out_by_the_writer_and_found_by_the_reader)
+{
+	struct pfs_cache *w, *r;
+	uint8_t *fw, *fr;
+	uint32_t nw, nr;
+	int fi;
+
+	frames_region(64, &w, &r);
+	fw = pfs_cache_frames(w, &nw);
+	fr = pfs_cache_frames(r, &nr);
+	cr_assert_eq(nw, 64);
+	cr_assert_eq(nr, 64, "the reader found %u frames", nr);
+	cr_assert_eq(fw, fr);
+	cr_assert_leq(fw + 64 * PFS_CACHE_FRAME, (uint8_t *)region + region_bytes);
+	fi = pfs_cache_create(w, 7, "CP-8845", "fw/f.bin", 1408);
+	cr_assert_eq(pfs_cache_complete(w, fi, 0, sha0), 0);
+	struct pfs_cache_stats st;
+	pfs_cache_stats(w, &st);
+	cr_assert_eq(st.frames, 64);
+	cr_assert_leq((uint64_t)st.extents * EXT + 64 * PFS_CACHE_FRAME, region_bytes);
+	pfs_cache_close(r);
+	pfs_cache_close(w);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 64, true, &w), 0);
+	cr_assert_geq(pfs_cache_find(w, "CP-8845", "fw/f.bin"), 0, "same layout: the file stays");
+	pfs_cache_close(w);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 32, true, &w), 0);
+	cr_assert_eq(pfs_cache_find(w, "CP-8845", "fw/f.bin"), -ENOENT, "laid out again");
+	pfs_cache_close(w);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 1u << 21, true, &w), -EINVAL);
+}
+
+/* What the dataplane does with a chunk from a parent when it keeps it in
+ * the frame it came in: the map entry names the frame and the payload's
+ * offset in it. Every reader finds it there; control's WRITE_CHUNK of those
+ * very bytes writes nothing; other bytes written over it go to the extents
+ * and the entry is cleared (the dataplane then gives the frame back). */
+Test(cache, kept_chunks_are_read_from_their_frames)
+{
+	struct pfs_cache *w, *r;
+	uint8_t chunk[1408], back[5 * 1408], *frames;
+	uint32_t nframes, len;
+	_Atomic uint32_t *slot;
+	int fi;
+
+	frames_region(16, &w, &r);
+	frames = pfs_cache_frames(r, &nframes);
+	fi = pfs_cache_create(w, 9, "CP-8845", "fw/k.bin", 1408);
+	cr_assert_null(pfs_cache_map_slot(r, fi, 0), "a map before any reservation");
+	cr_assert_eq(pfs_cache_reserve(w, fi, 5 * 1408), 0);
+	/* Chunks 0, 2, 4 written by control, 1 and 3 kept in frames 5 and 11. */
+	for (uint32_t i = 0; i < 5; i += 2) {
+		pattern(chunk, sizeof(chunk), (uint64_t)i * 1408, 1);
+		cr_assert_eq(pfs_cache_write(w, fi, (uint64_t)i * 1408, chunk, sizeof(chunk)), 0);
+	}
+	for (uint32_t i = 1; i < 5; i += 2) {
+		uint32_t frame = i == 1 ? 5 : 11, off = 128 + 70;
+
+		pattern(frames + frame * PFS_CACHE_FRAME + off, 1408, (uint64_t)i * 1408, 1);
+		cr_assert_not_null(slot = pfs_cache_map_slot(r, fi, i));
+		cr_assert_eq(atomic_load(slot), 0, "a map entry not zeroed");
+		atomic_store(slot, pfs_cache_map_entry(frame, off));
+	}
+	cr_assert_eq(pfs_cache_chunk(r, fi, 3, &len), frames + 11 * PFS_CACHE_FRAME + 198);
+	cr_assert_eq(pfs_cache_read(w, fi, 0, back, sizeof(back)), 0);
+	pattern(chunk, sizeof(chunk), 0, 1);
+	for (uint32_t i = 0; i < 5; i++) {
+		uint8_t want[1408];
+		pattern(want, sizeof(want), (uint64_t)i * 1408, 1);
+		cr_assert_arr_eq(back + i * 1408, want, 1408, "chunk %u read back wrong", i);
+	}
+	/* Reported as held: its WRITE_CHUNK names the frame; no extent room is
+	 * written, the entry stays. */
+	const uint8_t *kept = pfs_cache_chunk(w, fi, 1, &len);
+	cr_assert_eq(pfs_cache_write(w, fi, 1408, kept, 1408), 0);
+	cr_assert_neq(atomic_load(pfs_cache_map_slot(r, fi, 1)), 0);
+	cr_assert_eq(atomic_load(&pfs_cache_file(w, fi)->stored), 2 * 1408, "the prefix advances");
+	/* Other bytes over chunk 3: to the extents, entry cleared. */
+	memset(chunk, 0xee, sizeof(chunk));
+	cr_assert_eq(pfs_cache_write(w, fi, 3 * 1408, chunk, sizeof(chunk)), 0);
+	cr_assert_eq(atomic_load(pfs_cache_map_slot(r, fi, 3)), 0);
+	cr_assert_eq(pfs_cache_read(r, fi, 3 * 1408, back, 1408), 0);
+	cr_assert_arr_eq(back, chunk, 1408);
+	/* An entry that names no frame, or runs past one, is not followed. */
+	atomic_store(pfs_cache_map_slot(r, fi, 3), pfs_cache_map_entry(16, 198));
+	cr_assert_eq(pfs_cache_read(r, fi, 3 * 1408, back, 1408), 0);
+	cr_assert_arr_eq(back, chunk, 1408, "followed an entry past the frames");
+	atomic_store(pfs_cache_map_slot(r, fi, 3), pfs_cache_map_entry(2, 700));
+	cr_assert_eq(pfs_cache_read(r, fi, 3 * 1408, back, 1408), 0);
+	cr_assert_arr_eq(back, chunk, 1408, "followed an entry whose chunk leaves the frame");
+	/* Dropped: its map goes with it. */
+	pfs_cache_drop(w, fi);
+	cr_assert_null(pfs_cache_map_slot(r, fi, 1));
 	pfs_cache_close(r);
 	pfs_cache_close(w);
 }

@@ -77,14 +77,29 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
             ctl_args = ["--echo"]
         write_pcap(trace, header, frames)
         got = nchunks - (bad_csum_idx is not None)     # what reaches the cache
+        ctl_args = ctl_args + ["--check-cache", content_path, "--drop-wait"]
         results = {}
         for tag, args in (("copied", ["--no-zero-copy"]),
                           ("chained", ["--force-zero-copy", "--copybreak", "0"]),
                           ("copybreak", ["--force-zero-copy"]),
                           ("no_reuse", ["--force-zero-copy", "--copybreak", "0",
-                                        "--no-rx-reuse"])):
+                                        "--no-rx-reuse"]),
+                          ("no_keep", ["--force-zero-copy", "--no-rx-keep"])):
             totals, out, mode = relay(work, tag, chunk, size, got, extra_dp_args + args,
                                       ctl_args)
+            # Every chunk read back from the cache as pfs-control reads it;
+            # each kept in the frame it came in, unless told not to or the
+            # frames are too small for its frames (jumbo).
+            kept = 0 if tag == "no_keep" or "--max-frame" in extra_dp_args else got
+            expect(totals["cache_same"] == got and totals["cache_differ"] == 0,
+                   "%s: cache holds %d chunks right, %d wrong, of %d" % (
+                       tag, totals["cache_same"], totals["cache_differ"], got))
+            expect(totals["fanout_kept"] == kept and totals["cache_kept"] == kept,
+                   "%s: %d chunks kept in frames, %d found so in the cache, want %d" % (
+                       tag, totals["fanout_kept"], totals["cache_kept"], kept))
+            expect(totals["frames_after_drop"] == 0,
+                   "%s: %d frames still held after the file was dropped" % (
+                       tag, totals["frames_after_drop"]))
             expect(mode == ("copied" if tag == "copied" else "zero-copy"),
                    "%s: dataplane used %s payloads" % (tag, mode))
             expect(totals["fanout_chunks"] == got and totals["fanout_tx"] == got * CHILDREN,
@@ -102,7 +117,8 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
                    "%s: %d received frames sent on, want %d" % (tag, totals["fanout_reused"],
                                                                reused))
             chained = {"copied": 0, "chained": got * built, "no_reuse": got * built,
-                       "copybreak": got * built if chunk * built > 4096 else 0}[tag]
+                       "copybreak": got * built if chunk * built > 4096 else 0,
+                       "no_keep": got * built if chunk * built > 4096 else 0}[tag]
             expect(abs(totals["tx_chained"] - chained) <= built,
                    "%s: %d copies chained, want %d" % (tag, totals["tx_chained"], chained))
             expect(totals["rx_bad_crc"] == 1 and totals["rx_ttl"] == 1 and
@@ -121,7 +137,8 @@ def run_case(chunk, size, extra_dp_args, mangle=None):
             check_frames(out, content, chunk, hier, bad_csum_idx, vlan)
             results[tag] = (out, totals)
         expect(results["copied"][0] == results["chained"][0] == results["copybreak"][0] ==
-               results["no_reuse"][0], "zero-copy frames differ from copied ones")
+               results["no_reuse"][0] == results["no_keep"][0],
+               "zero-copy frames differ from copied ones")
         return "%d chunks x %d children, all paths byte-identical, %d reports" % (
             nchunks, CHILDREN, results["chained"][1]["reports"])
 
@@ -529,6 +546,51 @@ def workers_case(chunk, size, args):
                                                             len(answered))
 
 
+def frames_restart_case(chunk, _size, _args):
+    """Chunks kept in frames outlive the dataplane that kept them: a new one
+    finds them in the cache's maps and takes their frames out of its pool
+    before the port gets any. Run 1 relays file A (every chunk kept). Run 2,
+    a new dataplane on the same segment, relays file B, more chunks than its
+    frames can keep: without the adoption, its port received B's chunks into
+    A's frames. A is then read back whole, as pfs-control reads it."""
+    frames = 3400               # twice what one worker's RX ring needs, and a little
+    with tempfile.TemporaryDirectory() as work:
+        seg = "/dev/shm/pfs-frames-%d-restart" % os.getpid()
+        trace, content_a = os.path.join(work, "in.pcap"), os.path.join(work, "a.bin")
+        size_a, size_b = chunk * 100 + 7, chunk * 2400
+        runs = []
+        try:
+            for name, path, size, content in (("a", "fw/a.bin", size_a, content_a),
+                                              ("b", "fw/b.bin", size_b, None)):
+                content = content or os.path.join(work, name + ".bin")
+                r = subprocess.run([GEN, "--out", trace, "--file-size", str(size),
+                                    "--chunk-size", str(chunk), "--path", path,
+                                    "--seed", str(len(runs) + 3), "--content", content],
+                                   capture_output=True, text=True)
+                expect(r.returncode == 0, "pfs-gen: %s" % r.stderr)
+                nchunks = len(read_pcap(trace)[1])
+                # The same --file-size both runs: the same cache layout.
+                runs.append((nchunks, relay(
+                    work, "restart-" + name, chunk, size_b, nchunks, ["--force-zero-copy"],
+                    ["--path", path, "--frames", str(frames), "--check-cache", content_a,
+                     "--check-path", "fw/a.bin"], segment=seg, keep_segment=True)[0]))
+        finally:
+            if os.path.exists(seg):
+                os.unlink(seg)
+        (na, ta), (nb, tb) = runs
+        expect(ta["fanout_kept"] == na and ta["cache_same"] == na,
+               "run 1: %d of %d chunks of A kept, %d read back right" % (
+                   ta["fanout_kept"], na, ta["cache_same"]))
+        expect(tb["fanout_chunks"] == nb and 0 < tb["fanout_kept"] < nb,
+               "run 2: %d of B's %d chunks relayed, %d kept: the frames did not run out" % (
+                   tb["fanout_chunks"], nb, tb["fanout_kept"]))
+        expect(tb["cache_same"] == na and tb["cache_differ"] == 0 and tb["cache_kept"] == na,
+               "after the restart A reads back %d chunks right, %d wrong, %d still kept, "
+               "of %d" % (tb["cache_same"], tb["cache_differ"], tb["cache_kept"], na))
+        return "A: %d chunks kept by the first dataplane, read back whole after the second " \
+               "relayed %d of B's (%d kept)" % (na, nb, tb["fanout_kept"])
+
+
 def main():
     cases = [(c[0], c[1], c[2], c[3:], lambda ch, sz, rest: run_case(ch, sz, *rest))
              for c in CASES] + [
@@ -538,6 +600,7 @@ def main():
         ("signed_digest_checked", 1408, 1408 * 20 + 99, [], digest_case),
         ("tx_ring_full_accounted", 1408, 1408 * 512, [], tx_full_case),
         ("control_restart_drops_old_ranges", 1408, 0, [], restart_case),
+        ("kept_frames_survive_dataplane_restart", 1408, 0, [], frames_restart_case),
         ("workers_handoff", 1408, 1408 * 64 + 100, [], workers_case),
         ("workers_neighbour_lost_then_owed", 1408, 1408 * 64 + 100, ["lost"], workers_case)]
     only = sys.argv[1:]         # names of cases to run; none: all
