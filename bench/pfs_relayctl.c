@@ -561,10 +561,11 @@ int main(int argc, char **argv)
 		return print_shard_paths(&o);
 	/* Room for the files, rounded to extents (and their chunk maps), plus
 	 * the cache's own tables; and frames for the dataplane to receive into,
-	 * enough to keep every chunk (its RX rings take 4096 more at most). */
+	 * enough to keep every chunk (each worker's RX ring, one per path when
+	 * there are several, takes 4096 more at most). */
 	if (o.frames < 0)
 		o.frames = (int64_t)((o.file_size + o.chunk_size - 1) / o.chunk_size * o.npaths) +
-			   4096;
+			   4096 * (int64_t)o.npaths;
 	p.cache_bytes = (o.file_size / PFS_CACHE_EXTENT + 5) * PFS_CACHE_EXTENT * o.npaths +
 			(8u << 20) + (uint64_t)o.frames * PFS_CACHE_FRAME;
 	if ((rc = pfs_shm_attach(o.segment, PFS_SHM_CONTROL, &p, &s)) < 0) {

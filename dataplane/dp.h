@@ -161,6 +161,7 @@ struct rte_ring;
 struct dp_frame_owner {
 	int32_t fi;
 	uint32_t gen, idx, entry;       /* the chunk and its map entry */
+	uint32_t wid;                   /* the worker that kept it */
 };
 
 struct dp_frames {
@@ -168,7 +169,7 @@ struct dp_frames {
 	uint8_t *base;
 	uint32_t n;
 	uint32_t budget;                /* frames the cache may hold; the rest feed RX */
-	_Atomic uint32_t nheld;
+	uint32_t adopted;               /* held from before this dataplane started */
 	struct rte_mbuf *_Atomic *held; /* [n]: a frame's mbuf while the cache holds it */
 	struct dp_frame_owner *owner;   /* [n] */
 };
@@ -203,6 +204,10 @@ struct dp {
 	struct rte_mempool *pool;       /* packets and header mbufs */
 	struct rte_mempool *ext_pool;   /* payload mbufs attached to the cache */
 	struct dp_frames *frames;       /* NULL: chunks are copied into the cache */
+	/* frames this worker kept (it alone counts them), and of them, those
+	 * worker 0's scan let go: no line all workers write per chunk */
+	uint32_t frames_kept;
+	_Atomic uint32_t frames_released;
 	struct dp_shinfo *shinfo;       /* [PFS_CACHE_FILES] */
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */

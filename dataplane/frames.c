@@ -18,8 +18,10 @@
  * pool before the port gets any.
  *
  * Bounded: the cache holds at most `budget` frames, all but what the RX
- * rings, the pool's caches and the bursts in flight need; past it, chunks
- * are copied into the file's extents, as without frames.
+ * rings, the pool's caches and the bursts in flight need, each worker its
+ * share (counted in its own struct dp: no line every worker writes per
+ * chunk); past it, chunks are copied into the file's extents, as without
+ * frames.
  */
 /* rte_pktmbuf_pool_create_extbuf() is still marked experimental in DPDK 22.11 */
 #define ALLOW_EXPERIMENTAL_API
@@ -52,7 +54,7 @@ static void mark_kept(void *ctx, int fi, uint32_t gen, uint32_t idx, uint32_t en
 		a->clashes++;
 		return;
 	}
-	a->fr->owner[frame] = (struct dp_frame_owner){ fi, gen, idx, entry };
+	a->fr->owner[frame] = (struct dp_frame_owner){ fi, gen, idx, entry, 0 };
 	a->found++;
 }
 
@@ -80,7 +82,7 @@ static int adopt(struct dp *d, struct dp_frames *fr)
 
 		if (frame < fr->n && fr->owner[frame].entry) {
 			atomic_store(&fr->held[frame], all[i]);
-			fr->nheld++;
+			fr->adopted++;
 		} else {
 			all[nfree++] = all[i];
 		}
@@ -89,10 +91,11 @@ static int adopt(struct dp *d, struct dp_frames *fr)
 	free(all);
 	pfs_log(PFS_LOG_INFO, "%u chunks kept in frames from before%s", a.found,
 		a.clashes ? " (and map entries naming a frame twice, ignored)" : "");
-	if (fr->nheld > fr->budget)
+	if (fr->adopted > fr->budget)
 		pfs_log(PFS_LOG_WARNING, "%u frames hold chunks, more than the %u the RX rings "
-			"leave (fewer workers before?): they stay the cache's", fr->nheld,
+			"leave (fewer workers before?): they stay the cache's", fr->adopted,
 			fr->budget);
+	d->frames_kept = fr->adopted;   /* worker 0's: its scan lets them go */
 	return 0;
 }
 
@@ -180,7 +183,8 @@ bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte
 	uint32_t frame, off, entry;
 
 	if (!fr || m->pool != fr->pool || m->nb_segs != 1 || rte_mbuf_refcnt_read(m) != 1 ||
-	    atomic_load_explicit(&fr->nheld, memory_order_relaxed) >= fr->budget)
+	    d->frames_kept - atomic_load_explicit(&d->frames_released, memory_order_relaxed) >=
+	    fr->budget / d->nworkers)
 		return false;
 	frame = (uint32_t)(((uint8_t *)m->buf_addr - fr->base) / PFS_CACHE_FRAME);
 	off = (uint32_t)(payload - (fr->base + (uint64_t)frame * PFS_CACHE_FRAME));
@@ -191,9 +195,9 @@ bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte
 	entry = pfs_cache_map_entry(frame, off);
 	/* The owner and the reference before the entry, the entry before
 	 * held[]: worker 0's scan, seeing held[], finds the entry naming it. */
-	fr->owner[frame] = (struct dp_frame_owner){ fi, gen, idx, entry };
+	fr->owner[frame] = (struct dp_frame_owner){ fi, gen, idx, entry, d->wid };
 	rte_mbuf_refcnt_update(m, 1);
-	atomic_fetch_add_explicit(&fr->nheld, 1, memory_order_relaxed);
+	d->frames_kept++;
 	atomic_store_explicit(slot, entry, memory_order_release);
 	atomic_store_explicit(&fr->held[frame], m, memory_order_release);
 	d->st->fanout_kept++;
@@ -203,6 +207,7 @@ bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte
 void dp_frames_release(struct dp *d)
 {
 	struct dp_frames *fr = d->frames;
+	uint64_t held = 0;
 
 	if (!fr)
 		return;
@@ -214,10 +219,15 @@ void dp_frames_release(struct dp *d)
 			continue;
 		fr->owner[f].entry = 0;
 		atomic_store_explicit(&fr->held[f], NULL, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&fr->nheld, 1, memory_order_relaxed);
+		if (o->wid < d->nworkers)
+			atomic_fetch_add_explicit(&d->all[o->wid]->frames_released, 1,
+						  memory_order_relaxed);
 		rte_pktmbuf_free(m);    /* back to the pool once its sends are done */
 	}
-	d->page->frames_held = atomic_load_explicit(&fr->nheld, memory_order_relaxed);
+	for (unsigned w = 0; w < d->nworkers; w++)
+		held += __atomic_load_n(&d->all[w]->frames_kept, __ATOMIC_RELAXED) -
+			atomic_load_explicit(&d->all[w]->frames_released, memory_order_relaxed);
+	d->page->frames_held = held;
 }
 
 /* After the port stopped: the frames keep their bytes (the cache's). */

@@ -116,6 +116,8 @@ int dp_workers_start(struct dp *d, struct dp **w)
 				goto fail;
 			memcpy(w[i], d, sizeof(*d));
 			w[i]->wid = i;
+			w[i]->frames_kept = 0;          /* the adopted ones are worker 0's */
+			atomic_store(&w[i]->frames_released, 0);
 			w[i]->queue = (uint16_t)i;
 			w[i]->st = &w[i]->own_stats;
 			w[i]->verifier = dp_verifier_new();

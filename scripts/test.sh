@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}     # per target; FUZZ_SECONDS=600 for a long run
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}     # per target; FUZZ_SECONDS=600 for a long run
 
 passed=0; failed=0; failures=()
 step() {        # step NAME CMD...: run one test step, record its verdict and time

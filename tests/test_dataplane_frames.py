@@ -510,7 +510,13 @@ def workers_case(chunk, size, args):
         totals, outs, _ = relay(work, "workers", chunk, size, n[0] + n[1],
                                 ["--no-zero-copy", "--log-json"] +
                                 (["--fault-drop-outbox", "2"] if lost else []),
-                                ["--path", paths[0], "--path", paths[1], "--echo"], queues=2)
+                                ["--path", paths[0], "--path", paths[1], "--echo",
+                                 "--drop-wait"], queues=2)
+        # Both workers kept their hierarchy's chunks in frames, and worker
+        # 0's scan gave every one back once the files were dropped.
+        expect(totals["fanout_kept"] == n[0] + n[1] and totals["frames_after_drop"] == 0,
+               "%d of %d chunks kept, %d frames held after the drop" % (
+                   totals["fanout_kept"], n[0] + n[1], totals["frames_after_drop"]))
         # datagrams control answers: each child's, but the first one lost
         answered = [ip for ip in kids] * (2 if lost else 1)
         if lost:
