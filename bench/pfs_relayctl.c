@@ -65,35 +65,13 @@
 #include "pfs_wire.h"
 #include "shard.h"
 #include "verify.h"
+#include "relayctl.h"
 
-#define RC_PATHS 8
+volatile sig_atomic_t rc_stop;
 
-struct rc_opts {
-	const char *segment, *model, *path, *verify, *check_cache, *check_path;
-	const char *paths[RC_PATHS];
-	unsigned npaths, shard_paths;
-	bool hash_cycles, echo, drop_wait;
-	uint32_t chunk_size, children, from, self;
-	uint64_t file_size, until_chunks;
-	int64_t frames;                 /* -1: room to keep every chunk of the files */
-	double warmup, seconds, timeout;
-};
+static void on_signal(int sig) { (void)sig; rc_stop = 1; }
 
-struct rc_counts {
-	uint64_t reports, reported_chunks, to_control;
-	uint64_t echoes;                /* datagrams queued for the dataplane to send */
-	/* --check-cache: the first path's chunks read back from the cache */
-	uint64_t cache_same, cache_differ, cache_kept;
-	/* --drop-wait: frames the dataplane still held a while after the
-	 * relayed file was dropped (UINT64_MAX: not asked) */
-	uint64_t frames_after_drop;
-};
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig) { (void)sig; stop = 1; }
-
-static double now_s(void)
+double rc_now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -250,44 +228,6 @@ static void drain(const struct rc_opts *o, struct pfs_shm *s, struct rc_counts *
 	}
 }
 
-/* The digests of CONTENT's chunks, as a complete cache entry: what pfs-control
- * keeps of a verified manifest (there the list starts after its header). */
-static int put_digests(const struct rc_opts *o, struct pfs_cache *cache, int *out_fi)
-{
-	uint64_t n = (o->file_size + o->chunk_size - 1) / o->chunk_size;
-	uint8_t *data = malloc(o->file_size), *dig = malloc(n * PFS_MAN_DIGEST_LEN), sha[32] = { 0 };
-	FILE *f = fopen(o->verify, "rb");
-	char name[PFS_FILEPATH_MAX + 8];
-	int fi = -1, rc = -1;
-
-	if (!data || !dig || !f || fread(data, 1, o->file_size, f) != o->file_size) {
-		fprintf(stderr, "pfs-relayctl: --verify %s: cannot read %llu bytes\n", o->verify,
-			(unsigned long long)o->file_size);
-		goto out;
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t off = i * o->chunk_size;
-		pfs_chunk_digest(data + off, o->file_size - off < o->chunk_size ?
-				 o->file_size - off : o->chunk_size, dig + i * PFS_MAN_DIGEST_LEN);
-	}
-	snprintf(name, sizeof(name), "%s.pfsm", o->path);
-	fi = pfs_cache_create(cache, pfs_hier_key(o->model, strlen(o->model), name, strlen(name)),
-			      o->model, name, 1024);
-	if (fi < 0 || pfs_cache_write(cache, fi, 0, dig, n * PFS_MAN_DIGEST_LEN) < 0 ||
-	    pfs_cache_complete(cache, fi, n * PFS_MAN_DIGEST_LEN, sha) < 0) {
-		fprintf(stderr, "pfs-relayctl: cache: cannot hold the digests\n");
-		goto out;
-	}
-	*out_fi = fi;
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	free(data);
-	free(dig);
-	return rc;
-}
-
 /* TSC cycles of one chunk's digest, the dataplane's code, median of 9. */
 static double hash_cycles(uint32_t len)
 {
@@ -317,70 +257,6 @@ static double hash_cycles(uint32_t len)
 	return best[4];
 }
 
-/* --check-cache: every chunk of the first path's file that the cache holds,
- * read back as pfs-control reads it (through the chunk map: frames or
- * extents), against the file's bytes; and how many are kept in frames. A
- * chunk never stored reads as zeros in its reserved room: neither. */
-static int check_cache(const struct rc_opts *o, const struct pfs_cache *cache,
-		       struct rc_counts *n)
-{
-	FILE *f = fopen(o->check_cache, "rb");
-	int fi = pfs_cache_find(cache, o->model, o->check_path ? o->check_path : o->path);
-	uint8_t *want = malloc(o->chunk_size), *got = malloc(o->chunk_size);
-	int rc = -1;
-
-	if (!f || fi < 0 || !want || !got) {
-		fprintf(stderr, "pfs-relayctl: --check-cache %s: %s\n", o->check_cache,
-			!f ? strerror(errno) : "no cache file");
-		goto out;
-	}
-	for (uint32_t idx = 0;; idx++) {       /* CONTENT's chunks, to its end */
-		uint64_t off = (uint64_t)idx * o->chunk_size;
-		size_t len = fread(want, 1, o->chunk_size, f);
-		_Atomic uint32_t *slot = pfs_cache_map_slot(cache, fi, idx);
-		bool zeros = true;
-
-		if (!len)
-			break;
-		if (pfs_cache_read(cache, fi, off, got, len) < 0)
-			goto out;
-		for (size_t i = 0; i < len && zeros; i++)
-			zeros = !got[i];
-		n->cache_same += !memcmp(want, got, len);
-		n->cache_differ += memcmp(want, got, len) && !zeros;
-		n->cache_kept += slot && atomic_load(slot);
-	}
-	rc = 0;
-out:
-	if (f)
-		fclose(f);
-	free(want);
-	free(got);
-	return rc;
-}
-
-/* --drop-wait: the relayed files dropped, as pfs-control drops or evicts
- * one; the dataplane must give their frames back to its pool (frames.c),
- * which its frames_held gauge shows within a few housekeeping rounds. */
-static void drop_wait(const struct rc_opts *o, struct pfs_cache *cache,
-		      const struct pfs_dp_stats *st, struct rc_counts *n)
-{
-	double deadline = now_s() + 3;
-
-	/* The gauge first shows the frames kept (it moves every 100 ms). */
-	while (st->frames_held < st->fanout_kept && now_s() < deadline && !stop)
-		usleep(10000);
-	deadline = now_s() + 3;
-	for (unsigned i = 0; i < o->npaths; i++) {
-		int fi = pfs_cache_find(cache, o->model, o->paths[i]);
-		if (fi >= 0)
-			pfs_cache_drop(cache, fi);
-	}
-	while (st->frames_held && now_s() < deadline && !stop)
-		usleep(10000);
-	n->frames_after_drop = st->frames_held;
-}
-
 /* One hierarchy: its cache file, its digests, its fan-out table. */
 static int setup_hier(const struct rc_opts *o, const char *path, struct pfs_shm *s,
 		      struct pfs_cache *cache)
@@ -400,7 +276,7 @@ static int setup_hier(const struct rc_opts *o, const char *path, struct pfs_shm 
 	fan.len = sizeof(*t);
 	if (o->verify) {
 		int dfi;
-		if (put_digests(o, cache, &dfi) < 0)
+		if (rc_put_digests(o, cache, &dfi) < 0)
 			return -1;
 		t->flags = PFS_FANOUT_VERIFY;
 		t->digests_fi = (uint32_t)dfi;
@@ -455,12 +331,12 @@ static int print_shard_paths(const struct rc_opts *o)
 static int wait_dataplane(const struct rc_opts *o, struct pfs_shm *s,
 			  const struct pfs_dp_stats *st, double deadline)
 {
-	while (!stop && now_s() < deadline) {
+	while (!rc_stop && rc_now_s() < deadline) {
 		struct pfs_shm_side_info p;
 		pfs_shm_peer(s, &p);
 		if (p.pid && st->magic == PFS_DP_STATS_MAGIC && st->from_control >= 1 + o->npaths)
 			return 0;
-		pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
+		pfs_shm_beat(s, (uint64_t)(rc_now_s() * 1e9));
 		usleep(10000);
 	}
 	fprintf(stderr, "pfs-relayctl: no dataplane took the configuration\n");
@@ -493,8 +369,8 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 static void tend_until(const struct rc_opts *o, struct pfs_shm *s, struct rc_counts *n,
 		       double t)
 {
-	while (!stop && now_s() < t) {
-		pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
+	while (!rc_stop && rc_now_s() < t) {
+		pfs_shm_beat(s, (uint64_t)(rc_now_s() * 1e9));
 		drain(o, s, n);
 		usleep(2000);
 	}
@@ -506,14 +382,14 @@ static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_
 	struct pfs_dp_stats a, b;
 	double t0, t1, dt;
 
-	tend_until(o, s, n, now_s() + o->warmup);
+	tend_until(o, s, n, rc_now_s() + o->warmup);
 	a = *st;
-	t0 = now_s();
+	t0 = rc_now_s();
 	tend_until(o, s, n, t0 + o->seconds);
 	b = *st;
-	t1 = now_s();
+	t1 = rc_now_s();
 	dt = t1 - t0;
-	if (stop || b.fanout_chunks == a.fanout_chunks) {
+	if (rc_stop || b.fanout_chunks == a.fanout_chunks) {
 		fprintf(stderr, "pfs-relayctl: no chunk relayed while measuring\n");
 		return -1;
 	}
@@ -578,22 +454,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	st = pfs_shm_stats(s);
-	pfs_shm_beat(s, (uint64_t)(now_s() * 1e9));
-	if (setup(&o, s, cache) < 0 || wait_dataplane(&o, s, st, now_s() + o.timeout) < 0)
+	pfs_shm_beat(s, (uint64_t)(rc_now_s() * 1e9));
+	if (setup(&o, s, cache) < 0 || wait_dataplane(&o, s, st, rc_now_s() + o.timeout) < 0)
 		goto out;
 	if (o.until_chunks) {
-		double deadline = now_s() + o.timeout;
+		double deadline = rc_now_s() + o.timeout;
 		/* Until the chunks are relayed, their reports read, and the
 		 * echoes sent: each is an event the counters show. */
-		while (!stop && (st->fanout_chunks < o.until_chunks ||
+		while (!rc_stop && (st->fanout_chunks < o.until_chunks ||
 				 n.reported_chunks < st->fanout_chunks || st->tx_ctrl < n.echoes) &&
-		       now_s() < deadline)
-			tend_until(&o, s, &n, now_s() + 0.002);
-		if (o.check_cache && check_cache(&o, cache, &n) < 0)
+		       rc_now_s() < deadline)
+			tend_until(&o, s, &n, rc_now_s() + 0.002);
+		if (o.check_cache && rc_check_cache(&o, cache, &n) < 0)
 			goto out;
 		n.frames_after_drop = UINT64_MAX;
 		if (o.drop_wait)
-			drop_wait(&o, cache, st, &n);
+			rc_drop_wait(&o, cache, st, &n);
 		print_totals(st, &n);
 		status = st->fanout_chunks >= o.until_chunks && st->tx_ctrl >= n.echoes ? 0 : 1;
 		if (status)
