@@ -169,6 +169,7 @@ struct dp_frames {
 	uint8_t *base;
 	uint32_t n;
 	uint32_t budget;                /* frames the cache may hold; the rest feed RX */
+	uint32_t share;                 /* of them, each worker's (budget / workers) */
 	uint32_t adopted;               /* held from before this dataplane started */
 	struct rte_mbuf *_Atomic *held; /* [n]: a frame's mbuf while the cache holds it */
 	struct dp_frame_owner *owner;   /* [n] */

@@ -161,6 +161,7 @@ int dp_frames_init(struct dp *d, const char *driver, uint32_t need, int socket)
 	fr->base = base;
 	fr->n = n;
 	fr->budget = n - need;
+	fr->share = fr->budget / d->o.workers;  /* not divided per chunk */
 	if ((rc = adopt(d, fr)) < 0) {
 		frames_free(fr);
 		return rc;
@@ -184,7 +185,7 @@ bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte
 
 	if (!fr || m->pool != fr->pool || m->nb_segs != 1 || rte_mbuf_refcnt_read(m) != 1 ||
 	    d->frames_kept - atomic_load_explicit(&d->frames_released, memory_order_relaxed) >=
-	    fr->budget / d->nworkers)
+	    fr->share)
 		return false;
 	frame = (uint32_t)(((uint8_t *)m->buf_addr - fr->base) / PFS_CACHE_FRAME);
 	off = (uint32_t)(payload - (fr->base + (uint64_t)frame * PFS_CACHE_FRAME));
