@@ -186,10 +186,7 @@ void elect_on_root(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	case H_ROOT:
 		if (is_stronger) {
 			eng_event(e, h, PFS_EV_YIELD, m->sender, src, 0, s);
-			if (h->upstream_active) {
-				eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
-				h->upstream_active = false;
-			}
+			xfer_upstream_stop(e, h);
 			h->strength &= ~PFS_STRENGTH_CONFIRMED;
 			tree_drop_children(e, h, PFS_REASON_REPARENT);
 			/* A root whose file failed (the driver was told) takes

@@ -274,6 +274,7 @@ void xfer_fill_ack(const struct pfs_engine *e, const struct hier *h, struct pfs_
 void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now);
+void xfer_upstream_stop(struct pfs_engine *e, struct hier *h);
 void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, int err);
 /* Leave the tree and fetch from the server ourselves, once. */
 void xfer_fallback(struct pfs_engine *e, struct hier *h, pfs_time_t now);

@@ -54,6 +54,19 @@ void xfer_upstream_start(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 		qi->act.want_manifest = e->cfg.trust && !h->man.verified;
 }
 
+/* This node no longer fetches the file (it yielded, left, gave up): the
+ * fetch in flight is aborted and a retry due later forgotten. A retry left
+ * armed fired in whatever state the node was in by then: a member fetched
+ * beside its parent's chunks (found by fuzz_site). */
+void xfer_upstream_stop(struct pfs_engine *e, struct hier *h)
+{
+	if (h->upstream_active) {
+		eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
+		h->upstream_active = false;
+	}
+	h->t_upstream_retry = 0;
+}
+
 void xfer_start_root(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
 	if (!h->f.manifest) {

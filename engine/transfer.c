@@ -458,8 +458,11 @@ void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
-	if (h->t_upstream_retry && now >= h->t_upstream_retry)
-		xfer_upstream_start(e, h, now);
+	if (h->t_upstream_retry && now >= h->t_upstream_retry) {
+		h->t_upstream_retry = 0;
+		if (h->state == H_ROOT || h->state == H_SOLO)   /* else xfer_upstream_stop missed */
+			xfer_upstream_start(e, h, now);
+	}
 	if (h->state == H_MEMBER && now >= h->t_ack) {
 		struct qitem *qi;
 		if (!h->f.complete && !h->rx_since_tick &&

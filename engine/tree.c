@@ -335,10 +335,7 @@ void tree_leave_parent(struct pfs_engine *e, struct hier *h, uint8_t reason)
 
 void tree_leave(struct pfs_engine *e, struct hier *h)
 {
-	if (h->upstream_active) {
-		eng_queue(e, h, PFS_ACT_UPSTREAM_ABORT);
-		h->upstream_active = false;
-	}
+	xfer_upstream_stop(e, h);
 	tree_drop_children(e, h, PFS_REASON_SHUTDOWN);
 	tree_leave_parent(e, h, PFS_REASON_SHUTDOWN);
 	h->state = H_IDLE;

@@ -316,3 +316,45 @@ Test(faults, member_among_many_forgers_fetches_the_file_itself)
 	netsim_free(ns);
 	free(f.data);
 }
+
+/* Found by fuzz_site: a root whose fetch failed (the server down) had a
+ * retry due when a stronger root came and it yielded. The yield aborted
+ * no fetch (none was running) and left the retry armed: it fired while
+ * the node was a member, and the fetch ran beside the chunks from its
+ * parent; its end declared the file complete with the server's digest
+ * over bytes the parent had written since (an unsigned file: the node
+ * said FILE_DONE over a file that was not the server's). A yield, like
+ * any end of a root, forgets its retry. */
+Test(faults, yielded_root_does_not_fetch_later)
+{
+	struct netsim_params p = { .seed = 21, .latency = PFS_MSEC(1), .upstream_rate = 400000,
+				   .server_down_from = 0, .server_down_until = PFS_MSEC(2200) };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "retry.bin", 1000000, make_file(1000000, 21) };  /* 2.5 s */
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), strong = c;
+	struct pfs_hier_info info;
+	uint32_t starts;
+	int weak, late;
+
+	strong.priority_class = PFS_CLASS_APPLIANCE;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	weak = netsim_add_node(ns, &c, wants, 1, 0);
+	late = netsim_add_node(ns, &strong, wants, 1, PFS_MSEC(1600));
+	/* Root at 1 s; its fetches fail at 1 s and 2.1 s (the next one due
+	 * 2 s later); the appliance is root at 2.6 s and the first yields. */
+	netsim_run_until(ns, PFS_SEC(3));
+	cr_assert_eq(netsim_event_count(ns, PFS_EV_YIELD), 1, "no yield by 3 s");
+	pfs_engine_hier_info(netsim_engine(ns, weak), 0, &info);
+	cr_assert(!info.is_root && !info.upstream_active && netsim_event_count(ns, PFS_EV_UPSTREAM_RETRY) == 2,
+		  "not a member with a retry pending at 3 s (%s)", info.state);
+	starts = info.upstream_starts;
+	netsim_run_until(ns, PFS_SEC(8));      /* past the retry, and past the end */
+	assert_all_files(ns, &f, 1, 1);
+	pfs_engine_hier_info(netsim_engine(ns, weak), 0, &info);
+	cr_assert_eq(info.upstream_starts, starts, "the root that yielded fetched %u more times",
+		     info.upstream_starts - starts);
+	cr_assert_eq(info.parent_id, pfs_engine_config(netsim_engine(ns, late))->node_id);
+	netsim_free(ns);
+	free(f.data);
+}

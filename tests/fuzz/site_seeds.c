@@ -2,7 +2,8 @@
  * gen_corpus --site: a plain site; a signed one with an appliance relay,
  * a warm cache and a site key; one with every kind of trouble (loss, a
  * server outage, deaths, a node that alters chunks, one with a server of
- * its own) over two models. The fuzzer mutates from there.
+ * its own) over two models; and sites it found faults on. The fuzzer
+ * mutates from there.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,11 @@ int site_seeds(const char *dir)
 			0, SS_B_MODEL_B, 3,
 			SS_A_APPLIANCE | SS_A_AUTOJOIN, SS_B_MODEL_B, 4,
 			0, SS_B_KILL, 5, 80 }, 32 },
+		/* Sites the fuzzer found faults on, kept as seeds: a root with a
+		 * fetch retry due when it yielded (failure.c xfer_upstream_stop). */
+		{ "found-yield-retry", {
+			0xfe, 0x56, 0x17, 0xfd, 0x00, 0x00, 0x00, 0xff, 0xfd, 0xff, 0xff, 0xff,
+			0xff, 0xdf, 0x04, 0x00, 0xdf, 0x00, 0x00, 0xff, 0xff, 0x00 }, 22 },
 	};
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
