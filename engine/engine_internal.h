@@ -62,7 +62,16 @@ struct child {
 	struct pfs_range repair[PFS_ACK_RANGES_MAX];
 	uint8_t nrepair;
 	uint32_t repair_cur;    /* next index inside repair[0] */
-	pfs_time_t repair_holdoff_until;
+	bool repaired;          /* a repair pass was made (repair_pace.c) */
+	bool repair_sent;       /* and it resent a chunk */
+	pfs_time_t repair_at;   /* the last one */
+	uint8_t repair_shift;   /* its holdoff doubled this many times */
+	uint32_t repair_mark;   /* chunks it held at that pass */
+	uint32_t repair_marker; /* first new chunk sent after it; UINT32_MAX: none yet */
+	uint32_t sent_end;      /* every chunk below was sent to it once */
+	uint32_t probe;         /* new chunk being timed to its ACK; UINT32_MAX: none */
+	pfs_time_t probe_at;
+	pfs_time_t srtt, rttvar;        /* chunk to its ACK, smoothed; 0: no sample */
 };
 
 struct pfs_file {
@@ -149,6 +158,8 @@ struct hier {
 	uint32_t parent_prefix;         /* parent's progress, for fallback */
 	uint8_t roots_left;             /* roots left for failing or stalling (failure.c) */
 	bool rx_since_tick;
+	pfs_time_t last_rx;             /* last DATA from the parent */
+	pfs_time_t rx_gap;              /* between DATA, smoothed (transfer.c stall_due) */
 	pfs_time_t t_ack;
 	pfs_time_t last_ack_sent;
 	pfs_time_t last_progress;
@@ -285,6 +296,15 @@ pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
 void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_reset_child(struct child *c);
+
+/* repair_pace.c */
+void pace_reset(struct child *c);
+void pace_on_send(struct child *c, uint32_t idx, bool repair, pfs_time_t now);
+void pace_on_ack(struct child *c, const struct pfs_msg_ack *a, pfs_time_t now);
+bool pace_repair_due(const struct pfs_engine *e, const struct child *c,
+		     const struct pfs_msg_ack *a, pfs_time_t now);
+void pace_repair_taken(const struct pfs_engine *e, struct child *c,
+		       const struct pfs_msg_ack *a, pfs_time_t now);
 
 /* relay.c */
 bool relay_active(const struct pfs_engine *e);

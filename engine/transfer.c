@@ -30,7 +30,7 @@ void xfer_reset_child(struct child *c)
 	c->limit = 0;
 	c->nrepair = 0;
 	c->repair_cur = 0;
-	c->repair_holdoff_until = 0;
+	pace_reset(c);
 }
 
 static uint32_t chunk_len(const struct pfs_file *f, uint32_t idx)
@@ -157,6 +157,12 @@ void xfer_on_data(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	int rc;
 
 	h->rx_since_tick = true;
+	if (h->last_rx) {
+		pfs_time_t gap = now - h->last_rx < e->cfg.ack_interval ? now - h->last_rx
+									  : e->cfg.ack_interval;
+		h->rx_gap = h->rx_gap - h->rx_gap / 8 + gap / 8;
+	}
+	h->last_rx = now;
 	if (!f->manifest || f->complete || f->failed) {
 		e->st.chunks_dup++;
 		return;
@@ -282,7 +288,9 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now)
  * devices). Listed holes are repaired either way. */
 static bool stall_rewinds(const struct pfs_engine *e, struct child *c, pfs_time_t now)
 {
-	if (now < c->stall_until || c->last_sent + e->cfg.ack_interval > now)
+	pfs_time_t quiet = e->cfg.ack_interval > c->srtt ? e->cfg.ack_interval : c->srtt;
+
+	if (now < c->stall_until || c->last_sent + quiet > now)
 		return false;
 	c->stall_backoff = c->stall_backoff ? c->stall_backoff * 2 : 2 * e->cfg.ack_interval;
 	if (c->stall_backoff > PFS_SEC(2))
@@ -314,6 +322,7 @@ void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		c->nrepair = 0;
 		return;
 	}
+	pace_on_ack(c, a, now);
 	if (!c->acked || (stall && stall_rewinds(e, c, now))) {
 		/* Resume point: after what it holds, or after the last hole it
 		 * could list; everything listed is repaired below. */
@@ -325,11 +334,11 @@ void xfer_on_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	}
 	if (!stall)
 		c->stall_backoff = 0;   /* data reaches it again */
-	if (a->nranges && (!c->acked || stall || now >= c->repair_holdoff_until)) {
+	if (a->nranges && (!c->acked || pace_repair_due(e, c, a, now))) {
 		memcpy(c->repair, a->ranges, a->nranges * sizeof(a->ranges[0]));
 		c->nrepair = a->nranges;
 		c->repair_cur = a->ranges[0].start;
-		c->repair_holdoff_until = now + e->cfg.repair_holdoff;
+		pace_repair_taken(e, c, a, now);
 	}
 	c->acked = true;
 	e->pump_dirty = true;
@@ -361,7 +370,7 @@ static void fill_chunk(const struct hier *h, const struct child *c, uint32_t idx
 
 /* Next chunk for one child: repairs first, then new data in its window. */
 static bool child_next_chunk(struct pfs_engine *e, struct hier *h, struct child *c,
-			     uint32_t end, struct pfs_action *act)
+			     uint32_t end, pfs_time_t now, struct pfs_action *act)
 {
 	while (c->nrepair) {
 		struct pfs_range *r = &c->repair[0];
@@ -376,12 +385,14 @@ static bool child_next_chunk(struct pfs_engine *e, struct hier *h, struct child 
 		c->repair_cur++;
 		if (pfs_bitmap_test(&h->f.have, idx)) {
 			fill_chunk(h, c, idx, act);
+			pace_on_send(c, idx, true, now);
 			e->st.chunks_tx++;
 			e->st.chunks_retx++;
 			return true;
 		}
 	}
 	if (c->next < c->limit && c->next < end) {
+		pace_on_send(c, c->next, false, now);
 		fill_chunk(h, c, c->next++, act);
 		e->st.chunks_tx++;
 		return true;
@@ -403,7 +414,7 @@ int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_a
 
 		if (!c->used || !c->acked || c->complete)
 			continue;
-		if (child_next_chunk(e, h, c, end, act)) {
+		if (child_next_chunk(e, h, c, end, now, act)) {
 			c->last_sent = now;
 			h->pump_child = (uint16_t)((s + 1) % h->nchildren_cap);
 			return 1;
@@ -456,6 +467,18 @@ void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 	e->pump_dirty = true;
 }
 
+/* Has the parent's data stopped (an ACK with STALL)? Nothing came during
+ * the last ack_interval, nor for four of the usual gaps between chunks:
+ * on a slow port (40 kB/s: a chunk every 36 ms) one lost chunk is a
+ * silence of an ack_interval, and each such STALL sent the parent back
+ * over what was still queued at its port (docs/protocol.md 6.3). Each gap
+ * counts up to an ack_interval, so a parent that paused (its upstream)
+ * delays the next STALL by 4 of them at most. */
+static bool stall_due(const struct hier *h, pfs_time_t now)
+{
+	return !h->rx_since_tick && now - h->last_rx >= 4 * h->rx_gap;
+}
+
 void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 {
 	if (h->t_upstream_retry && now >= h->t_upstream_retry) {
@@ -465,7 +488,7 @@ void xfer_timers(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	}
 	if (h->state == H_MEMBER && now >= h->t_ack) {
 		struct qitem *qi;
-		if (!h->f.complete && !h->rx_since_tick &&
+		if (!h->f.complete && stall_due(h, now) &&
 		    (qi = eng_queue(e, h, PFS_ACT_SEND))) {
 			qi->msg = PFS_MSG_ACK;
 			qi->reason = PFS_AF_STALL;

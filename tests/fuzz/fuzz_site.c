@@ -103,11 +103,10 @@ static bool read_site(struct cur *c, struct site *s)
 	s->p.latency = PFS_MSEC(1) / 10 + (pfs_time_t)(u8(c) % 30) * PFS_MSEC(1);
 	s->p.upstream_rate = (1 + (uint64_t)u8(c)) * 8000;
 	s->p.upstream_block = 4096;
-	/* At least 160 kB/s a port: on a 40 kB/s one (320 kbit/s, far below
-	 * any LAN) the repairs a STALL asks for outpace the link and pile up
-	 * in its queue (a 23-chunk file, 9,594 sends): found here, left for
-	 * now (repairs on STALL are not backed off as rewinds are). */
-	s->p.lan_rate = flags & SS_F_LAN_RATE ? (4 + (uint64_t)u8(c)) * 40000 : 0;
+	/* From 40 kB/s a port (320 kbit/s, far below any LAN): there the
+	 * repairs once outpaced the link and piled up in its queue (a 23-chunk
+	 * file, 9,594 sends; engine/repair_pace.c). */
+	s->p.lan_rate = flags & SS_F_LAN_RATE ? (1 + (uint64_t)u8(c)) * 40000 : 0;
 	s->chunk = chunks[u8(c) % 4];
 	s->size = u16(c) % (MAX_CHUNKS * s->chunk + 1);
 	s->calm = PFS_SEC(2 + u8(c) % 40);

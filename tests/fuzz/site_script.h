@@ -16,7 +16,7 @@
 /* flags */
 #define SS_F_SIGNED        0x01        /* the publisher signed the file; all trust it */
 #define SS_F_SITE_KEY      0x02
-#define SS_F_LAN_RATE      0x04        /* node ports at (4 + lan_rate) * 40 kB/s */
+#define SS_F_LAN_RATE      0x04        /* node ports at (1 + lan_rate) * 40 kB/s */
 #define SS_F_SERVER_DOWN   0x08        /* down_from * 100 ms, for 1 + down_len s */
 #define SS_F_CORRUPT       0x10        /* nodes with SS_A_CORRUPT alter their chunks */
 #define SS_F_ROGUE         0x20        /* nodes with SS_B_ROGUE serve a file of their own */
