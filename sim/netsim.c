@@ -149,6 +149,8 @@ void netsim_want_finished(struct netsim *ns, struct simfile *f, bool done)
 {
 	if (!f->done && !f->failed)
 		ns->pending--;
+	else
+		ns->c.finished_twice++; /* a driver was told twice: never right */
 	if (done)
 		f->done = true;
 	else

@@ -37,6 +37,7 @@ struct file_spec { const char *path; size_t size; uint8_t *data; };
 static inline void assert_all_files(struct netsim *ns, const struct file_spec *files, int nfiles,
 			     int nwants)
 {
+	cr_assert_eq(netsim_counts(ns)->finished_twice, 0, "a driver was told a file ended twice");
 	for (int n = 0; n < netsim_nodes(ns); n++) {
 		if (!netsim_alive(ns, n))
 			continue;

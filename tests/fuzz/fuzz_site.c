@@ -245,6 +245,9 @@ static uint64_t run_site(const struct site *s, const uint8_t *man, size_t man_le
 	if (k->chunk_sends > (uint64_t)s->nnodes * (MAX_CHUNKS + 1) * STORM_CHUNK_SENDS)
 		FAIL("%llu chunk sends among %d nodes: a storm",
 		     (unsigned long long)k->chunk_sends, s->nnodes);
+	if (k->finished_twice)
+		FAIL("%llu files said done or failed twice",
+		     (unsigned long long)k->finished_twice);
 	if (k->chunks_unheld)
 		FAIL("%llu chunks sent that the sender did not hold",
 		     (unsigned long long)k->chunks_unheld);
