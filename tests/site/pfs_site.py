@@ -364,6 +364,13 @@ class Site:
         """The site's router silently drops everything for the server."""
         sh("ip", "route", "add", "blackhole", HQ_IP + "/32", ns=self.prefix + "-site")
 
+    def shape_devices(self, kbit, latency_ms=1000):
+        """Each device's port sends at kbit/s (tbf on its eth0), queueing up
+        to latency_ms of it before dropping, as a slow switch port would."""
+        for d in self.devices:
+            sh("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "%dkbit" % kbit,
+               "burst", "4kb", "latency", "%dms" % latency_ms, ns=d.ns)
+
     def add_loss(self, ppm, devices=None):
         """Random loss (ppm per million) on every packet reaching the devices:
         loss.bpf.c on their eth0 ingress. One rate for the whole site. Its map
