@@ -90,6 +90,13 @@ void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 		return;
 	h = &e->hiers[hidx];
 	f = &h->f;
+	if (f->complete) {
+		/* Signed, every chunk already checked and the whole hashed (an
+		 * empty file is whole the moment its manifest verifies): the
+		 * driver was told FILE_DONE then, not again now. */
+		h->upstream_active = false;
+		return;
+	}
 	if (h->man.verified && (size != f->size || memcmp(sha256, f->sha256, 32) ||
 				h->f.have.prefix < f->nchunks)) {
 		/* Every chunk was checked as it came, so only a short or

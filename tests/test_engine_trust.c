@@ -346,3 +346,31 @@ Test(engine, subtree_that_refuses_every_joiner_is_no_storm)
 	free(man);
 	free(f.data);
 }
+
+/* Found by fuzz_site: an empty signed file. The root's manifest verified
+ * with no chunk to wait for, so the file was whole and hashed at once
+ * (FILE_DONE), and the fetch's end, zero bytes later, made it complete a
+ * second time (FILE_DONE again: a driver told twice). */
+Test(engine, empty_signed_file_is_done_once)
+{
+	struct netsim_params p = { .seed = 61, .latency = PFS_MSEC(1), .upstream_rate = 1000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "empty.bin", 0, make_file(0, 61) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+	struct pfs_trust trust = { 0 };
+	size_t mlen;
+	uint8_t *man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+
+	c.trust = &trust;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	cr_assert_eq(netsim_add_manifest(ns, f.path, man, mlen), 0);
+	for (int i = 0; i < 3; i++)
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(10 * i));
+	cr_assert(netsim_run(ns, PFS_SEC(30)));
+	assert_all_files(ns, &f, 1, 1);         /* each told once */
+	cr_assert_eq(netsim_upstream_starts(ns, "CP-8845", f.path), 1);
+	netsim_free(ns);
+	free(man);
+	free(f.data);
+}
