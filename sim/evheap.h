@@ -21,6 +21,7 @@ enum ev_type {
 	EV_UPSTREAM,    /* next block of node's upstream fetch (gen) */
 	EV_KILL,        /* node dies silently */
 	EV_WANT,        /* a started node wants its files (netsim_want_at) */
+	EV_HASH,        /* node's digest of a file is ready (hidx; gen: its size) */
 };
 
 struct ev {

@@ -524,6 +524,9 @@ static void step(struct netsim *ns)
 	case EV_UPSTREAM:
 		upstream_step(ns, &ev);
 		break;
+	case EV_HASH:
+		netsim_hash_file(ns, ev.node, ev.hidx, ev.gen);
+		break;
 	case EV_KILL:
 		netsim_kill(ns, ev.node);
 		return;

@@ -36,6 +36,8 @@ struct netsim_params {
 	bool verify;                    /* hold verified bits, not bytes (simstore.h) */
 	pfs_time_t server_down_from;    /* fetches fail (unreachable) in [from, until) */
 	pfs_time_t server_down_until;
+	pfs_time_t hash_delay;          /* HASH_FILE answered this much later, as the
+					 * real drivers hash in steps; 0: at once */
 	bool trace;                     /* print every engine event */
 };
 

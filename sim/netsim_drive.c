@@ -61,16 +61,16 @@ static void send_chunk(struct netsim *ns, int idx, const struct pfs_action *a)
 	}
 }
 
-static void hash_file(struct netsim *ns, int idx, const struct pfs_action *a)
+void netsim_hash_file(struct netsim *ns, int idx, int hidx, uint64_t size)
 {
 	struct node *n = &ns->nodes[idx];
 	struct pfs_hier_info info;
 	uint8_t sha[32];
 
-	if (pfs_engine_hier_info(n->e, a->hidx, &info) < 0)
+	if (pfs_engine_hier_info(n->e, hidx, &info) < 0)
 		return;
-	simfile_hash(&n->files[a->hidx], ns->p.verify, a->size, info.chunk_size, sha);
-	pfs_engine_file_hashed(n->e, ns->now, a->hidx, sha);
+	simfile_hash(&n->files[hidx], ns->p.verify, size, info.chunk_size, sha);
+	pfs_engine_file_hashed(n->e, ns->now, hidx, sha);
 }
 
 /* --- the simulator's ops for pfs_drive (engine/pfs_driver.h) ----------- */
@@ -136,8 +136,14 @@ static void do_hash_file(void *ctx, const struct pfs_action *a)
 {
 	struct drive_ctx *x = ctx;
 
-	if (act_file(x->ns, x->idx, a))
-		hash_file(x->ns, x->idx, a);
+	if (!act_file(x->ns, x->idx, a))
+		return;
+	if (x->ns->p.hash_delay)        /* the engine goes on meanwhile */
+		netsim_push(x->ns, (struct ev){ .t = x->ns->now + x->ns->p.hash_delay,
+						.type = EV_HASH, .node = x->idx, .hidx = a->hidx,
+						.gen = a->size });
+	else
+		netsim_hash_file(x->ns, x->idx, a->hidx, a->size);
 }
 
 static void do_file_done(void *ctx, const struct pfs_action *a)

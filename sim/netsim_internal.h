@@ -74,5 +74,8 @@ struct upstream_count *netsim_ups_slot(struct netsim *ns, const char *model,
 				       const char *path);
 /* netsim_drive.c: run node idx's actions, then re-arm its timer. */
 void netsim_drain(struct netsim *ns, int idx);
+/* netsim_drive.c: the digest of node idx's copy of file hidx, its first
+ * size bytes as stored now, handed to its engine. */
+void netsim_hash_file(struct netsim *ns, int idx, int hidx, uint64_t size);
 
 #endif /* PFS_NETSIM_INTERNAL_H */

@@ -99,6 +99,10 @@ static bool read_site(struct cur *c, struct site *s)
 	s->signed_files = flags & SS_F_SIGNED;
 	s->site_key = flags & SS_F_SITE_KEY;
 	s->p.seed = u16(c);
+	/* The real drivers hash a whole file in steps while the engine runs
+	 * on: what may happen to a hierarchy in between. */
+	if (flags & SS_F_SLOW_HASH)
+		s->p.hash_delay = PFS_MSEC(1 + s->p.seed % 200);
 	s->p.loss = (u8(c) % 5) * 0.04;
 	s->p.latency = PFS_MSEC(1) / 10 + (pfs_time_t)(u8(c) % 30) * PFS_MSEC(1);
 	s->p.upstream_rate = (1 + (uint64_t)u8(c)) * 8000;
@@ -320,9 +324,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (s.p.trace) {
 		fprintf(stderr, "site: %d nodes, %s, %zu bytes in %u, loss %.2f until %.1f s, "
-			"server down [%.1f, %.1f) s\n", s.nnodes, s.signed_files ? "signed" : "unsigned",
-			s.size, s.chunk, s.p.loss, (double)s.calm / 1e9,
-			(double)s.p.server_down_from / 1e9, (double)s.p.server_down_until / 1e9);
+			"server down [%.1f, %.1f) s, ports %llu B/s, digests after %.0f ms\n",
+			s.nnodes, s.signed_files ? "signed" : "unsigned", s.size, s.chunk, s.p.loss,
+			(double)s.calm / 1e9, (double)s.p.server_down_from / 1e9,
+			(double)s.p.server_down_until / 1e9, (unsigned long long)s.p.lan_rate,
+			(double)s.p.hash_delay / 1e6);
 		for (int i = 0; i < s.nnodes; i++)
 			fprintf(stderr, "  n%d %s class %u relay %d mode %d slots %u start %.2f "
 				"want %.2f kill %.2f%s%s%s%s\n", i, s.node[i].cfg.model,

@@ -21,6 +21,7 @@
 #define SS_F_CORRUPT       0x10        /* nodes with SS_A_CORRUPT alter their chunks */
 #define SS_F_ROGUE         0x20        /* nodes with SS_B_ROGUE serve a file of their own */
 #define SS_F_KILLS         0x40        /* nodes with SS_B_KILL die at kill * 50 ms */
+#define SS_F_SLOW_HASH     0x80        /* digests come 1 + seed % 200 ms after HASH_FILE */
 
 /* a: what the node is */
 #define SS_A_APPLIANCE     0x01

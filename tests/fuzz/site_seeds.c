@@ -2,7 +2,8 @@
  * gen_corpus --site: a plain site; a signed one with an appliance relay,
  * a warm cache and a site key; one with every kind of trouble (loss, a
  * server outage, deaths, a node that alters chunks, one with a server of
- * its own) over two models; and sites it found faults on. The fuzzer
+ * its own) over two models; one whose digests come late (as the real
+ * drivers hash in steps); and sites it found faults on. The fuzzer
  * mutates from there.
  */
 #include <stdint.h>
@@ -49,6 +50,14 @@ int site_seeds(const char *dir)
 			0, SS_B_MODEL_B, 3,
 			SS_A_APPLIANCE | SS_A_AUTOJOIN, SS_B_MODEL_B, 4,
 			0, SS_B_KILL, 5, 80 }, 32 },
+		{ "slow-digests-trouble", {
+			SS_F_SLOW_HASH | SS_F_CORRUPT | SS_F_KILLS, 0, 9, 1, 5, 80, 3, 0x30,
+			0x00, 12, 5,
+			SS_A_TWO_SLOTS, 0, 0,
+			SS_A_CORRUPT, 0, 1,
+			0, SS_B_KILL, 2, 50,
+			SS_A_MODE(1), 0, 3,
+			0, SS_B_WANT_LATER | 6, 4 }, 28 },
 		/* Sites the fuzzer found faults on, kept as seeds: 40 kB/s ports
 		 * with 16 % loss and a relay that alters its chunks (repairs
 		 * outran the port: engine/repair_pace.c), and a root with a
