@@ -280,12 +280,13 @@ void xfer_send_ack(struct pfs_engine *e, struct hier *h, pfs_time_t now)
  * (Only a STALL: an ACK without one is late news of a child still
  * receiving, and rewinding on it sent again what was on its way: 10-25 %
  * more chunks at 64 devices with an HTTP upstream's bursts.)
- * Only if we stopped sending to it (a STALL while we still send means our
- * chunks queue on the way, at a busy port: sending them twice would lengthen
- * that queue), and, like a retransmission timer, with a backoff that doubles
+ * Only if we stopped sending to it an ack_interval ago, or its measured
+ * round trip if longer (a STALL while we still send means our chunks queue
+ * on the way, at a busy port: sending them twice would lengthen that
+ * queue), and, like a retransmission timer, with a backoff that doubles
  * up to 2 s while STALLs keep coming: else a queue longer than ack_interval
  * turns every chunk into many (pfs-sim saw 37 copies per chunk at 100,000
- * devices). Listed holes are repaired either way. */
+ * devices). Listed holes are repaired as repair_pace.c allows. */
 static bool stall_rewinds(const struct pfs_engine *e, struct child *c, pfs_time_t now)
 {
 	pfs_time_t quiet = e->cfg.ack_interval > c->srtt ? e->cfg.ack_interval : c->srtt;
