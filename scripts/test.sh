@@ -9,11 +9,12 @@ ROOT=$PWD
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}     # per target; FUZZ_SECONDS=600 for a long run
 
 passed=0; failed=0; failures=()
-step() {        # step NAME CMD...: run one test step, record its verdict and time
+step() {        # step NAME CMD...: run one test step, record its verdict and time; its status
   local name=$1 t0=$SECONDS; shift
   echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok ($((SECONDS - t0)) s)"
-  else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($((SECONDS - t0)) s)"; fi
+  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok ($((SECONDS - t0)) s)"; return 0; fi
+  failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+  return 1
 }
 
 # Every DPDK process leaves a directory under /var/run/dpdk (empty with
@@ -45,12 +46,16 @@ sanitized() {
 }
 step unit-sanitized sanitized
 
-fuzz() {        # fuzz TARGET [gen_corpus flag]: a bounded libFuzzer run from a seed corpus
-  local target=$1; shift
+fuzz_targets=(fuzz_decode fuzz_manifest fuzz_dp_rx fuzz_tftp fuzz_http fuzz_engine fuzz_site)
+fuzz_build() {  # every target, once: two runs at a time share build-fuzz below
   if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled >/dev/null || return 1
   fi
-  ninja -C build-fuzz "tests/$target" || return 1
+  ninja -C build-fuzz "${fuzz_targets[@]/#/tests/}"
+}
+fuzz() {        # fuzz TARGET [gen_corpus flag]: a bounded libFuzzer run from a seed corpus
+  local target=$1; shift
+  [ -x "build-fuzz/tests/$target" ] || { echo "build-fuzz/tests/$target: not built"; return 1; }
   local corpus; corpus=$(mktemp -d)
   build/tests/gen_corpus "$@" "$corpus" || { rm -rf "$corpus"; return 1; }
   "build-fuzz/tests/$target" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
@@ -79,13 +84,30 @@ peer_only() {
 }
 step peer-only peer_only
 
-step fuzz-decode fuzz fuzz_decode
-step fuzz-manifest fuzz fuzz_manifest --manifest
-step fuzz-dp-rx fuzz fuzz_dp_rx --frames
-step fuzz-tftp fuzz fuzz_tftp --tftp
-step fuzz-http fuzz fuzz_http --http
-step fuzz-engine fuzz fuzz_engine --engine
-step fuzz-site fuzz fuzz_site --site
+# Each fuzz run is one process bounded in time: two run at once, one per
+# core, each still a step of its own (the second's output and verdict are
+# taken when it ends). About a minute less than one after the other.
+fuzz_bg() {     # fuzz_bg TARGET [flag]: fuzz in the background; fuzz_wait reports it
+  fuzz_log=$(mktemp); fuzz "$@" >"$fuzz_log" 2>&1 & fuzz_pid=$!
+}
+fuzz_wait() {
+  local rc=0
+  wait "$fuzz_pid" || rc=$?
+  cat "$fuzz_log"; rm -f "$fuzz_log"
+  return "$rc"
+}
+if step fuzz-build fuzz_build; then
+  fuzz_bg fuzz_manifest --manifest
+  step fuzz-decode fuzz fuzz_decode
+  step fuzz-manifest fuzz_wait
+  fuzz_bg fuzz_tftp --tftp
+  step fuzz-dp-rx fuzz fuzz_dp_rx --frames
+  step fuzz-tftp fuzz_wait
+  fuzz_bg fuzz_engine --engine
+  step fuzz-http fuzz fuzz_http --http
+  step fuzz-engine fuzz_wait
+  step fuzz-site fuzz fuzz_site --site
+fi
 
 # The dataplane on virtual devices (no root needed): frames checked byte by byte.
 step dataplane-frames timeout 300 python3 tests/test_dataplane_frames.py
