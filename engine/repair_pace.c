@@ -120,14 +120,13 @@ void pace_on_ack(struct child *c, const struct pfs_msg_ack *a, pfs_time_t now)
 
 static pfs_time_t repair_wait(const struct pfs_engine *e, const struct child *c)
 {
-	pfs_time_t rto = c->srtt + 4 * c->rttvar, wait;
+	pfs_time_t wait = c->srtt + 4 * c->rttvar;
 
-	if (rto < e->cfg.repair_holdoff)
-		rto = e->cfg.repair_holdoff;
-	if (rto > PACE_MAX)
-		return PACE_MAX;
-	wait = rto << c->repair_shift;
-	return wait > PACE_MAX || (wait >> c->repair_shift) != rto ? PACE_MAX : wait;
+	if (wait < e->cfg.repair_holdoff)
+		wait = e->cfg.repair_holdoff;
+	for (unsigned i = 0; i < c->repair_shift && wait < PACE_MAX; i++)
+		wait *= 2;
+	return wait < PACE_MAX ? wait : PACE_MAX;
 }
 
 bool pace_repair_due(const struct pfs_engine *e, const struct child *c,
