@@ -123,8 +123,8 @@ static json_t *cmd_files(struct ctl *c, struct ctl_client *cl, json_t *req)
 		struct pfs_cache_file *f = pfs_cache_file(c->cache, i);
 		uint32_t s = atomic_load(&f->state);
 		char sha[65];
-		if (s == PFS_CF_FREE)
-			continue;
+		if (s != PFS_CF_FILLING && s != PFS_CF_COMPLETE)
+			continue;       /* free, or dropped (its room not yet back) */
 		for (int b = 0; b < 32; b++)
 			snprintf(sha + 2 * b, 3, "%02x", f->sha256[b]);
 		json_array_append_new(a, json_pack(
@@ -164,9 +164,10 @@ static json_t *cache_json(struct ctl *c)
 	struct pfs_cache_stats cs;
 
 	pfs_cache_stats(c->cache, &cs);
-	return json_pack("{s:I, s:I, s:i, s:i, s:I, s:I, s:I}", "bytes", (json_int_t)cs.bytes,
-			 "used_bytes", (json_int_t)cs.used_bytes, "files", cs.files,
-			 "complete", cs.files_complete, "hits", (json_int_t)cs.hits,
+	return json_pack("{s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}", "bytes",
+			 (json_int_t)cs.bytes, "used_bytes", (json_int_t)cs.used_bytes, "files",
+			 cs.files, "complete", cs.files_complete, "retiring", cs.files_retiring,
+			 "hits", (json_int_t)cs.hits,
 			 "misses", (json_int_t)cs.misses, "evictions", (json_int_t)cs.evictions);
 }
 

@@ -129,6 +129,9 @@ void ctl_dplink_poll(struct ctl *c)
 	if (now - c->last_beat >= BEAT_NS) {
 		pfs_shm_beat(c->shm, (uint64_t)now);
 		c->last_beat = now;
+		/* Dropped files the dataplane has let go of since: their room
+		 * back (also done whenever room is needed). */
+		pfs_cache_reclaim(c->cache);
 	}
 	if (pfs_shm_peer_restarted(c->shm)) {
 		c->st.dataplane_restarts++;

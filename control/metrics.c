@@ -122,8 +122,9 @@ static void control_and_cache(FILE *f, struct ctl *c)
 	one(f, "pfs_relay_cache_used_bytes", "gauge", "Cache bytes in use.", (double)cs.used_bytes);
 	family(f, "pfs_relay_cache_files", "gauge", "Files in the cache, by state.");
 	fprintf(f, "pfs_relay_cache_files{state=\"complete\"} %u\n"
-		   "pfs_relay_cache_files{state=\"filling\"} %u\n", cs.files_complete,
-		cs.files - cs.files_complete);
+		   "pfs_relay_cache_files{state=\"filling\"} %u\n"
+		   "pfs_relay_cache_files{state=\"retiring\"} %u\n", cs.files_complete,
+		cs.files - cs.files_complete, cs.files_retiring);
 	one(f, "pfs_relay_cache_hits_total", "counter", "Files served from the cache.",
 	    (double)cs.hits);
 	one(f, "pfs_relay_cache_misses_total", "counter", "Files the cache did not hold.",

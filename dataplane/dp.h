@@ -103,6 +103,9 @@ struct dp_fanout {
 	uint16_t parent_port;
 	uint16_t live;                  /* mask of child slots in use */
 	bool verify;                    /* chunks checked against signed digests */
+	bool held;                      /* we hold fi (pfs_cache_hold) from a chunk
+					 * until the table goes: one reference a
+					 * table, not two atomics a chunk */
 	int32_t digests_fi;
 	uint32_t digests_off;
 	struct {
@@ -173,14 +176,10 @@ struct dp_frames {
 	uint32_t adopted;               /* held from before this dataplane started */
 	struct rte_mbuf *_Atomic *held; /* [n]: a frame's mbuf while the cache holds it */
 	struct dp_frame_owner *owner;   /* [n] */
+	/* [n]: a frame's copies in flight (chained to its chunk), + 1: a
+	 * frame goes back to the pool only once its count is back to 1 */
+	struct rte_mbuf_ext_shared_info *refs;
 };
-
-/* A cache file's reference count for the mbufs chained to its chunks, one
- * per cache line: two workers relaying two files must not share one (each
- * chained copy updates it atomically, at send and at free). */
-struct dp_shinfo {
-	struct rte_mbuf_ext_shared_info s;
-} __rte_cache_aligned;
 
 struct dp {
 	struct dp_opts o;
@@ -209,7 +208,6 @@ struct dp {
 	 * worker 0's scan let go: no line all workers write per chunk */
 	uint32_t frames_kept;
 	_Atomic uint32_t frames_released;
-	struct dp_shinfo *shinfo;       /* [PFS_CACHE_FILES] */
 	uint16_t port;
 	bool chain;                     /* the port sends multi-segment mbufs */
 	bool bell;                      /* pfs-control's doorbell is open */
@@ -257,6 +255,7 @@ extern volatile bool dp_stop;
 /* port.c */
 int dp_port_init(struct dp *d);
 void dp_port_close(struct dp *d);
+void dp_ext_free(void *addr, void *opaque);
 void dp_tx_flush(struct dp *d);
 static inline void dp_tx(struct dp *d, struct rte_mbuf *m, uint32_t owner)
 {
@@ -284,15 +283,28 @@ int dp_tx_queue_range(struct dp *d, const struct pfs_ring_msg *m);
 void dp_xdp_stats(struct dp *d);
 void dp_tx_pump(struct dp *d);
 void dp_tx_reset_children(struct dp *d);
-unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
-		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum,
-		     struct rte_mbuf *in);
+/* A chunk to send from the cache: chunk idx of cache file fi, generation
+ * gen as the caller found it (read before payload), len bytes at payload,
+ * its CRC32C and raw one's complement sum (as dp_csum() gives it); held:
+ * the caller holds the file meanwhile (pfs_cache_hold). */
+struct dp_chunk {
+	int fi;
+	uint32_t gen, idx;
+	const uint8_t *payload;
+	uint32_t len, crc;
+	uint16_t psum;
+	bool held;
+};
+int dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, const struct dp_chunk *c,
+		struct rte_mbuf *in);
 
 /* frames.c */
 int dp_frames_init(struct dp *d, const char *driver, uint32_t need, int socket);
 bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte_mbuf *m,
 		    const uint8_t *payload, uint32_t len);
 void dp_frames_release(struct dp *d);
+int dp_frames_ref(struct dp *d, int fi, uint32_t gen, uint32_t idx, const uint8_t *payload,
+		  uint16_t n, struct rte_mbuf_ext_shared_info **si);
 void dp_frames_close(struct dp *d);
 struct rte_mempool *dp_frames_pool(const struct dp *d);  /* the RX queues', or NULL */
 /* Is p in a frame (a chunk kept there, when the cache gave p as its room)? */

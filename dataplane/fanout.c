@@ -54,9 +54,19 @@ static struct dp_fanout *find(struct dp *d, uint64_t hier)
 	return NULL;
 }
 
+/* The table's hold on its file, given back (the file may be dropped). */
+static void fanout_unhold(struct dp *d, struct dp_fanout *f)
+{
+	if (f->held)
+		pfs_cache_unhold(d->cache, f->fi, 1);
+	f->held = false;
+}
+
 void dp_fanout_reset(struct dp *d)
 {
 	dp_fanout_close(d);
+	for (unsigned i = 0; i < DP_FANOUT; i++)
+		fanout_unhold(d, &d->fanout[i]);
 	memset(d->fanout, 0, sizeof(d->fanout));
 	d->nfanout = 0;
 	d->fanout_last = 0;
@@ -73,6 +83,8 @@ void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m)
 		return;
 	dp_fanout_close(d);     /* the open run belongs to the old table */
 	f = find(d, m->hier);
+	if (f)
+		fanout_unhold(d, f);
 	if (m->flags & PFS_RMSG_F_DELETE) {
 		if (f) {
 			memset(f, 0, sizeof(*f));
@@ -199,7 +211,7 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	const struct dp_tmpl *t[PFS_FANOUT_SLOTS];
 	struct dp_fanout *f;
 	struct pfs_cache_file *cf;
-	uint32_t idx, len, room, crc;
+	uint32_t idx, len, room, crc, gen;
 	uint16_t sum, mask;
 	unsigned n = 0;
 	uint8_t *dst;
@@ -215,12 +227,14 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	idx = rte_be_to_cpu_32(dh->index);
 	len = plen - PFS_HDR_LEN - (uint32_t)sizeof(*dh);
 	cf = pfs_cache_file(d->cache, f->fi);
+	gen = cf->gen;          /* before its bytes: pfs_cache_hold checks it */
 	/* The file must still be the one the table names, and filling; the
 	 * chunk's room must be reserved (we never allocate: control does). */
 	if (len > f->chunk_size ||
 	    atomic_load_explicit(&cf->state, memory_order_acquire) != PFS_CF_FILLING ||
 	    cf->hier != f->hier || cf->chunk_size != f->chunk_size ||
 	    !(dst = (uint8_t *)(uintptr_t)pfs_cache_chunk(d->cache, f->fi, idx, &room))) {
+		fanout_unhold(d, f);    /* dropped, maybe: let control have it */
 		d->st->fanout_no_room++;
 		return DP_FANOUT_PASS;
 	}
@@ -228,10 +242,21 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 		d->st->fanout_bad_digest++;
 		return DP_FANOUT_PASS;  /* the engine counts it against the parent */
 	}
+	/* Held while we write its room or map and copy from it (from the
+	 * table's first chunk on: while held, no other file gets the slot,
+	 * so gen stays): a file pfs-control drops meanwhile keeps its extents
+	 * until we let go. */
+	if (!f->held) {
+		if (!pfs_cache_hold(d->cache, f->fi, gen, 1)) {
+			d->st->fanout_no_room++;
+			return DP_FANOUT_PASS;
+		}
+		f->held = true;
+	}
 	/* Kept in the frame it came in (frames.c), or copied into the room
 	 * reserved for it; a chunk kept already (a resend) is left as it was
 	 * stored, as the engine keeps the first copy of a chunk. */
-	if (dp_frames_keep(d, f->fi, cf->gen, idx, m, (const uint8_t *)(dh + 1), len))
+	if (dp_frames_keep(d, f->fi, gen, idx, m, (const uint8_t *)(dh + 1), len))
 		dst = (uint8_t *)(uintptr_t)(dh + 1);
 	else if (!dp_frames_kept(d, dst))
 		memcpy(dst, dh + 1, len);
@@ -256,7 +281,9 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 	     (const uint8_t *)(dh + 1) == rte_pktmbuf_mtod(m, const uint8_t *) + t[0]->hlen ?
 	     m : NULL;
 	/* Out of mbufs: none sent, the engine sends them instead. */
-	if (n && !dp_tx_chunk(d, t, n, f->fi, idx, dst, len, crc, sum, in)) {
+	if (n && dp_tx_chunk(d, t, n, &(struct dp_chunk){ .fi = f->fi, .gen = gen, .idx = idx,
+							  .payload = dst, .len = len, .crc = crc,
+							  .psum = sum, .held = true }, in) <= 0) {
 		mask = 0;
 		in = NULL;
 	} else {

@@ -12,10 +12,11 @@
  *
  * Worker 0 looks at the held frames every 100 ms and lets go of those whose
  * chunk is gone (its file dropped or evicted, another file in the slot, or
- * pfs-control's bytes written over it): the frame returns to the pool when
- * its last send completes. A dataplane that starts finds the frames the
- * cache keeps chunks in (pfs_cache_each_kept) and takes them out of its
- * pool before the port gets any.
+ * pfs-control's bytes written over it) once no copy chained to the chunk is
+ * in flight (each frame's own count, dp_frames_ref): the frame returns to
+ * the pool when its last send completes. A dataplane that starts finds the
+ * frames the cache keeps chunks in (pfs_cache_each_kept) and takes them out
+ * of its pool before the port gets any.
  *
  * Bounded: the cache holds at most `budget` frames, all but what the RX
  * rings, the pool's caches and the bursts in flight need, each worker its
@@ -104,6 +105,7 @@ static void frames_free(struct dp_frames *fr)
 	if (!fr)
 		return;
 	rte_mempool_free(fr->pool);
+	rte_free(fr->refs);
 	rte_free(fr->held);
 	rte_free(fr->owner);
 	rte_free(fr);
@@ -143,9 +145,14 @@ int dp_frames_init(struct dp *d, const char *driver, uint32_t need, int socket)
 		return -ENOMEM;
 	fr->held = rte_zmalloc("pfs_frames_held", sizeof(*fr->held) * n, RTE_CACHE_LINE_SIZE);
 	fr->owner = rte_zmalloc("pfs_frames_owner", sizeof(*fr->owner) * n, RTE_CACHE_LINE_SIZE);
-	if (!fr->held || !fr->owner) {
+	fr->refs = rte_zmalloc("pfs_frames_refs", sizeof(*fr->refs) * n, RTE_CACHE_LINE_SIZE);
+	if (!fr->held || !fr->owner || !fr->refs) {
 		frames_free(fr);
 		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		fr->refs[i].free_cb = dp_ext_free;
+		rte_mbuf_ext_refcnt_set(&fr->refs[i], 1);
 	}
 	ext = (struct rte_pktmbuf_extmem){ .buf_ptr = base, .buf_iova = (rte_iova_t)(uintptr_t)base,
 					   .buf_len = (size_t)n * PFS_CACHE_FRAME,
@@ -205,6 +212,29 @@ bool dp_frames_keep(struct dp *d, int fi, uint32_t gen, uint32_t idx, struct rte
 	return true;
 }
 
+/* n references on the frame that holds payload, chunk idx of file fi
+ * (generation gen), for chained copies: the frame then stays out of the
+ * pool until the port has freed them, whatever becomes of the chunk. Taken
+ * before the chunk's map entry is looked at again (as pfs_cache_hold does
+ * for files, and with the caller holding the file, so its map is its own):
+ * -ESTALE, and none taken, if it no longer names this frame. */
+int dp_frames_ref(struct dp *d, int fi, uint32_t gen, uint32_t idx, const uint8_t *payload,
+		  uint16_t n, struct rte_mbuf_ext_shared_info **si)
+{
+	struct dp_frames *fr = d->frames;
+	uint32_t frame = (uint32_t)((payload - fr->base) / PFS_CACHE_FRAME);
+	uint32_t off = (uint32_t)(payload - (fr->base + (uint64_t)frame * PFS_CACHE_FRAME));
+	struct rte_mbuf_ext_shared_info *r = &fr->refs[frame];
+
+	__atomic_fetch_add(&r->refcnt, n, __ATOMIC_SEQ_CST);
+	if (!pfs_cache_keeps(d->cache, fi, gen, idx, pfs_cache_map_entry(frame, off))) {
+		__atomic_fetch_sub(&r->refcnt, n, __ATOMIC_SEQ_CST);
+		return -ESTALE;
+	}
+	*si = r;
+	return 0;
+}
+
 void dp_frames_release(struct dp *d)
 {
 	struct dp_frames *fr = d->frames;
@@ -217,6 +247,10 @@ void dp_frames_release(struct dp *d)
 		const struct dp_frame_owner *o = &fr->owner[f];
 
 		if (!m || pfs_cache_keeps(d->cache, o->fi, o->gen, o->idx, o->entry))
+			continue;
+		/* Copies chained to it still read it: next time. Loaded after
+		 * the entry (sequentially consistent: see dp_frames_ref). */
+		if (__atomic_load_n(&fr->refs[f].refcnt, __ATOMIC_SEQ_CST) > 1)
 			continue;
 		fr->owner[f].entry = 0;
 		atomic_store_explicit(&fr->held[f], NULL, memory_order_relaxed);

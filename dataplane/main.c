@@ -292,8 +292,8 @@ static unsigned from_control(struct dp *d)
 	return n;
 }
 
-/* Housekeeping every 100 ms: liveness, the cache files' in-flight counts,
- * and a control process that restarted (its old ranges mean nothing now). */
+/* Housekeeping every 100 ms: liveness, the frames whose chunk is gone, and
+ * a control process that restarted (its old ranges mean nothing now). */
 static void housekeeping(struct dp *d)
 {
 	static unsigned n;
@@ -312,11 +312,9 @@ static void housekeeping(struct dp *d)
 	 * ring: not here, where we may already hold the new ones. */
 	if (pfs_shm_peer_restarted(d->shm))
 		pfs_log(PFS_LOG_INFO, "pfs-control (re)attached");
-	for (int i = 0; i < PFS_CACHE_FILES; i++) {
-		struct pfs_cache_file *f = pfs_cache_file(d->cache, i);
-		atomic_store(&f->inflight,
-			     (uint32_t)(rte_mbuf_ext_refcnt_read(&d->shinfo[i].s) - 1));
-	}
+	/* A file entry a writer's new layout zeroed gets its count back
+	 * (pfs_cache_hold takes none on it meanwhile). */
+	pfs_cache_refs_init(d->cache, (void *)(uintptr_t)dp_ext_free, true);
 	dp_frames_release(d);           /* frames whose chunk is gone */
 }
 

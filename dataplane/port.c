@@ -32,13 +32,23 @@
 #define RX_DESC   1024
 #define TX_DESC   1024
 
-/* A chunk in the cache is referenced by mbufs until their TX completes;
- * the shared-info count per cache file tells the control process (via the
- * file's in-flight count) not to evict it meanwhile. */
-static void ext_free(void *addr, void *opaque)
+/* The callback of the cache's reference counts (files' and frames'): never
+ * called, as each count keeps a 1 of its own; nothing to free anyway, the
+ * memory is the segment's. */
+void dp_ext_free(void *addr, void *opaque)
 {
-	(void)addr; (void)opaque;       /* cache memory is the segment's */
+	(void)addr; (void)opaque;
 }
+
+/* The files' counts are DPDK's shared info, in the segment (pfs_cache.h). */
+_Static_assert(offsetof(struct rte_mbuf_ext_shared_info, free_cb) ==
+	       offsetof(struct pfs_cache_refs, free_cb), "pfs_cache_refs layout");
+_Static_assert(offsetof(struct rte_mbuf_ext_shared_info, fcb_opaque) ==
+	       offsetof(struct pfs_cache_refs, fcb_opaque), "pfs_cache_refs layout");
+_Static_assert(offsetof(struct rte_mbuf_ext_shared_info, refcnt) ==
+	       offsetof(struct pfs_cache_refs, refcnt), "pfs_cache_refs layout");
+_Static_assert(sizeof(struct rte_mbuf_ext_shared_info) <= sizeof(struct pfs_cache_refs),
+	       "pfs_cache_refs size");
 
 /* The cache as memory the port may DMA from (see the top of this file). */
 static void dma_setup(struct dp *d, const struct rte_eth_dev_info *info)
@@ -103,14 +113,9 @@ int dp_port_init(struct dp *d)
 		pfs_log(PFS_LOG_ERR, "mbuf pools: %s", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	d->shinfo = rte_zmalloc("pfs_shinfo", sizeof(*d->shinfo) * PFS_CACHE_FILES,
-				RTE_CACHE_LINE_SIZE);
-	if (!d->shinfo)
-		return -ENOMEM;
-	for (int i = 0; i < PFS_CACHE_FILES; i++) {
-		d->shinfo[i].s.free_cb = ext_free;
-		rte_mbuf_ext_refcnt_set(&d->shinfo[i].s, 1);     /* ours, never dropped */
-	}
+	/* The files' reference counts: what an earlier dataplane held died
+	 * with it. Before the port sends anything. */
+	pfs_cache_refs_init(d->cache, (void *)(uintptr_t)dp_ext_free, false);
 	static const struct rte_mbuf_dynfield owner = {
 		.name = "pfs_dp_owner", .size = sizeof(uint32_t), .align = __alignof__(uint32_t),
 	};
@@ -208,7 +213,6 @@ void dp_port_close(struct dp *d)
 	dp_frames_close(d);
 	if (d->iova_va)
 		rte_extmem_unregister(d->dma_region, d->dma_bytes);
-	rte_free(d->shinfo);
 	rte_mempool_free(d->ext_pool);
 	rte_mempool_free(d->pool);
 }

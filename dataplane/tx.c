@@ -11,6 +11,7 @@
  * per child; where the port computes checksums (TX offload, port.c), the
  * sum is not computed at all and each frame carries the offload flags.
  */
+#include <errno.h>
 #include <rte_cycles.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
@@ -145,28 +146,62 @@ static struct dp_memo *memo_get(struct dp *d, const struct dp_range *r, uint32_t
 	return mm;
 }
 
-/* Chunk idx of cache file fi (payload: len bytes, CRC crc, raw one's
- * complement sum psum, as dp_csum() gives it) to the n children whose
- * current templates t[] name, all or none: one bulk allocation per pool and
- * one reference update on the cache file for the lot. Each copy is a header
- * mbuf stamped from its template and, where the port takes chained mbufs and
- * the copies add up to more than the copybreak, a payload mbuf attached to
- * the chunk in the cache (no copy); a linear copy otherwise.
+/* References on the cache's bytes for copies of chunk c (pfs_cache.h):
+ * chained copies hold one each until the port frees them, on the frame the
+ * chunk is kept in or else on the file; linear copies hold the file while
+ * they copy (*unhold: give that one back after), unless the caller does.
+ * Taken before the file and the chunk's map entry are looked at again:
+ * -ESTALE, and nothing held, if either moved since the caller found the
+ * payload (pfs-control dropped the file, or wrote the chunk elsewhere): its
+ * bytes may be another file's by now. */
+static int hold_payload(struct dp *d, const struct dp_chunk *c, bool chain, unsigned built,
+			struct rte_mbuf_ext_shared_info **si, bool *unhold)
+{
+	*unhold = false;
+	if (chain && !dp_frames_kept(d, c->payload)) {
+		if (!pfs_cache_hold(d->cache, c->fi, c->gen, (uint16_t)built))
+			return -ESTALE;
+		*si = (struct rte_mbuf_ext_shared_info *)&pfs_cache_file(d->cache, c->fi)->refs;
+		return 0;
+	}
+	if (!c->held) {
+		if (!pfs_cache_hold(d->cache, c->fi, c->gen, 1))
+			return -ESTALE;
+		*unhold = true;
+	}
+	if (chain && dp_frames_ref(d, c->fi, c->gen, c->idx, c->payload, (uint16_t)built, si) < 0) {
+		if (*unhold)
+			pfs_cache_unhold(d->cache, c->fi, 1);
+		*unhold = false;
+		return -ESTALE;
+	}
+	return 0;
+}
+
+/* Chunk c (dp.h) to the n children whose current templates t[] name, all
+ * or none: one bulk allocation per pool and one reference update for the
+ * lot. Each copy is a header mbuf stamped from its template and, where the
+ * port takes chained mbufs and the copies add up to more than the
+ * copybreak, a payload mbuf attached to the chunk in the cache (no copy); a
+ * linear copy otherwise.
  *
  * in, if not NULL, is the frame the chunk arrived in, laid out as ours
  * (70 header bytes, then the payload): it becomes t[0]'s copy as it is,
  * headers restamped, which costs neither an mbuf nor a copy.
  *
- * Returns n, or 0 when out of mbufs (nothing was sent, in is still the
- * caller's). */
-unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, int fi,
-		     uint32_t idx, const uint8_t *payload, uint32_t len, uint32_t crc, uint16_t psum,
-		     struct rte_mbuf *in)
+ * Returns n; 0 when out of mbufs, -ESTALE when the chunk left the cache
+ * (hold_payload); then nothing was sent and in is still the caller's. */
+int dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, const struct dp_chunk *c,
+		struct rte_mbuf *in)
 {
+	const uint8_t *payload = c->payload;
+	uint32_t len = c->len, idx = c->idx, crc = c->crc;
+	uint16_t psum = c->psum;
 	struct rte_mbuf *h[PFS_FANOUT_SLOTS], *p[PFS_FANOUT_SLOTS];
+	struct rte_mbuf_ext_shared_info *si = NULL;
 	uint64_t bytes = 0;
 	unsigned built = in ? n - 1 : n;        /* copies that need mbufs */
-	bool chain = d->chain && len * built > d->o.copybreak;
+	bool chain = d->chain && len * built > d->o.copybreak, unhold = false;
 	/* Copies are made from the received frame while it is in the cache
 	 * (just checked) and cannot leave before they are made (no flush in
 	 * between): a chunk kept in a frame earlier (a resend) is cold. */
@@ -177,13 +212,17 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		d->st->mbuf_drops += n;
 		return 0;
 	}
-	if (chain) {
-		if (rte_pktmbuf_alloc_bulk(d->ext_pool, p, built) != 0) {
-			rte_pktmbuf_free_bulk(h, built);
-			d->st->mbuf_drops += n;
-			return 0;
-		}
-		rte_mbuf_ext_refcnt_update(&d->shinfo[fi].s, (int16_t)built);
+	if (chain && rte_pktmbuf_alloc_bulk(d->ext_pool, p, built) != 0) {
+		rte_pktmbuf_free_bulk(h, built);
+		d->st->mbuf_drops += n;
+		return 0;
+	}
+	if (built && (chain || src == payload) &&
+	    hold_payload(d, c, chain, built, &si, &unhold) < 0) {
+		rte_pktmbuf_free_bulk(h, built);
+		if (chain)
+			rte_pktmbuf_free_bulk(p, built);
+		return -ESTALE;
 	}
 	if (in) {
 		uint32_t flen = t[0]->hlen + len;
@@ -225,7 +264,7 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 			p[k]->data_len = (uint16_t)len;
 			p[k]->pkt_len = len;
 			p[k]->ol_flags |= RTE_MBUF_F_EXTERNAL;
-			p[k]->shinfo = &d->shinfo[fi].s;
+			p[k]->shinfo = si;
 			h[k]->data_len = t[k]->hlen;
 			h[k]->next = p[k];
 			h[k]->nb_segs = 2;
@@ -237,6 +276,8 @@ unsigned dp_tx_chunk(struct dp *d, const struct dp_tmpl *const *t, unsigned n, i
 		bytes += flen;
 		dp_tx(d, h[k], t[k]->owner);
 	}
+	if (unhold)
+		pfs_cache_unhold(d->cache, c->fi, 1);
 	d->st->tx_chunks += n;
 	d->st->tx_chained += chain ? built : 0;
 	d->st->tx_bytes += bytes;
@@ -251,20 +292,29 @@ static int send_chunk(struct dp *d, struct dp_child *c, const struct dp_range *r
 	const struct dp_tmpl *tc = t;
 	const uint8_t *payload;
 	struct dp_memo *mm;
-	uint32_t len;
+	uint32_t len, gen = f ? f->gen : 0;     /* before the bytes: dp_tx_chunk checks it */
 	uint64_t flen;
+	int rc;
 
 	if (!f || f->hier != r->entry ||
 	    !(payload = pfs_cache_chunk(d->cache, r->fi, idx, &len))) {
 		d->st->chunk_missing++;
 		return 0;               /* skip it: nothing to send, ever */
 	}
-	mm = memo_get(d, r, f->gen, idx, payload, len);
+	mm = memo_get(d, r, gen, idx, payload, len);
 	if (!dp_tmpl_fits(t, d->hdr_gen, c->ip, c->port, r->hier, len)) {
 		dp_tmpl_build(d, t, c->ip, c->port, r->hier, len);
 		t->owner = DP_OWNER_CHILD | (uint32_t)(c - d->children);
 	}
-	if (!dp_tx_chunk(d, &tc, 1, r->fi, idx, payload, len, mm->crc, mm->sum, NULL))
+	rc = dp_tx_chunk(d, &tc, 1, &(struct dp_chunk){ .fi = r->fi, .gen = gen, .idx = idx,
+							 .payload = payload, .len = len,
+							 .crc = mm->crc, .psum = mm->sum }, NULL);
+	if (rc == -ESTALE) {
+		mm->valid = false;      /* its CRC may be of another file's bytes */
+		d->st->chunk_missing++; /* gone since we looked: skip it */
+		return 0;
+	}
+	if (rc == 0)
 		return -1;
 	flen = t->hlen + len;
 	c->sent++;

@@ -85,7 +85,10 @@ bool cache_map_overwrite(struct pfs_cache *c, struct pfs_cache_file *f, uint32_t
 		return true;
 	if (data == kept + at)
 		return false;
-	atomic_store_explicit(slot, 0, memory_order_release);
+	/* Sequentially consistent: the dataplane gives the frame back only
+	 * once no copy reads it, and a sender takes its reference before it
+	 * checks the entry (dataplane/frames.c). */
+	atomic_store(slot, 0);
 	return true;
 }
 
@@ -101,10 +104,9 @@ bool pfs_cache_keeps(const struct pfs_cache *c, int fi, uint32_t gen, uint32_t i
 	const struct pfs_cache_file *f = pfs_cache_file(c, fi);
 	_Atomic uint32_t *slot;
 
-	if (!f || atomic_load_explicit(&f->state, memory_order_acquire) == PFS_CF_FREE ||
-	    f->gen != gen || !(slot = map_slot(c, f, idx)))
+	if (!f || !cache_live(f) || f->gen != gen || !(slot = map_slot(c, f, idx)))
 		return false;
-	return atomic_load_explicit(slot, memory_order_acquire) == entry;
+	return atomic_load(slot) == entry;     /* seq_cst: see cache_map_overwrite */
 }
 
 void pfs_cache_each_kept(const struct pfs_cache *c, pfs_cache_kept_fn *fn, void *ctx)
@@ -113,7 +115,7 @@ void pfs_cache_each_kept(const struct pfs_cache *c, pfs_cache_kept_fn *fn, void 
 		const struct pfs_cache_file *f = &c->files[fi];
 		uint32_t nmap = __atomic_load_n(&f->nmap, __ATOMIC_ACQUIRE);
 
-		if (atomic_load_explicit(&f->state, memory_order_acquire) == PFS_CF_FREE)
+		if (!cache_live(f))
 			continue;
 		for (uint32_t e = 0; e < nmap && e < PFS_CACHE_MAP_EXTENTS; e++) {
 			for (uint32_t i = 0; i < PFS_CACHE_MAP_PER_EXT; i++) {

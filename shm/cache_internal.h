@@ -32,6 +32,8 @@ struct pfs_cache {
 	uint32_t free_hint;
 };
 
+/* FILLING or COMPLETE: readers may use it (not FREE, not RETIRING). */
+bool cache_live(const struct pfs_cache_file *f);
 /* An extent for file fi (evicting as needed): its number, or -ENOSPC. */
 int cache_alloc_extent(struct pfs_cache *c, int fi);
 /* Where chunk idx of file f is kept in a frame, or NULL. */

@@ -2,9 +2,10 @@
  *
  * The allocator is a table of extent owners (file index + 1, 0 = free); a
  * file's extents are listed in its entry in chunk order. Only the writer
- * touches either, so they need no lock; the reader (dataplane) looks at a
- * file only between the writer publishing it (state store, release) and the
- * engine telling it which chunks exist (through the ring, which orders).
+ * touches either, so they need no lock; the reader (dataplane) finds a
+ * file once the writer published it (state store) and the engine told it
+ * which chunks exist (through the ring, which orders), and holds it while
+ * it reads: a dropped file's extents wait for its references (pfs_cache.h).
  */
 #include "cache_internal.h"
 
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_MAGIC 0x3330304843534650ull      /* "PFSCH003" */
+#define CACHE_MAGIC 0x3430304843534650ull      /* "PFSCH004" */
 
 static uint64_t align64(uint64_t v) { return (v + 63) & ~63ull; }
 
@@ -119,23 +120,60 @@ static void free_extents(struct pfs_cache *c, int fi)
 	f->nmap = 0;
 }
 
+bool cache_live(const struct pfs_cache_file *f)
+{
+	uint32_t st = atomic_load(&f->state);
+
+	return st == PFS_CF_FILLING || st == PFS_CF_COMPLETE;
+}
+
+uint32_t pfs_cache_held(const struct pfs_cache_file *f)
+{
+	uint16_t r = atomic_load(&f->refs.refcnt);     /* seq_cst: see pfs_cache_drop */
+
+	return r > 1 ? r - 1u : 0;
+}
+
+/* A RETIRING file nobody holds: its extents back, its slot free. */
+static bool reclaim_one(struct pfs_cache *c, int fi)
+{
+	struct pfs_cache_file *f = &c->files[fi];
+
+	if (atomic_load(&f->state) != PFS_CF_RETIRING || pfs_cache_held(f))
+		return false;
+	free_extents(c, fi);
+	atomic_store(&f->state, PFS_CF_FREE);
+	return true;
+}
+
+int pfs_cache_reclaim(struct pfs_cache *c)
+{
+	int n = 0;
+
+	for (int i = 0; i < PFS_CACHE_FILES && c->writer; i++)
+		n += reclaim_one(c, i);
+	return n;
+}
+
+/* Unpublish first (sequentially consistent), then count the references:
+ * a reader takes its reference before it checks the state (hold), so one
+ * of the two sees the other. The slot and its extents stay the file's
+ * until the count is zero. */
 void pfs_cache_drop(struct pfs_cache *c, int fi)
 {
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
 
-	if (!f || !c->writer || atomic_load(&f->state) == PFS_CF_FREE)
+	if (!f || !c->writer || !cache_live(f))
 		return;
-	/* Unpublish first: a reader that finds it FREE no longer trusts it. */
-	atomic_store(&f->state, PFS_CF_FREE);
-	free_extents(c, fi);
+	atomic_store(&f->state, PFS_CF_RETIRING);
 	f->hier = 0;
 	f->model[0] = f->path[0] = '\0';
+	reclaim_one(c, fi);
 }
 
 static bool evictable(const struct pfs_cache_file *f)
 {
-	return atomic_load(&f->state) == PFS_CF_COMPLETE && !f->pinned &&
-	       atomic_load(&f->inflight) == 0;
+	return atomic_load(&f->state) == PFS_CF_COMPLETE && !f->pinned && !pfs_cache_held(f);
 }
 
 /* Least recently used evictable file other than keep, or -1. */
@@ -163,10 +201,12 @@ int cache_alloc_extent(struct pfs_cache *c, int fi)
 				return (int)e;
 			}
 		}
+		if (pfs_cache_reclaim(c))
+			continue;
 		int v = lru_victim(c, fi);
 		if (v < 0)
 			return -ENOSPC;
-		pfs_cache_drop(c, v);
+		pfs_cache_drop(c, v);   /* held since it was chosen: retires later */
 		c->h->evictions++;
 	}
 }
@@ -175,7 +215,7 @@ int pfs_cache_find(const struct pfs_cache *c, const char *model, const char *pat
 {
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
 		const struct pfs_cache_file *f = &c->files[i];
-		if (atomic_load(&f->state) != PFS_CF_FREE && !strcmp(f->model, model) &&
+		if (cache_live(f) && !strcmp(f->model, model) &&
 		    !strcmp(f->path, path))
 			return i;
 	}
@@ -185,7 +225,7 @@ int pfs_cache_find(const struct pfs_cache *c, const char *model, const char *pat
 int pfs_cache_find_hier(const struct pfs_cache *c, uint64_t hier)
 {
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
-		if (atomic_load(&c->files[i].state) != PFS_CF_FREE && c->files[i].hier == hier)
+		if (cache_live(&c->files[i]) && c->files[i].hier == hier)
 			return i;
 	}
 	return -ENOENT;
@@ -205,15 +245,18 @@ int pfs_cache_create(struct pfs_cache *c, uint64_t hier, const char *model, cons
 		return -EINVAL;
 	if ((old = pfs_cache_find(c, model, path)) >= 0)
 		pfs_cache_drop(c, old);
-	for (fi = 0; fi < PFS_CACHE_FILES; fi++) {
-		if (atomic_load(&c->files[fi].state) == PFS_CF_FREE)
+	pfs_cache_reclaim(c);
+	for (;;) {
+		for (fi = 0; fi < PFS_CACHE_FILES; fi++) {
+			if (atomic_load(&c->files[fi].state) == PFS_CF_FREE)
+				break;
+		}
+		if (fi < PFS_CACHE_FILES)
 			break;
-	}
-	if (fi == PFS_CACHE_FILES) {
-		fi = lru_victim(c, -1);
-		if (fi < 0)
+		int v = lru_victim(c, -1);
+		if (v < 0)
 			return -ENOSPC;
-		pfs_cache_drop(c, fi);
+		pfs_cache_drop(c, v);   /* free now, unless held since it was chosen */
 		c->h->evictions++;
 	}
 	f = &c->files[fi];
@@ -324,8 +367,7 @@ int pfs_cache_drop_partial(struct pfs_cache *c)
 	int n = 0;
 
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
-		if (atomic_load(&c->files[i].state) == PFS_CF_FILLING &&
-		    atomic_load(&c->files[i].inflight) == 0) {
+		if (atomic_load(&c->files[i].state) == PFS_CF_FILLING) {
 			pfs_cache_drop(c, i);
 			n++;
 		}
@@ -352,7 +394,7 @@ uint64_t pfs_cache_reserved(const struct pfs_cache *c, int fi)
 {
 	const struct pfs_cache_file *f = pfs_cache_file(c, fi);
 
-	if (!f || atomic_load(&f->state) == PFS_CF_FREE)
+	if (!f || !cache_live(f))
 		return 0;
 	return (uint64_t)__atomic_load_n(&f->nexts, __ATOMIC_ACQUIRE) * f->chunks_per_ext *
 	       f->chunk_size;
@@ -377,7 +419,7 @@ const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, 
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
 	uint64_t off;
 
-	if (!f || atomic_load_explicit(&f->state, memory_order_acquire) == PFS_CF_FREE)
+	if (!f || !cache_live(f))
 		return NULL;
 	off = (uint64_t)idx * f->chunk_size;
 	*len = f->chunk_size;
@@ -404,7 +446,7 @@ int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, s
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
 	uint8_t *p = buf;
 
-	if (!f || atomic_load(&f->state) == PFS_CF_FREE)
+	if (!f || !cache_live(f))
 		return -ENOENT;
 	while (len) {
 		size_t room = f->chunk_size - off % f->chunk_size;
@@ -433,8 +475,9 @@ void pfs_cache_stats(const struct pfs_cache *c, struct pfs_cache_stats *o)
 	o->used_bytes = (uint64_t)o->extents_used * c->h->extent_size;
 	for (int i = 0; i < PFS_CACHE_FILES; i++) {
 		uint32_t st = atomic_load(&c->files[i].state);
-		o->files += st != PFS_CF_FREE;
+		o->files += st == PFS_CF_FILLING || st == PFS_CF_COMPLETE;
 		o->files_complete += st == PFS_CF_COMPLETE;
+		o->files_retiring += st == PFS_CF_RETIRING;
 	}
 	o->evictions = c->h->evictions;
 	o->hits = c->h->hits;
@@ -449,6 +492,44 @@ void pfs_cache_count_hit(struct pfs_cache *c, int fi)
 	f->hits++;
 	c->h->hits++;
 	f->last_used = ++c->h->clock;
+}
+
+void pfs_cache_refs_init(const struct pfs_cache *c, void *free_cb, bool only_unset)
+{
+	for (int i = 0; i < PFS_CACHE_FILES; i++) {
+		struct pfs_cache_refs *r = &c->files[i].refs;
+
+		if (only_unset && r->free_cb)
+			continue;
+		r->free_cb = free_cb;
+		r->fcb_opaque = NULL;
+		atomic_store(&r->refcnt, 1);
+	}
+}
+
+/* Take, then look (see pfs_cache_drop): the file must still be live and
+ * the same generation, or the references go back. A count nobody set up
+ * (no free callback: a writer's new layout zeroed it) is not taken: DPDK
+ * would call a null callback when it came back to 0. */
+bool pfs_cache_hold(const struct pfs_cache *c, int fi, uint32_t gen, uint16_t n)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (!f || !f->refs.free_cb)
+		return false;
+	atomic_fetch_add(&f->refs.refcnt, n);
+	if (cache_live(f) && f->gen == gen)
+		return true;
+	atomic_fetch_sub(&f->refs.refcnt, n);
+	return false;
+}
+
+void pfs_cache_unhold(const struct pfs_cache *c, int fi, uint16_t n)
+{
+	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+
+	if (f)
+		atomic_fetch_sub(&f->refs.refcnt, n);
 }
 
 void pfs_cache_count_miss(struct pfs_cache *c)

@@ -15,14 +15,23 @@
  * Every reader goes through pfs_cache_chunk()/pfs_cache_read(), which look
  * in the map first. The dataplane writes map entries (release) and gives a
  * frame back to its pool once the entry no longer names it (the file was
- * dropped, or control wrote other bytes over that chunk).
+ * dropped, or control wrote other bytes over that chunk) and no copy of the
+ * chunk still reads it.
  *
  * Ownership: the control process is the only writer of the table and the
  * allocator (it fetches from upstream and stores received chunks); the
- * dataplane reads chunks and bumps each file's in-flight count while its
- * mbufs point into the file. A complete file outlives the processes that
- * wrote it (the segment is a file), and is evicted least-recently-used when
- * space is needed, never while pinned or in flight.
+ * dataplane reads chunks and holds a reference on a file for every copy
+ * that reads its bytes after the call that made it (pfs_cache_hold). A
+ * complete file outlives the processes that wrote it (the segment is a
+ * file), and is evicted least-recently-used when space is needed, never
+ * while pinned or held.
+ *
+ * Dropping a file is two steps (docs/appliance.md 3.3): it is unpublished
+ * (RETIRING: no reader takes a new reference on it), and its extents are
+ * freed once no reference is left, at once if none is. A reader takes its
+ * reference before it looks at the file again, the writer unpublishes
+ * before it counts them, both sequentially consistent: either the reader
+ * sees the drop and lets go, or the writer sees the reference and waits.
  *
  * Functions return 0 or a negative errno.
  */
@@ -53,7 +62,20 @@ enum pfs_cache_state {
 	PFS_CF_FREE = 0,
 	PFS_CF_FILLING = 1,     /* being fetched or received */
 	PFS_CF_COMPLETE = 2,    /* size and sha256 final and checked */
+	PFS_CF_RETIRING = 3,    /* dropped: its extents wait for the dataplane's
+				 * references to come back (pfs_cache_reclaim) */
 };
+
+/* The dataplane's references on a file's bytes, laid out as DPDK's
+ * struct rte_mbuf_ext_shared_info (dataplane/port.c asserts it): the
+ * payload mbufs it attaches to a file count here, and pfs-control reads
+ * the count when it drops the file. 1 + the references once a dataplane has
+ * set it up (pfs_cache_refs_init); 0 before. A cache line of its own. */
+struct pfs_cache_refs {
+	void *free_cb;          /* the dataplane's, in its address space */
+	void *fcb_opaque;
+	_Atomic uint16_t refcnt;
+} __attribute__((aligned(64)));
 
 struct pfs_cache_file {
 	_Atomic uint32_t state;
@@ -66,7 +88,6 @@ struct pfs_cache_file {
 	_Atomic uint64_t stored;        /* bytes held contiguously from 0 */
 	uint64_t last_used;             /* the table's clock at last use */
 	uint64_t hits;                  /* times served without the WAN */
-	_Atomic uint32_t inflight;      /* dataplane mbufs pointing into it */
 	uint32_t pinned;                /* control: an active hierarchy uses it */
 	uint32_t gen;                   /* files this slot has held: a new version
 					 * of a file in the same slot has other
@@ -78,13 +99,14 @@ struct pfs_cache_file {
 	char model[33];
 	char path[PFS_CACHE_NAME_MAX + 1];
 	uint32_t ext[PFS_CACHE_FILE_EXTENTS];
+	struct pfs_cache_refs refs;     /* the dataplane's; never cleared by the writer */
 };
 
 struct pfs_cache_stats {
 	uint64_t bytes, used_bytes;
 	uint32_t extents, extents_used;
 	uint32_t frames;
-	uint32_t files, files_complete;
+	uint32_t files, files_complete, files_retiring;
 	uint64_t evictions, hits, misses;
 };
 
@@ -110,8 +132,13 @@ int pfs_cache_complete(struct pfs_cache *c, int fi, uint64_t size, const uint8_t
 /* The size a filling file will have (a signed manifest says so before the
  * last byte arrives): its last chunk is then sent at its true length. */
 void pfs_cache_expect_size(struct pfs_cache *c, int fi, uint64_t size);
+/* Unpublish the file; its extents are freed now if the dataplane holds no
+ * reference on it, else by pfs_cache_reclaim once it holds none. */
 void pfs_cache_drop(struct pfs_cache *c, int fi);
-/* Evict every complete file not pinned and not in flight; how many. */
+/* Free the extents of every RETIRING file the dataplane no longer holds
+ * (also done whenever room is needed); how many. */
+int pfs_cache_reclaim(struct pfs_cache *c);
+/* Evict every complete file not pinned and not held; how many. */
 int pfs_cache_evict_idle(struct pfs_cache *c);
 /* Drop every entry still FILLING: after a control restart nobody owns them. */
 int pfs_cache_drop_partial(struct pfs_cache *c);
@@ -144,6 +171,19 @@ _Atomic uint32_t *pfs_cache_map_slot(const struct pfs_cache *c, int fi, uint32_t
  * whose chunk is gone goes back to the dataplane's pool.) */
 bool pfs_cache_keeps(const struct pfs_cache *c, int fi, uint32_t gen, uint32_t idx,
 		     uint32_t entry);
+/* Dataplane, at start (and for an entry a writer's new layout zeroed):
+ * every file's reference count to 1, its callback to free_cb (DPDK calls it
+ * only when a count reaches 0, which the 1 prevents). Old references died
+ * with the process that held them. only_unset: just entries with none. */
+void pfs_cache_refs_init(const struct pfs_cache *c, void *free_cb, bool only_unset);
+/* Dataplane: take n references on file fi as generation gen, for copies
+ * that read its bytes after this returns (attached or copied); false, and
+ * none taken, if the file is no longer that one (dropped, or another in the
+ * slot): its bytes may be another file's by now. */
+bool pfs_cache_hold(const struct pfs_cache *c, int fi, uint32_t gen, uint16_t n);
+void pfs_cache_unhold(const struct pfs_cache *c, int fi, uint16_t n);
+/* References the dataplane holds on the file. */
+uint32_t pfs_cache_held(const struct pfs_cache_file *f);
 /* Every chunk kept in a frame, to fn (a restarted dataplane must not
  * receive into them): its file, generation, index and map entry. */
 typedef void pfs_cache_kept_fn(void *ctx, int fi, uint32_t gen, uint32_t idx, uint32_t entry);

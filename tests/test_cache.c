@@ -120,14 +120,21 @@ Test(cache, complete_files_survive_a_reopen_partial_ones_are_dropped)
 	pfs_cache_close(c);
 }
 
-Test(cache, least_recently_used_is_evicted_never_pinned_or_in_flight)
+static void no_free(void *addr, void *opaque)
 {
-	struct pfs_cache *c;
+	(void)addr; (void)opaque;
+}
+
+Test(cache, least_recently_used_is_evicted_never_pinned_or_held)
+{
+	struct pfs_cache *c, *dp;
 	struct pfs_cache_stats st;
 	int f[16];
 
 	make_region(4);
 	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &c), 0);
+	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, &dp), 0);
+	pfs_cache_refs_init(dp, (void *)(uintptr_t)no_free, false);
 	pfs_cache_stats(c, &st);
 	cr_assert(st.extents >= 4 && st.extents <= 16, "%u extents", st.extents);
 	/* One extent per file: fill the cache. */
@@ -146,10 +153,10 @@ Test(cache, least_recently_used_is_evicted_never_pinned_or_in_flight)
 	cr_assert_eq(pfs_cache_find(c, "m", "f2"), -ENOENT);
 	pfs_cache_stats(c, &st);
 	cr_assert_eq(st.evictions, 1);
-	/* Everything else pinned or in flight: no room. */
+	/* Everything else pinned or held by the dataplane: no room. */
 	pfs_cache_pin(c, f[0], true);
 	for (unsigned i = 3; i < st.extents; i++)
-		atomic_fetch_add(&pfs_cache_file(c, f[i])->inflight, 1);
+		cr_assert(pfs_cache_hold(dp, f[i], pfs_cache_file(dp, f[i])->gen, 1));
 	cr_assert_eq(pfs_cache_complete(c, n, 1000, sha0), 0);
 	pfs_cache_pin(c, n, true);
 	int m = pfs_cache_create(c, 100, "m", "more", 1408);
@@ -159,6 +166,7 @@ Test(cache, least_recently_used_is_evicted_never_pinned_or_in_flight)
 	pfs_cache_pin(c, f[0], false);
 	cr_assert_eq(pfs_cache_evict_idle(c), 1);
 	cr_assert_eq(fill(c, m, 1000, 1), 0);
+	pfs_cache_close(dp);
 	pfs_cache_close(c);
 }
 
