@@ -29,6 +29,7 @@ void xfer_fail(struct pfs_engine *e, struct hier *h, enum pfs_fail_cause cause, 
 	if (h->f.failed || h->f.complete)
 		return;
 	h->f.failed = true;
+	h->f.hashing = false;   /* a digest still to come is no second verdict */
 	h->f.fail_cause = (uint8_t)cause;
 	h->f.fail_err = (uint16_t)(err < 0 ? -err : err);
 	eng_event(e, h, PFS_EV_FAILED, 0, NULL, h->f.fail_err, cause);

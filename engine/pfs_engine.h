@@ -352,7 +352,8 @@ void pfs_engine_store_failed(struct pfs_engine *e, pfs_time_t now, int hidx, int
  * rollback stays refused). 0, -EBUSY while a fetch is under way or retries
  * are pending, -EINVAL for another kind of hierarchy. */
 int pfs_engine_solo_restart(struct pfs_engine *e, pfs_time_t now, int hidx);
-/* Result of a HASH_FILE action. */
+/* Result of a HASH_FILE action; ignored when the file failed (or was
+ * started again) since it was asked for. */
 void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 			    const uint8_t sha256[32]);
 /* Priority class for hierarchies joined from now on (the strength of a

@@ -395,3 +395,38 @@ Test(faults, yielded_root_does_not_fetch_later)
 	netsim_free(ns);
 	free(f.data);
 }
+
+/* A file that fails while its digest is still being computed (pfs-peer and
+ * pfs-control hash in steps) stays failed: the digest that comes after is
+ * no second verdict. Every node holds the whole file when its root dies
+ * and the server goes away; each takes 30 s to hash it, so the roots
+ * elected after fail with their digests pending, and the members give up
+ * with theirs pending too. A late digest once completed such a file: the
+ * driver was told FILE_FAILED, then FILE_DONE. */
+Test(faults, file_failed_while_hashing_is_not_done_later)
+{
+	struct netsim_params p = { .seed = 25, .latency = PFS_MSEC(1), .upstream_rate = 1000000,
+				   .server_down_from = PFS_MSEC(1900),
+				   .server_down_until = PFS_TIME_NEVER, .hash_delay = PFS_SEC(30) };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "hashing.bin", 50000, make_file(50000, 25) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+
+	netsim_add_file(ns, f.path, f.data, f.size);
+	for (int i = 0; i < 5; i++)
+		netsim_add_node(ns, &c, wants, 1, 0);
+	cr_assert_eq(netsim_kill_roots_at(ns, PFS_SEC(2)), 0);
+	cr_assert(netsim_run(ns, PFS_SEC(25)), "the roots after the first must fail by 25 s");
+	cr_assert_eq(netsim_roots_killed(ns), 1);
+	cr_assert_eq(failed_with(ns, PFS_FAIL_SERVER), 4, "all but the dead root fail");
+	netsim_run_until(ns, PFS_SEC(40));     /* the digests come */
+	for (int i = 0; i < netsim_nodes(ns); i++) {
+		size_t size; bool done, failed;
+		netsim_file(ns, i, 0, &size, &done, &failed);
+		cr_assert(!done || !failed, "node %d: done and failed", i);
+	}
+	cr_assert_eq(netsim_counts(ns)->finished_twice, 0, "a driver was told a file ended twice");
+	netsim_free(ns);
+	free(f.data);
+}
