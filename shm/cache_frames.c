@@ -27,22 +27,21 @@ static _Atomic uint32_t *map_slot(const struct pfs_cache *c, const struct pfs_ca
 
 /* Where an entry says a chunk is, or NULL if it says nothing sound: an
  * entry is written by the other process, so it is checked like input. */
-static const uint8_t *entry_addr(const struct pfs_cache *c, const struct pfs_cache_file *f,
-				 uint32_t e)
+static const uint8_t *entry_addr(const struct pfs_cache *c, uint32_t cs, uint32_t e)
 {
 	uint32_t frame = e >> PFS_CACHE_MAP_OFF_BITS, off = e & ((1u << PFS_CACHE_MAP_OFF_BITS) - 1);
 
-	if (!e || frame >= c->h->nframes || !off || off + f->chunk_size > PFS_CACHE_FRAME)
+	if (!e || frame >= c->h->nframes || !off || off + cs > PFS_CACHE_FRAME)
 		return NULL;
 	return c->frames + (uint64_t)frame * PFS_CACHE_FRAME + off;
 }
 
 const uint8_t *cache_mapped(const struct pfs_cache *c, const struct pfs_cache_file *f,
-			    uint32_t idx)
+			    uint32_t cs, uint32_t idx)
 {
 	_Atomic uint32_t *slot = map_slot(c, f, idx);
 
-	return slot ? entry_addr(c, f, atomic_load_explicit(slot, memory_order_acquire)) : NULL;
+	return slot ? entry_addr(c, cs, atomic_load_explicit(slot, memory_order_acquire)) : NULL;
 }
 
 _Atomic uint32_t *pfs_cache_map_slot(const struct pfs_cache *c, int fi, uint32_t idx)
@@ -81,7 +80,8 @@ bool cache_map_overwrite(struct pfs_cache *c, struct pfs_cache_file *f, uint32_t
 	_Atomic uint32_t *slot = map_slot(c, f, idx);
 	const uint8_t *kept;
 
-	if (!slot || !(kept = entry_addr(c, f, atomic_load_explicit(slot, memory_order_acquire))))
+	if (!slot ||
+	    !(kept = entry_addr(c, f->chunk_size, atomic_load_explicit(slot, memory_order_acquire))))
 		return true;
 	if (data == kept + at)
 		return false;
@@ -123,7 +123,7 @@ void pfs_cache_each_kept(const struct pfs_cache *c, pfs_cache_kept_fn *fn, void 
 				_Atomic uint32_t *slot = map_slot(c, f, idx);
 				uint32_t entry = slot ? atomic_load(slot) : 0;
 
-				if (entry && entry_addr(c, f, entry))
+				if (entry && entry_addr(c, f->chunk_size, entry))
 					fn(ctx, fi, f->gen, idx, entry);
 			}
 		}

@@ -36,9 +36,17 @@ struct pfs_cache {
 bool cache_live(const struct pfs_cache_file *f);
 /* An extent for file fi (evicting as needed): its number, or -ENOSPC. */
 int cache_alloc_extent(struct pfs_cache *c, int fi);
-/* Where chunk idx of file f is kept in a frame, or NULL. */
+/* A file's chunk size and chunks per extent, loaded once: a reader may find
+ * the slot being set up for another file under it (its hold then fails),
+ * so every address it computes comes from one consistent pair, checked to
+ * keep a chunk inside its extent. false: no such pair (yet). */
+struct cache_geom {
+	uint32_t cs, per;
+};
+bool cache_geom(const struct pfs_cache *c, const struct pfs_cache_file *f, struct cache_geom *g);
+/* Where chunk idx of file f (chunks of cs bytes) is kept in a frame, or NULL. */
 const uint8_t *cache_mapped(const struct pfs_cache *c, const struct pfs_cache_file *f,
-			    uint32_t idx);
+			    uint32_t cs, uint32_t idx);
 /* Allocate (zeroed) the map extents for chunks [0, nchunks) of file fi. */
 int cache_map_reserve(struct pfs_cache *c, int fi, uint64_t nchunks);
 /* Control writes data at byte at of chunk idx: false if the chunk is kept

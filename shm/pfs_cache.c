@@ -274,27 +274,38 @@ int pfs_cache_create(struct pfs_cache *c, uint64_t hier, const char *model, cons
 	return fi;
 }
 
-/* Where byte off of file f lives, allocating its extent if asked. */
-static uint8_t *locate(struct pfs_cache *c, int fi, uint64_t off, bool alloc)
+bool cache_geom(const struct pfs_cache *c, const struct pfs_cache_file *f, struct cache_geom *g)
+{
+	g->cs = __atomic_load_n(&f->chunk_size, __ATOMIC_RELAXED);
+	g->per = __atomic_load_n(&f->chunks_per_ext, __ATOMIC_RELAXED);
+	return g->cs && g->per && (uint64_t)g->cs * g->per <= c->h->extent_size;
+}
+
+/* Where byte off of file fi lives (geometry g), allocating its extent if
+ * asked. Whatever a reader loads here, the chunk it gets lies inside one
+ * extent of the data region. */
+static uint8_t *locate(struct pfs_cache *c, int fi, const struct cache_geom *g, uint64_t off,
+		       bool alloc)
 {
 	struct pfs_cache_file *f = &c->files[fi];
-	uint64_t chunk = off / f->chunk_size;
-	uint64_t e = chunk / f->chunks_per_ext;
+	uint64_t chunk = off / g->cs;
+	uint64_t e = chunk / g->per;
+	uint32_t x;
 
 	if (e >= PFS_CACHE_FILE_EXTENTS)
 		return NULL;
 	while (alloc && f->nexts <= e) {
-		int x = cache_alloc_extent(c, fi);
-		if (x < 0)
+		int n = cache_alloc_extent(c, fi);
+		if (n < 0)
 			return NULL;
 		/* The dataplane may read nexts concurrently: publish ext[] first. */
-		f->ext[f->nexts] = (uint32_t)x;
+		f->ext[f->nexts] = (uint32_t)n;
 		__atomic_store_n(&f->nexts, f->nexts + 1, __ATOMIC_RELEASE);
 	}
-	if (e >= __atomic_load_n(&f->nexts, __ATOMIC_ACQUIRE))
+	if (e >= __atomic_load_n(&f->nexts, __ATOMIC_ACQUIRE) ||
+	    (x = __atomic_load_n(&f->ext[e], __ATOMIC_RELAXED)) >= c->h->nextents)
 		return NULL;
-	return c->data + (uint64_t)f->ext[e] * c->h->extent_size +
-	       (chunk % f->chunks_per_ext) * f->chunk_size + off % f->chunk_size;
+	return c->data + (uint64_t)x * c->h->extent_size + (chunk % g->per) * g->cs + off % g->cs;
 }
 
 int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data, size_t len)
@@ -302,8 +313,9 @@ int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data,
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
 	const uint8_t *p = data;
 	uint64_t end = off + len;
+	struct cache_geom g;
 
-	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING)
+	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING || !cache_geom(c, f, &g))
 		return -EINVAL;
 	if ((off + len) / f->chunk_size / f->chunks_per_ext >= PFS_CACHE_FILE_EXTENTS)
 		return -EFBIG;
@@ -316,7 +328,7 @@ int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data,
 		/* Not over the dataplane's copy in the frame it came in. */
 		if (cache_map_overwrite(c, f, (uint32_t)(off / f->chunk_size), p,
 					(uint32_t)(off % f->chunk_size))) {
-			if (!(dst = locate(c, fi, off, true)))
+			if (!(dst = locate(c, fi, &g, off, true)))
 				return -ENOSPC;
 			if (dst != p)   /* the bytes are there already: a chunk the
 					 * dataplane stored, reported as held */
@@ -335,10 +347,11 @@ int pfs_cache_write(struct pfs_cache *c, int fi, uint64_t off, const void *data,
 int pfs_cache_complete(struct pfs_cache *c, int fi, uint64_t size, const uint8_t sha256[32])
 {
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	struct cache_geom g;
 
-	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING)
+	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING || !cache_geom(c, f, &g))
 		return -EINVAL;
-	if (size && !locate(c, fi, size - 1, false))
+	if (size && !locate(c, fi, &g, size - 1, false))
 		return -ENODATA;
 	f->size = size;
 	memcpy(f->sha256, sha256, 32);
@@ -378,14 +391,15 @@ int pfs_cache_drop_partial(struct pfs_cache *c)
 int pfs_cache_reserve(struct pfs_cache *c, int fi, uint64_t upto)
 {
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	struct cache_geom g;
 
-	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING)
+	if (!f || !c->writer || atomic_load(&f->state) != PFS_CF_FILLING || !cache_geom(c, f, &g))
 		return -EINVAL;
 	if (!upto)
 		return 0;
 	if ((upto - 1) / f->chunk_size / f->chunks_per_ext >= PFS_CACHE_FILE_EXTENTS)
 		return -EFBIG;
-	if (!locate(c, fi, upto - 1, true))
+	if (!locate(c, fi, &g, upto - 1, true))
 		return -ENOSPC;
 	return c->h->nframes ? cache_map_reserve(c, fi, (upto - 1) / f->chunk_size + 1) : 0;
 }
@@ -417,20 +431,22 @@ void pfs_cache_pin(struct pfs_cache *c, int fi, bool pinned)
 const uint8_t *pfs_cache_chunk(const struct pfs_cache *c, int fi, uint32_t idx, uint32_t *len)
 {
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
-	uint64_t off;
+	struct cache_geom g;
+	uint64_t off, size;
 
-	if (!f || !cache_live(f))
+	if (!f || !cache_live(f) || !cache_geom(c, f, &g))
 		return NULL;
-	off = (uint64_t)idx * f->chunk_size;
-	*len = f->chunk_size;
-	if (atomic_load(&f->state) == PFS_CF_COMPLETE || f->size) {
-		if (off >= f->size)
+	off = (uint64_t)idx * g.cs;
+	*len = g.cs;
+	size = __atomic_load_n(&f->size, __ATOMIC_RELAXED);
+	if (atomic_load(&f->state) == PFS_CF_COMPLETE || size) {
+		if (off >= size)
 			return NULL;
-		if (f->size - off < f->chunk_size)
-			*len = (uint32_t)(f->size - off);
+		if (size - off < g.cs)
+			*len = (uint32_t)(size - off);
 	}
-	const uint8_t *kept = cache_mapped(c, f, idx);
-	return kept ? kept : locate((struct pfs_cache *)c, fi, off, false);
+	const uint8_t *kept = cache_mapped(c, f, g.cs, idx);
+	return kept ? kept : locate((struct pfs_cache *)c, fi, &g, off, false);
 }
 
 void pfs_cache_expect_size(struct pfs_cache *c, int fi, uint64_t size)
@@ -444,16 +460,17 @@ void pfs_cache_expect_size(struct pfs_cache *c, int fi, uint64_t size)
 int pfs_cache_read(const struct pfs_cache *c, int fi, uint64_t off, void *buf, size_t len)
 {
 	struct pfs_cache_file *f = pfs_cache_file(c, fi);
+	struct cache_geom g;
 	uint8_t *p = buf;
 
-	if (!f || !cache_live(f))
+	if (!f || !cache_live(f) || !cache_geom(c, f, &g))
 		return -ENOENT;
 	while (len) {
-		size_t room = f->chunk_size - off % f->chunk_size;
+		size_t room = g.cs - off % g.cs;
 		size_t n = len < room ? len : room;
-		const uint8_t *src = cache_mapped(c, f, (uint32_t)(off / f->chunk_size));
+		const uint8_t *src = cache_mapped(c, f, g.cs, (uint32_t)(off / g.cs));
 
-		src = src ? src + off % f->chunk_size : locate((struct pfs_cache *)c, fi, off, false);
+		src = src ? src + off % g.cs : locate((struct pfs_cache *)c, fi, &g, off, false);
 		if (!src)
 			return -ENODATA;
 		memcpy(p, src, n);
