@@ -365,6 +365,10 @@ void pfs_engine_shutdown(struct pfs_engine *e, pfs_time_t now);
 bool pfs_engine_done(const struct pfs_engine *e);        /* all complete or failed */
 bool pfs_engine_all_ok(const struct pfs_engine *e);      /* all complete */
 bool pfs_engine_children_served(const struct pfs_engine *e);
+/* How far our children have got, summed over every child of every
+ * hierarchy (the edge of each one's window, which moves with what it
+ * holds): it changes while they are being served. */
+uint64_t pfs_engine_children_progress(const struct pfs_engine *e);
 int pfs_engine_hier_count(const struct pfs_engine *e);
 /* A driver's own state for a hierarchy, handed back in each of its actions
  * (act->user), in place of tables indexed by hidx beside the engine's

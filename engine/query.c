@@ -33,6 +33,19 @@ bool pfs_engine_children_served(const struct pfs_engine *e)
 	return true;
 }
 
+uint64_t pfs_engine_children_progress(const struct pfs_engine *e)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < e->nhiers; i++) {
+		const struct hier *h = &e->hiers[i];
+		for (unsigned s = 0; s < h->nchildren_cap; s++)
+			if (h->children[s].used)
+				sum += h->children[s].limit;
+	}
+	return sum;
+}
+
 int pfs_engine_hier_count(const struct pfs_engine *e) { return e->nhiers; }
 
 int pfs_engine_hier_set_user(struct pfs_engine *e, int hidx, void *user)

@@ -140,25 +140,33 @@ static int timeout_ms(struct peer *p, int64_t now)
 	if (fetch_deadline >= 0 && fetch_deadline < t)
 		t = fetch_deadline;
 	if (p->done_at && p->a.exit_when_done) {
-		int64_t linger_end = p->done_at + (int64_t)(p->a.linger_s * 1e9);
+		int64_t linger_end = p->linger_from + (int64_t)(p->a.linger_s * 1e9);
 		if (linger_end < t)
 			t = linger_end;
 	}
 	return pfs_loop_timeout_ms(t, now, 1000);
 }
 
-/* Exit once every file is done or failed and our children are served (or
- * the linger time ran out): leaving earlier would orphan them. */
+/* Exit once every file is done or failed and our children are served, or
+ * when they have not moved for the linger time (gone, or stuck): leaving
+ * a child that is still being served would orphan it, and it would fetch
+ * the rest from the server. */
 static bool time_to_exit(struct peer *p, int64_t now)
 {
+	uint64_t progress;
+
 	if (!pfs_engine_done(p->e))
 		return false;
-	if (!p->done_at)
-		p->done_at = now;
+	progress = pfs_engine_children_progress(p->e);
+	if (!p->done_at || progress != p->children_progress) {
+		p->done_at = p->done_at ? p->done_at : now;
+		p->linger_from = now;
+		p->children_progress = progress;
+	}
 	if (!p->a.exit_when_done)
 		return false;
 	return pfs_engine_children_served(p->e) ||
-	       now - p->done_at >= (int64_t)(p->a.linger_s * 1e9);
+	       now - p->linger_from >= (int64_t)(p->a.linger_s * 1e9);
 }
 
 static void run(struct peer *p)

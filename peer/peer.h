@@ -123,6 +123,8 @@ struct peer {
 	uint64_t loop_turns;            /* event loop iterations (epoll_wait calls) */
 	int64_t t0;
 	int64_t done_at;
+	int64_t linger_from;            /* last time our children moved, once done */
+	uint64_t children_progress;     /* where they had got then */
 	bool stop;
 	/* The chunk WRITE_CHUNK just stored, valid until the drain ends (its
 	 * bytes are in a receive buffer): a SEND_CHUNK of the same chunk sends

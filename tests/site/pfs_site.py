@@ -371,6 +371,12 @@ class Site:
             sh("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "%dkbit" % kbit,
                "burst", "4kb", "latency", "%dms" % latency_ms, ns=d.ns)
 
+    def shape_port(self, d, kbit, latency_ms=1000):
+        """What reaches device d goes at kbit/s: tbf on the bridge's port
+        toward it (its own traffic out, and everybody else's, untouched)."""
+        sh("tc", "qdisc", "add", "dev", "v%d" % d.idx, "root", "tbf", "rate", "%dkbit" % kbit,
+           "burst", "4kb", "latency", "%dms" % latency_ms, ns=self.prefix + "-site")
+
     def add_loss(self, ppm, devices=None):
         """Random loss (ppm per million) on every packet reaching the devices:
         loss.bpf.c on their eth0 ingress. One rate for the whole site. Its map

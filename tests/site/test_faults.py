@@ -257,6 +257,35 @@ def scenario_slow_lossy_ports():
             took, tx, retx, need, fetches)
 
 
+def scenario_linger_waits_for_a_slow_child():
+    """A parent run with --exit-when-done --linger 1 whose child is still
+    being served a second after the parent's own file was done (the child's
+    port at 2 Mbit/s: 4 s for the file) stays until the child has it: --linger
+    counts time without the children's progress, not time since our own
+    file. Before, the root left after a second and the child fetched the
+    rest from the server itself."""
+    size = 1 << 20
+    with S.Site(2, [MODEL], {"fw.bin": size}) as site:
+        root, child = site.devices
+        site.shape_port(child, 2000)
+        root.start(["fw.bin"], extra=FAST + ["--strength", "15", "--linger", "1"])
+        child.start(["fw.bin"], extra=FAST + ["--linger", "1"])
+        expect(site.wait(60), "devices did not finish within 60 s")
+        expect(exits(site) == [0, 0], "exit codes %s: %s" % (
+            exits(site), [d.stderr_text()[-200:] for d in site.devices]))
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)))
+        done = {d: ev["t"] for d, ev in S.events(site, "file_done")}
+        last = {d: max(ev["t"] for ev in d.events) for d in site.devices}
+        expect(done[child] - done[root] > 2, "the child was done %.1f s after the root: "
+               "nothing for --linger to wait for" % (done[child] - done[root]))
+        expect(server_asks(site, "fw.bin", child) == 0,
+               "the child asked the server %d times" % server_asks(site, "fw.bin", child))
+        expect(last[root] >= done[child] - 0.5, "the root's last word %.1f s, the child done "
+               "%.1f s" % (last[root], done[child]))
+        return "root done at %.1f s, stayed until %.1f s; child done at %.1f s from it alone" % (
+            done[root], last[root], done[child])
+
+
 def scenario_root_killed():
     """The root SIGKILLed a third of the way through (no LEAVE): its
     children notice the silence, tell theirs the root is gone, the site
@@ -422,7 +451,8 @@ def scenario_member_disk_full():
 SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_file_changed_on_retry,
              scenario_server_killed_for_good,
              scenario_server_unreachable, scenario_server_refusing, scenario_missing_file,
-             scenario_loss_5_percent, scenario_slow_lossy_ports, scenario_root_disk_full,
+             scenario_loss_5_percent, scenario_slow_lossy_ports,
+             scenario_linger_waits_for_a_slow_child, scenario_root_disk_full,
              scenario_member_disk_full,
              scenario_root_killed, scenario_root_cut_off_members_reelect,
              scenario_http_server_killed_resumes, scenario_http_loss_5_percent,

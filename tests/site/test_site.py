@@ -328,16 +328,10 @@ def scenario_big_file_heartbeats():
             ready = cap.stderr.readline()       # "Capturing on 'br0'": the filter is in
             expect("Capturing" in ready, "dumpcap: %r" % ready)
             root, *members = site.devices
-            # A parent with --exit-when-done leaves its children after
-            # --linger (20 s here) past its own file, served or not: on a
-            # host busy with more than this test the chain's members took
-            # longer than that after the root's fetch, and re-formed the
-            # tree without it. This checks the heartbeats, not that.
-            linger = ["--linger", "180"]
             root.start([path], upstream=S.HTTP_URL, extra=["--strength", "15",
-                                                            "--max-children", "1", *linger])
+                                                            "--max-children", "1"])
             for d in members:
-                d.start([path], upstream=S.HTTP_URL, extra=["--max-children", "1", *linger])
+                d.start([path], upstream=S.HTTP_URL, extra=["--max-children", "1"])
             expect(site.wait(240), "1 GB did not reach the chain in 240 s")
             cap.send_signal(signal.SIGINT)
             cap.wait(10)
