@@ -91,6 +91,18 @@ int ctl_dplink_open(struct ctl *c)
 	 * default an eighth of the cache, at most 32 MB. */
 	frames = c->cfg.rx_frames >= 0 ? (uint32_t)c->cfg.rx_frames :
 		 (uint32_t)(bytes / 8 / PFS_CACHE_FRAME < 16384 ? bytes / 8 / PFS_CACHE_FRAME : 16384);
+	/* Laid out anew, the cache would move under a running dataplane (its
+	 * frames, maps and reference counts), which keeps the layout it
+	 * found: only the segment's size is checked by the attach. */
+	if (pfs_shm_peer_alive(c->shm, (uint64_t)ctl_now(),
+			       (uint64_t)(c->cfg.heartbeat_timeout_s * 1e9)) &&
+	    pfs_cache_relayout_needed(region, bytes, frames)) {
+		pfs_log(PFS_LOG_ERR, "cache in %s: segment.rx_frames = %u lays it out anew, under a "
+			"running dataplane that uses it as it is: stop the dataplane first, or set "
+			"rx_frames back", c->cfg.segment, frames);
+		rc = -EBUSY;
+		goto err_detach;
+	}
 	if ((rc = pfs_cache_open(region, bytes, frames, true, &c->cache)) < 0) {
 		pfs_log(PFS_LOG_ERR, "cache in %s: %s", c->cfg.segment, strerror(-rc));
 		goto err_detach;

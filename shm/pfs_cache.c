@@ -46,6 +46,23 @@ static int layout(uint64_t bytes, uint32_t frames, struct cache_hdr *want)
 	return 0;
 }
 
+static bool same_layout(const struct cache_hdr *h, const struct cache_hdr *want)
+{
+	return h->magic == CACHE_MAGIC && h->bytes == want->bytes &&
+	       h->extent_size == want->extent_size && h->nextents == want->nextents &&
+	       h->data_off == want->data_off && h->nframes == want->nframes &&
+	       h->frames_off == want->frames_off;
+}
+
+bool pfs_cache_relayout_needed(const void *region, uint64_t bytes, uint32_t frames)
+{
+	struct cache_hdr want;
+
+	return layout(bytes, frames, &want) == 0 &&
+	       (__atomic_load_n(&((const struct cache_hdr *)region)->magic, __ATOMIC_ACQUIRE) !=
+		CACHE_MAGIC || !same_layout(region, &want));
+}
+
 int pfs_cache_open(void *region, uint64_t bytes, uint32_t frames, bool writer,
 		   struct pfs_cache **out)
 {
@@ -65,10 +82,7 @@ int pfs_cache_open(void *region, uint64_t bytes, uint32_t frames, bool writer,
 	c->base = region;
 	c->h = region;
 	c->writer = writer;
-	if (c->h->magic != CACHE_MAGIC || c->h->bytes != want.bytes ||
-	    c->h->extent_size != want.extent_size || c->h->nextents != want.nextents ||
-	    c->h->data_off != want.data_off || c->h->nframes != want.nframes ||
-	    c->h->frames_off != want.frames_off) {
+	if (!same_layout(c->h, &want)) {
 		if (!writer) {
 			rc = -ENODATA;
 			goto err;

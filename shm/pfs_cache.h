@@ -119,6 +119,10 @@ struct pfs_cache;
 int pfs_cache_open(void *region, uint64_t bytes, uint32_t frames, bool writer,
 		   struct pfs_cache **out);
 void pfs_cache_close(struct pfs_cache *c);
+/* Would a writer opening region[bytes] with frames frames lay it out anew
+ * (its files dropped, and under a dataplane that reads it as it is)?
+ * false too when no layout fits (pfs_cache_open says so). */
+bool pfs_cache_relayout_needed(const void *region, uint64_t bytes, uint32_t frames);
 
 /* Writer side. */
 /* A new, empty file entry (any earlier entry for the same model and path is

@@ -59,7 +59,9 @@ Test(cache, reader_waits_for_the_writer_to_format)
 
 	make_region(4);
 	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, &r), -ENODATA);
+	cr_assert(pfs_cache_relayout_needed(region, region_bytes, 0), "nothing laid out yet");
 	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, true, &w), 0);
+	cr_assert_not(pfs_cache_relayout_needed(region, region_bytes, 0));
 	cr_assert_eq(pfs_cache_open(region, region_bytes, 0, false, &r), 0);
 	pfs_cache_close(r);
 	pfs_cache_close(w);
@@ -300,6 +302,9 @@ Test(cache, frames_are_laid_out_by_the_writer_and_found_by_the_reader)
 	cr_assert_leq((uint64_t)st.extents * EXT + 64 * PFS_CACHE_FRAME, region_bytes);
 	pfs_cache_close(r);
 	pfs_cache_close(w);
+	cr_assert_not(pfs_cache_relayout_needed(region, region_bytes, 64));
+	cr_assert(pfs_cache_relayout_needed(region, region_bytes, 32), "another frame count");
+	cr_assert_not(pfs_cache_relayout_needed(region, region_bytes, 1u << 21), "no layout fits");
 	cr_assert_eq(pfs_cache_open(region, region_bytes, 64, true, &w), 0);
 	cr_assert_geq(pfs_cache_find(w, "CP-8845", "fw/f.bin"), 0, "same layout: the file stays");
 	pfs_cache_close(w);

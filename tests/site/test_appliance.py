@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
-from appliance import APP_IP, PFSCTL, Appliance  # noqa: E402
+from appliance import APP_IP, CONTROL, PFSCTL, Appliance  # noqa: E402
 from test_site import FILES, MODELS, expect, main  # noqa: E402
 
 
@@ -230,6 +230,39 @@ def scenario_appliance_dataplane_restart():
         expect(wan <= 1.1 * files["fw/big.bin"] + 64 * 1024, "WAN %d bytes" % wan)
         return "killed after %d chunks; restarted; %d devices done, WAN %.2f MB" % (
             sent, len(site.devices), wan / 1e6)
+
+
+def scenario_appliance_cache_relayout_refused():
+    """pfs-control restarted with another segment.rx_frames while the
+    dataplane runs would lay the cache out anew under it (its frames, chunk
+    maps and reference counts move; the dataplane keeps the layout it
+    found): it refuses, names the setting, and exits non-zero, leaving the
+    cache as it was; with the setting back it starts, and the dataplane,
+    never stopped, is still the one it sees."""
+    with S.Site(1, MODELS[:1], {"fw/a.bin": 1000}) as site:
+        app = Appliance(site)
+        app.start()
+        pid = app.dataplane_pid()
+        app.control.send_signal(signal.SIGTERM)
+        expect(app.control.wait(15) == 0, "pfs-control did not stop")
+        good = open(app.conf).read()
+        open(app.conf, "w").write(good.replace("cache_mb = ", "rx_frames = 1000; cache_mb = "))
+        ctl = subprocess.run(["ip", "netns", "exec", app.ns, CONTROL, "--config", app.conf],
+                             capture_output=True, text=True, timeout=30)
+        expect(ctl.returncode != 0 and "rx_frames = 1000" in ctl.stderr and
+               "running dataplane" in ctl.stderr,
+               "pfs-control exited %d: %s" % (ctl.returncode, ctl.stderr.strip()[-300:]))
+        open(app.conf, "w").write(good)
+        app.start_control()
+        deadline, dp = time.time() + 20, {}
+        while time.time() < deadline:
+            dp = (app.status() or {}).get("dataplane", {})
+            if dp.get("alive") and dp.get("pid") == pid:
+                break
+            time.sleep(0.1)
+        expect(dp.get("alive") and dp.get("pid") == pid and app.dataplane.poll() is None,
+               "after the restart: %s" % dp)
+        return "refused: %s" % ctl.stderr.strip().splitlines()[-1][:120]
 
 
 def scenario_appliance_member_relays_locally():
@@ -592,7 +625,7 @@ SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_tr
              scenario_appliance_demoted_keeps_cache, scenario_appliance_http_server_killed_resumes,
              scenario_appliance_server_file_changed_on_retry,
              scenario_appliance_relay_no_election, scenario_appliance_metrics,
-             scenario_appliance_fetch_port_pinned]
+             scenario_appliance_fetch_port_pinned, scenario_appliance_cache_relayout_refused]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))
