@@ -317,6 +317,8 @@ static inline bool dp_frames_kept(const struct dp *d, const uint8_t *p)
 /* fanout.c */
 void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m);
 void dp_fanout_reset(struct dp *d);
+/* The tables' holds on their files given back (the tables stay). */
+void dp_fanout_release(struct dp *d);
 /* What became of a checked DATA datagram (fanout.c). */
 enum dp_fanout_verdict {
 	DP_FANOUT_PASS,         /* not relayed here: hand it to control whole */

@@ -62,11 +62,16 @@ static void fanout_unhold(struct dp *d, struct dp_fanout *f)
 	f->held = false;
 }
 
+void dp_fanout_release(struct dp *d)
+{
+	for (unsigned i = 0; i < DP_FANOUT; i++)
+		fanout_unhold(d, &d->fanout[i]);
+}
+
 void dp_fanout_reset(struct dp *d)
 {
 	dp_fanout_close(d);
-	for (unsigned i = 0; i < DP_FANOUT; i++)
-		fanout_unhold(d, &d->fanout[i]);
+	dp_fanout_release(d);
 	memset(d->fanout, 0, sizeof(d->fanout));
 	d->nfanout = 0;
 	d->fanout_last = 0;

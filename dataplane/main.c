@@ -369,6 +369,7 @@ int dp_worker_main(void *arg)
 		}
 	}
 	dp_tx_flush(d);
+	dp_fanout_release(d);   /* our tables' holds: not until the next dataplane */
 	return 0;
 }
 
