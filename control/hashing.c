@@ -1,8 +1,9 @@
 /* hashing.c - the whole-file digests of pfs-control's hierarchies, advanced
  * as their cache entries fill (common/prefix_hash.h).
  *
- * A member checks the file it received against its manifest's SHA-256 when
- * the engine asks (PFS_ACT_HASH_FILE). Computed then in one go, the digest
+ * A member checks an unsigned file it received against its SHA-256 when the
+ * engine asks (PFS_ACT_HASH_FILE; a signed file was checked chunk by chunk
+ * and is not asked for, docs/protocol.md 6.6). Computed then in one go, the digest
  * of a large file held the event loop (heartbeats, the dataplane's ring,
  * the control socket) for as long as it took. Instead each loop turn folds
  * in, for at most PFS_PREFIX_HASH_SLICE_NS in all, what the entries filled
@@ -39,15 +40,17 @@ void ctl_hash_start(const struct pfs_action *act)
  * the whole file, every chunk of it written. Before: the prefix the cache
  * knows to be contiguous (`stored`, which only in-order writes move: a
  * lower bound), of an entry filled by a parent, not by our own fetch (it
- * hashes what it receives). */
-static uint64_t hashable(struct ctl *c, const struct ctl_hier *ch)
+ * hashes what it receives), and only while the engine will ask: a signed
+ * file is verified chunk by chunk instead. */
+static uint64_t hashable(struct ctl *c, struct ctl_engine *ce, int h, const struct ctl_hier *ch)
 {
 	int fi = ch->cache_fi;
 	struct pfs_cache_file *f = fi >= 0 ? pfs_cache_file(c->cache, fi) : NULL;
 
 	if (ch->hash_pending)
 		return ch->hash_size;
-	if (!f || atomic_load(&f->state) != PFS_CF_FILLING || ch->fetch_id >= 0)
+	if (!f || atomic_load(&f->state) != PFS_CF_FILLING || ch->fetch_id >= 0 ||
+	    !pfs_engine_needs_file_hash(ce->e, h))
 		return 0;
 	return atomic_load(&f->stored);
 }
@@ -65,7 +68,7 @@ bool ctl_hash_step(struct ctl *c)
 			if (!ch)
 				continue;
 			struct pfs_prefix_hash *ph = &ch->hash;
-			uint64_t upto = hashable(c, ch);
+			uint64_t upto = hashable(c, ce, h, ch);
 			struct ctl_hash_ctx x = { c, ch->cache_fi };
 			uint8_t sha[32] = { 0 };        /* zeros: a mismatch */
 			int64_t left, budget = deadline - pfs_mono_ns();

@@ -296,6 +296,7 @@ pfs_time_t xfer_deadline(const struct pfs_engine *e, const struct hier *h);
 int xfer_pump(struct pfs_engine *e, struct hier *h, pfs_time_t now, struct pfs_action *act);
 void xfer_subtree_changed(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 void xfer_reset_child(struct child *c);
+void xfer_check_complete(struct pfs_engine *e, struct hier *h, pfs_time_t now);
 
 /* repair_pace.c */
 void pace_reset(struct child *c);

@@ -230,13 +230,7 @@ static void adopt(struct pfs_engine *e, struct hier *h, pfs_time_t now)
 	h->last_progress = now;
 	if (h->state == H_MEMBER)
 		xfer_send_ack(e, h, now);       /* opens our window */
-	if (f->nchunks == 0 && !f->complete && !f->hashing && !f->failed) {
-		f->hashing = true;      /* an empty file: nothing to wait for */
-		if ((qi = eng_queue(e, h, PFS_ACT_HASH_FILE))) {
-			qi->act.sha256 = f->sha256;
-			qi->act.size = 0;
-		}
-	}
+	xfer_check_complete(e, h, now);        /* an empty file: nothing to wait for */
 }
 
 /* Check buf as h's manifest; keys may be absent only where unsigned files

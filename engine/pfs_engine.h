@@ -356,6 +356,13 @@ int pfs_engine_solo_restart(struct pfs_engine *e, pfs_time_t now, int hidx);
  * started again) since it was asked for. */
 void pfs_engine_file_hashed(struct pfs_engine *e, pfs_time_t now, int hidx,
 			    const uint8_t sha256[32]);
+/* Will this file's completion wait for a HASH_FILE? Not once a verified
+ * signed manifest defines it: each chunk is checked against its signed
+ * digest as it arrives, and the whole file is verified when the last one is
+ * (docs/protocol.md 6.6). A driver that hashes as it writes, to answer
+ * HASH_FILE sooner, skips that work while this is false; if a HASH_FILE
+ * comes after all it reads back what it did not hash. */
+bool pfs_engine_needs_file_hash(const struct pfs_engine *e, int hidx);
 /* Priority class for hierarchies joined from now on (the strength of a
  * running election or a confirmed root does not change under it). */
 void pfs_engine_set_priority(struct pfs_engine *e, uint8_t priority_class);

@@ -22,6 +22,11 @@ bool pfs_engine_all_ok(const struct pfs_engine *e)
 	return true;
 }
 
+bool pfs_engine_needs_file_hash(const struct pfs_engine *e, int hidx)
+{
+	return hidx >= 0 && hidx < e->nhiers && !e->hiers[hidx].man.verified;
+}
+
 bool pfs_engine_children_served(const struct pfs_engine *e)
 {
 	for (int i = 0; i < e->nhiers; i++) {

@@ -1,9 +1,12 @@
 /* store.c - a wanted file on disk: written to a temporary name as chunks
- * arrive, hashed, and renamed into place only once its SHA-256 matches, so a
+ * arrive, verified, and renamed into place only once it is, so a
  * half-received file is never presented as complete. Reads serve children
  * straight from the same file: memory does not grow with file size.
  *
- * The hash runs as the file is written: bytes written in order go into a
+ * A signed file is verified chunk by chunk: each was checked against the
+ * signed manifest before it was written, and the engine finishes the file
+ * with the last (docs/protocol.md 6.6). An unsigned one is verified by its
+ * SHA-256, which runs as the file is written: bytes written in order go into a
  * running SHA-256 (common/prefix_hash.h), and only what came out of order
  * is read back at the end, a slice of at most 2 ms per turn of the event
  * loop, so heartbeats keep going while a large file's digest completes.
@@ -90,8 +93,9 @@ int peer_store_write(struct peer *p, int hidx, uint64_t off, const void *buf, si
 		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
-	pfs_prefix_hash_written(&f->hash, off - (uint64_t)(b - (const uint8_t *)buf), buf,
-				(size_t)(b - (const uint8_t *)buf));
+	if (pfs_engine_needs_file_hash(p->e, hidx))
+		pfs_prefix_hash_written(&f->hash, off - (uint64_t)(b - (const uint8_t *)buf), buf,
+					(size_t)(b - (const uint8_t *)buf));
 	return 0;
 }
 

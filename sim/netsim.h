@@ -51,6 +51,7 @@ struct netsim_counts {
 	uint64_t chunks_unheld;         /* asked to send a chunk it does not hold */
 	uint64_t bad_forwards;          /* chunks an honest node sent that are not the server's */
 	uint64_t finished_twice;        /* FILE_DONE or FILE_FAILED for a file that had one */
+	uint64_t files_hashed;          /* HASH_FILE actions: whole-file passes asked for */
 	uint64_t sim_events;            /* events processed */
 };
 

@@ -138,6 +138,7 @@ static void do_hash_file(void *ctx, const struct pfs_action *a)
 
 	if (!act_file(x->ns, x->idx, a))
 		return;
+	x->ns->c.files_hashed++;
 	if (x->ns->p.hash_delay)        /* the engine goes on meanwhile */
 		netsim_push(x->ns, (struct ev){ .t = x->ns->now + x->ns->p.hash_delay,
 						.type = EV_HASH, .node = x->idx, .hidx = a->hidx,

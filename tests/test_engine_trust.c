@@ -374,3 +374,45 @@ Test(engine, empty_signed_file_is_done_once)
 	free(man);
 	free(f.data);
 }
+
+/* One site, the same file signed or not: how many whole-file passes. */
+static uint64_t whole_file_passes(bool is_signed, uint32_t seed)
+{
+	struct netsim_params p = { .seed = seed, .latency = PFS_MSEC(1), .upstream_rate = 4000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "fw.bin", 200000, make_file(200000, seed) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845");
+	struct pfs_trust trust = { 0 };
+	size_t mlen;
+	uint8_t *man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+	uint64_t passes;
+
+	netsim_add_file(ns, f.path, f.data, f.size);
+	if (is_signed) {
+		c.trust = &trust;
+		cr_assert_eq(netsim_add_manifest(ns, f.path, man, mlen), 0);
+	}
+	for (int i = 0; i < 8; i++)
+		netsim_add_node(ns, &c, wants, 1, PFS_MSEC(10 * i));
+	cr_assert(netsim_run(ns, PFS_SEC(60)), "the rollout must finish");
+	assert_all_files(ns, &f, 1, 1);
+	for (int n = 0; n < netsim_nodes(ns); n++)
+		cr_assert_eq(pfs_engine_needs_file_hash(netsim_engine(ns, n), 0), !is_signed);
+	passes = netsim_counts(ns)->files_hashed;
+	netsim_free(ns);
+	free(man);
+	free(f.data);
+	return passes;
+}
+
+/* docs/protocol.md 6.6: a signed file is verified chunk by chunk, each
+ * chunk against its signed digest before it is stored, so no member hashes
+ * the whole file again (a device's CPU, twice the chunk checks' otherwise);
+ * an unsigned file, whose chunks only passed a CRC, is hashed by each
+ * member (the root's fetch hashes what it receives). */
+Test(engine, signed_file_needs_no_whole_file_pass)
+{
+	cr_assert_eq(whole_file_passes(true, 71), 0, "a member hashed a signed file again");
+	cr_assert_eq(whole_file_passes(false, 71), 7, "each of 7 members hashes an unsigned file");
+}

@@ -309,7 +309,8 @@ def heartbeat_times(pcap):
 def scenario_big_file_heartbeats():
     """1 GB down a chain (root -> member -> leaf, --max-children 1) with
     loss at the members, so a member's chunks arrive out of order and its
-    whole-file digest must read most of the file back at the end. The
+    whole-file digest must read most of the file back at the end (unsigned:
+    a signed file is verified chunk by chunk and not hashed whole). The
     member's HEARTBEATs to its child, captured on the site's bridge, never
     stop for more than two intervals (250 ms each; 1.5 s is the child's
     give-up): the digest is read back in 2 ms slices, one per loop turn
@@ -318,7 +319,8 @@ def scenario_big_file_heartbeats():
     work = tempfile.mkdtemp(prefix="pfs-big-", dir="/dev/shm")   # 4 GB: keep it off the disk
     cap = None
     try:
-        with S.Site(3, MODELS[:1], {path: size}, wan_mbit=2000, work=work) as site:
+        with S.Site(3, MODELS[:1], {path: size}, wan_mbit=2000, work=work,
+                    signed=False) as site:
             site.start_http()
             site.add_loss(100, site.devices[1:])
             pcap = os.path.join(work, "heartbeats.pcapng")
