@@ -416,3 +416,53 @@ Test(engine, signed_file_needs_no_whole_file_pass)
 	cr_assert_eq(whole_file_passes(true, 71), 0, "a member hashed a signed file again");
 	cr_assert_eq(whole_file_passes(false, 71), 7, "each of 7 members hashes an unsigned file");
 }
+
+/* docs/protocol.md 6.7: a member asks for its manifest several bursts
+ * ahead, so a large one costs about the time its bytes take, not one round
+ * trip per 32 pieces. A warm root (the file held) 20 ms away, and a 256 KB
+ * manifest (16,384 chunks of 128 bytes: eight bursts): asked one burst at a
+ * time it took more than eight round trips. */
+Test(engine, large_manifest_is_fetched_bursts_ahead)
+{
+	struct netsim_params p = { .seed = 81, .latency = PFS_MSEC(20), .upstream_rate = 4000000 };
+	struct netsim *ns = netsim_new(&p);
+	struct file_spec f = { "big-manifest.bin", 16384 * 128, make_file(16384 * 128, 81) };
+	const char *wants[] = { f.path };
+	struct pfs_engine_config c = base_config("CP-8845"), root;
+	struct pfs_trust trust = { 0 };
+	size_t mlen;
+	uint8_t *man;
+	struct pfs_hier_info info = { 0 };
+	pfs_time_t joined, verified = PFS_TIME_NEVER, rtt = 2 * p.latency;
+	int r, m;
+
+	c.chunk_size = 128;
+	man = sign_for(f.path, f.data, f.size, c.chunk_size, &trust, &mlen);
+	cr_assert_gt(mlen, 8 * 32 * 1024, "a manifest of %zu bytes: fewer than eight bursts", mlen);
+	c.trust = &trust;
+	root = c;
+	root.priority_class = PFS_CLASS_APPLIANCE;
+	netsim_add_file(ns, f.path, f.data, f.size);
+	cr_assert_eq(netsim_add_manifest(ns, f.path, man, mlen), 0);
+	r = netsim_add_node(ns, &root, wants, 1, 0);
+	netsim_preload(ns, r);
+	m = netsim_add_node(ns, &c, wants, 1, PFS_MSEC(500));
+	while (netsim_now(ns) < PFS_SEC(30) && verified == PFS_TIME_NEVER) {
+		netsim_run_until(ns, netsim_now(ns) + PFS_MSEC(1));
+		pfs_engine_hier_info(netsim_engine(ns, m), 0, &info);
+		if (info.signed_ok)
+			verified = netsim_now(ns);
+	}
+	joined = netsim_attached_at(ns, m, 0);
+	cr_assert_neq(verified, PFS_TIME_NEVER, "the member never verified its manifest");
+	cr_assert_neq(joined, PFS_TIME_NEVER);
+	cr_log_info("manifest of %zu bytes verified %.0f ms after the join (%.0f ms round trips)",
+		    mlen, (verified - joined) / 1e6, rtt / 1e6);
+	cr_assert_lt(verified - joined, 4 * rtt, "%.0f ms: one burst a round trip",
+		     (verified - joined) / 1e6);
+	cr_assert(netsim_run(ns, PFS_SEC(60)), "the rollout must finish");
+	assert_all_files(ns, &f, 1, 1);
+	netsim_free(ns);
+	free(man);
+	free(f.data);
+}
