@@ -426,6 +426,8 @@ int pfs_engine_have_file(struct pfs_engine *e, pfs_time_t now, int hidx, uint32_
 			return rc < 0 ? rc : -EINVAL;
 		}
 		adopt(e, h, now);
+		if (f->complete)
+			return 0;       /* an empty file: adopt() finished it */
 	} else if (integ_required(e)) {
 		return PFS_MAN_E_UNSIGNED;
 	} else {
