@@ -69,6 +69,12 @@ static inline int mpiece_valid(uint32_t total, uint32_t offset, size_t len)
 	       len == (total - offset < PFS_MPIECE_LEN ? total - offset : PFS_MPIECE_LEN);
 }
 
+/* What a REFUSE answers: a JOIN, an ACK, or unsaid (0, an older sender). */
+static inline int refuse_answers_ok(uint8_t t)
+{
+	return t == 0 || t == PFS_MSG_JOIN || t == PFS_MSG_ACK;
+}
+
 /* A relay speaks for every hierarchy (PFS_HIER_ALL) of one model or of
  * all (model_len 0), with a class and CONFIRMED in its strength. */
 static inline int relay_valid(const struct pfs_msg *m)

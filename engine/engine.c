@@ -291,6 +291,7 @@ static void dispatch(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 			if (qi) {
 				qi->msg = PFS_MSG_REFUSE;
 				qi->reason = PFS_REASON_NOT_MEMBER;
+				qi->answers = PFS_MSG_ACK;
 				qi->act.dst = *src;
 				qi->act.peer_id = m->sender;
 			}
@@ -397,6 +398,7 @@ void pfs_engine_recv_msg(struct pfs_engine *e, pfs_time_t now, const struct pfs_
 			if (qi) {   /* encoded at poll time without a hierarchy */
 				qi->msg = PFS_MSG_REFUSE;
 				qi->reason = PFS_REASON_NOT_MEMBER;
+				qi->answers = PFS_MSG_JOIN;
 				qi->act.dst = *src;
 				qi->act.hier = m->hier;
 			}
@@ -474,6 +476,7 @@ static int encode_queued(struct pfs_engine *e, struct qitem *qi, uint8_t *buf, s
 	case PFS_MSG_REFUSE:
 	case PFS_MSG_LEAVE:
 		m.u.reason.reason = qi->reason;
+		m.u.reason.answers = qi->answers;
 		break;
 	case PFS_MSG_ACK:
 		xfer_fill_ack(e, h, &m.u.ack);

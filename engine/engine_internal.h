@@ -192,6 +192,7 @@ struct qitem {
 	struct pfs_action act;
 	uint8_t msg;            /* message type for SEND */
 	uint8_t reason;         /* REFUSE, LEAVE */
+	uint8_t answers;        /* REFUSE: JOIN or ACK */
 	uint8_t slot;           /* ACCEPT */
 	uint8_t hops;           /* JOIN */
 	uint32_t target_id;     /* REDIRECT */

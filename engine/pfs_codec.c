@@ -288,8 +288,12 @@ static int decode_body(struct cur *c, struct pfs_msg *m)
 		if (c->left != sizeof(struct pfs_wire_reason))
 			return PFS_E_BODY;
 		m->u.reason.reason = get8(c);
-		c->r += 3; c->left -= 3;
-		return m->u.reason.reason <= PFS_REASON_MAX ? PFS_OK : PFS_E_FIELD;
+		m->u.reason.answers = get8(c);
+		c->r += 2; c->left -= 2;
+		if (m->type == PFS_MSG_LEAVE)
+			m->u.reason.answers = 0;        /* reserved there */
+		return m->u.reason.reason <= PFS_REASON_MAX && refuse_answers_ok(m->u.reason.answers)
+		       ? PFS_OK : PFS_E_FIELD;
 	case PFS_MSG_DATA:         /* payload bounds: pfs_hdr_check() */
 		m->u.data.index = get32(c);
 		m->u.data.crc32c = get32(c);

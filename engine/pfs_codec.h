@@ -82,6 +82,7 @@ struct pfs_msg_redirect {
 
 struct pfs_msg_reason {
 	uint8_t reason;
+	uint8_t answers;        /* REFUSE: the type it answers, JOIN or ACK; 0 unsaid */
 };
 
 struct pfs_msg_data {

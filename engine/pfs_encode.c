@@ -82,12 +82,14 @@ static int encode_body(const struct pfs_msg *m, struct cur *c)
 		return PFS_OK;
 	case PFS_MSG_REFUSE:
 	case PFS_MSG_LEAVE:
-		if (m->u.reason.reason > PFS_REASON_MAX)
+		if (m->u.reason.reason > PFS_REASON_MAX ||
+		    (m->type == PFS_MSG_REFUSE && !refuse_answers_ok(m->u.reason.answers)))
 			return PFS_E_FIELD;
 		if (!need(c, sizeof(struct pfs_wire_reason)))
 			return PFS_E_NOSPACE;
 		put8(c, m->u.reason.reason);
-		put8(c, 0); put16(c, 0);
+		put8(c, m->type == PFS_MSG_REFUSE ? m->u.reason.answers : 0);
+		put16(c, 0);
 		return PFS_OK;
 	case PFS_MSG_DATA:
 		if (m->u.data.len == 0 || m->u.data.len > PFS_CHUNK_MAX)

@@ -15,8 +15,11 @@
  *   JOINING  ACCEPT from target             MEMBER    ACK (resume point)
  *   JOINING  REDIRECT from target           JOINING   JOIN next target
  *   JOINING  REFUSE / timeout x 2 (not root) JOINING   JOIN root again
+ *   JOINING  HEARTBEAT from target          JOINING   JOIN again (ACCEPT lost)
+ *   JOINING  REFUSE of an ACK               JOINING   none (an old ACK's answer)
  *   JOINING  root silent x retries          CLAIMING  new election
  *   MEMBER   parent silent / LEAVE / REFUSE JOINING   LEAVE children, JOIN root
+ *            (not of a JOIN)
  *   MEMBER   root silent / LEAVE(SHUTDOWN, CLAIMING  LEAVE(ROOT_GONE) children,
  *            ROOT_GONE) from parent                   new election
  */
@@ -139,8 +142,8 @@ static void tree_walk_again(struct pfs_engine *e, struct hier *h, pfs_time_t now
 	h->t_join = now + eng_jitter(e, (e->cfg.join_timeout / WALK_WAIT_DIV) << k);
 }
 
-static void send_reason(struct pfs_engine *e, struct hier *h, uint8_t type, uint8_t reason,
-			uint32_t id, const struct pfs_addr *dst)
+static struct qitem *send_reason(struct pfs_engine *e, struct hier *h, uint8_t type,
+				 uint8_t reason, uint32_t id, const struct pfs_addr *dst)
 {
 	struct qitem *qi = eng_queue(e, h, PFS_ACT_SEND);
 
@@ -150,6 +153,18 @@ static void send_reason(struct pfs_engine *e, struct hier *h, uint8_t type, uint
 		qi->act.dst = *dst;
 		qi->act.peer_id = id;
 	}
+	return qi;
+}
+
+/* REFUSE a JOIN: it says so (docs/protocol.md 3.2), so a joiner can tell
+ * it from our answers to the ACKs it sent as our child before. */
+static void refuse_join(struct pfs_engine *e, struct hier *h, uint8_t reason, uint32_t id,
+			const struct pfs_addr *dst)
+{
+	struct qitem *qi = send_reason(e, h, PFS_MSG_REFUSE, reason, id, dst);
+
+	if (qi)
+		qi->answers = PFS_MSG_JOIN;
 }
 
 static void remove_child(struct pfs_engine *e, struct hier *h, struct child *c, uint8_t reason)
@@ -204,11 +219,11 @@ void tree_on_join(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 	struct qitem *qi;
 
 	if (!serves_children(h)) {
-		send_reason(e, h, PFS_MSG_REFUSE, PFS_REASON_NOT_MEMBER, m->sender, src);
+		refuse_join(e, h, PFS_REASON_NOT_MEMBER, m->sender, src);
 		return;
 	}
 	if (h->state != H_ROOT && in_path(h, m->sender)) {
-		send_reason(e, h, PFS_MSG_REFUSE, PFS_REASON_LOOP, m->sender, src);
+		refuse_join(e, h, PFS_REASON_LOOP, m->sender, src);
 		return;
 	}
 	c = tree_child_by_id(h, m->sender);
@@ -370,13 +385,22 @@ void tree_parent_lost(struct pfs_engine *e, struct hier *h, pfs_time_t now, uint
 		elect_start(e, h, now);
 }
 
+/* A REFUSE is taken only in the state whose message it answers: a parent
+ * that dropped us answers every ACK we had on the way to it, and the ones
+ * that come once we are joining it again are no word on that JOIN. Taken
+ * as one, they made a device under load leave its appliance as a silent
+ * root, elect itself and fetch the file over the WAN a second time. An
+ * older sender says nothing (0): taken in either state, as before. */
 void tree_on_refuse(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 		    const struct pfs_msg *m, const struct pfs_addr *src)
 {
+	uint8_t answers = m->u.reason.answers;
+
 	(void)src;
-	if (h->state == H_MEMBER && m->sender == h->parent_id) {
+	if (h->state == H_MEMBER && m->sender == h->parent_id && answers != PFS_MSG_JOIN) {
 		tree_parent_lost(e, h, now, m->u.reason.reason);
-	} else if (h->state == H_JOINING && m->sender == h->target_id) {
+	} else if (h->state == H_JOINING && m->sender == h->target_id &&
+		   answers != PFS_MSG_ACK) {
 		if (m->sender == h->root_id) {
 			relay_forget(e, h);
 			/* The "root" is not one: where nodes may be hostile, it
@@ -420,6 +444,15 @@ void tree_on_heartbeat(struct pfs_engine *e, struct hier *h, pfs_time_t now,
 {
 	const struct pfs_status *st = &m->u.heartbeat;
 
+	if (h->state == H_JOINING && m->sender == h->target_id) {
+		/* The node we are joining counts us as its child: it took
+		 * our JOIN and its ACCEPT was lost. Ask again now for the
+		 * ACCEPT; a LEAVE here freed the slot its next ACCEPT
+		 * answered from, and the ACKs that followed were refused. */
+		e->st.rx_stray++;
+		send_join(e, h, now);
+		return;
+	}
 	if (h->state != H_MEMBER || m->sender != h->parent_id) {
 		/* It still counts us as its child: free that slot. */
 		e->st.rx_stray++;

@@ -171,7 +171,8 @@ struct pfs_wire_redirect {
 
 struct pfs_wire_reason {        /* REFUSE and LEAVE */
 	__u8   reason;
-	__u8   reserved[3];
+	__u8   answers;         /* REFUSE: the type of what it answers; LEAVE: 0 */
+	__u8   reserved[2];
 } __attribute__((packed));
 
 struct pfs_wire_data {          /* + payload (1 .. PFS_CHUNK_MAX bytes) */
@@ -264,7 +265,8 @@ PFS_WIRE_AT(pfs_wire_redirect, target_ip, 4);
 PFS_WIRE_AT(pfs_wire_redirect, target_port, 8);
 PFS_WIRE_AT(pfs_wire_redirect, reserved, 10);
 PFS_WIRE_AT(pfs_wire_reason, reason, 0);
-PFS_WIRE_AT(pfs_wire_reason, reserved, 1);
+PFS_WIRE_AT(pfs_wire_reason, answers, 1);
+PFS_WIRE_AT(pfs_wire_reason, reserved, 2);
 PFS_WIRE_AT(pfs_wire_data, index, 0);
 PFS_WIRE_AT(pfs_wire_data, crc32c, 4);
 PFS_WIRE_AT(pfs_wire_range, start, 0);

@@ -48,6 +48,9 @@ int msg_sample(unsigned type, struct pfs_msg *m)
 		m->u.redirect = (struct pfs_msg_redirect){ 42, 0x0a000007, PFS_PORT };
 		break;
 	case PFS_MSG_REFUSE:
+		m->u.reason.reason = PFS_REASON_LOOP;
+		m->u.reason.answers = PFS_MSG_JOIN;
+		break;
 	case PFS_MSG_LEAVE:
 		m->u.reason.reason = PFS_REASON_LOOP;
 		break;

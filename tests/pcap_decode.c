@@ -91,6 +91,9 @@ static void print_msg(const struct pfs_msg *m)
 		       m->u.redirect.target_id, m->u.redirect.target_port);
 		break;
 	case PFS_MSG_REFUSE:
+		printf("\tpfs.reason=%u\tpfs.refuse.answers=%u", m->u.reason.reason,
+		       m->u.reason.answers);
+		break;
 	case PFS_MSG_LEAVE:
 		printf("\tpfs.reason=%u", m->u.reason.reason);
 		break;

@@ -294,6 +294,31 @@ Test(codec, failure_flags_and_reasons)
 	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
 	m.u.reason.reason = PFS_REASON_MAX + 1;
 	cr_assert_lt(pfs_encode(&m, buf, sizeof(buf)), 0);
+
+	/* A REFUSE says what it answers: a JOIN, an ACK, or nothing (an older
+	 * sender); anything else is refused both ways. A LEAVE's byte is
+	 * reserved: sent as 0, not read. */
+	cr_assert_eq(msg_sample(PFS_MSG_REFUSE, &m), 0);
+	const uint8_t answers[] = { 0, PFS_MSG_JOIN, PFS_MSG_ACK };
+	for (unsigned i = 0; i < sizeof(answers); i++) {
+		m.u.reason.answers = answers[i];
+		len = pfs_encode(&m, buf, sizeof(buf));
+		cr_assert_gt(len, 0);
+		cr_assert_eq(buf[PFS_HDR_LEN + 1], answers[i]);
+		cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK);
+		cr_assert_eq(d.u.reason.answers, answers[i]);
+	}
+	buf[PFS_HDR_LEN + 1] = PFS_MSG_DATA;
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_E_FIELD);
+	m.u.reason.answers = PFS_MSG_DATA;
+	cr_assert_eq(pfs_encode(&m, buf, sizeof(buf)), PFS_E_FIELD);
+	cr_assert_eq(msg_sample(PFS_MSG_LEAVE, &m), 0);
+	m.u.reason.answers = PFS_MSG_ACK;
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_eq(buf[PFS_HDR_LEN + 1], 0, "LEAVE sends its reserved byte as 0");
+	buf[PFS_HDR_LEN + 1] = 0x5a;
+	cr_assert_eq(pfs_decode(buf, (size_t)len, &d), PFS_OK);
+	cr_assert_eq(d.u.reason.answers, 0);
 }
 
 /* RELAY (docs/protocol.md 3.2, 4.4): a class and CONFIRMED, a hold, one

@@ -36,7 +36,7 @@ FIELDS = ["pfs.type", "pfs.sender", "pfs.hier", "pfs.error", "pfs.model", "pfs.p
           "pfs.claim.strength", "pfs.root.strength", "pfs.root.tree_nodes", "pfs.join.subtree",
           "pfs.accept.slot", "pfs.status.size", "pfs.status.npath", "pfs.status.chunk_size",
           "pfs.status.manifest_len", "pfs.redirect.target_id", "pfs.redirect.target_port",
-          "pfs.reason", "pfs.data.index", "pfs.data.len", "pfs.ack.cum", "pfs.ack.limit",
+          "pfs.reason", "pfs.refuse.answers", "pfs.data.index", "pfs.data.len", "pfs.ack.cum", "pfs.ack.limit",
           "pfs.ack.nranges", "pfs.ack.ranges", "pfs.mreq.offset", "pfs.mreq.total",
           "pfs.manifest.offset", "pfs.manifest.total", "pfs.relay.strength",
           "pfs.relay.hold_ms", "pfs.tag.key_id", "pfs.tag.seq"]

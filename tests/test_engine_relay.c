@@ -89,6 +89,22 @@ static int beacon_of(struct pfs_engine *relay, pfs_time_t now, uint8_t *out)
 }
 
 static const struct pfs_addr relay_addr = { RELAY_IP, PFS_PORT };
+static const struct pfs_addr dev_addr = { DEV_IP, PFS_PORT };
+
+/* A REFUSE or LEAVE of fw/a.bin from `sender`, as bytes `to` receives. */
+static void recv_reason(struct pfs_engine *to, pfs_time_t now, const struct pfs_addr *from,
+			uint8_t type, uint32_t sender, uint8_t reason)
+{
+	struct pfs_msg m = { .type = type, .sender = sender,
+			     .hier = pfs_hier_key(MODEL, strlen(MODEL), "fw/a.bin", 8) };
+	uint8_t buf[128];
+	int len;
+
+	m.u.reason.reason = reason;
+	len = pfs_encode(&m, buf, sizeof(buf));
+	cr_assert_gt(len, 0);
+	pfs_engine_recv(to, now, from, buf, (size_t)len);
+}
 
 Test(relay, beacons_and_is_root_at_once)
 {
@@ -219,7 +235,7 @@ Test(relay, claimers_join_and_a_refusal_means_an_election)
 {
 	struct pfs_engine *r = relay_engine(MODEL, PFS_CLASS_APPLIANCE), *d = device_engine();
 	struct seen *s = calloc(1, sizeof(*s));
-	uint8_t b[256], refuse[128];
+	uint8_t b[256];
 	int len = beacon_of(r, PFS_MSEC(50), b);
 
 	pfs_engine_want(d, 0, "fw/a.bin");
@@ -228,13 +244,9 @@ Test(relay, claimers_join_and_a_refusal_means_an_election)
 	drain_all(d, PFS_MSEC(50), s);
 	cr_assert_not_null(find(s, PFS_ACT_SEND, PFS_MSG_JOIN), "listening: joins the relay now");
 
-	/* The relay refuses (it is not serving this file). */
-	struct pfs_msg m = { .type = PFS_MSG_REFUSE, .sender = RELAY_IP,
-			     .hier = pfs_hier_key(MODEL, strlen(MODEL), "fw/a.bin", 8) };
-	m.u.reason.reason = PFS_REASON_NOT_MEMBER;
-	int rlen = pfs_encode(&m, refuse, sizeof(refuse));
-	cr_assert_gt(rlen, 0);
-	pfs_engine_recv(d, PFS_MSEC(52), &relay_addr, refuse, (size_t)rlen);
+	/* The relay refuses (it is not serving this file); an older sender's
+	 * REFUSE, which does not say what it answers. */
+	recv_reason(d, PFS_MSEC(52), &relay_addr, PFS_MSG_REFUSE, RELAY_IP, PFS_REASON_NOT_MEMBER);
 	drain_all(d, PFS_MSEC(52), s);
 	struct pfs_hier_info info;
 	pfs_engine_hier_info(d, 0, &info);
@@ -248,6 +260,144 @@ Test(relay, claimers_join_and_a_refusal_means_an_election)
 	drain_all(d, PFS_MSEC(70), s);
 	cr_assert_not_null(find(s, PFS_ACT_SEND, PFS_MSG_JOIN));
 	free(s);
+	pfs_engine_free(r);
+	pfs_engine_free(d);
+}
+
+/* The bytes of the first SEND of type `type` in s, copied to out. */
+static size_t copy_send(const struct seen *s, uint8_t type, uint8_t *out)
+{
+	const struct pfs_action *a = find(s, PFS_ACT_SEND, type);
+
+	cr_assert_not_null(a, "no %s sent", pfs_msg_type_name(type));
+	memcpy(out, a->msg, a->len);
+	return a->len;
+}
+
+/* Hand the first SEND of type `type` in s to engine `to`, from `from`;
+ * its bytes are also copied to keep (if not NULL). Fails if there is none. */
+static size_t hand(const struct seen *s, uint8_t type, struct pfs_engine *to, pfs_time_t now,
+		   const struct pfs_addr *from, uint8_t *keep)
+{
+	const struct pfs_action *a = find(s, PFS_ACT_SEND, type);
+
+	cr_assert_not_null(a, "no %s sent", pfs_msg_type_name(type));
+	if (keep)
+		memcpy(keep, a->msg, a->len);
+	pfs_engine_recv(to, now, from, a->msg, a->len);
+	return a->len;
+}
+
+static const char *state_of(struct pfs_engine *e)
+{
+	static struct pfs_hier_info info;
+
+	pfs_engine_hier_info(e, 0, &info);
+	return info.state;
+}
+
+/* The device holding the relay's beacon asks it for a slot (its JOIN in
+ * s); the relay serves that file. */
+static void device_joins(struct pfs_engine *r, struct pfs_engine *d, struct seen *s)
+{
+	uint8_t b[256];
+	int len = beacon_of(r, PFS_MSEC(50), b);
+
+	pfs_engine_recv(d, PFS_MSEC(50), &relay_addr, b, (size_t)len);
+	cr_assert_geq(pfs_engine_want(d, PFS_MSEC(60), "fw/a.bin"), 0);
+	drain_all(d, PFS_MSEC(60), s);
+	cr_assert_geq(pfs_engine_want(r, PFS_MSEC(60), "fw/a.bin"), 0);  /* as auto-join does */
+}
+
+/* A parent that dropped a child answers each ACK it had on the way with
+ * REFUSE; the child, back to JOINING that parent after the first, must not
+ * take the next as the answer to its JOIN. It did: it left the relay as a
+ * silent root and elected itself (found in a 64-device site under load:
+ * a second WAN copy). A REFUSE now says what it answers (protocol.md 3.2). */
+Test(relay, refusals_of_old_acks_do_not_refuse_a_join)
+{
+	struct pfs_engine *r = relay_engine(MODEL, PFS_CLASS_APPLIANCE), *d = device_engine();
+	struct seen *s = calloc(1, sizeof(*s)), *t = calloc(1, sizeof(*t));
+	uint8_t ack1[2048], ack2[2048];
+	size_t ack1_len, ack2_len;
+
+	device_joins(r, d, s);
+	hand(s, PFS_MSG_JOIN, r, PFS_MSEC(61), &dev_addr, NULL);
+	drain_all(r, PFS_MSEC(61), t);
+	hand(t, PFS_MSG_ACCEPT, d, PFS_MSEC(62), &relay_addr, NULL);
+	drain_all(d, PFS_MSEC(62), s);
+	cr_assert_str_eq(state_of(d), "member");
+	ack1_len = hand(s, PFS_MSG_ACK, r, PFS_MSEC(63), &dev_addr, ack1);
+	drain_all(r, PFS_MSEC(63), t);
+	pfs_engine_timeout(d, PFS_MSEC(120));
+	drain_all(d, PFS_MSEC(120), s);
+	ack2_len = hand(s, PFS_MSG_ACK, r, PFS_MSEC(121), &dev_addr, ack2);
+	drain_all(r, PFS_MSEC(121), t);
+
+	/* The relay drops it (here: a LEAVE from it), then both ACKs come. */
+	recv_reason(r, PFS_MSEC(130), &dev_addr, PFS_MSG_LEAVE, DEV_IP, PFS_REASON_REPARENT);
+	drain_all(r, PFS_MSEC(130), t);
+	uint8_t refuse1[128], refuse2[128];
+	size_t r1, r2;
+
+	pfs_engine_recv(r, PFS_MSEC(131), &dev_addr, ack1, ack1_len);
+	drain_all(r, PFS_MSEC(131), t);
+	cr_assert_eq(count_sends(t, PFS_MSG_REFUSE), 1);
+	cr_assert_eq(t->msg[0].u.reason.answers, PFS_MSG_ACK, "the REFUSE says it answers an ACK");
+	r1 = copy_send(t, PFS_MSG_REFUSE, refuse1);
+	pfs_engine_recv(r, PFS_MSEC(132), &dev_addr, ack2, ack2_len);
+	drain_all(r, PFS_MSEC(132), t);
+	r2 = copy_send(t, PFS_MSG_REFUSE, refuse2);
+
+	/* The first: the child hears it was dropped and joins again. */
+	pfs_engine_recv(d, PFS_MSEC(140), &relay_addr, refuse1, r1);
+	drain_all(d, PFS_MSEC(140), s);
+	cr_assert_str_eq(state_of(d), "joining");
+	hand(s, PFS_MSG_JOIN, r, PFS_MSEC(150), &dev_addr, NULL);
+	/* The second, the answer to its other ACK, comes before the ACCEPT. */
+	pfs_engine_recv(d, PFS_MSEC(145), &relay_addr, refuse2, r2);
+	drain_all(d, PFS_MSEC(145), s);
+	cr_assert_str_eq(state_of(d), "joining", "an old ACK's REFUSE ended the JOIN");
+	drain_all(r, PFS_MSEC(150), t);
+	hand(t, PFS_MSG_ACCEPT, d, PFS_MSEC(151), &relay_addr, NULL);
+	drain_all(d, PFS_MSEC(151), s);
+	cr_assert_str_eq(state_of(d), "member");
+	cr_assert_eq(pfs_engine_stats(d)->distrusted, 0);
+	free(s);
+	free(t);
+	pfs_engine_free(r);
+	pfs_engine_free(d);
+}
+
+/* A HEARTBEAT from the node we are joining: it took our JOIN and its ACCEPT
+ * was lost. The joiner asks again at once. It sent LEAVE (as to any node
+ * that counts it as a child by mistake), which freed the slot that the
+ * ACCEPT of its retry came from: its ACKs were then refused. */
+Test(relay, heartbeat_of_the_node_being_joined_asks_again)
+{
+	struct pfs_engine *r = relay_engine(MODEL, PFS_CLASS_APPLIANCE), *d = device_engine();
+	struct seen *s = calloc(1, sizeof(*s)), *t = calloc(1, sizeof(*t));
+
+	device_joins(r, d, s);
+	hand(s, PFS_MSG_JOIN, r, PFS_MSEC(61), &dev_addr, NULL);
+	drain_all(r, PFS_MSEC(61), t);
+	cr_assert_not_null(find(t, PFS_ACT_SEND, PFS_MSG_ACCEPT));     /* lost */
+	pfs_engine_timeout(r, PFS_MSEC(400));
+	drain_all(r, PFS_MSEC(400), t);
+	hand(t, PFS_MSG_HEARTBEAT, d, PFS_MSEC(401), &relay_addr, NULL);
+	drain_all(d, PFS_MSEC(401), s);
+	cr_assert_eq(count_sends(s, PFS_MSG_LEAVE), 0, "the joiner gave its slot back");
+	cr_assert_eq(count_sends(s, PFS_MSG_JOIN), 1, "the joiner did not ask again");
+	hand(s, PFS_MSG_JOIN, r, PFS_MSEC(402), &dev_addr, NULL);
+	drain_all(r, PFS_MSEC(402), t);
+	hand(t, PFS_MSG_ACCEPT, d, PFS_MSEC(403), &relay_addr, NULL);
+	drain_all(d, PFS_MSEC(403), s);
+	cr_assert_str_eq(state_of(d), "member");
+	struct pfs_hier_info info;
+	pfs_engine_hier_info(r, 0, &info);
+	cr_assert_eq(info.nchildren, 1, "the relay holds %u children", info.nchildren);
+	free(s);
+	free(t);
 	pfs_engine_free(r);
 	pfs_engine_free(d);
 }

@@ -266,6 +266,7 @@ static int build(struct cur *c, uint32_t sender, bool site_key, uint8_t *buf, si
 	case PFS_MSG_REFUSE:
 	case PFS_MSG_LEAVE:
 		m.u.reason.reason = u8(c);
+		m.u.reason.answers = (const uint8_t[]){ 0, PFS_MSG_JOIN, PFS_MSG_ACK }[u8(c) % 3];
 		break;
 	case PFS_MSG_DATA:
 		idx = u8(c) % (MAX_CHUNKS + 2);

@@ -85,6 +85,8 @@ f.rd_id       = ProtoField.uint32("pfs.redirect.target_id", "Target node id", ba
 f.rd_ip       = ProtoField.ipv4("pfs.redirect.target_ip", "Target address")
 f.rd_port     = ProtoField.uint16("pfs.redirect.target_port", "Target port")
 f.reason      = ProtoField.uint8("pfs.reason", "Reason", base.DEC, reason_vals)
+f.answers     = ProtoField.uint8("pfs.refuse.answers", "Answers", base.DEC,
+                                 { [0] = "unsaid", [3] = "JOIN", [9] = "ACK" })
 f.d_index     = ProtoField.uint32("pfs.data.index", "Chunk index")
 f.d_crc       = ProtoField.uint32("pfs.data.crc32c", "CRC32C", base.HEX)
 f.d_crc_ok    = ProtoField.bool("pfs.data.crc32c.ok", "CRC32C good")
@@ -312,8 +314,11 @@ local function body(t, c, tree, hier_hex, pinfo)
 	elseif t == 6 or t == 10 then
 		if c.left ~= 4 then return "body" end
 		local r = take(c, 1, f.reason):uint()
-		take(c, 3)
+		local a = 0
+		if t == 6 then a = take(c, 1, f.answers):uint() else take(c, 1) end
+		take(c, 2)
 		if r > REASON_MAX then return "field" end
+		if a ~= 0 and a ~= 3 and a ~= 9 then return "field" end
 	elseif t == 8 then
 		local idx = take(c, 4, f.d_index):uint()
 		local cr = take(c, 4, f.d_crc)
