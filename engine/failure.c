@@ -92,9 +92,9 @@ void pfs_engine_upstream_done(struct pfs_engine *e, pfs_time_t now, int hidx,
 	h = &e->hiers[hidx];
 	f = &h->f;
 	if (f->complete) {
-		/* Signed, every chunk already checked and the whole hashed (an
-		 * empty file is whole the moment its manifest verifies): the
-		 * driver was told FILE_DONE then, not again now. */
+		/* Signed and empty: whole, and verified, the moment its
+		 * manifest verified (docs/protocol.md 6.6). The driver was
+		 * told FILE_DONE then, not again now. */
 		h->upstream_active = false;
 		return;
 	}
