@@ -35,6 +35,7 @@ over the WAN costs; no way can beat it.
 
     bench/site_rollout.py [--devices 4,8,16,32,64] [--file-mb 8] [--wan-mbit 20]
                           [--modes tftp-only,...,nginx] [--rtt 0,20,50] [--out DIR]
+                          [--dp-idle-sleep-us US] [--appliance-children K]
     bench/site_rollout.py --smoke      # the test command's short run
 
 Writes DIR/site_rollout.json, DIR/site_rollout.md and, with gnuplot,
@@ -90,7 +91,7 @@ def dataplane_pid(app):
     return app.dataplane.pid if app.dataplane else 0
 
 
-def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
+def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, app_children=16):
     """One rollout; returns its figures or raises with what went wrong."""
     with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
         app = proxy = device_cpu = sock = None
@@ -98,7 +99,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
             site.start_http()
         if mode in APPLIANCE:
             app = Appliance(site, upstream=S.HTTP_URL if mode in HTTP_UPSTREAM else None,
-                            idle_sleep_us=idle_sleep_us,
+                            idle_sleep_us=idle_sleep_us, max_children=app_children,
                             extra_config=SERVE if mode in LEGACY else "")
             app.start()
         if mode == "nginx":
@@ -148,6 +149,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0):
                 "device_cpu_s": device_cpu,     # pfs-peer's own, all devices
                 "device_sockets": sock,
                 "dataplane_idle_sleep_us": idle_sleep_us if app else None,
+                "appliance_children": app_children if app else None,
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),
                 "chunks_queued": ctl_st.get("chunks_queued"),
@@ -266,6 +268,8 @@ def main():
     ap.add_argument("--dp-idle-sleep-us", type=int, default=0,
                     help="the appliance's dataplane sleeps this long when idle (default 0: "
                          "busy-poll, as on a dedicated core)")
+    ap.add_argument("--appliance-children", type=int, default=16,
+                    help="the appliance's appliance.max_children (default 16, as shipped)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--smoke", action="store_true",
                     help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
@@ -284,6 +288,9 @@ def main():
         raise SystemExit("site_rollout: --rtt: '%s' is not a list of milliseconds" % args.rtt)
     if min(rtts) < 0 or max(rtts) > 1000:
         raise SystemExit("site_rollout: --rtt: 0..1000 ms (got %s)" % args.rtt)
+    if not 1 <= args.appliance_children <= 255:
+        raise SystemExit("site_rollout: --appliance-children: 1..255 (got %d)"
+                         % args.appliance_children)
     modes = args.modes.split(",")
     bad = [m for m in modes if m not in MODES]
     if bad or not counts or min(counts) < 2 or max(counts) > 200:
@@ -294,7 +301,7 @@ def main():
     runs, problems = [], []
     for rtt, n, m in ((rtt, n, m) for rtt in rtts for n in counts for m in modes):
         r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout, args.dp_idle_sleep_us,
-                    rtt)
+                    rtt, args.appliance_children)
         runs.append(r)
         print("%-14s N=%-3d RTT %3d ms last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
               "  LAN %7.1f MB%s" % (
