@@ -135,7 +135,8 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
             device_cpu = sum(ev.get("cpu_s", 0.0) for ev in stats)
             # what the devices' sockets moved, and in how many messages
             sock = {k: sum(ev.get(k, 0) for ev in stats) for k in (
-                "tx_datagrams", "tx_calls", "rx_datagrams", "rx_calls", "loop_turns")}
+                "tx_datagrams", "tx_calls", "rx_datagrams", "rx_calls", "loop_turns",
+                "chunks_rx", "chunks_tx", "chunks_read_back", "store_pwrites")}
         wall = time.time() - t0
         ctl_st = (app.ctl_json("stats") or {}).get("control", {}) if app else {}
         cpu = ((cpu_seconds(app.control.pid) - cpu0[0],

@@ -257,6 +257,11 @@ void peer_log_stats(struct peer *p)
 		for (int i = 0; i < p->a.nwants; i++)
 			hashed_back += p->files[i].hash_read_back;
 		json_object_set_new(o, "hash_read_back", json_integer((json_int_t)hashed_back));
+		/* the file writes the chunks took (wcbuf.h: runs of them in one) */
+		uint64_t pwrites = 0;
+		for (int i = 0; i < p->a.nwants; i++)
+			pwrites += p->files[i].wc.pwrites;
+		json_object_set_new(o, "store_pwrites", json_integer((json_int_t)pwrites));
 		emit_json(p, o);
 		return;
 	}

@@ -18,6 +18,7 @@
 #include "pfs_fetch.h"
 #include "pfs_keys.h"
 #include "prefix_hash.h"
+#include "wcbuf.h"
 
 #define PEER_MAX_WANTS  32
 
@@ -64,6 +65,7 @@ struct peer_file {                      /* one wanted file */
 	char final_path[4096];
 	char temp_path[4096];
 	int fd;
+	struct wcbuf wc;                /* writes on their way to fd */
 	bool published, failed;
 	bool local_failure;             /* failed because we could not store it */
 	int store_err;                  /* the upstream write's error, for on_failed */

@@ -76,15 +76,20 @@ def scenario_cut_through_8():
         # (roots read theirs: the server's blocks are not chunks).
         st = [ev for _, ev in S.events(site, "stats")]
         tot = {k: sum(ev[k] for ev in st) for k in ("tx_datagrams", "tx_calls", "chunks_tx",
-                                                   "chunks_read_back")}
+                                                   "chunks_read_back", "chunks_rx",
+                                                   "store_pwrites")}
         expect(tot["tx_datagrams"] >= 1.3 * tot["tx_calls"],
                "%(tx_datagrams)d datagrams sent in %(tx_calls)d calls" % tot)
         expect(tot["chunks_read_back"] * 2 < tot["chunks_tx"],
                "%(chunks_read_back)d of %(chunks_tx)d chunks sent read back from files" % tot)
+        # Chunks reach the file in runs (peer/wcbuf.h), not a pwrite each.
+        expect(tot["store_pwrites"] * 8 <= tot["chunks_rx"],
+               "%(store_pwrites)d pwrites for %(chunks_rx)d chunks received" % tot)
         return "WAN %.2f MB for %.2f MB of files; %d malformed datagrams dropped; %.1f " \
-            "datagrams a send call; %d of %d chunks read back" % (
+            "datagrams a send call; %d of %d chunks read back; %d pwrites for %d chunks" % (
                 wan / 1e6, payload / 1e6, bad, tot["tx_datagrams"] / tot["tx_calls"],
-                tot["chunks_read_back"], tot["chunks_tx"])
+                tot["chunks_read_back"], tot["chunks_tx"], tot["store_pwrites"],
+                tot["chunks_rx"])
 
 
 def scenario_store_forward_8():
@@ -361,8 +366,9 @@ def scenario_big_file_heartbeats():
         shutil.rmtree(work, ignore_errors=True)
 
 
-SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_through_8, scenario_store_forward_8,
-             scenario_interior_killed, scenario_tftp_only, scenario_missing_file, scenario_memory_flat,
+SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_through_8,
+             scenario_store_forward_8, scenario_interior_killed, scenario_tftp_only,
+             scenario_missing_file, scenario_memory_flat,
              scenario_no_broadcast_address, scenario_big_file_heartbeats]
 
 
