@@ -281,8 +281,14 @@ int main(int argc, char **argv)
 		goto out_fds;
 	c->fetch = pfs_fetch_new(c->epfd, &ctl_fetch_ops, c);
 	if (!c->fetch) {
-		pfs_log(PFS_LOG_ERR, "libcurl initialisation failed");
+		pfs_log(PFS_LOG_ERR, "upstream fetcher: %s", strerror(ENOMEM));
 		goto out_dplink;
+	}
+	/* The appliance fetches for the site: no libcurl is said now, not at
+	 * the first fetch (pfs-peer loads it then, curl_dl.h). */
+	if ((rc = pfs_fetch_load(c->fetch)) < 0) {
+		pfs_log(PFS_LOG_ERR, "upstream fetcher: %s", pfs_fetch_strerror(rc));
+		goto out_fetch;
 	}
 	/* Upstream fetches keep to the IANA dynamic range, which 4051 is not
 	 * in, whatever the host's ip_local_port_range says (issue 15 2). */

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "curl_dl.h"
 #include "peer.h"
 
 const char *peer_addr_str(uint32_t ip, char *buf)
@@ -262,6 +263,8 @@ void peer_log_stats(struct peer *p)
 		for (int i = 0; i < p->a.nwants; i++)
 			pwrites += p->files[i].wc.pwrites;
 		json_object_set_new(o, "store_pwrites", json_integer((json_int_t)pwrites));
+		/* a member never fetches, so never maps libcurl (curl_dl.h) */
+		json_object_set_new(o, "libcurl_loaded", json_boolean(pfs_curl_loaded()));
 		emit_json(p, o);
 		return;
 	}

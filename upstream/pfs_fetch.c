@@ -10,13 +10,16 @@
  * a low-speed window and (once the server told the size) a deadline, checked
  * on the caller's clock through pfs_fetch_deadline()/pfs_fetch_on_timeout().
  *
+ * libcurl itself is loaded by the first fetch (curl_dl.h): a process that
+ * never fetches never maps it.
+ *
  * libcurl 7.88 fails an empty file from tftpd-hpa with "illegal TFTP
  * operation" when it negotiates options (blksize, tsize); an empty transfer
  * that fails that way is retried once without options, which works.
  */
 #include "pfs_fetch.h"
 
-#include <curl/curl.h>
+#include "curl_dl.h"
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -104,6 +107,7 @@ const char *pfs_fetch_strerror(int err)
 	case -EBADMSG:          return "the server's bytes do not match the signed manifest";
 	case -ENOSPC:           return "no space left on the device";
 	case -EKEYREJECTED:     return "the server's TLS certificate is not trusted";
+	case -ELIBACC:          return pfs_curl_load_error();
 	default:                return err < 0 ? strerror(-err) : "unknown error";
 	}
 }
@@ -158,16 +162,10 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 
 struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void *ctx)
 {
-	struct pfs_fetch *f;
+	struct pfs_fetch *f = calloc(1, sizeof(*f));
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return NULL;
-	f = calloc(1, sizeof(*f));
 	if (!f)
-		goto err_global;
-	f->multi = curl_multi_init();
-	if (!f->multi)
-		goto err_free;
+		return NULL;
 	f->epfd = epfd;
 	f->ops = ops;
 	f->ctx = ctx;
@@ -177,24 +175,37 @@ struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void 
 		f->jobs[i].owner = f;
 		f->jobs[i].id = i;
 	}
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
 	return f;
-err_free:
-	free(f);
-err_global:
-	curl_global_cleanup();
-	return NULL;
+}
+
+int pfs_fetch_load(struct pfs_fetch *f)
+{
+	int rc;
+
+	if (f->multi)
+		return 0;
+	if ((rc = pfs_curl_load()) < 0)
+		return rc;
+	if (pfs_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -ENOMEM;
+	f->multi = pfs_curl.multi_init();
+	if (!f->multi) {
+		pfs_curl.global_cleanup();
+		return -ENOMEM;
+	}
+	pfs_curl.multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	pfs_curl.multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+	pfs_curl.multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	pfs_curl.multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+	return 0;
 }
 
 static void end(struct pfs_fetch *f, struct fetch_job *j)
 {
 	if (!j->easy)
 		return;
-	curl_multi_remove_handle(f->multi, j->easy);
-	curl_easy_cleanup(j->easy);
+	pfs_curl.multi_remove_handle(f->multi, j->easy);
+	pfs_curl.easy_cleanup(j->easy);
 	j->easy = NULL;
 }
 
@@ -206,17 +217,23 @@ void pfs_fetch_free(struct pfs_fetch *f)
 		end(f, &f->jobs[i]);
 		EVP_MD_CTX_free(f->jobs[i].sha);
 	}
-	curl_multi_cleanup(f->multi);
+	if (f->multi) {
+		pfs_curl.multi_cleanup(f->multi);
+		pfs_curl.global_cleanup();
+	}
 	free(f->ca_file);
 	free(f);
-	curl_global_cleanup();
 }
 
 /* Start an attempt: from the first byte, or (resume) from j->bytes with
  * the digest of what came before carried on. */
 static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 {
-	j->easy = curl_easy_init();
+	int rc = pfs_fetch_load(f);
+
+	if (rc < 0)
+		return rc;
+	j->easy = pfs_curl.easy_init();
 	if (!j->easy)
 		return -ENOMEM;
 	if (!j->sha && !(j->sha = EVP_MD_CTX_new()))
@@ -237,13 +254,13 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 	 * libcurl bounds with the connect timeout. */
 	j->t_check = j->started + (int64_t)(f->lim.connect_timeout_ms > f->lim.stall_timeout_ms ?
 					    f->lim.connect_timeout_ms : f->lim.stall_timeout_ms) * 1000000;
-	curl_easy_setopt(j->easy, CURLOPT_URL, j->url);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(j->easy, CURLOPT_PRIVATE, (char *)j);
-	curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->err);
-	curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)f->lim.connect_timeout_ms);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_URL, j->url);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_write);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_PRIVATE, (char *)j);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->err);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
+	pfs_curl.easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)f->lim.connect_timeout_ms);
 	if (f->lim.port_lo) {
 		/* A random start in the range, then libcurl tries PORT_TRIES in
 		 * turn (TFTP too): always starting at port_lo put each fetch on
@@ -254,31 +271,31 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 				       f->lim.port_count - PORT_TRIES : 1;
 		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
 			r = (uint32_t)now_ns() * 2654435761u;
-		curl_easy_setopt(j->easy, CURLOPT_LOCALPORT, (long)(f->lim.port_lo + r % span));
-		curl_easy_setopt(j->easy, CURLOPT_LOCALPORTRANGE, (long)PORT_TRIES);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_LOCALPORT, (long)(f->lim.port_lo + r % span));
+		pfs_curl.easy_setopt(j->easy, CURLOPT_LOCALPORTRANGE, (long)PORT_TRIES);
 	}
 	if (j->http) {
-		curl_easy_setopt(j->easy, CURLOPT_FAILONERROR, 1L);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_FAILONERROR, 1L);
 		/* HTTPS: the peer and host name verified, always (the defaults,
 		 * said here so no later change turns them off by accident). */
-		curl_easy_setopt(j->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-		curl_easy_setopt(j->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 		if (f->ca_file)
-			curl_easy_setopt(j->easy, CURLOPT_CAINFO, f->ca_file);
-		curl_easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(j->easy, CURLOPT_MAXREDIRS, 3L);
-		curl_easy_setopt(j->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+			pfs_curl.easy_setopt(j->easy, CURLOPT_CAINFO, f->ca_file);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_FOLLOWLOCATION, 1L);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_MAXREDIRS, 3L);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 		if (resume)
-			curl_easy_setopt(j->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->bytes);
+			pfs_curl.easy_setopt(j->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)j->bytes);
 	} else if (j->no_options)
-		curl_easy_setopt(j->easy, CURLOPT_TFTP_NO_OPTIONS, 1L);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_TFTP_NO_OPTIONS, 1L);
 	else
-		curl_easy_setopt(j->easy, CURLOPT_TFTP_BLKSIZE, (long)TFTP_BLKSIZE);
-	if (curl_multi_add_handle(f->multi, j->easy) != CURLM_OK)
+		pfs_curl.easy_setopt(j->easy, CURLOPT_TFTP_BLKSIZE, (long)TFTP_BLKSIZE);
+	if (pfs_curl.multi_add_handle(f->multi, j->easy) != CURLM_OK)
 		goto err_easy;
 	return 0;
 err_easy:
-	curl_easy_cleanup(j->easy);
+	pfs_curl.easy_cleanup(j->easy);
 	j->easy = NULL;
 	return -ENOMEM;
 }
@@ -340,7 +357,7 @@ static void learn_size(struct pfs_fetch *f, struct fetch_job *j)
 {
 	curl_off_t len = -1;
 
-	if (j->size || curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) !=
+	if (j->size || pfs_curl.easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) !=
 	    CURLE_OK || len <= 0)
 		return;
 	j->size = j->resume_at + (uint64_t)len;         /* a 206 tells what is left */
@@ -362,7 +379,7 @@ static void fail(struct pfs_fetch *f, struct fetch_job *j, int err, const char *
 static int classify(const struct fetch_job *j, CURLcode res, const struct pfs_fetch *f,
 		    char *why, size_t cap)
 {
-	const char *detail = j->err[0] ? j->err : curl_easy_strerror(res);
+	const char *detail = j->err[0] ? j->err : pfs_curl.easy_strerror(res);
 
 	if (j->write_err) {
 		snprintf(why, cap, "%s", j->write_err == -EBADMSG ? pfs_fetch_strerror(-EBADMSG) :
@@ -378,7 +395,7 @@ static int classify(const struct fetch_job *j, CURLcode res, const struct pfs_fe
 		return -EACCES;
 	case CURLE_HTTP_RETURNED_ERROR: {
 		long code = 0;
-		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
+		pfs_curl.easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
 		if (code == 404 || code == 410 || code == 401 || code == 403) {
 			int err = code == 404 || code == 410 ? -ENOENT : -EACCES;
 			snprintf(why, cap, "%s (HTTP %ld)", pfs_fetch_strerror(err), code);
@@ -434,7 +451,7 @@ static void collect(struct pfs_fetch *f)
 			f->ops->progress(f->ctx, i, j->bytes);
 		}
 	}
-	while ((msg = curl_multi_info_read(f->multi, &left))) {
+	while ((msg = pfs_curl.multi_info_read(f->multi, &left))) {
 		struct fetch_job *j;
 		char *priv, why[CURL_ERROR_SIZE + 128];
 		CURLcode res = msg->data.result;
@@ -442,7 +459,7 @@ static void collect(struct pfs_fetch *f)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		pfs_curl.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
 		j = (struct fetch_job *)priv;
 		if (res != CURLE_OK)
 			err = classify(j, res, f, why, sizeof(why));
@@ -516,7 +533,9 @@ void pfs_fetch_on_fd(struct pfs_fetch *f, int fd, uint32_t events)
 			    (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
 			    (events & EPOLLERR ? CURL_CSELECT_ERR : 0);
 
-	curl_multi_socket_action(f->multi, fd, mask, &running);
+	if (!f->multi)
+		return;                 /* not libcurl's: it has no sockets yet */
+	pfs_curl.multi_socket_action(f->multi, fd, mask, &running);
 	collect(f);
 }
 
@@ -543,7 +562,7 @@ void pfs_fetch_on_timeout(struct pfs_fetch *f)
 
 	if (f->deadline >= 0 && now >= f->deadline) {
 		f->deadline = -1;
-		curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		pfs_curl.multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		collect(f);
 	}
 	check_limits(f, now_ns());

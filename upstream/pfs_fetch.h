@@ -54,9 +54,14 @@ const char *pfs_fetch_strerror(int err);
 
 struct pfs_fetch;
 
-/* A fetcher whose sockets are registered in epfd with data.fd = the socket. */
+/* A fetcher whose sockets are registered in epfd with data.fd = the socket.
+ * NULL: out of memory. libcurl is not loaded yet (curl_dl.h). */
 struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void *ctx);
 void pfs_fetch_free(struct pfs_fetch *f);
+/* Load libcurl now rather than at the first fetch (a daemon says at start
+ * that it cannot fetch): 0, -ELIBACC (pfs_fetch_strerror says why) or
+ * -ENOMEM. */
+int pfs_fetch_load(struct pfs_fetch *f);
 /* HTTPS: the CA certificates (a PEM file) a server's certificate must chain
  * to, instead of the system's store (NULL: the system's). Verification is
  * never off. 0 or -ENOMEM. */

@@ -94,8 +94,9 @@ class Device:
         self._pos = 0
         self.events = []
 
-    def start(self, wants, mode="cut-through", extra=(), site_key=True, upstream=None):
-        """upstream: a URL (HTTP_URL); default the TFTP server."""
+    def start(self, wants, mode="cut-through", extra=(), site_key=True, upstream=None, env=None):
+        """upstream: a URL (HTTP_URL); default the TFTP server. env: variables
+        added to the process's environment."""
         self.wants = list(wants)
         os.makedirs(self.out, exist_ok=True)
         server = ["--upstream", upstream] if upstream else ["--tftp", HQ_IP]
@@ -107,7 +108,8 @@ class Device:
         cmd += list(self.site.trust_args) + list(extra)
         if site_key and self.site.site_key:
             cmd += ["--site-key", self.site.site_key]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=open(self.err, "w"))
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=open(self.err, "w"),
+                                     env=dict(os.environ, **env) if env else None)
 
     def poll_events(self):
         """Read the JSON lines logged since the last call."""

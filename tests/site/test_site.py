@@ -178,6 +178,33 @@ def scenario_missing_file():
         return "every device exited 1 naming tftp://%s and absent.bin" % S.HQ_IP
 
 
+def scenario_libcurl_only_where_fetched():
+    """libcurl is loaded by the first fetch (upstream/curl_dl.h): the root
+    maps it, members never do; and a root that cannot load it fails the
+    file naming the library, exit 1, nothing published."""
+    with S.Site(3, MODELS[:1], {"fw.bin": 256 * 1024}) as site:
+        for d in site.devices:
+            d.start(["fw.bin"])
+        expect(site.wait(60), "devices did not finish")
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)))
+        loaded = {d.idx: ev["libcurl_loaded"] for d, ev in S.events(site, "stats")}
+        roots = {d.idx for d, _ in S.events(site, "upstream_start")}
+        expect(len(roots) == 1 and loaded == {i: i in roots for i in range(3)},
+               "libcurl loaded %s, roots %s" % (loaded, sorted(roots)))
+    with S.Site(1, MODELS[:1], {"fw.bin": 1000}) as site:
+        broken = os.path.join(site.work, "badlib")
+        os.makedirs(broken)
+        open(os.path.join(broken, "libcurl.so.4"), "w").close()      # not an ELF file
+        d = site.devices[0]
+        d.start(["fw.bin"], extra=["--retries", "0"], env={"LD_LIBRARY_PATH": broken})
+        expect(site.wait(60), "the device did not give up")
+        err = d.stderr_text()
+        expect(d.proc.returncode == 1, "exited %s: %r" % (d.proc.returncode, err[-300:]))
+        expect("cannot load libcurl" in err, "it said: %r" % err[-300:])
+        expect(not os.path.exists(os.path.join(d.out, "fw.bin")), "a file appeared")
+    return "loaded by the root only; a broken one named, exit 1"
+
+
 def scenario_bad_arguments():
     """Bad command lines: usage on stderr, exit 2, no network needed."""
     cases = [[], ["--iface"], ["--iface", "lo", "--model", "bad model", "--want", "f",
@@ -368,7 +395,7 @@ def scenario_big_file_heartbeats():
 
 SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_through_8,
              scenario_store_forward_8, scenario_interior_killed, scenario_tftp_only,
-             scenario_missing_file, scenario_memory_flat,
+             scenario_missing_file, scenario_libcurl_only_where_fetched, scenario_memory_flat,
              scenario_no_broadcast_address, scenario_big_file_heartbeats]
 
 
