@@ -20,6 +20,7 @@
 #include "pfs_fetch.h"
 
 #include "curl_dl.h"
+#include "fetch_internal.h"
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -31,37 +32,6 @@
 
 #define TFTP_BLKSIZE 1468       /* largest block in a 1500-byte MTU */
 #define PORT_TRIES   32         /* local ports a pinned fetch tries in turn */
-
-struct fetch_job {
-	struct pfs_fetch *owner;
-	int id;
-	CURL *easy;
-	EVP_MD_CTX *sha;
-	bool no_options;                /* retrying without TFTP options */
-	bool http;                      /* http:// or https:// */
-	bool resumable;                 /* failed part-way: pfs_fetch_resume may go on */
-	uint64_t resume_at;             /* bytes held when this attempt began */
-	int write_err;
-	uint64_t bytes, reported;
-	uint64_t size;                  /* from the server (tsize), 0 until known */
-	int64_t started, deadline;      /* ns; deadline 0 until the size is known */
-	int64_t t_check;                /* end of the current low-speed window */
-	uint64_t mark;                  /* bytes at its start */
-	char url[4600];
-	char err[CURL_ERROR_SIZE];
-};
-
-struct pfs_fetch {
-	int epfd;
-	CURLM *multi;
-	const struct pfs_fetch_ops *ops;
-	void *ctx;
-	int64_t deadline;               /* libcurl's timer */
-	uint64_t total;
-	struct pfs_fetch_limits lim;
-	char *ca_file;                  /* NULL: the system's CA store */
-	struct fetch_job jobs[PFS_FETCH_MAX];
-};
 
 void pfs_fetch_limits_default(struct pfs_fetch_limits *l)
 {
@@ -94,24 +64,6 @@ void pfs_fetch_set_limits(struct pfs_fetch *f, const struct pfs_fetch_limits *l)
 		f->lim.stall_timeout_ms = 1;
 }
 
-const char *pfs_fetch_strerror(int err)
-{
-	switch (err) {
-	case -ENOENT:           return "file not found on the server";
-	case -EACCES:           return "access denied by the server";
-	case -EHOSTUNREACH:     return "server not reachable";
-	case -ETIMEDOUT:        return "transfer stalled or too slow";
-	case -EPROTO:           return "transfer failed";
-	case -ECONNRESET:       return "the server cut the transfer";
-	case 0:                 return "the roots elected in turn could not get it from the server";
-	case -EBADMSG:          return "the server's bytes do not match the signed manifest";
-	case -ENOSPC:           return "no space left on the device";
-	case -EKEYREJECTED:     return "the server's TLS certificate is not trusted";
-	case -ELIBACC:          return pfs_curl_load_error();
-	default:                return err < 0 ? strerror(-err) : "unknown error";
-	}
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -119,17 +71,54 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Give what is staged to the caller: its write, then the digest. */
+static int deliver(struct fetch_job *j)
+{
+	int rc;
+
+	if (!j->staged)
+		return 0;
+	rc = j->owner->ops->write(j->owner->ctx, j->id, j->stage_off, j->stage, j->staged);
+	if (rc == 0)
+		EVP_DigestUpdate(j->sha, j->stage, j->staged);
+	j->staged = 0;
+	return rc;
+}
+
+/* TFTP is lock-step, and libcurl hands each block to this callback before
+ * it sends the block's ACK: whatever the caller does with it (pfs-control:
+ * chunks into the cache, the engine, the dataplane) would delay the next
+ * block by as much. So a TFTP block is only copied here, and given to the
+ * caller once libcurl's socket action has returned (collect()), the ACK
+ * gone. HTTP streams: its bytes go straight through. */
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct fetch_job *j = userp;
 	size_t len = size * nmemb;
-	int rc = j->owner->ops->write(j->owner->ctx, j->id, j->bytes, data, len);
+	int rc = 0;
 
+	if (j->write_err)
+		return 0;
+	if (j->stage && len <= STAGE_BYTES) {
+		if (j->staged + len > STAGE_BYTES)
+			rc = deliver(j);
+		if (rc == 0) {
+			if (!j->staged)
+				j->stage_off = j->bytes;
+			memcpy(j->stage + j->staged, data, len);
+			j->staged += len;
+		}
+	} else {
+		rc = deliver(j);
+		if (rc == 0)
+			rc = j->owner->ops->write(j->owner->ctx, j->id, j->bytes, data, len);
+		if (rc == 0)
+			EVP_DigestUpdate(j->sha, data, len);
+	}
 	if (rc < 0) {
 		j->write_err = rc;
 		return 0;               /* makes curl fail with CURLE_WRITE_ERROR */
 	}
-	EVP_DigestUpdate(j->sha, data, len);
 	j->bytes += len;
 	j->owner->total += len;
 	return len;
@@ -202,6 +191,7 @@ int pfs_fetch_load(struct pfs_fetch *f)
 
 static void end(struct pfs_fetch *f, struct fetch_job *j)
 {
+	j->staged = 0;                  /* delivered by collect(), or abandoned */
 	if (!j->easy)
 		return;
 	pfs_curl.multi_remove_handle(f->multi, j->easy);
@@ -216,6 +206,7 @@ void pfs_fetch_free(struct pfs_fetch *f)
 	for (int i = 0; i < PFS_FETCH_MAX; i++) {
 		end(f, &f->jobs[i]);
 		EVP_MD_CTX_free(f->jobs[i].sha);
+		free(f->jobs[i].stage);
 	}
 	if (f->multi) {
 		pfs_curl.multi_cleanup(f->multi);
@@ -238,6 +229,8 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 		return -ENOMEM;
 	if (!j->sha && !(j->sha = EVP_MD_CTX_new()))
 		goto err_easy;
+	if (!j->http && !j->stage)
+		j->stage = malloc(STAGE_BYTES);         /* NULL: blocks go straight through */
 	if (!resume) {
 		EVP_DigestInit_ex(j->sha, EVP_sha256(), NULL);
 		j->bytes = j->reported = 0;
@@ -376,66 +369,6 @@ static void fail(struct pfs_fetch *f, struct fetch_job *j, int err, const char *
 }
 
 /* A finished transfer's libcurl result as one of our kinds, in words. */
-static int classify(const struct fetch_job *j, CURLcode res, const struct pfs_fetch *f,
-		    char *why, size_t cap)
-{
-	const char *detail = j->err[0] ? j->err : pfs_curl.easy_strerror(res);
-
-	if (j->write_err) {
-		snprintf(why, cap, "%s", j->write_err == -EBADMSG ? pfs_fetch_strerror(-EBADMSG) :
-			 strerror(-j->write_err));
-		return j->write_err;
-	}
-	switch (res) {
-	case CURLE_TFTP_NOTFOUND:
-		snprintf(why, cap, "%s", pfs_fetch_strerror(-ENOENT));
-		return -ENOENT;
-	case CURLE_TFTP_PERM:
-		snprintf(why, cap, "%s", pfs_fetch_strerror(-EACCES));
-		return -EACCES;
-	case CURLE_HTTP_RETURNED_ERROR: {
-		long code = 0;
-		pfs_curl.easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
-		if (code == 404 || code == 410 || code == 401 || code == 403) {
-			int err = code == 404 || code == 410 ? -ENOENT : -EACCES;
-			snprintf(why, cap, "%s (HTTP %ld)", pfs_fetch_strerror(err), code);
-			return err;
-		}
-		snprintf(why, cap, "transfer failed: the server answered HTTP %ld", code);
-		return -EPROTO;
-	}
-	case CURLE_PARTIAL_FILE:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_GOT_NOTHING:
-		snprintf(why, cap, "the server cut the transfer at %llu bytes: %s",
-			 (unsigned long long)j->bytes, detail);
-		return -ECONNRESET;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		snprintf(why, cap, "%s: %s", pfs_fetch_strerror(-EKEYREJECTED), detail);
-		return -EKEYREJECTED;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-		snprintf(why, cap, "server not reachable: %s", detail);
-		return -EHOSTUNREACH;
-	case CURLE_OPERATION_TIMEDOUT:
-		if (j->bytes == 0 && !j->size) {
-			snprintf(why, cap, "server not reachable: no answer within %.3g s "
-				 "(down, refusing or filtered)", f->lim.connect_timeout_ms / 1e3);
-			return -EHOSTUNREACH;
-		}
-		snprintf(why, cap, "transfer timed out at %llu bytes: %s",
-			 (unsigned long long)j->bytes, detail);
-		return -ETIMEDOUT;
-	default:
-		snprintf(why, cap, "transfer failed: %s", detail);
-		return -EPROTO;
-	}
-}
-
 /* Report progress and finished transfers. Callbacks may start or abort
  * fetches, so each job is finished before its callback runs. */
 static void collect(struct pfs_fetch *f)
@@ -445,6 +378,10 @@ static void collect(struct pfs_fetch *f)
 
 	for (int i = 0; i < PFS_FETCH_MAX; i++) {
 		struct fetch_job *j = &f->jobs[i];
+		int rc = deliver(j);            /* the blocks libcurl has ACKed */
+
+		if (rc < 0 && !j->write_err)
+			j->write_err = rc;      /* its next block fails the transfer */
 		if (j->easy && j->bytes > j->reported) {
 			learn_size(f, j);
 			j->reported = j->bytes;
@@ -461,8 +398,8 @@ static void collect(struct pfs_fetch *f)
 			continue;
 		pfs_curl.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
 		j = (struct fetch_job *)priv;
-		if (res != CURLE_OK)
-			err = classify(j, res, f, why, sizeof(why));
+		if (res != CURLE_OK || j->write_err)    /* a staged write may have failed */
+			err = fetch_classify(j, res, f, why, sizeof(why));
 		end(f, j);
 		if (res == CURLE_RANGE_ERROR && j->resume_at) {
 			if (begin(f, j, false) == 0)    /* no Range here: all of it again */
@@ -473,7 +410,7 @@ static void collect(struct pfs_fetch *f)
 			if (begin(f, j, false) == 0)
 				continue;
 		}
-		if (res == CURLE_OK) {
+		if (res == CURLE_OK && !j->write_err) {
 			uint8_t sha[32];
 			EVP_DigestFinal_ex(j->sha, sha, NULL);
 			if (j->bytes > j->reported)

@@ -1,0 +1,54 @@
+/* fetch_internal.h - pfs_fetch's state, shared by pfs_fetch.c (the
+ * transfers) and fetch_error.c (what a failed one is called). */
+#ifndef PFS_FETCH_INTERNAL_H
+#define PFS_FETCH_INTERNAL_H
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "curl_dl.h"
+#include "pfs_fetch.h"
+
+#define STAGE_BYTES  (64 * 1024)        /* TFTP blocks held until libcurl has ACKed them */
+
+struct fetch_job {
+	struct pfs_fetch *owner;
+	int id;
+	CURL *easy;
+	EVP_MD_CTX *sha;
+	bool no_options;                /* retrying without TFTP options */
+	bool http;                      /* http:// or https:// */
+	bool resumable;                 /* failed part-way: pfs_fetch_resume may go on */
+	uint64_t resume_at;             /* bytes held when this attempt began */
+	int write_err;
+	uint64_t bytes, reported;
+	uint64_t size;                  /* from the server (tsize), 0 until known */
+	int64_t started, deadline;      /* ns; deadline 0 until the size is known */
+	int64_t t_check;                /* end of the current low-speed window */
+	uint64_t mark;                  /* bytes at its start */
+	uint8_t *stage;                 /* TFTP: blocks received, not yet given to ops->write */
+	size_t staged;
+	uint64_t stage_off;             /* where stage[0] belongs */
+	char url[4600];
+	char err[CURL_ERROR_SIZE];
+};
+
+struct pfs_fetch {
+	int epfd;
+	CURLM *multi;
+	const struct pfs_fetch_ops *ops;
+	void *ctx;
+	int64_t deadline;               /* libcurl's timer */
+	uint64_t total;
+	struct pfs_fetch_limits lim;
+	char *ca_file;                  /* NULL: the system's CA store */
+	struct fetch_job jobs[PFS_FETCH_MAX];
+};
+
+/* A failed transfer's error (negative errno, as pfs_fetch_strerror names)
+ * and the words for the log in why[cap]. */
+int fetch_classify(const struct fetch_job *j, CURLcode res, const struct pfs_fetch *f,
+		   char *why, size_t cap);
+
+#endif /* PFS_FETCH_INTERNAL_H */
