@@ -91,7 +91,8 @@ def dataplane_pid(app):
     return app.dataplane.pid if app.dataplane else 0
 
 
-def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, app_children=16):
+def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, app_children=16,
+            control_rt=0):
     """One rollout; returns its figures or raises with what went wrong."""
     with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
         app = proxy = device_cpu = sock = None
@@ -102,6 +103,11 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                             idle_sleep_us=idle_sleep_us, max_children=app_children,
                             extra_config=SERVE if mode in LEGACY else "")
             app.start()
+            if control_rt:
+                # As CPUSchedulingPolicy=rr in pfs-control's unit would:
+                # its ACKs and answers go out as soon as they are due.
+                subprocess.run(["chrt", "-r", "-p", str(control_rt), str(app.control.pid)],
+                               check=True)
         if mode == "nginx":
             proxy = CachingProxy(site)
             proxy.start()
@@ -151,6 +157,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                 "device_sockets": sock,
                 "dataplane_idle_sleep_us": idle_sleep_us if app else None,
                 "appliance_children": app_children if app else None,
+                "control_rt_priority": control_rt if app else None,
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),
                 "chunks_queued": ctl_st.get("chunks_queued"),
@@ -271,6 +278,9 @@ def main():
                          "busy-poll, as on a dedicated core)")
     ap.add_argument("--appliance-children", type=int, default=16,
                     help="the appliance's appliance.max_children (default 16, as shipped)")
+    ap.add_argument("--control-rt-priority", type=int, default=0,
+                    help="run the appliance's pfs-control SCHED_RR at this priority "
+                         "(1..99; default 0: as shipped, the normal scheduler)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--smoke", action="store_true",
                     help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
@@ -292,6 +302,9 @@ def main():
     if not 1 <= args.appliance_children <= 255:
         raise SystemExit("site_rollout: --appliance-children: 1..255 (got %d)"
                          % args.appliance_children)
+    if not 0 <= args.control_rt_priority <= 99:
+        raise SystemExit("site_rollout: --control-rt-priority: 0..99 (got %d)"
+                         % args.control_rt_priority)
     modes = args.modes.split(",")
     bad = [m for m in modes if m not in MODES]
     if bad or not counts or min(counts) < 2 or max(counts) > 200:
@@ -302,7 +315,7 @@ def main():
     runs, problems = [], []
     for rtt, n, m in ((rtt, n, m) for rtt in rtts for n in counts for m in modes):
         r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout, args.dp_idle_sleep_us,
-                    rtt, args.appliance_children)
+                    rtt, args.appliance_children, args.control_rt_priority)
         runs.append(r)
         print("%-14s N=%-3d RTT %3d ms last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
               "  LAN %7.1f MB%s" % (
