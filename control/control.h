@@ -26,6 +26,7 @@
 #include "pfs_cache.h"
 #include "pfs_engine.h"
 #include "pfs_fetch.h"
+#include "pfs_txq.h"
 #include "pfs_keys.h"
 #include "pfs_shm.h"
 #include "pfs_log.h"
@@ -156,7 +157,11 @@ struct ctl_stats {
 	uint64_t rx_datagrams, rx_undecodable, rx_model_refused, auto_joins;
 	uint64_t rx_bad[PFS_E_ERR_COUNT];       /* undecodable, by the codec's reason
 						 * (decoded here once, not by the engines) */
-	uint64_t tx_datagrams, tx_ring_full, chunk_ranges, chunks_queued;
+	uint64_t tx_datagrams, chunk_ranges, chunks_queued;
+	uint64_t tx_ring_full;          /* dropped: the ring full and no room to wait */
+	uint64_t ranges_deferred;       /* ranges kept back for a full ring (runs.c) */
+	uint64_t chunk_sends;           /* the engines' chunk sends from the cache: in
+					 * ranges (chunks_queued) unless dropped */
 	uint64_t wan_bytes, cache_hits, cache_misses, cache_write_errors;
 	uint64_t dataplane_restarts, ctl_requests, ctl_errors;
 	uint64_t events_sent, subscribers_dropped;
@@ -193,6 +198,7 @@ struct ctl {
 	struct ctl_serve_stats serve_st;
 	struct ctl_mhd metrics;         /* GET /metrics (d NULL: off) */
 	struct pfs_shm *shm;
+	struct pfs_txq txq;             /* what the ring had no room for (dplink.c) */
 	struct pfs_cache *cache;
 	struct pfs_fetch *fetch;
 	struct ctl_engine eng[CTL_MAX_MODELS];
@@ -226,8 +232,16 @@ void ctl_dplink_close(struct ctl *c);
 void ctl_dplink_poll(struct ctl *c);
 /* An epoll event on the doorbell (true: it was ours). */
 bool ctl_dplink_event(struct ctl *c, int fd);
+/* Everything for the dataplane goes through here, in order: 0 on the
+ * ring, 1 waiting behind it (may_wait), -ENOBUFS not sent (counted as
+ * dropped if it could have waited). */
+int ctl_dplink_send(struct ctl *c, const struct pfs_ring_msg *m, bool may_wait);
+/* Messages wait for ring room: the main loop polls instead of sleeping. */
+bool ctl_dplink_backlogged(const struct ctl *c);
 int ctl_dplink_send_datagram(struct ctl *c, const struct pfs_action *act, const uint8_t *msg,
 			     size_t len);
+/* A range of chunks: -ENOBUFS when the ring has no room now (the caller
+ * keeps the range and may extend it, runs.c). */
 int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pfs_addr dst,
 			   uint32_t first, uint32_t count);
 

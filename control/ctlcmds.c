@@ -253,8 +253,11 @@ static json_t *cmd_stats(struct ctl *c, struct ctl_client *cl, json_t *req)
 	CS(cache_hits); CS(cache_misses); CS(cache_write_errors); CS(dataplane_restarts);
 	CS(ctl_requests); CS(ctl_errors); CS(fanout_tables); CS(fanout_chunks); CS(fanout_skipped);
 	CS(fanout_stale); CS(manifests_fetched); CS(manifests_cached); CS(cache_rejected);
-	CS(loops); CS(bell_wakes); CS(events_sent); CS(subscribers_dropped);
+	CS(loops); CS(bell_wakes); CS(events_sent); CS(subscribers_dropped); CS(ranges_deferred);
+	CS(chunk_sends);
 #undef CS
+	json_object_set_new(o, "tx_backlog_waited", json_integer((json_int_t)c->txq.waited));
+	json_object_set_new(o, "tx_backlog_high", json_integer((json_int_t)c->txq.high));
 	json_t *sv = json_object();
 	const struct ctl_serve_stats *ss = ctl_serve_stats(c);
 	if (ss) {

@@ -3,8 +3,11 @@
  *
  * The dataplane may start before or after us, and restart at any time: on
  * each (re)start it needs our CONFIG again, which pfs_shm_peer_restarted()
- * tells us to send. Messages we queue while it is down wait in the ring
- * (bounded: a full ring drops and counts, the protocol repairs).
+ * tells us to send. Messages we queue while it is down wait in the ring.
+ * What the ring has no room for waits behind it in a backlog (shm/pfs_txq.h)
+ * of as many messages again (1,024 at least), in order; ranges of chunks wait in runs.c
+ * instead, where they grow. Only a full backlog drops (counted; the
+ * protocol repairs).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 
 #define BEAT_NS      (100 * 1000000ll)
 #define RX_PER_POLL  256
+#define BACKLOG_MIN  1024       /* messages; the ring's slots if more */
 
 /* Our side's generation (it moves at each attach): CONFIG carries it and
  * every range follows it, so the dataplane drops what an earlier run of
@@ -37,7 +41,21 @@ static int send_config(struct ctl *c)
 		.port = PFS_PORT,
 		.hier = generation(c),
 	};
-	return pfs_shm_send(c->shm, &m);
+	return ctl_dplink_send(c, &m, true);
+}
+
+int ctl_dplink_send(struct ctl *c, const struct pfs_ring_msg *m, bool may_wait)
+{
+	int rc = pfs_txq_send(&c->txq, c->shm, m, may_wait);
+
+	if (rc < 0 && may_wait)
+		c->st.tx_ring_full++;
+	return rc;
+}
+
+bool ctl_dplink_backlogged(const struct ctl *c)
+{
+	return pfs_txq_waiting(&c->txq) > 0;
 }
 
 /* The doorbell beside the segment (pfs_shm.h): with it we sleep in
@@ -75,6 +93,7 @@ int ctl_dplink_open(struct ctl *c)
 		.ring_count = c->cfg.ring_slots,
 		.cache_bytes = c->cfg.cache_bytes,
 	};
+	uint32_t backlog = c->cfg.ring_slots > BACKLOG_MIN ? c->cfg.ring_slots : BACKLOG_MIN;
 	uint64_t bytes;
 	void *region;
 	uint32_t frames;
@@ -107,6 +126,10 @@ int ctl_dplink_open(struct ctl *c)
 		pfs_log(PFS_LOG_ERR, "cache in %s: %s", c->cfg.segment, strerror(-rc));
 		goto err_detach;
 	}
+	if ((rc = pfs_txq_init(&c->txq, backlog)) < 0) {
+		pfs_log(PFS_LOG_ERR, "ring backlog of %u messages: %s", backlog, strerror(-rc));
+		goto err_cache;
+	}
 	/* Nobody finishes what a previous incarnation was filling. */
 	rc = pfs_cache_drop_partial(c->cache);
 	if (rc > 0)
@@ -118,6 +141,9 @@ int ctl_dplink_open(struct ctl *c)
 	c->last_beat = ctl_now();
 	open_bell(c);
 	return 0;
+err_cache:
+	pfs_cache_close(c->cache);
+	c->cache = NULL;
 err_detach:
 	pfs_shm_detach(c->shm);
 	c->shm = NULL;
@@ -126,6 +152,7 @@ err_detach:
 
 void ctl_dplink_close(struct ctl *c)
 {
+	pfs_txq_fini(&c->txq);
 	pfs_cache_close(c->cache);
 	c->cache = NULL;
 	pfs_shm_detach(c->shm);
@@ -145,6 +172,7 @@ void ctl_dplink_poll(struct ctl *c)
 		 * back (also done whenever room is needed). */
 		pfs_cache_reclaim(c->cache);
 	}
+	pfs_txq_flush(&c->txq, c->shm);
 	if (pfs_shm_peer_restarted(c->shm)) {
 		c->st.dataplane_restarts++;
 		ctl_log(c, "dataplane (re)attached: sending configuration");
@@ -187,10 +215,8 @@ int ctl_dplink_send_datagram(struct ctl *c, const struct pfs_action *act, const 
 		return -EMSGSIZE;
 	memcpy(m.data, msg, len);
 	m.len = (uint16_t)len;
-	if (pfs_shm_send(c->shm, &m) < 0) {
-		c->st.tx_ring_full++;
+	if (ctl_dplink_send(c, &m, true) < 0)
 		return -ENOBUFS;
-	}
 	c->st.tx_datagrams++;
 	return 0;
 }
@@ -215,11 +241,10 @@ int ctl_dplink_send_chunks(struct ctl *c, uint64_t hier, int cache_fi, struct pf
 	m.len = sizeof(body);
 	memcpy(m.data, &body, sizeof(body));
 
-	/* One message per run of consecutive chunks, not one per chunk. */
-	if (pfs_shm_send(c->shm, &m) < 0) {
-		c->st.tx_ring_full++;
+	/* One message per run of consecutive chunks, not one per chunk; one
+	 * the ring cannot take now stays with runs.c and grows. */
+	if (ctl_dplink_send(c, &m, false) < 0)
 		return -ENOBUFS;
-	}
 	c->st.chunk_ranges++;
 	c->st.chunks_queued += count;
 	return 0;

@@ -37,10 +37,8 @@ static int send_table(struct ctl *c, struct ctl_fanout *f, bool del)
 	};
 
 	memcpy(m.data, &f->tab, sizeof(f->tab));
-	if (pfs_shm_send(c->shm, &m) < 0) {
-		c->st.tx_ring_full++;
+	if (ctl_dplink_send(c, &m, true) < 0)
 		return -ENOBUFS;
-	}
 	c->st.fanout_tables++;
 	return 0;
 }

@@ -95,7 +95,9 @@ static int timeout_ms(struct ctl *c, int64_t now)
 		t = ctl_mhd_deadline(&c->metrics);
 	/* Asleep, the dataplane rings us when it enqueues (pfs_shm_sleep says
 	 * whether we may: it can ring, and the ring is empty); else poll. */
-	return pfs_loop_timeout_ms(t, now, pfs_shm_sleep(c->shm) ? SLEEP_MAX_MS : RING_POLL_MS);
+	/* Messages waiting for ring room: poll until they went. */
+	return pfs_loop_timeout_ms(t, now, !ctl_dplink_backlogged(c) && pfs_shm_sleep(c->shm) ?
+					   SLEEP_MAX_MS : RING_POLL_MS);
 }
 
 static void run(struct ctl *c)

@@ -132,7 +132,13 @@ static void control_and_cache(FILE *f, struct ctl *c)
 	one(f, "pfs_relay_cache_evictions_total", "counter", "Files evicted.",
 	    (double)cs.evictions);
 	one(f, "pfs_relay_ring_to_dataplane_full_total", "counter", "Messages to the dataplane "
-	    "dropped for a full ring.", (double)c->st.tx_ring_full);
+	    "dropped: the ring full and its backlog too.", (double)c->st.tx_ring_full);
+	one(f, "pfs_relay_ring_to_dataplane_waited_total", "counter", "Messages to the dataplane "
+	    "that waited in the backlog for ring room.", (double)c->txq.waited);
+	one(f, "pfs_relay_ring_to_dataplane_backlog", "gauge", "Messages waiting in the backlog "
+	    "for ring room.", (double)pfs_txq_waiting(&c->txq));
+	one(f, "pfs_relay_chunk_ranges_deferred_total", "counter", "Chunk ranges kept back (and "
+	    "grown) for a full ring.", (double)c->st.ranges_deferred);
 	one(f, "pfs_relay_ring_to_dataplane_depth", "gauge", "Messages waiting in the ring to the "
 	    "dataplane.", (double)pfs_shm_out_count(c->shm));
 }

@@ -32,7 +32,7 @@ CONFIG = """# written by tests/site/appliance.py
 site = {{ address = "{ip}"; broadcast = "{bcast}"; }};
 upstream = {{ {server}; stall_timeout = 3; connect_timeout = 3; }};
 appliance = {{ max_children = {kids}; priority = {prio}; local_fanout = {fanout}; }};
-segment = {{ path = "{segment}"; cache_mb = {cache_mb}; }};
+segment = {{ path = "{segment}"; cache_mb = {cache_mb};{ring} }};
 control = {{ socket = "{socket}"; }};
 trust = {{ {trust} state_dir = "{state}"; }};
 {extra}
@@ -42,13 +42,14 @@ trust = {{ {trust} state_dir = "{state}"; }};
 class Appliance:
     def __init__(self, site, max_children=16, cache_mb=64, lcore=1, priority=8,
                  local_fanout=True, upstream=None, idle_sleep_us=0, extra_config="",
-                 ca_file=None, upstream_extra=""):
+                 ca_file=None, upstream_extra="", ring_slots=None):
         """upstream: a URL (S.HTTP_URL, https://...); default TFTP at HQ.
         ca_file: HTTPS's CA certificates (upstream.ca_file).
         upstream_extra: more settings of the upstream group ("retries = 8").
         idle_sleep_us: the dataplane sleeps when idle instead of busy-polling
         (its --idle-sleep-us), for benchmarks whose devices share its cores.
-        extra_config: more groups for pfs-relay.conf (serve = { ... };)."""
+        extra_config: more groups for pfs-relay.conf (serve = { ... };).
+        ring_slots: segment.ring_slots (default pfs-control's)."""
         self.site = site
         # The appliance trusts what the site's devices trust: the site's
         # publisher key when its files are signed, its site key if it has one.
@@ -72,6 +73,7 @@ class Appliance:
             f.write(CONFIG.format(ip=APP_IP, bcast=S.SUBNET + ".255", server=server,
                                   kids=max_children, prio=priority,
                                   fanout="true" if local_fanout else "false", segment=self.segment, cache_mb=cache_mb,
+                                  ring=" ring_slots = %d;" % ring_slots if ring_slots else "",
                                   socket=self.socket, trust=trust,
                                   state=os.path.join(site.work, "app-state"),
                                   extra=extra_config))
