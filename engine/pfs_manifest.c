@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,11 +154,33 @@ int pfs_manifest_verify(const struct pfs_trust *t, const uint8_t *buf, size_t le
 	return PFS_MAN_OK;
 }
 
+/* SHA-256 fetched from the provider once per process, not at every chunk:
+ * EVP_sha256() in a call makes OpenSSL 3 look the implementation up again
+ * under its store's lock, a third of a 1408-byte digest's time
+ * (pfs-hash-bench, bench/RESULTS.md 3.7). Threads that race to fetch keep
+ * the first; the loser frees its own. Never freed: it lives as long as the
+ * process, as OpenSSL's own EVP_sha256() does. */
+static const EVP_MD *sha256_md(void)
+{
+	static _Atomic(EVP_MD *) md;
+	EVP_MD *m = atomic_load_explicit(&md, memory_order_acquire), *none = NULL;
+
+	if (m)
+		return m;
+	if (!(m = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		return EVP_sha256();    /* the one-shot lookup still works */
+	if (!atomic_compare_exchange_strong(&md, &none, m)) {
+		EVP_MD_free(m);
+		m = none;
+	}
+	return m;
+}
+
 void pfs_chunk_digest(const void *data, size_t len, uint8_t out[PFS_MAN_DIGEST_LEN])
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 
-	EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
+	EVP_Digest(data, len, md, NULL, sha256_md(), NULL);
 	memcpy(out, md, PFS_MAN_DIGEST_LEN);
 }
 
