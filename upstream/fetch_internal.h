@@ -43,8 +43,17 @@ struct pfs_fetch {
 	uint64_t total;
 	struct pfs_fetch_limits lim;
 	char *ca_file;                  /* NULL: the system's CA store */
+	/* Bit i: jobs[i] has a transfer (running), has ever had one (used).
+	 * A job is 5 KB: a walk over all 64 at each turn of a device's loop
+	 * touched 64 cache lines and pages to find none (2 % of its CPU). */
+	uint64_t running, used;
 	struct fetch_job jobs[PFS_FETCH_MAX];
 };
+_Static_assert(PFS_FETCH_MAX <= 64, "a job is a bit of struct pfs_fetch's masks");
+
+/* The jobs whose bit is set in mask, lowest first, i their index. */
+#define FOR_EACH_JOB(mask, i) \
+	for (uint64_t m_ = (mask); m_ && ((i) = __builtin_ctzll(m_), 1); m_ &= m_ - 1)
 
 /* A failed transfer's error (negative errno, as pfs_fetch_strerror names)
  * and the words for the log in why[cap]. */

@@ -160,11 +160,7 @@ struct pfs_fetch *pfs_fetch_new(int epfd, const struct pfs_fetch_ops *ops, void 
 	f->ctx = ctx;
 	f->deadline = -1;
 	pfs_fetch_limits_default(&f->lim);
-	for (int i = 0; i < PFS_FETCH_MAX; i++) {
-		f->jobs[i].owner = f;
-		f->jobs[i].id = i;
-	}
-	return f;
+	return f;               /* jobs are set up by their first begin() */
 }
 
 int pfs_fetch_load(struct pfs_fetch *f)
@@ -197,13 +193,16 @@ static void end(struct pfs_fetch *f, struct fetch_job *j)
 	pfs_curl.multi_remove_handle(f->multi, j->easy);
 	pfs_curl.easy_cleanup(j->easy);
 	j->easy = NULL;
+	f->running &= ~(1ull << j->id);
 }
 
 void pfs_fetch_free(struct pfs_fetch *f)
 {
+	int i;
+
 	if (!f)
 		return;
-	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+	FOR_EACH_JOB(f->used, i) {
 		end(f, &f->jobs[i]);
 		EVP_MD_CTX_free(f->jobs[i].sha);
 		free(f->jobs[i].stage);
@@ -224,6 +223,9 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 
 	if (rc < 0)
 		return rc;
+	j->owner = f;
+	j->id = (int)(j - f->jobs);
+	f->used |= 1ull << j->id;
 	j->easy = pfs_curl.easy_init();
 	if (!j->easy)
 		return -ENOMEM;
@@ -286,6 +288,7 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 		pfs_curl.easy_setopt(j->easy, CURLOPT_TFTP_BLKSIZE, (long)TFTP_BLKSIZE);
 	if (pfs_curl.multi_add_handle(f->multi, j->easy) != CURLM_OK)
 		goto err_easy;
+	f->running |= 1ull << j->id;
 	return 0;
 err_easy:
 	pfs_curl.easy_cleanup(j->easy);
@@ -374,9 +377,10 @@ static void fail(struct pfs_fetch *f, struct fetch_job *j, int err, const char *
 static void collect(struct pfs_fetch *f)
 {
 	CURLMsg *msg;
-	int left;
+	int left, i;
 
-	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+	/* A job ended by a callback on the way has nothing staged (end()). */
+	FOR_EACH_JOB(f->running, i) {
 		struct fetch_job *j = &f->jobs[i];
 		int rc = deliver(j);            /* the blocks libcurl has ACKed */
 
@@ -425,7 +429,9 @@ static void collect(struct pfs_fetch *f)
 /* The low-speed window and the deadline of every running fetch. */
 static void check_limits(struct pfs_fetch *f, int64_t now)
 {
-	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+	int i;
+
+	FOR_EACH_JOB(f->running, i) {
 		struct fetch_job *j = &f->jobs[i];
 		char why[256];
 		double win = f->lim.stall_timeout_ms / 1e3;
@@ -479,8 +485,9 @@ void pfs_fetch_on_fd(struct pfs_fetch *f, int fd, uint32_t events)
 int64_t pfs_fetch_deadline(const struct pfs_fetch *f)
 {
 	int64_t t = f->deadline;
+	int i;
 
-	for (int i = 0; i < PFS_FETCH_MAX; i++) {
+	FOR_EACH_JOB(f->running, i) {
 		const struct fetch_job *j = &f->jobs[i];
 		if (!j->easy)
 			continue;
