@@ -36,6 +36,7 @@ over the WAN costs; no way can beat it.
     bench/site_rollout.py [--devices 4,8,16,32,64] [--file-mb 8] [--wan-mbit 20]
                           [--modes tftp-only,...,nginx] [--rtt 0,20,50] [--out DIR]
                           [--dp-idle-sleep-us US] [--appliance-children K]
+                          [--control-rt-priority P] [--tftp-blksize B]
     bench/site_rollout.py --smoke      # the test command's short run
 
 Writes DIR/site_rollout.json, DIR/site_rollout.md and, with gnuplot,
@@ -92,7 +93,7 @@ def dataplane_pid(app):
 
 
 def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, app_children=16,
-            control_rt=0):
+            control_rt=0, tftp_blksize=0):
     """One rollout; returns its figures or raises with what went wrong."""
     with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
         app = proxy = device_cpu = sock = None
@@ -101,6 +102,8 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
         if mode in APPLIANCE:
             app = Appliance(site, upstream=S.HTTP_URL if mode in HTTP_UPSTREAM else None,
                             idle_sleep_us=idle_sleep_us, max_children=app_children,
+                            upstream_extra="tftp_blksize = %d" % tftp_blksize
+                            if tftp_blksize else "",
                             extra_config=SERVE if mode in LEGACY else "")
             app.start()
             if control_rt:
@@ -126,7 +129,8 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                                           timeout, mode).values())}
         else:
             for d in site.devices:
-                d.start([FILE], mode=PEER_MODE[mode])
+                d.start([FILE], mode=PEER_MODE[mode],
+                        extra=["--tftp-blksize", str(tftp_blksize)] if tftp_blksize else [])
             finished = site.wait(timeout, tick=0.2)
             failed = [d for d in site.devices if d.proc.returncode not in (0, None)]
             problems = S.check_outputs(site)
@@ -158,6 +162,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                 "dataplane_idle_sleep_us": idle_sleep_us if app else None,
                 "appliance_children": app_children if app else None,
                 "control_rt_priority": control_rt if app else None,
+                "tftp_blksize": tftp_blksize or None,   # None: as shipped (1468)
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),
                 "chunks_queued": ctl_st.get("chunks_queued"),
@@ -281,6 +286,9 @@ def main():
     ap.add_argument("--control-rt-priority", type=int, default=0,
                     help="run the appliance's pfs-control SCHED_RR at this priority "
                          "(1..99; default 0: as shipped, the normal scheduler)")
+    ap.add_argument("--tftp-blksize", type=int, default=0,
+                    help="TFTP block size our fetches ask for (pfs-peer --tftp-blksize, "
+                         "upstream.tftp_blksize; default: as shipped, 1468)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--smoke", action="store_true",
                     help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
@@ -302,6 +310,8 @@ def main():
     if not 1 <= args.appliance_children <= 255:
         raise SystemExit("site_rollout: --appliance-children: 1..255 (got %d)"
                          % args.appliance_children)
+    if args.tftp_blksize and not 8 <= args.tftp_blksize <= 65464:
+        raise SystemExit("site_rollout: --tftp-blksize: 8..65464 (got %d)" % args.tftp_blksize)
     if not 0 <= args.control_rt_priority <= 99:
         raise SystemExit("site_rollout: --control-rt-priority: 0..99 (got %d)"
                          % args.control_rt_priority)
@@ -315,7 +325,7 @@ def main():
     runs, problems = [], []
     for rtt, n, m in ((rtt, n, m) for rtt in rtts for n in counts for m in modes):
         r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout, args.dp_idle_sleep_us,
-                    rtt, args.appliance_children, args.control_rt_priority)
+                    rtt, args.appliance_children, args.control_rt_priority, args.tftp_blksize)
         runs.append(r)
         print("%-14s N=%-3d RTT %3d ms last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
               "  LAN %7.1f MB%s" % (

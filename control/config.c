@@ -22,7 +22,7 @@
 static const char *const known[][12] = {
 	{ "site", "address", "broadcast", "prefix", NULL },
 	{ "upstream", "url", "tftp", "http", "ca_file", "connect_timeout", "stall_timeout",
-	  "low_speed", "min_rate", "retries", NULL },
+	  "low_speed", "min_rate", "retries", "tftp_blksize", NULL },
 	{ "appliance", "node_id", "priority", "max_children", "chunk_size", "mode", "models",
 	  "enabled", "local_fanout", "relay", NULL },
 	{ "segment", "path", "ring_slots", "cache_mb", "rx_frames", NULL },
@@ -109,13 +109,17 @@ static int load_upstream(struct ctl_config *c, config_setting_t *g)
 {
 	double connect = c->limits.connect_timeout_ms / 1e3, stall = c->limits.stall_timeout_ms / 1e3;
 	long long low = c->limits.low_speed, rate = c->limits.min_rate, retries = c->upstream_retries;
+	long long blksize = c->limits.tftp_blksize;
 
 	if (cfg_seconds(c, g, "upstream.connect_timeout", 0.1, 3600, &connect) < 0 ||
 	    cfg_seconds(c, g, "upstream.stall_timeout", 0.1, 3600, &stall) < 0 ||
 	    cfg_int(c, g, "upstream.low_speed", 0, 1 << 30, &low) < 0 ||
 	    cfg_int(c, g, "upstream.min_rate", 0, 1 << 30, &rate) < 0 ||
-	    cfg_int(c, g, "upstream.retries", 0, 10, &retries) < 0)
+	    cfg_int(c, g, "upstream.retries", 0, 10, &retries) < 0 ||
+	    cfg_int(c, g, "upstream.tftp_blksize", PFS_TFTP_BLKSIZE_MIN, PFS_TFTP_BLKSIZE_MAX,
+		    &blksize) < 0)
 		return -1;
+	c->limits.tftp_blksize = (uint32_t)blksize;
 	c->limits.connect_timeout_ms = (uint32_t)(connect * 1000);
 	c->limits.stall_timeout_ms = (uint32_t)(stall * 1000);
 	c->limits.low_speed = (uint32_t)low;

@@ -494,7 +494,21 @@ static void fetch_failed(void *ctx, int id, int err, const char *why)
 	ctl_engine_drain(c, ce);
 }
 
+static void fetch_note(void *ctx, int id, const char *what)
+{
+	struct ctl *c = ctx;
+	struct pfs_hier_info info;
+	int hidx;
+	struct ctl_engine *ce = slot_engine(c, id, &hidx);
+
+	if (!ce)
+		return;
+	pfs_engine_hier_info(ce->e, hidx, &info);
+	ctl_warn(c, "%s %s%s: %s", ce->model, info.path, c->fetch_slot[id].manifest ? ".pfsm" : "",
+		 what);
+}
+
 const struct pfs_fetch_ops ctl_fetch_ops = {
 	.write = fetch_write, .progress = fetch_progress,
-	.done = fetch_done, .failed = fetch_failed,
+	.done = fetch_done, .failed = fetch_failed, .note = fetch_note,
 };

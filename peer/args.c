@@ -22,7 +22,7 @@ void peer_usage(FILE *f)
 		"                [--broadcast ADDR]\n"
 		"                [--connect-timeout S] [--stall-timeout S] [--low-speed B/S]\n"
 		"                [--min-rate B/S] [--retries N] [--fallback-timeout S]\n"
-		"                [--min-parent-rate B/S] [--ca-file PEM]\n"
+		"                [--min-parent-rate B/S] [--ca-file PEM] [--tftp-blksize B]\n"
 		"\n"
 		"  --upstream URL    the firmware server as tftp://HOST[:PORT],\n"
 		"                    http://HOST[:PORT][/BASE] or https://...; over HTTP a\n"
@@ -57,6 +57,10 @@ void peer_usage(FILE *f)
 		"                    LAN slower than the WAN: where the WAN is the slow part,\n"
 		"                    leaving a tree that moves at its pace only adds copies\n"
 		"  --retries N       retries of a failed fetch, with back-off (default 2)\n"
+		"  --tftp-blksize B  TFTP block size asked for, 8..65464 (default 1468: one\n"
+		"                    frame); one block goes per round trip, so a WAN with\n"
+		"                    latency wants large ones; a fetch that gets nothing\n"
+		"                    with them is tried again with 1468\n"
 		"  --fallback-timeout S  a member without progress this long fetches by\n"
 		"                    itself (default 30)\n"
 		"\nExit: 0 every file verified, 1 a file could not be had from the server,\n"
@@ -124,6 +128,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "fallback-timeout", required_argument, NULL, 1005 },
 		{ "min-parent-rate", required_argument, NULL, 1006 },
 		{ "ca-file", required_argument, NULL, 1007 },
+		{ "tftp-blksize", required_argument, NULL, 1008 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -277,6 +282,12 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 			if (parse_long("--retries", optarg, 0, 10, &v) < 0)
 				return -EINVAL;
 			a->upstream_retries = (int)v;
+			break;
+		case 1008:
+			if (parse_long("--tftp-blksize", optarg, PFS_TFTP_BLKSIZE_MIN,
+				       PFS_TFTP_BLKSIZE_MAX, &v) < 0)
+				return -EINVAL;
+			a->limits.tftp_blksize = (uint32_t)v;
 			break;
 		case 1006:
 			if (parse_long("--min-parent-rate", optarg, 0, 1L << 30, &v) < 0)

@@ -153,8 +153,18 @@ static void on_failed(void *ctx, int hidx, int err, const char *why)
 	peer_drain(p);
 }
 
+static void on_note(void *ctx, int hidx, const char *what)
+{
+	struct peer *p = ctx;
+	struct pfs_hier_info info;
+
+	pfs_engine_hier_info(p->e, hidx, &info);
+	peer_log(p, "WARN", "upstream_retry", "%s: %s", url_of(p, info.path, ""), what);
+}
+
 static const struct pfs_fetch_ops fetch_ops = {
 	.write = on_write, .progress = on_progress, .done = on_done, .failed = on_failed,
+	.note = on_note,
 };
 
 int peer_upstream_init(struct peer *p)

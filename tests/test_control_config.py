@@ -92,6 +92,8 @@ CASES = [   # (config text, the line, the key or message part expected)
      "upstream.min_rate: -1 is out of range"),
     (GOOD.replace('tftp = "h"', 'tftp = "h"; retries = 11'), 2,
      "upstream.retries: 11 is out of range 0..10"),
+    (GOOD.replace('tftp = "h"', 'tftp = "h"; tftp_blksize = 65465'), 2,
+     "upstream.tftp_blksize: 65465 is out of range 8..65464"),
     (GOOD.replace('tftp = "h"', 'tftp = "h"; low_speed = "fast"'), 2,
      "upstream.low_speed: must be an integer"),
 ]
@@ -129,7 +131,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(path, "w") as f:
         f.write(GOOD.replace('tftp = "h"', 'http = "https://fw.example:8443/cisco/"; '
                              'connect_timeout = 5; stall_timeout = 2.5; low_speed = 500; '
-                             'min_rate = 4096; retries = 4'))
+                             'min_rate = 4096; retries = 4; tftp_blksize = 65464'))
     r = subprocess.run([CONTROL, "--config", path, "--check"], capture_output=True, text=True)
     if r.returncode != 0:
         print("not ok: an http upstream with bounds: %r" % r.stderr)

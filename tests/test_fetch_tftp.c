@@ -2,7 +2,9 @@
  * the test on loopback, block by block: each block is ACKed before it is
  * given to the caller's write (the lock-step waits on the ACK, not on what
  * the caller does with the bytes), every byte arrives once and in order,
- * and a write the caller refuses fails the fetch with its error. */
+ * a write the caller refuses fails the fetch with its error, and large
+ * blocks that never arrive (their fragments dropped) are asked for again
+ * frame-sized. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -30,6 +33,11 @@ struct run {
 	bool done, failed;
 	int fail_err;
 	uint8_t sha[32];
+	uint32_t blksize;               /* limits.tftp_blksize asked of the fetch (0: default) */
+	bool drop_big;                  /* OACK a large block size, then send nothing */
+	unsigned rrqs;
+	long asked[4];                  /* the blksize option of each RRQ (0: none) */
+	char note[512];
 };
 
 static bool server_has_datagram(int fd)
@@ -78,8 +86,34 @@ static void on_failed(void *ctx, int id, int err, const char *why)
 	r->fail_err = err;
 }
 
+static void on_note(void *ctx, int id, const char *what)
+{
+	struct run *r = ctx;
+
+	(void)id;
+	snprintf(r->note, sizeof(r->note), "%s", what);
+}
+
 static const struct pfs_fetch_ops ops = { .write = on_write, .progress = on_progress,
-					  .done = on_done, .failed = on_failed };
+					  .done = on_done, .failed = on_failed, .note = on_note };
+
+/* An RRQ's blksize option (RFC 2348), 0 if it has none. */
+static long rrq_blksize(const uint8_t *buf, ssize_t len)
+{
+	const char *p = (const char *)buf + 2, *end = (const char *)buf + len;
+
+	p += strnlen(p, (size_t)(end - p)) + 1;         /* file name */
+	p += strnlen(p, (size_t)(end - p)) + 1;         /* mode */
+	while (p < end) {
+		const char *opt = p, *val;
+		p += strnlen(p, (size_t)(end - p)) + 1;
+		val = p;
+		p += strnlen(p, (size_t)(end - p)) + 1;
+		if (p <= end && !strcmp(opt, "blksize"))
+			return strtol(val, NULL, 10);
+	}
+	return 0;
+}
 
 /* Let the fetcher run until the server has a datagram or the fetch ended. */
 static void drive(struct pfs_fetch *f, int epfd, struct run *r)
@@ -137,10 +171,36 @@ static void serve(struct run *r)
 	snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(a.sin_port));
 	f = pfs_fetch_new(epfd, &ops, r);
 	cr_assert_not_null(f);
+	if (r->blksize) {
+		struct pfs_fetch_limits lim;
+		pfs_fetch_limits_default(&lim);
+		lim.tftp_blksize = r->blksize;
+		lim.connect_timeout_ms = lim.stall_timeout_ms = 500;
+		pfs_fetch_set_limits(f, &lim);
+	}
 	cr_assert_eq(pfs_fetch_start(f, 0, server, "fw.bin"), 0);
 	drive(f, epfd, r);
 	recv_from_client(r, buf, sizeof(buf), &len);
 	cr_assert(buf[1] == 1 && !strcmp((char *)buf + 2, "fw.bin"), "not an RRQ for fw.bin");
+	r->asked[r->rrqs++] = rrq_blksize(buf, len);
+	if (r->drop_big) {
+		/* Agree to the large blocks, then let none arrive: what a path
+		 * that drops IP fragments does to every one of them. */
+		char oack[32];
+		int n = snprintf(oack, sizeof(oack), "%c%cblksize%c%ld", 0, 6, 0, r->asked[0]);
+		cr_assert_eq(sendto(r->srv, oack, (size_t)n + 1, 0, (struct sockaddr *)&r->client,
+				    sizeof(r->client)), n + 1);
+		for (int k = 0; k < 20 && !r->failed && r->rrqs < 2; k++) {
+			drive(f, epfd, r);
+			if (r->failed)
+				break;
+			recv_from_client(r, buf, sizeof(buf), &len);
+			if (buf[1] == 1)                /* a new RRQ: the retry */
+				r->asked[r->rrqs++] = rrq_blksize(buf, len);
+		}
+		cr_assert_eq(r->rrqs, 2, "no second request (failed: %d, err %d)", r->failed,
+			     r->fail_err);
+	}
 	for (unsigned blk = 1; blk <= blocks && !r->failed; blk++) {
 		send_block(r, blk);
 		drive(f, epfd, r);
@@ -192,4 +252,30 @@ Test(tftp_fetch, a_refused_last_write_fails_a_finished_transfer)
 	cr_assert_eq(r.writes, 6, "%d writes", r.writes);
 	cr_assert(r.failed && !r.done, "reported %s", r.done ? "done" : "nothing");
 	cr_assert_eq(r.fail_err, -EIO, "failed with %d", r.fail_err);
+}
+
+/* 8192-byte blocks agreed, none arrives: the fetch asks again with 1468,
+ * says so, and completes with the server's (512-byte) blocks. */
+Test(tftp_fetch, large_blocks_that_never_arrive_are_asked_again_frame_sized)
+{
+	static struct run r = { .blksize = 8192, .drop_big = true };
+
+	serve(&r);
+	cr_assert_eq(r.asked[0], 8192, "first RRQ asked blksize %ld", r.asked[0]);
+	cr_assert_eq(r.asked[1], PFS_TFTP_BLKSIZE_DEFAULT, "retry asked blksize %ld", r.asked[1]);
+	cr_assert(r.done && !r.failed, "the fetch did not complete (err %d)", r.fail_err);
+	cr_assert_eq(r.got_len, sizeof(r.file));
+	cr_assert(memcmp(r.got, r.file, sizeof(r.file)) == 0, "the bytes differ");
+	cr_assert(strstr(r.note, "8192") && strstr(r.note, "1468"), "note: '%s'", r.note);
+}
+
+/* Without a size of its own, a fetch asks for frame-sized blocks. */
+Test(tftp_fetch, the_default_block_size_fills_one_frame)
+{
+	static struct run r;
+
+	serve(&r);
+	cr_assert_eq(r.asked[0], 1468, "asked blksize %ld", r.asked[0]);
+	cr_assert(r.done, "the fetch did not complete");
+	cr_assert_eq(r.note[0], 0, "a note without a retry: %s", r.note);
 }

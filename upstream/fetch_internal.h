@@ -18,6 +18,7 @@ struct fetch_job {
 	CURL *easy;
 	EVP_MD_CTX *sha;
 	bool no_options;                /* retrying without TFTP options */
+	bool small_blocks;              /* retrying with the default block size */
 	bool http;                      /* http:// or https:// */
 	bool resumable;                 /* failed part-way: pfs_fetch_resume may go on */
 	uint64_t resume_at;             /* bytes held when this attempt began */

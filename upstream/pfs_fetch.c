@@ -30,7 +30,6 @@
 #include <sys/epoll.h>
 #include <time.h>
 
-#define TFTP_BLKSIZE 1468       /* largest block in a 1500-byte MTU */
 #define PORT_TRIES   32         /* local ports a pinned fetch tries in turn */
 
 void pfs_fetch_limits_default(struct pfs_fetch_limits *l)
@@ -42,6 +41,7 @@ void pfs_fetch_limits_default(struct pfs_fetch_limits *l)
 	l->stall_timeout_ms = 10000;
 	l->low_speed = 1000;
 	l->min_rate = 8192;
+	l->tftp_blksize = PFS_TFTP_BLKSIZE_DEFAULT;
 }
 
 int pfs_fetch_set_ca_file(struct pfs_fetch *f, const char *path)
@@ -215,6 +215,11 @@ void pfs_fetch_free(struct pfs_fetch *f)
 	free(f);
 }
 
+static uint32_t blksize(const struct pfs_fetch *f, const struct fetch_job *j)
+{
+	return j->small_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : f->lim.tftp_blksize;
+}
+
 /* Start an attempt: from the first byte, or (resume) from j->bytes with
  * the digest of what came before carried on. */
 static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
@@ -285,7 +290,7 @@ static int begin(struct pfs_fetch *f, struct fetch_job *j, bool resume)
 	} else if (j->no_options)
 		pfs_curl.easy_setopt(j->easy, CURLOPT_TFTP_NO_OPTIONS, 1L);
 	else
-		pfs_curl.easy_setopt(j->easy, CURLOPT_TFTP_BLKSIZE, (long)TFTP_BLKSIZE);
+		pfs_curl.easy_setopt(j->easy, CURLOPT_TFTP_BLKSIZE, (long)blksize(f, j));
 	if (pfs_curl.multi_add_handle(f->multi, j->easy) != CURLM_OK)
 		goto err_easy;
 	f->running |= 1ull << j->id;
@@ -310,6 +315,7 @@ int pfs_fetch_start(struct pfs_fetch *f, int id, const char *server, const char 
 		return rc;
 	j->http = !strncmp(j->url, "http", 4);
 	j->no_options = false;
+	j->small_blocks = false;
 	return begin(f, j, false);
 }
 
@@ -360,6 +366,29 @@ static void learn_size(struct pfs_fetch *f, struct fetch_job *j)
 	if (f->lim.min_rate)
 		j->deadline = j->started + (int64_t)f->lim.connect_timeout_ms * 1000000 +
 			      (int64_t)((uint64_t)len * 1000 / f->lim.min_rate) * 1000000;
+}
+
+/* A TFTP fetch that got nothing with blocks larger than a frame: their IP
+ * fragments may be dropped on the way (a firewall, a path with a smaller
+ * MTU), so the same fetch goes again with frame-sized blocks, once. The
+ * caller hears of it only through ops->note; true if the retry started. */
+static bool retry_small_blocks(struct pfs_fetch *f, struct fetch_job *j, const char *why)
+{
+	char what[CURL_ERROR_SIZE + 200];
+	uint32_t asked = blksize(f, j);
+
+	if (j->http || j->bytes || j->write_err || asked <= PFS_TFTP_BLKSIZE_DEFAULT)
+		return false;
+	end(f, j);
+	j->small_blocks = true;
+	if (begin(f, j, false) < 0)
+		return false;
+	snprintf(what, sizeof(what), "no data with %u-byte TFTP blocks (%s): trying %u-byte "
+		 "blocks (IP fragments dropped on the way?)", asked, why,
+		 PFS_TFTP_BLKSIZE_DEFAULT);
+	if (f->ops->note)
+		f->ops->note(f->ctx, j->id, what);
+	return true;
 }
 
 static void fail(struct pfs_fetch *f, struct fetch_job *j, int err, const char *why)
@@ -414,6 +443,8 @@ static void collect(struct pfs_fetch *f)
 			if (begin(f, j, false) == 0)
 				continue;
 		}
+		if (err && err != -ENOENT && err != -EACCES && retry_small_blocks(f, j, why))
+			continue;
 		if (res == CURLE_OK && !j->write_err) {
 			uint8_t sha[32];
 			EVP_DigestFinal_ex(j->sha, sha, NULL);
@@ -443,7 +474,8 @@ static void check_limits(struct pfs_fetch *f, int64_t now)
 				 "bytes (the deadline allows %u bytes/s)",
 				 (now - j->started) / 1e9, (unsigned long long)j->bytes,
 				 (unsigned long long)j->size, f->lim.min_rate);
-			fail(f, j, -ETIMEDOUT, why);
+			if (!retry_small_blocks(f, j, why))
+				fail(f, j, -ETIMEDOUT, why);
 			continue;
 		}
 		if (now < j->t_check)
@@ -461,8 +493,9 @@ static void check_limits(struct pfs_fetch *f, int64_t now)
 				snprintf(why, sizeof(why), "transfer too slow: %llu bytes in the "
 					 "last %.3g s (under %u bytes/s)", (unsigned long long)got,
 					 win, f->lim.low_speed);
-			fail(f, j, got == 0 && j->bytes == 0 && !j->size ? -EHOSTUNREACH
-									 : -ETIMEDOUT, why);
+			if (!retry_small_blocks(f, j, why))
+				fail(f, j, got == 0 && j->bytes == 0 && !j->size ? -EHOSTUNREACH
+										 : -ETIMEDOUT, why);
 			continue;
 		}
 		j->mark = j->bytes;

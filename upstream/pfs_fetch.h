@@ -32,7 +32,16 @@ struct pfs_fetch_ops {
 	 *   -EPROTO        another error from the server or the transfer
 	 *   other          what the write callback returned */
 	void (*failed)(void *ctx, int id, int err, const char *why);
+	/* Optional (NULL: none): something the caller's log should say about
+	 * a fetch that goes on, such as a retry with smaller TFTP blocks. */
+	void (*note)(void *ctx, int id, const char *what);
 };
+
+/* TFTP's block size (RFC 2348). The default fills a 1500-byte frame and
+ * no more: a larger one is sent as IP fragments, which some paths drop. */
+#define PFS_TFTP_BLKSIZE_DEFAULT 1468
+#define PFS_TFTP_BLKSIZE_MIN     8
+#define PFS_TFTP_BLKSIZE_MAX     65464
 
 /* Bounds on every fetch (issue "faults", docs/protocol.md 6.5): a fetch
  * that breaks one is aborted and reported, never left hanging. */
@@ -46,6 +55,12 @@ struct pfs_fetch_limits {
 	 * nothing in the kernel holds UDP 4051 (the dataplane does, through
 	 * XDP), so an ephemeral 4051 would have the replies steered away. */
 	uint16_t port_lo, port_count;
+	/* TFTP: the block size asked for, PFS_TFTP_BLKSIZE_*. One block goes
+	 * per round trip: 1468-byte blocks over a 20 ms WAN are 117 s for 8
+	 * MiB, 65464-byte ones 4.5 s (bench/RESULTS.md 3.7). A fetch that got
+	 * no byte with blocks above the default is tried again at once with the
+	 * default (a path that drops fragments), and says so through ops->note. */
+	uint32_t tftp_blksize;
 };
 
 void pfs_fetch_limits_default(struct pfs_fetch_limits *l);

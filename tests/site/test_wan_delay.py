@@ -2,8 +2,10 @@
 """test_wan_delay.py - the site harness's WAN latency stage (tests/netem/
 wan_delay.c, pfs_site.Site(rtt_ms=...)): it adds the round trip it is told
 to, no less and not much more, in order, through ARP, UDP, TFTP and TCP
-with segmentation offload, and refuses bad arguments. Run as root; same
-conventions as test_site.py.
+with segmentation offload, and refuses bad arguments. And what a WAN does
+to TFTP's block size: large blocks cross it in as many round trips as
+blocks, and a WAN that drops IP fragments makes a fetch fall back to
+frame-sized ones. Run as root; same conventions as test_site.py.
 """
 import os
 import subprocess
@@ -13,6 +15,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
 from test_site import expect, main  # noqa: E402
+
+FRAG_DROP_OBJ = os.path.join(os.path.dirname(S.LOSS_OBJ), "frag_drop.bpf.o")
 
 ECHO = """
 import socket
@@ -108,6 +112,60 @@ def scenario_wan_delay_carries_tftp_and_tcp():
                                                                       float(r.stdout))
 
 
+def hq_rx_packets(site):
+    """Datagrams HQ received over the WAN: requests and TFTP's ACKs."""
+    return int(S.sh("cat", "/sys/class/net/hq0/statistics/rx_packets", ns=site.prefix + "-hq",
+                    capture=True))
+
+
+def scenario_wan_delay_tftp_large_blocks():
+    """--tftp-blksize 65464 across a 30 ms WAN: one ACK per 64 kB block
+    (HQ hears a few dozen datagrams for 2 MiB, not the 1,429 ACKs of
+    1468-byte blocks), the copy byte-identical, no retry."""
+    size = 2 * 1024 * 1024
+    with S.Site(1, ["CP-8845"], {"fw/big.bin": size}, wan_mbit=100, signed=False,
+                rtt_ms=30) as site:
+        d = site.devices[0]
+        rx0, t0 = hq_rx_packets(site), time.time()
+        d.start(["fw/big.bin"], mode="tftp-only", extra=["--tftp-blksize", "65464"])
+        expect(site.wait(60), "the TFTP fetch did not finish")
+        took = time.time() - t0
+        expect(not S.check_outputs(site), "copy: %s" % S.check_outputs(site))
+        acks = hq_rx_packets(site) - rx0
+        expect(acks < size // 65464 + 20, "HQ received %d datagrams for %d blocks" % (
+            acks, size // 65464 + 1))
+        retries = [ev["msg"] for _, ev in S.events(site, "upstream_retry")]
+        expect(not retries, "retried: %s" % retries)
+        site.stop_wan_delay()
+    return "2 MiB in 65464-byte blocks over 30 ms: %d datagrams to HQ, %.1f s" % (acks, took)
+
+
+def scenario_tftp_fragments_dropped_falls_back():
+    """A WAN that drops IP fragments (tests/netem/frag_drop.bpf.c on the
+    site's side, so no datagram larger than a frame arrives): a fetch
+    asking 65464-byte blocks gets none, is tried again with 1468-byte ones,
+    says so (upstream_retry), and completes byte-identical."""
+    size = 512 * 1024
+    with S.Site(1, ["CP-8845"], {"fw/f.bin": size}, signed=False) as site:
+        ns = site.prefix + "-site"
+        S.sh("tc", "qdisc", "add", "dev", "wan0", "clsact", ns=ns)
+        S.sh("tc", "filter", "add", "dev", "wan0", "ingress", "bpf", "direct-action", "obj",
+             FRAG_DROP_OBJ, "sec", "tc", ns=ns)
+        d = site.devices[0]
+        rx0 = hq_rx_packets(site)
+        d.start(["fw/f.bin"], mode="tftp-only",
+                extra=["--tftp-blksize", "65464", "--connect-timeout", "1", "--stall-timeout", "1"])
+        expect(site.wait(60), "the fetch did not finish")
+        expect(d.proc.returncode == 0, "exit %s: %s" % (d.proc.returncode, d.stderr_text()[-300:]))
+        expect(not S.check_outputs(site), "copy: %s" % S.check_outputs(site))
+        retries = [ev["msg"] for _, ev in S.events(site, "upstream_retry")]
+        expect(len(retries) == 1 and "65464" in retries[0] and "1468" in retries[0],
+               "retries: %s" % retries)
+        acks = hq_rx_packets(site) - rx0
+        expect(acks >= size // 1468, "%d datagrams to HQ: the small blocks were not used" % acks)
+    return "fragments dropped: %s; then %d datagrams to HQ" % (retries[0][:90], acks)
+
+
 def scenario_wan_delay_bad_arguments():
     """Bad arguments: exit 2 and a message naming the option."""
     for args, word in ((["--a", "x", "--b", "y", "--delay-ms", "-1"], "--delay-ms"),
@@ -123,6 +181,7 @@ def scenario_wan_delay_bad_arguments():
 
 
 SCENARIOS = [scenario_wan_delay_round_trip, scenario_wan_delay_carries_tftp_and_tcp,
+             scenario_wan_delay_tftp_large_blocks, scenario_tftp_fragments_dropped_falls_back,
              scenario_wan_delay_bad_arguments]
 
 if __name__ == "__main__":
