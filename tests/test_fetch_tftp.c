@@ -35,6 +35,7 @@ struct run {
 	uint8_t sha[32];
 	uint32_t blksize;               /* limits.tftp_blksize asked of the fetch (0: default) */
 	bool drop_big;                  /* OACK a large block size, then send nothing */
+	bool again;                     /* then fetch the file a second time */
 	unsigned rrqs;
 	long asked[4];                  /* the blksize option of each RRQ (0: none) */
 	char note[512];
@@ -201,16 +202,28 @@ static void serve(struct run *r)
 		cr_assert_eq(r->rrqs, 2, "no second request (failed: %d, err %d)", r->failed,
 			     r->fail_err);
 	}
-	for (unsigned blk = 1; blk <= blocks && !r->failed; blk++) {
-		send_block(r, blk);
+	for (int round = 0; round < 1 + r->again; round++) {
+		if (round) {            /* the same file again, on the same fetcher */
+			cr_assert(r->done, "the first fetch did not complete");
+			r->done = false;
+			r->got_len = 0;
+			cr_assert_eq(pfs_fetch_start(f, 0, server, "fw.bin"), 0);
+			drive(f, epfd, r);
+			recv_from_client(r, buf, sizeof(buf), &len);
+			cr_assert_eq(buf[1], 1, "not an RRQ");
+			r->asked[r->rrqs++] = rrq_blksize(buf, len);
+		}
+		for (unsigned blk = 1; blk <= blocks && !r->failed; blk++) {
+			send_block(r, blk);
+			drive(f, epfd, r);
+			if (r->failed)
+				break;
+			recv_from_client(r, buf, sizeof(buf), &len);
+			cr_assert(buf[1] == 4 && (unsigned)(buf[2] << 8 | buf[3]) == blk,
+				  "block %u: not its ACK", blk);
+		}
 		drive(f, epfd, r);
-		if (r->failed)
-			break;
-		recv_from_client(r, buf, sizeof(buf), &len);
-		cr_assert(buf[1] == 4 && (unsigned)(buf[2] << 8 | buf[3]) == blk,
-			  "block %u: not its ACK", blk);
 	}
-	drive(f, epfd, r);
 	pfs_fetch_free(f);
 	close(r->srv);
 	close(epfd);
@@ -255,18 +268,23 @@ Test(tftp_fetch, a_refused_last_write_fails_a_finished_transfer)
 }
 
 /* 8192-byte blocks agreed, none arrives: the fetch asks again with 1468,
- * says so, and completes with the server's (512-byte) blocks. */
+ * says so, and completes with the server's (512-byte) blocks; the next
+ * fetch asks for 1468 at once instead of stalling first. */
 Test(tftp_fetch, large_blocks_that_never_arrive_are_asked_again_frame_sized)
 {
-	static struct run r = { .blksize = 8192, .drop_big = true };
+	static struct run r = { .blksize = 8192, .drop_big = true, .again = true };
 
 	serve(&r);
 	cr_assert_eq(r.asked[0], 8192, "first RRQ asked blksize %ld", r.asked[0]);
 	cr_assert_eq(r.asked[1], PFS_TFTP_BLKSIZE_DEFAULT, "retry asked blksize %ld", r.asked[1]);
+	cr_assert_eq(r.rrqs, 3, "%u requests", r.rrqs);
+	cr_assert_eq(r.asked[2], PFS_TFTP_BLKSIZE_DEFAULT, "the next fetch asked blksize %ld",
+		     r.asked[2]);
 	cr_assert(r.done && !r.failed, "the fetch did not complete (err %d)", r.fail_err);
 	cr_assert_eq(r.got_len, sizeof(r.file));
 	cr_assert(memcmp(r.got, r.file, sizeof(r.file)) == 0, "the bytes differ");
-	cr_assert(strstr(r.note, "8192") && strstr(r.note, "1468"), "note: '%s'", r.note);
+	cr_assert(strstr(r.note, "1468") && strstr(r.note, "8192") && strstr(r.note, "from now on"),
+		  "note: '%s'", r.note);
 }
 
 /* Without a size of its own, a fetch asks for frame-sized blocks. */

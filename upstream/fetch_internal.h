@@ -48,6 +48,10 @@ struct pfs_fetch {
 	 * A job is 5 KB: a walk over all 64 at each turn of a device's loop
 	 * touched 64 cache lines and pages to find none (2 % of its CPU). */
 	uint64_t running, used;
+	/* A fetch got data only once it asked for frame-sized blocks: the
+	 * path drops fragments, and every later fetch asks for those at once
+	 * rather than stall again first (until the limits are set again). */
+	bool frame_blocks;
 	struct fetch_job jobs[PFS_FETCH_MAX];
 };
 _Static_assert(PFS_FETCH_MAX <= 64, "a job is a bit of struct pfs_fetch's masks");

@@ -58,6 +58,7 @@ int pfs_fetch_set_ca_file(struct pfs_fetch *f, const char *path)
 void pfs_fetch_set_limits(struct pfs_fetch *f, const struct pfs_fetch_limits *l)
 {
 	f->lim = *l;
+	f->frame_blocks = false;        /* a new block size is tried afresh */
 	if (!f->lim.connect_timeout_ms)
 		f->lim.connect_timeout_ms = 1;
 	if (!f->lim.stall_timeout_ms)
@@ -91,6 +92,21 @@ static int deliver(struct fetch_job *j)
  * block by as much. So a TFTP block is only copied here, and given to the
  * caller once libcurl's socket action has returned (collect()), the ACK
  * gone. HTTP streams: its bytes go straight through. */
+/* The first data of a retry with frame-sized blocks: the large ones were
+ * lost on the way, so later fetches do not try them first. */
+static void learn_frame_blocks(struct fetch_job *j)
+{
+	struct pfs_fetch *f = j->owner;
+	char what[160];
+
+	f->frame_blocks = true;
+	snprintf(what, sizeof(what), "%u-byte TFTP blocks get through where %u-byte ones did not: "
+		 "every fetch asks for %u from now on", PFS_TFTP_BLKSIZE_DEFAULT, f->lim.tftp_blksize,
+		 PFS_TFTP_BLKSIZE_DEFAULT);
+	if (f->ops->note)
+		f->ops->note(f->ctx, j->id, what);
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct fetch_job *j = userp;
@@ -99,6 +115,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 
 	if (j->write_err)
 		return 0;
+	if (j->small_blocks && !j->owner->frame_blocks && len)
+		learn_frame_blocks(j);
 	if (j->stage && len <= STAGE_BYTES) {
 		if (j->staged + len > STAGE_BYTES)
 			rc = deliver(j);
@@ -217,7 +235,7 @@ void pfs_fetch_free(struct pfs_fetch *f)
 
 static uint32_t blksize(const struct pfs_fetch *f, const struct fetch_job *j)
 {
-	return j->small_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : f->lim.tftp_blksize;
+	return j->small_blocks || f->frame_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : f->lim.tftp_blksize;
 }
 
 /* Start an attempt: from the first byte, or (resume) from j->bytes with
@@ -370,8 +388,9 @@ static void learn_size(struct pfs_fetch *f, struct fetch_job *j)
 
 /* A TFTP fetch that got nothing with blocks larger than a frame: their IP
  * fragments may be dropped on the way (a firewall, a path with a smaller
- * MTU), so the same fetch goes again with frame-sized blocks, once. The
- * caller hears of it only through ops->note; true if the retry started. */
+ * MTU), so the same fetch goes again with frame-sized blocks, once; if data
+ * comes then, so do all later fetches (learn_frame_blocks). The caller
+ * hears of it only through ops->note; true if the retry started. */
 static bool retry_small_blocks(struct pfs_fetch *f, struct fetch_job *j, const char *why)
 {
 	char what[CURL_ERROR_SIZE + 200];

@@ -59,7 +59,9 @@ struct pfs_fetch_limits {
 	 * per round trip: 1468-byte blocks over a 20 ms WAN are 117 s for 8
 	 * MiB, 65464-byte ones 4.5 s (bench/RESULTS.md 3.7). A fetch that got
 	 * no byte with blocks above the default is tried again at once with the
-	 * default (a path that drops fragments), and says so through ops->note. */
+	 * default (a path that drops fragments), and says so through ops->note;
+	 * once that brought data, later fetches ask for the default at once,
+	 * until the limits are set again. */
 	uint32_t tftp_blksize;
 };
 

@@ -144,7 +144,8 @@ def scenario_tftp_fragments_dropped_falls_back():
     """A WAN that drops IP fragments (tests/netem/frag_drop.bpf.c on the
     site's side, so no datagram larger than a frame arrives): a fetch
     asking 65464-byte blocks gets none, is tried again with 1468-byte ones,
-    says so (upstream_retry), and completes byte-identical."""
+    says so (upstream_retry, then that 1468 holds from now on), and
+    completes byte-identical."""
     size = 512 * 1024
     with S.Site(1, ["CP-8845"], {"fw/f.bin": size}, signed=False) as site:
         ns = site.prefix + "-site"
@@ -159,8 +160,8 @@ def scenario_tftp_fragments_dropped_falls_back():
         expect(d.proc.returncode == 0, "exit %s: %s" % (d.proc.returncode, d.stderr_text()[-300:]))
         expect(not S.check_outputs(site), "copy: %s" % S.check_outputs(site))
         retries = [ev["msg"] for _, ev in S.events(site, "upstream_retry")]
-        expect(len(retries) == 1 and "65464" in retries[0] and "1468" in retries[0],
-               "retries: %s" % retries)
+        expect(len(retries) == 2 and "no data with 65464" in retries[0] and
+               "1468" in retries[0] and "from now on" in retries[1], "retries: %s" % retries)
         acks = hq_rx_packets(site) - rx0
         expect(acks >= size // 1468, "%d datagrams to HQ: the small blocks were not used" % acks)
     return "fragments dropped: %s; then %d datagrams to HQ" % (retries[0][:90], acks)
