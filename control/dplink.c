@@ -5,7 +5,7 @@
  * each (re)start it needs our CONFIG again, which pfs_shm_peer_restarted()
  * tells us to send. Messages we queue while it is down wait in the ring.
  * What the ring has no room for waits behind it in a backlog (shm/pfs_txq.h)
- * of as many messages again (1,024 at least), in order; ranges of chunks wait in runs.c
+ * of as many messages again (8,192 at least), in order; ranges of chunks wait in runs.c
  * instead, where they grow. Only a full backlog drops (counted; the
  * protocol repairs).
  */
@@ -18,7 +18,11 @@
 
 #define BEAT_NS      (100 * 1000000ll)
 #define RX_PER_POLL  256
-#define BACKLOG_MIN  1024       /* messages; the ring's slots if more */
+/* Messages (the ring's slots if more). The largest burst seen: a signed
+ * file's manifest to 64 children at once, each asking for up to 128
+ * pieces ahead (engine/integrity.c): 1,024 overflowed (477 dropped in one
+ * rollout). calloc'd, so pages nobody queued into cost nothing. */
+#define BACKLOG_MIN  8192
 
 /* Our side's generation (it moves at each attach): CONFIG carries it and
  * every range follows it, so the dataplane drops what an earlier run of
