@@ -395,6 +395,7 @@ static bool retry_small_blocks(struct pfs_fetch *f, struct fetch_job *j, const c
 {
 	char what[CURL_ERROR_SIZE + 200];
 	uint32_t asked = blksize(f, j);
+	double waited = (now_ns() - j->started) / 1e9;
 
 	if (j->http || j->bytes || j->write_err || asked <= PFS_TFTP_BLKSIZE_DEFAULT)
 		return false;
@@ -402,9 +403,12 @@ static bool retry_small_blocks(struct pfs_fetch *f, struct fetch_job *j, const c
 	j->small_blocks = true;
 	if (begin(f, j, false) < 0)
 		return false;
-	snprintf(what, sizeof(what), "no data with %u-byte TFTP blocks (%s): trying %u-byte "
-		 "blocks (IP fragments dropped on the way?)", asked, why,
-		 PFS_TFTP_BLKSIZE_DEFAULT);
+	/* Our own limits cannot tell a silent server from one that agreed to
+	 * the blocks and whose data was lost (why is NULL then); libcurl's
+	 * error says more. */
+	snprintf(what, sizeof(what), "no data with %u-byte TFTP blocks in %.1f s%s%s%s: trying "
+		 "%u-byte blocks (IP fragments dropped on the way?)", asked, waited,
+		 why ? " (" : "", why ? why : "", why ? ")" : "", PFS_TFTP_BLKSIZE_DEFAULT);
 	if (f->ops->note)
 		f->ops->note(f->ctx, j->id, what);
 	return true;
@@ -493,7 +497,7 @@ static void check_limits(struct pfs_fetch *f, int64_t now)
 				 "bytes (the deadline allows %u bytes/s)",
 				 (now - j->started) / 1e9, (unsigned long long)j->bytes,
 				 (unsigned long long)j->size, f->lim.min_rate);
-			if (!retry_small_blocks(f, j, why))
+			if (!retry_small_blocks(f, j, NULL))
 				fail(f, j, -ETIMEDOUT, why);
 			continue;
 		}
@@ -512,7 +516,7 @@ static void check_limits(struct pfs_fetch *f, int64_t now)
 				snprintf(why, sizeof(why), "transfer too slow: %llu bytes in the "
 					 "last %.3g s (under %u bytes/s)", (unsigned long long)got,
 					 win, f->lim.low_speed);
-			if (!retry_small_blocks(f, j, why))
+			if (!retry_small_blocks(f, j, NULL))
 				fail(f, j, got == 0 && j->bytes == 0 && !j->size ? -EHOSTUNREACH
 										 : -ETIMEDOUT, why);
 			continue;
