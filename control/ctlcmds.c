@@ -205,12 +205,15 @@ static json_t *cmd_status(struct ctl *c, struct ctl_client *cl, json_t *req)
 	int nh = 0;
 	for (int i = 0; i < c->neng; i++)
 		nh += pfs_engine_hier_count(c->eng[i].e);
-	return json_pack("{s:b, s:I, s:s, s:b, s:b, s:i, s:i, s:s, s:f, s:o, s:i, s:I, s:o, s:o}",
+	return json_pack("{s:b, s:I, s:s, s:b, s:b, s:i, s:i, s:s, s:i, s:f, s:o, s:i, s:I, s:o, "
+			 "s:o}",
 			 "ok", 1, "node_id", (json_int_t)c->cfg.node_id,
 			 "address", c->cfg.site_address, "enabled", c->cfg.enabled,
 			 "relay", c->cfg.relay && c->cfg.enabled && c->cfg.priority > PFS_CLASS_DEVICE,
 			 "priority", c->cfg.priority, "max_children", c->cfg.max_children,
-			 "upstream", c->cfg.server, "uptime_s", (ctl_now() - c->t0) / 1e9,
+			 "upstream", c->cfg.server,
+			 "tftp_blksize", (int)pfs_fetch_tftp_blksize(c->fetch),
+			 "uptime_s", (ctl_now() - c->t0) / 1e9,
 			 "models", models, "hierarchies", nh,
 			 "wan_bytes", (json_int_t)c->st.wan_bytes,
 			 "cache", cache_json(c), "dataplane", dataplane_json(c));

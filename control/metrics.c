@@ -117,6 +117,9 @@ static void control_and_cache(FILE *f, struct ctl *c)
 	fprintf(f, "pfs_relay_upstream_fetches_total{result=\"ok\"} %llu\n"
 		   "pfs_relay_upstream_fetches_total{result=\"failed\"} %llu\n",
 		(unsigned long long)c->st.fetches_ok, (unsigned long long)c->st.fetches_failed);
+	one(f, "pfs_relay_upstream_tftp_blksize_bytes", "gauge", "The TFTP block size fetches ask "
+	    "for now (upstream.tftp_blksize, or 1468 after a fallback).",
+	    (double)pfs_fetch_tftp_blksize(c->fetch));
 	pfs_cache_stats(c->cache, &cs);
 	one(f, "pfs_relay_cache_size_bytes", "gauge", "The chunk cache's size.", (double)cs.bytes);
 	one(f, "pfs_relay_cache_used_bytes", "gauge", "Cache bytes in use.", (double)cs.used_bytes);

@@ -233,6 +233,11 @@ void pfs_fetch_free(struct pfs_fetch *f)
 	free(f);
 }
 
+uint32_t pfs_fetch_tftp_blksize(const struct pfs_fetch *f)
+{
+	return f->frame_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : f->lim.tftp_blksize;
+}
+
 static uint32_t blksize(const struct pfs_fetch *f, const struct fetch_job *j)
 {
 	return j->small_blocks || f->frame_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : f->lim.tftp_blksize;

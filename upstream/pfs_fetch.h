@@ -85,6 +85,9 @@ int pfs_fetch_load(struct pfs_fetch *f);
 int pfs_fetch_set_ca_file(struct pfs_fetch *f, const char *path);
 /* Limits for fetches started from now on. */
 void pfs_fetch_set_limits(struct pfs_fetch *f, const struct pfs_fetch_limits *l);
+/* The TFTP block size fetches ask for now: the limits', or the default once
+ * a fallback showed that larger blocks do not get through. */
+uint32_t pfs_fetch_tftp_blksize(const struct pfs_fetch *f);
 
 /* An upstream server: HOST or HOST:PORT (TFTP), or a URL tftp://HOST[:PORT],
  * http://HOST[:PORT][/BASE] or https://... */

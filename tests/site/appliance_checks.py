@@ -1,9 +1,12 @@
 """appliance_checks.py - what test_appliance.py checks of pfsctl after a
 rollout: every command, human and --json, malformed requests, idle
-connections, and the operator commands with their effects."""
+connections, and the operator commands with their effects; and its
+helpers for /metrics and pfsctl in the background."""
 import socket
+import subprocess
 import time
 
+from appliance import PFSCTL
 from test_site import MODELS, expect
 
 EXTRA = 300000          # a file only the operator asks for
@@ -95,3 +98,27 @@ def check_operator_commands(site, app, nentries):
            "prefetch accepted while disabled")
     expect(app.ctl_json("enable")["ok"], "enable")
     expect(app.ctl_json("status")["enabled"] is True, "not enabled again")
+
+
+def scrape(app, path="/metrics"):
+    """GET path from pfs-control's metrics listener: (HTTP code, body)."""
+    r = subprocess.run(["ip", "netns", "exec", app.ns, "curl", "-sS", "-m", "10", "-w",
+                        "\n%{http_code}", "http://127.0.0.1:9851" + path],
+                       capture_output=True, text=True, timeout=20)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def metric(body, name, labels=""):
+    """The value of one sample (labels as written, e.g. 'state="root"')."""
+    for line in body.splitlines():
+        if line.startswith(name + ("{" if labels else " ")) and (not labels or labels in line):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no sample %s{%s} in /metrics" % (name, labels))
+
+
+def pfsctl_bg(app, *args):
+    """pfsctl ARGS in the background, stdout and stderr piped."""
+    return subprocess.Popen(["ip", "netns", "exec", app.ns, PFSCTL, "--socket", app.socket] +
+                            list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)

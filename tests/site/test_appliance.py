@@ -16,9 +16,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
-from appliance import APP_IP, CONTROL, PFSCTL, Appliance  # noqa: E402
+from appliance import APP_IP, CONTROL, Appliance  # noqa: E402
 from test_site import FILES, MODELS, expect, main  # noqa: E402
-from appliance_checks import EXTRA, check_operator_commands, check_pfsctl  # noqa: E402
+from appliance_checks import (EXTRA, check_operator_commands, check_pfsctl, metric,  # noqa: E402
+                              pfsctl_bg, scrape)
 
 
 def check_devices(site, devices):
@@ -436,6 +437,38 @@ def scenario_appliance_tiny_ring_loses_nothing():
                                                st["tx_backlog_high"], st["chunk_ranges"])
 
 
+def scenario_appliance_tftp_blocks_fall_back():
+    """upstream.tftp_blksize = 65464 over a WAN that drops IP fragments
+    (tests/netem/frag_drop.bpf.c): pfs-control's fetch gets nothing, says
+    so, goes on with 1468-byte blocks, the devices get the file from it;
+    status and /metrics then show 1468 as the size asked for."""
+    size = 1024 * 1024
+    files = {"fw/frag.bin": size}
+    with S.Site(4, MODELS[:1], files) as site:
+        ns = site.prefix + "-site"
+        S.sh("tc", "qdisc", "add", "dev", "wan0", "clsact", ns=ns)
+        S.sh("tc", "filter", "add", "dev", "wan0", "ingress", "bpf", "direct-action", "obj",
+             os.path.join(os.path.dirname(S.LOSS_OBJ), "frag_drop.bpf.o"), "sec", "tc", ns=ns)
+        app = Appliance(site, upstream_extra="tftp_blksize = 65464",
+                        extra_config='metrics = { listen = "127.0.0.1:9851"; };')
+        app.start()
+        expect(app.ctl_json("status")["tftp_blksize"] == 65464, "status before: %s" %
+               app.ctl_json("status"))
+        for d in site.devices:
+            d.start(sorted(files))
+        expect(site.wait(60), "devices did not finish")
+        check_devices(site, site.devices)
+        log = app.log("control")
+        expect("no data with 65464-byte TFTP blocks" in log and "from now on" in log,
+               "pfs-control said nothing of the fallback: %s" % log[-600:])
+        expect(app.ctl_json("status")["tftp_blksize"] == 1468, "status after: %s" %
+               app.ctl_json("status"))
+        code, body = scrape(app)
+        expect(code == 200 and metric(body, "pfs_relay_upstream_tftp_blksize_bytes") == 1468,
+               "metrics: %d" % code)
+    return "4 devices done; pfs-control fell back to 1468-byte blocks and shows it"
+
+
 def scenario_appliance_fetch_port_pinned():
     """The appliance's kernel would hand out 4051 and nothing else as an
     ephemeral port (ip_local_port_range "4051 4051"): pfs-control's
@@ -460,30 +493,6 @@ def scenario_appliance_fetch_port_pinned():
             S.sh("ip", "netns", "del", app.ns)
             site.namespaces.remove(app.ns)
         return "TFTP and HTTP fetched with the ephemeral range pinned on 4051"
-
-
-def scrape(app, path="/metrics"):
-    """GET path from pfs-control's metrics listener: (HTTP code, body)."""
-    r = subprocess.run(["ip", "netns", "exec", app.ns, "curl", "-sS", "-m", "10", "-w",
-                        "\n%{http_code}", "http://127.0.0.1:9851" + path],
-                       capture_output=True, text=True, timeout=20)
-    body, _, code = r.stdout.rpartition("\n")
-    return int(code or 0), body
-
-
-def metric(body, name, labels=""):
-    """The value of one sample (labels as written, e.g. 'state="root"')."""
-    for line in body.splitlines():
-        if line.startswith(name + ("{" if labels else " ")) and (not labels or labels in line):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("no sample %s{%s} in /metrics" % (name, labels))
-
-
-def pfsctl_bg(app, *args):
-    """pfsctl ARGS in the background, stdout and stderr piped."""
-    return subprocess.Popen(["ip", "netns", "exec", app.ns, PFSCTL, "--socket", app.socket] +
-                            list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
 
 
 def scenario_appliance_metrics():
@@ -565,7 +574,8 @@ SCENARIOS = [scenario_appliance_16_then_cache_wave, scenario_appliance_kernel_tr
              scenario_appliance_server_file_changed_on_retry,
              scenario_appliance_relay_no_election, scenario_appliance_metrics,
              scenario_appliance_fetch_port_pinned, scenario_appliance_cache_relayout_refused,
-             scenario_appliance_tiny_ring_loses_nothing]
+             scenario_appliance_tiny_ring_loses_nothing,
+             scenario_appliance_tftp_blocks_fall_back]
 
 if __name__ == "__main__":
     sys.exit(main(SCENARIOS, "appliance"))
