@@ -240,7 +240,7 @@ uint32_t pfs_fetch_tftp_blksize(const struct pfs_fetch *f)
 
 static uint32_t blksize(const struct pfs_fetch *f, const struct fetch_job *j)
 {
-	return j->small_blocks || f->frame_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : f->lim.tftp_blksize;
+	return j->small_blocks ? PFS_TFTP_BLKSIZE_DEFAULT : pfs_fetch_tftp_blksize(f);
 }
 
 /* Start an attempt: from the first byte, or (resume) from j->bytes with

@@ -25,6 +25,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PEER = os.path.join(ROOT, "build", "peer", "pfs-peer")
 SIGN = os.path.join(ROOT, "build", "trust", "pfs-sign")
 LOSS_OBJ = os.path.join(ROOT, "build", "tests", "loss.bpf.o")
+FRAG_DROP_OBJ = os.path.join(ROOT, "build", "tests", "frag_drop.bpf.o")
 WAN_DELAY = os.path.join(ROOT, "build", "tests", "wan-delay")
 HQ_IP, SITE_WAN_IP = "10.99.0.2", "10.99.0.1"
 HTTP_PORT = 8080
@@ -378,6 +379,15 @@ class Site:
         toward it (its own traffic out, and everybody else's, untouched)."""
         sh("tc", "qdisc", "add", "dev", "v%d" % d.idx, "root", "tbf", "rate", "%dkbit" % kbit,
            "burst", "4kb", "latency", "%dms" % latency_ms, ns=self.prefix + "-site")
+
+    def drop_wan_fragments(self):
+        """The WAN drops every IP fragment on its way into the site, as a
+        firewall that does not reassemble: tests/netem/frag_drop.bpf.c on
+        wan0's ingress (the namespace goes with the site)."""
+        ns = self.prefix + "-site"
+        sh("tc", "qdisc", "add", "dev", "wan0", "clsact", ns=ns)
+        sh("tc", "filter", "add", "dev", "wan0", "ingress", "bpf", "direct-action", "obj",
+           FRAG_DROP_OBJ, "sec", "tc", ns=ns)
 
     def add_loss(self, ppm, devices=None):
         """Random loss (ppm per million) on every packet reaching the devices:

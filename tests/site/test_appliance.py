@@ -445,10 +445,7 @@ def scenario_appliance_tftp_blocks_fall_back():
     size = 1024 * 1024
     files = {"fw/frag.bin": size}
     with S.Site(4, MODELS[:1], files) as site:
-        ns = site.prefix + "-site"
-        S.sh("tc", "qdisc", "add", "dev", "wan0", "clsact", ns=ns)
-        S.sh("tc", "filter", "add", "dev", "wan0", "ingress", "bpf", "direct-action", "obj",
-             os.path.join(os.path.dirname(S.LOSS_OBJ), "frag_drop.bpf.o"), "sec", "tc", ns=ns)
+        site.drop_wan_fragments()
         app = Appliance(site, upstream_extra="tftp_blksize = 65464",
                         extra_config='metrics = { listen = "127.0.0.1:9851"; };')
         app.start()

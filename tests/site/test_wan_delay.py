@@ -16,8 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pfs_site as S  # noqa: E402
 from test_site import expect, main  # noqa: E402
 
-FRAG_DROP_OBJ = os.path.join(os.path.dirname(S.LOSS_OBJ), "frag_drop.bpf.o")
-
 ECHO = """
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -148,10 +146,7 @@ def scenario_tftp_fragments_dropped_falls_back():
     completes byte-identical."""
     size = 512 * 1024
     with S.Site(1, ["CP-8845"], {"fw/f.bin": size}, signed=False) as site:
-        ns = site.prefix + "-site"
-        S.sh("tc", "qdisc", "add", "dev", "wan0", "clsact", ns=ns)
-        S.sh("tc", "filter", "add", "dev", "wan0", "ingress", "bpf", "direct-action", "obj",
-             FRAG_DROP_OBJ, "sec", "tc", ns=ns)
+        site.drop_wan_fragments()
         d = site.devices[0]
         rx0 = hq_rx_packets(site)
         d.start(["fw/f.bin"], mode="tftp-only",
