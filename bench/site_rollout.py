@@ -93,7 +93,7 @@ def dataplane_pid(app):
 
 
 def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, app_children=16,
-            control_rt=0, tftp_blksize=0):
+            control_rt=0, tftp_blksize=0, udp_offload=True):
     """One rollout; returns its figures or raises with what went wrong."""
     with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
         app = proxy = device_cpu = sock = None
@@ -130,7 +130,8 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
         else:
             for d in site.devices:
                 d.start([FILE], mode=PEER_MODE[mode],
-                        extra=["--tftp-blksize", str(tftp_blksize)] if tftp_blksize else [])
+                        extra=(["--tftp-blksize", str(tftp_blksize)] if tftp_blksize else []) +
+                        ([] if udp_offload else ["--no-udp-offload"]))
             finished = site.wait(timeout, tick=0.2)
             failed = [d for d in site.devices if d.proc.returncode not in (0, None)]
             problems = S.check_outputs(site)
@@ -145,7 +146,9 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
             device_cpu = sum(ev.get("cpu_s", 0.0) for ev in stats)
             # what the devices' sockets moved, and in how many messages
             sock = {k: sum(ev.get(k, 0) for ev in stats) for k in (
-                "tx_datagrams", "tx_calls", "rx_datagrams", "rx_calls", "loop_turns",
+                "tx_datagrams", "tx_calls", "tx_segmented", "rx_datagrams", "rx_calls",
+                "rx_coalesced",
+                "loop_turns",
                 "chunks_rx", "chunks_tx", "chunks_read_back", "store_pwrites")}
         wall = time.time() - t0
         ctl_st = (app.ctl_json("stats") or {}).get("control", {}) if app else {}
@@ -163,6 +166,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                 "appliance_children": app_children if app else None,
                 "control_rt_priority": control_rt if app else None,
                 "tftp_blksize": tftp_blksize or None,   # None: as shipped (1468)
+                "udp_offload": udp_offload,     # False: pfs-peer --no-udp-offload
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),
                 "chunks_queued": ctl_st.get("chunks_queued"),
@@ -289,6 +293,10 @@ def main():
     ap.add_argument("--tftp-blksize", type=int, default=0,
                     help="TFTP block size our fetches ask for (pfs-peer --tftp-blksize, "
                          "upstream.tftp_blksize; default: as shipped, 1468)")
+    ap.add_argument("--no-udp-offload", action="store_true",
+                    help="devices send and receive each datagram alone (pfs-peer "
+                         "--no-udp-offload; default: as shipped, runs as one message, UDP "
+                         "GSO and GRO)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--smoke", action="store_true",
                     help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
@@ -325,7 +333,8 @@ def main():
     runs, problems = [], []
     for rtt, n, m in ((rtt, n, m) for rtt in rtts for n in counts for m in modes):
         r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout, args.dp_idle_sleep_us,
-                    rtt, args.appliance_children, args.control_rt_priority, args.tftp_blksize)
+                    rtt, args.appliance_children, args.control_rt_priority, args.tftp_blksize,
+                    udp_offload=not args.no_udp_offload)
         runs.append(r)
         print("%-14s N=%-3d RTT %3d ms last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
               "  LAN %7.1f MB%s" % (

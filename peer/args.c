@@ -23,6 +23,7 @@ void peer_usage(FILE *f)
 		"                [--connect-timeout S] [--stall-timeout S] [--low-speed B/S]\n"
 		"                [--min-rate B/S] [--retries N] [--fallback-timeout S]\n"
 		"                [--min-parent-rate B/S] [--ca-file PEM] [--tftp-blksize B]\n"
+		"                [--no-udp-offload]\n"
 		"\n"
 		"  --upstream URL    the firmware server as tftp://HOST[:PORT],\n"
 		"                    http://HOST[:PORT][/BASE] or https://...; over HTTP a\n"
@@ -63,6 +64,9 @@ void peer_usage(FILE *f)
 		"                    with them is tried again with 1468\n"
 		"  --fallback-timeout S  a member without progress this long fetches by\n"
 		"                    itself (default 30)\n"
+		"  --no-udp-offload  send and receive each datagram as its own message\n"
+		"                    (default: a run of chunks to or from one node moves as\n"
+		"                    one, the kernel cutting or coalescing it: UDP GSO, GRO)\n"
 		"\nExit: 0 every file verified, 1 a file could not be had from the server,\n"
 		"2 usage, 3 cannot store under --out, 4 setup (interface, keys, state),\n"
 		"5 stopped by a signal first.\n");
@@ -129,6 +133,7 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 		{ "min-parent-rate", required_argument, NULL, 1006 },
 		{ "ca-file", required_argument, NULL, 1007 },
 		{ "tftp-blksize", required_argument, NULL, 1008 },
+		{ "no-udp-offload", no_argument, NULL, 1009 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -288,6 +293,9 @@ int peer_args_parse(struct peer_args *a, int argc, char **argv)
 				       PFS_TFTP_BLKSIZE_MAX, &v) < 0)
 				return -EINVAL;
 			a->limits.tftp_blksize = (uint32_t)v;
+			break;
+		case 1009:
+			a->no_udp_offload = true;
 			break;
 		case 1006:
 			if (parse_long("--min-parent-rate", optarg, 0, 1L << 30, &v) < 0)

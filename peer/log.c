@@ -251,6 +251,9 @@ void peer_log_stats(struct peer *p)
 		json_object_set_new(o, "tx_calls", json_integer((json_int_t)p->tx_calls));
 		json_object_set_new(o, "rx_datagrams", json_integer((json_int_t)p->rx_datagrams));
 		json_object_set_new(o, "tx_datagrams", json_integer((json_int_t)p->tx_datagrams));
+		/* of the messages sent, those the kernel cut into several (gso.h) */
+		json_object_set_new(o, "tx_segmented", json_integer((json_int_t)p->tx_segmented));
+		json_object_set_new(o, "rx_coalesced", json_integer((json_int_t)p->rx_coalesced));
 		json_object_set_new(o, "loop_turns", json_integer((json_int_t)p->loop_turns));
 		json_object_set_new(o, "chunks_read_back",
 				    json_integer((json_int_t)p->chunks_read_back));

@@ -16,6 +16,7 @@
 
 #include "pfs_engine.h"
 #include "pfs_fetch.h"
+#include "gso.h"
 #include "pfs_keys.h"
 #include "prefix_hash.h"
 #include "wcbuf.h"
@@ -59,6 +60,7 @@ struct peer_args {
 	int upstream_retries;
 	double fallback_s;
 	uint32_t min_parent_rate;       /* --min-parent-rate, 0: off */
+	bool no_udp_offload;            /* --no-udp-offload: no UDP GSO, no GRO */
 };
 
 struct peer_file {                      /* one wanted file */
@@ -78,29 +80,46 @@ struct peer_file {                      /* one wanted file */
 	struct pfs_membuf man;          /* the manifest as it arrives */
 };
 
-/* Datagrams a recvmmsg or sendmmsg call moves at most: under load one
- * call, not one per datagram; idle, nothing changes (a batch of one). */
+/* Datagrams a recvmmsg call moves at most, and a send batch holds: under
+ * load one call, not one per datagram; idle, nothing changes (a batch of
+ * one). A send batch is larger: its runs to one child become one message
+ * each (gso.h), the longer the cheaper. */
 #define PEER_BATCH      32
+#define PEER_TX_BATCH   64
+
+/* A receive buffer: one datagram, or a run of them from one sender that
+ * the kernel coalesced (UDP GRO, at most one IPv4 datagram's worth). */
+#define PEER_RX_BUF     65536
 
 struct peer_rx_batch {
 	struct mmsghdr msg[PEER_BATCH];
 	struct iovec iov[PEER_BATCH];
 	struct sockaddr_in from[PEER_BATCH];
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl[PEER_BATCH];
-	uint8_t buf[PEER_BATCH][PFS_DGRAM_MAX + 64];
+	/* IP_TTL and UDP_GRO's segment size */
+	union { char buf[2 * CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl[PEER_BATCH];
+	uint8_t buf[PEER_BATCH][PEER_RX_BUF];
 };
 
 /* Datagrams queued since the last flush (udp.c). The last DATA queued is
  * remembered: the same chunk to another child reuses its encoded bytes. */
 struct peer_tx_batch {
-	struct mmsghdr msg[PEER_BATCH];
-	struct iovec iov[PEER_BATCH];
-	struct sockaddr_in to[PEER_BATCH];
-	uint8_t buf[PEER_BATCH][PFS_DGRAM_MAX];
+	struct mmsghdr msg[PEER_TX_BATCH];      /* one a datagram, as queued */
+	struct iovec iov[PEER_TX_BATCH];
+	struct sockaddr_in to[PEER_TX_BATCH];
+	struct gso_dgram dg[PEER_TX_BATCH];
+	uint8_t buf[PEER_TX_BATCH][PFS_DGRAM_MAX];
 	unsigned n;
 	int chunk_slot;                 /* -1: no DATA in this batch */
 	int chunk_hidx;
 	uint32_t chunk_index, chunk_len;
+	/* UDP GSO (gso.h): the largest segment the interface's MTU carries;
+	 * 0: off (a kernel without it, --no-udp-gso, or it refused once). */
+	uint32_t max_seg;
+	uint16_t order[PEER_TX_BATCH];
+	struct gso_msg plan[PEER_TX_BATCH];
+	struct mmsghdr out[PEER_TX_BATCH];      /* the plan's messages */
+	struct iovec oiov[PEER_TX_BATCH];
+	union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctl[PEER_TX_BATCH];
 };
 
 struct peer {
@@ -121,6 +140,8 @@ struct peer {
 	uint64_t tx_errors, rx_ttl_drops, rx_errors;
 	uint64_t rx_calls, tx_calls;    /* recvmmsg / sendmmsg calls that moved datagrams */
 	uint64_t rx_datagrams, tx_datagrams;    /* and the datagrams they moved */
+	uint64_t tx_segmented;          /* messages of several datagrams (UDP GSO) */
+	uint64_t rx_coalesced;          /* and received (UDP GRO) */
 	uint64_t chunks_read_back;      /* chunks sent from the file, not as received */
 	uint64_t loop_turns;            /* event loop iterations (epoll_wait calls) */
 	int64_t t0;

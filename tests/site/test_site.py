@@ -55,10 +55,13 @@ def check_rollout(site, wan_limit_factor=1.1):
 def scenario_cut_through_8():
     """8 devices, 2 models, all four files (so two trees per file), garbage
     broadcast on port 4051 in the middle: byte-identical files, one fetch per
-    (model, file), WAN bytes within 1.1x, malformed datagrams counted."""
+    (model, file), WAN bytes within 1.1x, malformed datagrams counted. Half
+    the devices send and receive each datagram alone (--no-udp-offload), half
+    send runs to a child as one message, cut by the kernel (UDP GSO), and
+    take runs coalesced on receipt (GRO): the same datagrams on the wire."""
     with S.Site(8, MODELS, FILES) as site:
         for d in site.devices:
-            d.start(sorted(FILES))
+            d.start(sorted(FILES), extra=["--no-udp-offload"] if d.idx % 2 else [])
         time.sleep(0.3)     # garbage lands during the election; not a sync point
         site.send_garbage(0, count=80)
         expect(site.wait(90), "devices did not finish in 90 s")
@@ -80,16 +83,56 @@ def scenario_cut_through_8():
                                                    "store_pwrites")}
         expect(tot["tx_datagrams"] >= 1.3 * tot["tx_calls"],
                "%(tx_datagrams)d datagrams sent in %(tx_calls)d calls" % tot)
+        segmented, coalesced = ({d.idx: sum(ev[k] for ev in d.events
+                                            if ev.get("event") == "stats")
+                                 for d in site.devices} for k in ("tx_segmented", "rx_coalesced"))
+        expect(not any(segmented[i] or coalesced[i] for i in segmented if i % 2),
+               "--no-udp-offload devices sent or took runs: %s %s" % (segmented, coalesced))
+        if S.udp_gso_supported():
+            expect(sum(segmented.values()) > 0, "no run left as one message: %s" % segmented)
+            expect(sum(coalesced.values()) > 0, "no run came coalesced: %s" % coalesced)
         expect(tot["chunks_read_back"] * 2 < tot["chunks_tx"],
                "%(chunks_read_back)d of %(chunks_tx)d chunks sent read back from files" % tot)
         # Chunks reach the file in runs (peer/wcbuf.h), not a pwrite each.
         expect(tot["store_pwrites"] * 8 <= tot["chunks_rx"],
                "%(store_pwrites)d pwrites for %(chunks_rx)d chunks received" % tot)
         return "WAN %.2f MB for %.2f MB of files; %d malformed datagrams dropped; %.1f " \
-            "datagrams a send call; %d of %d chunks read back; %d pwrites for %d chunks" % (
+            "datagrams a send call; %d runs sent as one message, %d received so; %d of " \
+            "%d chunks read back; %d pwrites for %d chunks" % (
                 wan / 1e6, payload / 1e6, bad, tot["tx_datagrams"] / tot["tx_calls"],
-                tot["chunks_read_back"], tot["chunks_tx"], tot["store_pwrites"],
-                tot["chunks_rx"])
+                sum(segmented.values()), sum(coalesced.values()), tot["chunks_read_back"],
+                tot["chunks_tx"],
+                tot["store_pwrites"], tot["chunks_rx"])
+
+
+def scenario_gso_refused():
+    """A path whose MTU is below what the interface says (a route with a
+    smaller one), so the kernel refuses the first run pfs-peer asks it to
+    cut: each relaying device says so once and sends its datagrams one by
+    one from then on (IP fragments here), and the rollout completes with one
+    fetch; with the refusal taken for a full buffer, every run would be lost
+    and the members would fall back to the server."""
+    if not S.udp_gso_supported():
+        return "skipped: this kernel has no UDP GSO"
+    files = {"dnld/big.loads": 2 * 1024 * 1024}
+    with S.Site(6, MODELS[:1], files) as site:
+        for d in site.devices:
+            S.sh("ip", "route", "replace", S.SUBNET + ".0/24", "dev", "eth0", "src", d.ip,
+                 "mtu", "1000", ns=d.ns)
+            d.start(sorted(files))
+        expect(site.wait(60), "devices did not finish in 60 s")
+        for d in site.devices:
+            expect(d.proc.returncode == 0, "d%d exited %s" % (d.idx, d.proc.returncode))
+        expect(not S.check_outputs(site), "; ".join(S.check_outputs(site)[:3]))
+        starts = S.upstream_starts(site)
+        expect(starts == {(MODELS[0], "dnld/big.loads"): 1}, "fetches: %s" % starts)
+        relayed = [d for d in site.devices if sum(ev["chunks_tx"] for ev in d.events
+                                                  if ev.get("event") == "stats")]
+        said = [d for d in site.devices if d.stderr_text().count("UDP GSO refused") == 1]
+        expect(relayed and set(said) >= set(relayed),
+               "relaying devices %s, those that said GSO was refused once %s" % (
+                   [d.idx for d in relayed], [d.idx for d in said]))
+        return "%d relaying devices fell back to one datagram a message; one fetch" % len(relayed)
 
 
 def scenario_store_forward_8():
@@ -394,7 +437,7 @@ def scenario_big_file_heartbeats():
 
 
 SCENARIOS = [scenario_bad_arguments, scenario_xdp_steer_attach, scenario_cut_through_8,
-             scenario_store_forward_8, scenario_interior_killed, scenario_tftp_only,
+             scenario_gso_refused, scenario_store_forward_8, scenario_interior_killed, scenario_tftp_only,
              scenario_missing_file, scenario_libcurl_only_where_fetched, scenario_memory_flat,
              scenario_no_broadcast_address, scenario_big_file_heartbeats]
 
