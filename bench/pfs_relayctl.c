@@ -281,6 +281,7 @@ static int setup_hier(const struct rc_opts *o, const char *path, struct pfs_shm 
 		t->flags = PFS_FANOUT_VERIFY;
 		t->digests_fi = (uint32_t)dfi;
 		t->digests_off = 0;
+		t->digests_gen = pfs_cache_file(cache, dfi)->gen;
 	}
 	t->parent_ip = o->from;
 	t->parent_port = PFS_PORT;
@@ -358,6 +359,8 @@ static void print_totals(const struct pfs_dp_stats *st, const struct rc_counts *
 		{ "to_control", n->to_control }, { "echoes", n->echoes }, { "tx_ctrl", st->tx_ctrl },
 		{ "cache_same", n->cache_same }, { "cache_differ", n->cache_differ },
 		{ "cache_kept", n->cache_kept }, { "frames_after_drop", n->frames_after_drop },
+		{ "digests_held", n->digests_held },
+		{ "digests_held_after_delete", n->digests_held_after_delete },
 	};
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
@@ -374,6 +377,25 @@ static void tend_until(const struct rc_opts *o, struct pfs_shm *s, struct rc_cou
 		drain(o, s, n);
 		usleep(2000);
 	}
+}
+
+/* --verify, one path: its table deleted, what the dataplane still holds on
+ * the digests once it has taken the deletion (0: given back). */
+static uint64_t digests_after_delete(const struct rc_opts *o, struct pfs_shm *s,
+				     struct pfs_cache *cache, const struct pfs_dp_stats *st,
+				     struct rc_counts *n)
+{
+	struct pfs_ring_msg del = {
+		.type = PFS_RMSG_FANOUT, .flags = PFS_RMSG_F_DELETE,
+		.hier = pfs_hier_key(o->model, strlen(o->model), o->path, strlen(o->path)),
+	};
+	double deadline = rc_now_s() + o->timeout;
+
+	if (o->npaths != 1 || pfs_shm_send(s, &del) < 0)
+		return UINT64_MAX;
+	while (!rc_stop && st->fanout_tables && rc_now_s() < deadline)
+		tend_until(o, s, n, rc_now_s() + 0.002);
+	return st->fanout_tables ? UINT64_MAX : rc_digests_held(o, cache);
 }
 
 static int measure(const struct rc_opts *o, struct pfs_shm *s, const struct pfs_dp_stats *st,
@@ -468,6 +490,9 @@ int main(int argc, char **argv)
 		if (o.check_cache && rc_check_cache(&o, cache, &n) < 0)
 			goto out;
 		n.frames_after_drop = UINT64_MAX;
+		n.digests_held = o.verify ? rc_digests_held(&o, cache) : UINT64_MAX;
+		n.digests_held_after_delete = o.verify ? digests_after_delete(&o, s, cache, st, &n)
+						       : UINT64_MAX;
 		if (o.drop_wait)
 			rc_drop_wait(&o, cache, st, &n);
 		print_totals(st, &n);

@@ -31,6 +31,10 @@ struct rc_counts {
 	/* --drop-wait: frames the dataplane still held a while after the
 	 * relayed file was dropped (UINT64_MAX: not asked) */
 	uint64_t frames_after_drop;
+	/* --verify: the dataplane's references on the digests' cache file
+	 * while its table stands (it must hold them), and once the table is
+	 * deleted (it must give them back); UINT64_MAX: not asked */
+	uint64_t digests_held, digests_held_after_delete;
 };
 
 extern volatile sig_atomic_t rc_stop;   /* SIGINT or SIGTERM came */
@@ -39,6 +43,8 @@ double rc_now_s(void);
 /* relayctl_cache.c */
 /* --verify: CONTENT's chunk digests as a complete cache entry: its index. */
 int rc_put_digests(const struct rc_opts *o, struct pfs_cache *cache, int *out_fi);
+/* --verify: the dataplane's references on the digests' entry, now. */
+uint64_t rc_digests_held(const struct rc_opts *o, const struct pfs_cache *cache);
 /* --check-cache: count the file's chunks as read back from the cache. */
 int rc_check_cache(const struct rc_opts *o, const struct pfs_cache *cache,
 		   struct rc_counts *n);

@@ -53,6 +53,16 @@ out:
 	return rc;
 }
 
+uint64_t rc_digests_held(const struct rc_opts *o, const struct pfs_cache *cache)
+{
+	char name[PFS_FILEPATH_MAX + 8];
+	int fi;
+
+	snprintf(name, sizeof(name), "%s.pfsm", o->path);
+	fi = pfs_cache_find(cache, o->model, name);
+	return fi < 0 ? 0 : pfs_cache_held(pfs_cache_file(cache, fi));
+}
+
 /* --check-cache: every chunk of the first path's file that the cache holds,
  * read back as pfs-control reads it (through the chunk map: frames or
  * extents), against the file's bytes; and how many are kept in frames. A

@@ -64,6 +64,7 @@ static bool relay_allowed(struct ctl *c, struct ctl_engine *ce, const struct pfs
 		t->flags = PFS_FANOUT_VERIFY;
 		t->digests_fi = (uint32_t)mfi;
 		t->digests_off = PFS_MAN_FIXED_LEN + (uint32_t)strlen(info->path);
+		t->digests_gen = mf->gen;
 	}
 	return true;
 }

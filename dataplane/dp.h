@@ -105,9 +105,10 @@ struct dp_fanout {
 	bool verify;                    /* chunks checked against signed digests */
 	bool held;                      /* we hold fi (pfs_cache_hold) from a chunk
 					 * until the table goes: one reference a
-					 * table, not two atomics a chunk */
+					 * table, not two atomics a chunk; and
+					 * digests_fi with it when verifying */
 	int32_t digests_fi;
-	uint32_t digests_off;
+	uint32_t digests_off, digests_gen;
 	struct {
 		uint32_t ip;
 		uint16_t port;

@@ -54,11 +54,34 @@ static struct dp_fanout *find(struct dp *d, uint64_t hier)
 	return NULL;
 }
 
-/* The table's hold on its file, given back (the file may be dropped). */
-static void fanout_unhold(struct dp *d, struct dp_fanout *f)
+/* The table's holds, taken at its first chunk and kept while it stands: on
+ * its file (we write its room, and copies read it) and, for a signed file,
+ * on the manifest its digests are read from. Neither slot can then go to
+ * another file under us: a digest read where another file's bytes now lie
+ * could pass a chunk nobody signed. Both or neither. */
+static bool fanout_hold(struct dp *d, struct dp_fanout *f, uint32_t gen)
 {
 	if (f->held)
+		return true;
+	if (!pfs_cache_hold(d->cache, f->fi, gen, 1))
+		return false;
+	if (f->verify && (f->digests_fi < 0 ||
+			  !pfs_cache_hold(d->cache, f->digests_fi, f->digests_gen, 1))) {
 		pfs_cache_unhold(d->cache, f->fi, 1);
+		return false;
+	}
+	f->held = true;
+	return true;
+}
+
+/* The table's holds given back (its files may be dropped). */
+static void fanout_unhold(struct dp *d, struct dp_fanout *f)
+{
+	if (f->held) {
+		pfs_cache_unhold(d->cache, f->fi, 1);
+		if (f->verify)
+			pfs_cache_unhold(d->cache, f->digests_fi, 1);
+	}
 	f->held = false;
 }
 
@@ -118,6 +141,7 @@ void dp_fanout_update(struct dp *d, const struct pfs_ring_msg *m)
 	f->verify = t->flags & PFS_FANOUT_VERIFY;
 	f->digests_fi = (int32_t)t->digests_fi;
 	f->digests_off = t->digests_off;
+	f->digests_gen = t->digests_gen;
 	for (unsigned s = 0; s < PFS_FANOUT_SLOTS; s++) {
 		if (!t->child[s].ip)
 			continue;
@@ -243,20 +267,17 @@ enum dp_fanout_verdict dp_fanout_chunk(struct dp *d, struct rte_mbuf *m,
 		d->st->fanout_no_room++;
 		return DP_FANOUT_PASS;
 	}
+	/* Held while we read its digests, write its room or map and copy
+	 * from it (from the table's first chunk on: while held, no other file
+	 * gets either slot, so gen stays): a file pfs-control drops meanwhile
+	 * keeps its extents until we let go. */
+	if (!fanout_hold(d, f, gen)) {
+		d->st->fanout_no_room++;
+		return DP_FANOUT_PASS;
+	}
 	if (f->verify && !digest_ok(d, f, idx, (const uint8_t *)(dh + 1), len)) {
 		d->st->fanout_bad_digest++;
 		return DP_FANOUT_PASS;  /* the engine counts it against the parent */
-	}
-	/* Held while we write its room or map and copy from it (from the
-	 * table's first chunk on: while held, no other file gets the slot,
-	 * so gen stays): a file pfs-control drops meanwhile keeps its extents
-	 * until we let go. */
-	if (!f->held) {
-		if (!pfs_cache_hold(d->cache, f->fi, gen, 1)) {
-			d->st->fanout_no_room++;
-			return DP_FANOUT_PASS;
-		}
-		f->held = true;
 	}
 	/* Kept in the frame it came in (frames.c), or copied into the room
 	 * reserved for it; a chunk kept already (a resend) is left as it was

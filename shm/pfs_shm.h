@@ -86,10 +86,13 @@ struct pfs_rmsg_fanout {
 	} child[PFS_FANOUT_SLOTS];
 	/* With PFS_FANOUT_VERIFY, chunk i must match the 16 bytes at
 	 * digests_off + 16 i of cache file digests_fi (a signed manifest's
-	 * digest list) before it is stored or relayed. */
+	 * digest list) before it is stored or relayed; digests_gen: that
+	 * file's generation, which the dataplane holds it at (another file
+	 * in the slot has other bytes there). */
 	uint32_t flags;
 	uint32_t digests_fi;
 	uint32_t digests_off;
+	uint32_t digests_gen;
 };
 
 #define PFS_FANOUT_VERIFY 0x1

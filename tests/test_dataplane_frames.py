@@ -451,6 +451,11 @@ def digest_case(chunk, size, _args):
                                ["--verify", signed_path])
         expect(totals["fanout_verified"] == nchunks and totals["fanout_bad_digest"] == 1,
                "digests: %s" % totals)
+        # The digests' cache entry is held while the table stands, so its
+        # slot and extents cannot go to another file under the checks.
+        expect(totals["digests_held"] >= 1, "the digests are read without a hold: %s" % totals)
+        expect(totals["digests_held_after_delete"] == 0,
+               "the table is gone and its digests still held: %s" % totals)
         expect(totals["fanout_chunks"] == nchunks - 1 and totals["to_control"] == 1,
                "the bad chunk was relayed or lost: %s" % totals)
         sent = [struct.unpack("!I", fr[62:66])[0] for fr in out]
