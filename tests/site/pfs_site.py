@@ -398,18 +398,23 @@ class Site:
            FRAG_DROP_OBJ, "sec", "tc", ns=ns)
 
     def add_loss(self, ppm, devices=None):
-        """Random loss (ppm per million) on every packet reaching the devices:
-        loss.bpf.c on their eth0 ingress. One rate for the whole site. Its map
-        is pinned in a bpffs of the site's own (ip netns exec hides
-        /sys/fs/bpf behind a fresh /sys; TC_BPF_MNT points tc elsewhere)."""
+        """Random loss (ppm per million) on every frame reaching the devices:
+        loss.bpf.c on the bridge's port toward each (egress), frame by frame
+        as on a wire, before the device's NIC coalesces a run of them (GRO;
+        a drop at its ingress would lose a coalesced run whole). One rate
+        for the whole site. Its map is pinned in a bpffs of the site's own
+        (ip netns exec hides /sys/fs/bpf behind a fresh /sys; TC_BPF_MNT
+        points tc elsewhere)."""
         self.bpffs = "/run/%s-bpf" % self.prefix
         os.makedirs(self.bpffs, exist_ok=True)
         sh("mount", "-t", "bpf", "bpf", self.bpffs)
         self.loss = True
         env = dict(os.environ, TC_BPF_MNT=self.bpffs)
+        site = self.prefix + "-site"
         for d in devices if devices is not None else self.devices:
-            sh("tc", "qdisc", "add", "dev", "eth0", "clsact", ns=d.ns)
-            cmd = ["ip", "netns", "exec", d.ns, "tc", "filter", "add", "dev", "eth0", "ingress",
+            port = "v%d" % d.idx
+            sh("tc", "qdisc", "add", "dev", port, "clsact", ns=site)
+            cmd = ["ip", "netns", "exec", site, "tc", "filter", "add", "dev", port, "egress",
                    "bpf", "direct-action", "obj", LOSS_OBJ, "sec", "tc"]
             r = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if r.returncode != 0:
