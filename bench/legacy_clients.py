@@ -45,8 +45,8 @@ def fetch_all(site, path, command, timeout, what):
     for d in site.devices:
         os.makedirs(d.out, exist_ok=True)
         out = os.path.join(d.out, os.path.basename(path))
-        p = subprocess.Popen(["ip", "netns", "exec", d.ns] + command(out),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        p = S.spawn_in(d.ns, command(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True)
         t = threading.Thread(target=wait, args=(d.idx, out, p))
         t.start()
         procs.append(t)

@@ -12,6 +12,7 @@ bytes" figure. Everything is torn down by close(), also on errors, signals
 and interpreter exit. Only the project's own namespaces and addresses are used.
 """
 import atexit
+import ctypes
 import hashlib
 import json
 import os
@@ -51,6 +52,32 @@ def _on_signal(signum, _frame):
 
 for _sig in (signal.SIGINT, signal.SIGTERM):
     signal.signal(_sig, _on_signal)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_CLONE_NEWNET = 0x40000000
+
+
+def spawn_in(ns, cmd, **popen):
+    """subprocess.Popen(cmd) in network namespace ns, for programs that need
+    only its network (pfs-peer, curl): this thread enters it for the spawn
+    alone (setns), where `ip netns exec` also runs ip and builds a mount
+    namespace with the netns's /sys: 3 ms a process here against 10, CPU
+    that 64 devices started during a rollout take from it."""
+    target = os.open("/var/run/netns/" + ns, os.O_RDONLY | os.O_CLOEXEC)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(target, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "setns into %s: %s" % (ns, os.strerror(err)))
+        try:
+            return subprocess.Popen(cmd, **popen)
+        finally:
+            if _libc.setns(own, _CLONE_NEWNET) != 0:     # never run on in another netns
+                os._exit(70)
+    finally:
+        os.close(target)
+        os.close(own)
 
 
 def sh(*args, check=True, ns=None, capture=False):
@@ -102,7 +129,7 @@ class Device:
         self.wants = list(wants)
         os.makedirs(self.out, exist_ok=True)
         server = ["--upstream", upstream] if upstream else ["--tftp", HQ_IP]
-        cmd = ["ip", "netns", "exec", self.ns, PEER, "--iface", "eth0", "--model", self.model,
+        cmd = [PEER, "--iface", "eth0", "--model", self.model,
                *server, "--out", self.out, "--mode", mode, "--exit-when-done",
                "--log-json", "--linger", "20"]
         for w in wants:
@@ -110,8 +137,9 @@ class Device:
         cmd += list(self.site.trust_args) + list(extra)
         if site_key and self.site.site_key:
             cmd += ["--site-key", self.site.site_key]
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "w"), stderr=open(self.err, "w"),
-                                     env=dict(os.environ, **env) if env else None)
+        self.proc = spawn_in(self.ns, cmd, stdout=open(self.log, "w"),
+                             stderr=open(self.err, "w"),
+                             env=dict(os.environ, **env) if env else None)
 
     def poll_events(self):
         """Read the JSON lines logged since the last call."""
