@@ -462,8 +462,11 @@ SCENARIOS = [scenario_server_killed_and_restarted, scenario_server_file_changed_
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("test_faults.py needs root (namespaces, tc, mount)")
-    # The three that wait for three roots' tries (about 40 s each, the CPU
-    # idle) run beside the others, each in namespaces of its own.
+    # Those that mostly wait out timeouts, the CPU idle (three roots' tries,
+    # about 40 s each; a root's stalls and retries, 13-17 s) run beside the
+    # others, each in namespaces of its own.
     sys.exit(main(SCENARIOS, "faults", beside=(scenario_server_killed_for_good,
                                                scenario_server_unreachable,
-                                               scenario_server_refusing)))
+                                               scenario_server_refusing,
+                                               scenario_root_cut_off_members_reelect,
+                                               scenario_server_killed_and_restarted)))
