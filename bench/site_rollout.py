@@ -33,10 +33,18 @@ time is its run time), and the devices' CPU seconds (pfs-peer's own, from
 their stats events, summed). The bound, file size over WAN rate, is what one copy
 over the WAN costs; no way can beat it.
 
+The devices keep their files on a tmpfs of the site's (--device-storage
+tmpfs, the default), as each device in the field writes its own flash: on
+the one disk of this host, the devices' fsyncs at the end of a rollout
+wait for each other, one journal commit and cache flush each (0.3 s of the
+last device's time at N = 64, RESULTS.md 3.9). curl and tftp-hpa do not
+fsync at all. --device-storage disk measures that disk.
+
     bench/site_rollout.py [--devices 4,8,16,32,64] [--file-mb 8] [--wan-mbit 20]
                           [--modes tftp-only,...,nginx] [--rtt 0,20,50] [--out DIR]
                           [--dp-idle-sleep-us US] [--appliance-children K]
                           [--control-rt-priority P] [--tftp-blksize B]
+                          [--no-udp-offload] [--device-storage tmpfs|disk]
     bench/site_rollout.py --smoke      # the test command's short run
 
 Writes DIR/site_rollout.json, DIR/site_rollout.md and, with gnuplot,
@@ -87,15 +95,28 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def fs_type(path):
+    """The type of the filesystem path is on (stat -f: tmpfs, ext2/ext3, ...)."""
+    r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
+
+
+def site_mounts():
+    """How many of the site harness's tmpfs mounts are mounted now."""
+    with open("/proc/self/mounts") as f:
+        return sum(1 for line in f if line.split()[0] == "pfs-site")
+
+
 def dataplane_pid(app):
     """The pfs-dataplane process (its wrapper shell execs it)."""
     return app.dataplane.pid if app.dataplane else 0
 
 
 def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, app_children=16,
-            control_rt=0, tftp_blksize=0, udp_offload=True):
+            control_rt=0, tftp_blksize=0, udp_offload=True, storage="tmpfs"):
     """One rollout; returns its figures or raises with what went wrong."""
-    with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms) as site:
+    with S.Site(n, [MODEL], {FILE: file_bytes}, wan_mbit=wan_mbit, rtt_ms=rtt_ms,
+                device_storage=storage) as site:
         app = proxy = device_cpu = sock = None
         if mode in HTTP_UPSTREAM:
             site.start_http()
@@ -151,6 +172,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                 "loop_turns",
                 "chunks_rx", "chunks_tx", "chunks_read_back", "store_pwrites")}
         wall = time.time() - t0
+        storage_fs = fs_type(site.devices[0].out)     # what the devices wrote on
         ctl_st = (app.ctl_json("stats") or {}).get("control", {}) if app else {}
         cpu = ((cpu_seconds(app.control.pid) - cpu0[0],
                 cpu_seconds(dataplane_pid(app)) - cpu0[1]) if app else (0.0, 0.0))
@@ -167,6 +189,7 @@ def one_run(mode, n, file_bytes, wan_mbit, timeout, idle_sleep_us=0, rtt_ms=0, a
                 "control_rt_priority": control_rt if app else None,
                 "tftp_blksize": tftp_blksize or None,   # None: as shipped (1468)
                 "udp_offload": udp_offload,     # False: pfs-peer --no-udp-offload
+                "device_storage": storage, "device_storage_fs": storage_fs,
                 # SEND_CHUNKS messages to the dataplane, and the chunks in them
                 "chunk_ranges": ctl_st.get("chunk_ranges"),
                 "chunks_queued": ctl_st.get("chunks_queued"),
@@ -196,9 +219,13 @@ def table(runs, modes, counts, rtts):
                  "MB = 10^6 bytes. Target with the appliance (issue 14): 1.1 x bound + 0.25 s = "
                  "%.2f s. The dataplane busy-polls one core unless told to sleep when idle "
                  "(--dp-idle-sleep-us), so its CPU time is then its run time. Devices' CPU: "
-                 "the pfs-peer processes' user + system time, summed." % (
+                 "the pfs-peer processes' user + system time, summed. The devices' files on "
+                 "%s." % (
                      runs[0]["file_bytes"] / 2**20, runs[0]["wan_mbit"], bound,
-                     1.1 * bound + 0.25))
+                     1.1 * bound + 0.25,
+                     "a tmpfs (each device's fsync free, as on storage of its own)"
+                     if runs[0]["device_storage"] == "tmpfs" else
+                     "the host's disk, shared (their fsyncs wait for each other)"))
     return "\n".join(lines)
 
 
@@ -260,6 +287,12 @@ def sane(r):
     if r["mode"] != "tftp-only" and r["lan_bytes"] < r["file_bytes"] * lan_copies * 0.95:
         problems.append("LAN bytes %.0f below what %d copies need" % (r["lan_bytes"],
                                                                         lan_copies))
+    if (r["device_storage_fs"] == "tmpfs") != (r["device_storage"] == "tmpfs"):
+        problems.append("devices wrote on %s, asked for %s" % (r["device_storage_fs"],
+                                                                r["device_storage"]))
+    if r["site_mounts_left"]:
+        problems.append("%d device storage mounts left after the site closed" %
+                        r["site_mounts_left"])
     if r["mode"] in APPLIANCE and r["appliance_dataplane_cpu_s"] <= 0:
         problems.append("no appliance CPU time measured")
     # The root fetches while it sends: chunk sends at the fetch's frontier
@@ -297,6 +330,11 @@ def main():
                     help="devices send and receive each datagram alone (pfs-peer "
                          "--no-udp-offload; default: as shipped, runs as one message, UDP "
                          "GSO and GRO)")
+    ap.add_argument("--device-storage", choices=("tmpfs", "disk"), default="tmpfs",
+                    help="where the devices keep their files: tmpfs (default: each "
+                         "device's fsync free, as each has storage of its own in the "
+                         "field) or disk (the work directory's, shared by every device: "
+                         "their fsyncs wait for each other, RESULTS.md 3.9)")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--smoke", action="store_true",
                     help="N=3, 2 MiB, 50 Mbit/s, every way; asserts the figures are sane")
@@ -334,7 +372,8 @@ def main():
     for rtt, n, m in ((rtt, n, m) for rtt in rtts for n in counts for m in modes):
         r = one_run(m, n, file_bytes, args.wan_mbit, args.timeout, args.dp_idle_sleep_us,
                     rtt, args.appliance_children, args.control_rt_priority, args.tftp_blksize,
-                    udp_offload=not args.no_udp_offload)
+                    udp_offload=not args.no_udp_offload, storage=args.device_storage)
+        r["site_mounts_left"] = site_mounts()   # the site's tmpfs went with it
         runs.append(r)
         print("%-14s N=%-3d RTT %3d ms last verified %6.1f s (bound %.1f)  WAN %7.1f MB (%.2f copies)"
               "  LAN %7.1f MB%s" % (

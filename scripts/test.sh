@@ -118,6 +118,7 @@ step bench-smoke-gen timeout 300 python3 bench/relay_bench.py --smoke --source g
 step pktgen-lua timeout 300 python3 tests/test_pktgen_lua.py
 smoke_dir=$(mktemp -d)
 step sim-smoke timeout 300 python3 bench/sim_bench.py --smoke --out "$smoke_dir"
+step fsync-smoke timeout 60 python3 bench/fsync_contention.py --smoke
 
 # Namespaces, veth, a bridge, tbf and tftpd-hpa: needs root.
 if [ "$(id -u)" -eq 0 ]; then
