@@ -11,6 +11,7 @@ was built (meson, scdoc) into the build directory.
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -112,5 +113,18 @@ def main():
     return 1 if failures else 0
 
 
+def dpdk_runtime_dir(prefix):
+    """The directory DPDK's EAL makes for a process of that file prefix, even
+    with --no-shconf: /var/run/dpdk/PREFIX as root, else under
+    $XDG_RUNTIME_DIR (or /tmp)/dpdk. pfs-dataplane --help leaves it."""
+    base = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    return os.path.join(base, prefix)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        rc = main()
+    finally:
+        shutil.rmtree(dpdk_runtime_dir("pfsman%d" % os.getpid()), ignore_errors=True)
+    sys.exit(rc)
